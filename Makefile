@@ -1,0 +1,50 @@
+# remit: two commands on a fresh Debian machine with Python 3.11.
+#   make run   - set up, create the SQLite book with demo data, serve http://127.0.0.1:8000
+#   make test  - set up, install what the tests need (PostgreSQL), run the whole suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALE ?= small
+PYTEST_ARGS ?=
+
+.PHONY: run test venv sysdeps lint typecheck bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "remit needs Python >= 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/remit init
+	$(BIN)/remit demo seed --if-empty --scale $(SCALE)
+	$(BIN)/remit serve --host $(HOST) --port $(PORT)
+
+sysdeps:
+	@bash scripts/sysdeps.sh
+
+test: venv sysdeps
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: venv sysdeps
+	$(BIN)/python -m bench ledger
+
+# Refresh the pinned versions after changing pyproject.toml (run in a clean venv).
+lock:
+	rm -rf /tmp/remit-lock-venv && $(PYTHON) -m venv /tmp/remit-lock-venv
+	/tmp/remit-lock-venv/bin/pip install --quiet '.[dev]'
+	/tmp/remit-lock-venv/bin/pip freeze --exclude remit | sort > constraints.txt
+
+clean:
+	rm -rf $(VENV) var/remit.db var/remit.db-wal var/remit.db-shm

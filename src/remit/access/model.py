@@ -1,0 +1,117 @@
+"""Roles, permissions and the actor who does a thing.
+
+The permission matrix is data in one place: ``PERMISSIONS`` maps each action to the roles
+that may do it. Services call ``require(actor, book_id, permission)`` before they change
+anything; interfaces (web, CLI, API) never decide on their own.
+
+>>> clerk = Actor(user_id=7, username="ana", roles={1: frozenset({Role.CLERK})})
+>>> clerk.can(1, Permission.LEDGER_POST)
+True
+>>> clerk.can(1, Permission.PERIOD_REOPEN)
+False
+>>> clerk.can(2, Permission.LEDGER_READ)
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from remit.errors import Forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    APPROVER = "approver"
+    CLERK = "clerk"
+    AUDITOR = "auditor"
+    PROVIDER = "provider"
+    CLIENT = "client"
+
+
+STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.APPROVER, Role.CLERK, Role.AUDITOR)
+
+
+class Permission(StrEnum):
+    LEDGER_READ = "ledger.read"
+    LEDGER_POST = "ledger.post"
+    LEDGER_REVERSE = "ledger.reverse"
+    ACCOUNTS_MANAGE = "accounts.manage"
+    PERIOD_CLOSE = "period.close"
+    PERIOD_REOPEN = "period.reopen"
+    PARTY_READ = "party.read"
+    PARTY_EDIT = "party.edit"
+    BANK_DETAILS_VIEW = "party.bank.view"
+    BANK_CHANGE_REQUEST = "party.bank.request"
+    BANK_CHANGE_APPROVE = "party.bank.approve"
+    AUDIT_READ = "audit.read"
+    USERS_MANAGE = "users.manage"
+    BOOK_ADMIN = "book.admin"
+
+
+_R = Role
+PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
+    {
+        Permission.LEDGER_READ: frozenset(STAFF_ROLES),
+        Permission.LEDGER_POST: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.LEDGER_REVERSE: frozenset({_R.MANAGER}),
+        Permission.ACCOUNTS_MANAGE: frozenset({_R.ADMIN, _R.MANAGER}),
+        Permission.PERIOD_CLOSE: frozenset({_R.MANAGER}),
+        Permission.PERIOD_REOPEN: frozenset({_R.MANAGER}),
+        Permission.PARTY_READ: frozenset(STAFF_ROLES),
+        Permission.PARTY_EDIT: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        # Full bank details are shown only to those who approve changes to them.
+        Permission.BANK_DETAILS_VIEW: frozenset({_R.APPROVER}),
+        Permission.BANK_CHANGE_REQUEST: frozenset({_R.MANAGER, _R.CLERK}),
+        Permission.BANK_CHANGE_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),
+        Permission.AUDIT_READ: frozenset({_R.ADMIN, _R.MANAGER, _R.AUDITOR}),
+        Permission.USERS_MANAGE: frozenset({_R.ADMIN}),
+        Permission.BOOK_ADMIN: frozenset({_R.ADMIN}),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a user with roles per book, or the system itself."""
+
+    username: str
+    user_id: int | None = None
+    roles: Mapping[int, frozenset[Role]] = field(default_factory=dict)
+    is_system: bool = False
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        """The installation acting on its own (set-up, demo seeding, migrations).
+
+        It may do everything but the decisions that need a named person (approving a
+        bank-detail change, reopening a period): those need a user.
+        """
+        return cls(username=name, is_system=True)
+
+    def roles_in(self, book_id: int) -> frozenset[Role]:
+        return self.roles.get(book_id, frozenset())
+
+    def can(self, book_id: int, permission: Permission) -> bool:
+        if self.is_system:
+            return permission not in NAMED_PERSON_ONLY
+        return bool(self.roles_in(book_id) & PERMISSIONS[permission])
+
+
+# Decisions that must be taken by a named person with the role, never by the system.
+NAMED_PERSON_ONLY = frozenset(
+    {Permission.PERIOD_REOPEN, Permission.BANK_CHANGE_APPROVE, Permission.BANK_DETAILS_VIEW}
+)
+
+
+def require(actor: Actor, book_id: int, permission: Permission) -> None:
+    """Raise ``Forbidden`` unless the actor holds a role that grants the permission."""
+    if not actor.can(book_id, permission):
+        allowed = ", ".join(sorted(PERMISSIONS[permission]))
+        raise Forbidden(
+            f"{actor.username} may not {permission.value} in book {book_id} (needs {allowed})"
+        )

@@ -1,0 +1,111 @@
+"""Pure checks on journal entries, before anything touches the store.
+
+>>> from datetime import date
+>>> from remit.ledger.model import EntryDraft, PostingDraft
+>>> good = EntryDraft(date(2026, 3, 1), "rent", "k1", (
+...     PostingDraft("6000", 1000, "GBP"), PostingDraft("1000", -1000, "GBP")))
+>>> entry_problems(good)
+[]
+>>> bad = EntryDraft(date(2026, 3, 1), "rent", "k2", (
+...     PostingDraft("6000", 1000, "GBP"), PostingDraft("1000", -999, "GBP")))
+>>> [p.check for p in entry_problems(bad)]
+['unbalanced']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import date
+
+from remit.errors import Problem
+from remit.ledger.model import EntryDraft, Period, PeriodStatus, PostingDraft
+from remit.money import CURRENCY_EXPONENTS
+
+MAX_KEY_LENGTH = 200
+
+
+def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
+    """Every reason the entry cannot be posted, independent of the store."""
+    problems: list[Problem] = []
+    add = problems.append
+    if not draft.idempotency_key or len(draft.idempotency_key) > MAX_KEY_LENGTH:
+        add(Problem("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} characters",
+                    "idempotency_key", source=where))
+    if len(draft.postings) < 2:
+        add(Problem("postings", "an entry needs at least two postings", "too_few_postings",
+                    source=where))
+    sums: dict[str, int] = {}
+    for index, posting in enumerate(draft.postings, start=1):
+        problems.extend(posting_problems(posting, f"{where}posting {index}: " if where else
+                                         f"posting {index}: "))
+        sums[posting.currency] = sums.get(posting.currency, 0) + posting.amount_minor
+    for currency, total in sorted(sums.items()):
+        if total != 0:
+            add(Problem("postings", f"unbalanced in {currency}: debits and credits differ "
+                        f"by {total} minor units", "unbalanced", source=where))
+    return problems
+
+
+def posting_problems(posting: PostingDraft, where: str = "") -> list[Problem]:
+    problems = []
+    if type(posting.amount_minor) is not int:
+        problems.append(Problem("amount_minor", "must be an integer count of minor units",
+                                "integer_amount", source=where))
+    elif posting.amount_minor == 0:
+        problems.append(Problem("amount_minor", "a posting of zero moves nothing", "zero_amount",
+                                source=where))
+    if posting.currency not in CURRENCY_EXPONENTS:
+        problems.append(Problem("currency", f"unknown currency {posting.currency!r}",
+                                "currency", source=where))
+    if not posting.account:
+        problems.append(Problem("account", "an account code is required", "required",
+                                source=where))
+    return problems
+
+
+def fingerprint(draft: EntryDraft) -> str:
+    """SHA-256 of what the entry says, to tell a replay from a reuse of its key.
+
+    >>> from remit.ledger.model import EntryDraft, PostingDraft
+    >>> a = EntryDraft(date(2026, 1, 1), "x", "k", (PostingDraft("1", 5, "USD"),
+    ...                PostingDraft("2", -5, "USD")))
+    >>> fingerprint(a) == fingerprint(a)
+    True
+    """
+    body = [
+        draft.entry_date.isoformat(),
+        draft.description,
+        draft.source_type,
+        draft.source_id,
+        [[p.account, p.party_id, p.currency, p.amount_minor, p.memo] for p in draft.postings],
+    ]
+    return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+
+
+def closed_period_for(entry_date: date, periods: Iterable[Period]) -> Period | None:
+    """The closed period that contains the date, if any."""
+    for period in periods:
+        closed = period.status is PeriodStatus.CLOSED
+        if closed and period.start_date <= entry_date <= period.end_date:
+            return period
+    return None
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    """First and last day of a calendar month.
+
+    >>> month_bounds(2024, 2)
+    (datetime.date(2024, 2, 1), datetime.date(2024, 2, 29))
+    """
+    start = date(year, month, 1)
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return start, date.fromordinal(nxt.toordinal() - 1)
+
+
+def reversal_of(postings: Iterable[PostingDraft]) -> tuple[PostingDraft, ...]:
+    """The postings that undo the given ones."""
+    return tuple(
+        PostingDraft(p.account, -p.amount_minor, p.currency, p.party_id, p.memo) for p in postings
+    )

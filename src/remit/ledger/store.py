@@ -1,0 +1,135 @@
+"""Tables of the ledger and the audit chain, and the database's own guards.
+
+The database refuses, by itself, what the code also refuses:
+
+- UPDATE, DELETE (and on PostgreSQL TRUNCATE) of journal entries, postings and audit events;
+- postings added to an entry that is already posted;
+- an entry whose postings do not sum to zero per currency: SQLite checks when the entry row
+  is inserted (remit inserts postings first, then seals them with the entry row); PostgreSQL
+  checks again at commit with a deferred constraint trigger;
+- postings that never got their entry row: the foreign key is deferred, so the commit fails.
+
+The triggers themselves are created by the migrations (``migrations/versions``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from remit.db import metadata
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+books = Table(
+    "books",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("base_currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("is_control", Boolean, nullable=False, default=False),
+    Column("party_role", String(16)),
+    Column("currency", String(3)),
+    UniqueConstraint("book_id", "code"),
+)
+
+periods = Table(
+    "periods",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("changed_at", String(32), nullable=False),
+    Column("changed_by", String(100), nullable=False),
+    UniqueConstraint("book_id", "start_date"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("entry_date", Date, nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("source_type", String(50), nullable=False, default=""),
+    Column("source_id", String(100), nullable=False, default=""),
+    Column("reverses_entry_id", Id, ForeignKey("journal_entries.id"), unique=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("book_id", "idempotency_key"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "entry_id",
+        Id,
+        ForeignKey("journal_entries.id", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("party_id", Integer, ForeignKey("parties.id")),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("entry_date", Date, nullable=False),
+    Column("memo", String(200), nullable=False, default=""),
+    Index("ix_postings_entry_id", "entry_id"),
+    Index("ix_postings_account_date", "account_id", "entry_date"),
+    Index("ix_postings_party_account", "party_id", "account_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("occurred_at", String(32), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("book_id", Integer),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_object", "object_type", "object_id"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,343 @@
+"""Use cases of parties: create and find them, and change their bank details safely.
+
+A change of bank details is the classic provider fraud (a forged letter asks to pay a new
+account). So every bank account, the first one too, starts as a *pending change* and becomes
+active only when a second person, not the one who asked, approves it. Details are kept
+encrypted; everyone sees the masked form except roles allowed to view them, and every full
+view is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from remit.access.model import Actor, Permission, require
+from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
+from remit.ledger import audit
+from remit.parties.model import (
+    BankChangeStatus,
+    BankDetails,
+    IdentifierScheme,
+    PartyKind,
+    PartyRole,
+)
+from remit.parties.rules import (
+    normalise_bank_details,
+    normalise_identifier,
+    validate_bank_details,
+    validate_identifier,
+)
+from remit.parties.store import (
+    bank_accounts,
+    bank_changes,
+    contacts,
+    parties,
+    party_identifiers,
+    party_roles,
+)
+from remit.secrets import Vault
+
+ACTIVE, SUPERSEDED = "active", "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str
+    email: str = ""
+    phone: str = ""
+    address: str = ""
+    role: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewParty:
+    """A party to create in a book, with its roles there and its identifiers."""
+
+    ref: str
+    name: str
+    kind: PartyKind
+    roles: tuple[PartyRole, ...]
+    identifiers: Mapping[IdentifierScheme, str] = field(default_factory=dict)
+    contacts: tuple[Contact, ...] = ()
+
+
+# ---------------------------------------------------------------- creating and reading
+
+
+def party_problems(spec: NewParty, line: int | None = None) -> list[Problem]:
+    problems = []
+    if not spec.ref.strip() or len(spec.ref) > 64:
+        problems.append(Problem("ref", "1 to 64 characters", "required", line=line))
+    if not spec.name.strip():
+        problems.append(Problem("name", "a party needs a name", "required", line=line))
+    if not spec.roles:
+        problems.append(Problem("roles", "a party needs at least one role", "required",
+                                line=line))
+    for scheme, value in spec.identifiers.items():
+        problems.extend(Problem(p.field, p.message, p.check, line=line)
+                        for p in validate_identifier(scheme, value))
+    return problems
+
+
+def create_parties(conn: Connection, actor: Actor, book_id: int,
+                   specs: Sequence[NewParty]) -> list[int]:
+    """Create parties in bulk; every problem of every party is reported, nothing written."""
+    require(actor, book_id, Permission.PARTY_EDIT)
+    problems = [p for n, s in enumerate(specs, start=1)
+                for p in party_problems(s, n if len(specs) > 1 else None)]
+    refs = [s.ref for s in specs]
+    taken = {r.ref for r in conn.execute(select(parties.c.ref).where(
+        and_(parties.c.book_id == book_id, parties.c.ref.in_(refs[:1000]))))} if refs else set()
+    if len(specs) > 1000:
+        all_refs = {r.ref for r in conn.execute(select(parties.c.ref).where(
+            parties.c.book_id == book_id))}
+        taken = all_refs & set(refs)
+    seen: set[str] = set()
+    for n, ref in enumerate(refs, start=1):
+        if ref in taken or ref in seen:
+            problems.append(Problem("ref", f"party ref {ref!r} is already used in this book",
+                                    "duplicate_ref", line=n))
+        seen.add(ref)
+    if problems:
+        raise ValidationFailed(problems)
+    now = audit.utc_now_text()
+    ids = []
+    for spec in specs:
+        ids.append(int(conn.execute(insert(parties).values(
+            book_id=book_id, ref=spec.ref, name=spec.name.strip(), kind=spec.kind.value,
+            created_at=now)).inserted_primary_key[0]))
+    _insert_details(conn, book_id, specs, ids)
+    audit.record_many(conn, actor, [
+        ("party.create", "party", pid, None,
+         {"ref": s.ref, "name": s.name, "roles": [r.value for r in s.roles]}, book_id)
+        for pid, s in zip(ids, specs, strict=True)])
+    return ids
+
+
+def _insert_details(conn: Connection, book_id: int, specs: Sequence[NewParty],
+                    ids: Sequence[int]) -> None:
+    role_rows = [{"party_id": pid, "role": r.value, "book_id": book_id}
+                 for pid, s in zip(ids, specs, strict=True) for r in dict.fromkeys(s.roles)]
+    ident_rows = [{"party_id": pid, "scheme": sch.value, "value": normalise_identifier(sch, v)}
+                  for pid, s in zip(ids, specs, strict=True) for sch, v in s.identifiers.items()]
+    contact_rows = [{"party_id": pid, "name": c.name, "email": c.email, "phone": c.phone,
+                     "address": c.address, "role": c.role}
+                    for pid, s in zip(ids, specs, strict=True) for c in s.contacts]
+    for table, rows in ((party_roles, role_rows), (party_identifiers, ident_rows),
+                        (contacts, contact_rows)):
+        if rows:
+            conn.execute(insert(table), rows)
+
+
+def create_party(conn: Connection, actor: Actor, book_id: int, spec: NewParty) -> int:
+    return create_parties(conn, actor, book_id, [spec])[0]
+
+
+def party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
+    """Ids of the book's parties holding a role (the ledger checks sub-ledger postings)."""
+    pr = party_roles.c
+    rows = conn.execute(select(pr.party_id).where(and_(pr.book_id == book_id, pr.role == role)))
+    return {int(r.party_id) for r in rows}
+
+
+def party_id_for(conn: Connection, book_id: int, ref: str) -> int:
+    row = conn.execute(select(parties.c.id).where(
+        and_(parties.c.book_id == book_id, parties.c.ref == ref))).first()
+    if row is None:
+        raise NotFound(f"no party {ref!r} in this book")
+    return int(row.id)
+
+
+def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[str, int]:
+    wanted = list(dict.fromkeys(refs))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(select(parties.c.ref, parties.c.id).where(and_(
+            parties.c.book_id == book_id, parties.c.ref.in_(wanted[start:start + 500]))))
+        found.update({r.ref: int(r.id) for r in rows})
+    return found
+
+
+def get_party(conn: Connection, actor: Actor, book_id: int, party_id: int) -> dict[str, Any]:
+    """A party with roles, identifiers, contacts and its bank account (masked)."""
+    require(actor, book_id, Permission.PARTY_READ)
+    row = conn.execute(select(parties).where(
+        and_(parties.c.id == party_id, parties.c.book_id == book_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"no party {party_id} in this book")
+    out = dict(row)
+    out["roles"] = sorted(r.role for r in conn.execute(
+        select(party_roles.c.role).where(party_roles.c.party_id == party_id)))
+    out["identifiers"] = {r.scheme: r.value for r in conn.execute(
+        select(party_identifiers).where(party_identifiers.c.party_id == party_id))}
+    out["contacts"] = [dict(r) for r in conn.execute(
+        select(contacts).where(contacts.c.party_id == party_id)).mappings()]
+    active = _active_account(conn, party_id)
+    out["bank_account"] = active.masked if active is not None else None
+    return out
+
+
+def count_parties(conn: Connection, actor: Actor, book_id: int) -> dict[str, int]:
+    """How many parties hold each role in the book."""
+    require(actor, book_id, Permission.PARTY_READ)
+    pr = party_roles.c
+    rows = conn.execute(select(pr.role, func.count()).where(pr.book_id == book_id)
+                        .group_by(pr.role))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def list_parties(conn: Connection, actor: Actor, book_id: int, role: str | None = None,
+                 search: str = "", limit: int = 50, after_id: int = 0) -> list[dict[str, Any]]:
+    """A page of parties by id, optionally of one role and matching a name or ref."""
+    require(actor, book_id, Permission.PARTY_READ)
+    p = parties.c
+    query = select(p.id, p.ref, p.name, p.kind).where(and_(p.book_id == book_id,
+                                                           p.id > after_id))
+    if role:
+        query = query.where(p.id.in_(select(party_roles.c.party_id).where(
+            and_(party_roles.c.book_id == book_id, party_roles.c.role == role))))
+    if search:
+        like = f"%{search.lower()}%"
+        query = query.where(or_(func.lower(p.name).like(like), func.lower(p.ref).like(like)))
+    return [dict(r) for r in conn.execute(query.order_by(p.id).limit(limit)).mappings()]
+
+
+# ---------------------------------------------------------------- bank details
+
+
+def _party_in_book(conn: Connection, book_id: int, party_id: int) -> None:
+    found = conn.execute(select(parties.c.id).where(
+        and_(parties.c.id == party_id, parties.c.book_id == book_id))).first()
+    if found is None:
+        raise NotFound(f"no party {party_id} in this book")
+
+
+def _active_account(conn: Connection, party_id: int) -> Any:
+    ba = bank_accounts.c
+    return conn.execute(select(bank_accounts).where(
+        and_(ba.party_id == party_id, ba.status == ACTIVE))).first()
+
+
+def request_bank_change(conn: Connection, actor: Actor, vault: Vault, book_id: int,
+                        party_id: int, details: BankDetails, reason: str) -> int:
+    """Record new bank details as a pending change; they pay nothing until approved."""
+    require(actor, book_id, Permission.BANK_CHANGE_REQUEST)
+    _party_in_book(conn, book_id, party_id)
+    problems = validate_bank_details(details)
+    if not reason.strip():
+        problems.append(Problem("reason", "say why the details change (and how the request "
+                                "was verified)", "required"))
+    if problems:
+        raise ValidationFailed(problems)
+    clean = normalise_bank_details(details)
+    bc = bank_changes.c
+    if conn.execute(select(bc.id).where(and_(bc.party_id == party_id,
+                                             bc.status == BankChangeStatus.PENDING.value))
+                    ).first():
+        raise Conflict("this party already has a bank-detail change waiting for approval")
+    record = clean.as_record()
+    values = {"party_id": party_id, "scheme": clean.scheme.value,
+              "ciphertext": vault.encrypt_json(record), "masked": clean.masked(),
+              "fingerprint": vault.fingerprint(record),
+              "status": BankChangeStatus.PENDING.value, "reason": reason.strip(),
+              "requested_by": actor.username, "requested_at": audit.utc_now_text()}
+    change_id = int(conn.execute(insert(bank_changes).values(**values)).inserted_primary_key[0])
+    active = _active_account(conn, party_id)
+    audit.record(conn, actor, "party.bank.request", "bank_change", change_id,
+                 {"bank_account": active.masked if active is not None else None},
+                 {"party_id": party_id, "bank_account": clean.masked(), "reason": reason},
+                 book_id)
+    return change_id
+
+
+def _pending_change(conn: Connection, book_id: int, change_id: int) -> Any:
+    bc = bank_changes.c
+    row = conn.execute(select(bank_changes).join(parties, parties.c.id == bc.party_id).where(
+        and_(bc.id == change_id, parties.c.book_id == book_id))).first()
+    if row is None:
+        raise NotFound(f"no bank-detail change {change_id} in this book")
+    if row.status != BankChangeStatus.PENDING.value:
+        raise Conflict(f"bank-detail change {change_id} is already {row.status}")
+    return row
+
+
+def approve_bank_change(conn: Connection, actor: Actor, book_id: int, change_id: int,
+                        note: str = "") -> int:
+    """Make a pending change the party's active bank account; needs a second person."""
+    require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
+    change = _pending_change(conn, book_id, change_id)
+    if change.requested_by == actor.username:
+        raise Forbidden("the person who requested a bank-detail change cannot approve it")
+    now = audit.utc_now_text()
+    previous = _active_account(conn, change.party_id)
+    if previous is not None:
+        conn.execute(update(bank_accounts).where(bank_accounts.c.id == previous.id)
+                     .values(status=SUPERSEDED))
+    account_id = int(conn.execute(insert(bank_accounts).values(
+        party_id=change.party_id, scheme=change.scheme, ciphertext=change.ciphertext,
+        masked=change.masked, fingerprint=change.fingerprint, status=ACTIVE,
+        change_id=change.id, activated_at=now)).inserted_primary_key[0])
+    _decide(conn, change_id, BankChangeStatus.APPROVED, actor, note, now)
+    audit.record(conn, actor, "party.bank.approve", "bank_change", change_id,
+                 {"status": "pending",
+                  "bank_account": previous.masked if previous is not None else None},
+                 {"status": "approved", "bank_account": change.masked, "note": note}, book_id)
+    return account_id
+
+
+def reject_bank_change(conn: Connection, actor: Actor, book_id: int, change_id: int,
+                       note: str) -> None:
+    require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
+    if not note.strip():
+        raise ValidationFailed([Problem("note", "say why the change is rejected", "required")])
+    _pending_change(conn, book_id, change_id)
+    _decide(conn, change_id, BankChangeStatus.REJECTED, actor, note, audit.utc_now_text())
+    audit.record(conn, actor, "party.bank.reject", "bank_change", change_id,
+                 {"status": "pending"}, {"status": "rejected", "note": note}, book_id)
+
+
+def _decide(conn: Connection, change_id: int, status: BankChangeStatus, actor: Actor,
+            note: str, now: str) -> None:
+    conn.execute(update(bank_changes).where(bank_changes.c.id == change_id).values(
+        status=status.value, decided_by=actor.username, decided_at=now, decision_note=note))
+
+
+def pending_bank_changes(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
+    """Changes waiting for approval, each with the other parties already paid to the same
+    account (a strong sign of fraud or a data-entry slip)."""
+    require(actor, book_id, Permission.PARTY_READ)
+    bc, p, ba = bank_changes.c, parties.c, bank_accounts.c
+    rows = conn.execute(select(bc.id, bc.party_id, p.ref, p.name, bc.masked, bc.reason,
+                               bc.requested_by, bc.requested_at, bc.fingerprint)
+                        .join(parties, p.id == bc.party_id)
+                        .where(and_(p.book_id == book_id,
+                                    bc.status == BankChangeStatus.PENDING.value))
+                        .order_by(bc.id)).mappings().all()
+    out = []
+    for row in rows:
+        shared = conn.execute(select(p.ref).join(bank_accounts, ba.party_id == p.id).where(
+            and_(p.book_id == book_id, ba.status == ACTIVE, ba.fingerprint == row["fingerprint"],
+                 p.id != row["party_id"]))).scalars().all()
+        item = {k: v for k, v in row.items() if k != "fingerprint"}
+        item["same_account_as"] = list(shared)
+        out.append(item)
+    return out
+
+
+def bank_details(conn: Connection, actor: Actor, vault: Vault, book_id: int,
+                 party_id: int) -> BankDetails | str | None:
+    """The active bank account: in full for roles allowed to see it (audited), else masked."""
+    _party_in_book(conn, book_id, party_id)
+    require(actor, book_id, Permission.PARTY_READ)
+    active = _active_account(conn, party_id)
+    if active is None:
+        return None
+    if not actor.can(book_id, Permission.BANK_DETAILS_VIEW):
+        return str(active.masked)
+    audit.record(conn, actor, "party.bank.view", "party", party_id, None,
+                 {"bank_account": active.masked}, book_id)
+    return BankDetails.from_record(vault.decrypt_json(active.ciphertext))
