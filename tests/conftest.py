@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from remit.access.model import Actor, Role
+from remit.access.model import Actor
 from remit.db import Database, make_engine, migrate
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType

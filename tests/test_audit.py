@@ -74,7 +74,8 @@ def test_reordered_events_are_reported(chain):
             "prev_hash", "hash"]
     with chain.write() as conn:
         drop_guards(conn)
-        rows = {r.id: r for r in conn.execute(text("SELECT * FROM audit_events WHERE id IN (2, 3)"))}
+        found = conn.execute(text("SELECT * FROM audit_events WHERE id IN (2, 3)"))
+        rows = {r.id: r for r in found}
         for target, source in ((2, 3), (3, 2)):
             sets = ", ".join(f'"{c}" = :{c}' for c in cols)
             conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :id"),

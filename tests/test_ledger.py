@@ -11,6 +11,7 @@ from remit.db import Database
 from remit.errors import Conflict, Forbidden, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
+from remit.ledger.store import audit_events
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
 from remit.testkit import person
@@ -91,7 +92,7 @@ def test_every_problem_of_every_entry_is_reported_together(db, book, clerk):
     checks = sorted(p.check for p in err.value.problems)
     assert checks == ["account_currency", "party_required", "too_few_postings", "unbalanced",
                       "unknown_account"]
-    assert "entry 1 (a): posting 1" in str(err.value)
+    assert "entry 1 (a), posting 1" in str(err.value)
 
 
 def test_replay_returns_the_first_entry_and_posts_nothing_twice(db, book, clerk):
@@ -141,7 +142,6 @@ def test_closed_period_takes_no_postings_until_a_manager_reopens_it(db, book, cl
         ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5),
                                               ("4000", -5)))
     with db.read() as conn:
-        from remit.ledger.store import audit_events
         actions = [r.action for r in conn.execute(audit_events.select())]
     assert actions.count("period.reopen") == 1
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 metadata = MetaData(
@@ -79,6 +79,14 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def insert_id(conn: Connection, statement: Any) -> int:
+    """Execute an INSERT of one row and return its new primary key."""
+    key = conn.execute(statement).inserted_primary_key
+    if key is None:  # pragma: no cover - every remit table has an integer primary key
+        raise RuntimeError("the insert returned no primary key")
+    return int(key[0])
+
+
 def is_postgres(conn: Connection | Engine) -> bool:
     """True when the connection or engine talks to PostgreSQL."""
     return conn.dialect.name == "postgresql"
@@ -127,8 +135,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 def schema_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at, or None when it has no schema yet."""
     with engine.connect() as conn:
-        try:
-            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-        except Exception:
+        if not inspect(conn).has_table("alembic_version"):
             return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     return row[0] if row else None

@@ -57,4 +57,4 @@ class Forbidden(RemitError):
 
 
 class Conflict(RemitError):
-    """The action conflicts with the current state (a replay with other content, a closed period)."""
+    """The action conflicts with the current state (a key reused for other content)."""

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select
 
 from remit.access.model import Actor, Permission, Role, require
 from remit.access.store import user_roles, users
+from remit.db import insert_id
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.ledger import audit
 
@@ -50,10 +51,10 @@ def add_user(conn: Connection, actor: Actor, username: str, password: str,
         raise ValidationFailed(problems)
     if conn.execute(select(users.c.id).where(users.c.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
-    user_id = int(conn.execute(insert(users).values(
+    user_id = insert_id(conn, insert(users).values(
         username=username, display_name=display_name or username, email=email,
         password_hash=_hasher.hash(password), active=True,
-        created_at=audit.utc_now_text())).inserted_primary_key[0])
+        created_at=audit.utc_now_text()))
     audit.record(conn, actor, "user.add", "user", user_id, None,
                  {"username": username, "display_name": display_name or username})
     for book_id, role in grants:

@@ -38,8 +38,8 @@ def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
                     source=where))
     sums: dict[str, int] = {}
     for index, posting in enumerate(draft.postings, start=1):
-        problems.extend(posting_problems(posting, f"{where}posting {index}: " if where else
-                                         f"posting {index}: "))
+        problems.extend(posting_problems(posting, f"{where}, posting {index}" if where else
+                                         f"posting {index}"))
         sums[posting.currency] = sums.get(posting.currency, 0) + posting.amount_minor
     for currency, total in sorted(sums.items()):
         if total != 0:

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, select, text, update
 
 from remit.access.model import Actor, Permission, require
-from remit.db import is_postgres
+from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.ledger import audit
+from remit.ledger.entryfile import parse_entry_file
 from remit.ledger.model import (
     AccountSpec,
     AccountType,
@@ -71,7 +72,7 @@ def create_book(conn: Connection, actor: Actor, code: str, name: str, base_curre
         raise Conflict(f"a book with code {code!r} already exists")
     values = {"code": code, "name": name, "base_currency": base_currency,
               "timezone": timezone, "created_at": audit.utc_now_text()}
-    book_id = int(conn.execute(insert(books).values(**values)).inserted_primary_key[0])
+    book_id = insert_id(conn, insert(books).values(**values))
     audit.record(conn, actor, "book.create", "book", book_id, None, values, book_id)
     return book_id
 
@@ -121,7 +122,7 @@ def open_accounts(conn: Connection, actor: Actor, book_id: int,
     rows = [{"book_id": book_id, "code": s.code, "name": s.name, "type": s.type.value,
              "is_control": s.is_control, "party_role": s.party_role, "currency": s.currency}
             for s in specs]
-    ids = [int(conn.execute(insert(accounts).values(**row)).inserted_primary_key[0])
+    ids = [insert_id(conn, insert(accounts).values(**row))
            for row in rows]
     audit.record(conn, actor, "accounts.open", "book", book_id, None,
                  {"accounts": [r["code"] for r in rows]}, book_id)
@@ -191,7 +192,7 @@ def _check_drafts(conn: Connection, book_id: int,
     problems: list[Problem] = []
     resolved: list[list[tuple[int, int | None]]] = []
     for n, draft in enumerate(drafts, start=1):
-        where = f"entry {n} ({draft.idempotency_key}): " if len(drafts) > 1 else ""
+        where = f"entry {n} ({draft.idempotency_key})" if len(drafts) > 1 else ""
         problems.extend(entry_problems(draft, where))
         period = closed_period_for(draft.entry_date, closed)
         if period is not None:
@@ -203,15 +204,19 @@ def _check_drafts(conn: Connection, book_id: int,
             account = by_code.get(posting.account)
             if account is None:
                 problems.append(Problem("account", f"unknown account {posting.account!r}",
-                                        "unknown_account", source=f"{where}posting {k}"))
+                                        "unknown_account", source=_at(where, k)))
                 continue
             problems.extend(_party_problems(conn, book_id, account, posting, members,
-                                            f"{where}posting {k}"))
+                                            _at(where, k)))
             lines.append((int(account.id), posting.party_id))
         resolved.append(lines)
     if problems:
         raise ValidationFailed(problems)
     return resolved
+
+
+def _at(where: str, posting: int) -> str:
+    return f"{where}, posting {posting}" if where else f"posting {posting}"
 
 
 def _party_problems(conn: Connection, book_id: int, account: Any, posting: PostingDraft,
@@ -295,7 +300,7 @@ def _bulk_insert(conn: Connection, table: str, columns: Sequence[str],
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                         list(rows))  # type: ignore[arg-type]
+                         list(rows))
 
 
 def _audit_posting(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryDraft],
@@ -317,6 +322,33 @@ def _entry_summary(draft: EntryDraft, fp: str) -> dict[str, Any]:
             "idempotency_key": draft.idempotency_key, "fingerprint": fp,
             "postings": [[p.account, p.party_id, p.currency, p.amount_minor]
                          for p in draft.postings]}
+
+
+def post_entry_file(conn: Connection, actor: Actor, book_id: int, name: str,
+                    data: bytes) -> list[PostResult]:
+    """Post every entry of a CSV or JSON entry file, or nothing (see ``entryfile``)."""
+    require(actor, book_id, Permission.LEDGER_POST)
+    parsed = parse_entry_file(data, name)
+    problems = list(parsed.problems)
+    # The parties package reads the ledger, so it is imported late (see _party_problems).
+    from remit.parties.service import party_ids_for  # noqa: PLC0415
+
+    refs = party_ids_for(conn, book_id, (p.party_ref for e in parsed.entries
+                                         for p in e.postings if p.party_ref))
+    drafts = []
+    for item in parsed.entries:
+        for posting in item.postings:
+            if posting.party_ref and posting.party_ref not in refs:
+                problems.append(Problem("party", f"no party {posting.party_ref!r} in this book",
+                                        "unknown_party", source=item.where))
+        drafts.append(EntryDraft(item.entry_date, item.description, item.key, tuple(
+            PostingDraft(p.account, p.amount_minor, p.currency, refs.get(p.party_ref), p.memo)
+            for p in item.postings), source_type="file", source_id=name[:100]))
+    if problems:
+        raise ValidationFailed(problems)
+    if not drafts:
+        raise ValidationFailed([Problem("file", "no entries in the file", "empty", source=name)])
+    return post_entries(conn, actor, book_id, drafts)
 
 
 # ---------------------------------------------------------------- reading entries, reversing

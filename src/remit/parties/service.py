@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from remit.access.model import Actor, Permission, require
+from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.ledger import audit
 from remit.parties.model import (
@@ -107,9 +108,9 @@ def create_parties(conn: Connection, actor: Actor, book_id: int,
     now = audit.utc_now_text()
     ids = []
     for spec in specs:
-        ids.append(int(conn.execute(insert(parties).values(
+        ids.append(insert_id(conn, insert(parties).values(
             book_id=book_id, ref=spec.ref, name=spec.name.strip(), kind=spec.kind.value,
-            created_at=now)).inserted_primary_key[0]))
+            created_at=now)))
     _insert_details(conn, book_id, specs, ids)
     audit.record_many(conn, actor, [
         ("party.create", "party", pid, None,
@@ -245,7 +246,7 @@ def request_bank_change(conn: Connection, actor: Actor, vault: Vault, book_id: i
               "fingerprint": vault.fingerprint(record),
               "status": BankChangeStatus.PENDING.value, "reason": reason.strip(),
               "requested_by": actor.username, "requested_at": audit.utc_now_text()}
-    change_id = int(conn.execute(insert(bank_changes).values(**values)).inserted_primary_key[0])
+    change_id = insert_id(conn, insert(bank_changes).values(**values))
     active = _active_account(conn, party_id)
     audit.record(conn, actor, "party.bank.request", "bank_change", change_id,
                  {"bank_account": active.masked if active is not None else None},
@@ -277,10 +278,10 @@ def approve_bank_change(conn: Connection, actor: Actor, book_id: int, change_id:
     if previous is not None:
         conn.execute(update(bank_accounts).where(bank_accounts.c.id == previous.id)
                      .values(status=SUPERSEDED))
-    account_id = int(conn.execute(insert(bank_accounts).values(
+    account_id = insert_id(conn, insert(bank_accounts).values(
         party_id=change.party_id, scheme=change.scheme, ciphertext=change.ciphertext,
         masked=change.masked, fingerprint=change.fingerprint, status=ACTIVE,
-        change_id=change.id, activated_at=now)).inserted_primary_key[0])
+        change_id=change.id, activated_at=now))
     _decide(conn, change_id, BankChangeStatus.APPROVED, actor, note, now)
     audit.record(conn, actor, "party.bank.approve", "bank_change", change_id,
                  {"status": "pending",

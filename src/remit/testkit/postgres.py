@@ -91,7 +91,7 @@ class TempCluster:
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
         with psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres",
                              autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[call-overload]
+            conn.execute(sql.encode())
         return self.url(name)
 
     def stop(self) -> None:

@@ -1,0 +1,86 @@
+"""What every ``remit`` sub-command shares: the store, the actor, and how errors are shown.
+
+A user's mistake (bad input, a forbidden action, a conflict) prints every problem and exits
+with code 2, having written nothing; the program's own faults keep their traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from remit.access.model import Actor
+from remit.access.service import actor_for
+from remit.db import Database, database_url, schema_revision
+from remit.errors import RemitError, ValidationFailed
+from remit.ledger.service import book_id_for
+
+P = ParamSpec("P")
+R = TypeVar("R")
+console = Console()
+err_console = Console(stderr=True)
+BAD_INPUT = 2
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(BAD_INPUT)
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ``RemitError`` into a clear message and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ValidationFailed as exc:
+            err_console.print(f"[bold red]error:[/] {len(exc.problems)} problem(s); "
+                              "nothing was written", highlight=False)
+            for problem in exc.problems:
+                err_console.print(f"  - {problem}", highlight=False, markup=False)
+            raise typer.Exit(BAD_INPUT) from None
+        except RemitError as exc:
+            fail(str(exc) or type(exc).__name__)
+
+    return wrapper
+
+
+def open_database(must_exist: bool = True) -> Database:
+    database = Database(database_url())
+    if must_exist and schema_revision(database.engine) is None:
+        fail(f"no remit book at {database.url}: run `remit init` first")
+    return database
+
+
+def resolve_actor(database: Database, username: str | None) -> Actor:
+    """The named user (``--as`` or REMIT_USER), else the installation itself."""
+    username = username or os.environ.get("REMIT_USER") or None
+    if not username:
+        return Actor.system("cli")
+    with database.read() as conn:
+        return actor_for(conn, username)
+
+
+def resolve_book(database: Database, code: str | None) -> int:
+    """The book by code; with no code, the only book there is."""
+    with database.read() as conn:
+        if code:
+            return book_id_for(conn, code)
+        from remit.ledger.service import list_books  # noqa: PLC0415 - keep the import cheap
+
+        found = list_books(conn)
+    if len(found) != 1:
+        fail("say which book with --book CODE (there are "
+             f"{len(found)}: {', '.join(b['code'] for b in found)})")
+    return int(found[0]["id"])
+
+
+AS_OPTION: Any = typer.Option(None, "--as", help="Act as this user (default: REMIT_USER, "
+                              "else the installation itself).")
+BOOK_OPTION: Any = typer.Option(None, "--book", "-b", help="Book code (default: the only book).")
