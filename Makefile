@@ -30,7 +30,7 @@ run: venv
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-test: venv sysdeps
+test: venv sysdeps lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: venv

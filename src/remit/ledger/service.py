@@ -149,12 +149,15 @@ def post(conn: Connection, actor: Actor, book_id: int, draft: EntryDraft) -> Pos
     return post_entries(conn, actor, book_id, [draft])[0]
 
 
-def post_entries(conn: Connection, actor: Actor, book_id: int,
-                 drafts: Sequence[EntryDraft]) -> list[PostResult]:
-    """Post many entries at once, all or nothing; results are in the order of the drafts."""
+def post_entries(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryDraft],
+                 labels: Sequence[str] | None = None) -> list[PostResult]:
+    """Post many entries at once, all or nothing; results are in the order of the drafts.
+
+    ``labels`` name each draft in problems (a file and line); by default "entry N (key)".
+    """
     require(actor, book_id, Permission.LEDGER_POST)
     prints = [fingerprint(d) for d in drafts]
-    resolved = _check_drafts(conn, book_id, drafts)
+    resolved = _check_drafts(conn, book_id, drafts, labels)
     known = _existing_keys(conn, book_id, [d.idempotency_key for d in drafts])
     results: list[PostResult | None] = [None] * len(drafts)
     fresh: list[int] = []
@@ -183,8 +186,8 @@ def post_entries(conn: Connection, actor: Actor, book_id: int,
     return [r for r in results if r is not None]
 
 
-def _check_drafts(conn: Connection, book_id: int,
-                  drafts: Sequence[EntryDraft]) -> list[list[tuple[int, int | None]]]:
+def _check_drafts(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
+                  labels: Sequence[str] | None = None) -> list[list[tuple[int, int | None]]]:
     """Check every draft against the rules and the book; return resolved account ids."""
     by_code = _accounts_by_code(conn, book_id)
     closed = [p for p in list_periods(conn, book_id) if p.status is PeriodStatus.CLOSED]
@@ -192,7 +195,10 @@ def _check_drafts(conn: Connection, book_id: int,
     problems: list[Problem] = []
     resolved: list[list[tuple[int, int | None]]] = []
     for n, draft in enumerate(drafts, start=1):
-        where = f"entry {n} ({draft.idempotency_key})" if len(drafts) > 1 else ""
+        if labels is not None:
+            where = labels[n - 1]
+        else:
+            where = f"entry {n} ({draft.idempotency_key})" if len(drafts) > 1 else ""
         problems.extend(entry_problems(draft, where))
         period = closed_period_for(draft.entry_date, closed)
         if period is not None:
@@ -348,7 +354,8 @@ def post_entry_file(conn: Connection, actor: Actor, book_id: int, name: str,
         raise ValidationFailed(problems)
     if not drafts:
         raise ValidationFailed([Problem("file", "no entries in the file", "empty", source=name)])
-    return post_entries(conn, actor, book_id, drafts)
+    labels = [f"{item.where} ({item.key})" for item in parsed.entries]
+    return post_entries(conn, actor, book_id, drafts, labels)
 
 
 # ---------------------------------------------------------------- reading entries, reversing
