@@ -193,3 +193,14 @@ def test_no_query_crosses_books(db, book, clerk, system):
         ledger.trial_balance(conn, outsider, book)
     with db.read() as conn:
         assert ledger.trial_balance(conn, outsider, other).rows == ()
+
+
+def test_an_entry_in_two_currencies_balances_in_each(db, book, clerk):
+    with db.write() as conn:
+        ledger.post(conn, clerk, book, EntryDraft(date(2026, 2, 1), "fx", "fx-ok", (
+            PostingDraft("1000", 500, "GBP"), PostingDraft("4000", -500, "GBP"),
+            PostingDraft("1200", 300, "EUR"), PostingDraft("1000", -300, "EUR"))))
+    with db.read() as conn:
+        tb = ledger.trial_balance(conn, clerk, book)
+        assert ledger.integrity_problems(conn) == []
+    assert tb.totals() == {"EUR": (300, 300), "GBP": (500, 500)}

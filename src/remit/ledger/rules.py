@@ -81,7 +81,11 @@ def fingerprint(draft: EntryDraft) -> str:
         draft.source_id,
         [[p.account, p.party_id, p.currency, p.amount_minor, p.memo] for p in draft.postings],
     ]
-    return hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_FINGERPRINT_JSON.encode(body).encode()).hexdigest()
+
+
+# Compact JSON, as json.dumps(separators=(",", ":")) writes it; built once (posting is hot).
+_FINGERPRINT_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def closed_period_for(entry_date: date, periods: Iterable[Period]) -> Period | None:

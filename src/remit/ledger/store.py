@@ -3,10 +3,10 @@
 The database refuses, by itself, what the code also refuses:
 
 - UPDATE, DELETE (and on PostgreSQL TRUNCATE) of journal entries, postings and audit events;
-- postings added to an entry that is already posted;
-- an entry whose postings do not sum to zero per currency: SQLite checks when the entry row
-  is inserted (remit inserts postings first, then seals them with the entry row); PostgreSQL
-  checks again at commit with a deferred constraint trigger;
+- postings added to an entry that is already posted (keys and a deferred foreign key, below);
+- an entry whose postings do not sum to zero per currency, or are fewer than its line count:
+  SQLite checks when the entry row is inserted (remit inserts postings first, then seals
+  them with the entry row); PostgreSQL checks at commit with a deferred constraint trigger;
 - postings that never got their entry row: the foreign key is deferred, so the commit fails.
 
 The triggers themselves are created by the migrations (``migrations/versions``).
@@ -17,15 +17,18 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from remit.db import metadata
@@ -76,6 +79,7 @@ journal_entries = Table(
     Column("id", Id, primary_key=True, autoincrement=False),
     Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
     Column("entry_date", Date, nullable=False),
+    Column("line_count", Integer, nullable=False),
     Column("description", String(500), nullable=False),
     Column("idempotency_key", String(200), nullable=False),
     Column("fingerprint", String(64), nullable=False),
@@ -85,28 +89,51 @@ journal_entries = Table(
     Column("created_by", String(100), nullable=False),
     Column("created_at", String(32), nullable=False),
     UniqueConstraint("book_id", "idempotency_key"),
+    UniqueConstraint("id", "line_count", name="uq_journal_entries_id_line_count"),
+    CheckConstraint("line_count >= 2", name="two_lines_at_least"),
 )
 
+# A posting's key is (entry_id, line_no), and it carries its entry's line count: the CHECK
+# keeps line_no within 1..entry_lines and the deferred foreign key ties (entry_id,
+# entry_lines) to the entry row. A posted entry therefore has no free slot: no posting can
+# ever be added to it, and no per-row trigger is needed to say so.
 postings = Table(
     "postings",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column(
-        "entry_id",
-        Id,
-        ForeignKey("journal_entries.id", deferrable=True, initially="DEFERRED"),
-        nullable=False,
-    ),
-    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("entry_id", Id, primary_key=True, autoincrement=False),
+    Column("line_no", Integer, primary_key=True, autoincrement=False),
+    Column("entry_lines", Integer, nullable=False),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("party_id", Integer, ForeignKey("parties.id")),
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("entry_date", Date, nullable=False),
     Column("memo", String(200), nullable=False, default=""),
-    Index("ix_postings_entry_id", "entry_id"),
-    Index("ix_postings_account_date", "account_id", "entry_date"),
-    Index("ix_postings_party_account", "party_id", "account_id"),
+    CheckConstraint("line_no BETWEEN 1 AND entry_lines", name="line_within_entry"),
+    CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
+    ForeignKeyConstraint(["entry_id", "entry_lines"],
+                         ["journal_entries.id", "journal_entries.line_count"],
+                         name="fk_postings_entry_sealed", deferrable=True,
+                         initially="DEFERRED"),
+    Index("ix_postings_party", "party_id", "account_id",
+          sqlite_where=text("party_id IS NOT NULL"),
+          postgresql_where=text("party_id IS NOT NULL")),
+    sqlite_with_rowid=False,
+)
+
+# A projection of the postings, kept in the same transaction by the posting service: turnover
+# per account, currency and day. The trial balance and account balances read it instead of
+# every posting; `remit audit verify` recomputes it from the postings and reports a mismatch.
+account_daily_totals = Table(
+    "account_daily_totals",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("entry_date", Date, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("debit_minor", BigInteger, nullable=False),
+    Column("credit_minor", BigInteger, nullable=False),
+    Index("ix_account_daily_totals_book_date", "book_id", "entry_date"),
 )
 
 audit_events = Table(

@@ -106,11 +106,10 @@ def create_parties(conn: Connection, actor: Actor, book_id: int,
     if problems:
         raise ValidationFailed(problems)
     now = audit.utc_now_text()
-    ids = []
-    for spec in specs:
-        ids.append(insert_id(conn, insert(parties).values(
-            book_id=book_id, ref=spec.ref, name=spec.name.strip(), kind=spec.kind.value,
-            created_at=now)))
+    rows = [{"book_id": book_id, "ref": s.ref, "name": s.name.strip(), "kind": s.kind.value,
+             "created_at": now} for s in specs]
+    ids = [int(i) for i in conn.execute(
+        insert(parties).returning(parties.c.id, sort_by_parameter_order=True), rows).scalars()]
     _insert_details(conn, book_id, specs, ids)
     audit.record_many(conn, actor, [
         ("party.create", "party", pid, None,
@@ -143,6 +142,26 @@ def party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
     pr = party_roles.c
     rows = conn.execute(select(pr.party_id).where(and_(pr.book_id == book_id, pr.role == role)))
     return {int(r.party_id) for r in rows}
+
+
+def party_roles_of(conn: Connection, book_id: int,
+                   party_ids: set[int]) -> dict[str | None, set[int]]:
+    """Which of the given parties hold which role in the book: {role: {party_id}}."""
+    pr = party_roles.c
+    out: dict[str | None, set[int]] = {}
+    if len(party_ids) > 5_000:  # many parties: one scan beats many IN lists
+        rows: Any = conn.execute(select(pr.role, pr.party_id).where(pr.book_id == book_id))
+        chunks = [rows]
+    else:
+        wanted = sorted(party_ids)
+        chunks = [conn.execute(select(pr.role, pr.party_id).where(and_(
+            pr.book_id == book_id, pr.party_id.in_(wanted[i:i + 500]))))
+            for i in range(0, len(wanted), 500)]
+    for rows in chunks:
+        for role, party_id in rows:
+            if party_id in party_ids:
+                out.setdefault(role, set()).add(int(party_id))
+    return out
 
 
 def party_id_for(conn: Connection, book_id: int, ref: str) -> int:

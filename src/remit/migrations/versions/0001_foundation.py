@@ -1,13 +1,14 @@
-"""foundation: books, ledger, audit, users, parties
+"""foundation
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-The tables, then the guards: triggers that make the database itself refuse UPDATE or
-DELETE of posted entries, postings and audit events, postings added to a posted entry, and
-an unbalanced entry (SQLite: when the entry row seals its postings; PostgreSQL: at commit,
-with a deferred constraint trigger).
+The tables, then the guards that make the database itself refuse what the code refuses:
+UPDATE or DELETE of posted entries, postings and audit events, and an entry whose postings
+do not balance per currency or are not all there (SQLite: when the entry row seals its
+postings; PostgreSQL: at commit, with a deferred constraint trigger). Adding postings to a
+posted entry is impossible by the keys of `postings` (see `remit/ledger/store.py`).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def upgrade() -> None:
         ),
         sa.Column("book_id", sa.Integer(), nullable=False),
         sa.Column("entry_date", sa.Date(), nullable=False),
+        sa.Column("line_count", sa.Integer(), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
@@ -109,6 +111,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", sa.String(length=32), nullable=False),
+        sa.CheckConstraint("line_count >= 2", name=op.f("ck_journal_entries_two_lines_at_least")),
         sa.ForeignKeyConstraint(
             ["book_id"], ["books.id"], name=op.f("fk_journal_entries_book_id_books")
         ),
@@ -121,6 +124,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "book_id", "idempotency_key", name=op.f("uq_journal_entries_book_id_idempotency_key")
         ),
+        sa.UniqueConstraint("id", "line_count", name="uq_journal_entries_id_line_count"),
         sa.UniqueConstraint("reverses_entry_id", name=op.f("uq_journal_entries_reverses_entry_id")),
     )
     op.create_table(
@@ -151,6 +155,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_periods")),
         sa.UniqueConstraint("book_id", "start_date", name=op.f("uq_periods_book_id_start_date")),
     )
+    op.create_table(
+        "account_daily_totals",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("entry_date", sa.Date(), nullable=False),
+        sa.Column("book_id", sa.Integer(), nullable=False),
+        sa.Column("debit_minor", sa.BigInteger(), nullable=False),
+        sa.Column("credit_minor", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_daily_totals_account_id_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["book_id"], ["books.id"], name=op.f("fk_account_daily_totals_book_id_books")
+        ),
+        sa.PrimaryKeyConstraint(
+            "account_id", "currency", "entry_date", name=op.f("pk_account_daily_totals")
+        ),
+    )
+    with op.batch_alter_table("account_daily_totals", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_account_daily_totals_book_date", ["book_id", "entry_date"], unique=False
+        )
+
     op.create_table(
         "bank_changes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -220,37 +249,48 @@ def upgrade() -> None:
 
     op.create_table(
         "postings",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("book_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "entry_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("line_no", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("entry_lines", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("party_id", sa.Integer(), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("entry_date", sa.Date(), nullable=False),
         sa.Column("memo", sa.String(length=200), nullable=False),
+        sa.CheckConstraint("amount_minor <> 0", name=op.f("ck_postings_amount_not_zero")),
+        sa.CheckConstraint(
+            "line_no BETWEEN 1 AND entry_lines", name=op.f("ck_postings_line_within_entry")
+        ),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_postings_account_id_accounts")
         ),
-        sa.ForeignKeyConstraint(["book_id"], ["books.id"], name=op.f("fk_postings_book_id_books")),
         sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["journal_entries.id"],
-            name=op.f("fk_postings_entry_id_journal_entries"),
+            ["entry_id", "entry_lines"],
+            ["journal_entries.id", "journal_entries.line_count"],
+            name="fk_postings_entry_sealed",
             initially="DEFERRED",
             deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["party_id"], ["parties.id"], name=op.f("fk_postings_party_id_parties")
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_postings")),
+        sa.PrimaryKeyConstraint("entry_id", "line_no", name=op.f("pk_postings")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_postings_account_date", ["account_id", "entry_date"], unique=False
+            "ix_postings_party",
+            ["party_id", "account_id"],
+            unique=False,
+            sqlite_where=sa.text("party_id IS NOT NULL"),
+            postgresql_where=sa.text("party_id IS NOT NULL"),
         )
-        batch_op.create_index("ix_postings_entry_id", ["entry_id"], unique=False)
-        batch_op.create_index("ix_postings_party_account", ["party_id", "account_id"], unique=False)
 
     op.create_table(
         "user_roles",
@@ -303,9 +343,11 @@ def downgrade() -> None:
     op.drop_table("bank_accounts")
     op.drop_table("user_roles")
     with op.batch_alter_table("postings", schema=None) as batch_op:
-        batch_op.drop_index("ix_postings_party_account")
-        batch_op.drop_index("ix_postings_entry_id")
-        batch_op.drop_index("ix_postings_account_date")
+        batch_op.drop_index(
+            "ix_postings_party",
+            sqlite_where=sa.text("party_id IS NOT NULL"),
+            postgresql_where=sa.text("party_id IS NOT NULL"),
+        )
 
     op.drop_table("postings")
     with op.batch_alter_table("party_roles", schema=None) as batch_op:
@@ -318,6 +360,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_bank_changes_party_status")
 
     op.drop_table("bank_changes")
+    with op.batch_alter_table("account_daily_totals", schema=None) as batch_op:
+        batch_op.drop_index("ix_account_daily_totals_book_date")
+
+    op.drop_table("account_daily_totals")
     op.drop_table("periods")
     with op.batch_alter_table("parties", schema=None) as batch_op:
         batch_op.drop_index("ix_parties_book_name")
@@ -334,36 +380,32 @@ def downgrade() -> None:
     op.drop_table("audit_events")
 
 
-def _guards() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        op.execute("CREATE SEQUENCE journal_entry_id_seq")
-    for statement in PG_GUARDS if dialect == "postgresql" else SQLITE_GUARDS:
-        op.execute(statement)
-
-
 APPEND_ONLY_TABLES = ("journal_entries", "postings", "audit_events")
 
-SQLITE_GUARDS = tuple(
-    [
+# The entry row is inserted after its postings; this condition is true when they are wrong.
+# One aggregate settles the usual single-currency entry; mixed currencies are grouped.
+ENTRY_IS_WRONG_TEMPLATE = """
+    (SELECT COUNT(*) <> NEW.line_count
+            OR {any}(a.book_id <> NEW.book_id OR p.entry_date <> NEW.entry_date)
+            OR (MIN(p.currency) = MAX(p.currency) AND SUM(p.amount_minor) <> 0)
+     FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = NEW.id)
+    OR ((SELECT MIN(currency) <> MAX(currency) FROM postings WHERE entry_id = NEW.id)
+        AND EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
+                    GROUP BY currency HAVING SUM(amount_minor) <> 0))"""
+ENTRY_IS_WRONG = ENTRY_IS_WRONG_TEMPLATE.format(any="MAX")  # SQLite: booleans are 0 and 1
+PG_ENTRY_IS_WRONG = ENTRY_IS_WRONG_TEMPLATE.format(any="bool_or")
+
+SQLITE_GUARDS = (
+    *[
         f"""CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table}
         BEGIN SELECT RAISE(ABORT, '{table} is append-only: correct with a reversal'); END"""
         for table in APPEND_ONLY_TABLES
         for verb in ("update", "delete")
-    ]
-    + [
-        """CREATE TRIGGER postings_sealed_entry BEFORE INSERT ON postings
-        WHEN EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.entry_id)
-        BEGIN SELECT RAISE(ABORT, 'journal entry already posted: postings cannot be added'); END""",
-        """CREATE TRIGGER journal_entries_balanced BEFORE INSERT ON journal_entries
-        WHEN (SELECT COUNT(*) FROM postings WHERE entry_id = NEW.id) < 2
-          OR EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
-                     GROUP BY currency HAVING SUM(amount_minor) <> 0)
-          OR EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
-                     AND (book_id <> NEW.book_id OR entry_date <> NEW.entry_date))
-        BEGIN SELECT RAISE(ABORT,
-          'unbalanced journal entry: postings must sum to zero per currency'); END""",
-    ]
+    ],
+    f"""CREATE TRIGGER journal_entries_balanced BEFORE INSERT ON journal_entries
+    WHEN {ENTRY_IS_WRONG}
+    BEGIN SELECT RAISE(ABORT,
+      'unbalanced journal entry: postings must sum to zero per currency'); END""",
 )
 
 PG_GUARDS = (
@@ -382,24 +424,9 @@ PG_GUARDS = (
         FOR EACH STATEMENT EXECUTE FUNCTION remit_refuse_change()"""
         for table in APPEND_ONLY_TABLES
     ],
-    """CREATE FUNCTION remit_postings_sealed() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION remit_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF EXISTS (SELECT 1 FROM new_postings n JOIN journal_entries e ON e.id = n.entry_id) THEN
-        RAISE EXCEPTION 'journal entry already posted: postings cannot be added'
-          USING ERRCODE = 'integrity_constraint_violation';
-      END IF;
-      RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER postings_sealed_entry AFTER INSERT ON postings
-    REFERENCING NEW TABLE AS new_postings
-    FOR EACH STATEMENT EXECUTE FUNCTION remit_postings_sealed()""",
-    """CREATE FUNCTION remit_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF (SELECT count(*) FROM postings WHERE entry_id = NEW.id) < 2
-         OR EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
-                    GROUP BY currency HAVING sum(amount_minor) <> 0)
-         OR EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
-                    AND (book_id <> NEW.book_id OR entry_date <> NEW.entry_date)) THEN
+      IF {PG_ENTRY_IS_WRONG} THEN
         RAISE EXCEPTION 'unbalanced journal entry %: postings must sum to zero per currency',
           NEW.id USING ERRCODE = 'integrity_constraint_violation';
       END IF;
@@ -408,3 +435,11 @@ PG_GUARDS = (
     """CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION remit_entry_balanced()""",
 )
+
+
+def _guards() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute("CREATE SEQUENCE journal_entry_id_seq")
+    for statement in PG_GUARDS if dialect == "postgresql" else SQLITE_GUARDS:
+        op.execute(statement)
