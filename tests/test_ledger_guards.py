@@ -1,4 +1,9 @@
-"""The database itself refuses what the code refuses: tried here with raw SQL."""
+"""The database itself refuses what the code refuses: tried here with raw SQL.
+
+SQLite takes an entry's postings first and checks them when the entry row seals them;
+PostgreSQL takes the entry row first and checks at commit. ``raw_entry`` writes in the order
+each expects, so these tests hit the balance guards rather than the ordering guards.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,19 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from remit.access.model import Role
+from remit.db import is_postgres
 from remit.ledger import service as ledger
-from remit.ledger.model import EntryDraft, PostingDraft
+from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
 from remit.testkit import person
+
+DAY = date(2026, 1, 5)
 
 
 @pytest.fixture
 def posted(db, book):
     clerk = person("carla", book, Role.CLERK)
     with db.write() as conn:
-        result = ledger.post(conn, clerk, book, EntryDraft(date(2026, 1, 5), "rent", "r1", (
+        result = ledger.post(conn, clerk, book, EntryDraft(DAY, "rent", "r1", (
             PostingDraft("5000", 1000, "GBP"), PostingDraft("1000", -1000, "GBP"))))
     return result.entry_id
 
@@ -28,12 +36,12 @@ def account_id(conn, book, code):
                         {"b": book, "c": code}).scalar_one()
 
 
-def insert_posting(conn, entry_id, line_no, acct, amount, lines=2):
+def insert_posting(conn, entry_id, line_no, acct, amount, lines=2, currency="GBP"):
     conn.execute(text(
         "INSERT INTO postings (entry_id, line_no, entry_lines, account_id, currency, "
-        "amount_minor, entry_date, memo) VALUES (:e, :n, :l, :a, 'GBP', :m, :d, '')"),
-        {"e": entry_id, "n": line_no, "l": lines, "a": acct, "m": amount,
-         "d": date(2026, 1, 5)})
+        "amount_minor, entry_date, memo) VALUES (:e, :n, :l, :a, :c, :m, :d, '')"),
+        {"e": entry_id, "n": line_no, "l": lines, "a": acct, "c": currency, "m": amount,
+         "d": DAY})
 
 
 def insert_entry(conn, entry_id, book, key, lines=2):
@@ -41,7 +49,23 @@ def insert_entry(conn, entry_id, book, key, lines=2):
         "INSERT INTO journal_entries (id, book_id, entry_date, line_count, description, "
         "idempotency_key, fingerprint, source_type, source_id, created_by, created_at) VALUES "
         "(:i, :b, :d, :l, 'raw', :k, 'x', '', '', 'raw', 'now')"),
-        {"i": entry_id, "b": book, "d": date(2026, 1, 5), "l": lines, "k": key})
+        {"i": entry_id, "b": book, "d": DAY, "l": lines, "k": key})
+
+
+def raw_entry(conn, entry_id, book, lines, line_count=None):
+    """An entry written past the service: lines are (account id, amount, currency)."""
+    count = len(lines) if line_count is None else line_count
+    if is_postgres(conn):
+        insert_entry(conn, entry_id, book, f"raw-{entry_id}", count)
+    for n, (acct, amount, currency) in enumerate(lines, start=1):
+        insert_posting(conn, entry_id, n, acct, amount, count, currency)
+    if not is_postgres(conn):
+        insert_entry(conn, entry_id, book, f"raw-{entry_id}", count)
+
+
+def postings_count(db):
+    with db.read() as conn:
+        return conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one()
 
 
 @pytest.mark.parametrize("statement", [
@@ -53,17 +77,14 @@ def insert_entry(conn, entry_id, book, key, lines=2):
 def test_posted_entries_and_postings_cannot_be_changed(db, posted, statement):
     with pytest.raises(DatabaseError, match="append-only"), db.write() as conn:
         conn.execute(text(statement))
-    with db.read() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one() == 2
+    assert postings_count(db) == 2
 
 
 def test_unbalanced_entry_is_refused_by_the_database(db, book, posted):
     with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
-        insert_posting(conn, 999, 1, account_id(conn, book, "5000"), 500)
-        insert_posting(conn, 999, 2, account_id(conn, book, "1000"), -499)
-        insert_entry(conn, 999, book, "raw-unbalanced")
-    with db.read() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one() == 2
+        raw_entry(conn, 999, book, [(account_id(conn, book, "5000"), 500, "GBP"),
+                                    (account_id(conn, book, "1000"), -499, "GBP")])
+    assert postings_count(db) == 2
 
 
 def test_entry_without_its_postings_is_refused_by_the_database(db, book, posted):
@@ -73,62 +94,59 @@ def test_entry_without_its_postings_is_refused_by_the_database(db, book, posted)
 
 def test_entry_missing_one_of_its_lines_is_refused_by_the_database(db, book, posted):
     with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
-        insert_posting(conn, 995, 1, account_id(conn, book, "5000"), 500, lines=3)
-        insert_posting(conn, 995, 2, account_id(conn, book, "1000"), -500, lines=3)
-        insert_entry(conn, 995, book, "raw-short", lines=3)
+        raw_entry(conn, 995, book, [(account_id(conn, book, "5000"), 500, "GBP"),
+                                    (account_id(conn, book, "1000"), -500, "GBP")],
+                  line_count=3)
 
 
-def test_postings_without_their_entry_fail_at_commit(db, book, posted):
+def test_postings_without_their_entry_are_refused(db, book, posted):
+    # SQLite: at commit (deferred key); PostgreSQL: at once (statement check).
     with pytest.raises(DatabaseError), db.write() as conn:
         insert_posting(conn, 997, 1, account_id(conn, book, "5000"), 500)
         insert_posting(conn, 997, 2, account_id(conn, book, "1000"), -500)
-    with db.read() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one() == 2
+    assert postings_count(db) == 2
 
 
 @pytest.mark.parametrize(("line_no", "lines"), [(1, 2), (3, 2), (3, 4)])
 def test_postings_cannot_be_added_to_a_posted_entry(db, book, posted, line_no, lines):
-    # Every slot of a posted entry is taken (1), beyond its line count (3 of 2) is refused,
-    # and claiming another line count (4) does not match the posted entry at commit.
+    # Every slot of a posted entry is taken (1), beyond its line count is refused (3 of 2),
+    # and claiming another line count (4) matches no posted entry.
     with pytest.raises(DatabaseError), db.write() as conn:
         insert_posting(conn, posted, line_no, account_id(conn, book, "5000"), 1, lines=lines)
-    with db.read() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one() == 2
+    assert postings_count(db) == 2
 
 
-def test_balanced_raw_entry_is_accepted(db, book, posted):
-    # The guards refuse only what is wrong: postings first, then the entry row, balanced.
+def test_account_of_another_book_is_refused(db, book, posted, system):
     with db.write() as conn:
-        insert_posting(conn, 996, 1, account_id(conn, book, "5000"), 250)
-        insert_posting(conn, 996, 2, account_id(conn, book, "1000"), -250)
-        insert_entry(conn, 996, book, "raw-ok")
-    # ...but a write past the posting service leaves the day totals behind: verify says so.
+        other = ledger.create_book(conn, system, "other", "Other", "GBP")
+        ledger.open_accounts(conn, system, other, [AccountSpec("9", "X", AccountType.ASSET)])
+    with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
+        raw_entry(conn, 993, book, [(account_id(conn, other, "9"), 5, "GBP"),
+                                    (account_id(conn, book, "1000"), -5, "GBP")])
+    with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
+        raw_entry(conn, 992, book, [(424242, 5, "GBP"), (account_id(conn, book, "1000"), -5,
+                                                         "GBP")])
+
+
+def test_balanced_raw_entry_is_accepted_and_verify_sees_it_bypassed_the_service(db, book,
+                                                                                posted):
+    with db.write() as conn:
+        raw_entry(conn, 996, book, [(account_id(conn, book, "5000"), 250, "GBP"),
+                                    (account_id(conn, book, "1000"), -250, "GBP")])
     with db.read() as conn:
         assert ledger.integrity_problems(conn) == [
             f"day totals of account {account_id(conn, book, code)} GBP on 2026-01-05 disagree "
             "with its postings" for code in ("1000", "5000")]
 
 
-def insert_line(conn, entry_id, line_no, acct, amount, currency, lines):
-    conn.execute(text(
-        "INSERT INTO postings (entry_id, line_no, entry_lines, account_id, currency, "
-        "amount_minor, entry_date, memo) VALUES (:e, :n, :l, :a, :c, :m, :d, '')"),
-        {"e": entry_id, "n": line_no, "l": lines, "a": acct, "c": currency, "m": amount,
-         "d": date(2026, 1, 5)})
-
-
 @pytest.mark.parametrize(("eur_credit", "accepted"), [(-3, True), (-2, False)])
 def test_mixed_currency_entry_must_balance_in_each_currency(db, book, posted, eur_credit,
                                                             accepted):
-    # GBP balances and the grand total could too; only EUR decides.
     def write():
         with db.write() as conn:
             bank, income = account_id(conn, book, "1000"), account_id(conn, book, "4000")
-            insert_line(conn, 994, 1, bank, 5, "GBP", 4)
-            insert_line(conn, 994, 2, income, -5, "GBP", 4)
-            insert_line(conn, 994, 3, bank, 3, "EUR", 4)
-            insert_line(conn, 994, 4, income, eur_credit, "EUR", 4)
-            insert_entry(conn, 994, book, "raw-fx", lines=4)
+            raw_entry(conn, 994, book, [(bank, 5, "GBP"), (income, -5, "GBP"),
+                                        (bank, 3, "EUR"), (income, eur_credit, "EUR")])
     if accepted:
         write()
     else:

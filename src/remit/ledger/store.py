@@ -3,11 +3,13 @@
 The database refuses, by itself, what the code also refuses:
 
 - UPDATE, DELETE (and on PostgreSQL TRUNCATE) of journal entries, postings and audit events;
-- postings added to an entry that is already posted (keys and a deferred foreign key, below);
-- an entry whose postings do not sum to zero per currency, or are fewer than its line count:
-  SQLite checks when the entry row is inserted (remit inserts postings first, then seals
-  them with the entry row); PostgreSQL checks at commit with a deferred constraint trigger;
-- postings that never got their entry row: the foreign key is deferred, so the commit fails.
+- postings added to an entry that is already posted (keys, below);
+- an entry whose postings do not sum to zero per currency, are not all there, or name an
+  account or party of another book: SQLite checks when the entry row is inserted (there,
+  remit inserts postings first and seals them with the entry row); PostgreSQL checks at
+  commit with a deferred constraint trigger (there, the entry row goes first);
+- postings without their entry row (SQLite: at commit, by a deferred foreign key;
+  PostgreSQL: at once, by a statement-level check).
 
 The triggers themselves are created by the migrations (``migrations/versions``).
 """
@@ -21,7 +23,6 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -88,33 +89,32 @@ journal_entries = Table(
     Column("reverses_entry_id", Id, ForeignKey("journal_entries.id"), unique=True),
     Column("created_by", String(100), nullable=False),
     Column("created_at", String(32), nullable=False),
-    UniqueConstraint("book_id", "idempotency_key"),
+    # Key first: a batch's keys are looked up with ``key IN (...)`` on this index.
+    UniqueConstraint("idempotency_key", "book_id"),
     UniqueConstraint("id", "line_count", name="uq_journal_entries_id_line_count"),
     CheckConstraint("line_count >= 2", name="two_lines_at_least"),
 )
 
 # A posting's key is (entry_id, line_no), and it carries its entry's line count: the CHECK
-# keeps line_no within 1..entry_lines and the deferred foreign key ties (entry_id,
-# entry_lines) to the entry row. A posted entry therefore has no free slot: no posting can
-# ever be added to it, and no per-row trigger is needed to say so.
+# keeps line_no within 1..entry_lines, and entry_lines must equal the entry's line_count
+# (SQLite: a deferred foreign key, created by the migration; PostgreSQL: a statement-level
+# check). A posted entry therefore has no free slot: no posting can ever be added to it.
+# Accounts and parties are checked once per entry by the entry guard (same book), not by
+# per-row foreign keys, which on PostgreSQL lock the parent row for every posting.
 postings = Table(
     "postings",
     metadata,
     Column("entry_id", Id, primary_key=True, autoincrement=False),
     Column("line_no", Integer, primary_key=True, autoincrement=False),
     Column("entry_lines", Integer, nullable=False),
-    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
-    Column("party_id", Integer, ForeignKey("parties.id")),
+    Column("account_id", Integer, nullable=False),
+    Column("party_id", Integer),
     Column("currency", String(3), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("entry_date", Date, nullable=False),
     Column("memo", String(200), nullable=False, default=""),
     CheckConstraint("line_no BETWEEN 1 AND entry_lines", name="line_within_entry"),
     CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
-    ForeignKeyConstraint(["entry_id", "entry_lines"],
-                         ["journal_entries.id", "journal_entries.line_count"],
-                         name="fk_postings_entry_sealed", deferrable=True,
-                         initially="DEFERRED"),
     Index("ix_postings_party", "party_id", "account_id",
           sqlite_where=text("party_id IS NOT NULL"),
           postgresql_where=text("party_id IS NOT NULL")),

@@ -22,6 +22,22 @@ branch_labels = None
 depends_on = None
 
 
+def _sealed_by_foreign_key() -> list[sa.ForeignKeyConstraint]:
+    """SQLite: postings go first, and this deferred key fails the commit if their entry row,
+    with the same line count, never follows. PostgreSQL checks per statement instead."""
+    if op.get_bind().dialect.name == "postgresql":
+        return []
+    return [
+        sa.ForeignKeyConstraint(
+            ["entry_id", "entry_lines"],
+            ["journal_entries.id", "journal_entries.line_count"],
+            name="fk_postings_entry_sealed",
+            initially="DEFERRED",
+            deferrable=True,
+        )
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "audit_events",
@@ -122,7 +138,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
         sa.UniqueConstraint(
-            "book_id", "idempotency_key", name=op.f("uq_journal_entries_book_id_idempotency_key")
+            "idempotency_key", "book_id", name=op.f("uq_journal_entries_idempotency_key_book_id")
         ),
         sa.UniqueConstraint("id", "line_count", name="uq_journal_entries_id_line_count"),
         sa.UniqueConstraint("reverses_entry_id", name=op.f("uq_journal_entries_reverses_entry_id")),
@@ -163,11 +179,6 @@ def upgrade() -> None:
         sa.Column("book_id", sa.Integer(), nullable=False),
         sa.Column("debit_minor", sa.BigInteger(), nullable=False),
         sa.Column("credit_minor", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_account_daily_totals_account_id_accounts"),
-        ),
         sa.ForeignKeyConstraint(
             ["book_id"], ["books.id"], name=op.f("fk_account_daily_totals_book_id_books")
         ),
@@ -267,19 +278,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "line_no BETWEEN 1 AND entry_lines", name=op.f("ck_postings_line_within_entry")
         ),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_postings_account_id_accounts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["entry_id", "entry_lines"],
-            ["journal_entries.id", "journal_entries.line_count"],
-            name="fk_postings_entry_sealed",
-            initially="DEFERRED",
-            deferrable=True,
-        ),
-        sa.ForeignKeyConstraint(
-            ["party_id"], ["parties.id"], name=op.f("fk_postings_party_id_parties")
-        ),
+        *_sealed_by_foreign_key(),
         sa.PrimaryKeyConstraint("entry_id", "line_no", name=op.f("pk_postings")),
         sqlite_with_rowid=False,
     )
@@ -382,18 +381,19 @@ def downgrade() -> None:
 
 APPEND_ONLY_TABLES = ("journal_entries", "postings", "audit_events")
 
-# The entry row is inserted after its postings; this condition is true when they are wrong.
-# One aggregate settles the usual single-currency entry; mixed currencies are grouped.
-ENTRY_IS_WRONG_TEMPLATE = """
+# True when an entry's postings are wrong. One aggregate settles the usual single-currency
+# entry; mixed currencies are grouped. A missing account or party fails the book check.
+ENTRY_IS_WRONG = """
     (SELECT COUNT(*) <> NEW.line_count
-            OR {any}(a.book_id <> NEW.book_id OR p.entry_date <> NEW.entry_date)
+            OR MAX(a.book_id IS DISTINCT FROM NEW.book_id OR p.entry_date <> NEW.entry_date
+                   OR (p.party_id IS NOT NULL AND pt.book_id IS DISTINCT FROM NEW.book_id))
             OR (MIN(p.currency) = MAX(p.currency) AND SUM(p.amount_minor) <> 0)
-     FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = NEW.id)
+     FROM postings p LEFT JOIN accounts a ON a.id = p.account_id
+     LEFT JOIN parties pt ON pt.id = p.party_id
+     WHERE p.entry_id = NEW.id)
     OR ((SELECT MIN(currency) <> MAX(currency) FROM postings WHERE entry_id = NEW.id)
         AND EXISTS (SELECT 1 FROM postings WHERE entry_id = NEW.id
                     GROUP BY currency HAVING SUM(amount_minor) <> 0))"""
-ENTRY_IS_WRONG = ENTRY_IS_WRONG_TEMPLATE.format(any="MAX")  # SQLite: booleans are 0 and 1
-PG_ENTRY_IS_WRONG = ENTRY_IS_WRONG_TEMPLATE.format(any="bool_or")
 
 SQLITE_GUARDS = (
     *[
@@ -424,9 +424,45 @@ PG_GUARDS = (
         FOR EACH STATEMENT EXECUTE FUNCTION remit_refuse_change()"""
         for table in APPEND_ONLY_TABLES
     ],
-    f"""CREATE FUNCTION remit_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+    # Postings follow their entry row and carry its line count: one check per statement.
+    """CREATE FUNCTION remit_postings_follow_entry() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off AS $$
     BEGIN
-      IF {PG_ENTRY_IS_WRONG} THEN
+      IF EXISTS (SELECT 1 FROM new_postings n LEFT JOIN journal_entries e ON e.id = n.entry_id
+                 WHERE e.id IS NULL OR e.line_count <> n.entry_lines) THEN
+        RAISE EXCEPTION 'postings must follow their journal entry row and its line count'
+          USING ERRCODE = 'integrity_constraint_violation';
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER postings_follow_entry AFTER INSERT ON postings
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION remit_postings_follow_entry()""",
+    # At commit, each entry's postings are all there, balance per currency, and name
+    # accounts and parties of the entry's book: one query for a single-currency entry.
+    # The checks run on plans cached while the tables may still be empty; sequential scans
+    # are turned off inside them so that a plan never scans every posting per entry.
+    """CREATE FUNCTION remit_entry_balanced() RETURNS trigger LANGUAGE plpgsql
+    SET enable_seqscan = off AS $$
+    DECLARE
+      wrong boolean;
+      mixed boolean;
+    BEGIN
+      SELECT count(*) <> NEW.line_count
+             OR bool_or(p.entry_date <> NEW.entry_date
+                        OR NOT EXISTS (SELECT 1 FROM accounts a
+                                       WHERE a.id = p.account_id AND a.book_id = NEW.book_id)
+                        OR (p.party_id IS NOT NULL
+                            AND NOT EXISTS (SELECT 1 FROM parties pt WHERE pt.id = p.party_id
+                                            AND pt.book_id = NEW.book_id)))
+             OR (min(p.currency) = max(p.currency) AND sum(p.amount_minor) <> 0),
+             min(p.currency) <> max(p.currency)
+        INTO wrong, mixed
+        FROM postings p
+       WHERE p.entry_id = NEW.id;
+      IF wrong IS NOT FALSE OR (mixed AND EXISTS (
+           SELECT 1 FROM postings WHERE entry_id = NEW.id
+            GROUP BY currency HAVING sum(amount_minor) <> 0)) THEN
         RAISE EXCEPTION 'unbalanced journal entry %: postings must sum to zero per currency',
           NEW.id USING ERRCODE = 'integrity_constraint_violation';
       END IF;
