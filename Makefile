@@ -23,12 +23,13 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 run: venv
+	@bash scripts/sysdeps.sh run
 	$(BIN)/remit init
 	$(BIN)/remit demo seed --if-empty --scale $(SCALE)
 	$(BIN)/remit serve --host $(HOST) --port $(PORT)
 
 sysdeps:
-	@bash scripts/sysdeps.sh
+	@bash scripts/sysdeps.sh test
 
 test: venv sysdeps lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

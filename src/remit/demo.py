@@ -99,6 +99,7 @@ class Org:
     name: str
     currency: str
     timezone: str
+    calendar: str
     provider_words: tuple[str, ...]
     share_percent: int  # of the scale's sizes, so that the second book is smaller
 
@@ -108,16 +109,17 @@ def seed(database: Database, vault: Vault, scale_name: str = "small", seed_value
     """Create the demo books; returns how many entries each got."""
     scale = SCALES[scale_name]
     tick = progress or (lambda _label, _done, _total: None)
-    orgs = (Org("riverside", "Riverside Council (demo)", "GBP", "Europe/London", CARE, 100),
+    orgs = (Org("riverside", "Riverside Council (demo)", "GBP", "Europe/London", "GB-ENG",
+                CARE, 100),
             Org("valley-app", "Valley Child Care Payments (demo)", "USD",
-                "America/Los_Angeles", CHILD, 20))
+                "America/Los_Angeles", "US-CA", CHILD, 20))
     system = Actor.system("demo")
     counts = {}
     for org in orgs:
         rng = random.Random(f"{seed_value}:{org.code}")
         with database.write() as conn:
             book_id = ledger.create_book(conn, system, org.code, org.name, org.currency,
-                                         org.timezone)
+                                         org.timezone, org.calendar)
             ledger.open_accounts(conn, system, book_id, COUNCIL_CHART)
             ids = _parties(conn, system, book_id, org, scale, rng)
             _users(conn, system, book_id, org.code)

@@ -51,6 +51,21 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
     BOOK_ADMIN = "book.admin"
+    CASE_READ = "case.read"
+    CASE_WORK = "case.work"
+    CASE_ASSIGN = "case.assign"
+    CASE_ESCALATE = "case.escalate"
+    DOCUMENT_READ = "document.read"
+    DOCUMENT_UPLOAD = "document.upload"
+    CORRESPONDENCE_READ = "correspondence.read"
+    CORRESPONDENCE_SEND = "correspondence.send"
+    JOBS_READ = "jobs.read"
+    JOBS_RUN = "jobs.run"
+    API_TOKENS_MANAGE = "api_tokens.manage"
+    WEBHOOKS_MANAGE = "webhooks.manage"
+    # Portals: a provider or client user acts only on the one party it is bound to.
+    PORTAL_PROVIDER = "portal.provider"
+    PORTAL_CLIENT = "portal.client"
 
 
 _R = Role
@@ -71,6 +86,20 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.AUDIT_READ: frozenset({_R.ADMIN, _R.MANAGER, _R.AUDITOR}),
         Permission.USERS_MANAGE: frozenset({_R.ADMIN}),
         Permission.BOOK_ADMIN: frozenset({_R.ADMIN}),
+        Permission.CASE_READ: frozenset(STAFF_ROLES),
+        Permission.CASE_WORK: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.CASE_ASSIGN: frozenset({_R.ADMIN, _R.MANAGER}),
+        Permission.CASE_ESCALATE: frozenset({_R.MANAGER}),
+        Permission.DOCUMENT_READ: frozenset(STAFF_ROLES),
+        Permission.DOCUMENT_UPLOAD: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.CORRESPONDENCE_READ: frozenset(STAFF_ROLES),
+        Permission.CORRESPONDENCE_SEND: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.JOBS_READ: frozenset(STAFF_ROLES),
+        Permission.JOBS_RUN: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.API_TOKENS_MANAGE: frozenset({_R.ADMIN}),
+        Permission.WEBHOOKS_MANAGE: frozenset({_R.ADMIN}),
+        Permission.PORTAL_PROVIDER: frozenset({_R.PROVIDER}),
+        Permission.PORTAL_CLIENT: frozenset({_R.CLIENT}),
     }
 )
 
@@ -83,6 +112,10 @@ class Actor:
     user_id: int | None = None
     roles: Mapping[int, frozenset[Role]] = field(default_factory=dict)
     is_system: bool = False
+    # A portal user's party in each book where it holds the provider or client role.
+    parties: Mapping[int, int] = field(default_factory=dict)
+    # An API token narrows what its user may do to the permissions of its scopes.
+    scopes: frozenset[Permission] | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -96,7 +129,17 @@ class Actor:
     def roles_in(self, book_id: int) -> frozenset[Role]:
         return self.roles.get(book_id, frozenset())
 
+    def is_staff_in(self, book_id: int) -> bool:
+        """True for the system and for users with a staff role in the book."""
+        return self.is_system or bool(self.roles_in(book_id) & frozenset(STAFF_ROLES))
+
+    def party_in(self, book_id: int) -> int | None:
+        """The party a portal user acts for in the book, or None."""
+        return self.parties.get(book_id)
+
     def can(self, book_id: int, permission: Permission) -> bool:
+        if self.scopes is not None and permission not in self.scopes:
+            return False
         if self.is_system:
             return permission not in NAMED_PERSON_ONLY
         return bool(self.roles_in(book_id) & PERMISSIONS[permission])
@@ -104,7 +147,8 @@ class Actor:
 
 # Decisions that must be taken by a named person with the role, never by the system.
 NAMED_PERSON_ONLY = frozenset(
-    {Permission.PERIOD_REOPEN, Permission.BANK_CHANGE_APPROVE, Permission.BANK_DETAILS_VIEW}
+    {Permission.PERIOD_REOPEN, Permission.BANK_CHANGE_APPROVE, Permission.BANK_DETAILS_VIEW,
+     Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT}
 )
 
 

@@ -7,12 +7,14 @@ Posting lives in ``posting.py`` and is re-exported here: ``post``, ``post_entrie
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, and_, case, func, insert, literal, select, union_all, update
 
 from remit.access.model import Actor, Permission, require
+from remit.calendar import calendar_problems
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.ledger import audit
@@ -52,8 +54,11 @@ __all__ = ["get_entry", "list_periods", "post", "post_entries", "post_entry_file
 
 
 def create_book(conn: Connection, actor: Actor, code: str, name: str, base_currency: str,
-                timezone: str = "UTC") -> int:
-    """Open a new book; the system or an admin may do it."""
+                timezone: str = "UTC", calendar: str = "GB-ENG") -> int:
+    """Open a new book; the system or an admin may do it.
+
+    ``calendar`` names the holidays of its business days (see ``remit.calendar``).
+    """
     if not actor.is_system:
         raise_forbidden_unless_admin(actor)
     problems = []
@@ -62,12 +67,17 @@ def create_book(conn: Connection, actor: Actor, code: str, name: str, base_curre
     if base_currency not in CURRENCY_EXPONENTS:
         problems.append(Problem("base_currency", f"unknown currency {base_currency!r}",
                                 "currency"))
+    problems += calendar_problems(calendar)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem("timezone", f"unknown time zone {timezone!r}", "timezone"))
     if problems:
         raise ValidationFailed(problems)
     if conn.execute(select(books.c.id).where(books.c.code == code)).first():
         raise Conflict(f"a book with code {code!r} already exists")
     values = {"code": code, "name": name, "base_currency": base_currency,
-              "timezone": timezone, "created_at": audit.utc_now_text()}
+              "timezone": timezone, "calendar": calendar, "created_at": audit.utc_now_text()}
     book_id = insert_id(conn, insert(books).values(**values))
     audit.record(conn, actor, "book.create", "book", book_id, None, values, book_id)
     return book_id
@@ -76,6 +86,11 @@ def create_book(conn: Connection, actor: Actor, code: str, name: str, base_curre
 def raise_forbidden_unless_admin(actor: Actor) -> None:
     if not any(actor.can(book_id, Permission.BOOK_ADMIN) for book_id in actor.roles):
         raise Forbidden(f"{actor.username} may not create books (needs admin)")
+
+
+def book_today(conn: Connection, book_id: int) -> date:
+    """Today's date in the book's time zone (accounting dates and SLAs are local)."""
+    return datetime.now(ZoneInfo(str(get_book(conn, book_id)["timezone"]))).date()
 
 
 def book_id_for(conn: Connection, code: str) -> int:

@@ -45,6 +45,8 @@ books = Table(
     Column("base_currency", String(3), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
+    # Holiday calendar for business days (SLAs, pay dates): "GB-ENG", "US", "US-CA", "XFED".
+    Column("calendar", String(16), nullable=False, server_default="GB-ENG"),
 )
 
 accounts = Table(
@@ -127,7 +129,9 @@ postings = Table(
 account_daily_totals = Table(
     "account_daily_totals",
     metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    # No foreign key on account_id: only the posting service writes here, with the ids it
+    # has just checked, and `remit audit verify` recomputes every row from the postings.
+    Column("account_id", Integer, primary_key=True),
     Column("currency", String(3), primary_key=True),
     Column("entry_date", Date, primary_key=True),
     Column("book_id", Integer, ForeignKey("books.id"), nullable=False),

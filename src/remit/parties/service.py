@@ -144,6 +144,12 @@ def party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
     return {int(r.party_id) for r in rows}
 
 
+def party_has_role(conn: Connection, book_id: int, party_id: int, role: str) -> bool:
+    pr = party_roles.c
+    return conn.execute(select(pr.party_id).where(and_(
+        pr.book_id == book_id, pr.party_id == party_id, pr.role == role))).first() is not None
+
+
 def party_roles_of(conn: Connection, book_id: int,
                    party_ids: set[int]) -> dict[str | None, set[int]]:
     """Which of the given parties hold which role in the book: {role: {party_id}}."""

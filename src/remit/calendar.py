@@ -1,0 +1,105 @@
+"""Business days per jurisdiction, from the ``holidays`` package.
+
+A book names its calendar by a short code: a country with an optional subdivision
+(``GB-ENG``, ``US``, ``US-CA``) or a financial calendar (``XFED`` for the Federal Reserve
+and ACH settlement, ``ECB`` for TARGET2). Weekends are Saturday and Sunday.
+
+>>> cal = BusinessCalendar("GB-ENG")
+>>> cal.add_business_days(date(2026, 12, 24), 1)   # Christmas and Boxing Day (moved to 28th)
+datetime.date(2026, 12, 29)
+>>> cal.business_days_between(date(2026, 12, 24), date(2026, 12, 29))
+1
+>>> BusinessCalendar("XFED").is_business_day(date(2026, 11, 26))  # Thanksgiving
+False
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import holidays
+
+from remit.errors import Problem, ValidationFailed
+
+FINANCIAL = {"XFED": "XFED", "ECB": "XECB"}
+SATURDAY = 5
+CALENDAR_CODES = ("GB-ENG", "GB-SCT", "GB-WLS", "GB-NIR", "US", "US-CA", "XFED", "ECB")
+
+
+def calendar_problems(code: str) -> list[Problem]:
+    """What is wrong with a calendar code (empty when it is known to ``holidays``).
+
+    >>> calendar_problems("US-CA")
+    []
+    >>> calendar_problems("XX")[0].check
+    'calendar'
+    """
+    try:
+        _holidays(code, (2026,))
+    except (NotImplementedError, KeyError, ValueError):
+        return [Problem("calendar", f"unknown holiday calendar {code!r}; for example "
+                        f"{', '.join(CALENDAR_CODES)}", "calendar")]
+    return []
+
+
+def _holidays(code: str, years: Iterable[int]) -> holidays.HolidayBase:
+    if code in FINANCIAL:
+        return holidays.financial_holidays(FINANCIAL[code], years=list(years))
+    country, _, subdiv = code.partition("-")
+    return holidays.country_holidays(country, subdiv=subdiv or None, years=list(years))
+
+
+@functools.lru_cache(maxsize=64)
+def _holiday_set(code: str, year: int) -> frozenset[date]:
+    return frozenset(_holidays(code, (year,)).keys())
+
+
+class BusinessCalendar:
+    """Working days of one jurisdiction."""
+
+    def __init__(self, code: str) -> None:
+        problems = calendar_problems(code)
+        if problems:
+            raise ValidationFailed(problems)
+        self.code = code
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() < SATURDAY and day not in _holiday_set(self.code, day.year)
+
+    def add_business_days(self, start: date, days: int) -> date:
+        """The date ``days`` business days after ``start`` (``start`` itself not counted).
+
+        >>> BusinessCalendar("US").add_business_days(date(2026, 11, 20), 3)  # Fri + 3
+        datetime.date(2026, 11, 25)
+        >>> BusinessCalendar("US").add_business_days(date(2026, 11, 21), 0)  # a Saturday
+        datetime.date(2026, 11, 23)
+        """
+        day = start
+        if days == 0:
+            while not self.is_business_day(day):
+                day += timedelta(days=1)
+            return day
+        remaining = days
+        while remaining > 0:
+            day += timedelta(days=1)
+            if self.is_business_day(day):
+                remaining -= 1
+        return day
+
+    def business_days_between(self, start: date, end: date) -> int:
+        """Business days after ``start`` up to and including ``end``; negative if before.
+
+        >>> BusinessCalendar("GB-ENG").business_days_between(date(2026, 11, 23),
+        ...                                                   date(2026, 11, 20))
+        -1
+        """
+        if end < start:
+            return -self.business_days_between(end, start)
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_business_day(day):
+                count += 1
+        return count

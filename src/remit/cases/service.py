@@ -1,0 +1,523 @@
+"""Use cases of the work queue: open, move, assign, comment on, attach to and escalate cases.
+
+Each function runs in the caller's one transaction, checks the actor's permission first, and
+writes the case's history, an audit event and (for webhooks) an event with the change.
+A change names the case's ``version`` it was made on when it comes from a form, so that two
+people acting on the same case at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from remit.access.model import Actor, Permission, Role, require
+from remit.access.service import users_in_book
+from remit.calendar import BusinessCalendar
+from remit.cases.model import CASE_TYPES, CaseRow, CaseType, NewCase, Priority, Transition
+from remit.cases.store import case_events, case_links, cases
+from remit.db import insert_id
+from remit.documents import service as documents
+from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
+from remit.events.service import emit
+from remit.ledger import audit
+from remit.ledger import service as ledger
+from remit.parties.store import parties
+
+MAX_BODY = 20_000
+QUEUE_PAGE = 50
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _type(code: str) -> CaseType:
+    found = CASE_TYPES.get(code)
+    if found is None:
+        raise ValidationFailed([Problem("case_type", f"unknown case type {code!r}",
+                                        "case_type")])
+    return found
+
+
+def _calendar(conn: Connection, book_id: int) -> BusinessCalendar:
+    return BusinessCalendar(str(ledger.get_book(conn, book_id).get("calendar") or "GB-ENG"))
+
+
+def _history(conn: Connection, case_id: int, actor: Actor, kind: str, body: str = "",
+             from_state: str | None = None, to_state: str | None = None,
+             portal_visible: bool = False) -> int:
+    return insert_id(conn, insert(case_events).values(
+        case_id=case_id, at=audit.utc_now_text(), actor=actor.username, kind=kind,
+        from_state=from_state, to_state=to_state, body=body, portal_visible=portal_visible))
+
+
+def _row(conn: Connection, book_id: int, case_id: int) -> Any:
+    row = conn.execute(select(cases).where(and_(cases.c.id == case_id,
+                                                cases.c.book_id == book_id))).first()
+    if row is None:
+        raise NotFound(f"no case {case_id} in this book")
+    return row
+
+
+def _may_work(actor: Actor, book_id: int, row: Any, permission: Permission) -> None:
+    """Staff need the permission; a portal user only ever acts on its own party's cases."""
+    if permission in (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT):
+        require(actor, book_id, permission)
+        if row.party_id is None or actor.party_in(book_id) != row.party_id:
+            raise Forbidden("this case is not yours")
+        return
+    require(actor, book_id, permission)
+
+
+def _check_owner(conn: Connection, book_id: int, owner: str | None) -> None:
+    if owner is None:
+        return
+    workers = {u["username"] for u in users_in_book(conn, book_id,
+                                                   (Role.ADMIN, Role.MANAGER, Role.CLERK))}
+    if owner not in workers:
+        raise ValidationFailed([Problem("owner", f"{owner!r} is not a user who works cases "
+                                        "in this book", "owner")])
+
+
+def _party_in_book(conn: Connection, book_id: int, party_id: int | None) -> None:
+    if party_id is None:
+        return
+    found = conn.execute(select(parties.c.id).where(and_(parties.c.id == party_id,
+                                                         parties.c.book_id == book_id))).first()
+    if found is None:
+        raise ValidationFailed([Problem("party_id", f"no party {party_id} in this book",
+                                        "unknown_party")])
+
+
+def case_problems(new: NewCase) -> list[Problem]:
+    """Everything wrong with a case to open, all at once."""
+    problems = []
+    if new.case_type not in CASE_TYPES:
+        problems.append(Problem("case_type", f"unknown case type {new.case_type!r}",
+                                "case_type"))
+    if not new.title.strip() or len(new.title) > 200:
+        problems.append(Problem("title", "a title of 1 to 200 characters", "required"))
+    if len(new.description) > MAX_BODY:
+        problems.append(Problem("description", f"at most {MAX_BODY:,} characters", "length"))
+    if new.priority not in tuple(Priority):
+        problems.append(Problem("priority", "low, normal, high or urgent", "priority"))
+    return problems
+
+
+# ---------------------------------------------------------------- opening
+
+
+def open_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
+              today: date | None = None) -> int:
+    """Open a case; its due date is its type's SLA in business days of the book."""
+    if actor.is_staff_in(book_id):
+        require(actor, book_id, Permission.CASE_WORK)
+    else:
+        raise Forbidden(f"{actor.username} may not open cases here")
+    problems = case_problems(new)
+    if problems:
+        raise ValidationFailed(problems)
+    _party_in_book(conn, book_id, new.party_id)
+    _check_owner(conn, book_id, new.owner)
+    return _insert_case(conn, actor, book_id, new, today)
+
+
+def _insert_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
+                 today: date | None) -> int:
+    kind = _type(new.case_type)
+    opened = today or ledger.book_today(conn, book_id)
+    due = _calendar(conn, book_id).add_business_days(opened, kind.sla_business_days)
+    values = {"book_id": book_id, "case_type": kind.code, "state": kind.initial,
+              "is_open": True, "title": new.title.strip(), "description": new.description,
+              "priority": int(new.priority), "owner": new.owner, "team": new.team or kind.team,
+              "party_id": new.party_id, "opened_on": opened, "due_date": due,
+              "opened_by": actor.username, "opened_at": audit.utc_now_text(),
+              "escalation_level": 0, "version": 1}
+    case_id = insert_id(conn, insert(cases).values(**values))
+    _history(conn, case_id, actor, "opened", new.description, None, kind.initial,
+             portal_visible=not actor.is_staff_in(book_id))
+    for object_type, object_id, label in new.links:
+        conn.execute(insert(case_links).values(case_id=case_id, object_type=object_type,
+                                               object_id=str(object_id), label=label))
+    summary = {"case_type": kind.code, "title": values["title"], "state": kind.initial,
+               "owner": new.owner, "team": values["team"], "party_id": new.party_id,
+               "due_date": due.isoformat(), "priority": int(new.priority)}
+    audit.record(conn, actor, "case.open", "case", case_id, None, summary, book_id)
+    emit(conn, book_id, "case.created", "case", case_id, summary)
+    return case_id
+
+
+# ---------------------------------------------------------------- moving a case
+
+
+def transition(conn: Connection, actor: Actor, book_id: int, case_id: int, action: str,
+               reason: str = "", expected_version: int | None = None) -> str:
+    """Take an allowed transition; returns the new state."""
+    row = _row(conn, book_id, case_id)
+    kind = _type(row.case_type)
+    move = kind.transition(action, row.state)
+    if move is None:
+        allowed = ", ".join(t.name for t in kind.allowed_from(row.state)) or "none"
+        raise Conflict(f"a {kind.label.lower()} in state {row.state!r} cannot {action!r} "
+                       f"(allowed: {allowed})")
+    _may_work(actor, book_id, row, move.permission)
+    if move.needs_reason and not reason.strip():
+        raise ValidationFailed([Problem("reason", f"say why ({move.label.lower()})",
+                                        "required")])
+    _change(conn, row, expected_version, state=move.target,
+            is_open=not kind.is_closed(move.target),
+            closed_at=audit.utc_now_text() if kind.is_closed(move.target) else None)
+    _history(conn, case_id, actor, "transition", reason.strip(), row.state, move.target,
+             portal_visible=True)
+    detail = {"action": action, "from": row.state, "to": move.target, "reason": reason}
+    audit.record(conn, actor, "case.transition", "case", case_id, {"state": row.state},
+                 detail, book_id)
+    emit(conn, book_id, "case.transitioned", "case", case_id, detail)
+    return move.target
+
+
+def _change(conn: Connection, row: Any, expected_version: int | None, **values: Any) -> None:
+    c = cases.c
+    version = int(row.version) if expected_version is None else expected_version
+    done = conn.execute(update(cases).where(and_(c.id == row.id, c.version == version))
+                        .values(version=version + 1, **values))
+    if done.rowcount != 1:
+        raise Conflict(f"case {row.id} was changed by someone else since you opened it; "
+                       "reload it and try again")
+
+
+def allowed_transitions(actor: Actor, book_id: int, row: Any) -> list[Transition]:
+    """What this actor may do to the case now (for buttons)."""
+    kind = _type(row["case_type"])
+    out = []
+    for t in kind.allowed_from(row["state"]):
+        if t.permission in (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT):
+            if actor.can(book_id, t.permission) and actor.party_in(book_id) == row["party_id"]:
+                out.append(t)
+        elif actor.can(book_id, t.permission):
+            out.append(t)
+    return out
+
+
+# ---------------------------------------------------------------- assignment
+
+
+def assign(conn: Connection, actor: Actor, book_id: int, case_ids: Sequence[int],
+           owner: str | None, team: str | None = None, note: str = "") -> int:
+    """Give open cases to an owner (or back to the team's queue); returns how many."""
+    require(actor, book_id, Permission.CASE_ASSIGN)
+    ids = sorted(set(case_ids))
+    if not ids:
+        raise ValidationFailed([Problem("cases", "choose at least one case", "required")])
+    _check_owner(conn, book_id, owner)
+    c = cases.c
+    rows = conn.execute(select(c.id, c.owner, c.team, c.is_open, c.version).where(
+        and_(c.book_id == book_id, c.id.in_(ids)))).all()
+    missing = set(ids) - {int(r.id) for r in rows}
+    closed = [int(r.id) for r in rows if not r.is_open]
+    problems = [Problem("cases", f"no case {i} in this book", "unknown_case") for i in
+                sorted(missing)]
+    problems += [Problem("cases", f"case {i} is closed", "closed_case") for i in closed]
+    if problems:
+        raise ValidationFailed(problems)
+    changes = {"owner": owner} | ({"team": team} if team else {})
+    for r in rows:
+        _change(conn, r, None, **changes)
+        text = f"to {owner or 'the team queue'}" + (f" ({team})" if team else "")
+        _history(conn, int(r.id), actor, "assigned", (text + (f": {note}" if note else "")))
+    audit.record_many(conn, actor, [
+        ("case.assign", "case", int(r.id), {"owner": r.owner, "team": r.team},
+         {"owner": owner, "team": team or r.team}, book_id) for r in rows])
+    for r in rows:
+        emit(conn, book_id, "case.assigned", "case", int(r.id),
+             {"owner": owner, "team": team or r.team})
+    return len(rows)
+
+
+# ---------------------------------------------------------------- comments and files
+
+
+def comment(conn: Connection, actor: Actor, book_id: int, case_id: int, body: str,
+            portal_visible: bool = False) -> int:
+    """Add a note to a case; staff notes are internal unless marked for the portal."""
+    row = _row(conn, book_id, case_id)
+    staff = actor.is_staff_in(book_id)
+    if staff:
+        require(actor, book_id, Permission.CASE_WORK)
+    else:
+        _may_work(actor, book_id, row, _portal_permission(actor, book_id))
+        portal_visible = True
+    text = body.strip()
+    if not text or len(text) > MAX_BODY:
+        raise ValidationFailed([Problem("body", f"write 1 to {MAX_BODY:,} characters",
+                                        "required")])
+    event_id = _history(conn, case_id, actor, "comment", text, portal_visible=portal_visible)
+    audit.record(conn, actor, "case.comment", "case", case_id, None,
+                 {"event_id": event_id, "portal_visible": portal_visible}, book_id)
+    emit(conn, book_id, "case.commented", "case", case_id,
+         {"event_id": event_id, "by": actor.username, "portal_visible": portal_visible})
+    return event_id
+
+
+def _portal_permission(actor: Actor, book_id: int) -> Permission:
+    return (Permission.PORTAL_PROVIDER if actor.can(book_id, Permission.PORTAL_PROVIDER)
+            else Permission.PORTAL_CLIENT)
+
+
+def attach(conn: Connection, actor: Actor, book_id: int, case_id: int, filename: str,
+           content: bytes, portal_visible: bool = False) -> int:
+    """Attach a file to a case (type and size checked); returns the document id."""
+    row = _row(conn, book_id, case_id)
+    if actor.is_staff_in(book_id):
+        require(actor, book_id, Permission.CASE_WORK)
+    else:
+        _may_work(actor, book_id, row, _portal_permission(actor, book_id))
+        portal_visible = True
+    doc_id = documents.attach(conn, actor, book_id, "case", case_id, filename, content,
+                              portal_visible=portal_visible)
+    _history(conn, case_id, actor, "attachment", filename, portal_visible=portal_visible)
+    return doc_id
+
+
+def link(conn: Connection, actor: Actor, book_id: int, case_id: int, object_type: str,
+         object_id: str, label: str = "") -> None:
+    """Link any object (an entry, a party, a file, another case) to the case."""
+    require(actor, book_id, Permission.CASE_WORK)
+    _row(conn, book_id, case_id)
+    if not object_type.strip() or not str(object_id).strip():
+        raise ValidationFailed([Problem("object", "name the object type and id", "required")])
+    cl = case_links.c
+    exists = conn.execute(select(cl.case_id).where(and_(
+        cl.case_id == case_id, cl.object_type == object_type,
+        cl.object_id == str(object_id)))).first()
+    if exists:
+        raise Conflict(f"case {case_id} is already linked to {object_type} {object_id}")
+    conn.execute(insert(case_links).values(case_id=case_id, object_type=object_type[:32],
+                                           object_id=str(object_id)[:64], label=label[:200]))
+    _history(conn, case_id, actor, "link", f"{object_type} {object_id} {label}".strip())
+    audit.record(conn, actor, "case.link", "case", case_id, None,
+                 {"object_type": object_type, "object_id": str(object_id)}, book_id)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _listing(book_id: int) -> Any:
+    c, p = cases.c, parties.c
+    return (select(c.id, c.case_type, c.state, c.is_open, c.title, c.priority, c.owner,
+                   c.team, c.party_id, p.name.label("party_name"), c.opened_on, c.due_date,
+                   c.escalation_level, c.version)
+            .select_from(cases.outerjoin(parties, p.id == c.party_id))
+            .where(c.book_id == book_id))
+
+
+def _case_rows(conn: Connection, query: Any) -> list[CaseRow]:
+    return [CaseRow(int(r.id), r.case_type, r.state, bool(r.is_open), r.title,
+                    Priority(int(r.priority)), r.owner, r.team, r.party_id, r.party_name,
+                    r.opened_on, r.due_date, int(r.escalation_level), int(r.version))
+            for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    open_only: bool = True
+    case_type: str | None = None
+    state: str | None = None
+    owner: str | None = None  # "-" for unassigned
+    team: str | None = None
+    party_id: int | None = None
+    overdue_on: date | None = None  # only cases due before this date
+    search: str = ""
+
+
+def list_cases(conn: Connection, actor: Actor, book_id: int, filters: CaseFilter,
+               after: tuple[date, int] | None = None,
+               limit: int = QUEUE_PAGE) -> list[CaseRow]:
+    """Cases by due date, then id; ``after`` is the (due_date, id) of the previous page's
+    last row (keyset pagination: as fast on page 2,000 as on page 1)."""
+    require(actor, book_id, Permission.CASE_READ)
+    c = cases.c
+    query = _listing(book_id)
+    if filters.open_only:
+        query = query.where(c.is_open.is_(True))
+    if filters.case_type:
+        query = query.where(c.case_type == filters.case_type)
+    if filters.state:
+        query = query.where(c.state == filters.state)
+    if filters.owner == "-":
+        query = query.where(c.owner.is_(None))
+    elif filters.owner:
+        query = query.where(c.owner == filters.owner)
+    if filters.team:
+        query = query.where(c.team == filters.team)
+    if filters.party_id is not None:
+        query = query.where(c.party_id == filters.party_id)
+    if filters.overdue_on is not None:
+        query = query.where(c.due_date < filters.overdue_on)
+    if filters.search.strip():
+        term = filters.search.strip()
+        like = f"%{term.lower()}%"
+        condition: Any = func.lower(c.title).like(like)
+        if term.isdigit():
+            condition = or_(condition, c.id == int(term))
+        query = query.where(condition)
+    if after is not None:
+        query = query.where(or_(c.due_date > after[0],
+                                and_(c.due_date == after[0], c.id > after[1])))
+    return _case_rows(conn, query.order_by(c.due_date, c.id).limit(limit))
+
+
+def my_queue(conn: Connection, actor: Actor, book_id: int,
+             after: tuple[date, int] | None = None, limit: int = QUEUE_PAGE) -> list[CaseRow]:
+    """The actor's open cases, soonest due first (overdue ones first of all)."""
+    return list_cases(conn, actor, book_id, CaseFilter(owner=actor.username), after, limit)
+
+
+def queue_counts(conn: Connection, actor: Actor, book_id: int, today: date) -> dict[str, int]:
+    """Counts for the queue's header: mine, mine overdue, unassigned, overdue in the book."""
+    require(actor, book_id, Permission.CASE_READ)
+    c = cases.c
+    base = and_(c.book_id == book_id, c.is_open.is_(True))
+
+    def count(*conditions: Any) -> int:
+        return int(conn.execute(select(func.count()).select_from(cases)
+                                .where(and_(base, *conditions))).scalar_one())
+
+    return {"mine": count(c.owner == actor.username),
+            "mine_overdue": count(c.owner == actor.username, c.due_date < today),
+            "unassigned": count(c.owner.is_(None)),
+            "overdue": count(c.due_date < today)}
+
+
+def get_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> dict[str, Any]:
+    """A case with its type, history, links and documents (for staff)."""
+    require(actor, book_id, Permission.CASE_READ)
+    return _detail(conn, actor, book_id, _row(conn, book_id, case_id), portal=False)
+
+
+def _detail(conn: Connection, actor: Actor, book_id: int, row: Any,
+            portal: bool) -> dict[str, Any]:
+    out = dict(row._mapping)
+    kind = _type(out["case_type"])
+    out["type"] = kind
+    out["priority"] = Priority(int(out["priority"]))
+    ce = case_events.c
+    history = select(case_events).where(ce.case_id == row.id).order_by(ce.id)
+    if portal:
+        history = history.where(ce.portal_visible.is_(True))
+    out["history"] = [dict(r) for r in conn.execute(history).mappings()]
+    out["links"] = [] if portal else [dict(r) for r in conn.execute(
+        select(case_links).where(case_links.c.case_id == row.id)).mappings()]
+    out["documents"] = documents.list_documents(conn, actor, book_id, "case", int(row.id),
+                                                portal_only=portal)
+    out["party_name"] = None
+    if row.party_id is not None:
+        out["party_name"] = conn.execute(select(parties.c.name).where(
+            parties.c.id == row.party_id)).scalar_one_or_none()
+    out["actions"] = allowed_transitions(actor, book_id, out)
+    return out
+
+
+# ---------------------------------------------------------------- escalation
+
+
+def escalate_overdue(conn: Connection, actor: Actor, book_id: int,
+                     today: date | None = None) -> list[int]:
+    """The escalation rule: an open case overdue by more than its type's allowance (in
+    business days) and not yet escalated goes to the book's manager with the fewest open
+    cases, one priority higher (at least high). Returns the cases escalated."""
+    require(actor, book_id, Permission.CASE_ESCALATE)
+    day = today or ledger.book_today(conn, book_id)
+    calendar = _calendar(conn, book_id)
+    c = cases.c
+    candidates = conn.execute(select(cases).where(and_(
+        c.book_id == book_id, c.is_open.is_(True), c.escalation_level == 0,
+        c.due_date < day)).order_by(c.due_date, c.id)).all()
+    managers = [u["username"] for u in users_in_book(conn, book_id, (Role.MANAGER,))]
+    load = _open_load(conn, book_id, managers)
+    done = []
+    for row in candidates:
+        kind = CASE_TYPES.get(row.case_type)
+        allowance = kind.escalate_after_business_days if kind else 0
+        if calendar.business_days_between(row.due_date, day) <= allowance:
+            continue
+        manager = min(managers, key=lambda m: (load[m], m)) if managers else None
+        priority = max(int(row.priority) + 1, int(Priority.HIGH))
+        priority = min(priority, int(Priority.URGENT))
+        values: dict[str, Any] = {"escalation_level": 1, "escalated_at": audit.utc_now_text(),
+                                  "priority": priority}
+        if manager is not None:
+            values["owner"] = manager
+            load[manager] += 1
+        _change(conn, row, None, **values)
+        note = (f"overdue since {row.due_date}; escalated to {manager}" if manager else
+                f"overdue since {row.due_date}; no manager in this book to escalate to")
+        _history(conn, int(row.id), actor, "escalated", note)
+        detail = {"owner": manager, "priority": priority, "due_date": row.due_date.isoformat()}
+        audit.record(conn, actor, "case.escalate", "case", int(row.id),
+                     {"owner": row.owner, "priority": int(row.priority)}, detail, book_id)
+        emit(conn, book_id, "case.escalated", "case", int(row.id), detail)
+        done.append(int(row.id))
+    return done
+
+
+def _open_load(conn: Connection, book_id: int, owners: list[str]) -> dict[str, int]:
+    load = dict.fromkeys(owners, 0)
+    if owners:
+        c = cases.c
+        for owner, n in conn.execute(select(c.owner, func.count()).where(and_(
+                c.book_id == book_id, c.is_open.is_(True), c.owner.in_(owners)))
+                .group_by(c.owner)):
+            load[owner] = int(n)
+    return load
+
+
+# ---------------------------------------------------------------- portals
+
+
+def portal_raise_query(conn: Connection, actor: Actor, book_id: int, subject: str,
+                       body: str, today: date | None = None) -> int:
+    """A provider or client user asks a question: a helpdesk case about its own party."""
+    permission = _portal_permission(actor, book_id)
+    require(actor, book_id, permission)
+    party_id = actor.party_in(book_id)
+    if party_id is None:
+        raise Forbidden("this user is not bound to a party")
+    new = NewCase("helpdesk", subject, body, Priority.NORMAL, party_id)
+    problems = case_problems(new)
+    if not body.strip():
+        problems.append(Problem("description", "say what your query is about", "required"))
+    if problems:
+        raise ValidationFailed(problems)
+    return _insert_case(conn, actor, book_id, new, today)
+
+
+def portal_cases(conn: Connection, actor: Actor, book_id: int) -> list[CaseRow]:
+    """The portal user's own party's cases, open first then newest."""
+    require(actor, book_id, _portal_permission(actor, book_id))
+    party_id = actor.party_in(book_id)
+    if party_id is None:
+        return []
+    c = cases.c
+    query = _listing(book_id).where(c.party_id == party_id).order_by(
+        c.is_open.desc(), c.id.desc()).limit(200)
+    return _case_rows(conn, query)
+
+
+def portal_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> dict[str, Any]:
+    """One of the portal user's own cases, with only what is shared with the portal."""
+    row = _row_for_portal(conn, actor, book_id, case_id)
+    return _detail(conn, actor, book_id, row, portal=True)
+
+
+def _row_for_portal(conn: Connection, actor: Actor, book_id: int, case_id: int) -> Any:
+    require(actor, book_id, _portal_permission(actor, book_id))
+    c = cases.c
+    row = conn.execute(select(cases).where(and_(c.id == case_id, c.book_id == book_id))).first()
+    if row is None or row.party_id is None or row.party_id != actor.party_in(book_id):
+        raise Forbidden("this case is not yours")  # the same whether it exists or not
+    return row
