@@ -1,0 +1,188 @@
+"""The built-in kinds of job, registered on import.
+
+- ``audit.verify``: recompute the audit chain and check the ledger's integrity.
+- ``cases.escalate``: apply the escalation rule to overdue cases (the worker queues it once
+  per book and day).
+- ``ledger.post_file``: post an uploaded entry file (a document or a stored file), all or
+  nothing; a file with errors fails the job with every problem listed.
+
+>>> [str(p) for p in post_file_problems({"document_id": 0, "file_id": 2})]
+['params: give document_id or file_id, not both [one_of]', 'params.document_id: a positive \
+whole number [positive_id]']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from remit.access.model import Permission, require
+from remit.cases import service as cases
+from remit.db import is_postgres
+from remit.documents import service as documents
+from remit.documents.store import stored_files
+from remit.errors import NotFound, Problem, ValidationFailed
+from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
+from remit.ledger import audit
+from remit.ledger import service as ledger
+from remit.ledger.store import audit_events, audit_head
+
+VERIFY_EVERY = 2000  # events between two progress reports
+
+
+# ---------------------------------------------------------------- audit.verify
+
+
+def verify_chain(conn: Connection, on_progress: Callable[[int, int], None],
+                 every: int = VERIFY_EVERY) -> audit.VerifyReport:
+    """``audit.verify`` that reports ``(events checked, events in the chain)`` every
+    ``every`` events. It must find what ``audit.verify`` finds (a test holds them equal);
+    it reads the ledger package's audit tables as ``audit.verify`` does."""
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    total = int(head.seq) if head is not None else 0
+    faults: list[audit.ChainFault] = []
+    broken_links: list[tuple[int, str]] = []
+    seen_hashes: set[str] = set()
+    expected_seq, prev_hash, count = 1, audit.GENESIS_HASH, 0
+    rows = conn.execution_options(yield_per=5000).execute(
+        select(audit_events).order_by(audit_events.c.id))
+    for ev in rows:
+        count += 1
+        seq = int(ev.id)
+        if seq != expected_seq:
+            faults.append(audit.ChainFault(seq, "deleted",
+                                           f"events {expected_seq} to {seq - 1} are missing"))
+        if audit.event_hash(seq, ev.occurred_at, ev.actor, ev.book_id, ev.action,
+                            ev.object_type, ev.object_id, ev.before, ev.after,
+                            ev.prev_hash) != ev.hash:
+            faults.append(audit.ChainFault(seq, "edited",
+                                           "the stored fields no longer match the hash"))
+        if ev.prev_hash != prev_hash:
+            broken_links.append((seq, str(ev.prev_hash)))
+        seen_hashes.add(str(ev.hash))
+        expected_seq, prev_hash = seq + 1, str(ev.hash)
+        if count % every == 0:
+            on_progress(count, max(total, count))
+    faults += _link_faults(broken_links, seen_hashes)
+    if head is not None and (int(head.seq) != expected_seq - 1 or head.hash != prev_hash):
+        faults.append(audit.ChainFault(int(head.seq), "deleted",
+                                       f"the head records event {head.seq} but the chain "
+                                       f"ends at {expected_seq - 1}"))
+    faults.sort(key=lambda f: f.seq)
+    return audit.VerifyReport(count, tuple(faults))
+
+
+def _link_faults(broken_links: list[tuple[int, str]],
+                 seen_hashes: set[str]) -> list[audit.ChainFault]:
+    return [audit.ChainFault(seq, "reordered",
+                             "it follows an event that stands elsewhere in the chain")
+            if link in seen_hashes or link == audit.GENESIS_HASH else
+            audit.ChainFault(seq, "deleted", "the event it follows is missing")
+            for seq, link in broken_links]
+
+
+@contextmanager
+def _snapshot(ctx: JobContext) -> Any:
+    """A read transaction that sees one moment of the chain while workers append to it."""
+    with ctx.database.engine.connect() as plain:
+        conn = (plain.execution_options(isolation_level="REPEATABLE READ")
+                if is_postgres(plain) else plain)
+        with conn.begin():
+            yield conn
+
+
+def _audit_verify(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    ctx.progress(0, 0, "verifying the audit chain")
+    with _snapshot(ctx) as conn:
+        report = verify_chain(conn, lambda done, total: ctx.progress(
+            done, total, f"verified {done:,} of {total:,} audit events"))
+        ctx.progress(report.events, report.events + 1, "checking the ledger")
+        ledger_problems = ledger.integrity_problems(conn)
+    faults = [str(f) for f in report.faults]
+    ctx.progress(report.events + 1, report.events + 1,
+                 f"{report.events:,} events: {len(faults)} chain fault(s), "
+                 f"{len(ledger_problems)} ledger problem(s)")
+    return {"ok": not faults and not ledger_problems, "events": report.events,
+            "chain_faults": faults, "ledger_problems": ledger_problems}
+
+
+# ---------------------------------------------------------------- cases.escalate
+
+
+def _cases_escalate(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    ctx.progress(0, 1, "escalating overdue cases")
+    with ctx.database.write() as conn:
+        escalated = cases.escalate_overdue(conn, ctx.actor, ctx.book_id)
+    ctx.progress(1, 1, f"escalated {len(escalated)} case(s)")
+    return {"escalated": escalated}
+
+
+# ---------------------------------------------------------------- ledger.post_file
+
+POST_FILE_PARAMS = ("document_id", "file_id")
+ENTRY_FILE_SUFFIX = {"text/csv": ".csv", "text/plain": ".txt"}  # JSON arrives as .txt
+
+
+def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """Exactly one of ``document_id`` and ``file_id``, a positive whole number."""
+    problems = unknown_params(params, POST_FILE_PARAMS)
+    given = [key for key in POST_FILE_PARAMS if key in params]
+    if len(given) != 1:
+        problems.append(Problem("params", "give document_id or file_id" + (
+            ", not both" if given else ""), "one_of"))
+    for key in given:
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problems.append(Problem(f"params.{key}", "a positive whole number",
+                                    "positive_id"))
+    return problems
+
+
+def _entry_file(conn: Connection, ctx: JobContext,
+                params: Mapping[str, Any]) -> tuple[str, bytes, str]:
+    """(name, content, media type) of the file to post."""
+    if "document_id" in params:
+        found = documents.download(conn, ctx.actor, ctx.book_id, int(params["document_id"]))
+        return found.filename, found.content, found.media_type
+    # documents.service has no reader by stored-file id yet; this is the one query of its
+    # tables outside it (read-only, book-scoped, behind the same permission).
+    require(ctx.actor, ctx.book_id, Permission.DOCUMENT_READ)
+    sf = stored_files.c
+    row = conn.execute(select(sf.id, sf.media_type, sf.content).where(and_(
+        sf.id == int(params["file_id"]), sf.book_id == ctx.book_id))).first()
+    if row is None:
+        raise NotFound(f"no stored file {params['file_id']} in this book")
+    suffix = ENTRY_FILE_SUFFIX.get(str(row.media_type), "")
+    return f"file-{row.id}{suffix}", bytes(row.content), str(row.media_type)
+
+
+def _ledger_post_file(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    ctx.progress(0, 3, "reading the file")
+    with ctx.database.read() as conn:
+        name, data, media_type = _entry_file(conn, ctx, params)
+    if media_type not in ENTRY_FILE_SUFFIX:
+        raise ValidationFailed([Problem("file", f"{name} is {media_type}, not an entry file "
+                                        "(CSV or JSON text)", "entry_file_type", source=name)])
+    ctx.progress(1, 3, f"checking and posting {name}")
+    with ctx.database.write() as conn:
+        results = ledger.post_entry_file(conn, ctx.actor, ctx.book_id, name, data)
+    posted = [r.entry_id for r in results if not r.replayed]
+    ctx.progress(3, 3, f"posted {len(posted)} entries, {len(results) - len(posted)} replayed")
+    return {"file": name, "entries": len(results), "posted": len(posted),
+            "replayed": len(results) - len(posted),
+            "entry_ids": [r.entry_id for r in results][:1000]}
+
+
+BUILTIN_KINDS = (
+    JobKind("audit.verify", "Verify the audit chain and the ledger", Permission.AUDIT_READ,
+            no_params, _audit_verify),
+    JobKind("cases.escalate", "Escalate overdue cases", Permission.CASE_ESCALATE, no_params,
+            _cases_escalate),
+    JobKind("ledger.post_file", "Post an entry file", Permission.LEDGER_POST,
+            post_file_problems, _ledger_post_file),
+)
+for _kind in BUILTIN_KINDS:
+    register_job_kind(_kind)
