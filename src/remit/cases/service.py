@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, String, and_, cast, func, insert, or_, select, update
+from sqlalchemy import case as sa_case
 
 from remit.access.model import Actor, Permission, Role, require
 from remit.access.service import users_in_book
@@ -521,3 +522,35 @@ def _row_for_portal(conn: Connection, actor: Actor, book_id: int, case_id: int) 
     if row is None or row.party_id is None or row.party_id != actor.party_in(book_id):
         raise Forbidden("this case is not yours")  # the same whether it exists or not
     return row
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def queue_report(conn: Connection, actor: Actor, book_id: int,
+                 today: date) -> list[dict[str, Any]]:
+    """Per case type: open, overdue, escalated, closed, and closed on time (by the SLA)."""
+    require(actor, book_id, Permission.CASE_READ)
+    c = cases.c
+    overdue = func.sum(case_when(and_(c.is_open.is_(True), c.due_date < today)))
+    on_time = func.sum(case_when(and_(c.is_open.is_(False),
+                                      func.substr(c.closed_at, 1, 10) <= cast(c.due_date,
+                                                                                String))))
+    rows = conn.execute(select(
+        c.case_type, func.sum(case_when(c.is_open.is_(True))).label("open"),
+        overdue.label("overdue"), func.sum(case_when(c.escalation_level > 0)).label("esc"),
+        func.sum(case_when(c.is_open.is_(False))).label("closed"), on_time.label("on_time"))
+        .where(c.book_id == book_id).group_by(c.case_type).order_by(c.case_type))
+    out = []
+    for r in rows:
+        kind = CASE_TYPES.get(r.case_type)
+        out.append({"case_type": r.case_type, "label": kind.label if kind else r.case_type,
+                    "open": int(r.open or 0), "overdue": int(r.overdue or 0),
+                    "escalated": int(r.esc or 0), "closed": int(r.closed or 0),
+                    "closed_on_time": int(r.on_time or 0)})
+    return out
+
+
+def case_when(condition: Any) -> Any:
+    """1 where the condition holds, else 0 (for sums)."""
+    return sa_case((condition, 1), else_=0)
