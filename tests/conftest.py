@@ -103,3 +103,25 @@ def book(db: Database, system: Actor) -> int:
             AccountSpec("1200", "Euro account", AccountType.ASSET, currency="EUR"),
         ])
     return book_id
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The small demo organisation in a SQLite file (seed 7), made once per test worker."""
+    from remit.testkit.web import seed_demo  # noqa: PLC0415
+
+    path = tmp_path_factory.mktemp("demo") / "remit.db"
+    return path, seed_demo(path)
+
+
+@pytest.fixture
+def demo_db(demo_template: tuple[Path, str], tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A private copy of the demo book, with its key in the environment."""
+    path, key = demo_template
+    copy = tmp_path / "remit.db"
+    shutil.copy(path, copy)
+    monkeypatch.setenv("REMIT_SECRET_KEY", key)
+    database = Database(f"sqlite:///{copy}")
+    yield database
+    database.dispose()

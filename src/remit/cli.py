@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +23,7 @@ from remit.cliutil import (
     user_errors,
 )
 from remit.db import database_url
+from remit.jobs.cli import jobs_app
 from remit.ledger.cli import audit_app, ledger_app
 from remit.ledger.service import list_books
 from remit.secrets import KEY_ENV, KEY_FILE_ENV, create_key_file
@@ -34,6 +36,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command()
@@ -54,14 +57,35 @@ def init() -> None:
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-          port: int = typer.Option(8000, help="Port to listen on.")) -> None:
-    """Serve the web app."""
+          port: int = typer.Option(8000, help="Port to listen on."),
+          worker: bool = typer.Option(True, "--worker/--no-worker",
+                                      help="Run a background-job worker in this process.")
+          ) -> None:
+    """Serve the web app (and, by default, a worker for background jobs)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     open_database()
     console.print(f"remit on http://{host}:{port}  (store: {database_url()})")
-    uvicorn.run("remit.web.app:create_app", factory=True, host=host, port=port,
-                log_level="info")
+    stop = _start_worker() if worker else None
+    try:
+        uvicorn.run("remit.web.app:create_app", factory=True, host=host, port=port,
+                    log_level="info")
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def _start_worker() -> threading.Event | None:
+    """A job worker thread beside the web server (the embedded, one-process set-up)."""
+    try:
+        from remit.jobs.worker import Worker, default_idle_tasks  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - the jobs package is always there
+        return None
+    stop = threading.Event()
+    runner = Worker(open_database(), config.vault(), f"serve-{os.getpid()}",
+                    idle_tasks=default_idle_tasks())
+    threading.Thread(target=runner.run, args=(stop,), name="remit-worker", daemon=True).start()
+    return stop
 
 
 @demo_app.command("seed")
@@ -94,8 +118,11 @@ def demo_seed(scale: str = typer.Option("small", help="small, medium or large.")
         counts = demo.seed(database, vault, scale, seed, tick)
     for code, entries in counts.items():
         console.print(f"book [bold]{code}[/]: {entries} entries")
-    console.print(f"demo users: demo-admin|demo-manager|demo-approver|demo-clerk|demo-auditor"
-                  f"@<book>, password [bold]{demo.DEMO_PASSWORD}[/] (demo only)")
+    names = "|".join(n for n, _ in demo.DEMO_USERS) + "|" + "|".join(
+        n for n, *_ in demo.PORTAL_USERS)
+    console.print(f"demo users: {names} @riverside or @valley-app (for example "
+                  f"demo-clerk@riverside), password {demo.DEMO_PASSWORD} (demo only)",
+                  highlight=False, soft_wrap=True)
 
 
 @user_app.command("add")

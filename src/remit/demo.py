@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
+from remit import demo_cases
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
 from remit.db import Database
@@ -25,6 +26,7 @@ from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraf
 from remit.ledger.rules import month_bounds
 from remit.parties.model import BankDetails, BankScheme, IdentifierScheme, PartyKind, PartyRole
 from remit.parties.service import (
+    Contact,
     NewParty,
     approve_bank_change,
     create_parties,
@@ -40,18 +42,27 @@ class Scale:
     customers: int
     carriers: int
     months: int
+    cases: int
 
 
 SCALES = {
-    "small": Scale(providers=50, clients=500, customers=60, carriers=6, months=3),
-    "medium": Scale(providers=400, clients=10_000, customers=1_000, carriers=40, months=3),
-    "large": Scale(providers=2_000, clients=100_000, customers=5_000, carriers=100, months=3),
+    "small": Scale(providers=50, clients=500, customers=60, carriers=6, months=3, cases=80),
+    "medium": Scale(providers=400, clients=10_000, customers=1_000, carriers=40, months=3,
+                    cases=2_000),
+    "large": Scale(providers=2_000, clients=100_000, customers=5_000, carriers=100, months=3,
+                   cases=20_000),
 }
 FIRST_MONTH = date(2026, 8, 1)  # fixed, so that a seed always gives the same book
 DEMO_PASSWORD = "remit-demo-only"  # noqa: S105 - printed for the demo; never use outside it
 DEMO_USERS = (("demo-admin", Role.ADMIN), ("demo-manager", Role.MANAGER),
               ("demo-approver", Role.APPROVER), ("demo-clerk", Role.CLERK),
-              ("demo-auditor", Role.AUDITOR))
+              ("demo-clerk2", Role.CLERK), ("demo-auditor", Role.AUDITOR))
+# Portal users, bound to the first and second provider and the first client of each book.
+PORTAL_USERS = (("demo-provider", Role.PROVIDER, "provider", 0),
+                ("demo-provider2", Role.PROVIDER, "provider", 1),
+                ("demo-client", Role.CLIENT, "client", 0))
+STREETS = ("High Street", "Station Road", "Church Lane", "Mill Road", "Park Avenue",
+           "Main Street", "Oak Drive", "Market Square")
 BATCH = 20_000
 
 FIRST = ("Amara", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonah",
@@ -122,9 +133,11 @@ def seed(database: Database, vault: Vault, scale_name: str = "small", seed_value
                                          org.timezone, org.calendar)
             ledger.open_accounts(conn, system, book_id, COUNCIL_CHART)
             ids = _parties(conn, system, book_id, org, scale, rng)
-            _users(conn, system, book_id, org.code)
+            _users(conn, system, book_id, org.code, ids)
             _bank_details(conn, vault, book_id, org, ids["provider"], rng)
         counts[org.code] = _activity(database, book_id, org, scale, ids, rng, tick)
+        demo_cases.seed_cases(database, book_id, org.code, _sized(scale.cases, org), ids,
+                              rng, tick)
     return counts
 
 
@@ -140,13 +153,16 @@ def _parties(conn: Connection, system: Actor, book_id: int, org: Org, scale: Sca
         ident = ({IdentifierScheme.US_EIN: f"{rng.choice((10, 20, 27, 33, 46, 94))}-"
                   f"{rng.randrange(10**7):07d}"} if org.currency == "USD" else
                  {IdentifierScheme.UK_COMPANY: f"{rng.randrange(10**8):08d}"})
+        name = f"{rng.choice(PLACE)} {rng.choice(org.provider_words)}"
         specs["provider"].append(NewParty(
-            f"P{n + 1:05d}", f"{rng.choice(PLACE)} {rng.choice(org.provider_words)}",
-            PartyKind.ORGANISATION, (PartyRole.PROVIDER,), ident))
+            f"P{n + 1:05d}", name, PartyKind.ORGANISATION, (PartyRole.PROVIDER,), ident,
+            (Contact("Accounts", f"accounts@p{n + 1:05d}.example.org", "",
+                     _address(rng, org), "finance"),)))
     for n in range(_sized(scale.clients, org)):
         specs["client"].append(NewParty(f"C{n + 1:06d}", f"{rng.choice(FIRST)} "
                                         f"{rng.choice(LAST)}", PartyKind.PERSON,
-                                        (PartyRole.CLIENT,)))
+                                        (PartyRole.CLIENT,), contacts=(Contact(
+                                            "Home", "", "", _address(rng, org), "home"),)))
     for n in range(_sized(scale.customers, org)):
         specs["customer"].append(NewParty(f"K{n + 1:05d}", f"{rng.choice(PLACE)} "
                                           f"{rng.choice(FIRM)}", PartyKind.ORGANISATION,
@@ -159,10 +175,22 @@ def _parties(conn: Connection, system: Actor, book_id: int, org: Org, scale: Sca
             for role, items in specs.items()}
 
 
-def _users(conn: Connection, system: Actor, book_id: int, code: str) -> None:
+def _address(rng: random.Random, org: Org) -> str:
+    town, street = rng.choice(PLACE), rng.choice(STREETS)
+    if org.currency == "USD":
+        return f"{rng.randrange(100, 9999)} {street}, {town}, CA 9{rng.randrange(5000, 6199)}"
+    return (f"{rng.randrange(1, 200)} {street}, {town}, "
+            f"RV{rng.randrange(1, 20)} {rng.randrange(1, 9)}AB")
+
+
+def _users(conn: Connection, system: Actor, book_id: int, code: str,
+           ids: dict[str, list[int]]) -> None:
     for name, role in DEMO_USERS:
         add_user(conn, system, f"{name}@{code}", DEMO_PASSWORD, name.replace("-", " ").title(),
                  grants=[(book_id, role)])
+    for name, role, party_role, index in PORTAL_USERS:
+        add_user(conn, system, f"{name}@{code}", DEMO_PASSWORD, name.replace("-", " ").title(),
+                 grants=[(book_id, role)], party_id=ids[party_role][index])
 
 
 def _bank_details(conn: Connection, vault: Vault, book_id: int, org: Org,

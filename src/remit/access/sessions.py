@@ -52,6 +52,7 @@ class Session:
     csrf_token: str
     actor: Actor
     expires_at: str
+    stale: bool = False  # the idle timer wants a refresh (see ``touch``)
 
 
 def _text(moment: datetime) -> str:
@@ -161,9 +162,10 @@ def _open(conn: Connection, actor: Actor, ip: str, user_agent: str,
 
 
 def resume(conn: Connection, token: str, now: datetime | None = None) -> Session | None:
-    """The live session of a cookie's token, or None (unknown, expired, idle or locked out).
+    """The live session of a cookie's token, or None (unknown, expired, idle, user gone).
 
-    ``conn`` must be a write transaction: it refreshes the idle timer at most once a minute.
+    Reads only: call ``touch`` in a write transaction when ``session.stale`` says the idle
+    timer needs refreshing (at most once a minute), so that most requests never write.
     """
     if not token:
         return None
@@ -173,15 +175,22 @@ def resume(conn: Connection, token: str, now: datetime | None = None) -> Session
     if row is None:
         return None
     if row.expires_at <= _text(moment) or row.last_seen_at <= _text(moment - IDLE_TIMEOUT):
-        conn.execute(delete(web_sessions).where(ws.token_hash == row.token_hash))
         return None
     user = conn.execute(select(users).where(users.c.id == row.user_id)).first()
     if user is None or not user.active:
         return None
-    if row.last_seen_at <= _text(moment - TOUCH_EVERY):
-        conn.execute(update(web_sessions).where(ws.token_hash == row.token_hash)
-                     .values(last_seen_at=_text(moment)))
-    return Session(token, str(row.csrf_token), _actor_of(conn, user), str(row.expires_at))
+    return Session(token, str(row.csrf_token), _actor_of(conn, user), str(row.expires_at),
+                   stale=row.last_seen_at <= _text(moment - TOUCH_EVERY))
+
+
+def touch(conn: Connection, session: Session, now: datetime | None = None) -> None:
+    """Refresh the idle timer, and sweep sessions that have expired or gone idle."""
+    moment = _now(now)
+    ws = web_sessions.c
+    conn.execute(update(web_sessions).where(ws.token_hash == _hash(session.token))
+                 .values(last_seen_at=_text(moment)))
+    conn.execute(delete(web_sessions).where(
+        (ws.expires_at <= _text(moment)) | (ws.last_seen_at <= _text(moment - IDLE_TIMEOUT))))
 
 
 def logout(conn: Connection, session: Session) -> None:

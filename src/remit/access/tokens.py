@@ -64,9 +64,12 @@ def _now() -> str:
 
 
 def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
-                scopes: Iterable[str], expires_in_days: int | None = 90) -> IssuedToken:
-    """Make a token for the acting user in this book; the token text is returned once."""
+                scopes: Iterable[str], expires_in_days: int | None = 90,
+                user_id: int | None = None) -> IssuedToken:
+    """Make a token in this book, acting for ``user_id`` (a staff user of the book, e.g. an
+    integration's own user) or for the admin who makes it; the text is returned once."""
     require(actor, book_id, Permission.API_TOKENS_MANAGE)
+    owner = actor.user_id if user_id is None else user_id
     scopes = sorted(set(scopes))
     problems = []
     if not name.strip() or len(name) > 100:
@@ -78,8 +81,12 @@ def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
                                 "scopes"))
     if expires_in_days is not None and not 1 <= expires_in_days <= 366:
         problems.append(Problem("expires_in_days", "1 to 366 days", "range"))
-    if actor.user_id is None:
-        problems.append(Problem("user", "a token acts for a named user", "required"))
+    owner_actor = actor_by_id(conn, owner) if owner is not None else None
+    if owner_actor is None:
+        problems.append(Problem("user", "a token acts for a named, active user", "required"))
+    elif not owner_actor.is_staff_in(book_id):
+        problems.append(Problem("user", f"{owner_actor.username} has no staff role in this "
+                                "book (portal users have no API tokens)", "staff_only"))
     if problems:
         raise ValidationFailed(problems)
     prefix = secrets.token_hex(4)
@@ -89,11 +96,12 @@ def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
         moment = datetime.now(UTC) + timedelta(days=expires_in_days)
         expires = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     token_id = insert_id(conn, insert(api_tokens).values(
-        book_id=book_id, user_id=actor.user_id, name=name.strip(), prefix=prefix,
+        book_id=book_id, user_id=owner, name=name.strip(), prefix=prefix,
         token_hash=_hash(token), scopes=" ".join(scopes), created_by=actor.username,
         created_at=_now(), expires_at=expires))
     audit.record(conn, actor, "api_token.issue", "api_token", token_id, None,
-                 {"prefix": prefix, "name": name, "scopes": scopes, "expires_at": expires},
+                 {"prefix": prefix, "name": name, "scopes": scopes, "expires_at": expires,
+                  "user_id": owner},
                  book_id)
     return IssuedToken(token_id, prefix, token)
 
@@ -140,7 +148,7 @@ def token_actor(conn: Connection, token: str) -> TokenActor | None:
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
     user = actor_by_id(conn, int(row.user_id))
-    if user is None or not user.roles_in(int(row.book_id)):
+    if user is None or not user.is_staff_in(int(row.book_id)):
         return None
     book_id = int(row.book_id)
     if row.last_used_at is None or row.last_used_at[:16] != now[:16]:  # once a minute

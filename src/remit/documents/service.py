@@ -56,10 +56,15 @@ def attach(conn: Connection, actor: Actor, book_id: int, object_type: str, objec
     """Store a file and link it to an object of the book; returns the document's id.
 
     The caller (a service of the object's package) has checked that the object exists in
-    the book and that the actor may touch it; this checks the upload itself.
+    the book and that the actor may touch it (``cases.attach`` checks a portal user's case);
+    this checks the upload itself, and that a portal user uploads to its own party.
     """
     if actor.is_staff_in(book_id):
         require(actor, book_id, Permission.DOCUMENT_UPLOAD)
+    elif object_type == "party" and object_id != actor.party_in(book_id):
+        raise Forbidden("a portal user uploads only to its own party")
+    elif object_type not in ("party", "case"):
+        raise Forbidden("a portal user uploads only to its own party and cases")
     if object_type not in OBJECT_TYPES:
         raise ValidationFailed([Problem("object_type", f"unknown object type {object_type!r}",
                                         "object_type")])
@@ -74,6 +79,27 @@ def attach(conn: Connection, actor: Actor, book_id: int, object_type: str, objec
                  {"document_id": doc_id, "filename": name, "size_bytes": len(content),
                   "portal_visible": portal_visible}, book_id)
     return doc_id
+
+
+def portal_upload(conn: Connection, actor: Actor, book_id: int, filename: str,
+                  content: bytes, title: str = "") -> int:
+    """A provider or client user uploads a document to its own party."""
+    if not (actor.can(book_id, Permission.PORTAL_PROVIDER)
+            or actor.can(book_id, Permission.PORTAL_CLIENT)):
+        raise Forbidden("only portal users upload here")
+    party_id = actor.party_in(book_id)
+    if party_id is None:
+        raise Forbidden("this user is not bound to a party")
+    return attach(conn, actor, book_id, "party", party_id, filename, content, title,
+                  "portal upload", portal_visible=True)
+
+
+def portal_documents(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
+    """The documents of the portal user's own party that it may see."""
+    party_id = actor.party_in(book_id)
+    if party_id is None or actor.is_staff_in(book_id):
+        raise Forbidden("only portal users list their documents here")
+    return list_documents(conn, actor, book_id, "party", party_id, portal_only=True)
 
 
 def list_documents(conn: Connection, actor: Actor, book_id: int, object_type: str,

@@ -152,3 +152,18 @@ class Period:
     start_date: date
     end_date: date
     status: PeriodStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One posting on a party's control account, as a statement shows it."""
+
+    entry_date: date
+    entry_id: int
+    line_no: int
+    account_code: str
+    account_name: str
+    currency: str
+    amount_minor: int
+    description: str
+    source_type: str

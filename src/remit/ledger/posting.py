@@ -4,7 +4,8 @@
 descriptive checks of ``rules`` run only when something is wrong, to say what and where),
 answers replays with the entry already posted, refuses a key reused for other content, and
 writes in bulk (COPY on PostgreSQL, executemany on SQLite): postings and entry rows (in the
-order each database's guards expect), then the day totals, then one audit event.
+order each database's guards expect), then the day totals, then one audit event and the
+webhook events (one per entry, or one summary for a big batch).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, and_, func, select, text
 from remit.access.model import Actor, Permission, require
 from remit.db import is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
+from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
 from remit.ledger import audit
 from remit.ledger.entryfile import parse_entry_file
 from remit.ledger.model import (
@@ -332,6 +334,27 @@ def _write(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryD
         _bulk_insert(conn, "journal_entries", ENTRY_COLUMNS, entry_rows)
     _add_day_totals(conn, book_id, batch.totals)
     _audit_posting(conn, actor, book_id, drafts, ids, prints, len(batch.postings))
+    _emit_posted(conn, book_id, drafts, ids, len(batch.postings), reverses)
+
+
+def _emit_posted(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
+                 ids: Sequence[int], posting_count: int, reverses: int | None) -> None:
+    """Webhook events of a posting call: one indexed read when the book has no webhooks."""
+    if len(ids) > BATCH_EVENT_LIMIT:
+        first, last = min(ids), max(ids)
+        emit(conn, book_id, "entries.posted", "journal_entry_batch", f"{first}-{last}",
+             {"entries": len(ids), "postings": posting_count, "first_id": first,
+              "last_id": last})
+        return
+    emit_many(conn, book_id, "entry.posted", "journal_entry", (
+        (entry_id, {"entry_id": entry_id, "entry_date": d.entry_date.isoformat(),
+                    "description": d.description, "idempotency_key": d.idempotency_key,
+                    "source_type": d.source_type, "source_id": d.source_id,
+                    "reverses_entry_id": reverses,
+                    "postings": [{"account": p.account, "amount_minor": p.amount_minor,
+                                  "currency": p.currency, "party_id": p.party_id,
+                                  "memo": p.memo} for p in d.postings]})
+        for d, entry_id in zip(drafts, ids, strict=True)))
 
 
 def _add_day_totals(conn: Connection, book_id: int,

@@ -11,7 +11,18 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 
 from remit.access.model import Actor, Permission, require
 from remit.calendar import calendar_problems
@@ -24,6 +35,7 @@ from remit.ledger.model import (
     Balance,
     Period,
     PeriodStatus,
+    StatementLine,
     TrialBalance,
     TrialBalanceRow,
 )
@@ -273,3 +285,73 @@ def integrity_problems(conn: Connection, limit: int = 100) -> list[str]:
     found += sorted({f"day totals of account {r.account_id} {r.currency} on {r.entry_date} "
                      "disagree with its postings" for r in mismatched})
     return found
+
+
+# ---------------------------------------------------------------- party statements
+
+
+def party_activity(conn: Connection, actor: Actor, book_id: int, party_id: int,
+                   account: str | None = None, limit: int = 100,
+                   before: tuple[date, int, int] | None = None,
+                   portal: bool = False) -> list[StatementLine]:
+    """A party's postings on its control accounts, newest first: its statement lines.
+
+    ``before`` is the (date, entry id, line) of the previous page's last line. Staff need
+    ``ledger.read``; a portal user (``portal=True``) may read only its own party's lines.
+    """
+    if portal:
+        if actor.party_in(book_id) != party_id:
+            raise Forbidden("a portal user sees only its own statement")
+    else:
+        require(actor, book_id, Permission.LEDGER_READ)
+    p, a, je = postings.c, accounts.c, journal_entries.c
+    query = (select(p.entry_date, p.entry_id, p.line_no, a.code, a.name, p.currency,
+                    p.amount_minor, je.description, je.source_type)
+             .join(accounts, a.id == p.account_id)
+             .join(journal_entries, je.id == p.entry_id)
+             .where(and_(p.party_id == party_id, a.book_id == book_id)))
+    if account is not None:
+        query = query.where(a.code == account)
+    if before is not None:
+        day, entry_id, line_no = before
+        query = query.where(tuple_(p.entry_date, p.entry_id, p.line_no)
+                            < tuple_(literal(day), literal(entry_id), literal(line_no)))
+    query = query.order_by(p.entry_date.desc(), p.entry_id.desc(), p.line_no.desc())
+    return [StatementLine(r.entry_date, int(r.entry_id), int(r.line_no), r.code, r.name,
+                          r.currency, int(r.amount_minor), r.description, r.source_type)
+            for r in conn.execute(query.limit(limit))]
+
+
+def party_balances_by_account(conn: Connection, actor: Actor, book_id: int, party_id: int,
+                              portal: bool = False) -> list[Balance]:
+    """A party's balance on each control account and currency (its own, for a portal)."""
+    if portal:
+        if actor.party_in(book_id) != party_id:
+            raise Forbidden("a portal user sees only its own balance")
+        return _party_balances(conn, book_id, party_id)
+    require(actor, book_id, Permission.LEDGER_READ)
+    return _party_balances(conn, book_id, party_id)
+
+
+def _party_balances(conn: Connection, book_id: int, party_id: int) -> list[Balance]:
+    p, a = postings.c, accounts.c
+    query = (select(a.code, p.currency, func.sum(p.amount_minor).label("total"))
+             .join(accounts, a.id == p.account_id)
+             .where(and_(p.party_id == party_id, a.book_id == book_id))
+             .group_by(a.code, p.currency).order_by(a.code, p.currency))
+    return [Balance(r.code, r.currency, int(r.total), party_id) for r in conn.execute(query)]
+
+
+def require_read(actor: Actor, book_id: int) -> None:
+    require(actor, book_id, Permission.LEDGER_READ)
+
+
+def entry_ids(conn: Connection, actor: Actor, book_id: int, before: int | None = None,
+              limit: int = 50) -> list[int]:
+    """Ids of the book's journal entries, newest first (keyset: ``before`` an id)."""
+    require(actor, book_id, Permission.LEDGER_READ)
+    je = journal_entries.c
+    query = select(je.id).where(je.book_id == book_id)
+    if before is not None:
+        query = query.where(je.id < before)
+    return [int(i) for i in conn.execute(query.order_by(je.id.desc()).limit(limit)).scalars()]

@@ -4,7 +4,8 @@ A change of bank details is the classic provider fraud (a forged letter asks to 
 account). So every bank account, the first one too, starts as a *pending change* and becomes
 active only when a second person, not the one who asked, approves it. Details are kept
 encrypted; everyone sees the masked form except roles allowed to view them, and every full
-view is audited.
+view is audited. Creating parties and each step of a bank-detail change emit webhook events
+(``party.created``, or one ``parties.created`` for a big batch; ``party.bank_change.*``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
+from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
 from remit.ledger import audit
 from remit.parties.model import (
     BankChangeStatus,
@@ -115,7 +117,22 @@ def create_parties(conn: Connection, actor: Actor, book_id: int,
         ("party.create", "party", pid, None,
          {"ref": s.ref, "name": s.name, "roles": [r.value for r in s.roles]}, book_id)
         for pid, s in zip(ids, specs, strict=True)])
+    _emit_created(conn, book_id, specs, ids)
     return ids
+
+
+def _emit_created(conn: Connection, book_id: int, specs: Sequence[NewParty],
+                  ids: Sequence[int]) -> None:
+    """Webhook events: one per party, or one summary for a big batch."""
+    if len(ids) > BATCH_EVENT_LIMIT:
+        first, last = min(ids), max(ids)
+        emit(conn, book_id, "parties.created", "party_batch", f"{first}-{last}",
+             {"parties": len(ids), "first_id": first, "last_id": last})
+        return
+    emit_many(conn, book_id, "party.created", "party", (
+        (pid, {"party_id": pid, "ref": s.ref, "name": s.name.strip(), "kind": s.kind.value,
+               "roles": [r.value for r in dict.fromkeys(s.roles)]})
+        for pid, s in zip(ids, specs, strict=True)))
 
 
 def _insert_details(conn: Connection, book_id: int, specs: Sequence[NewParty],
@@ -207,6 +224,22 @@ def get_party(conn: Connection, actor: Actor, book_id: int, party_id: int) -> di
     return out
 
 
+def get_party_public(conn: Connection, actor: Actor, book_id: int,
+                     party_id: int) -> dict[str, Any]:
+    """A portal user's own party: name, ref, roles and masked bank account only."""
+    if actor.party_in(book_id) != party_id:
+        raise Forbidden("a portal user sees only its own party")
+    row = conn.execute(select(parties.c.ref, parties.c.name).where(
+        and_(parties.c.id == party_id, parties.c.book_id == book_id))).first()
+    if row is None:
+        raise NotFound(f"no party {party_id} in this book")
+    roles = sorted(r.role for r in conn.execute(
+        select(party_roles.c.role).where(party_roles.c.party_id == party_id)))
+    active = _active_account(conn, party_id)
+    return {"id": party_id, "ref": row.ref, "name": row.name, "roles": roles,
+            "bank_account": active.masked if active is not None else None}
+
+
 def count_parties(conn: Connection, actor: Actor, book_id: int) -> dict[str, int]:
     """How many parties hold each role in the book."""
     require(actor, book_id, Permission.PARTY_READ)
@@ -230,6 +263,42 @@ def list_parties(conn: Connection, actor: Actor, book_id: int, role: str | None 
         like = f"%{search.lower()}%"
         query = query.where(or_(func.lower(p.name).like(like), func.lower(p.ref).like(like)))
     return [dict(r) for r in conn.execute(query.order_by(p.id).limit(limit)).mappings()]
+
+
+def party_page(conn: Connection, actor: Actor, book_id: int, role: str | None = None,
+               search: str = "", after: tuple[str, int] | None = None,
+               limit: int = 50) -> list[dict[str, Any]]:
+    """A page of parties by name then id (keyset: ``after`` is the last row's name and id).
+
+    ``search`` matches a ref exactly or from its start, or any part of the name.
+    """
+    require(actor, book_id, Permission.PARTY_READ)
+    p, pr = parties.c, party_roles.c
+    query = select(p.id, p.ref, p.name, p.kind).where(p.book_id == book_id)
+    if role:
+        query = query.where(p.id.in_(select(pr.party_id).where(
+            and_(pr.book_id == book_id, pr.role == role))))
+    term = search.strip()
+    if term:
+        query = query.where(or_(func.lower(p.name).like(f"%{_like(term.lower())}%",
+                                                        escape="\\"),
+                                p.ref.like(f"{_like(term)}%", escape="\\")))
+    if after is not None:
+        query = query.where(or_(p.name > after[0], and_(p.name == after[0], p.id > after[1])))
+    rows = [dict(r) for r in conn.execute(query.order_by(p.name, p.id).limit(limit)).mappings()]
+    if rows:
+        roles: dict[int, list[str]] = {}
+        for r in conn.execute(select(pr.party_id, pr.role).where(
+                pr.party_id.in_([row["id"] for row in rows]))):
+            roles.setdefault(int(r.party_id), []).append(r.role)
+        for row in rows:
+            row["roles"] = sorted(roles.get(row["id"], []))
+    return rows
+
+
+def _like(text: str) -> str:
+    """Escape LIKE's wildcards so that a search for "50%" finds "50%"."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---------------------------------------------------------------- bank details
@@ -277,6 +346,9 @@ def request_bank_change(conn: Connection, actor: Actor, vault: Vault, book_id: i
                  {"bank_account": active.masked if active is not None else None},
                  {"party_id": party_id, "bank_account": clean.masked(), "reason": reason},
                  book_id)
+    emit(conn, book_id, "party.bank_change.requested", "bank_change", change_id,
+         {"change_id": change_id, "party_id": party_id, "bank_account": clean.masked(),
+          "requested_by": actor.username})
     return change_id
 
 
@@ -312,6 +384,9 @@ def approve_bank_change(conn: Connection, actor: Actor, book_id: int, change_id:
                  {"status": "pending",
                   "bank_account": previous.masked if previous is not None else None},
                  {"status": "approved", "bank_account": change.masked, "note": note}, book_id)
+    emit(conn, book_id, "party.bank_change.approved", "bank_change", change_id,
+         {"change_id": change_id, "party_id": int(change.party_id),
+          "bank_account": change.masked, "approved_by": actor.username})
     return account_id
 
 
@@ -320,10 +395,13 @@ def reject_bank_change(conn: Connection, actor: Actor, book_id: int, change_id: 
     require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
     if not note.strip():
         raise ValidationFailed([Problem("note", "say why the change is rejected", "required")])
-    _pending_change(conn, book_id, change_id)
+    change = _pending_change(conn, book_id, change_id)
     _decide(conn, change_id, BankChangeStatus.REJECTED, actor, note, audit.utc_now_text())
     audit.record(conn, actor, "party.bank.reject", "bank_change", change_id,
                  {"status": "pending"}, {"status": "rejected", "note": note}, book_id)
+    emit(conn, book_id, "party.bank_change.rejected", "bank_change", change_id,
+         {"change_id": change_id, "party_id": int(change.party_id),
+          "bank_account": change.masked, "rejected_by": actor.username, "note": note})
 
 
 def _decide(conn: Connection, change_id: int, status: BankChangeStatus, actor: Actor,

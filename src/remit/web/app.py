@@ -1,149 +1,154 @@
-"""The web app. For now a read-only preview: books and their trial balances.
+"""The web app: staff pages by work, the provider and client portals, and the JSON API.
 
-Sign-in, roles on every page and the work queues arrive with the next issue; until then the
-pages act as the installation itself (read-only) and the server listens on 127.0.0.1.
+Every page and endpoint declares what it needs (``web.deps``): a sign-in, a role in the book
+that grants a permission, a portal binding. Errors a user can cause become a clear page (or
+an RFC 9457 problem under ``/api``) and write nothing.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
-from dataclasses import dataclass
-from datetime import date
+import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from remit import __version__
-from remit.access.model import Actor
+from remit import __version__, config
+from remit.access.sessions import LoginRefused
 from remit.db import Database, database_url
-from remit.errors import NotFound
-from remit.ledger import service as ledger
-from remit.ledger.model import AccountType, TrialBalance
-from remit.money import Money
-from remit.parties.service import count_parties
-from remit.web.charts import side_by_side_bars
+from remit.errors import Conflict, Forbidden, NotFound, RemitError, ValidationFailed
+from remit.web import api, auth, portal, work
+from remit.web.deps import LoginRequired, WebState, render
+from remit.web.templating import make_templates
 
 HERE = Path(__file__).parent
-NAVIGATION = ("My queue", "Providers", "Clients", "Customers", "Payments", "Receivables",
-              "Collections", "Reports", "Admin")
+
+# Content Security Policy: nothing inline, nothing from elsewhere, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                "base-uri 'none'; object-src 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 
-def reader() -> Actor:
-    # The next issue replaces this with the signed-in user and checks roles on every route.
-    return Actor.system("web-preview")
-
-
-ActorDep = Annotated[Actor, Depends(reader)]
-
-
-def money_text(minor: int, currency: str) -> str:
-    """An amount for a table cell: grouped, with the currency's decimals, blank for zero."""
-    return "" if minor == 0 else f"{Money(minor, currency).to_decimal():,}"
-
-
-@dataclass(frozen=True, slots=True)
-class BookSummary:
-    book: dict[str, Any]
-    parties: dict[str, int]
-    accounts: int
-    closed_periods: list[str]
-
-
-def _summary(conn: Any, actor: Actor, book: dict[str, Any]) -> BookSummary:
-    periods = ledger.list_periods(conn, book["id"])
-    return BookSummary(book, count_parties(conn, actor, book["id"]),
-                       len(ledger.list_accounts(conn, book["id"])),
-                       [f"{p.start_date:%Y-%m}" for p in periods if p.status.value == "closed"])
-
-
-def _label(minor: int, currency: str) -> str:
-    return money_text(minor, currency) or "0"
-
-
-def _chart(tb: TrialBalance) -> dict[str, str]:
-    """One SVG per currency: debit and credit balances by account type."""
-    charts = {}
-    for currency in sorted(tb.totals()):
-        rows = [r for r in tb.rows if r.currency == currency]
-        groups = [(t.value.title(), sum(r.debit_minor for r in rows if r.account_type is t),
-                   sum(r.credit_minor for r in rows if r.account_type is t))
-                  for t in AccountType]
-        charts[currency] = side_by_side_bars(groups, functools.partial(_label, currency=currency),
-                                             f"Balances by account type, {currency}")
-    return charts
-
-
-def create_app(database: Database | None = None) -> FastAPI:
-    """The FastAPI application; the store defaults to REMIT_DATABASE_URL or var/remit.db."""
+def create_app(database: Database | None = None, cookie_secure: bool | None = None) -> FastAPI:
+    """The application; the store defaults to REMIT_DATABASE_URL or var/remit.db."""
     db = database or Database(database_url())
-    app = FastAPI(title="remit", version=__version__, docs_url=None, redoc_url=None)
+    secure = (os.environ.get("REMIT_COOKIE_SECURE", "") == "1" if cookie_secure is None
+              else cookie_secure)
+    app = FastAPI(title="remit", version=__version__, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/v1/openapi.json", description=api.DESCRIPTION)
+    app.state.web = WebState(db=db, templates=make_templates(), vault=config.vault,
+                             cookie_secure=secure, mailer=_mailer)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(navigation=NAVIGATION, money=money_text, version=__version__)
-
-    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, context, status_code=status)
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> HTMLResponse:
-        return page(request, "error.html", 404, title="Not found", message=str(exc))
-
-    @app.get("/health")
-    def health() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    @app.get("/", response_class=HTMLResponse)
-    def index(request: Request, actor: ActorDep) -> HTMLResponse:
-        with db.read() as conn:
-            summaries = [_summary(conn, actor, b) for b in ledger.list_books(conn)]
-        return page(request, "index.html", summaries=summaries)
-
-    @app.get("/books/{code}", response_class=HTMLResponse)
-    def book_page(request: Request, code: str, actor: ActorDep,
-                  as_of: Annotated[str | None, Query()] = None) -> HTMLResponse:
-        when = _as_of(as_of)
-        if isinstance(when, str):
-            return page(request, "error.html", 422, title="Bad date", message=when)
-        with db.read() as conn:
-            book_id = ledger.book_id_for(conn, code)
-            summary = _summary(conn, actor, ledger.get_book(conn, book_id))
-            tb = ledger.trial_balance(conn, actor, book_id, when)
-        return page(request, "book.html", summary=summary, tb=tb, as_of=as_of or "",
-                    charts=_chart(tb))
-
-    @app.get("/books/{code}/trial-balance.csv")
-    def trial_balance_csv(code: str, actor: ActorDep,
-                          as_of: Annotated[str | None, Query()] = None) -> Response:
-        when = _as_of(as_of)
-        if isinstance(when, str):
-            return Response(when + "\n", status_code=422, media_type="text/plain")
-        with db.read() as conn:
-            tb = ledger.trial_balance(conn, actor, ledger.book_id_for(conn, code), when)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["account", "name", "type", "currency", "debit", "credit"])
-        for r in tb.rows:
-            writer.writerow([r.account_code, r.account_name, r.account_type.value, r.currency,
-                             Money(r.debit_minor, r.currency).to_decimal(),
-                             Money(r.credit_minor, r.currency).to_decimal()])
-        name = f"trial-balance-{code}" + (f"-{as_of}" if as_of else "") + ".csv"
-        return Response(out.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
+    _headers(app)
+    _handlers(app)
+    pages, apis = _routers()
+    for router in pages:
+        app.include_router(router, include_in_schema=False)  # HTML, not the API
+    for router in apis:
+        app.include_router(router)
     return app
 
 
-def _as_of(text: str | None) -> date | str | None:
-    """The date, None when absent, or the message to show when it is not a date."""
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return f"as_of={text!r} is not a date; use YYYY-MM-DD, for example 2026-09-30."
+def _mailer() -> object:
+    from remit.cases.mail import mailer_from_env  # noqa: PLC0415 - only e-mail needs it
+
+    return mailer_from_env(dict(os.environ))
+
+
+def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
+    """The page routers and the API routers."""
+    from remit.access import routes as access_routes  # noqa: PLC0415
+    from remit.cases import correspondence_routes  # noqa: PLC0415
+    from remit.cases import routes as case_routes  # noqa: PLC0415
+    from remit.events import routes as event_routes  # noqa: PLC0415
+    from remit.jobs import routes as job_routes  # noqa: PLC0415
+    from remit.ledger import routes as ledger_routes  # noqa: PLC0415
+    from remit.parties import routes as party_routes  # noqa: PLC0415
+
+    return ([auth.router, case_routes.router, party_routes.router, ledger_routes.router,
+             access_routes.router, job_routes.router, event_routes.router, work.router,
+             portal.router, correspondence_routes.router, api.health],
+            [case_routes.api, party_routes.api, ledger_routes.api])
+
+
+def _headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            if name == "Cache-Control" and request.url.path.startswith("/static/"):
+                continue
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _page_or_problem(request: Request, status: int, title: str, detail: str,
+                     problems: tuple[object, ...] = ()) -> Response:
+    if _is_api(request):
+        return api.problem(status, title, detail, problems)
+    return render(request, "error.html", status, title=title, message=detail,
+                  problems=problems)
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _is_api(request):
+            return api.problem(401, "Unauthorized", "send a valid API token as "
+                               "'Authorization: Bearer rmt_...'")
+        return auth.login_redirect(request.url.path + (f"?{request.url.query}"
+                                                       if request.url.query else ""))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _page_or_problem(request, 403, "Forbidden", str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return _page_or_problem(request, 404, "Not found", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return _page_or_problem(request, 409, "Conflict", str(exc))
+
+    @app.exception_handler(ValidationFailed)
+    async def invalid(request: Request, exc: ValidationFailed) -> Response:
+        return _page_or_problem(request, 422, "Invalid input",
+                                f"{len(exc.problems)} problem(s); nothing was saved",
+                                exc.problems)
+
+    @app.exception_handler(LoginRefused)
+    async def refused(request: Request, exc: LoginRefused) -> Response:
+        return _page_or_problem(request, 401, "Sign-in refused", str(exc))
+
+    @app.exception_handler(RemitError)
+    async def user_error(request: Request, exc: RemitError) -> Response:
+        return _page_or_problem(request, 400, "Refused", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = tuple(api.request_problems(exc))
+        return _page_or_problem(request, 422, "Invalid request",
+                                f"{len(problems)} problem(s); nothing was saved", problems)
+
+    @app.exception_handler(404)
+    async def no_route(request: Request, _exc: Exception) -> Response:
+        return _page_or_problem(request, 404, "Not found", f"nothing at {request.url.path}")
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", status, title=title, message=message, problems=())

@@ -14,15 +14,16 @@ WIDTH, ROW, LABEL, BAR_MAX = 560, 34, 110, 330
 
 
 def side_by_side_bars(groups: Sequence[tuple[str, int, int]], label: Callable[[int], str],
-                      title: str) -> str:
-    """A horizontal bar per group for its debit and its credit amount (integers)."""
+                      title: str, legend: tuple[str, str] = ("debit", "credit")) -> str:
+    """Two horizontal bars per group (integers): by default its debit and its credit."""
     top = max([max(d, c) for _, d, c in groups] + [1])
     height = ROW * len(groups) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{WIDTH}" '
              f'height="{height}" viewBox="0 0 {WIDTH} {height}" class="chart">',
              f"<title>{escape(title)}</title>",
-             f'<text x="{LABEL}" y="12" font-size="11">■ debit</text>',
-             f'<text x="{LABEL + 70}" y="12" font-size="11" fill="#b55">■ credit</text>']
+             f'<text x="{LABEL}" y="12" font-size="11" fill="#3a6">■ {escape(legend[0])}</text>',
+             f'<text x="{LABEL + 90}" y="12" font-size="11" fill="#b55">■ '
+             f'{escape(legend[1])}</text>']
     for i, (name, debit, credit) in enumerate(groups):
         y = 22 + i * ROW
         parts.append(f'<text x="0" y="{y + 14}" font-size="12">{escape(name)}</text>')

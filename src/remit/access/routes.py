@@ -1,0 +1,113 @@
+"""Admin pages of a book: users and their roles, sign-in lockouts, API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from remit.access import tokens
+from remit.access.model import STAFF_ROLES, Permission, Role
+from remit.access.service import add_user, users_in_book
+from remit.access.sessions import unlock
+from remit.errors import Problem, ValidationFailed
+from remit.parties.service import party_id_for
+from remit.web.deps import Ctx, Id, Need, field_errors
+
+P = Permission
+router = APIRouter(prefix="/b/{book}/admin")
+Staff = Annotated[Ctx, Depends(Need(P.JOBS_READ))]
+Users = Annotated[Ctx, Depends(Need(P.USERS_MANAGE))]
+Tokens = Annotated[Ctx, Depends(Need(P.API_TOKENS_MANAGE))]
+
+
+@router.get("", response_class=HTMLResponse)
+def admin_home(ctx: Staff) -> HTMLResponse:
+    return ctx.page("access/admin.html", nav="admin")
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(ctx: Users) -> HTMLResponse:
+    return _users(ctx, {}, {})
+
+
+def _users(ctx: Ctx, values: dict[str, Any], errors: dict[str, list[str]],
+           status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        found = users_in_book(conn, ctx.book_id)
+    return ctx.page("access/users.html", status, nav="admin", users=found, values=values,
+                    errors=errors, roles=[r.value for r in Role])
+
+
+@router.post("/users", response_class=HTMLResponse)
+def users_add(ctx: Users, username: Annotated[str, Form()] = "",
+              display_name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
+              role: Annotated[str, Form()] = "", party_ref: Annotated[str, Form()] = "",
+              password: Annotated[str, Form()] = "") -> Response:
+    values = {"username": username, "display_name": display_name, "email": email,
+              "role": role, "party_ref": party_ref}
+    try:
+        chosen = _role(role)
+        with ctx.db.write() as conn:
+            party = None
+            if chosen in (Role.PROVIDER, Role.CLIENT):
+                if not party_ref.strip():
+                    raise ValidationFailed([Problem("party_ref", "a portal user needs the "
+                                                    "reference of its party", "required")])
+                party = party_id_for(conn, ctx.book_id, party_ref.strip())
+            add_user(conn, ctx.actor, username.strip().lower(), password, display_name,
+                     email, [(ctx.book_id, chosen)], party)
+    except ValidationFailed as exc:
+        return _users(ctx, values, field_errors(exc), 422)
+    return RedirectResponse(f"/b/{ctx.code}/admin/users?added={username}", status_code=303)
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValidationFailed([Problem("role", "choose a role", "required")]) from None
+
+
+@router.post("/users/{user_id}/unlock")
+def users_unlock(ctx: Users, user_id: Id) -> Response:
+    with ctx.db.write() as conn:
+        unlock(conn, ctx.actor, ctx.book_id, user_id)
+    return RedirectResponse(f"/b/{ctx.code}/admin/users?unlocked={user_id}", status_code=303)
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(ctx: Tokens) -> HTMLResponse:
+    return _tokens(ctx, {}, None)
+
+
+def _tokens(ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken | None,
+            status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        found = tokens.list_tokens(conn, ctx.actor, ctx.book_id)
+        staff = [u for u in users_in_book(conn, ctx.book_id)
+                 if set(u["roles"]) & {r.value for r in STAFF_ROLES}]
+    return ctx.page("access/tokens.html", status, nav="admin", tokens=found, errors=errors,
+                    issued=issued, scopes=list(tokens.SCOPES), staff=staff)
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+def tokens_issue(ctx: Tokens, name: Annotated[str, Form()] = "",
+                 scope: Annotated[list[str] | None, Form()] = None,
+                 expires_in_days: Annotated[int, Form()] = 90,
+                 user_id: Annotated[int | None, Form()] = None) -> HTMLResponse:
+    try:
+        with ctx.db.write() as conn:
+            issued = tokens.issue_token(conn, ctx.actor, ctx.book_id, name, scope or [],
+                                        expires_in_days, user_id)
+    except ValidationFailed as exc:
+        return _tokens(ctx, field_errors(exc), None, 422)
+    return _tokens(ctx, {}, issued)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def tokens_revoke(ctx: Tokens, token_id: Id) -> Response:
+    with ctx.db.write() as conn:
+        tokens.revoke_token(conn, ctx.actor, ctx.book_id, token_id)
+    return RedirectResponse(f"/b/{ctx.code}/admin/tokens", status_code=303)

@@ -1,0 +1,227 @@
+"""Ledger pages (trial balance, reports) and the ledger API (accounts, journal entries)."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from remit.access.model import Permission
+from remit.cases import service as cases
+from remit.errors import Problem, ValidationFailed
+from remit.ledger import service as ledger
+from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
+from remit.money import Money
+from remit.web.api import (
+    MAX_ID,
+    MAX_LIMIT,
+    PROBLEMS,
+    ApiCtx,
+    ApiNeed,
+    Currency,
+    MinorUnits,
+    MoneyOut,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    idempotent,
+)
+from remit.web.charts import side_by_side_bars
+from remit.web.deps import Ctx, EntryId, Need
+from remit.web.templating import money_text
+
+P = Permission
+router = APIRouter(prefix="/b/{book}")
+api = APIRouter(prefix="/api/v1/books/{book}", tags=["ledger"], responses=PROBLEMS)
+Read = Annotated[Ctx, Depends(Need(P.LEDGER_READ))]
+Cases = Annotated[Ctx, Depends(Need(P.CASE_READ))]
+
+
+def parse_day(text: str | None, name: str = "as_of") -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed([Problem(name, f"{text!r} is not a date; use YYYY-MM-DD, for "
+                                        "example 2026-09-30", "date")]) from None
+
+
+def _label(minor: int, currency: str) -> str:
+    return money_text(minor, currency) or "0"
+
+
+def _charts(tb: TrialBalance) -> dict[str, str]:
+    """One SVG per currency: debit and credit balances by account type."""
+    out = {}
+    for currency in sorted(tb.totals()):
+        rows = [r for r in tb.rows if r.currency == currency]
+        groups = [(t.value.title(), sum(r.debit_minor for r in rows if r.account_type is t),
+                   sum(r.credit_minor for r in rows if r.account_type is t))
+                  for t in AccountType]
+        out[currency] = side_by_side_bars(groups, functools.partial(_label, currency=currency),
+                                          f"Balances by account type, {currency}")
+    return out
+
+
+@router.get("/ledger", response_class=HTMLResponse)
+def trial_balance_page(ctx: Read, as_of: str | None = None) -> HTMLResponse:
+    when = parse_day(as_of)
+    with ctx.db.read() as conn:
+        tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, when)
+        periods = ledger.list_periods(conn, ctx.book_id)
+    return ctx.page("ledger/trial_balance.html", nav="reports", tb=tb, as_of=as_of or "",
+                    charts=_charts(tb), periods=periods)
+
+
+@router.get("/ledger/trial-balance.csv")
+def trial_balance_csv(ctx: Read, as_of: str | None = None) -> Response:
+    when = parse_day(as_of)
+    with ctx.db.read() as conn:
+        tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, when)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["account", "name", "type", "currency", "debit", "credit"])
+    for r in tb.rows:
+        writer.writerow([r.account_code, r.account_name, r.account_type.value, r.currency,
+                         Money(r.debit_minor, r.currency).to_decimal(),
+                         Money(r.credit_minor, r.currency).to_decimal()])
+    name = f"trial-balance-{ctx.code}" + (f"-{as_of}" if as_of else "") + ".csv"
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports(ctx: Cases) -> HTMLResponse:
+    today = ctx.today()
+    with ctx.db.read() as conn:
+        rows = cases.queue_report(conn, ctx.actor, ctx.book_id, today)
+    chart = side_by_side_bars([(r["label"], r["open"], r["overdue"]) for r in rows], str,
+                              "Open and overdue cases by type", ("open", "overdue"))
+    return ctx.page("ledger/reports.html", nav="reports", rows=rows, chart=chart, today=today)
+
+
+# ---------------------------------------------------------------- API
+
+
+class AccountOut(BaseModel):
+    code: str
+    name: str
+    type: AccountType
+    is_control: bool
+    party_role: str | None
+    balances: list[MoneyOut]
+
+
+class AccountList(BaseModel):
+    items: list[AccountOut]
+
+
+class PostingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=32)
+    amount_minor: MinorUnits = Field(description="Signed: debit positive, credit negative")
+    currency: Currency
+    party_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    memo: str = Field(default="", max_length=200)
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entry_date: date
+    description: str = Field(min_length=1, max_length=500)
+    postings: list[PostingIn] = Field(min_length=2, max_length=1000)
+    idempotency_key: str | None = Field(default=None, max_length=200, description=(
+        "The entry's own key, unique in the book; defaults to the Idempotency-Key header"))
+
+
+class PostingOut(BaseModel):
+    account: str
+    amount: MoneyOut
+    party_id: int | None
+    memo: str
+
+
+class EntryOut(BaseModel):
+    id: int
+    entry_date: date
+    description: str
+    idempotency_key: str
+    source_type: str
+    reverses_entry_id: int | None
+    created_by: str
+    postings: list[PostingOut]
+
+
+class EntryPage(Page):
+    items: list[EntryOut]
+
+
+ApiRead = Annotated[ApiCtx, Depends(ApiNeed(P.LEDGER_READ))]
+ApiPost = Annotated[ApiCtx, Depends(ApiNeed(P.LEDGER_POST))]
+
+
+@api.get("/accounts", response_model=AccountList, summary="The chart with balances")
+def api_accounts(ctx: ApiRead, as_of: date | None = None) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, as_of)
+        chart = ledger.list_accounts(conn, ctx.book_id)
+    by_code: dict[str, list[dict[str, Any]]] = {}
+    for r in tb.rows:
+        by_code.setdefault(r.account_code, []).append(
+            MoneyOut.of(r.balance_minor, r.currency).model_dump())
+    return {"items": [{"code": a.code, "name": a.name, "type": a.type,
+                       "is_control": a.is_control, "party_role": a.party_role,
+                       "balances": by_code.get(a.code, [])} for a in chart]}
+
+
+def _entry_out(conn: Connection, ctx: ApiCtx, entry_id: int) -> dict[str, Any]:
+    e = ledger.get_entry(conn, ctx.book_id, entry_id)
+    return EntryOut(id=e.id, entry_date=e.entry_date, description=e.description,
+                    idempotency_key=e.idempotency_key, source_type=e.source_type,
+                    reverses_entry_id=e.reverses_entry_id, created_by=e.created_by,
+                    postings=[PostingOut(account=p.account_code,
+                                         amount=MoneyOut.of(p.amount_minor, p.currency),
+                                         party_id=p.party_id, memo=p.memo)
+                              for p in e.postings]).model_dump(mode="json")
+
+
+@api.get("/entries", response_model=EntryPage, summary="Journal entries, newest first")
+def api_entries(ctx: ApiRead, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+                cursor: str | None = None) -> dict[str, Any]:
+    before = decode_cursor(cursor).get("before")
+    if before is not None and not isinstance(before, int):
+        raise ValidationFailed([Problem("cursor", "not a cursor of this list", "cursor")])
+    with ctx.db.read() as conn:
+        ids = ledger.entry_ids(conn, ctx.actor, ctx.book_id, before, limit)
+        items = [_entry_out(conn, ctx, i) for i in ids]
+    return {"items": items,
+            "next_cursor": encode_cursor({"before": ids[-1]}) if len(ids) == limit else None}
+
+
+@api.get("/entries/{entry_id}", response_model=EntryOut, summary="One journal entry")
+def api_entry(ctx: ApiRead, entry_id: EntryId) -> dict[str, Any]:
+    with ctx.db.read() as conn:
+        ledger.require_read(ctx.actor, ctx.book_id)
+        return _entry_out(conn, ctx, entry_id)
+
+
+@api.post("/entries", response_model=EntryOut, status_code=201,
+          summary="Post a balanced journal entry")
+def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
+    def effect(conn: Connection) -> tuple[int, Any]:
+        draft = EntryDraft(body.entry_date, body.description,
+                           body.idempotency_key or f"api:{ctx.idempotency_key}",
+                           tuple(PostingDraft(p.account, p.amount_minor, p.currency, p.party_id,
+                                              p.memo) for p in body.postings),
+                           source_type="api", source_id=ctx.principal)
+        result = ledger.post(conn, ctx.actor, ctx.book_id, draft)
+        return 201, _entry_out(conn, ctx, result.entry_id)
+    return idempotent(ctx, body.model_dump(mode="json"), effect)

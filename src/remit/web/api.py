@@ -1,0 +1,281 @@
+"""What the JSON API ``/api/v1`` shares: token auth, problem details, idempotency, cursors,
+and the exact schema of money.
+
+- Auth: ``Authorization: Bearer rmt_<prefix>_<secret>``; a token belongs to one book and
+  acts for its user within its scopes (``access.tokens``).
+- Errors: RFC 9457 problem details (``application/problem+json``) with every problem's field.
+- POST: an ``Idempotency-Key`` header is required; the first answer is stored with the key in
+  the same transaction as the effect, and a replay gets that answer back
+  (``Idempotent-Replayed: true``), never a second effect. The same key with a different
+  request is refused (422).
+- Lists: ``limit`` and an opaque ``cursor``; the answer carries ``next_cursor`` (null at the
+  end).
+- Money: ``amount_minor`` is an integer of minor units with its ISO 4217 ``currency``; a
+  read-only ``amount`` repeats it as a decimal string.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from remit.access.model import Actor, Permission
+from remit.access.tokens import token_actor
+from remit.db import Database
+from remit.errors import Forbidden, Problem, RemitError, ValidationFailed
+from remit.ledger import audit
+from remit.ledger import service as ledger
+from remit.money import CURRENCY_EXPONENTS, Money
+from remit.web.deps import LoginRequired, state
+from remit.web.store import idempotency_records
+
+DESCRIPTION = __doc__.split("\n\n", 1)[1] if __doc__ else ""
+PROBLEM_TYPE = "https://remit.dev/problems/"
+MAX_LIMIT = 200
+MAX_ID = 2**31 - 1
+MAX_MINOR = 10**15  # a quadrillion minor units: beyond any book remit keeps
+
+health = APIRouter()
+
+
+@health.get("/health", include_in_schema=False)
+def health_check() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+# ---------------------------------------------------------------- schemas
+
+
+class ProblemItem(BaseModel):
+    field: str
+    message: str
+    check: str = ""
+    line: int | None = None
+    source: str = ""
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemItem] = []
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDetails, "description": text,
+           "content": {"application/problem+json": {}}}
+    for code, text in ((400, "Bad request"), (401, "No valid token"),
+                       (403, "The token's user or scopes do not allow it"),
+                       (404, "Not found in this book"), (409, "Conflicts with the state"),
+                       (422, "Invalid input; every problem is listed"))}
+
+MinorUnits = Annotated[int, Field(strict=True, ge=-MAX_MINOR, le=MAX_MINOR,
+                                  description="Integer count of the currency's minor units "
+                                  "(pence, cents; yen have none)",
+                                  json_schema_extra={"format": "int64"})]
+Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3,
+                                description="ISO 4217 currency code")]
+DecimalText = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]{1,4})?$",
+                                   description="The same amount as a decimal string")]
+
+
+class MoneyOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_minor: MinorUnits
+    currency: Currency
+    amount: DecimalText
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> MoneyOut:
+        return cls(amount_minor=minor, currency=currency,
+                   amount=str(Money(minor, currency).to_decimal()))
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; "
+                                    "null at the end")
+
+
+# ---------------------------------------------------------------- problems
+
+
+def problem(status: int, title: str, detail: str, problems: Iterable[object] = (),
+            instance: str | None = None) -> JSONResponse:
+    items = []
+    for p in problems:
+        if isinstance(p, Problem):
+            items.append({"field": p.field, "message": p.message, "check": p.check,
+                          "line": p.line, "source": p.source})
+    slug = title.lower().replace(" ", "-")
+    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail,
+            "instance": instance, "errors": items}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def request_problems(exc: RequestValidationError) -> list[Problem]:
+    """FastAPI's request validation errors as remit problems (field = the dotted location)."""
+    out = []
+    for err in exc.errors():
+        location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
+        out.append(Problem(location or "request", str(err.get("msg", "invalid")),
+                           str(err.get("type", "invalid"))))
+    return out
+
+
+# ---------------------------------------------------------------- auth
+
+
+class MissingIdempotencyKey(RemitError):
+    """A POST without an Idempotency-Key (400, as the IETF idempotency draft says)."""
+
+
+@dataclass
+class ApiCtx:
+    request: Request
+    db: Database
+    actor: Actor
+    book: dict[str, Any]
+    principal: str  # the token's prefix
+    idempotency_key: str | None
+
+    @property
+    def book_id(self) -> int:
+        return int(self.book["id"])
+
+
+class ApiNeed:
+    """An API endpoint of a book that needs ``permission`` (from the token's user and
+    scopes). POSTs need an ``Idempotency-Key``."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"ApiNeed({self.permission.value})"
+
+    def __call__(self, request: Request, book: str,
+                 authorization: Annotated[str | None, Header()] = None,
+                 idempotency_key: Annotated[str | None, Header(
+                     max_length=200, description="Required on POST: a unique key per "
+                     "intended change; a replay returns the first answer")] = None,
+                 ) -> ApiCtx:
+        db = state(request).db
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise LoginRequired
+        with db.write() as conn:  # records the token's last use (at most once a minute)
+            found = token_actor(conn, token.strip())
+            if found is None:
+                raise LoginRequired
+            book_row = ledger.get_book(conn, ledger.book_id_for(conn, book))
+        if int(book_row["id"]) != found.book_id:
+            raise Forbidden("this token belongs to another book")
+        if not found.actor.can(found.book_id, self.permission):
+            raise Forbidden(f"the token may not {self.permission.value} (its user's roles "
+                            "or its scopes do not allow it)")
+        if request.method == "POST" and not (idempotency_key or "").strip():
+            raise MissingIdempotencyKey("send an Idempotency-Key header with every POST "
+                                        "(a unique value per intended change)")
+        return ApiCtx(request, db, found.actor, book_row, found.prefix,
+                      (idempotency_key or "").strip() or None)
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def _request_hash(ctx: ApiCtx, payload: Any) -> str:
+    text = f"{ctx.request.method} {ctx.request.url.path} " + audit.canonical(payload)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def idempotent(ctx: ApiCtx, payload: Any,
+               effect: Callable[[Connection], tuple[int, Any]]) -> JSONResponse:
+    """Run ``effect`` once per Idempotency-Key; a replay answers what the first call did."""
+    assert ctx.idempotency_key is not None
+    digest = _request_hash(ctx, payload)
+    replay = _stored(ctx, digest)
+    if replay is not None:
+        return replay
+    try:
+        with ctx.db.write() as conn:
+            replay = _stored(ctx, digest, conn)
+            if replay is not None:
+                return replay
+            status, body = effect(conn)
+            conn.execute(insert(idempotency_records).values(
+                book_id=ctx.book_id, principal=ctx.principal,
+                idempotency_key=ctx.idempotency_key, request_hash=digest, status_code=status,
+                response_body=json.dumps(body), created_at=audit.utc_now_text()))
+    except IntegrityError:
+        # Another request with the same key committed first: answer what it did.
+        replay = _stored(ctx, digest)
+        if replay is None:
+            raise
+        return replay
+    return JSONResponse(body, status_code=status)
+
+
+def _stored(ctx: ApiCtx, digest: str, conn: Connection | None = None) -> JSONResponse | None:
+    ir = idempotency_records.c
+    query = select(ir.request_hash, ir.status_code, ir.response_body).where(and_(
+        ir.book_id == ctx.book_id, ir.principal == ctx.principal,
+        ir.idempotency_key == ctx.idempotency_key))
+    if conn is None:
+        with ctx.db.read() as reader:
+            row = reader.execute(query).first()
+    else:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise ValidationFailed([Problem("Idempotency-Key", f"{ctx.idempotency_key!r} was "
+                                        "already used for a different request", "key_reused")])
+    return JSONResponse(json.loads(row.response_body), status_code=int(row.status_code),
+                        headers={"Idempotent-Replayed": "true"})
+
+
+# ---------------------------------------------------------------- cursors
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    """An opaque cursor.
+
+    >>> decode_cursor(encode_cursor({"after": 42}))
+    {'after': 42}
+    """
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any]:
+    if not cursor:
+        return {}
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        raise ValidationFailed([Problem("cursor", "not a cursor this API gave out",
+                                        "cursor")])
+    return value
+
+
+def known_currency(code: str) -> bool:
+    return code in CURRENCY_EXPONENTS

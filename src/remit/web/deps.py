@@ -1,0 +1,212 @@
+"""What every page and endpoint depends on: the signed-in session, the book, the permission.
+
+A route declares what it needs with one dependency, and the route-walk test reads it back:
+
+- ``Need(Permission.X)`` for staff pages of a book (``/b/{book}/...``): a live session, a
+  role in that book that grants X, and for POST a valid CSRF token;
+- ``NeedPortal()`` for portal pages (``/portal/{book}/...``): a provider or client user
+  bound to a party of that book;
+- ``SignedIn()`` for pages of the user's own account (any signed-in user).
+
+A missing session sends a browser to the sign-in page; a missing permission is a 403 page
+that shows no data.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from remit.access.model import Actor, Permission
+from remit.access.sessions import Session, resume, touch
+from remit.db import Database
+from remit.errors import Forbidden, ValidationFailed
+from remit.ledger import service as ledger
+from remit.secrets import Vault
+
+SESSION_COOKIE = "remit_session"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store (entries: 64-bit)
+# Ids in URLs are bounded here, so that a made-up number is a 422, never a database error.
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+class LoginRequired(Exception):
+    """No live session: a browser goes to the sign-in page."""
+
+
+@dataclass
+class WebState:
+    """What the app holds for its whole life (``app.state.web``)."""
+
+    db: Database
+    templates: Jinja2Templates
+    vault: Callable[[], Vault]
+    cookie_secure: bool = False
+    mailer: Callable[[], Any] = field(default=lambda: None)
+
+
+def state(request: Request) -> WebState:
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+@dataclass
+class Ctx:
+    """One request's context: who, in which book, with which CSRF token."""
+
+    request: Request
+    web: WebState
+    session: Session
+    book: dict[str, Any] | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return self.session.actor
+
+    @property
+    def db(self) -> Database:
+        return self.web.db
+
+    @property
+    def book_id(self) -> int:
+        assert self.book is not None
+        return int(self.book["id"])
+
+    @property
+    def code(self) -> str:
+        """The book's code, as in its URLs."""
+        assert self.book is not None
+        return str(self.book["code"])
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf_token
+
+    def books(self) -> list[dict[str, Any]]:
+        """The books this user has a role in (for the book switcher)."""
+        with self.db.read() as conn:
+            return [b for b in ledger.list_books(conn) if self.actor.roles_in(int(b["id"]))]
+
+    def is_portal(self) -> bool:
+        return self.book is not None and not self.actor.is_staff_in(self.book_id)
+
+    def can(self, permission: Permission) -> bool:
+        return self.book is not None and self.actor.can(self.book_id, permission)
+
+    def today(self) -> date:
+        with self.db.read() as conn:
+            return ledger.book_today(conn, self.book_id)
+
+    def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page with the layout's context (user, books, book, CSRF token)."""
+        return render(self.request, name, status, ctx=self, **context)
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return state(request).templates.TemplateResponse(request, name, context,
+                                                     status_code=status)
+
+
+def field_errors(exc: ValidationFailed) -> dict[str, list[str]]:
+    """Problems by field, for showing each next to its input (all at once)."""
+    out: dict[str, list[str]] = {}
+    for p in exc.problems:
+        where = f"line {p.line}: " if p.line is not None else ""
+        out.setdefault(p.field, []).append(where + p.message)
+    return out
+
+
+async def _session(request: Request) -> Session:
+    web = state(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    with web.db.read() as conn:
+        session = resume(conn, token)
+    if session is None:
+        raise LoginRequired
+    if session.stale:
+        with web.db.write() as conn:
+            touch(conn, session)
+    return session
+
+
+async def _check_csrf(request: Request, session: Session) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent:
+        form = await request.form()
+        value = form.get(CSRF_FIELD, "")
+        sent = value if isinstance(value, str) else ""
+    if not sent or not hmac.compare_digest(sent, session.csrf_token):
+        raise Forbidden("the form has expired or did not come from remit (CSRF check); "
+                        "reload the page and try again")
+
+
+def _book(web: WebState, code: str) -> dict[str, Any]:
+    with web.db.read() as conn:
+        return ledger.get_book(conn, ledger.book_id_for(conn, code))
+
+
+class Need:
+    """A staff page or endpoint of a book that needs ``permission``."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"Need({self.permission.value})"
+
+    async def __call__(self, request: Request, book: str) -> Ctx:
+        session = await _session(request)
+        web = state(request)
+        found = _book(web, book)
+        book_id = int(found["id"])
+        actor = session.actor
+        if not actor.is_staff_in(book_id):
+            raise Forbidden(f"{actor.username} has no staff role in book {book}")
+        if not actor.can(book_id, self.permission):
+            raise Forbidden(f"{actor.username} may not {self.permission.value} in this book")
+        await _check_csrf(request, session)
+        return Ctx(request, web, session, found)
+
+
+class NeedPortal:
+    """A portal page: a provider or client user bound to a party of the book."""
+
+    def __repr__(self) -> str:
+        return "NeedPortal()"
+
+    async def __call__(self, request: Request, book: str) -> Ctx:
+        session = await _session(request)
+        web = state(request)
+        found = _book(web, book)
+        book_id = int(found["id"])
+        actor = session.actor
+        portal = (actor.can(book_id, Permission.PORTAL_PROVIDER)
+                  or actor.can(book_id, Permission.PORTAL_CLIENT))
+        if not portal or actor.party_in(book_id) is None:
+            raise Forbidden(f"{actor.username} has no portal access to book {book}")
+        await _check_csrf(request, session)
+        return Ctx(request, web, session, found)
+
+
+class SignedIn:
+    """Any signed-in user (their own account pages)."""
+
+    def __repr__(self) -> str:
+        return "SignedIn()"
+
+    async def __call__(self, request: Request) -> Ctx:
+        session = await _session(request)
+        await _check_csrf(request, session)
+        return Ctx(request, state(request), session)

@@ -1,0 +1,199 @@
+"""The provider and client portals: a party's own statement, payments, queries and files.
+
+Every page takes the party from the signed-in user's binding, never from the URL, so a user
+who edits a URL can reach nothing of another party: a case or document that is not theirs
+answers 403, whether it exists or not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from remit.cases import service as cases
+from remit.documents import service as documents
+from remit.errors import ValidationFailed
+from remit.ledger import service as ledger
+from remit.ledger.model import StatementLine
+from remit.money import Money
+from remit.parties.routes import file_response
+from remit.parties.service import get_party_public
+from remit.web.deps import Ctx, Id, NeedPortal, field_errors
+
+router = APIRouter(prefix="/portal/{book}")
+Portal = Annotated[Ctx, Depends(NeedPortal())]
+LINES = 100
+
+
+def _party(ctx: Ctx) -> int:
+    party_id = ctx.actor.party_in(ctx.book_id)
+    assert party_id is not None  # NeedPortal checked it
+    return party_id
+
+
+def _statement(ctx: Ctx, limit: int = LINES) -> tuple[dict[str, Any], list[Any],
+                                                       list[tuple[StatementLine, int]]]:
+    party_id = _party(ctx)
+    with ctx.db.read() as conn:
+        party = get_party_public(conn, ctx.actor, ctx.book_id, party_id)
+        balances = ledger.party_balances_by_account(conn, ctx.actor, ctx.book_id, party_id,
+                                                    portal=True)
+        lines = ledger.party_activity(conn, ctx.actor, ctx.book_id, party_id, limit=limit,
+                                      portal=True)
+    running: dict[tuple[str, str], int] = {(b.account_code, b.currency): b.balance_minor
+                                           for b in balances}
+    with_balance = []
+    for line in lines:  # newest first: the balance after each line, walking backwards
+        key = (line.account_code, line.currency)
+        with_balance.append((line, running.get(key, 0)))
+        running[key] = running.get(key, 0) - line.amount_minor
+    return party, balances, with_balance
+
+
+@router.get("", response_class=HTMLResponse)
+def home(ctx: Portal) -> HTMLResponse:
+    party, balances, lines = _statement(ctx)
+    return ctx.page("portal/home.html", nav="home", party=party, balances=balances,
+                    lines=lines)
+
+
+@router.get("/statement.csv")
+def statement_csv(ctx: Portal) -> Response:
+    party, _, lines = _statement(ctx, limit=5000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "entry", "description", "account", "currency", "amount",
+                     "balance"])
+    for line, balance in lines:
+        writer.writerow([line.entry_date, line.entry_id, line.description, line.account_name,
+                         line.currency, Money(line.amount_minor, line.currency).to_decimal(),
+                         Money(balance, line.currency).to_decimal()])
+    return Response(out.getvalue(), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="statement-{party["ref"]}.csv"'})
+
+
+@router.get("/remittances", response_class=HTMLResponse)
+def remittances(ctx: Portal) -> HTMLResponse:
+    party, _, lines = _statement(ctx, limit=500)
+    # A payment to a provider reduces what is owed (a debit on its payable); a client's
+    # payment reduces what it owes (a credit on its receivable).
+    provider = "provider" in party["roles"]
+    paid = [(line, b) for line, b in lines
+            if (line.amount_minor > 0) == provider and line.account_code.startswith(
+                ("1", "2"))]
+    return ctx.page("portal/remittances.html", nav="remittances", party=party, lines=paid,
+                    provider=provider)
+
+
+@router.get("/queries", response_class=HTMLResponse)
+def queries(ctx: Portal) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        rows = cases.portal_cases(conn, ctx.actor, ctx.book_id)
+    return ctx.page("portal/queries.html", nav="queries", rows=rows, errors={}, values={})
+
+
+@router.post("/queries", response_class=HTMLResponse)
+def query_submit(ctx: Portal, subject: Annotated[str, Form()] = "",
+                 body: Annotated[str, Form()] = "") -> Response:
+    try:
+        with ctx.db.write() as conn:
+            case_id = cases.portal_raise_query(conn, ctx.actor, ctx.book_id, subject, body)
+    except ValidationFailed as exc:
+        with ctx.db.read() as conn:
+            rows = cases.portal_cases(conn, ctx.actor, ctx.book_id)
+        errors = field_errors(exc)
+        if "title" in errors:
+            errors["subject"] = errors.pop("title")
+        if "description" in errors:
+            errors["body"] = errors.pop("description")
+        return ctx.page("portal/queries.html", 422, nav="queries", rows=rows, errors=errors,
+                        values={"subject": subject, "body": body})
+    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+
+
+@router.get("/queries/{case_id}", response_class=HTMLResponse)
+def query_page(ctx: Portal, case_id: Id) -> HTMLResponse:
+    return _query(ctx, case_id, {})
+
+
+def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]],
+           status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        found = cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
+    return ctx.page("portal/query.html", status, nav="queries", case=found, errors=errors)
+
+
+@router.post("/queries/{case_id}/comment", response_class=HTMLResponse)
+def query_comment(ctx: Portal, case_id: Id, body: Annotated[str, Form()] = "") -> Response:
+    try:
+        with ctx.db.write() as conn:
+            cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
+            cases.comment(conn, ctx.actor, ctx.book_id, case_id, body)
+    except ValidationFailed as exc:
+        return _query(ctx, case_id, field_errors(exc), 422)
+    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+
+
+@router.post("/queries/{case_id}/transition", response_class=HTMLResponse)
+def query_transition(ctx: Portal, case_id: Id, action: Annotated[str, Form()],
+                     version: Annotated[int, Form()],
+                     reason: Annotated[str, Form()] = "") -> Response:
+    try:
+        with ctx.db.write() as conn:
+            cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
+            cases.transition(conn, ctx.actor, ctx.book_id, case_id, action, reason, version)
+    except ValidationFailed as exc:
+        return _query(ctx, case_id, field_errors(exc), 422)
+    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+
+
+@router.post("/queries/{case_id}/attach", response_class=HTMLResponse)
+async def query_attach(ctx: Portal, case_id: Id,
+                       file: Annotated[UploadFile, File()]) -> Response:
+    content = await file.read()
+    try:
+        with ctx.db.write() as conn:
+            cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
+            cases.attach(conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content)
+    except ValidationFailed as exc:
+        return _query(ctx, case_id, field_errors(exc), 422)
+    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+
+
+@router.get("/documents", response_class=HTMLResponse)
+def documents_page(ctx: Portal) -> HTMLResponse:
+    return _documents(ctx, {})
+
+
+def _documents(ctx: Ctx, errors: dict[str, list[str]], status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        docs = documents.portal_documents(conn, ctx.actor, ctx.book_id)
+    return ctx.page("portal/documents.html", status, nav="documents", docs=docs,
+                    errors=errors)
+
+
+@router.post("/documents", response_class=HTMLResponse)
+async def documents_upload(ctx: Portal, file: Annotated[UploadFile, File()],
+                           title: Annotated[str, Form()] = "") -> Response:
+    content = await file.read()
+    try:
+        with ctx.db.write() as conn:
+            documents.portal_upload(conn, ctx.actor, ctx.book_id, file.filename or "",
+                                    content, title)
+    except ValidationFailed as exc:
+        return _documents(ctx, field_errors(exc), 422)
+    return RedirectResponse(f"/portal/{ctx.code}/documents?uploaded=1", status_code=303)
+
+
+@router.get("/documents/{document_id}")
+def document_download(ctx: Portal, document_id: Id) -> Response:
+    party_id = _party(ctx)
+    with ctx.db.read() as conn:
+        own_cases = {("case", c.id) for c in cases.portal_cases(conn, ctx.actor, ctx.book_id)}
+        found = documents.portal_download(conn, ctx.actor, ctx.book_id, document_id,
+                                          {("party", party_id)} | own_cases)
+    return file_response(found)

@@ -1,0 +1,54 @@
+"""The one Jinja environment of the web app: layout and shared pages here, each package's
+pages in its own ``templates/<package>/`` folder, all autoescaped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from remit import __version__
+from remit.money import Money
+
+SRC = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = (SRC / "web" / "templates", SRC / "cases" / "templates",
+                 SRC / "parties" / "templates", SRC / "ledger" / "templates",
+                 SRC / "jobs" / "templates", SRC / "events" / "templates",
+                 SRC / "access" / "templates")
+
+
+def money_text(minor: int | None, currency: str, blank_zero: bool = True) -> str:
+    """An amount for a table cell: grouped, with the currency's decimals.
+
+    >>> money_text(123456, "GBP"), money_text(0, "GBP"), money_text(-5, "JPY")
+    ('1,234.56', '', '-5')
+    """
+    if minor is None or (minor == 0 and blank_zero):
+        return ""
+    return f"{Money(minor, currency).to_decimal():,}"
+
+
+def day_text(value: date | str | None) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def when_text(value: str | None) -> str:
+    """Stored UTC ISO text as 'YYYY-MM-DD HH:MM UTC'."""
+    if not value:
+        return ""
+    return f"{value[:10]} {value[11:16]} UTC"
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATE_DIRS[0]))
+    templates.env.loader = ChoiceLoader([FileSystemLoader([str(d) for d in TEMPLATE_DIRS
+                                                           if d.exists()])])
+    templates.env.globals.update(version=__version__, money=money_text, day=day_text,
+                                 when=when_text)
+    templates.env.filters.update(money=money_text, day=day_text, when=when_text, zip=zip)
+    return templates
