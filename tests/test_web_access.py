@@ -32,6 +32,7 @@ from remit.config import vault
 from remit.db import Database
 from remit.documents import service as documents
 from remit.events import service as webhooks
+from remit.jobs import service as jobs
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme
@@ -143,11 +144,12 @@ def _samples(database) -> dict[str, Any]:
         cases.open_case(conn, clerk, book_id, NewCase("helpdesk", "makes a delivery"))
         delivery_id = webhooks.list_deliveries(conn, admin, book_id, subscription_id)[0]["id"]
         title = cases.get_case(conn, admin, book_id, case_id)["title"]
+        job_id = jobs.enqueue(conn, admin, book_id, "audit.verify", {})
     return {"book": BOOK, "case_id": case_id, "party_id": party_id, "document_id": doc_id,
             "change_id": change_id, "token_id": token.id, "user_id": user_id,
             "area": "payments", "entry_id": 1, "markers": (party["name"], title),
             "book_id": book_id, "arbitration_id": arbitration, "item_id": item_id,
-            "subscription_id": subscription_id, "delivery_id": delivery_id}
+            "subscription_id": subscription_id, "delivery_id": delivery_id, "job_id": job_id}
 
 
 def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -175,11 +177,14 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
                                                  "locale": "es", "subject": "walk",
                                                  "body": "Carta de prueba"},
         "/portal/{book}/queries/{case_id}/comment": {"body": "walk"},
+        # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
+        "/b/{book}/jobs": {"kind": "audit.verify" if role in ("admin", "manager")
+                           else "ledger.post_file"},
         # The arbitration case awaits the provider, whose answer is its one portal step.
         "/portal/{book}/queries/{case_id}/transition": {"action": "respond", "version": 2,
                                                         "reason": "the carer was ill"},
     }
-    files = {"file": TXT} if path.endswith(("/attach", "/documents")) else None
+    files = {"file": TXT} if path.endswith(("/attach", "/documents", "/post-file")) else None
     return samples.get(path, {}), files
 
 

@@ -123,12 +123,17 @@ def _cases_escalate(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, 
 # ---------------------------------------------------------------- ledger.post_file
 
 POST_FILE_PARAMS = ("document_id", "file_id")
+POST_FILE_NAME = "name"  # optional: the uploaded file's name, shown in results and errors
 ENTRY_FILE_SUFFIX = {"text/csv": ".csv", "text/plain": ".txt"}  # JSON arrives as .txt
 
 
 def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
     """Exactly one of ``document_id`` and ``file_id``, a positive whole number."""
-    problems = unknown_params(params, POST_FILE_PARAMS)
+    problems = unknown_params(params, (*POST_FILE_PARAMS, POST_FILE_NAME))
+    name = params.get(POST_FILE_NAME, "")
+    if not isinstance(name, str) or len(name) > 255:
+        problems.append(Problem(f"params.{POST_FILE_NAME}", "a file name of at most 255 "
+                                "characters", "file_name"))
     given = [key for key in POST_FILE_PARAMS if key in params]
     if len(given) != 1:
         problems.append(Problem("params", "give document_id or file_id" + (
@@ -156,7 +161,8 @@ def _entry_file(conn: Connection, ctx: JobContext,
     if row is None:
         raise NotFound(f"no stored file {params['file_id']} in this book")
     suffix = ENTRY_FILE_SUFFIX.get(str(row.media_type), "")
-    return f"file-{row.id}{suffix}", bytes(row.content), str(row.media_type)
+    name = str(params.get(POST_FILE_NAME) or f"file-{row.id}{suffix}")
+    return name, bytes(row.content), str(row.media_type)
 
 
 def _ledger_post_file(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
