@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access import tokens
 from remit.access.model import STAFF_ROLES, Permission, Role
-from remit.access.service import add_user, users_in_book
+from remit.access.service import USERNAME, add_user, password_problems, users_in_book
 from remit.access.sessions import unlock
-from remit.errors import Problem, ValidationFailed
+from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.parties.service import party_id_for
-from remit.web.deps import Ctx, Id, Need, field_errors
+from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
 
 P = Permission
 router = APIRouter(prefix="/b/{book}/admin")
@@ -47,27 +47,33 @@ def users_add(ctx: Users, username: Annotated[str, Form()] = "",
               password: Annotated[str, Form()] = "") -> Response:
     values = {"username": username, "display_name": display_name, "email": email,
               "role": role, "party_ref": party_ref}
+    name = username.strip().lower()
+    chosen = Role(role) if role in {r.value for r in Role} else None
+    # Every problem of the form at once, before anything is written.
+    problems = [] if chosen else [Problem("role", "choose a role", "required")]
+    portal = chosen in (Role.PROVIDER, Role.CLIENT)
+    if portal and not party_ref.strip():
+        problems.append(Problem("party_ref", "a portal user needs the reference of its "
+                                "party", "required"))
+    if not USERNAME.match(name):
+        problems.append(Problem("username", "2 to 100 lower-case letters, digits, . _ @ -",
+                                "username_format"))
+    problems += password_problems(password)
     try:
-        chosen = _role(role)
+        if problems:
+            raise ValidationFailed(problems)
+        assert chosen is not None
         with ctx.db.write() as conn:
-            party = None
-            if chosen in (Role.PROVIDER, Role.CLIENT):
-                if not party_ref.strip():
-                    raise ValidationFailed([Problem("party_ref", "a portal user needs the "
-                                                    "reference of its party", "required")])
-                party = party_id_for(conn, ctx.book_id, party_ref.strip())
-            add_user(conn, ctx.actor, username.strip().lower(), password, display_name,
-                     email, [(ctx.book_id, chosen)], party)
+            party = party_id_for(conn, ctx.book_id, party_ref.strip()) if portal else None
+            add_user(conn, ctx.actor, name, password, display_name, email,
+                     [(ctx.book_id, chosen)], party)
     except ValidationFailed as exc:
         return _users(ctx, values, field_errors(exc), 422)
-    return RedirectResponse(f"/b/{ctx.code}/admin/users?added={username}", status_code=303)
-
-
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise ValidationFailed([Problem("role", "choose a role", "required")]) from None
+    except NotFound as exc:
+        return _users(ctx, values, {"party_ref": [str(exc)]}, 422)
+    except Conflict as exc:
+        return _users(ctx, values, {"username": [str(exc)]}, 409)
+    return RedirectResponse(f"/b/{ctx.code}/admin/users?added={name}", status_code=303)
 
 
 @router.post("/users/{user_id}/unlock")
@@ -96,7 +102,7 @@ def _tokens(ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken |
 def tokens_issue(ctx: Tokens, name: Annotated[str, Form()] = "",
                  scope: Annotated[list[str] | None, Form()] = None,
                  expires_in_days: Annotated[int, Form()] = 90,
-                 user_id: Annotated[int | None, Form()] = None) -> HTMLResponse:
+                 user_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
     try:
         with ctx.db.write() as conn:
             issued = tokens.issue_token(conn, ctx.actor, ctx.book_id, name, scope or [],

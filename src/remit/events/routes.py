@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access.model import Permission
 from remit.errors import ValidationFailed
 from remit.events import service as webhooks
-from remit.web.deps import Ctx, Id, Need, field_errors
+from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/admin/webhooks")
 Manage = Annotated[Ctx, Depends(Need(Permission.WEBHOOKS_MANAGE))]
@@ -61,7 +61,8 @@ def webhook_rotate(ctx: Manage, subscription_id: Id) -> HTMLResponse:
 
 
 @router.get("/{subscription_id}", response_class=HTMLResponse)
-def webhook_log(ctx: Manage, subscription_id: Id, before: int | None = None) -> HTMLResponse:
+def webhook_log(ctx: Manage, subscription_id: Id,
+                before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
     with ctx.db.read() as conn:
         subscription = next((s for s in webhooks.list_subscriptions(conn, ctx.actor,
                                                                     ctx.book_id)

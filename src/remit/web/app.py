@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from remit import __version__, config
 from remit.access.sessions import LoginRefused
@@ -144,6 +145,15 @@ def _handlers(app: FastAPI) -> None:
         problems = tuple(api.request_problems(exc))
         return _page_or_problem(request, 422, "Invalid request",
                                 f"{len(problems)} problem(s); nothing was saved", problems)
+
+    # A safety net: a number too big for the store (routes bound their ids; a form or query
+    # that slipped through must still answer "invalid", not "server error").
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, _exc: Exception) -> Response:
+        return _page_or_problem(request, 422, "Invalid request",
+                                "a number or a value is out of the range the store accepts; "
+                                "nothing was saved")
 
     @app.exception_handler(404)
     async def no_route(request: Request, _exc: Exception) -> Response:
