@@ -103,7 +103,7 @@ def test_an_upload_of_the_wrong_type_or_size_is_refused_with_the_reason(web, nam
 
 
 def test_numbers_too_big_for_the_store_are_invalid_input_not_a_crash(web):
-    client, database = web
+    client, _ = web
     csrf = sign_in(client, f"demo-manager@{BOOK}")
     huge = str(2**70)
     assert client.get(f"/b/{BOOK}/cases/{huge}").status_code == 422
