@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from remit import config, demo
 from remit.access.model import Role
 from remit.access.service import add_user
+from remit.care.cli import care_app
 from remit.cliutil import (
     AS_OPTION,
     BOOK_OPTION,
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(care_app, name="care")
 
 
 @app.command()

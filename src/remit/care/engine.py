@@ -1,0 +1,270 @@
+"""The reconciliation engine: planned visits against actual records, vectorised with Polars.
+
+Pure: frames in, a frame out, no I/O. The inputs are the frames ``remit.care.exchange``
+reads (or the service builds from the store); times are whole seconds since the epoch in
+local time, rates integer millionths of a major unit per hour. The policy's numbers are
+columns, so that each provider may have its own (a contract's override).
+
+The steps, each one vectorised:
+
+1. **match**: each actual takes the planned visit of the same client and provider whose start
+   is nearest its check-in, within the window; ties go to the earlier planned visit (two
+   as-of joins, backward and forward, and the nearer of the two; visits with the same client,
+   provider and start count once, the first in the file).
+2. **place**: a visit's records in order of check-in; the first record of each distinct carer
+   takes the next carer place while places are left; every other record is a duplicate.
+3. **decide**: each placed record against the plan and the policy; each place without a
+   record is missed; each record without a visit is unplanned.
+4. **price**: paid minutes / 60 x the rate in force on the planned start's date, half-up to
+   the minor unit, in exact integer arithmetic.
+
+>>> import polars as pl
+>>> planned = pl.DataFrame({"visit_id": ["V1"], "client_id": ["C1"], "provider_id": ["P1"],
+...     "service_code": ["HC"], "start_s": [32_400], "end_s": [34_200], "carers": [1]})
+>>> actual = pl.DataFrame({"record_id": ["R1"], "client_id": ["C1"], "provider_id": ["P1"],
+...     "carer_id": ["K1"], "service_code": ["HC"], "check_in_s": [32_700],
+...     "check_out_s": [34_020]})
+>>> rates = pl.DataFrame({"provider_id": ["P1"], "service_code": ["HC"], "effective_day": [0],
+...     "rate_millionths": [18_500_000], "currency": ["GBP"]})
+>>> out = reconcile(planned, actual, rates, Policy())
+>>> out.select("status", "delivered_minutes", "paid_minutes", "amount_minor").row(0)
+('short', 22, 15, 463)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from remit.care.model import OUTCOME_COLUMNS, Policy, Rule, VisitStatus
+from remit.care.reasons import FIELDS, pieces
+from remit.money import exponent
+
+DAY_SECONDS = 86_400
+RATE_SCALE = 10**6
+I64 = pl.Int64
+POLICY_COLUMNS = {"match_window_minutes": "window", "max_visit_minutes": "max_visit",
+                  "tolerance_minutes": "tolerance", "over_exception_minutes": "over",
+                  "rounding_minutes": "rounding", "short_exception_minutes": "short_limit"}
+
+
+def reconcile(planned: pl.DataFrame, actual: pl.DataFrame, rates: pl.DataFrame,
+              policy: Policy, overrides: Mapping[str, Policy] | None = None) -> pl.DataFrame:
+    """Every carer place and every left-over record with its outcome (``OUTCOME_COLUMNS``).
+
+    ``amount_minor`` is null where minutes are paid but no rate is in force (the caller
+    reports those); rows come in the order of the planned file, each visit's places then its
+    duplicates, then the unplanned records in the order of the actual file.
+    """
+    pol = _policies(planned, actual, policy, overrides or {})
+    money = _provider_currency(rates)
+    plan = (planned.with_row_index("vidx").with_columns(
+        pl.col("carers").cast(I64), planned_minutes=(pl.col("end_s") - pl.col("start_s")) // 60)
+        .join(pol, on="provider_id", how="left"))
+    plan = _priced(plan, rates).join(money, on="provider_id", how="left")
+    act = actual.with_row_index("aidx").with_columns(
+        delivered_minutes=(pl.col("check_out_s") - pl.col("check_in_s")) // 60)
+    act = act.join(pol.select("provider_id", "window"), on="provider_id", how="left")
+    act = act.join(_match(plan, act), on="aidx", how="left")
+
+    matched = _placed(act.filter(pl.col("vidx").is_not_null()), plan)
+    unplanned = act.filter(pl.col("vidx").is_null())
+    frames = [_decided(matched.filter(pl.col("placed"))),
+              _duplicates(matched.filter(~pl.col("placed"))),
+              _missed(plan, matched), _unplanned(unplanned, pol, money)]
+    out = pl.concat([f.select(*OUTCOME_COLUMNS, "k1", "k2", "k3") for f in frames],
+                    how="vertical_relaxed")
+    return out.sort("k1", "k2", "k3").select(OUTCOME_COLUMNS).with_columns(
+        pl.col("currency").fill_null(""))
+
+
+def _policies(planned: pl.DataFrame, actual: pl.DataFrame, policy: Policy,
+              overrides: Mapping[str, Policy]) -> pl.DataFrame:
+    """One row per provider with its policy's numbers (the override, else the default)."""
+    providers = pl.concat([planned.select("provider_id"), actual.select("provider_id")]).unique()
+    columns = {short: pl.lit(getattr(policy, name), dtype=I64)
+               for name, short in POLICY_COLUMNS.items()}
+    pol = providers.with_columns(**columns)
+    if overrides:
+        special = pl.DataFrame([{"provider_id": pid, **{short: getattr(p, name) for name, short
+                                                          in POLICY_COLUMNS.items()}}
+                                for pid, p in overrides.items()],
+                               schema={"provider_id": pl.String,
+                                       **dict.fromkeys(POLICY_COLUMNS.values(), I64)})
+        pol = pol.join(special, on="provider_id", how="left", suffix="_o").with_columns(
+            [pl.coalesce(f"{c}_o", c).alias(c) for c in POLICY_COLUMNS.values()]).select(
+            "provider_id", *POLICY_COLUMNS.values())
+    return pol
+
+
+def _provider_currency(rates: pl.DataFrame) -> pl.DataFrame:
+    """Each provider's currency (the exchange reader refuses a provider with two)."""
+    return rates.group_by("provider_id").agg(pl.col("currency").first())
+
+
+def _priced(plan: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
+    """The rate in force on each visit's planned start date (null when none is)."""
+    keyed = plan.with_columns(visit_day=(pl.col("start_s") // DAY_SECONDS).cast(I64))
+    table = rates.select("provider_id", "service_code", pl.col("effective_day").cast(I64),
+                         pl.col("rate_millionths").cast(I64)).sort("effective_day")
+    priced = keyed.sort("visit_day").join_asof(
+        table, left_on="visit_day", right_on="effective_day",
+        by=["provider_id", "service_code"], strategy="backward", check_sortedness=False)
+    return priced.sort("vidx")
+
+
+def _match(plan: pl.DataFrame, act: pl.DataFrame) -> pl.DataFrame:
+    """(aidx, vidx): each actual's planned visit, or none."""
+    targets = (plan.sort("vidx").unique(["client_id", "provider_id", "start_s"], keep="first",
+                           maintain_order=True)
+               .select("client_id", "provider_id", m_start="start_s", m_vidx="vidx")
+               .sort("m_start"))
+    probes = act.select("aidx", "client_id", "provider_id", "check_in_s", "window").sort(
+        "check_in_s")
+    on = {"left_on": "check_in_s", "right_on": "m_start", "by": ["client_id", "provider_id"],
+          "check_sortedness": False}
+    back = probes.join_asof(targets, strategy="backward", **on)  # type: ignore[arg-type]
+    ahead = probes.join_asof(targets, strategy="forward", **on)  # type: ignore[arg-type]
+    window_s = pl.col("window") * 60
+    both = back.select("aidx", "check_in_s", "window", b_start="m_start", b_vidx="m_vidx").join(
+        ahead.select("aidx", f_start="m_start", f_vidx="m_vidx"), on="aidx")
+    b_gap = pl.col("check_in_s") - pl.col("b_start")
+    f_gap = pl.col("f_start") - pl.col("check_in_s")
+    b_ok = pl.col("b_vidx").is_not_null() & (b_gap <= window_s)
+    f_ok = pl.col("f_vidx").is_not_null() & (f_gap <= window_s)
+    chosen = (pl.when(b_ok & (~f_ok | (b_gap <= f_gap))).then(pl.col("b_vidx"))
+              .when(f_ok).then(pl.col("f_vidx")).otherwise(None))
+    return both.select("aidx", vidx=chosen)
+
+
+def _placed(matched: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
+    """Matched records with their visit, carer place (``place``) and whether they hold one."""
+    visit = plan.select("vidx", "visit_id", p_client="client_id", p_provider="provider_id",
+                        carers="carers", planned_minutes="planned_minutes",
+                        rate="rate_millionths", currency="currency",
+                        **{c: c for c in POLICY_COLUMNS.values() if c != "window"})
+    rows = matched.join(visit, on="vidx", how="left").sort("vidx", "check_in_s", "aidx")
+    first = pl.int_range(pl.len()).over("vidx", "carer_id") == 0
+    rows = rows.with_columns(first=first).with_columns(
+        place=pl.col("first").cast(I64).cum_sum().over("vidx"))
+    rows = rows.with_columns(placed=pl.col("first") & (pl.col("place") <= pl.col("carers")))
+    return rows.with_columns(carer_placed=pl.col("placed").any().over("vidx", "carer_id"))
+
+
+def _reason(rule: Rule) -> pl.Expr:
+    parts: list[pl.Expr] = []
+    for literal, name in pieces(rule):
+        if literal:
+            parts.append(pl.lit(literal))
+        if name is not None:
+            assert name in FIELDS, name
+            parts.append(pl.col(name).cast(pl.String))
+    return pl.concat_str(parts)
+
+
+def _by_rule(rule_col: str) -> pl.Expr:
+    """The reason of each row from its rule's template."""
+    chain: Any = pl  # pl.when(...) first, then .when(...) on the chain
+    for rule in Rule:
+        chain = chain.when(pl.col(rule_col) == rule.value).then(_reason(rule))
+    expr: pl.Expr = chain.otherwise(None)
+    return expr
+
+
+def _amount(paid: pl.Expr) -> pl.Expr:
+    """Half-up of paid / 60 x rate, in minor units, exactly (integers only)."""
+    den = 60 * RATE_SCALE
+    num = paid * pl.col("rate") * pl.col("unit")
+    return (2 * num + den) // (2 * den)
+
+
+def _exp(frame: pl.DataFrame) -> pl.DataFrame:
+    """``unit``: minor units in a major unit of each row's currency (10 ** exponent)."""
+    units = {c: 10 ** exponent(c) for c in frame.get_column("currency").drop_nulls().unique()}
+    return frame.with_columns(unit=pl.col("currency").replace_strict(
+        units, default=1, return_dtype=I64))
+
+
+def _decided(rows: pl.DataFrame) -> pl.DataFrame:
+    d, p = pl.col("delivered_minutes"), pl.col("planned_minutes")
+    within = d >= p - pl.col("tolerance")
+    banded = ((2 * d + pl.col("rounding")) // (2 * pl.col("rounding"))) * pl.col("rounding")
+    rule = (pl.when(pl.col("check_out_s") < pl.col("check_in_s"))
+            .then(pl.lit(Rule.CHECK_OUT_BEFORE_CHECK_IN.value))
+            .when(d > pl.col("max_visit")).then(pl.lit(Rule.OVER_MAX_VISIT.value))
+            .when(within & (d > p + pl.col("over"))).then(pl.lit(Rule.OVER_EXCEPTION.value))
+            .when(within).then(pl.lit(Rule.WITHIN_TOLERANCE.value))
+            .when(p - d > pl.col("short_limit")).then(pl.lit(Rule.SHORT_EXCEPTION.value))
+            .otherwise(pl.lit(Rule.SHORT_BANDED.value)))
+    status = {Rule.CHECK_OUT_BEFORE_CHECK_IN: VisitStatus.INVALID,
+              Rule.OVER_MAX_VISIT: VisitStatus.INVALID, Rule.OVER_EXCEPTION: VisitStatus.OVER,
+              Rule.WITHIN_TOLERANCE: VisitStatus.VERIFIED,
+              Rule.SHORT_EXCEPTION: VisitStatus.SHORT, Rule.SHORT_BANDED: VisitStatus.SHORT}
+    exceptional = (Rule.CHECK_OUT_BEFORE_CHECK_IN.value, Rule.OVER_MAX_VISIT.value,
+                   Rule.OVER_EXCEPTION.value, Rule.SHORT_EXCEPTION.value)
+    rows = rows.with_columns(rule=rule).with_columns(
+        status=pl.col("rule").replace_strict({r.value: s.value for r, s in status.items()}),
+        paid_minutes=pl.when(pl.col("rule").is_in(
+            [Rule.OVER_EXCEPTION.value, Rule.WITHIN_TOLERANCE.value])).then(p)
+        .when(pl.col("rule").is_in([Rule.SHORT_EXCEPTION.value, Rule.SHORT_BANDED.value]))
+        .then(pl.min_horizontal(banded, p)).otherwise(0),
+        exception=pl.col("rule").is_in(exceptional))
+    rows = _exp(rows).with_columns(
+        amount_minor=pl.when(pl.col("paid_minutes") == 0).then(0)
+        .otherwise(_amount(pl.col("paid_minutes"))))
+    return _finish(rows, visit=True).with_columns(
+        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64))
+
+
+def _finish(rows: pl.DataFrame, visit: bool) -> pl.DataFrame:
+    """The outcome columns shared by every kind of row; reasons from the rule templates."""
+    extra = {"provider_id": pl.col("p_provider"), "client_id": pl.col("p_client")} if visit \
+        else {}
+    rows = rows.with_columns(
+        shortfall=pl.col("planned_minutes") - pl.col("delivered_minutes"),
+        paid=pl.col("paid_minutes"), planned=pl.col("planned_minutes"),
+        delivered=pl.col("delivered_minutes"), **extra)
+    return rows.with_columns(reason=_by_rule("rule"))
+
+
+def _duplicates(rows: pl.DataFrame) -> pl.DataFrame:
+    rows = rows.with_columns(
+        status=pl.lit(VisitStatus.DUPLICATE.value),
+        rule=pl.when(pl.col("carer_placed")).then(pl.lit(Rule.CARER_ALREADY_PLACED.value))
+        .otherwise(pl.lit(Rule.PLACES_FILLED.value)),
+        paid_minutes=pl.lit(0, dtype=I64), amount_minor=pl.lit(0, dtype=I64),
+        exception=pl.lit(False))
+    return _finish(rows, visit=True).with_columns(
+        k1=pl.col("vidx").cast(I64), k2=pl.lit(1 << 40, dtype=I64) + pl.col("check_in_s"),
+        k3=pl.col("aidx").cast(I64))
+
+
+def _missed(plan: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
+    held = matched.filter(pl.col("placed")).group_by("vidx").agg(held=pl.len().cast(I64))
+    places = (plan.join(held, on="vidx", how="left")
+              .with_columns(pl.col("held").fill_null(0))
+              .filter(pl.col("carers") > pl.col("held"))
+              .with_columns(place=pl.int_ranges(pl.col("held") + 1, pl.col("carers") + 1))
+              .explode("place"))
+    rows = places.with_columns(
+        record_id=pl.lit(""), carer_id=pl.lit(""), status=pl.lit(VisitStatus.MISSED.value),
+        rule=pl.lit(Rule.NO_RECORD_FOR_PLACE.value), delivered_minutes=pl.lit(0, dtype=I64),
+        paid_minutes=pl.lit(0, dtype=I64), amount_minor=pl.lit(0, dtype=I64),
+        exception=pl.lit(True), p_provider=pl.col("provider_id"),
+        p_client=pl.col("client_id"))
+    return _finish(rows, visit=True).with_columns(
+        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.lit(0, dtype=I64))
+
+
+def _unplanned(rows: pl.DataFrame, pol: pl.DataFrame, money: pl.DataFrame) -> pl.DataFrame:
+    rows = rows.drop("window").join(pol, on="provider_id", how="left").join(
+        money, on="provider_id", how="left").with_columns(
+        visit_id=pl.lit(""), status=pl.lit(VisitStatus.UNPLANNED.value),
+        rule=pl.lit(Rule.NO_PLANNED_VISIT_IN_WINDOW.value),
+        planned_minutes=pl.lit(0, dtype=I64), paid_minutes=pl.lit(0, dtype=I64),
+        amount_minor=pl.lit(0, dtype=I64), exception=pl.lit(True),
+        carers=pl.lit(0, dtype=I64), place=pl.lit(0, dtype=I64))
+    return _finish(rows, visit=False).with_columns(
+        k1=pl.lit(1 << 40, dtype=I64), k2=pl.lit(0, dtype=I64), k3=pl.col("aidx").cast(I64))

@@ -1,0 +1,244 @@
+"""remit's CSV exchange format for care monitoring (docs/formats/care.md): read and check.
+
+Each reader returns the rows as the engine's frame and every problem found, each with its
+file, line and field; it never stops at the first. Extra columns are allowed; a missing
+required column is a problem of line 1. Line numbers count the header as line 1 and assume
+one record per line (quoted line breaks inside a field are not supported).
+
+>>> seconds_of(pl.Series(["2026-11-02T09:00", "2026-11-02 09:00:30", "2026-11-02T09:00+01:00"]))
+[1793610000, 1793610030, None]
+>>> millionths_of(pl.Series(["18.5", "18.123456", "1.1234567", "-3"]))
+[18500000, 18123456, None, None]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, MAX_RATE, METHODS, Policy
+from remit.errors import Problem, ValidationFailed
+from remit.money import UnknownCurrency, exponent
+
+PLANNED_COLUMNS = ("visit_id", "client_id", "provider_id", "service_code", "start", "end")
+ACTUAL_COLUMNS = ("record_id", "client_id", "provider_id", "carer_id", "service_code",
+                  "method", "check_in", "check_out")
+RATE_COLUMNS = ("provider_id", "service_code", "rate_per_hour", "currency", "effective_from")
+DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
+LOCAL_TIME = "a local date-time like 2026-11-02T09:00:00 (no time zone)"
+# The six elements of electronic visit verification, and the columns that carry them.
+EVV_ELEMENTS = (("service", ("service_code",)), ("client", ("client_id",)),
+                ("date and begin time", ("check_in",)), ("end time", ("check_out",)),
+                ("carer", ("carer_id",)), ("provider", ("provider_id",)))
+
+
+@dataclass
+class Checked:
+    """A file's rows (``line`` holds each one's line number) and its problems."""
+
+    name: str
+    rows: pl.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    def valid_rows(self) -> pl.DataFrame:
+        bad = {p.line for p in self.problems if p.line is not None}
+        return self.rows.filter(~pl.col("line").is_in(list(bad)))
+
+
+def seconds_of(texts: pl.Series) -> list[int | None]:
+    return texts.to_frame("t").select(_seconds(pl.col("t"))).to_series().to_list()
+
+
+def millionths_of(texts: pl.Series) -> list[int | None]:
+    return texts.to_frame("t").select(_millionths(pl.col("t"))).to_series().to_list()
+
+
+def _seconds(text: pl.Expr) -> pl.Expr:
+    """Local ISO 8601 text to whole seconds since the epoch (fractions dropped); else null."""
+    clean = text.str.strip_chars()
+    full = pl.when(clean.str.len_chars() == 16).then(clean + ":00").otherwise(
+        clean.str.slice(0, 19)).str.replace(" ", "T", literal=True)
+    moment = full.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)
+    return pl.when(clean.str.contains(DATE_TIME)).then(moment.dt.epoch("s")).otherwise(None)
+
+
+def _millionths(text: pl.Expr) -> pl.Expr:
+    """A non-negative decimal string with at most six decimals to integer millionths."""
+    clean = text.str.strip_chars()
+    whole = clean.str.extract(r"^(\d{1,9})(?:\.\d{1,6})?$", 1).cast(pl.Int64, strict=False)
+    frac = clean.str.extract(r"^\d{1,9}\.(\d{1,6})$", 1).fill_null("").str.pad_end(6, "0")
+    return whole * 1_000_000 + frac.cast(pl.Int64, strict=False)
+
+
+def _read(path: Path | str, name: str, required: tuple[str, ...]) -> Checked:
+    try:
+        rows = pl.read_csv(path, infer_schema=False, raise_if_empty=False,
+                           truncate_ragged_lines=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+        raise ValidationFailed([Problem("file", f"not a readable CSV file: {exc}".split("\n")[0],
+                                        "csv", source=name)]) from None
+    rows = rows.rename({c: c.strip().lower() for c in rows.columns})
+    missing = [c for c in required if c not in rows.columns]
+    if missing:
+        raise ValidationFailed([Problem(c, "missing column (the header must name: "
+                                        f"{', '.join(required)})", "missing_column", 1, name)
+                                for c in missing])
+    rows = rows.with_columns(pl.col(pl.String).str.strip_chars()).with_row_index(
+        "line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
+    return Checked(name, rows)
+
+
+def _collect(checked: Checked, checks: list[tuple[str, str, pl.Expr, str | pl.Expr]]) -> None:
+    """Append a problem for each row where a check's condition holds (vectorised)."""
+    for column, code, bad, message in checks:
+        text = pl.lit(message) if isinstance(message, str) else message
+        # The message is worked out over the whole file (it may name another row), then
+        # kept for the rows that fail.
+        hits = checked.rows.select("line", msg=text, bad=bad).filter(pl.col("bad")).drop("bad")
+        checked.problems += [Problem(column, msg, code, line, checked.name)
+                             for line, msg in hits.iter_rows()]
+
+
+def _required(columns: tuple[str, ...]) -> list[tuple[str, str, pl.Expr, str | pl.Expr]]:
+    return [(c, "required", pl.col(c).is_null(), "required") for c in columns]
+
+
+def _repeats(column: str, what: str) -> tuple[str, str, pl.Expr, pl.Expr]:
+    first = pl.col("line").min().over(column)
+    return (column, "duplicate", pl.col(column).is_not_null() & (pl.col("line") > first),
+            pl.format(f"{what} {{}} repeats line {{}}", pl.col(column), first))
+
+
+def read_planned(path: Path | str, name: str = "planned.csv") -> Checked:
+    """Planned visits: ``visit_id,client_id,provider_id,service_code,start,end[,carers]``."""
+    checked = _read(path, name, PLANNED_COLUMNS)
+    rows = checked.rows
+    if "carers" not in rows.columns:
+        rows = rows.with_columns(carers=pl.lit(None, dtype=pl.String))
+    rows = rows.with_columns(
+        start_s=_seconds(pl.col("start")), end_s=_seconds(pl.col("end")),
+        carers_n=pl.col("carers").fill_null("1").cast(pl.Int64, strict=False))
+    checked.rows = rows
+    minutes = (pl.col("end_s") - pl.col("start_s")) // 60
+    _collect(checked, [
+        *_required(PLANNED_COLUMNS),
+        ("start", "date_time", pl.col("start").is_not_null() & pl.col("start_s").is_null(),
+         LOCAL_TIME),
+        ("end", "date_time", pl.col("end").is_not_null() & pl.col("end_s").is_null(),
+         LOCAL_TIME),
+        ("end", "end_after_start", minutes < 1, "the end must be after the start"),
+        ("end", "planned_length", minutes > MAX_PLANNED_MINUTES,
+         f"a planned visit lasts at most {MAX_PLANNED_MINUTES} minutes"),
+        ("carers", "carers", pl.col("carers_n").is_null() | ~pl.col("carers_n").is_between(
+            1, MAX_CARERS), f"a whole number of carers from 1 to {MAX_CARERS}"),
+        _repeats("visit_id", "visit"),
+    ])
+    checked.rows = rows.with_columns(carers=pl.col("carers_n")).drop("carers_n")
+    return checked
+
+
+def read_actual(path: Path | str, name: str = "actual.csv") -> Checked:
+    """Actual records; each must carry the six EVV elements (see ``EVV_ELEMENTS``)."""
+    checked = _read(path, name, ())
+    rows = checked.rows
+    absent = [c for c in ACTUAL_COLUMNS if c not in rows.columns]
+    if "method" in absent and {"latitude", "longitude"} <= set(rows.columns):
+        absent.remove("method")  # the location stands in for the method
+    if absent:
+        raise ValidationFailed([Problem(c, "missing column (the header must name: "
+                                        f"{', '.join(ACTUAL_COLUMNS)})", "missing_column", 1,
+                                        name) for c in absent])
+    for c in ("method", "latitude", "longitude"):
+        if c not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    rows = rows.with_columns(
+        check_in_s=_seconds(pl.col("check_in")), check_out_s=_seconds(pl.col("check_out")),
+        method=pl.col("method").str.to_lowercase(),
+        lat=pl.col("latitude").cast(pl.Float64, strict=False),
+        lon=pl.col("longitude").cast(pl.Float64, strict=False))
+    checked.rows = rows
+    located = pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
+    evv = [(cols[0], "evv_element", pl.col(cols[0]).is_null(),
+            f"missing the EVV element '{element}'") for element, cols in EVV_ELEMENTS]
+    # Coordinates are only checked for being coordinates: they are not money or time.
+    _collect(checked, [
+        ("record_id", "required", pl.col("record_id").is_null(), "required"),
+        *evv,
+        ("method", "evv_element", pl.col("method").is_null() & ~located,
+         "missing the EVV element 'location or method' (method, or latitude and longitude)"),
+        ("method", "method", pl.col("method").is_not_null() & ~pl.col("method").is_in(METHODS),
+         f"one of {', '.join(METHODS)}"),
+        ("check_in", "date_time", pl.col("check_in").is_not_null() &
+         pl.col("check_in_s").is_null(), LOCAL_TIME),
+        ("check_out", "date_time", pl.col("check_out").is_not_null() &
+         pl.col("check_out_s").is_null(), LOCAL_TIME),
+        ("latitude", "location", (pl.col("latitude").is_not_null() | pl.col(
+            "longitude").is_not_null()) & ~(located & pl.col("lat").is_between(-90, 90) &
+                                            pl.col("lon").is_between(-180, 180)),
+         "latitude -90 to 90 and longitude -180 to 180, both or neither"),
+        _repeats("record_id", "record"),
+    ])
+    checked.rows = rows.drop("lat", "lon")
+    return checked
+
+
+def read_rates(path: Path | str, name: str = "rates.csv") -> Checked:
+    """Hourly rates: ``provider_id,service_code,rate_per_hour,currency,effective_from``."""
+    checked = _read(path, name, RATE_COLUMNS)
+    rows = checked.rows.with_columns(
+        rate_millionths=_millionths(pl.col("rate_per_hour")),
+        effective_day=pl.col("effective_from").str.strptime(
+            pl.Date, "%Y-%m-%d", strict=False).cast(pl.Int64),
+        currency=pl.col("currency").str.to_uppercase())
+    known = set()
+    for code in rows.get_column("currency").drop_nulls().unique().to_list():
+        try:
+            exponent(code)
+            known.add(code)
+        except UnknownCurrency:
+            pass
+    checked.rows = rows
+    key = ("provider_id", "service_code", "effective_from")
+    first_of_key = pl.col("line").min().over(key)
+    currencies = pl.col("currency").n_unique().over("provider_id")
+    _collect(checked, [
+        *_required(RATE_COLUMNS),
+        ("rate_per_hour", "rate", pl.col("rate_per_hour").is_not_null() & (
+            pl.col("rate_millionths").is_null() | (pl.col("rate_millionths") >=
+                                                   MAX_RATE * 1_000_000)),
+         f"a decimal number of at most six decimals, below {MAX_RATE:,}"),
+        ("currency", "currency", pl.col("currency").is_not_null() & ~pl.col(
+            "currency").is_in(sorted(known)), "an ISO 4217 currency code"),
+        ("effective_from", "date", pl.col("effective_from").is_not_null() &
+         pl.col("effective_day").is_null(), "a date like 2026-04-01"),
+        ("effective_from", "duplicate", pl.col("line") > first_of_key,
+         pl.format("this provider and service already have a rate from this date (line {})",
+                   first_of_key)),
+        ("currency", "one_currency", currencies > 1,
+         "a provider is paid in one currency; its rates name more than one"),
+    ])
+    return checked
+
+
+def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
+    """The policy's parameters from TOML (top level, or a ``[policy]`` table)."""
+    if path is None:
+        return Policy()
+    try:
+        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationFailed([Problem("file", f"not a readable TOML file: {exc}", "toml",
+                                        source=name)]) from None
+    if isinstance(values.get("policy"), dict) and len(values) == 1:
+        values = values["policy"]
+    return Policy.from_mapping(values, source=name)
+
+
+PLANNED_FRAME = ("visit_id", "client_id", "provider_id", "service_code", "start_s", "end_s",
+                 "carers")
+ACTUAL_FRAME = ("record_id", "client_id", "provider_id", "carer_id", "service_code",
+                "check_in_s", "check_out_s")
+RATE_FRAME = ("provider_id", "service_code", "effective_day", "rate_millionths", "currency")

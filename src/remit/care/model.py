@@ -1,0 +1,104 @@
+"""Plain values of care monitoring: the tolerance policy, outcome statuses and rules.
+
+The policy's six numbers are parameters, never constants in the engine; a book keeps them
+versioned and effective-dated, and a provider contract may override them.
+
+>>> Policy().match_window_minutes, Policy.from_mapping({"tolerance_minutes": 10}).tolerance_minutes
+(60, 10)
+>>> band_minutes(22, 15), band_minutes(23, 15), band_minutes(37, 15), band_minutes(38, 15)
+(15, 30, 30, 45)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+
+from remit.errors import Problem, ValidationFailed
+
+
+class VisitStatus(StrEnum):
+    """What became of a carer place or of an actual record."""
+
+    VERIFIED = "verified"  # delivered within tolerance: paid as planned
+    OVER = "over"  # delivered well over the plan: paid as planned, an exception
+    SHORT = "short"  # delivered under the plan beyond tolerance: paid banded delivered minutes
+    INVALID = "invalid"  # check-out before check-in, or impossibly long: paid 0
+    MISSED = "missed"  # a carer place with no record: paid 0
+    UNPLANNED = "unplanned"  # a record with no planned visit in the window: paid 0
+    DUPLICATE = "duplicate"  # a second record of a placed carer, or beyond the carers planned
+
+
+class Rule(StrEnum):
+    """The rule that decided an outcome; its name is written beside every outcome."""
+
+    WITHIN_TOLERANCE = "within_tolerance"
+    OVER_EXCEPTION = "over_exception"
+    SHORT_BANDED = "short_banded"
+    SHORT_EXCEPTION = "short_exception"
+    CHECK_OUT_BEFORE_CHECK_IN = "check_out_before_check_in"
+    OVER_MAX_VISIT = "over_max_visit"
+    NO_RECORD_FOR_PLACE = "no_record_for_place"
+    NO_PLANNED_VISIT_IN_WINDOW = "no_planned_visit_in_window"
+    CARER_ALREADY_PLACED = "carer_already_placed"
+    PLACES_FILLED = "places_filled"
+
+
+OUTCOME_COLUMNS = ("visit_id", "record_id", "provider_id", "client_id", "carer_id", "status",
+                   "rule", "planned_minutes", "delivered_minutes", "paid_minutes",
+                   "amount_minor", "currency", "exception", "reason")
+METHODS = ("app", "phone", "manual")
+MAX_CARERS = 10
+MAX_PLANNED_MINUTES = 1440  # one day; longer care is more than one planned visit
+MAX_RATE_DECIMALS = 6
+MAX_RATE = 100_000  # per hour, in major units: a typo guard that also bounds the arithmetic
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The tolerance policy; each number is in whole minutes."""
+
+    match_window_minutes: int = 60  # an actual matches the nearest planned start within +/-
+    max_visit_minutes: int = 720  # longer than this is not a visit but a broken record
+    tolerance_minutes: int = 5  # delivered >= planned - this: paid as planned
+    over_exception_minutes: int = 15  # delivered > planned + this: an exception (still planned)
+    rounding_minutes: int = 15  # short visits are paid to the nearest band of this
+    short_exception_minutes: int = 10  # a shortfall over this is an exception
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object], source: str = "") -> Policy:
+        """A policy from named values (missing ones take the defaults); every problem at once.
+
+        >>> Policy.from_mapping({"rounding_minutes": 0, "grace": 3})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        remit.errors.ValidationFailed: ...
+        """
+        names = tuple(f.name for f in fields(cls))
+        problems = [Problem(key, f"unknown parameter (the policy takes: {', '.join(names)})",
+                            "unknown_param", source=source)
+                    for key in values if key not in names]
+        chosen: dict[str, int] = {}
+        for name in names:
+            if name not in values:
+                continue
+            value = values[name]
+            least = 1 if name in ("rounding_minutes", "max_visit_minutes") else 0
+            if isinstance(value, bool) or not isinstance(value, int) or not \
+                    least <= value <= 100_000:
+                problems.append(Problem(name, f"a whole number of minutes from {least} to "
+                                        "100000", "minutes", source=source))
+            else:
+                chosen[name] = value
+        if problems:
+            raise ValidationFailed(problems)
+        return cls(**chosen)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def band_minutes(delivered_minutes: int, rounding_minutes: int) -> int:
+    """Delivered minutes to the nearest band; a half band rounds up (the engine's rule)."""
+    return (2 * delivered_minutes + rounding_minutes) // (2 * rounding_minutes) * \
+        rounding_minutes
