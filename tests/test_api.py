@@ -162,3 +162,15 @@ def test_the_openapi_schema_states_money_exactly(api):
     posting = schema["components"]["schemas"]["PostingIn"]["properties"]["amount_minor"]
     assert posting["type"] == "integer" and posting["maximum"] == 10**15
     assert "application/problem+json" in str(schema["paths"])
+
+
+def test_the_api_reference_page_lists_every_operation_without_a_cdn(api):
+    client = api[0]
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    schema = client.get("/api/v1/openapi.json").json()
+    for path, item in schema["paths"].items():
+        for method in item:
+            assert f"<code>{method.upper()} {path}</code>" in page.text
+    assert "cdn." not in page.text and "<script>" not in page.text  # the CSP allows neither
+    assert 'id="schema-MoneyOut"' in page.text

@@ -44,8 +44,7 @@ from remit.web.deps import Need, NeedPortal, SignedIn
 BOOK = "riverside"
 ROLES = ("admin", "manager", "approver", "clerk", "auditor", "provider", "client")
 PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/health", "GET"),
-          ("/api/v1/openapi.json", "GET"), ("/api/docs", "GET"),
-          ("/api/docs/oauth2-redirect", "GET")}
+          ("/api/v1/openapi.json", "GET"), ("/api/docs", "GET")}
 TXT = ("walk.txt", b"a file from the route walk\n", "text/plain")
 
 

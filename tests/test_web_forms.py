@@ -112,3 +112,14 @@ def test_numbers_too_big_for_the_store_are_invalid_input_not_a_crash(web):
     assert assigned.status_code == 422 and "out of the range" in assigned.text
     api = client.get(f"/api/v1/books/{BOOK}/cases/{huge}")
     assert api.status_code in (401, 422)  # the API wants a token; never a 500
+
+
+def test_an_incomplete_mail_setting_is_explained_not_a_server_error(web, monkeypatch):
+    client, _ = web
+    csrf = sign_in(client, f"demo-clerk@{BOOK}")
+    monkeypatch.setenv("REMIT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.delenv("REMIT_SMTP_FROM", raising=False)
+    answer = client.post(f"/b/{BOOK}/parties/1/letters", data={
+        "csrf_token": csrf, "template": "general", "channel": "email", "locale": "en",
+        "subject": "Hello", "body": "A note"})
+    assert answer.status_code == 400 and "REMIT_SMTP_FROM" in answer.text

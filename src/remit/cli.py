@@ -66,7 +66,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     """Serve the web app (and, by default, a worker for background jobs)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
+    from remit.cases.mail import MailSettingsInvalid, mailer_from_env  # noqa: PLC0415
+
     open_database()
+    try:
+        mailer_from_env()  # a wrong e-mail setting is said now, not when a letter is sent
+    except MailSettingsInvalid as exc:
+        fail(str(exc))
     console.print(f"remit on http://{host}:{port}  (store: {database_url()})")
     stop = _start_worker() if worker else None
     try:

@@ -1,9 +1,10 @@
 """The demo organisation's work queue: cases of every type in every state, deterministic.
 
-Cases are opened through the cases service by the demo clerk, on fixed dates from mid
-October to late November 2026, so that some are overdue on any later day; some are moved
-along their states, some closed, some escalated, and the first provider's portal user has
-raised a query.
+Cases are opened through the cases service by the demo clerk, in the weeks before the day
+the demo is seeded (most in the last few days, as in a live queue), so that a few are overdue
+and a few of those beyond escalation; some are moved along their states, some closed, and the
+first provider's portal user has raised a query. The same seed gives the same cases, dated
+relative to the seeding day.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from remit.access.model import Actor, Role
 from remit.cases import service as cases
 from remit.cases.model import CASE_TYPES, NewCase, Priority
 from remit.db import Database
+from remit.ledger import service as ledger
 
-FIRST_DAY = date(2026, 10, 12)
-SPAN_DAYS = 40
+MEAN_AGE_DAYS = 5  # cases' ages since opening are exponential, like a queue's
+MAX_AGE_DAYS = 40
 BATCH = 1_000
 # (case type, party role, weight, titles)
 MIX = (
@@ -46,12 +48,15 @@ def seed_cases(database: Database, book_id: int, code: str, count: int,
     clerk = Actor(f"demo-clerk@{code}", roles={book_id: frozenset({Role.CLERK})})
     weights = [w for _, _, w, _ in MIX]
     done = 0
+    with database.read() as conn:
+        today = ledger.book_today(conn, book_id)
     while done < count:
         with database.write() as conn:
             for _ in range(min(BATCH, count - done)):
                 kind, role, _, titles = rng.choices(MIX, weights)[0]
                 party_ids = ids.get(role) or ids["provider"]
-                opened = FIRST_DAY + timedelta(days=rng.randrange(SPAN_DAYS))
+                age = min(int(rng.expovariate(1 / MEAN_AGE_DAYS)), MAX_AGE_DAYS)
+                opened = today - timedelta(days=age)
                 owner = rng.choice(OWNERS)
                 title = rng.choice(titles).format(d=opened - timedelta(days=3),
                                                   m=f"{opened:%B}")

@@ -28,11 +28,17 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 
+from remit.errors import RemitError
+
 log = logging.getLogger(__name__)
 
 SMTP_POLICY = policy.SMTP  # CRLF line endings, headers RFC 2047-encoded (7-bit)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _TRUE = ("1", "true", "yes", "on")
+
+
+class MailSettingsInvalid(RemitError):
+    """The REMIT_SMTP_* settings are incomplete or wrong: a setting to fix, not a crash."""
 
 
 class SendFailed(Exception):
@@ -127,14 +133,14 @@ def mailer_from_env(env: Mapping[str, str] | None = None) -> Mailer | None:
         return None
     sender = env.get("REMIT_SMTP_FROM", "").strip()
     if not is_email_address(parseaddr(sender)[1]):
-        raise ValueError("REMIT_SMTP_FROM must name the sender's address when "
+        raise MailSettingsInvalid("REMIT_SMTP_FROM must name the sender's address when "
                          "REMIT_SMTP_HOST is set")
     starttls = env.get("REMIT_SMTP_STARTTLS", "").strip().lower() in _TRUE
     port_text = env.get("REMIT_SMTP_PORT", "").strip() or ("587" if starttls else "25")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"REMIT_SMTP_PORT must be a port number, not {port_text!r}")
+        raise MailSettingsInvalid(f"REMIT_SMTP_PORT must be a port number, not {port_text!r}")
     username = env.get("REMIT_SMTP_USER", "").strip() or None
     password = env.get("REMIT_SMTP_PASSWORD") or None
     if username and not password:
-        raise ValueError("REMIT_SMTP_USER is set but REMIT_SMTP_PASSWORD is not")
+        raise MailSettingsInvalid("REMIT_SMTP_USER is set but REMIT_SMTP_PASSWORD is not")
     return Mailer(host, int(port_text), sender, username, password, starttls, 10.0)

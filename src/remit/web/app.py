@@ -44,7 +44,7 @@ def create_app(database: Database | None = None, cookie_secure: bool | None = No
     db = database or Database(database_url())
     secure = (os.environ.get("REMIT_COOKIE_SECURE", "") == "1" if cookie_secure is None
               else cookie_secure)
-    app = FastAPI(title="remit", version=__version__, docs_url="/api/docs", redoc_url=None,
+    app = FastAPI(title="remit", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json", description=api.DESCRIPTION)
     app.state.web = WebState(db=db, templates=make_templates(), vault=config.vault,
                              cookie_secure=secure, mailer=_mailer)
