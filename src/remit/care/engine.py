@@ -34,7 +34,6 @@ The steps, each one vectorised:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import polars as pl
 
@@ -74,8 +73,14 @@ def reconcile(planned: pl.DataFrame, actual: pl.DataFrame, rates: pl.DataFrame,
     frames = [_decided(matched.filter(pl.col("placed"))),
               _duplicates(matched.filter(~pl.col("placed"))),
               _missed(plan, matched), _unplanned(unplanned, pol, money)]
-    out = pl.concat([f.select(*OUTCOME_COLUMNS, "k1", "k2", "k3") for f in frames],
-                    how="vertical_relaxed")
+    keep = [c for c in OUTCOME_COLUMNS if c != "reason"] + [
+        c for c in FIELDS if c not in OUTCOME_COLUMNS] + ["k1", "k2", "k3"]
+    out = pl.concat([f.select(keep) for f in frames], how="vertical_relaxed")
+    # Each rule's sentence is built only for the rows it decided.
+    out = pl.concat([part.with_columns(reason=_reason(Rule(part.get_column("rule")[0])))
+                     for part in out.partition_by("rule") if part.height],
+                    how="vertical_relaxed") if out.height else out.with_columns(
+        reason=pl.lit("", dtype=pl.String))
     return out.sort("k1", "k2", "k3").select(OUTCOME_COLUMNS).with_columns(
         pl.col("currency").fill_null(""))
 
@@ -116,22 +121,30 @@ def _priced(plan: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
 
 
 def _match(plan: pl.DataFrame, act: pl.DataFrame) -> pl.DataFrame:
-    """(aidx, vidx): each actual's planned visit, or none."""
-    targets = (plan.sort("vidx").unique(["client_id", "provider_id", "start_s"], keep="first",
-                           maintain_order=True)
-               .select("client_id", "provider_id", m_start="start_s", m_vidx="vidx")
-               .sort("m_start"))
-    probes = act.select("aidx", "client_id", "provider_id", "check_in_s", "window").sort(
-        "check_in_s")
-    on = {"left_on": "check_in_s", "right_on": "m_start", "by": ["client_id", "provider_id"],
-          "check_sortedness": False}
-    back = probes.join_asof(targets, strategy="backward", **on)  # type: ignore[arg-type]
-    ahead = probes.join_asof(targets, strategy="forward", **on)  # type: ignore[arg-type]
+    """(aidx, vidx): each actual's planned visit, or none.
+
+    Client and provider become one integer pair code, and the as-of joins run on one
+    integer key, ``pair * 2**40 + seconds``: a window (at most 100,000 minutes) never
+    reaches from one pair's block into the next, and one key sorts faster than groups.
+    """
+    pairs = plan.select("client_id", "provider_id").unique().with_row_index("pair")
+    targets = (plan.sort("vidx").unique(["client_id", "provider_id", "start_s"],
+                                        keep="first", maintain_order=True)
+               .join(pairs, on=["client_id", "provider_id"])
+               .select(key=_key("pair", "start_s"), m_vidx="vidx")
+               .with_columns(m_key=pl.col("key")).sort("key"))
+    probes = (act.select("aidx", "client_id", "provider_id", "check_in_s", "window")
+              .join(pairs, on=["client_id", "provider_id"])  # no pair: no visit, unplanned
+              .with_columns(key=_key("pair", "check_in_s")).sort("key"))
+    back = probes.join_asof(targets, on="key", strategy="backward", check_sortedness=False)
+    ahead = probes.select("key").join_asof(targets, on="key", strategy="forward",
+                                           check_sortedness=False)
+    both = back.select("aidx", "key", "window", b_key="m_key", b_vidx="m_vidx",
+                       f_key=ahead["m_key"], f_vidx=ahead["m_vidx"])
     window_s = pl.col("window") * 60
-    both = back.select("aidx", "check_in_s", "window", b_start="m_start", b_vidx="m_vidx").join(
-        ahead.select("aidx", f_start="m_start", f_vidx="m_vidx"), on="aidx")
-    b_gap = pl.col("check_in_s") - pl.col("b_start")
-    f_gap = pl.col("f_start") - pl.col("check_in_s")
+    # Gaps in key space: a visit of another pair is 2**40 seconds away, never in the window.
+    b_gap = pl.col("key") - pl.col("b_key")
+    f_gap = pl.col("f_key") - pl.col("key")
     b_ok = pl.col("b_vidx").is_not_null() & (b_gap <= window_s)
     f_ok = pl.col("f_vidx").is_not_null() & (f_gap <= window_s)
     chosen = (pl.when(b_ok & (~f_ok | (b_gap <= f_gap))).then(pl.col("b_vidx"))
@@ -139,18 +152,38 @@ def _match(plan: pl.DataFrame, act: pl.DataFrame) -> pl.DataFrame:
     return both.select("aidx", vidx=chosen)
 
 
+def _key(pair: str, seconds: str) -> pl.Expr:
+    """A sortable key of a pair's moment; seconds are offset so that they are non-negative
+    for any date from 1970 minus 17,000 years on (2**39 seconds)."""
+    return pl.col(pair).cast(I64) * (1 << 40) + pl.col(seconds) + (1 << 39)
+
+
 def _placed(matched: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
-    """Matched records with their visit, carer place (``place``) and whether they hold one."""
+    """Matched records with their visit, carer place (``place``) and whether they hold one.
+
+    In order of visit and check-in, a record is its carer's first on the visit when the
+    (visit, carer) pair is seen for the first time (a hash, not a sort of the carers' ids);
+    the first records take places 1..N in that order. Running counts replace windows over a
+    million small groups.
+    """
     visit = plan.select("vidx", "visit_id", p_client="client_id", p_provider="provider_id",
                         carers="carers", planned_minutes="planned_minutes",
                         rate="rate_millionths", currency="currency",
                         **{c: c for c in POLICY_COLUMNS.values() if c != "window"})
     rows = matched.join(visit, on="vidx", how="left").sort("vidx", "check_in_s", "aidx")
-    first = pl.int_range(pl.len()).over("vidx", "carer_id") == 0
-    rows = rows.with_columns(first=first).with_columns(
-        place=pl.col("first").cast(I64).cum_sum().over("vidx"))
+    first = pl.struct("vidx", "carer_id").is_first_distinct()
+    count = first.cast(I64).cum_sum()
+    new_visit = (pl.col("vidx") != pl.col("vidx").shift(1)).fill_null(True)
+    rows = rows.with_columns(first=first, count=count)
+    rows = rows.with_columns(place=pl.col("count") - pl.when(new_visit).then(
+        pl.col("count") - pl.col("first").cast(I64)).otherwise(None).forward_fill())
     rows = rows.with_columns(placed=pl.col("first") & (pl.col("place") <= pl.col("carers")))
-    return rows.with_columns(carer_placed=pl.col("placed").any().over("vidx", "carer_id"))
+    # A later record of a carer: did the carer's first record take a place?
+    held = rows.filter(pl.col("placed")).select("vidx", "carer_id", carer_placed=pl.lit(True))
+    later = rows.filter(~pl.col("first")).join(held, on=["vidx", "carer_id"], how="left")
+    return pl.concat([rows.filter(pl.col("first")).with_columns(carer_placed=pl.col("placed")),
+                      later.with_columns(pl.col("carer_placed").fill_null(False))],
+                     how="vertical_relaxed")
 
 
 def _reason(rule: Rule) -> pl.Expr:
@@ -162,15 +195,6 @@ def _reason(rule: Rule) -> pl.Expr:
             assert name in FIELDS, name
             parts.append(pl.col(name).cast(pl.String))
     return pl.concat_str(parts)
-
-
-def _by_rule(rule_col: str) -> pl.Expr:
-    """The reason of each row from its rule's template."""
-    chain: Any = pl  # pl.when(...) first, then .when(...) on the chain
-    for rule in Rule:
-        chain = chain.when(pl.col(rule_col) == rule.value).then(_reason(rule))
-    expr: pl.Expr = chain.otherwise(None)
-    return expr
 
 
 def _amount(paid: pl.Expr) -> pl.Expr:
@@ -219,14 +243,13 @@ def _decided(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _finish(rows: pl.DataFrame, visit: bool) -> pl.DataFrame:
-    """The outcome columns shared by every kind of row; reasons from the rule templates."""
+    """The outcome columns shared by every kind of row, and the fields of the reasons."""
     extra = {"provider_id": pl.col("p_provider"), "client_id": pl.col("p_client")} if visit \
         else {}
-    rows = rows.with_columns(
+    return rows.with_columns(
         shortfall=pl.col("planned_minutes") - pl.col("delivered_minutes"),
         paid=pl.col("paid_minutes"), planned=pl.col("planned_minutes"),
         delivered=pl.col("delivered_minutes"), **extra)
-    return rows.with_columns(reason=_by_rule("rule"))
 
 
 def _duplicates(rows: pl.DataFrame) -> pl.DataFrame:
