@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,15 @@ def test_the_command_runs_with_no_store(tmp_path):
 def test_an_empty_or_broken_file_is_a_clear_error(tmp_path, text):
     done = invoke(files(tmp_path, planned=text))
     assert done.exit_code == 2 and "planned.csv" in done.output
+
+
+def test_the_documented_example_gives_the_documented_outcomes(tmp_path):
+    doc = (Path(__file__).parents[1] / "docs" / "formats" / "care.md").read_text()
+    blocks = re.findall(r"```csv\n(.*?)```", doc, flags=re.DOTALL)
+    planned, actual, rates, expected = blocks
+    done = invoke(files(tmp_path, planned=planned, actual=actual, rates=rates))
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "out" / "outcomes.csv").read_text() == expected
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    documented = json.loads(re.findall(r"```json\n(.*?)```", doc, flags=re.DOTALL)[0])
+    assert summary == documented
