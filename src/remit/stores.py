@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 
 from remit import db
 from remit.access import store as _access
+from remit.care import store as _care
 from remit.cases import store as _cases
 from remit.documents import store as _documents
 from remit.events import store as _events
@@ -14,7 +15,7 @@ from remit.ledger import store as _ledger
 from remit.parties import store as _parties
 from remit.web import store as _web
 
-_ALL = (_access, _cases, _documents, _events, _jobs, _ledger, _parties, _web)
+_ALL = (_access, _care, _cases, _documents, _events, _jobs, _ledger, _parties, _web)
 
 
 def load_all_tables() -> MetaData:

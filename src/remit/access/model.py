@@ -63,6 +63,11 @@ class Permission(StrEnum):
     JOBS_RUN = "jobs.run"
     API_TOKENS_MANAGE = "api_tokens.manage"
     WEBHOOKS_MANAGE = "webhooks.manage"
+    CARE_READ = "care.read"  # packages, visits, runs and their outcomes
+    CARE_IMPORT = "care.import"  # planned visits and actual records
+    CARE_RUN = "care.run"  # reconcile a period
+    CARE_DECIDE = "care.decide"  # arbitration decisions on exceptions
+    CARE_POLICY = "care.policy"  # tolerance policies
     # Portals: a provider or client user acts only on the one party it is bound to.
     PORTAL_PROVIDER = "portal.provider"
     PORTAL_CLIENT = "portal.client"
@@ -98,6 +103,11 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.JOBS_RUN: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
         Permission.API_TOKENS_MANAGE: frozenset({_R.ADMIN}),
         Permission.WEBHOOKS_MANAGE: frozenset({_R.ADMIN}),
+        Permission.CARE_READ: frozenset(STAFF_ROLES),
+        Permission.CARE_IMPORT: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
+        Permission.CARE_RUN: frozenset({_R.MANAGER, _R.CLERK}),
+        Permission.CARE_DECIDE: frozenset({_R.MANAGER, _R.CLERK}),
+        Permission.CARE_POLICY: frozenset({_R.MANAGER}),
         Permission.PORTAL_PROVIDER: frozenset({_R.PROVIDER}),
         Permission.PORTAL_CLIENT: frozenset({_R.CLIENT}),
     }

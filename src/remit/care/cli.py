@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import polars as pl
 import typer
 from rich.table import Table
 
@@ -51,9 +50,9 @@ def reconcile(
     if rate_file.problems or (not skip_invalid and any(f.problems for f in files)):
         # Rates are reference data: a bad rate is never skipped.
         raise ValidationFailed([p for f in files for p in f.problems])
-    outcomes = run_engine(plan_file.valid_rows().select(exchange.PLANNED_FRAME),
-                          actual_file.valid_rows().select(exchange.ACTUAL_FRAME),
-                          rate_file.rows.select(exchange.RATE_FRAME), the_policy)
+    outcomes = run_engine(exchange.planned_frame(plan_file.valid_rows()),
+                          exchange.actual_frame(actual_file.valid_rows()),
+                          exchange.rate_frame(rate_file.rows), the_policy)
     problems = unpriced(outcomes, plan_file.valid_rows(), plan_file.name)
     if problems:
         raise ValidationFailed(problems)
@@ -71,18 +70,9 @@ def reconcile(
 
 def _write_rejected(checked: exchange.Checked, out: Path) -> tuple[Path, int]:
     """The rejected rows as they came, with their line and problems, for correction."""
-    by_line: dict[int, list[str]] = {}
-    for p in checked.problems:
-        if p.line is not None:
-            by_line.setdefault(p.line, []).append(f"{p.field}: {p.message}")
-    reasons = pl.DataFrame({"line": list(by_line), "problems": ["; ".join(v) for v in
-                                                                by_line.values()]},
-                           schema={"line": pl.Int64, "problems": pl.String})
-    original = [c for c in checked.rows.columns if not c.endswith("_s")]
-    rows = checked.rows.select(original).join(reasons, on="line").sort("line")
     path = out / f"{Path(checked.name).stem}.rejected.csv"
-    rows.write_csv(path)
-    return path, rows.height
+    path.write_bytes(exchange.rejected_csv(checked))
+    return path, len({p.line for p in checked.problems if p.line is not None})
 
 
 def _show(summary: dict[str, object], rows: int, seconds: float) -> None:

@@ -42,6 +42,7 @@ class Checked:
     name: str
     rows: pl.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    columns: tuple[str, ...] = ()  # the file's own columns, and "line"
 
     def valid_rows(self) -> pl.DataFrame:
         bad = {p.line for p in self.problems if p.line is not None}
@@ -73,7 +74,10 @@ def _millionths(text: pl.Expr) -> pl.Expr:
     return whole * 1_000_000 + frac.cast(pl.Int64, strict=False)
 
 
-def _read(path: Path | str, name: str, required: tuple[str, ...]) -> Checked:
+Source = Path | str | bytes  # a path, or the file's content
+
+
+def _read(path: Source, name: str, required: tuple[str, ...]) -> Checked:
     try:
         rows = pl.read_csv(path, infer_schema=False, raise_if_empty=False,
                            truncate_ragged_lines=False)
@@ -88,21 +92,26 @@ def _read(path: Path | str, name: str, required: tuple[str, ...]) -> Checked:
                                 for c in missing])
     rows = rows.with_columns(pl.col(pl.String).str.strip_chars()).with_row_index(
         "line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
-    return Checked(name, rows)
+    return Checked(name, rows, columns=tuple(rows.columns))
 
 
-def _collect(checked: Checked, checks: list[tuple[str, str, pl.Expr, str | pl.Expr]]) -> None:
-    """Append a problem for each row where a check's condition holds (vectorised)."""
+Check = tuple[str, str, pl.Expr, str | pl.Expr]  # column, code, failing rows, message
+
+
+def collect(checked: Checked, checks: list[Check], rows: pl.DataFrame | None = None) -> None:
+    """Append a problem for each row (of ``rows``, default the file's) where a check's
+    condition holds; vectorised."""
+    frame = checked.rows if rows is None else rows
     for column, code, bad, message in checks:
         text = pl.lit(message) if isinstance(message, str) else message
         # The message is worked out over the whole file (it may name another row), then
         # kept for the rows that fail.
-        hits = checked.rows.select("line", msg=text, bad=bad).filter(pl.col("bad")).drop("bad")
+        hits = frame.select("line", msg=text, bad=bad).filter(pl.col("bad")).drop("bad")
         checked.problems += [Problem(column, msg, code, line, checked.name)
                              for line, msg in hits.iter_rows()]
 
 
-def _required(columns: tuple[str, ...]) -> list[tuple[str, str, pl.Expr, str | pl.Expr]]:
+def _required(columns: tuple[str, ...]) -> list[Check]:
     return [(c, "required", pl.col(c).is_null(), "required") for c in columns]
 
 
@@ -112,7 +121,7 @@ def _repeats(column: str, what: str) -> tuple[str, str, pl.Expr, pl.Expr]:
             pl.format(f"{what} {{}} repeats line {{}}", pl.col(column), first))
 
 
-def read_planned(path: Path | str, name: str = "planned.csv") -> Checked:
+def read_planned(path: Source, name: str = "planned.csv") -> Checked:
     """Planned visits: ``visit_id,client_id,provider_id,service_code,start,end[,carers]``."""
     checked = _read(path, name, PLANNED_COLUMNS)
     rows = checked.rows
@@ -123,7 +132,7 @@ def read_planned(path: Path | str, name: str = "planned.csv") -> Checked:
         carers_n=pl.col("carers").fill_null("1").cast(pl.Int64, strict=False))
     checked.rows = rows
     minutes = (pl.col("end_s") - pl.col("start_s")) // 60
-    _collect(checked, [
+    collect(checked, [
         *_required(PLANNED_COLUMNS),
         ("start", "date_time", pl.col("start").is_not_null() & pl.col("start_s").is_null(),
          LOCAL_TIME),
@@ -136,11 +145,10 @@ def read_planned(path: Path | str, name: str = "planned.csv") -> Checked:
             1, MAX_CARERS), f"a whole number of carers from 1 to {MAX_CARERS}"),
         _repeats("visit_id", "visit"),
     ])
-    checked.rows = rows.with_columns(carers=pl.col("carers_n")).drop("carers_n")
     return checked
 
 
-def read_actual(path: Path | str, name: str = "actual.csv") -> Checked:
+def read_actual(path: Source, name: str = "actual.csv") -> Checked:
     """Actual records; each must carry the six EVV elements (see ``EVV_ELEMENTS``)."""
     checked = _read(path, name, ())
     rows = checked.rows
@@ -164,7 +172,7 @@ def read_actual(path: Path | str, name: str = "actual.csv") -> Checked:
     evv = [(cols[0], "evv_element", pl.col(cols[0]).is_null(),
             f"missing the EVV element '{element}'") for element, cols in EVV_ELEMENTS]
     # Coordinates are only checked for being coordinates: they are not money or time.
-    _collect(checked, [
+    collect(checked, [
         ("record_id", "required", pl.col("record_id").is_null(), "required"),
         *evv,
         ("method", "evv_element", pl.col("method").is_null() & ~located,
@@ -185,7 +193,7 @@ def read_actual(path: Path | str, name: str = "actual.csv") -> Checked:
     return checked
 
 
-def read_rates(path: Path | str, name: str = "rates.csv") -> Checked:
+def read_rates(path: Source, name: str = "rates.csv") -> Checked:
     """Hourly rates: ``provider_id,service_code,rate_per_hour,currency,effective_from``."""
     checked = _read(path, name, RATE_COLUMNS)
     rows = checked.rows.with_columns(
@@ -204,7 +212,7 @@ def read_rates(path: Path | str, name: str = "rates.csv") -> Checked:
     key = ("provider_id", "service_code", "effective_from")
     first_of_key = pl.col("line").min().over(key)
     currencies = pl.col("currency").n_unique().over("provider_id")
-    _collect(checked, [
+    collect(checked, [
         *_required(RATE_COLUMNS),
         ("rate_per_hour", "rate", pl.col("rate_per_hour").is_not_null() & (
             pl.col("rate_millionths").is_null() | (pl.col("rate_millionths") >=
@@ -223,6 +231,20 @@ def read_rates(path: Path | str, name: str = "rates.csv") -> Checked:
     return checked
 
 
+def rejected_csv(checked: Checked) -> bytes:
+    """The rejected rows as they came, with their ``line`` and ``problems``, for correction."""
+    by_line: dict[int, list[str]] = {}
+    for p in checked.problems:
+        if p.line is not None:
+            by_line.setdefault(p.line, []).append(f"{p.field}: {p.message}")
+    reasons = pl.DataFrame({"line": list(by_line),
+                            "problems": ["; ".join(v) for v in by_line.values()]},
+                           schema={"line": pl.Int64, "problems": pl.String})
+    original = [c for c in checked.columns if c != "line"]
+    rows = checked.rows.select(*original, "line").join(reasons, on="line").sort("line")
+    return rows.write_csv().encode("utf-8")
+
+
 def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
     """The policy's parameters from TOML (top level, or a ``[policy]`` table)."""
     if path is None:
@@ -237,8 +259,17 @@ def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
     return Policy.from_mapping(values, source=name)
 
 
-PLANNED_FRAME = ("visit_id", "client_id", "provider_id", "service_code", "start_s", "end_s",
-                 "carers")
-ACTUAL_FRAME = ("record_id", "client_id", "provider_id", "carer_id", "service_code",
-                "check_in_s", "check_out_s")
-RATE_FRAME = ("provider_id", "service_code", "effective_day", "rate_millionths", "currency")
+def planned_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """The engine's planned frame from checked rows."""
+    return rows.select("visit_id", "client_id", "provider_id", "service_code", "start_s",
+                       "end_s", carers="carers_n")
+
+
+def actual_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select("record_id", "client_id", "provider_id", "carer_id", "service_code",
+                       "check_in_s", "check_out_s")
+
+
+def rate_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.select("provider_id", "service_code", "effective_day", "rate_millionths",
+                       "currency")

@@ -45,6 +45,15 @@ class Rule(StrEnum):
     PLACES_FILLED = "places_filled"
 
 
+class RunStatus(StrEnum):
+    """Where a provider's period stands."""
+
+    RECONCILED = "reconciled"  # outcomes computed; may be reconciled again
+    DECIDING = "deciding"  # decisions recorded on its exceptions
+    RESOLVED = "resolved"  # every exception decided: ready to become a payable
+    POSTED = "posted"  # the self-bill payable is in the ledger
+
+
 OUTCOME_COLUMNS = ("visit_id", "record_id", "provider_id", "client_id", "carer_id", "status",
                    "rule", "planned_minutes", "delivered_minutes", "paid_minutes",
                    "amount_minor", "currency", "exception", "reason")

@@ -1,0 +1,205 @@
+"""Importing planned visits and actual records into a book, all or nothing (or, if the user
+chooses, the valid rows with the rest returned as an error file).
+
+On top of the exchange format's own checks (``exchange.py``), an import checks what only
+the book knows: that each client and provider is a party of the book with that role, that
+each planned visit falls under a care package of its client, provider and service (the
+package gives its rate), that no id was imported before, and, for a provider's portal
+upload, that every record is that provider's. The same file twice is recognised by its
+SHA-256 and imports nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, and_, insert, select
+
+from remit.access.model import Actor, Permission, require
+from remit.care import exchange
+from remit.care.store import actual_records, care_imports, care_packages, planned_visits
+from remit.db import insert_id
+from remit.errors import Forbidden, ValidationFailed
+from remit.ledger import audit
+from remit.parties import service as parties
+
+DAY_SECONDS = 86_400
+BATCH = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    import_id: int | None  # None when nothing was imported (the file was seen before)
+    rows: int  # rows imported
+    rejected: int  # rows refused (only with valid_only)
+    replayed: bool  # the same file was imported before: nothing new
+    rejected_csv: bytes  # the refused rows as they came, with their line and problems
+
+
+def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
+                   content: bytes, valid_only: bool = False) -> ImportResult:
+    """Planned visits from a planned.csv; see the module's docstring."""
+    require(actor, book_id, Permission.CARE_IMPORT)
+    replay = _seen(conn, book_id, "planned", content)
+    if replay is not None:
+        return replay
+    checked = exchange.read_planned(content, filename)
+    rows = checked.rows
+    refs = _party_refs(conn, book_id, rows, checked)
+    rows = rows.join(refs["client"], left_on="client_id", right_on="ref", how="left").join(
+        refs["provider"], left_on="provider_id", right_on="ref", how="left")
+    rows = _with_packages(conn, book_id, rows, checked)
+    _already(conn, planned_visits, book_id, rows, "visit_id", "visit", checked)
+    return _finish(conn, actor, book_id, "planned", filename, content, checked, rows,
+                   valid_only, None, _planned_values)
+
+
+def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
+                  content: bytes, valid_only: bool = False,
+                  provider_party_id: int | None = None) -> ImportResult:
+    """Actual records from an actual.csv; ``provider_party_id`` for a portal upload, which
+    may only carry that provider's records."""
+    if provider_party_id is None:
+        require(actor, book_id, Permission.CARE_IMPORT)
+    elif actor.party_in(book_id) != provider_party_id:
+        raise Forbidden("a provider uploads only its own visits")
+    replay = _seen(conn, book_id, "actual", content)
+    if replay is not None:
+        return replay
+    checked = exchange.read_actual(content, filename)
+    rows = checked.rows
+    refs = _party_refs(conn, book_id, rows, checked)
+    rows = rows.join(refs["client"], left_on="client_id", right_on="ref", how="left").join(
+        refs["provider"], left_on="provider_id", right_on="ref", how="left")
+    if provider_party_id is not None:
+        _collect(checked, rows, pl.col("provider_party_id").is_not_null() & (
+            pl.col("provider_party_id") != provider_party_id), "provider_id",
+            "not your organisation: upload only your own visits", "own_records")
+    _already(conn, actual_records, book_id, rows, "record_id", "record", checked)
+    return _finish(conn, actor, book_id, "actual", filename, content, checked, rows,
+                   valid_only, provider_party_id, _actual_values)
+
+
+# ---------------------------------------------------------------- checks of the book
+
+
+def _seen(conn: Connection, book_id: int, kind: str, content: bytes) -> ImportResult | None:
+    digest = hashlib.sha256(content).hexdigest()
+    row = conn.execute(select(care_imports.c.id, care_imports.c.rows).where(and_(
+        care_imports.c.book_id == book_id, care_imports.c.kind == kind,
+        care_imports.c.sha256 == digest))).first()
+    return None if row is None else ImportResult(None, 0, 0, True, b"")
+
+
+def _party_refs(conn: Connection, book_id: int, rows: pl.DataFrame,
+                checked: exchange.Checked) -> dict[str, pl.DataFrame]:
+    """Party ids of the refs named, by role; a problem for each ref unknown in that role."""
+    out = {}
+    for role, column in (("client", "client_id"), ("provider", "provider_id")):
+        names = rows.get_column(column).drop_nulls().unique().to_list()
+        found = parties.party_ids_for(conn, book_id, names)
+        with_role = parties.party_ids_with_role(conn, book_id, role)
+        table = pl.DataFrame({"ref": list(found), f"{role}_party_id": list(found.values())},
+                             schema={"ref": pl.String, f"{role}_party_id": pl.Int64})
+        table = table.filter(pl.col(f"{role}_party_id").is_in(list(with_role)))
+        _collect(checked, rows, pl.col(column).is_not_null() & ~pl.col(column).is_in(
+            table.get_column("ref").to_list()), column, pl.format(
+            f"no {role} {{}} in this book", pl.col(column)), f"unknown_{role}")
+        out[role] = table
+    return out
+
+
+def _with_packages(conn: Connection, book_id: int, rows: pl.DataFrame,
+                   checked: exchange.Checked) -> pl.DataFrame:
+    """Each planned visit's care package: same client, provider and service, in force on
+    the visit's date (the latest that started, if two overlap)."""
+    p = care_packages.c
+    found = conn.execute(select(p.id, p.client_party_id, p.provider_party_id, p.service_code,
+                                p.start_date, p.end_date).where(p.book_id == book_id)).all()
+    packages = pl.DataFrame(
+        [(r.id, r.client_party_id, r.provider_party_id, r.service_code,
+          _day(r.start_date), _day(r.end_date) if r.end_date else 1 << 30) for r in found],
+        schema={"package_id": pl.Int64, "client_party_id": pl.Int64,
+                "provider_party_id": pl.Int64, "service_code": pl.String,
+                "from_day": pl.Int64, "to_day": pl.Int64}, orient="row")
+    keyed = rows.with_columns(day=pl.col("start_s") // DAY_SECONDS).sort("day")
+    matched = keyed.join_asof(
+        packages.sort("from_day"), left_on="day", right_on="from_day",
+        by=["client_party_id", "provider_party_id", "service_code"], strategy="backward",
+        check_sortedness=False)
+    matched = matched.with_columns(package_id=pl.when(pl.col("day") <= pl.col("to_day")).then(
+        pl.col("package_id")).otherwise(None)).sort("line")
+    _collect(checked, matched, pl.col("client_party_id").is_not_null()
+             & pl.col("provider_party_id").is_not_null() & pl.col("start_s").is_not_null()
+             & pl.col("package_id").is_null(), "service_code",
+             "no care package of this client, provider and service on the visit's date",
+             "no_package")
+    return matched.drop("day", "from_day", "to_day")
+
+
+def _already(conn: Connection, table: Any, book_id: int, rows: pl.DataFrame, column: str,
+             what: str, checked: exchange.Checked) -> None:
+    refs = rows.get_column(column).drop_nulls().unique().to_list()
+    known: set[str] = set()
+    for start in range(0, len(refs), 5_000):
+        chunk = refs[start:start + 5_000]
+        known.update(conn.execute(select(table.c.ref).where(and_(
+            table.c.book_id == book_id, table.c.ref.in_(chunk)))).scalars())
+    if known:
+        _collect(checked, rows, pl.col(column).is_in(sorted(known)), column,
+                 pl.format(f"{what} {{}} was imported before", pl.col(column)), "imported")
+
+
+def _collect(checked: exchange.Checked, rows: pl.DataFrame, bad: pl.Expr, column: str,
+             message: str | pl.Expr, code: str) -> None:
+    exchange.collect(checked, [(column, code, bad, message)], rows)
+
+
+def _day(value: date) -> int:
+    return (value - date(1970, 1, 1)).days
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: str,
+            content: bytes, checked: exchange.Checked, rows: pl.DataFrame, valid_only: bool,
+            provider_party_id: int | None, values: Any) -> ImportResult:
+    if checked.problems and not valid_only:
+        raise ValidationFailed(sorted(checked.problems, key=lambda p: (p.line or 0, p.field)))
+    bad_lines = {p.line for p in checked.problems if p.line is not None}
+    good = rows.filter(~pl.col("line").is_in(sorted(bad_lines)))
+    import_id = insert_id(conn, insert(care_imports).values(
+        book_id=book_id, kind=kind, filename=filename[:255],
+        sha256=hashlib.sha256(content).hexdigest(), rows=good.height,
+        rejected=len(bad_lines), provider_party_id=provider_party_id,
+        created_by=actor.username, created_at=audit.utc_now_text()))
+    table = planned_visits if kind == "planned" else actual_records
+    batch = values(good, book_id, import_id)
+    for start in range(0, len(batch), BATCH):
+        conn.execute(insert(table), batch[start:start + BATCH])
+    audit.record(conn, actor, f"care.import_{kind}", "care_import", import_id, None,
+                 {"file": filename, "rows": good.height, "rejected": len(bad_lines)}, book_id)
+    return ImportResult(import_id, good.height, len(bad_lines), False,
+                        exchange.rejected_csv(checked) if bad_lines else b"")
+
+
+def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> list[dict[str, Any]]:
+    return rows.select(
+        book_id=pl.lit(book_id), ref="visit_id", package_id="package_id",
+        client_party_id="client_party_id", provider_party_id="provider_party_id",
+        service_code="service_code", start_s="start_s", end_s="end_s", carers="carers_n",
+        import_id=pl.lit(import_id)).to_dicts()
+
+
+def _actual_values(rows: pl.DataFrame, book_id: int, import_id: int) -> list[dict[str, Any]]:
+    return rows.select(
+        book_id=pl.lit(book_id), ref="record_id", client_party_id="client_party_id",
+        provider_party_id="provider_party_id", carer_ref="carer_id",
+        service_code="service_code", method="method", check_in_s="check_in_s",
+        check_out_s="check_out_s", latitude="latitude", longitude="longitude",
+        import_id=pl.lit(import_id)).to_dicts()

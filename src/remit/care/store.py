@@ -1,0 +1,186 @@
+"""Tables of care monitoring: packages, planned visits, actual records, imports, runs and
+their outcomes, and the tolerance policies.
+
+Times of visits are local wall-clock time counted in whole seconds from 1970-01-01 00:00
+(``*_s`` columns), as the exchange format and the engine have them: a care visit happens on
+the client's clock, and integers load into the engine's frames a million at a time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from remit.db import metadata
+
+# A care package: what the council commissioned for a client from a provider.
+care_packages = Table(
+    "care_packages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("client_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("service_code", String(32), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),  # none: open-ended
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("book_id", "ref", name="uq_care_packages_ref"),
+    Index("ix_care_packages_provider", "book_id", "provider_party_id"),
+)
+
+# The weekly pattern of a package: one row per visit of the week.
+care_package_slots = Table(
+    "care_package_slots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("package_id", Integer, ForeignKey("care_packages.id"), nullable=False),
+    Column("weekday", Integer, nullable=False),  # 0 Monday .. 6 Sunday
+    Column("start_minute", Integer, nullable=False),  # minutes after midnight
+    Column("duration_minutes", Integer, nullable=False),
+    Column("carers", Integer, nullable=False),
+    Index("ix_care_package_slots_package", "package_id"),
+)
+
+# The hourly rate of a package, effective-dated (a rate holds until the next one).
+care_package_rates = Table(
+    "care_package_rates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("package_id", Integer, ForeignKey("care_packages.id"), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("rate_per_hour", String(24), nullable=False),  # a decimal string, major units
+    Column("currency", String(3), nullable=False),
+    UniqueConstraint("package_id", "effective_from", name="uq_care_package_rates_from"),
+)
+
+# The tolerance policy of a book (provider_party_id empty) or of one provider's contract,
+# effective-dated; a change is a new version, never an edit.
+care_policies = Table(
+    "care_policies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id")),
+    Column("effective_from", Date, nullable=False),
+    Column("params", Text, nullable=False),  # JSON of the six numbers
+    Column("note", String(500), nullable=False, default=""),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_care_policies_scope", "book_id", "provider_party_id", "effective_from"),
+)
+
+# An imported file of planned visits or actual records, fingerprinted: the same file twice
+# is recognised and imports nothing.
+care_imports = Table(
+    "care_imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # planned | actual
+    Column("filename", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id")),  # a portal upload's
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("book_id", "kind", "sha256", name="uq_care_imports_file"),
+)
+
+planned_visits = Table(
+    "planned_visits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("package_id", Integer, ForeignKey("care_packages.id")),
+    Column("client_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("service_code", String(32), nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
+    Column("carers", Integer, nullable=False),
+    Column("import_id", Integer, ForeignKey("care_imports.id")),
+    UniqueConstraint("book_id", "ref", name="uq_planned_visits_ref"),
+    Index("ix_planned_visits_period", "book_id", "provider_party_id", "start_s"),
+)
+
+actual_records = Table(
+    "actual_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("client_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("carer_ref", String(64), nullable=False),
+    Column("service_code", String(32), nullable=False),
+    Column("method", String(16)),  # app | phone | manual; none when located
+    Column("check_in_s", BigInteger, nullable=False),
+    Column("check_out_s", BigInteger, nullable=False),
+    Column("latitude", String(24)),
+    Column("longitude", String(24)),
+    Column("import_id", Integer, ForeignKey("care_imports.id")),
+    UniqueConstraint("book_id", "ref", name="uq_actual_records_ref"),
+    Index("ix_actual_records_period", "book_id", "provider_party_id", "check_in_s"),
+)
+
+# A reconciliation of one provider's period; its outcomes are the lines of the payable.
+care_runs = Table(
+    "care_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),  # inclusive
+    Column("status", String(16), nullable=False),  # see care.model.RunStatus
+    Column("policy", Text, nullable=False),  # JSON of the policy applied
+    Column("case_id", Integer, ForeignKey("cases.id")),  # the arbitration case, if any
+    Column("entry_id", BigInteger),  # the self-bill payable, once posted
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    UniqueConstraint("book_id", "provider_party_id", "period_start", "period_end",
+                     name="uq_care_runs_period"),
+)
+
+visit_outcomes = Table(
+    "visit_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("care_runs.id"), nullable=False),
+    Column("planned_visit_id", Integer, ForeignKey("planned_visits.id")),
+    Column("actual_record_id", Integer, ForeignKey("actual_records.id")),
+    Column("status", String(16), nullable=False),
+    Column("rule", String(40), nullable=False),
+    Column("planned_minutes", Integer, nullable=False),
+    Column("delivered_minutes", Integer, nullable=False),
+    Column("paid_minutes", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("exception", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    # The arbitration decision, if any; final_* is what is paid (the policy's, or decided).
+    Column("decision", String(20)),
+    Column("decision_reason", Text),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+    Column("final_minutes", Integer, nullable=False),
+    Column("final_amount_minor", BigInteger, nullable=False),
+    Index("ix_visit_outcomes_run", "run_id", "exception"),
+)

@@ -1,0 +1,172 @@
+"""Care monitoring in a book: commission a package, plan a week from its pattern, import the
+carers' records, reconcile, and find the exceptions in one arbitration case per provider."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from remit.access.model import Actor, Role
+from remit.care import imports, runs
+from remit.care import service as care
+from remit.care.model import Policy
+from remit.care.service import NewPackage, Slot
+from remit.care.store import actual_records, planned_visits, visit_outcomes
+from remit.cases import service as cases
+from remit.errors import Conflict, Forbidden, ValidationFailed
+from remit.parties.model import PartyKind, PartyRole
+from remit.parties.service import NewParty, create_parties
+
+MONDAY = date(2026, 11, 2)
+SUNDAY = date(2026, 11, 8)
+CLERK = Actor("carla", roles={})  # replaced per book in the fixture
+
+
+@pytest.fixture
+def council(db, book, system):
+    with db.write() as conn:
+        c1, c2, p1, p2 = create_parties(conn, system, book, [
+            NewParty("C1", "Ada Lovelace", PartyKind.PERSON, (PartyRole.CLIENT,)),
+            NewParty("C2", "Alan Turing", PartyKind.PERSON, (PartyRole.CLIENT,)),
+            NewParty("P1", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
+            NewParty("P2", "Oakfield Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))])
+    clerk = Actor("carla", roles={book: frozenset({Role.CLERK})})
+    manager = Actor("mona", roles={book: frozenset({Role.MANAGER})})
+    with db.write() as conn:
+        # Ada: 09:00 for 30 minutes every day; 13:00 with two carers on weekdays.
+        care.create_package(conn, clerk, book, NewPackage(
+            "PKG-ADA", c1, p1, "HC", date(2026, 10, 1), None,
+            tuple(Slot(d, 9 * 60, 30) for d in range(7))
+            + tuple(Slot(d, 13 * 60, 30, carers=2) for d in range(5)),
+            ((date(2026, 4, 1), "18.50", "GBP"), (MONDAY, "19.00", "GBP"))))
+        # Alan: 10:00 for 45 minutes on Mondays, from Oakfield.
+        care.create_package(conn, clerk, book, NewPackage(
+            "PKG-ALAN", c2, p2, "HC", date(2026, 10, 1), None, (Slot(0, 10 * 60, 45),),
+            ((date(2026, 4, 1), "21.10", "GBP"),)))
+    return {"clerk": clerk, "manager": manager, "p1": p1, "p2": p2, "c1": c1}
+
+
+def count(db, table) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+ACTUAL = """record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out
+R1,C1,P1,K1,HC,phone,2026-11-02T09:05:00,2026-11-02T09:27:40
+R2,C1,P1,K1,HC,app,2026-11-02T13:02:00,2026-11-02T13:40:00
+R3,C1,P1,K2,HC,app,2026-11-02T13:03:00,2026-11-02T13:20:00
+R6,C2,P2,K4,HC,phone,2026-11-02T10:10:00,2026-11-02T10:55:00
+"""
+
+
+def test_a_week_is_planned_from_the_packages_and_planning_twice_adds_nothing(db, book,
+                                                                            council):
+    with db.write() as conn:
+        added = care.generate_planned(conn, council["clerk"], book, MONDAY, SUNDAY)
+        again = care.generate_planned(conn, council["clerk"], book, MONDAY, SUNDAY)
+    assert (added, again) == (7 + 5 + 1, 0)
+    with db.read() as conn:
+        refs = set(conn.execute(select(planned_visits.c.ref)).scalars())
+    assert "PKG-ADA/2026-11-02/13:00" in refs and "PKG-ALAN/2026-11-09/10:00" not in refs
+
+
+def test_import_reconcile_and_arbitrate_a_week(db, book, council):
+    clerk = council["clerk"]
+    with db.write() as conn:
+        care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+        result = imports.import_actual(conn, clerk, book, "ecm.csv", ACTUAL.encode())
+    assert (result.rows, result.rejected, result.replayed) == (4, 0, False)
+    with db.write() as conn:
+        summaries = runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
+    by_provider = {s.provider_party_id: s for s in summaries}
+    ada, alan = by_provider[council["p1"]], by_provider[council["p2"]]
+    # Ada's week: 12 visits, 17 carer places; Monday 09:00 short (22 -> 15 minutes at 19.00),
+    # Monday 13:00 one carer verified (30) and one short by 13 (15); the rest missed.
+    assert (ada.outcomes, ada.paid_minutes, ada.amount_minor) == (17, 60, 1900)
+    assert ada.exceptions == 1 + 14  # the short-by-13 place and the 14 missed places
+    assert (alan.outcomes, alan.exceptions, alan.amount_minor) == (1, 0, 1583)
+    assert alan.case_id is None and ada.case_id is not None
+    with db.read() as conn:
+        case = cases.get_case(conn, council["manager"], book, ada.case_id)
+    assert case["case_type"] == "arbitration" and "15 visit exceptions" in case["title"]
+
+    # New records arrive: reconciling again replaces the outcomes, and keeps the one case.
+    late = ("record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out\n"
+            "R9,C1,P1,K1,HC,app,2026-11-03T09:00:00,2026-11-03T09:30:00\n")
+    with db.write() as conn:
+        imports.import_actual(conn, clerk, book, "late.csv", late.encode())
+        again = {s.provider_party_id: s for s in runs.reconcile_period(
+            conn, clerk, book, MONDAY, SUNDAY)}
+    assert again[council["p1"]].exceptions == 14 and again[council["p1"]].case_id == ada.case_id
+    assert count(db, visit_outcomes) == 17 + 1
+
+
+def test_a_file_with_errors_imports_nothing_unless_asked_and_a_replay_is_recognised(
+        db, book, council):
+    clerk = council["clerk"]
+    bad = ACTUAL + ("R7,C9,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"  # line 6
+                    "R8,C1,P1,K1,HC,app,2026-11-02T09:00:00,soon\n"  # line 7
+                    "R1,C1,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n")  # line 8
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        imports.import_actual(conn, clerk, book, "ecm.csv", bad.encode())
+    text = [str(p) for p in caught.value.problems]
+    assert "ecm.csv: line 6: client_id: no client C9 in this book [unknown_client]" in text
+    assert any("line 7: check_out" in t for t in text)
+    assert any("line 8: record_id: record R1 repeats line 2" in t for t in text)
+    assert count(db, actual_records) == 0
+    with db.write() as conn:
+        result = imports.import_actual(conn, clerk, book, "ecm.csv", bad.encode(),
+                                       valid_only=True)
+        replay = imports.import_actual(conn, clerk, book, "ecm.csv", bad.encode(),
+                                       valid_only=True)
+    assert (result.rows, result.rejected) == (4, 3)
+    rejected = result.rejected_csv.decode().splitlines()
+    assert rejected[0].endswith(",line,problems") and len(rejected) == 4
+    assert replay.replayed and replay.rows == 0 and count(db, actual_records) == 4
+    again = ACTUAL.replace("R1,", "R1X,").replace("R2,", "R2X,").replace("R3,", "R3X,")
+    with db.write() as conn, pytest.raises(ValidationFailed, match="R6 was imported before"):
+        imports.import_actual(conn, clerk, book, "ecm2.csv", again.encode())
+
+
+def test_planned_visits_need_a_package_and_known_parties(db, book, council):
+    planned = ("visit_id,client_id,provider_id,service_code,start,end\n"
+               "V1,C1,P1,HC,2026-11-02T19:00,2026-11-02T19:30\n"
+               "V2,C1,P2,HC,2026-11-02T19:00,2026-11-02T19:30\n"  # no package with P2
+               "V3,C1,P1,HC,2026-09-02T19:00,2026-09-02T19:30\n"  # before the package
+               "V4,P1,P1,HC,2026-11-02T19:00,2026-11-02T19:30\n")  # P1 is no client
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        imports.import_planned(conn, council["clerk"], book, "plan.csv", planned.encode())
+    lines = sorted((p.line, p.check) for p in caught.value.problems)
+    assert lines == [(3, "no_package"), (4, "no_package"), (5, "unknown_client")]
+
+
+def test_a_provider_uploads_only_its_own_visits_and_staff_roles_are_checked(db, book,
+                                                                           council):
+    sunrise = Actor("sunrise", roles={book: frozenset({Role.PROVIDER})},
+                    parties={book: council["p1"]})
+    with db.write() as conn, pytest.raises(ValidationFailed, match="not your organisation"):
+        imports.import_actual(conn, sunrise, book, "mine.csv", ACTUAL.encode(),
+                              provider_party_id=council["p1"])
+    with db.write() as conn, pytest.raises(Forbidden):
+        imports.import_actual(conn, sunrise, book, "mine.csv", ACTUAL.encode(),
+                              provider_party_id=council["p2"])
+    auditor = Actor("aud", roles={book: frozenset({Role.AUDITOR})})
+    with db.write() as conn, pytest.raises(Forbidden):
+        runs.reconcile_period(conn, auditor, book, MONDAY, SUNDAY)
+
+
+def test_a_provider_policy_overrides_the_books_and_a_decided_run_is_not_recomputed(
+        db, book, council):
+    clerk, manager = council["clerk"], council["manager"]
+    with db.write() as conn:
+        care.set_policy(conn, manager, book, Policy(tolerance_minutes=10), date(2026, 1, 1),
+                        council["p1"], "contract clause 7")
+        care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+        imports.import_actual(conn, clerk, book, "ecm.csv", ACTUAL.encode())
+        ada = {s.provider_party_id: s for s in runs.reconcile_period(
+            conn, clerk, book, MONDAY, SUNDAY)}[council["p1"]]
+    assert ada.paid_minutes == 30 + 30 + 15  # 22 of 30 is within 10 now
+    with db.write() as conn, pytest.raises(Conflict, match="part of this period"):
+        runs.reconcile_period(conn, clerk, book, MONDAY, date(2026, 11, 4))
