@@ -11,7 +11,7 @@ PORT ?= 8000
 SCALE ?= small
 PYTEST_ARGS ?=
 
-.PHONY: run test venv sysdeps lint typecheck bench lock clean
+.PHONY: run test venv sysdeps lint typecheck bench screenshots lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "remit needs Python >= 3.11"'
@@ -40,6 +40,10 @@ lint: venv
 
 bench: venv sysdeps
 	$(BIN)/python -m bench ledger
+
+# PNGs of the main pages under docs/screenshots/ (a demo book, a local server, chromium).
+screenshots: venv sysdeps
+	$(BIN)/python scripts/screenshots.py
 
 # Refresh the pinned versions after changing pyproject.toml (run in a clean venv).
 lock:
