@@ -32,7 +32,7 @@ sysdeps:
 	@bash scripts/sysdeps.sh test
 
 test: venv sysdeps lint
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -30,6 +30,9 @@ from playwright.sync_api import (
 from remit.demo import DEMO_PASSWORD
 from remit.testkit.server import Server, serve
 
+# One worker runs the whole module: one demo book, one server and one chromium for all.
+pytestmark = pytest.mark.xdist_group("browser")
+
 CHROMIUM = "/usr/bin/chromium"
 BOOK = "riverside"
 BOOK_ZONE = ZoneInfo("Europe/London")  # the demo book's time zone: its "today"
