@@ -3,19 +3,20 @@ carers' records, reconcile, and find the exceptions in one arbitration case per 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from remit.access.model import Actor, Role
-from remit.care import imports, runs
+from remit.care import decisions, imports, payables, runs
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.service import NewPackage, Slot
 from remit.care.store import actual_records, planned_visits, visit_outcomes
 from remit.cases import service as cases
 from remit.errors import Conflict, Forbidden, ValidationFailed
+from remit.ledger import service as ledger
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
 
@@ -170,3 +171,100 @@ def test_a_provider_policy_overrides_the_books_and_a_decided_run_is_not_recomput
     assert ada.paid_minutes == 30 + 30 + 15  # 22 of 30 is within 10 now
     with db.write() as conn, pytest.raises(Conflict, match="part of this period"):
         runs.reconcile_period(conn, clerk, book, MONDAY, date(2026, 11, 4))
+
+
+def _reconciled_week(db, book, council):
+    clerk = council["clerk"]
+    with db.write() as conn:
+        care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+        imports.import_actual(conn, clerk, book, "ecm.csv", ACTUAL.encode())
+        found = {s.provider_party_id: s for s in runs.reconcile_period(
+            conn, clerk, book, MONDAY, SUNDAY)}
+    return found
+
+
+def _exceptions(db, run_id):
+    with db.read() as conn:
+        return conn.execute(select(visit_outcomes).where(
+            visit_outcomes.c.run_id == run_id, visit_outcomes.c.exception.is_(True))
+            .order_by(visit_outcomes.c.id)).all()
+
+
+def test_decisions_change_the_payable_and_resolve_the_run_then_it_posts_once(db, book,
+                                                                            council):
+    clerk, manager = council["clerk"], council["manager"]
+    ada = _reconciled_week(db, book, council)[council["p1"]]
+    rows = _exceptions(db, ada.run_id)
+    short = next(r for r in rows if r.status == "short")
+    missed = [r for r in rows if r.status == "missed"]
+    with db.write() as conn:
+        with pytest.raises(ValidationFailed) as caught:
+            decisions.decide(conn, clerk, book, short.id, "set_minutes", " ", minutes=None)
+        assert {p.field for p in caught.value.problems} == {"reason", "minutes"}
+        done = decisions.decide(conn, clerk, book, short.id, "accept_actual",
+                                "the carer's phone died; the client confirms 17 minutes")
+        assert (done["final_minutes"], done["final_amount_minor"]) == (17, 538)  # 17/60 x 19
+        with pytest.raises(ValidationFailed, match="no valid actual time"):
+            decisions.decide(conn, clerk, book, missed[0].id, "accept_actual", "why not")
+        with pytest.raises(Conflict, match="the run is deciding"):
+            payables.post_payable(conn, manager, book, ada.run_id)
+        for row in missed[:-1]:
+            decisions.decide(conn, clerk, book, row.id, "reject", "no visit took place")
+        # The hospital admission: the council pays the planned half hour.
+        decisions.decide(conn, clerk, book, missed[-1].id, "accept_planned",
+                         "frustrated call: client admitted to hospital")
+        case = cases.get_case(conn, manager, book, ada.case_id)
+        assert case["state"] == "decided" and not case["is_open"]
+        entry_id = payables.post_payable(conn, manager, book, ada.run_id)
+        again = payables.post_payable(conn, manager, book, ada.run_id)
+        with pytest.raises(Conflict, match="posted"):
+            decisions.decide(conn, clerk, book, short.id, "reject", "changed my mind")
+    assert entry_id is not None and again == entry_id
+    with db.read() as conn:
+        balance = ledger.party_balances_by_account(conn, manager, book, council["p1"])
+    # 15 (V1, 19.00) + 30 (13:00 K1) + 17 (decided) + 30 (accepted planned) = 92 minutes
+    assert [(b.account_code, b.currency, b.balance_minor) for b in balance] == [
+        ("2000", "GBP", -(475 + 950 + 538 + 950))]
+
+
+def test_a_held_provider_passes_nothing_and_an_adjustment_needs_a_second_person(db, book,
+                                                                               council):
+    clerk, manager = council["clerk"], council["manager"]
+    alan = _reconciled_week(db, book, council)[council["p2"]]  # no exceptions: resolved
+    other = Actor("max", roles={book: frozenset({Role.MANAGER})})
+    with db.write() as conn:
+        payables.hold(conn, manager, book, council["p2"], "insurance lapsed")
+        with pytest.raises(Conflict, match="held"):
+            payables.post_payable(conn, manager, book, alan.run_id)
+        payables.lift_hold(conn, manager, book, council["p2"])
+        adjustment = payables.request_adjustment(conn, manager, book, alan.run_id, 1000,
+                                                 "mileage agreed by phone")
+        with pytest.raises(Forbidden, match="cannot approve"):
+            payables.decide_adjustment(conn, manager, book, adjustment, approve=True)
+        with pytest.raises(Forbidden):
+            payables.decide_adjustment(conn, clerk, book, adjustment, approve=True)
+        payables.decide_adjustment(conn, other, book, adjustment, approve=True)
+        entry_id = payables.post_payable(conn, manager, book, alan.run_id)
+        lines = payables.payable_lines(conn, manager, book, alan.run_id)
+    assert entry_id is not None and [line["final_amount_minor"] for line in lines] == [1583]
+    with db.read() as conn:
+        entry = ledger.get_entry(conn, book, entry_id)
+    amounts = sorted(p.amount_minor for p in entry.postings)
+    assert amounts == [-2583, 1000, 1583]  # the visit's cost centre, the adjustment, payable
+
+
+def test_an_unanswered_case_is_settled_by_the_policy_after_fourteen_days(db, book, council):
+    clerk, manager = council["clerk"], council["manager"]
+    ada = _reconciled_week(db, book, council)[council["p1"]]
+    with db.write() as conn:
+        case = cases.get_case(conn, clerk, book, ada.case_id)
+        cases.transition(conn, clerk, book, ada.case_id, "ask_provider",
+                         expected_version=case["version"])
+        assert decisions.settle_unanswered(conn, manager, book) == []  # not yet
+        later = datetime.now(UTC).date() + timedelta(days=15)
+        assert decisions.settle_unanswered(conn, manager, book, later) == [ada.run_id]
+        case = cases.get_case(conn, manager, book, ada.case_id)
+        assert case["state"] == "settled_by_default"
+        entry_id = payables.post_payable(conn, manager, book, ada.run_id)
+    assert entry_id is not None
+    assert all(r.decision == "policy_default" for r in _exceptions(db, ada.run_id))

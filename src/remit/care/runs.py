@@ -148,15 +148,16 @@ def _millionths(rate: str) -> int:
 
 def _refuse_decided(conn: Connection, book_id: int, providers: list[int], first: date,
                     last: date) -> None:
-    r = care_runs.c
-    decided = conn.execute(select(r.provider_party_id, r.status).where(and_(
+    r, o = care_runs.c, visit_outcomes.c
+    decided = conn.execute(select(r.provider_party_id).where(and_(
         r.book_id == book_id, r.period_start == first, r.period_end == last,
-        r.status != RunStatus.RECONCILED.value))).all()
-    blocked = [row for row in decided if row.provider_party_id in providers]
-    if blocked:
+        r.provider_party_id.in_(providers or [-1]),
+        (r.status == RunStatus.POSTED.value) | r.id.in_(
+            select(o.run_id).where(o.decision.is_not(None)))))).scalars().all()
+    if decided:
         raise Conflict("decisions are recorded on the run of provider(s) "
-                       f"{', '.join(str(b.provider_party_id) for b in blocked)} for this "
-                       "period; it cannot be reconciled again")
+                       f"{', '.join(str(b) for b in decided)} for this period (or it is "
+                       "posted); it cannot be reconciled again")
     overlap = conn.execute(select(r.id).where(and_(
         r.book_id == book_id, r.period_start <= last, r.period_end >= first,
         ~and_(r.period_start == first, r.period_end == last),
@@ -174,7 +175,7 @@ def _store_run(conn: Connection, actor: Actor, book_id: int, provider: int, firs
     if found is None:
         run_id = insert_id(conn, insert(care_runs).values(
             book_id=book_id, provider_party_id=provider, period_start=first,
-            period_end=last, status=RunStatus.RECONCILED.value,
+            period_end=last, status=RunStatus.RECONCILED.value,  # settled below
             policy=json.dumps(policy.as_dict(), sort_keys=True), created_by=actor.username,
             created_at=audit.utc_now_text(), version=1))
         case_id = None
@@ -187,6 +188,8 @@ def _store_run(conn: Connection, actor: Actor, book_id: int, provider: int, firs
     for i in range(0, len(rows), BATCH):
         conn.execute(insert(visit_outcomes), rows[i:i + BATCH])
     exceptions = int(outcomes.get_column("exception").sum())
+    conn.execute(update(care_runs).where(r.id == run_id).values(status=(
+        RunStatus.RECONCILED if exceptions else RunStatus.RESOLVED).value))
     if exceptions and case_id is None:
         case_id = _open_arbitration(conn, actor, book_id, provider, first, last, run_id,
                                     exceptions)

@@ -184,3 +184,36 @@ visit_outcomes = Table(
     Column("final_amount_minor", BigInteger, nullable=False),
     Index("ix_visit_outcomes_run", "run_id", "exception"),
 )
+
+# A provider held from payment: while a hold is not lifted, none of its runs is posted.
+care_holds = Table(
+    "care_holds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("held_by", String(100), nullable=False),
+    Column("held_at", String(32), nullable=False),
+    Column("lifted_by", String(100)),
+    Column("lifted_at", String(32)),
+    Index("ix_care_holds_provider", "book_id", "provider_party_id"),
+)
+
+# A manual adjustment of a run's payable (a late visit, a penalty): it counts once a second
+# person approves it.
+care_adjustments = Table(
+    "care_adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("care_runs.id"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # signed: + pays more, - less
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(100), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+    Index("ix_care_adjustments_run", "run_id"),
+)

@@ -1,5 +1,8 @@
-"""care monitoring: packages, planned visits, actual records, imports, runs, outcomes,
-policies (issue 4)
+"""care monitoring
+
+Packages with weekly patterns and dated rates, planned visits, actual records, their
+imports, versioned tolerance policies, reconciliation runs and their outcomes, holds on
+providers and manual adjustments (issue 4).
 
 Revision ID: 0004
 Revises: 0003
@@ -18,6 +21,31 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "care_holds",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("book_id", sa.Integer(), nullable=False),
+        sa.Column("provider_party_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("held_by", sa.String(length=100), nullable=False),
+        sa.Column("held_at", sa.String(length=32), nullable=False),
+        sa.Column("lifted_by", sa.String(length=100), nullable=True),
+        sa.Column("lifted_at", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["book_id"], ["books.id"], name=op.f("fk_care_holds_book_id_books")
+        ),
+        sa.ForeignKeyConstraint(
+            ["provider_party_id"],
+            ["parties.id"],
+            name=op.f("fk_care_holds_provider_party_id_parties"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_holds")),
+    )
+    with op.batch_alter_table("care_holds", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_care_holds_provider", ["book_id", "provider_party_id"], unique=False
+        )
+
     op.create_table(
         "care_imports",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -246,6 +274,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "care_adjustments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_by", sa.String(length=100), nullable=False),
+        sa.Column("requested_at", sa.String(length=32), nullable=False),
+        sa.Column("decided_by", sa.String(length=100), nullable=True),
+        sa.Column("decided_at", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["care_runs.id"], name=op.f("fk_care_adjustments_run_id_care_runs")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_adjustments")),
+    )
+    with op.batch_alter_table("care_adjustments", schema=None) as batch_op:
+        batch_op.create_index("ix_care_adjustments_run", ["run_id"], unique=False)
+
+    op.create_table(
         "visit_outcomes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
@@ -291,6 +339,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_visit_outcomes_run")
 
     op.drop_table("visit_outcomes")
+    with op.batch_alter_table("care_adjustments", schema=None) as batch_op:
+        batch_op.drop_index("ix_care_adjustments_run")
+
+    op.drop_table("care_adjustments")
     with op.batch_alter_table("planned_visits", schema=None) as batch_op:
         batch_op.drop_index("ix_planned_visits_period")
 
@@ -314,3 +366,7 @@ def downgrade() -> None:
 
     op.drop_table("care_packages")
     op.drop_table("care_imports")
+    with op.batch_alter_table("care_holds", schema=None) as batch_op:
+        batch_op.drop_index("ix_care_holds_provider")
+
+    op.drop_table("care_holds")
