@@ -7,14 +7,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
+from remit.access.service import add_user
 from remit.care import decisions, imports, payables, runs
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.service import NewPackage, Slot
 from remit.care.store import actual_records, planned_visits, visit_outcomes
 from remit.cases import service as cases
+from remit.cli import app
 from remit.errors import Conflict, Forbidden, ValidationFailed
 from remit.ledger import service as ledger
 from remit.parties.model import PartyKind, PartyRole
@@ -268,3 +271,40 @@ def test_an_unanswered_case_is_settled_by_the_policy_after_fourteen_days(db, boo
         entry_id = payables.post_payable(conn, manager, book, ada.run_id)
     assert entry_id is not None
     assert all(r.decision == "policy_default" for r in _exceptions(db, ada.run_id))
+
+
+def test_the_book_commands_plan_import_run_decide_and_post(db, book, council, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(
+        hide_password=False))
+    runner = CliRunner()
+
+    def remit(*args: str, user: str = "carla") -> str:
+        done = runner.invoke(app, [*args, "--book", "test", "--as", user],
+                             catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    with db.write() as conn:  # the CLI acts as real users of the book
+        add_user(conn, Actor.system("t"), "carla", "a long enough password",
+                 grants=[(book, Role.CLERK)])
+        add_user(conn, Actor.system("t"), "mona", "a long enough password",
+                 grants=[(book, Role.MANAGER)])
+    assert "planned 13 new visit(s)" in remit("care", "plan", "--from", "2026-11-02",
+                                              "--to", "2026-11-08")
+    bad = tmp_path / "ecm.csv"
+    bad.write_text(ACTUAL + "R7,C9,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n")
+    refused = runner.invoke(app, ["care", "import", "actual", str(bad), "--book", "test",
+                                  "--as", "carla"])
+    assert refused.exit_code == 2 and "no client C9" in refused.output
+    out = remit("care", "import", "actual", str(bad), "--valid-only")
+    assert "imported 4 actual row(s)" in out and "rejected 1 row(s)" in out
+    assert "R7" in (tmp_path / "ecm.rejected.csv").read_text()
+    table = remit("care", "run", "--from", "2026-11-02", "--to", "2026-11-08")
+    assert "2 run(s)" in table
+    with db.read() as conn:
+        alan = [r for r in payables.runs_of(conn, council["manager"], book)
+                if r["provider_party_id"] == council["p2"]][0]
+    assert alan["status"] == "resolved"
+    assert f"run {alan['id']} posted as entry" in remit("care", "post", str(alan["id"]),
+                                                        user="mona")

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from remit.care import exchange
+from remit.care import decisions, exchange, imports, payables, runs
+from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
 from remit.care.summary import summarise, unpriced
-from remit.cliutil import console, user_errors
+from remit.cliutil import (
+    AS_OPTION,
+    BOOK_OPTION,
+    console,
+    fail,
+    open_database,
+    resolve_actor,
+    resolve_book,
+    user_errors,
+)
 from remit.errors import ValidationFailed
 from remit.money import Money, format_money
 
@@ -92,3 +103,109 @@ def _show(summary: dict[str, object], rows: int, seconds: float) -> None:
     if len(providers) > 50:
         table.caption = f"first 50 of {len(providers):,} providers; all are in summary.json"
     console.print(table)
+
+
+# ---------------------------------------------------------------- in a book
+
+
+def _period(first: str, last: str) -> tuple[date, date]:
+    try:
+        return date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError:
+        fail("--from and --to are dates like 2026-11-02")
+
+
+@care_app.command("plan")
+@user_errors
+def plan(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+         last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD (inclusive)."),
+         book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Generate the planned visits of a period from the care packages' weekly patterns."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    start, end = _period(first, last)
+    with database.write() as conn:
+        added = care_service.generate_planned(conn, actor, book_id, start, end)
+    console.print(f"planned {added:,} new visit(s) from {start} to {end}")
+
+
+@care_app.command("import")
+@user_errors
+def import_file(kind: str = typer.Argument(..., help="planned or actual"),
+                file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+                valid_only: bool = typer.Option(
+                    False, "--valid-only", help="Import the valid rows; write the rejected "
+                    "ones to --errors (default FILE.rejected.csv)."),
+                errors: Path | None = typer.Option(None, "--errors", dir_okay=False),
+                book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Import planned visits or actual records (docs/formats/care.md), all or nothing."""
+    if kind not in ("planned", "actual"):
+        fail("KIND is planned or actual")
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    reader = imports.import_planned if kind == "planned" else imports.import_actual
+    with database.write() as conn:
+        result = reader(conn, actor, book_id, file.name, file.read_bytes(), valid_only)
+    if result.replayed:
+        console.print(f"{file.name} was imported before: nothing new")
+        return
+    console.print(f"imported {result.rows:,} {kind} row(s) from {file.name} "
+                  f"(import {result.import_id})")
+    if result.rejected:
+        target = errors or file.with_suffix(".rejected.csv")
+        target.write_bytes(result.rejected_csv)
+        console.print(f"[yellow]rejected {result.rejected:,} row(s)[/]: {target}",
+                      highlight=False)
+
+
+@care_app.command("run")
+@user_errors
+def run_period(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+               last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+               book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Reconcile a period in the book: one run per provider, exceptions to arbitration."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    start, end = _period(first, last)
+    started = time.perf_counter()
+    with database.write() as conn:
+        found = runs.reconcile_period(conn, actor, book_id, start, end)
+    table = Table(title=f"{len(found)} run(s) in {time.perf_counter() - started:.2f} s",
+                  title_justify="left")
+    for name in ("run", "provider", "outcomes", "exceptions", "paid h:mm", "amount", "case"):
+        table.add_column(name, justify="left" if name == "provider" else "right")
+    for s in found:
+        amount = format_money(Money(s.amount_minor, s.currency)) if s.currency else ""
+        table.add_row(str(s.run_id), str(s.provider_party_id), f"{s.outcomes:,}",
+                      f"{s.exceptions:,}", f"{s.paid_minutes // 60:,}:{s.paid_minutes % 60:02d}",
+                      amount, str(s.case_id or ""))
+    console.print(table)
+
+
+@care_app.command("decide")
+@user_errors
+def decide(outcome: int = typer.Argument(..., help="The visit outcome's id."),
+           decision: str = typer.Argument(
+               ..., help="accept_actual, accept_planned, set_minutes or reject"),
+           reason: str = typer.Option(..., "--reason", help="Why (the provider sees it)."),
+           minutes: int | None = typer.Option(None, "--minutes", help="For set_minutes."),
+           book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Decide an exception of a run."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        done = decisions.decide(conn, actor, book_id, outcome, decision, reason, minutes)
+    console.print(f"outcome {outcome}: {done['decision']}, {done['final_minutes']} minute(s)")
+
+
+@care_app.command("post")
+@user_errors
+def post(run: int = typer.Argument(..., help="The run's id."),
+         book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Post a resolved run as the provider's self-bill payable (once)."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        entry_id = payables.post_payable(conn, actor, book_id, run)
+    console.print(f"run {run} posted as entry {entry_id}" if entry_id else
+                  f"run {run} pays nothing; marked posted")
