@@ -303,8 +303,8 @@ def test_the_book_commands_plan_import_run_decide_and_post(db, book, council, tm
     table = remit("care", "run", "--from", "2026-11-02", "--to", "2026-11-08")
     assert "2 run(s)" in table
     with db.read() as conn:
-        alan = [r for r in payables.runs_of(conn, council["manager"], book)
-                if r["provider_party_id"] == council["p2"]][0]
+        alan = next(r for r in payables.runs_of(conn, council["manager"], book)
+                    if r["provider_party_id"] == council["p2"])
     assert alan["status"] == "resolved"
     assert f"run {alan['id']} posted as entry" in remit("care", "post", str(alan["id"]),
                                                         user="mona")
