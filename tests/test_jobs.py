@@ -340,18 +340,19 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
     with db.write() as conn:
         late = cases.open_case(conn, system, book, NewCase("helpdesk", "Forgotten"),
                                today=date(2026, 1, 5))
-    assert schedule_daily_escalations(db, vault) == 1
-    assert schedule_daily_escalations(db, vault) == 0  # today's is queued already
-    assert worker.run_once() and not worker.run_once()
+    assert schedule_daily_escalations(db, vault) == 2  # escalation, arbitration settlement
+    assert schedule_daily_escalations(db, vault) == 0  # today's are queued already
+    assert worker.run_until_empty() == 2
     with db.read() as conn:
-        [done] = service.list_jobs(conn, system, book)
+        [settle, done] = service.list_jobs(conn, system, book)
         escalated = cases.get_case(conn, system, book, late)
     assert done.status is JobStatus.SUCCEEDED and done.result == {"escalated": [late]}
     assert done.dedupe_key.startswith(f"cases.escalate:{book}:") and done.created_by == (
         "system:jobs")
     assert escalated["escalation_level"] == 1
     assert schedule_daily_escalations(db, vault) == 0  # done today
-    assert schedule_daily_escalations(db, vault, today=lambda _: date(2099, 1, 1)) == 1
+    assert settle.kind == "care.settle" and settle.result == {"settled_runs": []}
+    assert schedule_daily_escalations(db, vault, today=lambda _: date(2099, 1, 1)) == 2
 
 
 # ---------------------------------------------------------------- the worker's loop

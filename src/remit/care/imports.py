@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from pathlib import PurePath
 from typing import Any
 
 import polars as pl
@@ -23,6 +24,7 @@ from remit.access.model import Actor, Permission, require
 from remit.care import exchange
 from remit.care.store import actual_records, care_imports, care_packages, planned_visits
 from remit.db import insert_id
+from remit.documents import service as documents
 from remit.errors import Forbidden, ValidationFailed
 from remit.ledger import audit
 from remit.parties import service as parties
@@ -38,6 +40,7 @@ class ImportResult:
     rejected: int  # rows refused (only with valid_only)
     replayed: bool  # the same file was imported before: nothing new
     rejected_csv: bytes  # the refused rows as they came, with their line and problems
+    rejected_document_id: int | None = None  # the same, kept as a document to download
 
 
 def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
@@ -184,8 +187,16 @@ def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: s
         conn.execute(insert(table), batch[start:start + BATCH])
     audit.record(conn, actor, f"care.import_{kind}", "care_import", import_id, None,
                  {"file": filename, "rows": good.height, "rejected": len(bad_lines)}, book_id)
-    return ImportResult(import_id, good.height, len(bad_lines), False,
-                        exchange.rejected_csv(checked) if bad_lines else b"")
+    rejected = exchange.rejected_csv(checked) if bad_lines else b""
+    document_id = None
+    if rejected:  # the error file, kept where the user (or the provider) can download it
+        name = f"{PurePath(filename).stem}.rejected.csv"
+        document_id = documents.attach(
+            conn, actor, book_id, "care_import" if provider_party_id is None else "party",
+            import_id if provider_party_id is None else provider_party_id, name, rejected,
+            f"Rejected rows of {filename}", "care rejected rows",
+            portal_visible=provider_party_id is not None)
+    return ImportResult(import_id, good.height, len(bad_lines), False, rejected, document_id)
 
 
 def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> list[dict[str, Any]]:

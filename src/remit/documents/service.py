@@ -21,7 +21,7 @@ from remit.documents.store import documents, stored_files
 from remit.errors import Forbidden, NotFound, Problem, ValidationFailed
 from remit.ledger import audit
 
-OBJECT_TYPES = ("party", "case", "correspondence", "job")
+OBJECT_TYPES = ("party", "case", "correspondence", "job", "care_import")
 
 
 @dataclass(frozen=True, slots=True)

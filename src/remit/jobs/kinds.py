@@ -13,6 +13,7 @@ whole number [positive_id]']
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -192,3 +193,9 @@ BUILTIN_KINDS = (
 )
 for _kind in BUILTIN_KINDS:
     register_job_kind(_kind)
+
+# Kinds of other packages register themselves when imported; they are listed here so that a
+# worker knows every kind (a plugin would add its module to this tuple).
+PACKAGE_KINDS = ("remit.care.kinds",)
+for _module in PACKAGE_KINDS:
+    importlib.import_module(_module)

@@ -223,6 +223,9 @@ class Every:
         return self.task(database, vault)
 
 
+DAILY_KINDS = ("cases.escalate", "care.settle")
+
+
 def requeue_stale_jobs(database: Database, vault: Vault) -> int:
     """The janitor as an idle task: how many stale jobs it requeued or failed."""
     with database.write() as conn:
@@ -232,17 +235,19 @@ def requeue_stale_jobs(database: Database, vault: Vault) -> int:
 
 def schedule_daily_escalations(database: Database, vault: Vault,
                                today: Callable[[int], date] | None = None) -> int:
-    """Queue ``cases.escalate`` once per book and day (the book's own date); returns how
-    many jobs it queued (0 when today's are queued or done already)."""
+    """Queue the daily jobs (``DAILY_KINDS``: escalation of overdue cases, settlement of
+    unanswered arbitration) once per book and day (the book's own date); returns how many
+    jobs it queued (0 when today's are queued or done already)."""
     with database.read() as conn:
         books = [(int(b["id"]), today(int(b["id"])) if today else
                   ledger.book_today(conn, int(b["id"]))) for b in ledger.list_books(conn)]
     created = 0
     for book_id, day in books:
-        key = f"cases.escalate:{book_id}:{day.isoformat()}"
-        with database.write() as conn:
-            created += service.enqueue_new(conn, SCHEDULER, book_id, "cases.escalate", {},
-                                           dedupe_key=key)[1]
+        for kind in DAILY_KINDS:
+            key = f"{kind}:{book_id}:{day.isoformat()}"
+            with database.write() as conn:
+                created += service.enqueue_new(conn, SCHEDULER, book_id, kind, {},
+                                               dedupe_key=key)[1]
     return created
 
 

@@ -1,0 +1,58 @@
+"""Background jobs of care monitoring, registered on import (``remit.jobs.kinds`` imports
+this module): reconciling a period, and settling unanswered arbitration.
+
+>>> [str(p) for p in reconcile_problems({"from": "2026-11-02", "to": "soon"})]
+['params.to: a date like 2026-11-08 [date]']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from remit.access.model import Permission
+from remit.care import decisions, runs
+from remit.errors import Problem
+from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
+
+
+def reconcile_problems(params: Mapping[str, Any]) -> list[Problem]:
+    problems = unknown_params(params, ("from", "to"))
+    for key in ("from", "to"):
+        try:
+            date.fromisoformat(str(params.get(key, "")))
+        except ValueError:
+            problems.append(Problem(f"params.{key}", "a date like 2026-11-08", "date"))
+    return problems
+
+
+def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    first, last = date.fromisoformat(params["from"]), date.fromisoformat(params["to"])
+    ctx.progress(0, 2, f"reconciling {first} to {last}")
+    with ctx.database.write() as conn:
+        found = runs.reconcile_period(conn, ctx.actor, ctx.book_id, first, last)
+    ctx.progress(2, 2, f"{len(found)} run(s), "
+                       f"{sum(s.exceptions for s in found):,} exception(s)")
+    return {"runs": [{"run_id": s.run_id, "provider_party_id": s.provider_party_id,
+                      "outcomes": s.outcomes, "exceptions": s.exceptions,
+                      "paid_minutes": s.paid_minutes, "amount_minor": s.amount_minor,
+                      "currency": s.currency, "case_id": s.case_id} for s in found]}
+
+
+def _settle(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    ctx.progress(0, 1, "settling unanswered arbitration")
+    with ctx.database.write() as conn:
+        settled = decisions.settle_unanswered(conn, ctx.actor, ctx.book_id)
+    ctx.progress(1, 1, f"settled {len(settled)} run(s)")
+    return {"settled_runs": settled}
+
+
+KINDS = (
+    JobKind("care.reconcile", "Reconcile care visits of a period", Permission.CARE_RUN,
+            reconcile_problems, _reconcile),
+    JobKind("care.settle", "Settle arbitration the providers did not answer",
+            Permission.CASE_ESCALATE, no_params, _settle),
+)
+for _kind in KINDS:
+    register_job_kind(_kind)
