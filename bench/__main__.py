@@ -1,12 +1,17 @@
-"""``python -m bench ledger [--postings N] [--parties N] [--db sqlite|postgresql|both] ...``"""
+"""``python -m bench ledger [--postings N] [--parties N] [--db sqlite|postgresql|both] ...``
+or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests N]
+[--db sqlite|postgresql]``, or ``python -m bench care [--planned N] [--repeat K]
+[--no-reference]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from bench import ledger
+from bench import care, ledger, web
+from remit import demo
 
 
 def positive(text: str) -> int:
@@ -31,11 +36,54 @@ def parser() -> argparse.ArgumentParser:
                      help="random seed of the entries (default %(default)s)")
     led.add_argument("--batch", type=positive, default=ledger.DEFAULT_BATCH,
                      help="entries per post_entries call and transaction (default %(default)s)")
+    add_web(commands)
+    visits = commands.add_parser(
+        "care", help="the care engine, the offline command and a per-row baseline")
+    visits.add_argument("--planned", type=positive, default=care.DEFAULT_PLANNED,
+                        help="planned visits (default %(default)s)")
+    visits.add_argument("--repeat", type=positive, default=3,
+                        help="engine runs; the median counts (default %(default)s)")
+    visits.add_argument("--no-reference", action="store_true",
+                        help="skip the per-row Python baseline (slow at a million)")
     return top
+
+
+def add_web(commands: Any) -> None:
+    page = commands.add_parser(
+        "web", help="list and queue pages of a demo book, under concurrent signed-in clients")
+    page.add_argument("--scale", choices=tuple(demo.SCALES), default=web.DEFAULT_SCALE,
+                      help="demo scale (default %(default)s)")
+    page.add_argument("--seed", type=int, default=web.DEFAULT_SEED,
+                      help="demo seed (default %(default)s)")
+    page.add_argument("--clients", type=positive, default=web.DEFAULT_CLIENTS,
+                      help="concurrent signed-in clients (default %(default)s)")
+    budget = page.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=positive,
+                        help=f"measure for this long (default {web.DEFAULT_SECONDS})")
+    budget.add_argument("--requests", type=positive, help="measure this many requests")
+    page.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                      help="which store (default %(default)s)")
+
+
+def run_web(args: argparse.Namespace) -> int:
+    seconds = None if args.requests else (args.seconds or web.DEFAULT_SECONDS)
+    figures = web.run(web.Options(args.scale, args.seed, args.clients, seconds,
+                                  args.requests, args.db))
+    path = web.write_json(figures)
+    print(web.report(figures))
+    print(f"  figures written to {path}\n")
+    return 1 if figures.failures else 0  # a target missed is a figure; a failed answer is not
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.benchmark == "web":
+        return run_web(args)
+    if args.benchmark == "care":
+        found = care.run(args.planned, args.repeat, not args.no_reference)
+        print(care.report(found))
+        print(f"  figures written to {care.write_json(found)}\n")
+        return 0
     if args.postings < ledger.MIN_POSTINGS:
         print(f"--postings must be at least {ledger.MIN_POSTINGS}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -24,6 +25,11 @@ from remit.access import tokens
 from remit.access.model import PERMISSIONS, STAFF_ROLES, Actor, Permission, Role
 from remit.access.service import actor_for
 from remit.access.store import users
+from remit.care import payables
+from remit.care import runs as care_runs
+from remit.care import service as care
+from remit.care.service import NewPackage, Slot
+from remit.care.store import visit_outcomes
 from remit.cases import correspondence
 from remit.cases import service as cases
 from remit.cases.model import NewCase
@@ -144,11 +150,32 @@ def _samples(database) -> dict[str, Any]:
         delivery_id = webhooks.list_deliveries(conn, admin, book_id, subscription_id)[0]["id"]
         title = cases.get_case(conn, admin, book_id, case_id)["title"]
         job_id = jobs.enqueue(conn, admin, book_id, "audit.verify", {})
+        run_id, outcome_id, adjustment_id = _care_samples(conn, clerk, book_id, party_id)
     return {"book": BOOK, "case_id": case_id, "party_id": party_id, "document_id": doc_id,
             "change_id": change_id, "token_id": token.id, "user_id": user_id,
             "area": "payments", "entry_id": 1, "markers": (party["name"], title),
             "book_id": book_id, "arbitration_id": arbitration, "item_id": item_id,
-            "subscription_id": subscription_id, "delivery_id": delivery_id, "job_id": job_id}
+            "subscription_id": subscription_id, "delivery_id": delivery_id, "job_id": job_id,
+            "run_id": run_id, "outcome_id": outcome_id, "adjustment_id": adjustment_id,
+            "fmt": "csv"}
+
+
+def _care_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int, int, int]:
+    """A care run of the demo provider with an exception (a missed visit) and an
+    adjustment asked for by the clerk."""
+    client_id = next(iter(parties.party_ids_with_role(conn, book_id, "client")))
+    monday = date(2023, 1, 2)  # before the demo's own care packages
+    care.create_package(conn, clerk, book_id, NewPackage(
+        "WALK-1", client_id, provider_id, "WALK", monday, None,
+        (Slot(0, 9 * 60, 30),), ((monday, "20.00", "GBP"),)))
+    care.generate_planned(conn, clerk, book_id, monday, monday)
+    [summary] = care_runs.reconcile_period(conn, clerk, book_id, monday, monday,
+                                           [provider_id])
+    outcome_id = conn.execute(select(visit_outcomes.c.id).where(
+        visit_outcomes.c.run_id == summary.run_id)).scalar_one()
+    adjustment_id = payables.request_adjustment(conn, clerk, book_id, summary.run_id, 100,
+                                                "walk")
+    return summary.run_id, outcome_id, adjustment_id
 
 
 def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -176,6 +203,14 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
                                                  "locale": "es", "subject": "walk",
                                                  "body": "Carta de prueba"},
         "/portal/{book}/queries/{case_id}/comment": {"body": "walk"},
+        "/b/{book}/care/plan": {"from": "2026-01-12", "to": "2026-01-12"},
+        "/b/{book}/care/import": {"kind": "actual"},
+        "/b/{book}/care/reconcile": {"from": "2026-01-12", "to": "2026-01-12"},
+        "/b/{book}/care/outcomes/{outcome_id}/decide": {"decision": "reject",
+                                                        "reason": "walk"},
+        "/b/{book}/care/runs/{run_id}/adjustments": {"amount_minor": "100", "reason": "walk"},
+        "/b/{book}/care/adjustments/{adjustment_id}/decide": {"approve": "true"},
+        "/b/{book}/care/providers/{party_id}/hold": {"reason": "walk"},
         # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
         "/b/{book}/jobs": {"kind": "audit.verify" if role in ("admin", "manager")
                            else "ledger.post_file"},
@@ -183,7 +218,8 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
         "/portal/{book}/queries/{case_id}/transition": {"action": "respond", "version": 2,
                                                         "reason": "the carer was ill"},
     }
-    files = {"file": TXT} if path.endswith(("/attach", "/documents", "/post-file")) else None
+    files = {"file": TXT} if path.endswith(("/attach", "/documents", "/post-file", "/import",
+                                            "/visits")) else None
     return samples.get(path, {}), files
 
 
@@ -201,7 +237,9 @@ def expected(route: R, role: str) -> bool:
         # reach them by editing the URL.
         if "{case_id}" in route.path or "{document_id}" in route.path:
             return role == "provider"
-        return role in ("provider", "client")
+        kinds = ("provider", "client") if need.permission is None else (
+            need.permission.value.split(".")[1],)  # portal.provider: "provider"
+        return role in kinds
     permission = need.permission
     if route.path.endswith("/cases/{case_id}/transition"):
         permission = Permission.CASE_WORK  # "start" needs it (the case type says so)

@@ -37,6 +37,8 @@ SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType({
     "ledger:post": frozenset({P.LEDGER_READ, P.LEDGER_POST}),
     "cases:read": frozenset({P.CASE_READ, P.DOCUMENT_READ}),
     "cases:write": frozenset({P.CASE_READ, P.CASE_WORK, P.CASE_ASSIGN}),
+    "care:read": frozenset({P.CARE_READ}),
+    "care:write": frozenset({P.CARE_READ, P.CARE_IMPORT}),
 })
 TOKEN_PREFIX = "rmt"  # noqa: S105 - the marker of remit tokens, not a secret
 

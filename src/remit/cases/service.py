@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy import case as sa_case
 
 from remit.access.model import Actor, Permission, Role, require
@@ -366,9 +378,9 @@ def list_cases(conn: Connection, actor: Actor, book_id: int, filters: CaseFilter
         if term.isdigit():
             condition = or_(condition, c.id == int(term))
         query = query.where(condition)
-    if after is not None:
-        query = query.where(or_(c.due_date > after[0],
-                                and_(c.due_date == after[0], c.id > after[1])))
+    if after is not None:  # as a row value, so that the index is entered at the marker
+        query = query.where(tuple_(c.due_date, c.id) > tuple_(literal(after[0]),
+                                                              literal(after[1])))
     return _case_rows(conn, query.order_by(c.due_date, c.id).limit(limit))
 
 

@@ -42,8 +42,9 @@ cases = Table(
     Column("version", Integer, nullable=False, default=1),
     Index("ix_cases_queue", "book_id", "is_open", "owner", "due_date"),
     Index("ix_cases_team", "book_id", "is_open", "team", "due_date"),
-    Index("ix_cases_party", "book_id", "party_id"),
+    Index("ix_cases_party", "book_id", "party_id", "due_date"),
     Index("ix_cases_due", "book_id", "is_open", "due_date"),
+    Index("ix_cases_book_due", "book_id", "due_date"),  # the list with closed cases too
 )
 
 # The history of a case: every change, comment and attachment, in order.

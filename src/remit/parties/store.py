@@ -29,7 +29,9 @@ parties = Table(
     Column("kind", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
     UniqueConstraint("book_id", "ref"),
-    Index("ix_parties_book_name", "book_id", "name"),
+    # The party lists, by name then id; holding ref and kind too, a search of a book's
+    # names and refs reads this index alone, never the table.
+    Index("ix_parties_by_name", "book_id", "name", "id", "ref", "kind"),
 )
 
 party_roles = Table(
@@ -61,6 +63,7 @@ contacts = Table(
     Column("phone", String(40), nullable=False, default=""),
     Column("address", String(500), nullable=False, default=""),
     Column("role", String(64), nullable=False, default=""),
+    Index("ix_contacts_party", "party_id"),
 )
 
 bank_accounts = Table(
@@ -95,4 +98,5 @@ bank_changes = Table(
     Column("decided_at", String(32)),
     Column("decision_note", String(500), nullable=False, default=""),
     Index("ix_bank_changes_party_status", "party_id", "status"),
+    Index("ix_bank_changes_status", "status", "id"),  # the changes waiting for approval
 )

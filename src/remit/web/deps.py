@@ -181,10 +181,14 @@ class Need:
 
 
 class NeedPortal:
-    """A portal page: a provider or client user bound to a party of the book."""
+    """A portal page: a provider or client user bound to a party of the book (with
+    ``permission``, only the one kind: ``NeedPortal(Permission.PORTAL_PROVIDER)``)."""
+
+    def __init__(self, permission: Permission | None = None) -> None:
+        self.permission = permission
 
     def __repr__(self) -> str:
-        return "NeedPortal()"
+        return f"NeedPortal({self.permission or ''})"
 
     async def __call__(self, request: Request, book: str) -> Ctx:
         session = await _session(request)
@@ -192,8 +196,9 @@ class NeedPortal:
         found = _book(web, book)
         book_id = int(found["id"])
         actor = session.actor
-        portal = (actor.can(book_id, Permission.PORTAL_PROVIDER)
-                  or actor.can(book_id, Permission.PORTAL_CLIENT))
+        kinds = ((self.permission,) if self.permission else
+                 (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT))
+        portal = any(actor.can(book_id, kind) for kind in kinds)
         if not portal or actor.party_in(book_id) is None:
             raise Forbidden(f"{actor.username} has no portal access to book {book}")
         await _check_csrf(request, session)
