@@ -192,3 +192,19 @@ def test_read_only_auditors_cannot_change_cases(db, book, team):
                         lambda: cases.comment(conn, team["aud"], book, case_id, "hi")):
             with pytest.raises(Forbidden):
                 attempt()
+
+
+def test_a_party_sees_in_its_portal_only_the_cases_shared_with_it(db, book, team):
+    carla = team["carla"]
+    with db.write() as conn:
+        shared = cases.open_case(conn, carla, book, NewCase(
+            "compliance_gap", "Insurance certificate expired", party_id=team["p1"]),
+            today=MONDAY)
+        internal = cases.open_case(conn, carla, book, NewCase(
+            "dispute", "Their bill looks padded", party_id=team["p1"]), today=MONDAY)
+    sunrise = provider_user(book, team["p1"])
+    with db.read() as conn:
+        seen = {row.id for row in cases.portal_cases(conn, sunrise, book)}
+        assert shared in seen and internal not in seen
+        with pytest.raises(Forbidden):
+            cases.portal_case(conn, sunrise, book, internal)

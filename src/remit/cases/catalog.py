@@ -28,7 +28,7 @@ HELPDESK = register_case_type(CaseType(
         T("cancel", "Cancel", WORKING, "cancelled", needs_reason=True),
     ),
     team="helpdesk", sla_business_days=5, escalate_after_business_days=2,
-    portal_raisable=True))
+    portal_raisable=True, portal_shared=True))
 
 ARBITRATION = register_case_type(CaseType(
     code="arbitration", label="Visit arbitration", package="care",
@@ -43,7 +43,8 @@ ARBITRATION = register_case_type(CaseType(
         T("settle_default", "Settle by the policy's default", ("awaiting_provider",),
           "settled_by_default", needs_reason=True, permission=Permission.CASE_ESCALATE),
     ),
-    team="monitoring", sla_business_days=10, escalate_after_business_days=5))
+    team="monitoring", sla_business_days=10, escalate_after_business_days=5,
+    portal_shared=True))
 
 DISPUTE = register_case_type(CaseType(
     code="dispute", label="Bill dispute", package="vendorbills",
@@ -101,7 +102,8 @@ COMPLIANCE_GAP = register_case_type(CaseType(
         T("waive", "Waive", ("open", "requested", "received"), "waived", needs_reason=True,
           permission=Permission.CASE_ESCALATE),
     ),
-    team="compliance", sla_business_days=10, escalate_after_business_days=5))
+    team="compliance", sla_business_days=10, escalate_after_business_days=5,
+    portal_shared=True))
 
 PAYMENT_RETURN = register_case_type(CaseType(
     code="payment_return", label="Returned payment", package="payments",
@@ -116,7 +118,8 @@ PAYMENT_RETURN = register_case_type(CaseType(
         T("cancel", "Cancel the payment", ("open", "investigating", "details_requested"),
           "cancelled", needs_reason=True),
     ),
-    team="payments", sla_business_days=3, escalate_after_business_days=1))
+    team="payments", sla_business_days=3, escalate_after_business_days=1,
+    portal_shared=True))
 
 INVOICE_ALERT = register_case_type(CaseType(
     code="invoice_alert", label="Invoice alert", package="vendorbills",

@@ -60,6 +60,9 @@ class CaseType:
     sla_business_days: int
     escalate_after_business_days: int = 0  # overdue by more than this: to a manager
     portal_raisable: bool = False  # a provider or client user may open one
+    # Shared with the party in its portal (queries, arbitration, what it must act on);
+    # other types are the office's own work about the party and stay internal.
+    portal_shared: bool = False
 
     def __post_init__(self) -> None:
         states = set(self.states)

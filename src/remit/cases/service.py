@@ -509,6 +509,11 @@ def portal_raise_query(conn: Connection, actor: Actor, book_id: int, subject: st
     return _insert_case(conn, actor, book_id, new, today)
 
 
+def portal_shared_types() -> list[str]:
+    """The case types a party sees in its portal (``CaseType.portal_shared``)."""
+    return sorted(code for code, kind in CASE_TYPES.items() if kind.portal_shared)
+
+
 def portal_cases(conn: Connection, actor: Actor, book_id: int) -> list[CaseRow]:
     """The portal user's own party's cases, open first then newest."""
     require(actor, book_id, _portal_permission(actor, book_id))
@@ -516,7 +521,8 @@ def portal_cases(conn: Connection, actor: Actor, book_id: int) -> list[CaseRow]:
     if party_id is None:
         return []
     c = cases.c
-    query = _listing(book_id).where(c.party_id == party_id).order_by(
+    query = _listing(book_id).where(and_(c.party_id == party_id,
+                                         c.case_type.in_(portal_shared_types()))).order_by(
         c.is_open.desc(), c.id.desc()).limit(200)
     return _case_rows(conn, query)
 
@@ -531,7 +537,8 @@ def _row_for_portal(conn: Connection, actor: Actor, book_id: int, case_id: int) 
     require(actor, book_id, _portal_permission(actor, book_id))
     c = cases.c
     row = conn.execute(select(cases).where(and_(c.id == case_id, c.book_id == book_id))).first()
-    if row is None or row.party_id is None or row.party_id != actor.party_in(book_id):
+    if (row is None or row.party_id is None or row.party_id != actor.party_in(book_id)
+            or row.case_type not in portal_shared_types()):
         raise Forbidden("this case is not yours")  # the same whether it exists or not
     return row
 
