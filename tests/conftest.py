@@ -11,12 +11,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from remit.access.model import Actor
+from remit.access.model import Actor, Role
 from remit.db import Database, make_engine, migrate
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType
@@ -125,3 +127,36 @@ def demo_db(demo_template: tuple[Path, str], tmp_path: Path,
     database = Database(f"sqlite:///{copy}")
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def council(db: Database, book: int, system: Actor) -> dict[str, Any]:
+    """A council's week of home care: clients C1 (Ada) and C2 (Alan), providers P1
+    (Sunrise) and P2 (Oakfield); Ada's package has a visit at 09:00 every day and a two-carer
+    visit at 13:00 on weekdays, at 18.50 an hour until 2 November 2026 and 19.00 from then;
+    Alan's has 45 minutes at 10:00 on Mondays at 21.10."""
+    from remit.care import service as care  # noqa: PLC0415
+    from remit.care.service import NewPackage, Slot  # noqa: PLC0415
+    from remit.parties.model import PartyKind, PartyRole  # noqa: PLC0415
+    from remit.parties.service import NewParty, create_parties  # noqa: PLC0415
+
+    with db.write() as conn:
+        c1, c2, p1, p2 = create_parties(conn, system, book, [
+            NewParty("C1", "Ada Lovelace", PartyKind.PERSON, (PartyRole.CLIENT,)),
+            NewParty("C2", "Alan Turing", PartyKind.PERSON, (PartyRole.CLIENT,)),
+            NewParty("P1", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
+            NewParty("P2", "Oakfield Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))])
+    clerk = Actor("carla", roles={book: frozenset({Role.CLERK})})
+    manager = Actor("mona", roles={book: frozenset({Role.MANAGER})})
+    with db.write() as conn:
+        # Ada: 09:00 for 30 minutes every day; 13:00 with two carers on weekdays.
+        care.create_package(conn, clerk, book, NewPackage(
+            "PKG-ADA", c1, p1, "HC", date(2026, 10, 1), None,
+            tuple(Slot(d, 9 * 60, 30) for d in range(7))
+            + tuple(Slot(d, 13 * 60, 30, carers=2) for d in range(5)),
+            ((date(2026, 4, 1), "18.50", "GBP"), (date(2026, 11, 2), "19.00", "GBP"))))
+        # Alan: 10:00 for 45 minutes on Mondays, from Oakfield.
+        care.create_package(conn, clerk, book, NewPackage(
+            "PKG-ALAN", c2, p2, "HC", date(2026, 10, 1), None, (Slot(0, 10 * 60, 45),),
+            ((date(2026, 4, 1), "21.10", "GBP"),)))
+    return {"clerk": clerk, "manager": manager, "p1": p1, "p2": p2, "c1": c1}

@@ -11,45 +11,18 @@ from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
-from remit.care import decisions, imports, payables, runs
+from remit.care import decisions, imports, packages, payables, runs
 from remit.care import service as care
 from remit.care.model import Policy
-from remit.care.service import NewPackage, Slot
-from remit.care.store import actual_records, planned_visits, visit_outcomes
+from remit.care.store import actual_records, care_packages, planned_visits, visit_outcomes
 from remit.cases import service as cases
 from remit.cli import app
 from remit.errors import Conflict, Forbidden, ValidationFailed
 from remit.ledger import service as ledger
-from remit.parties.model import PartyKind, PartyRole
-from remit.parties.service import NewParty, create_parties
 
 MONDAY = date(2026, 11, 2)
 SUNDAY = date(2026, 11, 8)
 CLERK = Actor("carla", roles={})  # replaced per book in the fixture
-
-
-@pytest.fixture
-def council(db, book, system):
-    with db.write() as conn:
-        c1, c2, p1, p2 = create_parties(conn, system, book, [
-            NewParty("C1", "Ada Lovelace", PartyKind.PERSON, (PartyRole.CLIENT,)),
-            NewParty("C2", "Alan Turing", PartyKind.PERSON, (PartyRole.CLIENT,)),
-            NewParty("P1", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
-            NewParty("P2", "Oakfield Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))])
-    clerk = Actor("carla", roles={book: frozenset({Role.CLERK})})
-    manager = Actor("mona", roles={book: frozenset({Role.MANAGER})})
-    with db.write() as conn:
-        # Ada: 09:00 for 30 minutes every day; 13:00 with two carers on weekdays.
-        care.create_package(conn, clerk, book, NewPackage(
-            "PKG-ADA", c1, p1, "HC", date(2026, 10, 1), None,
-            tuple(Slot(d, 9 * 60, 30) for d in range(7))
-            + tuple(Slot(d, 13 * 60, 30, carers=2) for d in range(5)),
-            ((date(2026, 4, 1), "18.50", "GBP"), (MONDAY, "19.00", "GBP"))))
-        # Alan: 10:00 for 45 minutes on Mondays, from Oakfield.
-        care.create_package(conn, clerk, book, NewPackage(
-            "PKG-ALAN", c2, p2, "HC", date(2026, 10, 1), None, (Slot(0, 10 * 60, 45),),
-            ((date(2026, 4, 1), "21.10", "GBP"),)))
-    return {"clerk": clerk, "manager": manager, "p1": p1, "p2": p2, "c1": c1}
 
 
 def count(db, table) -> int:
@@ -308,3 +281,41 @@ def test_the_book_commands_plan_import_run_decide_and_post(db, book, council, tm
     assert alan["status"] == "resolved"
     assert f"run {alan['id']} posted as entry" in remit("care", "post", str(alan["id"]),
                                                         user="mona")
+
+
+PACKAGES = """\
+package_id,client_id,provider_id,service_code,start_date,end_date,days,start,minutes,carers,rate_per_hour,currency,rate_from
+PKG-1,C1,P1,HC,2026-11-02,,daily,08:00,30,1,18.50,GBP,
+PKG-1,C1,P1,HC,2026-11-02,,weekdays,12:30,45,2,19.10,GBP,2026-11-05
+PKG-2,C2,P2,NC,2026-11-02,2026-11-30,Mon Thu,21:00,15,,20,GBP,
+"""
+
+
+def test_packages_from_a_file_plan_the_week_they_describe(db, book, council):
+    clerk = council["clerk"]
+    with db.write() as conn:
+        made = packages.import_packages(conn, clerk, book, "packages.csv", PACKAGES.encode())
+        added = care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+    assert len(made) == 2
+    # Already there: Ada's 12 and Alan's 1; from the file: 7 + 5 for PKG-1 and 2 for PKG-2.
+    assert added == 12 + 1 + 7 + 5 + 2
+    with db.read() as conn:
+        pkg1 = conn.execute(select(planned_visits.c.carers, planned_visits.c.end_s
+                                   - planned_visits.c.start_s).where(
+            planned_visits.c.ref == "PKG-1/2026-11-02/12:30")).one()
+    assert tuple(pkg1) == (2, 45 * 60)
+
+
+def test_a_packages_file_with_errors_commissions_nothing(db, book, council):
+    bad = PACKAGES + (
+        "PKG-3,C9,P1,HC,2026-11-02,,Mon Funday,8am,0,11,cheap,GBX,\n"  # line 5: six problems
+        "PKG-1,C2,P1,HC,2026-11-02,,daily,09:00,30,1,18.50,GBP,\n"  # line 6: client differs
+        "PKG-ADA,C1,P1,HC,2026-11-02,,daily,09:00,30,1,18.50,GBP,\n")  # line 7: exists
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        packages.import_packages(conn, council["clerk"], book, "packages.csv", bad.encode())
+    found = {(p.line, p.field) for p in caught.value.problems}
+    assert {(5, "client_id"), (5, "days"), (5, "start"), (5, "minutes"), (5, "carers"),
+            (5, "rate_per_hour"), (6, "client_id"), (7, "package_id")} <= found
+    with db.read() as conn:
+        count_ = conn.execute(select(func.count()).select_from(care_packages)).scalar_one()
+    assert count_ == 2  # the fixture's two

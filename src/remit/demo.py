@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from remit import demo_cases
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
+from remit.care import demo as demo_care
 from remit.db import Database
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
@@ -64,6 +65,9 @@ PORTAL_USERS = (("demo-provider", Role.PROVIDER, "provider", 0),
 STREETS = ("High Street", "Station Road", "Church Lane", "Mill Road", "Park Avenue",
            "Main Street", "Oak Drive", "Market Square")
 BATCH = 20_000
+PROVIDER_REF = "P{:05d}"  # the n-th provider, from 1
+CLIENT_REF = "C{:06d}"
+CARE_BOOK = "riverside"  # the council commissions home care; the agency pays child care
 
 FIRST = ("Amara", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonah",
          "Kofi", "Lucia", "Maya", "Nikhil", "Olivia", "Pavel", "Quinn", "Rosa", "Sami", "Tara")
@@ -138,7 +142,23 @@ def seed(database: Database, vault: Vault, scale_name: str = "small", seed_value
         counts[org.code] = _activity(database, book_id, org, scale, ids, rng, tick)
         demo_cases.seed_cases(database, book_id, org.code, _sized(scale.cases, org), ids,
                               rng, tick)
+        if org.code == CARE_BOOK:  # the newest month of the ledger's activity
+            first, last = _month(scale.months - 1)
+            demo_care.seed_care(database, book_id, org.code, demo_care.CareParties(
+                _with_refs(ids["provider"], PROVIDER_REF), _with_refs(ids["client"], CLIENT_REF)),
+                first, last, seed_value, tick)
     return counts
+
+
+def _month(index: int) -> tuple[date, date]:
+    """The first and last day of the demo's ``index``-th month (0: ``FIRST_MONTH``)."""
+    first = date(FIRST_MONTH.year + (FIRST_MONTH.month + index - 1) // 12,
+                 (FIRST_MONTH.month + index - 1) % 12 + 1, 1)
+    return first, month_bounds(first.year, first.month)[1]
+
+
+def _with_refs(party_ids: list[int], pattern: str) -> list[tuple[int, str]]:
+    return [(pid, pattern.format(n)) for n, pid in enumerate(party_ids, start=1)]
 
 
 def _sized(count: int, org: Org) -> int:
@@ -155,11 +175,11 @@ def _parties(conn: Connection, system: Actor, book_id: int, org: Org, scale: Sca
                  {IdentifierScheme.UK_COMPANY: f"{rng.randrange(10**8):08d}"})
         name = f"{rng.choice(PLACE)} {rng.choice(org.provider_words)}"
         specs["provider"].append(NewParty(
-            f"P{n + 1:05d}", name, PartyKind.ORGANISATION, (PartyRole.PROVIDER,), ident,
+            PROVIDER_REF.format(n + 1), name, PartyKind.ORGANISATION, (PartyRole.PROVIDER,), ident,
             (Contact("Accounts", f"accounts@p{n + 1:05d}.example.org", "",
                      _address(rng, org), "finance"),)))
     for n in range(_sized(scale.clients, org)):
-        specs["client"].append(NewParty(f"C{n + 1:06d}", f"{rng.choice(FIRST)} "
+        specs["client"].append(NewParty(CLIENT_REF.format(n + 1), f"{rng.choice(FIRST)} "
                                         f"{rng.choice(LAST)}", PartyKind.PERSON,
                                         (PartyRole.CLIENT,), contacts=(Contact(
                                             "Home", "", "", _address(rng, org), "home"),)))
@@ -219,9 +239,7 @@ def _activity(database: Database, book_id: int, org: Org, scale: Scale,
     drafts = [EntryDraft(FIRST_MONTH, "Opening balance", "opening", (
         PostingDraft("1000", opening, cur), PostingDraft("3000", -opening, cur)))]
     for m in range(scale.months):
-        first = date(FIRST_MONTH.year + (FIRST_MONTH.month + m - 1) // 12,
-                     (FIRST_MONTH.month + m - 1) % 12 + 1, 1)
-        _, last = month_bounds(first.year, first.month)
+        first, last = _month(m)
         label = f"{first:%b %Y}"
         for pid in ids["provider"]:
             amount = rng.randrange(150_000, 4_500_000)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from remit.care import decisions, exchange, imports, payables, runs
+from remit.care import decisions, exchange, imports, packages, payables, runs
 from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
 from remit.care.summary import summarise, unpriced
@@ -131,18 +131,24 @@ def plan(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD.")
 
 @care_app.command("import")
 @user_errors
-def import_file(kind: str = typer.Argument(..., help="planned or actual"),
+def import_file(kind: str = typer.Argument(..., help="packages, planned or actual"),
                 file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
                 valid_only: bool = typer.Option(
                     False, "--valid-only", help="Import the valid rows; write the rejected "
                     "ones to --errors (default FILE.rejected.csv)."),
                 errors: Path | None = typer.Option(None, "--errors", dir_okay=False),
                 book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
-    """Import planned visits or actual records (docs/formats/care.md), all or nothing."""
-    if kind not in ("planned", "actual"):
-        fail("KIND is planned or actual")
+    """Import care packages, planned visits or actual records (docs/formats/care.md), all or
+    nothing."""
+    if kind not in ("packages", "planned", "actual"):
+        fail("KIND is packages, planned or actual")
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    if kind == "packages":
+        with database.write() as conn:
+            made = packages.import_packages(conn, actor, book_id, file.name, file.read_bytes())
+        console.print(f"commissioned {len(made):,} care package(s) from {file.name}")
+        return
     reader = imports.import_planned if kind == "planned" else imports.import_actual
     with database.write() as conn:
         result = reader(conn, actor, book_id, file.name, file.read_bytes(), valid_only)

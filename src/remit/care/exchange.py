@@ -16,6 +16,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -150,7 +151,33 @@ def read_planned(path: Source, name: str = "planned.csv") -> Checked:
 
 def read_actual(path: Source, name: str = "actual.csv") -> Checked:
     """Actual records; each must carry the six EVV elements (see ``EVV_ELEMENTS``)."""
-    checked = _read(path, name, ())
+    return _check_actual(_read(path, name, ()), name)
+
+
+def read_actual_records(records: list[dict[str, Any]], name: str = "records") -> Checked:
+    """Actual records as JSON objects (the API); a record's "line" is its position in the
+    list, from 1. Values are read as text, as from a CSV file.
+
+    >>> sorted(p.field for p in read_actual_records([{"record_id": "R1"}]).problems)[:3]
+    ['carer_id', 'check_in', 'check_out']
+    """
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValidationFailed([Problem("records", "a list of objects", "records", source=name)])
+    columns = sorted({str(k).strip().lower() for r in records for k in r})
+    rows = pl.DataFrame([{c: None if r.get(c) is None else str(r.get(c)).strip() or None
+                          for c in columns} for r in [{str(k).strip().lower(): v for k, v in
+                                                       x.items()} for x in records]],
+                        schema=dict.fromkeys(columns, pl.String))
+    rows = rows.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    for c in ACTUAL_COLUMNS:  # an absent key is a missing value of that record
+        if c not in rows.columns and c != "method":
+            rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    if "method" not in rows.columns and not {"latitude", "longitude"} <= set(rows.columns):
+        rows = rows.with_columns(method=pl.lit(None, dtype=pl.String))
+    return _check_actual(Checked(name, rows, columns=tuple(rows.columns)), name)
+
+
+def _check_actual(checked: Checked, name: str) -> Checked:
     rows = checked.rows
     absent = [c for c in ACTUAL_COLUMNS if c not in rows.columns]
     if "method" in absent and {"latitude", "longitude"} <= set(rows.columns):

@@ -12,6 +12,7 @@ SHA-256 and imports nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePath
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, and_, insert, select
 
 from remit.access.model import Actor, Permission, require
 from remit.care import exchange
+from remit.care.service import insert_frame, refs_taken
 from remit.care.store import actual_records, care_imports, care_packages, planned_visits
 from remit.db import insert_id
 from remit.documents import service as documents
@@ -30,7 +32,6 @@ from remit.ledger import audit
 from remit.parties import service as parties
 
 DAY_SECONDS = 86_400
-BATCH = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +63,27 @@ def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
 
 
 def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
-                  content: bytes, valid_only: bool = False,
+                  content: bytes | list[dict[str, Any]], valid_only: bool = False,
                   provider_party_id: int | None = None) -> ImportResult:
-    """Actual records from an actual.csv; ``provider_party_id`` for a portal upload, which
-    may only carry that provider's records."""
+    """Actual records from an actual.csv (bytes) or a list of JSON objects (the API);
+    ``provider_party_id`` for a portal upload, which may only carry that provider's
+    records."""
     if provider_party_id is None:
         require(actor, book_id, Permission.CARE_IMPORT)
     elif actor.party_in(book_id) != provider_party_id:
         raise Forbidden("a provider uploads only its own visits")
-    replay = _seen(conn, book_id, "actual", content)
-    if replay is not None:
-        return replay
-    checked = exchange.read_actual(content, filename)
+    if isinstance(content, list):
+        records = content
+        content = json.dumps(records, sort_keys=True, default=str).encode("utf-8")
+        replay = _seen(conn, book_id, "actual", content)
+        if replay is not None:
+            return replay
+        checked = exchange.read_actual_records(records, filename)
+    else:
+        replay = _seen(conn, book_id, "actual", content)
+        if replay is not None:
+            return replay
+        checked = exchange.read_actual(content, filename)
     rows = checked.rows
     refs = _party_refs(conn, book_id, rows, checked)
     rows = rows.join(refs["client"], left_on="client_id", right_on="ref", how="left").join(
@@ -146,12 +156,8 @@ def _with_packages(conn: Connection, book_id: int, rows: pl.DataFrame,
 
 def _already(conn: Connection, table: Any, book_id: int, rows: pl.DataFrame, column: str,
              what: str, checked: exchange.Checked) -> None:
-    refs = rows.get_column(column).drop_nulls().unique().to_list()
-    known: set[str] = set()
-    for start in range(0, len(refs), 5_000):
-        chunk = refs[start:start + 5_000]
-        known.update(conn.execute(select(table.c.ref).where(and_(
-            table.c.book_id == book_id, table.c.ref.in_(chunk)))).scalars())
+    known = refs_taken(conn, table, book_id,
+                       rows.get_column(column).drop_nulls().unique().to_list())
     if known:
         _collect(checked, rows, pl.col(column).is_in(sorted(known)), column,
                  pl.format(f"{what} {{}} was imported before", pl.col(column)), "imported")
@@ -181,10 +187,8 @@ def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: s
         sha256=hashlib.sha256(content).hexdigest(), rows=good.height,
         rejected=len(bad_lines), provider_party_id=provider_party_id,
         created_by=actor.username, created_at=audit.utc_now_text()))
-    table = planned_visits if kind == "planned" else actual_records
-    batch = values(good, book_id, import_id)
-    for start in range(0, len(batch), BATCH):
-        conn.execute(insert(table), batch[start:start + BATCH])
+    insert_frame(conn, planned_visits if kind == "planned" else actual_records,
+                 values(good, book_id, import_id))
     audit.record(conn, actor, f"care.import_{kind}", "care_import", import_id, None,
                  {"file": filename, "rows": good.height, "rejected": len(bad_lines)}, book_id)
     rejected = exchange.rejected_csv(checked) if bad_lines else b""
@@ -199,18 +203,18 @@ def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: s
     return ImportResult(import_id, good.height, len(bad_lines), False, rejected, document_id)
 
 
-def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> list[dict[str, Any]]:
+def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataFrame:
     return rows.select(
         book_id=pl.lit(book_id), ref="visit_id", package_id="package_id",
         client_party_id="client_party_id", provider_party_id="provider_party_id",
         service_code="service_code", start_s="start_s", end_s="end_s", carers="carers_n",
-        import_id=pl.lit(import_id)).to_dicts()
+        import_id=pl.lit(import_id))
 
 
-def _actual_values(rows: pl.DataFrame, book_id: int, import_id: int) -> list[dict[str, Any]]:
+def _actual_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataFrame:
     return rows.select(
         book_id=pl.lit(book_id), ref="record_id", client_party_id="client_party_id",
         provider_party_id="provider_party_id", carer_ref="carer_id",
         service_code="service_code", method="method", check_in_s="check_in_s",
         check_out_s="check_out_s", latitude="latitude", longitude="longitude",
-        import_id=pl.lit(import_id)).to_dicts()
+        import_id=pl.lit(import_id))

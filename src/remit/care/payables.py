@@ -225,6 +225,11 @@ def runs_of(conn: Connection, actor: Actor, book_id: int, first: date | None = N
             provider_party_id: int | None = None) -> list[dict[str, Any]]:
     """Runs, newest period first, with their totals."""
     require(actor, book_id, Permission.CARE_READ)
+    return _runs(conn, book_id, first, provider_party_id)
+
+
+def _runs(conn: Connection, book_id: int, first: date | None,
+          provider_party_id: int | None) -> list[dict[str, Any]]:
     r, o = care_runs.c, visit_outcomes.c
     query = (select(r.id, r.provider_party_id, r.period_start, r.period_end, r.status,
                     r.case_id, r.entry_id, func.count(o.id).label("outcomes"),
@@ -242,3 +247,22 @@ def runs_of(conn: Connection, actor: Actor, book_id: int, first: date | None = N
     if provider_party_id is not None:
         query = query.where(r.provider_party_id == provider_party_id)
     return [dict(x._mapping) for x in conn.execute(query)]
+
+
+def portal_run(conn: Connection, actor: Actor, book_id: int, run_id: int) -> Any:
+    """A run of the provider user's own party; any other answers 403 (existing or not)."""
+    require(actor, book_id, Permission.PORTAL_PROVIDER)
+    row = conn.execute(select(care_runs).where(and_(
+        care_runs.c.id == run_id, care_runs.c.book_id == book_id))).first()
+    if row is None or row.provider_party_id != actor.party_in(book_id):
+        raise Forbidden("not a run of your organisation")
+    return row
+
+
+def portal_runs(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
+    """The provider user's own runs, newest first, with their totals."""
+    require(actor, book_id, Permission.PORTAL_PROVIDER)
+    party_id = actor.party_in(book_id)
+    if party_id is None:
+        raise Forbidden("this user is not bound to a provider")
+    return _runs(conn, book_id, None, party_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, and_, delete, insert, select, update
@@ -21,7 +20,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from remit.access.model import Actor, Permission, require
 from remit.care.engine import reconcile
 from remit.care.model import Policy, RunStatus
-from remit.care.service import DAY_SECONDS, EPOCH, policies_on
+from remit.care.service import DAY_SECONDS, EPOCH, insert_frame, policies_on, read_frame
 from remit.care.store import (
     actual_records,
     care_package_rates,
@@ -37,8 +36,6 @@ from remit.errors import Conflict, Problem, ValidationFailed
 from remit.events.service import emit
 from remit.ledger import audit
 from remit.parties import service as parties
-
-BATCH = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +82,11 @@ def reconcile_period(conn: Connection, actor: Actor, book_id: int, first: date, 
         raise ValidationFailed([Problem("rate", f"planned visit {v} is paid minutes but its "
                                         "package has no rate in force on its date", "no_rate")
                                 for v in unpriced.get_column("visit_id").head(50).to_list()])
+    by_provider = {str(key[0]): part for key, part in outcomes.partition_by(
+        "provider_id", as_dict=True, maintain_order=True).items()}
     return [_store_run(conn, actor, book_id, pid, first, last,
                        overrides.get(pid, book_policy),
-                       outcomes.filter(pl.col("provider_id") == str(pid)))
+                       by_provider.get(str(pid), outcomes.clear()))
             for pid in providers]
 
 
@@ -99,7 +98,7 @@ def _planned(conn: Connection, book_id: int, start_s: int, end_s: int,
                                                  v.start_s < end_s))
     if providers:
         query = query.where(v.provider_party_id.in_(providers))
-    frame = pl.DataFrame(conn.execute(query).all(), orient="row", schema={
+    frame = read_frame(conn, query, {
         "id": pl.Int64, "client": pl.Int64, "provider": pl.Int64, "package": pl.Int64,
         "start_s": pl.Int64, "end_s": pl.Int64, "carers": pl.Int64})
     # The engine keys rates by provider and "service": here the package, whose rate it is.
@@ -118,7 +117,7 @@ def _actual(conn: Connection, book_id: int, start_s: int, end_s: int,
                        a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s))
     if providers:
         query = query.where(a.provider_party_id.in_(providers))
-    frame = pl.DataFrame(conn.execute(query).all(), orient="row", schema={
+    frame = read_frame(conn, query, {
         "id": pl.Int64, "client": pl.Int64, "provider": pl.Int64, "carer_id": pl.String,
         "service_code": pl.String, "check_in_s": pl.Int64, "check_out_s": pl.Int64})
     return frame.select(record_id=pl.col("id").cast(pl.String),
@@ -184,9 +183,7 @@ def _store_run(conn: Connection, actor: Actor, book_id: int, provider: int, firs
         conn.execute(delete(visit_outcomes).where(visit_outcomes.c.run_id == run_id))
         conn.execute(update(care_runs).where(r.id == run_id).values(
             policy=json.dumps(policy.as_dict(), sort_keys=True), version=r.version + 1))
-    rows = _outcome_rows(outcomes, run_id)
-    for i in range(0, len(rows), BATCH):
-        conn.execute(insert(visit_outcomes), rows[i:i + BATCH])
+    insert_frame(conn, visit_outcomes, _outcome_rows(outcomes, run_id))
     exceptions = int(outcomes.get_column("exception").sum())
     conn.execute(update(care_runs).where(r.id == run_id).values(status=(
         RunStatus.RECONCILED if exceptions else RunStatus.RESOLVED).value))
@@ -209,7 +206,7 @@ def _store_run(conn: Connection, actor: Actor, book_id: int, provider: int, firs
     return summary
 
 
-def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> list[dict[str, Any]]:
+def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
     return outcomes.select(
         run_id=pl.lit(run_id),
         planned_visit_id=pl.when(pl.col("visit_id") != "").then(
@@ -220,7 +217,7 @@ def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> list[dict[str, Any]]:
         delivered_minutes="delivered_minutes", paid_minutes="paid_minutes",
         amount_minor="amount_minor", currency="currency", exception="exception",
         reason="reason", final_minutes="paid_minutes",
-        final_amount_minor="amount_minor").to_dicts()
+        final_amount_minor="amount_minor")
 
 
 def _open_arbitration(conn: Connection, actor: Actor, book_id: int, provider: int,

@@ -68,6 +68,7 @@ def _mailer() -> object:
 def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
     """The page routers and the API routers."""
     from remit.access import routes as access_routes  # noqa: PLC0415
+    from remit.care import routes as care_routes  # noqa: PLC0415
     from remit.cases import correspondence_routes  # noqa: PLC0415
     from remit.cases import routes as case_routes  # noqa: PLC0415
     from remit.events import routes as event_routes  # noqa: PLC0415
@@ -77,8 +78,9 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
 
     return ([auth.router, case_routes.router, party_routes.router, ledger_routes.router,
              access_routes.router, job_routes.router, event_routes.router, work.router,
-             portal.router, correspondence_routes.router, api.health],
-            [case_routes.api, party_routes.api, ledger_routes.api])
+             portal.router, correspondence_routes.router, care_routes.router,
+             care_routes.portal, api.health],
+            [case_routes.api, party_routes.api, ledger_routes.api, care_routes.api])
 
 
 def _headers(app: FastAPI) -> None:

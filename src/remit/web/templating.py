@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = (SRC / "web" / "templates", SRC / "cases" / "templates",
                  SRC / "parties" / "templates", SRC / "ledger" / "templates",
                  SRC / "jobs" / "templates", SRC / "events" / "templates",
-                 SRC / "access" / "templates")
+                 SRC / "access" / "templates", SRC / "care" / "templates")
 
 
 def money_text(minor: int | None, currency: str, blank_zero: bool = True) -> str:

@@ -1,0 +1,423 @@
+"""Pages of care monitoring: plan, import, reconcile (a job with progress), the runs, their
+exceptions and decisions, the payable, holds and adjustments; the provider's portal page."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from remit.access.model import Permission
+from remit.care import decisions, imports, payables, reports, selfbill
+from remit.care import packages as care_packages
+from remit.care import service as care
+from remit.care.store import care_adjustments, care_imports, visit_outcomes
+from remit.documents.rules import MAX_UPLOAD_BYTES
+from remit.errors import Problem, ValidationFailed
+from remit.jobs import service as jobs
+from remit.parties import service as parties
+from remit.web.api import PROBLEMS, ApiCtx, ApiNeed, idempotent
+from remit.web.deps import MAX_ID, Ctx, Id, Need, NeedPortal, field_errors
+
+router = APIRouter(prefix="/b/{book}/care")
+portal = APIRouter(prefix="/portal/{book}/visits")
+Read = Annotated[Ctx, Depends(Need(Permission.CARE_READ))]
+Import = Annotated[Ctx, Depends(Need(Permission.CARE_IMPORT))]
+Run = Annotated[Ctx, Depends(Need(Permission.CARE_RUN))]
+Decide = Annotated[Ctx, Depends(Need(Permission.CARE_DECIDE))]
+Policy_ = Annotated[Ctx, Depends(Need(Permission.CARE_POLICY))]
+Portal = Annotated[Ctx, Depends(NeedPortal(Permission.PORTAL_PROVIDER))]
+LINES_SHOWN = 300
+DECISIONS = (("accept_actual", "Accept actual"), ("accept_planned", "Accept planned"),
+             ("set_minutes", "Set minutes"), ("reject", "Reject"))
+
+
+def _names(conn: Any, ctx: Ctx, party_ids: set[int]) -> dict[int, str]:
+    return {pid: parties.get_party(conn, ctx.actor, ctx.book_id, pid)["name"]
+            for pid in party_ids}
+
+
+def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
+          values: dict[str, Any] | None = None, notice: str = "",
+          status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        found = payables.runs_of(conn, ctx.actor, ctx.book_id)[:200]
+        names = _names(conn, ctx, {r["provider_party_id"] for r in found})
+        recent = conn.execute(select(care_imports).where(
+            care_imports.c.book_id == ctx.book_id).order_by(
+            care_imports.c.id.desc()).limit(10)).mappings().all()
+    return ctx.page("care/home.html", status, nav="payments", runs=found, names=names,
+                    imports=recent, errors=errors or {}, values=values or {},
+                    notice=notice, max_upload=MAX_UPLOAD_BYTES)
+
+
+@router.get("", response_class=HTMLResponse)
+def care_home(ctx: Read, notice: str = "") -> HTMLResponse:
+    return _home(ctx, notice=notice[:200])
+
+
+def _dates(first: str, last: str) -> tuple[date, date]:
+    problems = []
+    found = []
+    for name, text in (("from", first), ("to", last)):
+        try:
+            found.append(date.fromisoformat(text))
+        except ValueError:
+            problems.append(Problem(name, "a date like 2026-11-02", "date"))
+    if problems:
+        raise ValidationFailed(problems)
+    return found[0], found[1]
+
+
+@router.post("/plan", response_class=HTMLResponse)
+def care_plan(ctx: Import, first: Annotated[str, Form(alias="from")] = "",
+              last: Annotated[str, Form(alias="to")] = "") -> Response:
+    try:
+        start, end = _dates(first, last)
+        with ctx.db.write() as conn:
+            added = care.generate_planned(conn, ctx.actor, ctx.book_id, start, end)
+    except ValidationFailed as exc:
+        return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
+    return RedirectResponse(f"/b/{ctx.code}/care?notice=planned {added} visit(s)",
+                            status_code=303)
+
+
+@router.post("/import", response_class=HTMLResponse)
+async def care_import(ctx: Import, file: Annotated[UploadFile, File()],
+                      kind: Annotated[str, Form()] = "actual",
+                      valid_only: Annotated[bool, Form()] = False) -> Response:
+    content = await file.read(MAX_UPLOAD_BYTES + 1)
+    name = file.filename or "upload.csv"
+    try:
+        if kind not in ("packages", "planned", "actual"):
+            raise ValidationFailed([Problem("kind", "care packages, planned visits or actual "
+                                            "records", "kind")])
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ValidationFailed([Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB",
+                                            "size")])
+        if kind == "packages":
+            with ctx.db.write() as conn:
+                made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name,
+                                                     content)
+            return RedirectResponse(f"/b/{ctx.code}/care?notice=commissioned {len(made)} "
+                                    f"care package(s) from {name}", status_code=303)
+        reader = imports.import_planned if kind == "planned" else imports.import_actual
+        with ctx.db.write() as conn:
+            result = reader(conn, ctx.actor, ctx.book_id, name, content, valid_only)
+    except ValidationFailed as exc:
+        return _home(ctx, _import_errors(exc), {"kind": kind, "valid_only": valid_only},
+                     status=422)
+    notice = (f"{name} was imported before: nothing new" if result.replayed else
+              f"imported {result.rows} row(s) of {name}" + (
+                  f"; {result.rejected} rejected (download below)" if result.rejected else ""))
+    return RedirectResponse(f"/b/{ctx.code}/care?notice={notice}", status_code=303)
+
+
+def _import_errors(exc: ValidationFailed) -> dict[str, list[str]]:
+    """A file's problems all go with the file field, each naming its line and column."""
+    out: dict[str, list[str]] = {}
+    for p in exc.problems:
+        key = "file" if p.line is not None or p.field not in ("kind",) else p.field
+        where = f"line {p.line}, {p.field}: " if p.line is not None else ""
+        out.setdefault(key, []).append(where + p.message)
+    return out
+
+
+@router.post("/reconcile", response_class=HTMLResponse)
+def care_reconcile(ctx: Run, first: Annotated[str, Form(alias="from")] = "",
+                   last: Annotated[str, Form(alias="to")] = "") -> Response:
+    """Reconcile in the background: the job's page shows the progress and the result."""
+    try:
+        _dates(first, last)
+        with ctx.db.write() as conn:
+            job_id = jobs.enqueue(conn, ctx.actor, ctx.book_id, "care.reconcile",
+                                  {"from": first, "to": last})
+    except ValidationFailed as exc:
+        return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
+    return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
+
+
+def _run_page(ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None,
+              status: int = 200) -> HTMLResponse:
+    with ctx.db.read() as conn:
+        run = payables.run_row(conn, ctx.book_id, run_id)
+        lines = payables.payable_lines(conn, ctx.actor, ctx.book_id, run_id)
+        provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
+        held = payables.on_hold(conn, ctx.book_id, run.provider_party_id)
+        adjustments = conn.execute(select(care_adjustments).where(
+            care_adjustments.c.run_id == run_id).order_by(care_adjustments.c.id)).mappings().all()
+    exceptions = [line for line in lines if line["exception"]]
+    return ctx.page("care/run.html", status, nav="payments", run=run, provider=provider,
+                    exceptions=exceptions, lines=lines[:LINES_SHOWN], line_count=len(lines),
+                    total=sum(line["final_amount_minor"] for line in lines), held=held,
+                    adjustments=adjustments, decisions=DECISIONS, errors=errors or {},
+                    currency=next((x["currency"] for x in lines if x["currency"]), ""))
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(ctx: Read, run_id: Id) -> HTMLResponse:
+    return _run_page(ctx, run_id)
+
+
+SELFBILL_MEDIA = {"csv": "text/csv", "pdf": "application/pdf",
+                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _selfbill(ctx: Ctx, run_id: int, fmt: str, portal: bool = False) -> Response:
+    if fmt not in SELFBILL_MEDIA:
+        raise ValidationFailed([Problem("format", "csv, xlsx or pdf", "format")])
+    with ctx.db.read() as conn:
+        bill = selfbill.self_bill(conn, ctx.actor, ctx.book_id, run_id, portal=portal)
+    render = {"csv": selfbill.selfbill_csv, "xlsx": selfbill.selfbill_xlsx,
+              "pdf": selfbill.selfbill_pdf}[fmt]
+    return Response(render(bill), media_type=SELFBILL_MEDIA[fmt], headers={
+        "Content-Disposition": f'attachment; filename="selfbill-run-{run_id}.{fmt}"'})
+
+
+@router.get("/runs/{run_id}/selfbill.{fmt}")
+def run_selfbill(ctx: Read, run_id: Id, fmt: str) -> Response:
+    return _selfbill(ctx, run_id, fmt)
+
+
+@router.post("/outcomes/{outcome_id}/decide", response_class=HTMLResponse)
+def outcome_decide(ctx: Decide, outcome_id: Id, decision: Annotated[str, Form()] = "",
+                   reason: Annotated[str, Form()] = "",
+                   minutes: Annotated[str, Form()] = "") -> Response:
+    with ctx.db.read() as conn:
+        run_id = conn.execute(select(visit_outcomes.c.run_id).where(
+            visit_outcomes.c.id == outcome_id)).scalar()
+    chosen = int(minutes) if minutes.strip().isdigit() and len(minutes) < 6 else None
+    try:
+        if minutes.strip() and chosen is None:
+            raise ValidationFailed([Problem("minutes", "a whole number of minutes",
+                                            "minutes")])
+        with ctx.db.write() as conn:
+            decisions.decide(conn, ctx.actor, ctx.book_id, outcome_id, decision, reason,
+                             chosen)
+    except ValidationFailed as exc:
+        if run_id is None:
+            raise
+        errors = {f"o{outcome_id}-{k}": v for k, v in field_errors(exc).items()}
+        return _run_page(ctx, int(run_id), errors, 422)
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#exceptions", status_code=303)
+
+
+@router.post("/runs/{run_id}/post")
+def run_post(ctx: Run, run_id: Id) -> Response:  # the service also needs ledger.post
+    with ctx.db.write() as conn:
+        payables.post_payable(conn, ctx.actor, ctx.book_id, run_id)
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/adjustments", response_class=HTMLResponse)
+def run_adjust(ctx: Decide, run_id: Id, amount_minor: Annotated[str, Form()] = "",
+               reason: Annotated[str, Form()] = "") -> Response:
+    try:
+        text = amount_minor.strip()
+        if not text.lstrip("-").isdigit() or len(text) > 14:
+            raise ValidationFailed([Problem("amount_minor", "a whole number of minor units "
+                                            "(pence), minus to pay less", "amount")])
+        with ctx.db.write() as conn:
+            payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, int(text),
+                                        reason)
+    except ValidationFailed as exc:
+        return _run_page(ctx, run_id, field_errors(exc), 422)
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
+
+
+@router.post("/adjustments/{adjustment_id}/decide")
+def adjustment_decide(ctx: Policy_, adjustment_id: Id,
+                      approve: Annotated[bool, Form()] = False) -> Response:
+    with ctx.db.write() as conn:
+        payables.decide_adjustment(conn, ctx.actor, ctx.book_id, adjustment_id, approve)
+        run_id = conn.execute(select(care_adjustments.c.run_id).where(
+            care_adjustments.c.id == adjustment_id)).scalar()
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
+
+
+@router.post("/providers/{party_id}/hold", response_class=HTMLResponse)
+def provider_hold(ctx: Policy_, party_id: Id, reason: Annotated[str, Form()] = "",
+                  lift: Annotated[bool, Form()] = False,
+                  run_id: Annotated[int, Form(ge=1, le=MAX_ID)] = 0) -> Response:
+    with ctx.db.write() as conn:
+        if lift:
+            payables.lift_hold(conn, ctx.actor, ctx.book_id, party_id)
+        else:
+            payables.hold(conn, ctx.actor, ctx.book_id, party_id, reason)
+    target = f"/b/{ctx.code}/care/runs/{run_id}" if run_id else f"/b/{ctx.code}/care"
+    return RedirectResponse(target, status_code=303)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def _report_period(first: str, last: str) -> tuple[date, date]:
+    """The period asked for, or the last four full weeks."""
+    if first or last:
+        return _dates(first, last)
+    today = date.today()  # noqa: DTZ011 - a default for a form, the user can change it
+    monday = today - timedelta(days=today.weekday())
+    return monday - timedelta(days=28), monday - timedelta(days=1)
+
+
+def _reports(conn: Any, ctx: Ctx, start: date, end: date) -> list[reports.Report]:
+    return [reports.delivery(conn, ctx.actor, ctx.book_id, start, end, by)
+            for by in ("provider", "week", "client")] + [
+        reports.exceptions(conn, ctx.actor, ctx.book_id, start, end),
+        reports.punctuality(conn, ctx.actor, ctx.book_id, start, end)]
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def care_reports(ctx: Read, first: Annotated[str, Query(alias="from", max_length=10)] = "",
+                 last: Annotated[str, Query(alias="to", max_length=10)] = "") -> HTMLResponse:
+    try:
+        start, end = _report_period(first, last)
+        with ctx.db.read() as conn:
+            tables = _reports(conn, ctx, start, end)
+            charts = reports.delivery_charts(conn, ctx.actor, ctx.book_id, start, end)
+    except ValidationFailed as exc:
+        return ctx.page("care/reports.html", 422, nav="reports", tables=[], charts=[],
+                        first=first, last=last, errors=field_errors(exc))
+    return ctx.page("care/reports.html", nav="reports", tables=tables, charts=charts[:40],
+                    chart_count=len(charts), first=start.isoformat(), last=end.isoformat(),
+                    errors={})
+
+
+@router.get("/reports.{fmt}")
+def care_reports_file(ctx: Read, fmt: str,
+                      first: Annotated[str, Query(alias="from", max_length=10)] = "",
+                      last: Annotated[str, Query(alias="to", max_length=10)] = ""
+                      ) -> Response:
+    """Every report table of the period: one XLSX workbook, or the CSV of one table."""
+    start, end = _report_period(first, last)
+    with ctx.db.read() as conn:
+        tables = _reports(conn, ctx, start, end)
+    if fmt == "xlsx":
+        return Response(reports.report_xlsx(*tables), media_type=SELFBILL_MEDIA["xlsx"],
+                        headers={"Content-Disposition": 'attachment; filename="'
+                                 f'care-reports-{start}-{end}.xlsx"'})
+    found = next((t for t in tables if f"{t.name}" == fmt.removesuffix(".csv")), None)
+    if found is None or not fmt.endswith(".csv"):
+        raise ValidationFailed([Problem("format", "xlsx, or <report name>.csv", "format")])
+    return Response(reports.report_csv(found), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{found.filename("csv")}"'})
+
+
+# ---------------------------------------------------------------- the provider's portal
+
+
+@portal.get("", response_class=HTMLResponse)
+def portal_visits(ctx: Portal, notice: str = "") -> HTMLResponse:
+    return _portal_page(ctx, {}, notice[:200])
+
+
+def _portal_page(ctx: Ctx, errors: dict[str, list[str]], notice: str = "",
+                 status: int = 200) -> HTMLResponse:
+    party_id = ctx.actor.party_in(ctx.book_id)
+    with ctx.db.read() as conn:
+        found = payables.portal_runs(conn, ctx.actor, ctx.book_id)
+    return ctx.page("care/portal.html", status, nav="visits", runs=found, errors=errors,
+                    notice=notice, party_id=party_id, max_upload=MAX_UPLOAD_BYTES)
+
+
+@portal.post("", response_class=HTMLResponse)
+async def portal_upload(ctx: Portal, file: Annotated[UploadFile, File()],
+                        valid_only: Annotated[bool, Form()] = False) -> Response:
+    content = await file.read(MAX_UPLOAD_BYTES + 1)
+    name = file.filename or "visits.csv"
+    try:
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ValidationFailed([Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB",
+                                            "size")])
+        with ctx.db.write() as conn:
+            result = imports.import_actual(conn, ctx.actor, ctx.book_id, name, content,
+                                           valid_only,
+                                           provider_party_id=ctx.actor.party_in(ctx.book_id))
+    except ValidationFailed as exc:
+        return _portal_page(ctx, _import_errors(exc), status=422)
+    notice = (f"{name} was sent before: nothing new" if result.replayed else
+              f"received {result.rows} visit record(s)" + (
+                  f"; {result.rejected} rejected: the error file is in your documents"
+                  if result.rejected else ""))
+    return RedirectResponse(f"/portal/{ctx.code}/visits?notice={notice}", status_code=303)
+
+
+@portal.get("/runs/{run_id}/selfbill.{fmt}")
+def portal_selfbill(ctx: Portal, run_id: Id, fmt: str) -> Response:
+    """The provider's own self-bill (another provider's run answers 403)."""
+    return _selfbill(ctx, run_id, fmt, portal=True)
+
+
+# ---------------------------------------------------------------- API
+
+
+api = APIRouter(prefix="/api/v1/books/{book}/care", tags=["care"], responses=PROBLEMS)
+ApiImport = Annotated[ApiCtx, Depends(ApiNeed(Permission.CARE_IMPORT))]
+ApiRead = Annotated[ApiCtx, Depends(ApiNeed(Permission.CARE_READ))]
+
+
+class ActualRecordIn(BaseModel):
+    """One carer's check-in and check-out (the columns of actual.csv)."""
+
+    model_config = ConfigDict(extra="allow")
+    record_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    provider_id: str = Field(max_length=64)
+    carer_id: str = Field(max_length=64)
+    service_code: str = Field(max_length=32)
+    method: str | None = Field(default=None, description="app, phone or manual")
+    check_in: str = Field(description="local date-time, e.g. 2026-11-02T09:05:00")
+    check_out: str = Field(description="local date-time, e.g. 2026-11-02T09:35:00")
+    latitude: str | None = None
+    longitude: str | None = None
+
+
+class ActualRecordsIn(BaseModel):
+    records: list[ActualRecordIn] = Field(min_length=1, max_length=50_000)
+    valid_only: bool = Field(default=False, description="import the valid records and "
+                             "return the rejected ones with their problems")
+
+
+class ImportOut(BaseModel):
+    import_id: int | None
+    imported: int
+    rejected: int
+    replayed: bool
+    rejected_csv: str = Field(description="the rejected records with their problems, CSV")
+
+
+class RunOut(BaseModel):
+    id: int
+    provider_party_id: int
+    period_start: date
+    period_end: date
+    status: str
+    outcomes: int
+    exceptions: int
+    decided: int
+    amount_minor: int = Field(description="the final amounts so far, in minor units")
+    case_id: int | None
+    entry_id: int | None
+
+
+@api.post("/actual-records", response_model=ImportOut, status_code=201,
+          summary="Import actual visit records (all or nothing, or the valid ones)")
+def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
+    def effect(conn: Any) -> tuple[int, Any]:
+        records = [r.model_dump(exclude_none=True) for r in body.records]
+        result = imports.import_actual(conn, ctx.actor, ctx.book_id, "api", records,
+                                       body.valid_only)
+        return 201, {"import_id": result.import_id, "imported": result.rows,
+                     "rejected": result.rejected, "replayed": result.replayed,
+                     "rejected_csv": result.rejected_csv.decode("utf-8")}
+    return idempotent(ctx, body.model_dump(), effect)
+
+
+@api.get("/runs", response_model=list[RunOut], summary="Reconciliation runs, newest first")
+def api_runs(ctx: ApiRead) -> list[dict[str, Any]]:
+    with ctx.db.read() as conn:
+        return payables.runs_of(conn, ctx.actor, ctx.book_id)[:500]

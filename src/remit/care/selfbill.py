@@ -1,0 +1,283 @@
+"""A provider's self-bill for a reconciliation run, as CSV, XLSX and PDF.
+
+The council writes the bill on the provider's behalf: a line per carer place or record of
+the run (date and time of the visit, or of the check-in of a record matched to no visit),
+the final minutes and amount of each (after arbitration), the totals by cost centre (the
+service code), the approved adjustments, and the grand total, which is what the run posts
+(or posted) to the provider's payable. Amounts are integers of minor units throughout and
+are formatted with their currency only for people.
+
+- CSV: flat, one row per line and per approved adjustment, each naming its run and
+  provider; the ``Amount (minor units)`` column adds up to the grand total.
+- XLSX: a ``Self-bill`` sheet (header, cost centres, adjustments, totals), then ``Visits``
+  and ``Adjustments`` sheets with the CSV's columns.
+- PDF: ``templates/care/selfbill_pdf.html`` rendered by WeasyPrint, A4 landscape.
+
+>>> clock_text(1_793_610_000)
+('2026-11-02', '09:00')
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import Connection, and_, func, select
+
+from remit.access.model import Actor, Permission, require
+from remit.care.payables import cost_centres, run_row
+from remit.care.reports import (
+    Column,
+    Kind,
+    locale_for,
+    money_text,
+    party_names,
+    put_cell,
+    table_csv,
+    workbook_bytes,
+    write_sheet,
+)
+from remit.care.service import DAY_SECONDS, EPOCH
+from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
+from remit.errors import Forbidden
+from remit.ledger import service as ledger
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+ADJUSTMENTS_CENTRE = "adjustments"  # as post_payable names their posting
+
+
+@dataclass(frozen=True, slots=True)
+class SelfBill:
+    """Everything a self-bill shows; the totals are integers of minor units."""
+
+    book_name: str
+    provider_party_id: int
+    provider_ref: str
+    provider_name: str
+    run_id: int
+    period_start: date
+    period_end: date
+    status: str
+    entry_id: int | None
+    currency: str
+    locale: str
+    lines: tuple[dict[str, Any], ...]
+    cost_centres: tuple[tuple[str, int], ...]  # (centre, final amount), by centre
+    adjustments: tuple[dict[str, Any], ...]  # approved ones only
+    visits_minor: int
+    adjustments_minor: int
+    total_minor: int
+
+    def money(self, amount_minor: int) -> str:
+        return money_text(amount_minor, self.currency, self.locale)
+
+    def filename(self, extension: str) -> str:
+        return (f"self-bill-{self.provider_ref or self.provider_party_id}-"
+                f"{self.period_start.isoformat()}-{self.period_end.isoformat()}-"
+                f"run-{self.run_id}.{extension}")
+
+
+def clock_text(moment_s: int) -> tuple[str, str]:
+    """Date and time of a local wall-clock moment (seconds since 1970-01-01 00:00)."""
+    day = EPOCH + timedelta(days=moment_s // DAY_SECONDS)
+    minute = moment_s % DAY_SECONDS // 60
+    return day.isoformat(), f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def self_bill(conn: Connection, actor: Actor, book_id: int, run_id: int,
+              portal: bool = False) -> SelfBill:
+    """The self-bill of a run, as it stands (a run not yet posted can still change).
+
+    Staff need ``care.read``; with ``portal``, a provider's user sees its own runs only.
+    """
+    require(actor, book_id, Permission.PORTAL_PROVIDER if portal else Permission.CARE_READ)
+    run = run_row(conn, book_id, run_id)
+    if portal and actor.party_in(book_id) != int(run.provider_party_id):
+        raise Forbidden("a provider sees only its own self-bills")
+    book = ledger.get_book(conn, book_id)
+    found = _lines(conn, book_id, run_id)
+    currency = next((line["currency"] for line in found if line["currency"]),
+                    str(book["base_currency"]))
+    locale = locale_for(currency)
+    centres = tuple(sorted(cost_centres(conn, run_id).items()))
+    adjustments = _adjustments(conn, run_id)
+    provider = int(run.provider_party_id)
+    ref, name = party_names(conn, book_id, [provider]).get(provider, ("", ""))
+    for item in (*found, *adjustments):
+        item.update(run_id=run_id, provider_ref=ref,
+                    amount=money_text(item["amount_minor"], currency, locale))
+    visits = sum(amount for _, amount in centres)
+    adjusted = sum(a["amount_minor"] for a in adjustments)
+    return SelfBill(str(book["name"]), provider, ref, name, run_id, run.period_start,
+                    run.period_end, str(run.status),
+                    None if run.entry_id is None else int(run.entry_id), currency, locale,
+                    tuple(found), centres, tuple(adjustments), visits, adjusted,
+                    visits + adjusted)
+
+
+def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
+    o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
+    moment = func.coalesce(v.start_s, a.check_in_s)
+    rows = conn.execute(select(
+        o.id, moment.label("moment_s"), v.ref.label("visit_ref"), a.ref.label("record_ref"),
+        func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
+        a.carer_ref, func.coalesce(v.service_code, a.service_code).label("cost_centre"),
+        o.status, o.rule, o.decision, o.exception, o.planned_minutes, o.delivered_minutes,
+        o.final_minutes, o.final_amount_minor, o.currency, o.reason, o.decision_reason)
+        .select_from(visit_outcomes.outerjoin(planned_visits, v.id == o.planned_visit_id)
+                     .outerjoin(actual_records, a.id == o.actual_record_id))
+        .where(o.run_id == run_id).order_by(moment, o.id)).all()
+    clients = party_names(conn, book_id, (r.client_id for r in rows))
+    lines = []
+    for r in rows:
+        day, time = clock_text(int(r.moment_s))
+        lines.append({
+            "kind": "visit", "outcome_id": int(r.id), "date": day, "time": time,
+            "visit_ref": r.visit_ref or "", "record_ref": r.record_ref or "",
+            "client_ref": clients.get(r.client_id, ("", ""))[0], "carer": r.carer_ref or "",
+            "cost_centre": r.cost_centre, "status": r.status, "rule": r.rule,
+            "decision": r.decision or "", "exception": bool(r.exception),
+            "planned_minutes": int(r.planned_minutes),
+            "delivered_minutes": int(r.delivered_minutes),
+            "paid_minutes": int(r.final_minutes), "amount_minor": int(r.final_amount_minor),
+            "currency": r.currency, "reason": r.decision_reason or r.reason})
+    return lines
+
+
+def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    j = care_adjustments.c
+    rows = conn.execute(select(j.id, j.amount_minor, j.currency, j.reason, j.requested_by,
+                               j.decided_by, j.decided_at).where(and_(
+                                   j.run_id == run_id, j.status == "approved"))
+                        .order_by(j.id)).all()
+    return [{"kind": "adjustment", "adjustment_id": int(r.id), "date": r.decided_at[:10],
+             "time": "", "cost_centre": ADJUSTMENTS_CENTRE, "status": "approved",
+             "decision": "", "amount_minor": int(r.amount_minor), "currency": r.currency,
+             "reason": r.reason, "requested_by": r.requested_by,
+             "approved_by": r.decided_by} for r in rows]
+
+
+# ---------------------------------------------------------------- files
+
+_C, _K = Column, Kind
+LINE_COLUMNS = (
+    _C("run_id", "Run"), _C("provider_ref", "Provider ref", _K.TEXT),
+    _C("kind", "Line", _K.LABEL), _C("date", "Date", _K.LABEL),
+    _C("time", "Time (local)", _K.LABEL), _C("visit_ref", "Visit", _K.TEXT),
+    _C("record_ref", "Record", _K.TEXT), _C("client_ref", "Client ref", _K.TEXT),
+    _C("carer", "Carer", _K.TEXT), _C("cost_centre", "Cost centre (service)", _K.TEXT),
+    _C("status", "Status", _K.LABEL), _C("decision", "Decision", _K.LABEL),
+    _C("planned_minutes", "Planned (minutes)"),
+    _C("delivered_minutes", "Delivered (minutes)"),
+    _C("paid_minutes", "Paid (minutes, final)"),
+    _C("amount_minor", "Amount (minor units)"), _C("currency", "Currency", _K.LABEL),
+    _C("amount", "Amount (formatted)", _K.LABEL), _C("reason", "Reason", _K.TEXT))
+ADJUSTMENT_COLUMNS = (
+    _C("adjustment_id", "Adjustment"), _C("date", "Approved on", _K.LABEL),
+    _C("reason", "Reason", _K.TEXT), _C("requested_by", "Requested by", _K.TEXT),
+    _C("approved_by", "Approved by", _K.TEXT),
+    _C("amount_minor", "Amount (minor units)"), _C("currency", "Currency", _K.LABEL),
+    _C("amount", "Amount (formatted)", _K.LABEL))
+
+
+def selfbill_csv(bill: SelfBill) -> bytes:
+    """The lines, then the approved adjustments, in one flat UTF-8 CSV."""
+    return table_csv(LINE_COLUMNS, (*bill.lines, *bill.adjustments))
+
+
+def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
+    return [("Council", bill.book_name), ("Provider", bill.provider_name),
+            ("Provider ref", bill.provider_ref),
+            ("Period", f"{bill.period_start.isoformat()} to {bill.period_end.isoformat()}"),
+            ("Run", bill.run_id), ("Status", bill.status),
+            ("Ledger entry", bill.entry_id if bill.entry_id is not None else "not posted"),
+            ("Currency", bill.currency)]
+
+
+def selfbill_xlsx(bill: SelfBill) -> bytes:
+    from openpyxl import Workbook  # noqa: PLC0415 - heavy import, only when exporting
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    book = Workbook()
+    summary = book.active
+    summary.title = "Self-bill"
+    bold = Font(bold=True)
+    row = 1
+    for label, value in header_fields(bill):
+        put_cell(summary, row, 1, label)
+        put_cell(summary, row, 2, value)
+        row += 1
+    row += 1
+    for j, heading in enumerate(("Cost centre", "Amount (minor units)", "Amount"), start=1):
+        summary.cell(row, j, heading).font = bold
+    totals = [*((centre, amount) for centre, amount in bill.cost_centres),
+              ("Visits total", bill.visits_minor),
+              ("Adjustments (approved)", bill.adjustments_minor),
+              ("Grand total", bill.total_minor)]
+    for label, amount in totals:
+        row += 1
+        put_cell(summary, row, 1, label)
+        put_cell(summary, row, 2, amount)
+        put_cell(summary, row, 3, bill.money(amount))
+    summary.cell(row, 1).font = bold
+    summary.column_dimensions["A"].width = 26
+    summary.column_dimensions["B"].width = 22
+    summary.column_dimensions["C"].width = 16
+    for title, columns, rows in (("Visits", LINE_COLUMNS, bill.lines),
+                                 ("Adjustments", ADJUSTMENT_COLUMNS, bill.adjustments)):
+        sheet = book.create_sheet(title)
+        write_sheet(sheet, columns, rows)
+        sheet.freeze_panes = "A2"
+    return workbook_bytes(book)
+
+
+@functools.cache
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR),
+                      autoescape=select_autoescape(("html",), default_for_string=False),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def selfbill_html(bill: SelfBill) -> str:
+    return environment().get_template("care/selfbill_pdf.html").render(
+        bill=bill, header=header_fields(bill))
+
+
+PRINT_CSS = """
+@page { size: A4 landscape; margin: 14mm 12mm 16mm 12mm;
+        @bottom-left { content: string(billref); font: 7.5pt "DejaVu Sans", sans-serif;
+                       color: #555; }
+        @bottom-right { content: counter(page) " / " counter(pages);
+                        font: 7.5pt "DejaVu Sans", sans-serif; color: #555; } }
+html { font: 8.5pt/1.35 "DejaVu Sans", sans-serif; color: #000; }
+h1 { font-size: 14pt; margin: 0 0 1mm; }
+.billref { string-set: billref content(); font-size: 9pt; margin: 0 0 4mm; }
+dl.header { display: grid; grid-template-columns: 32mm auto; margin: 0 0 5mm; }
+dl.header dt { font-weight: bold; } dl.header dd { margin: 0; }
+table { border-collapse: collapse; width: 100%; margin: 0 0 5mm; }
+th, td { border-bottom: 0.4pt solid #999; padding: 0.8mm 1.2mm; text-align: left;
+         vertical-align: top; }
+thead { display: table-header-group; } tr { break-inside: avoid; }
+th { background: #eee; } .num { text-align: right; white-space: nowrap; }
+tfoot td, tr.total td { font-weight: bold; border-top: 0.8pt solid #000; }
+h2 { font-size: 10.5pt; margin: 4mm 0 1.5mm; } .summary { width: 50%; }
+td.reason { font-size: 7pt; color: #333; width: 30%; }
+"""
+
+
+def selfbill_pdf(bill: SelfBill) -> bytes:
+    """The self-bill as an A4 landscape PDF; nothing outside the document is fetched."""
+    from weasyprint import CSS, HTML  # noqa: PLC0415 - heavy import, only when printing
+    from weasyprint.urls import URLFetcher  # noqa: PLC0415
+
+    fetcher = URLFetcher(allowed_protocols=("data",))
+    pdf = HTML(string=selfbill_html(bill), url_fetcher=fetcher).write_pdf(
+        stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+    if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
+        raise TypeError("WeasyPrint returned no PDF")
+    return pdf
