@@ -1,7 +1,8 @@
 """``python -m bench ledger [--postings N] [--parties N] [--db sqlite|postgresql|both] ...``
 or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests N]
 [--db sqlite|postgresql]``, or ``python -m bench care [--planned N] [--repeat K]
-[--no-reference]``."""
+[--no-reference]``, or ``python -m bench care-book [--db sqlite|postgresql|both]
+[--scale large]``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bench import care, ledger, web
+from bench import care, care_book, ledger, web
 from remit import demo
 
 
@@ -45,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                         help="engine runs; the median counts (default %(default)s)")
     visits.add_argument("--no-reference", action="store_true",
                         help="skip the per-row Python baseline (slow at a million)")
+    commands.add_parser("care-book", add_help=False,
+                        help="a month of the large demo's care imported, reconciled and stored "
+                             "(python -m bench care-book --help)")
     return top
 
 
@@ -76,6 +80,9 @@ def run_web(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["care-book"]:  # its own options: see bench/care_book.py
+        return care_book.main(argv[1:])
     args = parser().parse_args(argv)
     if args.benchmark == "web":
         return run_web(args)

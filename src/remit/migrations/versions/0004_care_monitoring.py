@@ -2,7 +2,8 @@
 
 Packages with weekly patterns and dated rates, planned visits, actual records, their
 imports, versioned tolerance policies, reconciliation runs and their outcomes, holds on
-providers and manual adjustments (issue 4).
+providers and manual adjustments (issue 4). The big tables keep foreign keys only to the
+parties and packages (see care/store.py and ADR 8).
 
 Revision ID: 0004
 Revises: 0003
@@ -21,6 +22,37 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "actual_records",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("book_id", sa.Integer(), nullable=False),
+        sa.Column("ref", sa.String(length=64), nullable=False),
+        sa.Column("client_party_id", sa.Integer(), nullable=False),
+        sa.Column("provider_party_id", sa.Integer(), nullable=False),
+        sa.Column("carer_ref", sa.String(length=64), nullable=False),
+        sa.Column("service_code", sa.String(length=32), nullable=False),
+        sa.Column("method", sa.String(length=16), nullable=True),
+        sa.Column("check_in_s", sa.BigInteger(), nullable=False),
+        sa.Column("check_out_s", sa.BigInteger(), nullable=False),
+        sa.Column("latitude", sa.String(length=24), nullable=True),
+        sa.Column("longitude", sa.String(length=24), nullable=True),
+        sa.Column("import_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["client_party_id"],
+            ["parties.id"],
+            name=op.f("fk_actual_records_client_party_id_parties"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["provider_party_id"],
+            ["parties.id"],
+            name=op.f("fk_actual_records_provider_party_id_parties"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_actual_records")),
+        sa.UniqueConstraint("book_id", "ref", name="uq_actual_records_ref"),
+    )
+    with op.batch_alter_table("actual_records", schema=None) as batch_op:
+        batch_op.create_index("ix_actual_records_period", ["book_id", "check_in_s"], unique=False)
+
     op.create_table(
         "care_holds",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -130,47 +162,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "actual_records",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("book_id", sa.Integer(), nullable=False),
-        sa.Column("ref", sa.String(length=64), nullable=False),
-        sa.Column("client_party_id", sa.Integer(), nullable=False),
-        sa.Column("provider_party_id", sa.Integer(), nullable=False),
-        sa.Column("carer_ref", sa.String(length=64), nullable=False),
-        sa.Column("service_code", sa.String(length=32), nullable=False),
-        sa.Column("method", sa.String(length=16), nullable=True),
-        sa.Column("check_in_s", sa.BigInteger(), nullable=False),
-        sa.Column("check_out_s", sa.BigInteger(), nullable=False),
-        sa.Column("latitude", sa.String(length=24), nullable=True),
-        sa.Column("longitude", sa.String(length=24), nullable=True),
-        sa.Column("import_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["book_id"], ["books.id"], name=op.f("fk_actual_records_book_id_books")
-        ),
-        sa.ForeignKeyConstraint(
-            ["client_party_id"],
-            ["parties.id"],
-            name=op.f("fk_actual_records_client_party_id_parties"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["import_id"],
-            ["care_imports.id"],
-            name=op.f("fk_actual_records_import_id_care_imports"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["provider_party_id"],
-            ["parties.id"],
-            name=op.f("fk_actual_records_provider_party_id_parties"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_actual_records")),
-        sa.UniqueConstraint("book_id", "ref", name="uq_actual_records_ref"),
-    )
-    with op.batch_alter_table("actual_records", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_actual_records_period", ["book_id", "provider_party_id", "check_in_s"], unique=False
-        )
-
-    op.create_table(
         "care_package_rates",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("package_id", sa.Integer(), nullable=False),
@@ -243,17 +234,9 @@ def upgrade() -> None:
         sa.Column("carers", sa.Integer(), nullable=False),
         sa.Column("import_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["book_id"], ["books.id"], name=op.f("fk_planned_visits_book_id_books")
-        ),
-        sa.ForeignKeyConstraint(
             ["client_party_id"],
             ["parties.id"],
             name=op.f("fk_planned_visits_client_party_id_parties"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["import_id"],
-            ["care_imports.id"],
-            name=op.f("fk_planned_visits_import_id_care_imports"),
         ),
         sa.ForeignKeyConstraint(
             ["package_id"],
@@ -269,9 +252,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("book_id", "ref", name="uq_planned_visits_ref"),
     )
     with op.batch_alter_table("planned_visits", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_planned_visits_period", ["book_id", "provider_party_id", "start_s"], unique=False
-        )
+        batch_op.create_index("ix_planned_visits_period", ["book_id", "start_s"], unique=False)
 
     op.create_table(
         "care_adjustments",
@@ -315,16 +296,6 @@ def upgrade() -> None:
         sa.Column("final_minutes", sa.Integer(), nullable=False),
         sa.Column("final_amount_minor", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["actual_record_id"],
-            ["actual_records.id"],
-            name=op.f("fk_visit_outcomes_actual_record_id_actual_records"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["planned_visit_id"],
-            ["planned_visits.id"],
-            name=op.f("fk_visit_outcomes_planned_visit_id_planned_visits"),
-        ),
-        sa.ForeignKeyConstraint(
             ["run_id"], ["care_runs.id"], name=op.f("fk_visit_outcomes_run_id_care_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_outcomes")),
@@ -353,10 +324,6 @@ def downgrade() -> None:
 
     op.drop_table("care_package_slots")
     op.drop_table("care_package_rates")
-    with op.batch_alter_table("actual_records", schema=None) as batch_op:
-        batch_op.drop_index("ix_actual_records_period")
-
-    op.drop_table("actual_records")
     with op.batch_alter_table("care_policies", schema=None) as batch_op:
         batch_op.drop_index("ix_care_policies_scope")
 
@@ -370,3 +337,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_care_holds_provider")
 
     op.drop_table("care_holds")
+    with op.batch_alter_table("actual_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_actual_records_period")
+
+    op.drop_table("actual_records")
