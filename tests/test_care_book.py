@@ -263,6 +263,12 @@ def test_the_book_commands_plan_import_run_decide_and_post(db, book, council, tm
                  grants=[(book, Role.CLERK)])
         add_user(conn, Actor.system("t"), "mona", "a long enough password",
                  grants=[(book, Role.MANAGER)])
+    out = remit("care", "policy", "tolerance_minutes=10", "--from", "2026-01-01",
+                "--provider", "P1", "--note", "clause 7", user="mona")
+    assert "tolerance_minutes 10" in out and "match_window_minutes 60" in out
+    refused = runner.invoke(app, ["care", "policy", "tolerance_minutes=soon", "--from",
+                                  "2026-01-01", "--book", "test", "--as", "mona"])
+    assert refused.exit_code == 2 and "tolerance_minutes" in refused.output
     assert "planned 13 new visit(s)" in remit("care", "plan", "--from", "2026-11-02",
                                               "--to", "2026-11-08")
     bad = tmp_path / "ecm.csv"

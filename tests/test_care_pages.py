@@ -59,6 +59,11 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
         "csrf_token": csrf, "kind": "actual", "valid_only": "true"},
         files={"file": ("ecm.csv", bad, "text/csv")}, follow_redirects=True)
     assert "imported 0 row(s)" in partial.text and "2 rejected" in partial.text
+    link = re.search(r'href="(/b/riverside/documents/\d+)">error file', partial.text)
+    assert link, "the error file is offered for download"
+    errors = client.get(link.group(1))
+    assert errors.status_code == 200 and "no client NOPE" in errors.text
+    assert "Tolerance policy" in partial.text
 
 
 def test_reconcile_decide_post_and_the_portal(web):

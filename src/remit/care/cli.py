@@ -13,6 +13,7 @@ from rich.table import Table
 from remit.care import decisions, exchange, imports, packages, payables, runs
 from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
+from remit.care.model import Policy
 from remit.care.summary import summarise, unpriced
 from remit.cliutil import (
     AS_OPTION,
@@ -26,6 +27,7 @@ from remit.cliutil import (
 )
 from remit.errors import ValidationFailed
 from remit.money import Money, format_money
+from remit.parties import service as parties_service
 
 care_app = typer.Typer(help="Care monitoring: planned against actual visits.",
                        no_args_is_help=True)
@@ -215,3 +217,32 @@ def post(run: int = typer.Argument(..., help="The run's id."),
         entry_id = payables.post_payable(conn, actor, book_id, run)
     console.print(f"run {run} posted as entry {entry_id}" if entry_id else
                   f"run {run} pays nothing; marked posted")
+
+
+@care_app.command("policy")
+@user_errors
+def policy_set(values: list[str] = typer.Argument(
+                   ..., help="name=minutes, e.g. tolerance_minutes=10 (others keep the "
+                   "version in force)"),
+               effective_from: str = typer.Option(..., "--from", help="Holds from, YYYY-MM-DD."),
+               provider: str | None = typer.Option(None, "--provider",
+                                                   help="A provider's ref: its override."),
+               note: str = typer.Option("", "--note", help="Why (the contract clause)."),
+               book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+    """Set a new version of the tolerance policy (of the book, or of one provider)."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    day, _ = _period(effective_from, effective_from)
+    changes: dict[str, object] = {}
+    for pair in values:
+        name, _, number = pair.partition("=")
+        changes[name.strip()] = int(number) if number.strip().isdigit() else number
+    with database.write() as conn:
+        provider_id = parties_service.party_id_for(conn, book_id, provider) if provider \
+            else None
+        book_policy, overrides = care_service.policies_on(conn, book_id, day)
+        base = overrides.get(provider_id, book_policy) if provider_id else book_policy
+        new = Policy.from_mapping({**base.as_dict(), **changes})
+        care_service.set_policy(conn, actor, book_id, new, day, provider_id, note)
+    console.print(f"policy from {day}" + (f" for {provider}" if provider else "") + ": "
+                  + ", ".join(f"{k} {v}" for k, v in new.as_dict().items()))

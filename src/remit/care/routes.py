@@ -16,6 +16,7 @@ from remit.care import decisions, imports, payables, reports, selfbill
 from remit.care import packages as care_packages
 from remit.care import service as care
 from remit.care.store import care_adjustments, care_imports, visit_outcomes
+from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
@@ -47,12 +48,17 @@ def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
     with ctx.db.read() as conn:
         found = payables.runs_of(conn, ctx.actor, ctx.book_id)[:200]
         names = _names(conn, ctx, {r["provider_party_id"] for r in found})
-        recent = conn.execute(select(care_imports).where(
+        recent = [dict(r) for r in conn.execute(select(care_imports).where(
             care_imports.c.book_id == ctx.book_id).order_by(
-            care_imports.c.id.desc()).limit(10)).mappings().all()
+            care_imports.c.id.desc()).limit(10)).mappings()]
+        for row in recent:  # the error file of rows an import turned away
+            row["error_files"] = documents.list_documents(
+                conn, ctx.actor, ctx.book_id, "care_import", row["id"]) if row["rejected"] \
+                else []
+        policies = care.policy_versions(conn, ctx.actor, ctx.book_id)
     return ctx.page("care/home.html", status, nav="payments", runs=found, names=names,
                     imports=recent, errors=errors or {}, values=values or {},
-                    notice=notice, max_upload=MAX_UPLOAD_BYTES)
+                    notice=notice, max_upload=MAX_UPLOAD_BYTES, policies=policies)
 
 
 @router.get("", response_class=HTMLResponse)

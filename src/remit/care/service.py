@@ -303,6 +303,16 @@ def set_policy(conn: Connection, actor: Actor, book_id: int, policy: Policy,
     return policy_id
 
 
+def policy_versions(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
+    """Every version of the book's policy and of the providers' overrides, newest first."""
+    require(actor, book_id, Permission.CARE_READ)
+    c = care_policies.c
+    rows = conn.execute(select(c.id, c.provider_party_id, c.effective_from, c.params, c.note,
+                               c.created_by, c.created_at).where(c.book_id == book_id)
+                        .order_by(c.effective_from.desc(), c.id.desc())).mappings().all()
+    return [{**dict(r), "params": json.loads(r["params"])} for r in rows]
+
+
 def policies_on(conn: Connection, book_id: int, day: date,
                 providers: Sequence[int] = ()) -> tuple[Policy, dict[int, Policy]]:
     """The book's policy in force on ``day`` (the defaults if none), and the overrides of
