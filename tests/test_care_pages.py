@@ -84,6 +84,30 @@ def test_reconcile_decide_post_and_the_portal(web):
 
     page = client.get(f"/b/{BOOK}/care/runs/{run_id}")
     assert page.status_code == 200 and "short_exception" in page.text
+    case_id = int(re.search(r"/cases/(\d+)\">case #", page.text).group(1))
+    # The officer asks the provider; the provider answers in its portal, with a file.
+    case_page = client.get(f"/b/{BOOK}/cases/{case_id}")
+    version = re.search(r'name="version" value="(\d+)"', case_page.text).group(1)
+    asked = client.post(f"/b/{BOOK}/cases/{case_id}/transition", data={
+        "csrf_token": csrf, "action": "ask_provider", "version": version},
+        follow_redirects=True)
+    assert "awaiting_provider" in asked.text or "Awaiting provider" in asked.text
+    agency = TestClient(client.app)
+    agency_token = sign_in(agency, f"demo-provider@{BOOK}")
+    query = agency.get(f"/portal/{BOOK}/queries/{case_id}")
+    assert query.status_code == 200
+    version = re.search(r'name="version" value="(\d+)"', query.text).group(1)
+    answered = agency.post(f"/portal/{BOOK}/queries/{case_id}/transition", data={
+        "csrf_token": agency_token, "action": "respond", "version": version,
+        "reason": "the carer stayed 30 minutes; her phone died"}, follow_redirects=True)
+    assert answered.status_code == 200
+    attached = agency.post(f"/portal/{BOOK}/queries/{case_id}/attach",
+                           data={"csrf_token": agency_token},
+                           files={"file": ("rota.csv", b"carer,start\nK1,09:02\n", "text/csv")},
+                           follow_redirects=True)
+    assert attached.status_code == 200
+    staff_view = client.get(f"/b/{BOOK}/cases/{case_id}")
+    assert "her phone died" in staff_view.text and "rota.csv" in staff_view.text
     outcome_ids = [int(x) for x in re.findall(r"/care/outcomes/(\d+)/decide", page.text)]
     assert len(outcome_ids) == 2  # the short visit and the missed 13:00 visit
     refused = client.post(f"/b/{BOOK}/care/outcomes/{outcome_ids[0]}/decide", data={
