@@ -22,8 +22,8 @@ import polars as pl
 from sqlalchemy import Connection, and_, insert, select
 
 from remit.access.model import Actor, Permission, require
+from remit.bulk import insert_frame, refs_taken
 from remit.care import exchange
-from remit.care.service import insert_frame, refs_taken
 from remit.care.store import actual_records, care_imports, care_packages, planned_visits
 from remit.db import insert_id
 from remit.documents import service as documents

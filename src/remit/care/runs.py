@@ -18,9 +18,10 @@ import polars as pl
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from remit.access.model import Actor, Permission, require
+from remit.bulk import insert_frame, read_frame
 from remit.care.engine import reconcile
 from remit.care.model import Policy, RunStatus
-from remit.care.service import DAY_SECONDS, EPOCH, insert_frame, policies_on, read_frame
+from remit.care.service import DAY_SECONDS, EPOCH, policies_on
 from remit.care.store import (
     actual_records,
     care_package_rates,

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, Table, and_, delete, insert, or_, select
+from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from remit.access.model import Actor, Permission, require
+from remit.bulk import insert_frame, refs_taken
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy
 from remit.care.store import (
     care_package_rates,
@@ -29,7 +30,7 @@ from remit.care.store import (
     care_policies,
     planned_visits,
 )
-from remit.db import insert_id, is_postgres
+from remit.db import insert_id
 from remit.errors import Conflict, Problem, ValidationFailed
 from remit.ledger import audit
 from remit.money import CURRENCY_EXPONENTS, to_rate
@@ -220,60 +221,6 @@ def _visits_of(conn: Connection, book_id: int, first: date, last: date) -> pl.Da
 
 
 # ---------------------------------------------------------------- bulk reads and writes
-
-
-def refs_taken(conn: Connection, table: Table, book_id: int, refs: Sequence[str]) -> set[str]:
-    """Which of ``refs`` the book's ``table`` holds already: one query per 50,000 refs,
-    the refs passed as one value (a JSON array on SQLite, an array on PostgreSQL)."""
-    pg = is_postgres(conn)
-    sql = (f"SELECT ref FROM {table.name} WHERE book_id = %s AND ref = ANY(%s)" if pg else
-           f"SELECT ref FROM {table.name} WHERE book_id = ? AND ref IN "
-           "(SELECT value FROM json_each(?))")
-    found: set[str] = set()
-    for start in range(0, len(refs), BATCH):
-        chunk = list(refs[start:start + BATCH])
-        found.update(ref for (ref,) in conn.exec_driver_sql(
-            sql, (book_id, chunk if pg else json.dumps(chunk))))
-    return found
-
-
-def read_frame(conn: Connection, query: Select[Any],
-               schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
-    """A query's rows as a frame of the given columns and types: on PostgreSQL through
-    ``COPY ... TO STDOUT`` as CSV (three times faster than rows through the driver for the
-    engine's million-row reads; the query's values are rendered by SQLAlchemy's literal
-    rendering, so give it numbers and dates only)."""
-    if not is_postgres(conn):
-        return pl.DataFrame(conn.execute(query).all(), orient="row", schema=schema)
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    data = bytearray()
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT CSV)") as copy:
-        for chunk in copy:
-            data += chunk
-    if not data:
-        return pl.DataFrame(schema=schema)
-    return pl.read_csv(bytes(data), has_header=False, schema=schema)
-
-
-def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-    """Insert a frame whose columns are the table's: COPY from CSV on PostgreSQL, batched
-    executemany on SQLite (the bulk writes of ARCHITECTURE.md); nulls stay null."""
-    if frame.is_empty():
-        return
-    names = ", ".join(frame.columns)
-    if is_postgres(conn):
-        # Strings are quoted, so that only a null is the unquoted NULL marker.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN "
-                         "(FORMAT CSV, NULL '\\N')") as copy:
-            for start in range(0, frame.height, BATCH):
-                copy.write(frame.slice(start, BATCH).write_csv(
-                    include_header=False, null_value="\\N", quote_style="non_numeric"))
-        return
-    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * frame.width)})"
-    for start in range(0, frame.height, BATCH):
-        conn.exec_driver_sql(sql, frame.slice(start, BATCH).rows())
 
 
 # ---------------------------------------------------------------- policies

@@ -1,0 +1,97 @@
+"""Report tables as people take them away: CSV and XLSX from columns that name their unit.
+
+Every package's reports describe their columns (``Column``: key, heading with the unit,
+``Kind``) and hand rows as dicts; these functions write them. Text that came from outside
+(refs, names, reasons) is kept from running as a spreadsheet formula in both formats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """What a column holds, which says how CSV and XLSX write it."""
+
+    TEXT = "text"  # text from outside (refs, names, reasons): guarded against formulas
+    LABEL = "label"  # text remit wrote (a status, a formatted amount)
+    INT = "int"  # minutes, counts, minor units
+    DATE = "date"
+    DECIMAL = "decimal"  # a percentage
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    heading: str  # names the unit: "Commissioned (carer-minutes)"
+    kind: Kind = Kind.INT
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_text(value: Any, kind: Kind) -> str:
+    """A value as CSV text; text from outside that a spreadsheet would run as a formula is
+    quoted with a leading apostrophe.
+
+    >>> cell_text("=HYPERLINK(1)", Kind.TEXT), cell_text(None, Kind.INT), cell_text(7, Kind.INT)
+    ("'=HYPERLINK(1)", '', '7')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    if kind is Kind.TEXT and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def table_csv(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV: a header line of the columns' headings, then a line per row."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([c.heading for c in columns])
+    writer.writerows([cell_text(row.get(c.key), c.kind) for c in columns] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+def write_sheet(sheet: Any, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
+                first_row: int = 1) -> int:
+    """A table on an openpyxl sheet from ``first_row``; returns the next free row. Numbers
+    are integers or Decimals; text is always text, never a formula."""
+    from openpyxl.styles import Font  # noqa: PLC0415 - heavy import, only when exporting
+
+    for j, column in enumerate(columns, start=1):
+        cell = sheet.cell(first_row, j, column.heading)
+        cell.font = Font(bold=True)
+        letter = cell.column_letter
+        sheet.column_dimensions[letter].width = max(
+            sheet.column_dimensions[letter].width or 0, min(len(column.heading) + 2, 40))
+    i = first_row
+    for i, row in enumerate(rows, start=first_row + 1):
+        for j, column in enumerate(columns, start=1):
+            put_cell(sheet, i, j, row.get(column.key), column.kind)
+    return i + 1
+
+
+def put_cell(sheet: Any, row: int, column: int, value: Any, kind: Kind = Kind.LABEL) -> None:
+    cell = sheet.cell(row, column, value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # openpyxl would read "=..." as a formula
+    elif isinstance(value, date):
+        cell.number_format = "yyyy-mm-dd"
+    elif kind is Kind.DECIMAL:
+        cell.number_format = "0.0"
+
+
+def workbook_bytes(workbook: Any) -> bytes:
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
