@@ -29,7 +29,7 @@ from remit.cases.model import NewCase
 from remit.db import Database
 from remit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from remit.events import service as webhooks
-from remit.events.delivery import claim_due, deliver_due
+from remit.events.delivery import ALLOW_PRIVATE_ENV, claim_due, deliver_due
 from remit.events.rules import (
     BACKOFF_SECONDS,
     MAX_ATTEMPTS,
@@ -119,6 +119,12 @@ def refused_url() -> str:
 
 
 # ---------------------------------------------------------------- the story's people
+
+
+@pytest.fixture(autouse=True)
+def _local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These receivers run on 127.0.0.1, an internal address remit refuses by default."""
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
 
 
 @pytest.fixture
@@ -549,3 +555,17 @@ def test_a_signature_refuses_tampering_replays_and_nonsense():
         assert not verify_signature("whsec_a", nonsense, body, now=1_767_225_600)
     # a receiver accepts any v1 of the header (room for signing with two secrets)
     assert verify_signature("whsec_a", f"{header},v1=00", body, now=1_767_225_600)
+
+
+def test_an_internal_address_is_refused_unless_allowed(db, book, vault, receiver, ada,
+                                                       system, monkeypatch):
+    """A subscription must not be a way into the office's own network (SSRF)."""
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    subscribe(db, ada, vault, book, receiver.url)
+    post_fee(db, system, book)
+    deliver_due(db, vault)
+    [delivery] = deliveries(db)
+    assert receiver.requests == [] and delivery["status"] != "delivered"
+    with db.read() as conn:
+        attempts = webhooks.delivery_attempts(conn, ada, book, delivery["id"])
+    assert "internal address (127.0.0.1)" in attempts[0]["error"]

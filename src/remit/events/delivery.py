@@ -27,8 +27,11 @@ this way, send webhooks through an egress proxy that refuses private addresses.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import logging
 import math
+import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -162,9 +165,41 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+ALLOW_PRIVATE_ENV = "REMIT_WEBHOOKS_ALLOW_PRIVATE"
+
+
+def refused_address(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Why an event may not go to ``url``: its host resolves to a loopback, private,
+    link-local or otherwise internal address (a subscription must not be a way to reach the
+    office's own network), unless ``REMIT_WEBHOOKS_ALLOW_PRIVATE`` is set. None if it may.
+
+    >>> refused_address("http://127.0.0.1:9/hook", {})  # doctest: +ELLIPSIS
+    'refused: 127.0.0.1 is ... internal address (127.0.0.1); ...'
+    >>> refused_address("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}) is None
+    True
+    """
+    env = os.environ if env is None else env
+    if env.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return None  # no address: the attempt itself will say so
+    for text in sorted(found):
+        address = ipaddress.ip_address(text.split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return (f"refused: {host} is (or resolves to) an internal address ({text}); set "
+                    f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network")
+    return None
+
+
 def post_json(url: str, body: bytes, headers: Mapping[str, str],
               timeout_seconds: float) -> Answer:
     """POST ``body``; the answer's status code, or the error when there was no answer."""
+    refused = refused_address(url)
+    if refused is not None:
+        return Answer(None, refused, 0)
     opener = urllib.request.build_opener(_NoRedirects())
     # The scheme is http or https: subscriptions are checked by rules.url_problems.
     request = urllib.request.Request(url, data=body, headers=dict(headers),  # noqa: S310
