@@ -14,6 +14,8 @@ from remit.cases.store import cases as case_table
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.documents.store import documents
 from remit.parties.store import bank_changes
+from remit.ledger import service as ledger
+from remit.parties import service as parties
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
 
@@ -123,3 +125,25 @@ def test_an_incomplete_mail_setting_is_explained_not_a_server_error(web, monkeyp
         "csrf_token": csrf, "template": "general", "channel": "email", "locale": "en",
         "subject": "Hello", "body": "A note"})
     assert answer.status_code == 400 and "REMIT_SMTP_FROM" in answer.text
+
+
+@pytest.mark.parametrize("role", ["provider", "client"])
+def test_a_next_page_is_offered_only_when_there_is_one(web, role):
+    client, database = web
+    sign_in(client, f"demo-clerk@{BOOK}")
+    with database.read() as conn:
+        total = count_role(conn, role)
+    seen, url = 0, f"/b/{BOOK}/parties?role={role}"
+    while url:
+        page = client.get(url)
+        rows = page.text.count('<tr><td><a href="/b/riverside/parties/')
+        assert rows > 0, "a next page was offered but held nothing"
+        seen += rows
+        found = re.search(r'href="(\?role=[^"]*after=[^"]+)">Next page', page.text)
+        url = f"/b/{BOOK}/parties" + found.group(1).replace("&amp;", "&") if found else ""
+    assert seen == total  # every party once, and no empty last page
+
+
+def count_role(conn, role: str) -> int:
+    book_id = ledger.book_id_for(conn, BOOK)
+    return len(parties.party_ids_with_role(conn, book_id, role))

@@ -55,7 +55,12 @@ def _after(cursor: str | None) -> tuple[date, int] | None:
 
 
 def _next(rows: list[Any], limit: int) -> str | None:
-    return f"{rows[-1].due_date.isoformat()}~{rows[-1].id}" if len(rows) == limit else None
+    """The cursor of the next page: rows were read one past the page, so a next page is
+    offered only when there is one (show ``rows[:limit]``)."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return f"{last.due_date.isoformat()}~{last.id}"
 
 
 # ---------------------------------------------------------------- pages
@@ -65,7 +70,7 @@ def _next(rows: list[Any], limit: int) -> str | None:
 def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
     today = ctx.today()
     with ctx.db.read() as conn:
-        rows = cases.my_queue(conn, ctx.actor, ctx.book_id, _after(after), PAGE)
+        rows = cases.my_queue(conn, ctx.actor, ctx.book_id, _after(after), PAGE + 1)
         counts = cases.queue_counts(conn, ctx.actor, ctx.book_id, today)
         unassigned = cases.list_cases(conn, ctx.actor, ctx.book_id,
                                       cases.CaseFilter(owner="-"), limit=10)
@@ -73,9 +78,10 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
         if ctx.can(P.BANK_CHANGE_APPROVE):
             approvals = [a for a in pending_bank_changes(conn, ctx.actor, ctx.book_id)
                          if a["requested_by"] != ctx.actor.username]
-    return ctx.page("cases/queue.html", nav="queue", rows=rows, counts=counts, today=today,
-                    unassigned=unassigned, approvals=approvals, next_page=_next(rows, PAGE),
-                    types=CASE_TYPES)
+    next_page = _next(rows, PAGE)
+    return ctx.page("cases/queue.html", nav="queue", rows=rows[:PAGE], counts=counts,
+                    today=today, unassigned=unassigned, approvals=approvals,
+                    next_page=next_page, types=CASE_TYPES)
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -87,12 +93,14 @@ def case_list(ctx: Read, case_type: str = "", state: str = "", owner: str = "",
                                state=state or None, owner=owner or None, team=team or None,
                                overdue_on=today if overdue else None, search=q)
     with ctx.db.read() as conn:
-        rows = cases.list_cases(conn, ctx.actor, ctx.book_id, filters, _after(after), PAGE)
+        rows = cases.list_cases(conn, ctx.actor, ctx.book_id, filters, _after(after),
+                                PAGE + 1)
     query = {"case_type": case_type, "state": state, "owner": owner, "team": team,
              "overdue": "1" if overdue else "", "closed": "1" if closed else "", "q": q}
-    return ctx.page("cases/list.html", nav="queue", rows=rows, today=today, filters=query,
-                    types=CASE_TYPES, teams=TEAMS, workers=_workers(ctx),
-                    next_page=_next(rows, PAGE), errors={})
+    next_page = _next(rows, PAGE)
+    return ctx.page("cases/list.html", nav="queue", rows=rows[:PAGE], today=today,
+                    filters=query, types=CASE_TYPES, teams=TEAMS, workers=_workers(ctx),
+                    next_page=next_page, errors={})
 
 
 @router.post("/cases/assign")

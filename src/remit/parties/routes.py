@@ -57,9 +57,10 @@ def party_list(ctx: Read, role: str = "", q: str = "", after: str | None = None,
         raise ValidationFailed([Problem("role", f"one of {', '.join(ROLE_TITLES)}", "role")])
     with ctx.db.read() as conn:
         rows = parties.party_page(conn, ctx.actor, ctx.book_id, role or None, q, _after(after),
-                                  PAGE)
-    nxt = encode_cursor({"name": rows[-1]["name"], "id": rows[-1]["id"]}) \
-        if len(rows) == PAGE else None
+                                  PAGE + 1)  # one past the page: is there a next one?
+    nxt = encode_cursor({"name": rows[PAGE - 1]["name"], "id": rows[PAGE - 1]["id"]}) \
+        if len(rows) > PAGE else None
+    rows = rows[:PAGE]
     name = "parties/_rows.html" if fragment else "parties/list.html"
     return ctx.page(name, nav=role or "provider", rows=rows, role=role, q=q,
                     title=ROLE_TITLES.get(role, "Parties"), next_page=nxt)
