@@ -13,9 +13,9 @@ from remit.access.store import users
 from remit.cases.store import cases as case_table
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.documents.store import documents
-from remit.parties.store import bank_changes
 from remit.ledger import service as ledger
 from remit.parties import service as parties
+from remit.parties.store import bank_changes
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
 
