@@ -183,7 +183,7 @@ def refused_address(url: str, env: Mapping[str, str] | None = None) -> str | Non
         return None
     host = urlsplit(url).hostname or ""
     try:
-        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except (OSError, UnicodeError):
         return None  # no address: the attempt itself will say so
     for text in sorted(found):
