@@ -155,4 +155,6 @@ def test_same_account_on_another_provider_is_flagged(db, book, clerk, approver, 
         parties.request_bank_change(conn, clerk, vault, book, other, NEW_DETAILS, "new form")
     with db.read() as conn:
         [pending] = parties.pending_bank_changes(conn, clerk, book)
+        assert parties.pending_bank_changes(conn, clerk, book, other) == [pending]
+        assert parties.pending_bank_changes(conn, clerk, book, provider) == []
     assert pending["ref"] == "P002" and pending["same_account_as"] == ["P001"]

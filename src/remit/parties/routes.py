@@ -90,8 +90,7 @@ def _party_page(ctx: Ctx, party_id: Id, errors: dict[str, list[str]] | None = No
             if ctx.can(P.DOCUMENT_READ) else []
         party_cases = cases.list_cases(conn, actor, book_id, cases.CaseFilter(
             open_only=False, party_id=party_id), limit=20) if ctx.can(P.CASE_READ) else []
-        pending = [c for c in parties.pending_bank_changes(conn, actor, book_id)
-                   if c["party_id"] == party_id]
+        pending = parties.pending_bank_changes(conn, actor, book_id, party_id)
         letters = _correspondence(conn, ctx, party_id)
     return ctx.page("parties/party.html", status, nav=(party["roles"] or ["provider"])[0],
                     party=party, balances=balances, lines=lines, docs=docs,

@@ -424,17 +424,20 @@ def _decide(conn: Connection, change_id: int, status: BankChangeStatus, actor: A
         status=status.value, decided_by=actor.username, decided_at=now, decision_note=note))
 
 
-def pending_bank_changes(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
-    """Changes waiting for approval, each with the other parties already paid to the same
-    account (a strong sign of fraud or a data-entry slip)."""
+def pending_bank_changes(conn: Connection, actor: Actor, book_id: int,
+                         party_id: int | None = None) -> list[dict[str, Any]]:
+    """Changes waiting for approval (of one party, or of the book), each with the other
+    parties already paid to the same account (a strong sign of fraud or a data-entry slip)."""
     require(actor, book_id, Permission.PARTY_READ)
     bc, p, ba = bank_changes.c, parties.c, bank_accounts.c
-    rows = conn.execute(select(bc.id, bc.party_id, p.ref, p.name, bc.masked, bc.reason,
-                               bc.requested_by, bc.requested_at, bc.fingerprint)
-                        .join(parties, p.id == bc.party_id)
-                        .where(and_(p.book_id == book_id,
-                                    bc.status == BankChangeStatus.PENDING.value))
-                        .order_by(bc.id)).mappings().all()
+    query = (select(bc.id, bc.party_id, p.ref, p.name, bc.masked, bc.reason,
+                    bc.requested_by, bc.requested_at, bc.fingerprint)
+             .join(parties, p.id == bc.party_id)
+             .where(and_(p.book_id == book_id, bc.status == BankChangeStatus.PENDING.value))
+             .order_by(bc.id))
+    if party_id is not None:
+        query = query.where(bc.party_id == party_id)
+    rows = conn.execute(query).mappings().all()
     out = []
     for row in rows:
         shared = conn.execute(select(p.ref).join(bank_accounts, ba.party_id == p.id).where(
