@@ -36,12 +36,21 @@ def calendar_problems(code: str) -> list[Problem]:
     >>> calendar_problems("XX")[0].check
     'calendar'
     """
+    if _known(code):
+        return []
+    return [Problem("calendar", f"unknown holiday calendar {code!r}; for example "
+                    f"{', '.join(CALENDAR_CODES)}", "calendar")]
+
+
+@functools.lru_cache(maxsize=64)
+def _known(code: str) -> bool:
+    """Whether ``holidays`` knows the code (asked once per code: building its calendar
+    takes milliseconds, and every case opened asks)."""
     try:
         _holidays(code, (2026,))
     except (NotImplementedError, KeyError, ValueError):
-        return [Problem("calendar", f"unknown holiday calendar {code!r}; for example "
-                        f"{', '.join(CALENDAR_CODES)}", "calendar")]
-    return []
+        return False
+    return True
 
 
 def _holidays(code: str, years: Iterable[int]) -> holidays.HolidayBase:
