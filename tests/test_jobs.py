@@ -21,7 +21,13 @@ from remit.jobs import kinds, service
 from remit.jobs.model import JobStatus
 from remit.jobs.progress import throttle
 from remit.jobs.store import jobs
-from remit.jobs.worker import Every, Worker, default_idle_tasks, schedule_daily_escalations
+from remit.jobs.worker import (
+    Every,
+    Worker,
+    default_idle_tasks,
+    optimize_store,
+    schedule_daily_escalations,
+)
 from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.ledger.store import audit_events
@@ -384,7 +390,7 @@ def test_idle_tasks_run_when_nothing_is_due_and_a_failing_one_is_logged(
     monkeypatch.setitem(__import__("sys").modules, "remit.events.delivery", None)
     with caplog.at_level(logging.WARNING):
         tasks = default_idle_tasks()
-    assert len(tasks) == 2 and "webhooks will not be delivered" in caplog.text
+    assert len(tasks) == 3 and "webhooks will not be delivered" in caplog.text
 
 
 def test_a_stopped_worker_finishes_nothing_twice(db, book, system, vault):
@@ -408,3 +414,7 @@ def test_a_stopped_worker_finishes_nothing_twice(db, book, system, vault):
 def test_a_time_without_its_zone_is_refused(db, book, system):
     with pytest.raises(ValidationFailed, match="with its time zone"):
         enqueue(db, system, book, run_after=datetime(2026, 1, 1, 9, 0))  # noqa: DTZ001
+
+
+def test_the_store_upkeep_runs_on_both_stores(db, vault):
+    assert optimize_store(db, vault) == 0  # PRAGMA optimize on SQLite; nothing on PostgreSQL
