@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from remit.access import tokens
 from remit.access.service import actor_for
+from remit.access.store import api_tokens
+from remit.access.tokens import token_actor
 from remit.ledger import service as ledger
 from remit.ledger.store import journal_entries
 from remit.web.app import create_app
@@ -174,3 +176,16 @@ def test_the_api_reference_page_lists_every_operation_without_a_cdn(api):
             assert f"<code>{method.upper()} {path}</code>" in page.text
     assert "cdn." not in page.text and "<script>" not in page.text  # the CSP allows neither
     assert 'id="schema-MoneyOut"' in page.text
+
+
+def test_a_token_use_is_recorded_once_a_minute_without_the_write_lock_on_reads(api, demo_db):
+    client, full, _ = api
+    assert client.get(f"/api/v1/books/{BOOK}/parties", headers=full).status_code == 200
+    prefix = full["Authorization"].split("_")[1]
+    with demo_db.read() as conn:
+        used = conn.execute(select(api_tokens.c.last_used_at).where(
+            api_tokens.c.prefix == prefix)).scalar_one()
+    assert used is not None
+    with demo_db.read() as conn:  # a read of a fresh token asks for no write
+        again = token_actor(conn, full["Authorization"].split(" ")[1])
+    assert again is not None and not again.stale

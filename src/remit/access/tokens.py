@@ -135,10 +135,14 @@ class TokenActor:
     actor: Actor
     book_id: int
     prefix: str
+    stale: bool = False  # its last use was recorded in another minute: see ``touch_token``
 
 
 def token_actor(conn: Connection, token: str) -> TokenActor | None:
-    """The actor of a live token (not revoked or expired, user active), or None."""
+    """The actor of a live token (not revoked or expired, user active), or None.
+
+    Reads only (an API call must not wait for the store's write lock): call ``touch_token``
+    in a write transaction when ``stale`` says the last use wants recording."""
     parts = token.split("_", 2)  # the secret itself may hold "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None
@@ -153,9 +157,14 @@ def token_actor(conn: Connection, token: str) -> TokenActor | None:
     if user is None or not user.is_staff_in(int(row.book_id)):
         return None
     book_id = int(row.book_id)
-    if row.last_used_at is None or row.last_used_at[:16] != now[:16]:  # once a minute
-        conn.execute(update(api_tokens).where(t.id == row.id).values(last_used_at=now))
+    stale = row.last_used_at is None or row.last_used_at[:16] != now[:16]  # once a minute
     narrowed = replace(user, roles={book_id: user.roles_in(book_id)},
                        parties={}, scopes=scope_permissions(str(row.scopes).split()),
                        username=f"{user.username} (token {row.prefix})")
-    return TokenActor(narrowed, book_id, str(row.prefix))
+    return TokenActor(narrowed, book_id, str(row.prefix), stale)
+
+
+def touch_token(conn: Connection, prefix: str) -> None:
+    """Record a token's use now (the admin page shows when each was last used)."""
+    conn.execute(update(api_tokens).where(api_tokens.c.prefix == prefix).values(
+        last_used_at=_now()))

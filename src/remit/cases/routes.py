@@ -17,7 +17,6 @@ from remit.cases.model import CASE_TYPES, NewCase, Priority
 from remit.errors import Problem, ValidationFailed
 from remit.parties.service import pending_bank_changes
 from remit.web.api import (
-    MAX_ID,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -27,7 +26,7 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.deps import Ctx, Id, Need, field_errors
+from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
 
 P = Permission
 router = APIRouter(prefix="/b/{book}")

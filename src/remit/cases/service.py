@@ -77,11 +77,11 @@ def _row(conn: Connection, book_id: int, case_id: int) -> Any:
 
 
 def _may_work(actor: Actor, book_id: int, row: Any, permission: Permission) -> None:
-    """Staff need the permission; a portal user only ever acts on its own party's cases."""
+    """Staff need the permission; a portal user only ever acts on its own party's cases, of
+    a type shared with the portal."""
     if permission in (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT):
         require(actor, book_id, permission)
-        if row.party_id is None or actor.party_in(book_id) != row.party_id:
-            raise Forbidden("this case is not yours")
+        _portal_owns(actor, book_id, row)
         return
     require(actor, book_id, permission)
 
@@ -171,6 +171,8 @@ def transition(conn: Connection, actor: Actor, book_id: int, case_id: int, actio
                reason: str = "", expected_version: int | None = None) -> str:
     """Take an allowed transition; returns the new state."""
     row = _row(conn, book_id, case_id)
+    if not actor.is_staff_in(book_id):  # before anything about the case is said
+        _may_work(actor, book_id, row, _portal_permission(actor, book_id))
     kind = _type(row.case_type)
     move = kind.transition(action, row.state)
     if move is None:
@@ -529,17 +531,24 @@ def portal_cases(conn: Connection, actor: Actor, book_id: int) -> list[CaseRow]:
 
 def portal_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> dict[str, Any]:
     """One of the portal user's own cases, with only what is shared with the portal."""
-    row = _row_for_portal(conn, actor, book_id, case_id)
+    row = portal_case_row(conn, actor, book_id, case_id)
     return _detail(conn, actor, book_id, row, portal=True)
 
 
-def _row_for_portal(conn: Connection, actor: Actor, book_id: int, case_id: int) -> Any:
+def _portal_owns(actor: Actor, book_id: int, row: Any) -> None:
+    """The one rule of the portal: its own party's case, of a type shared with it (the same
+    answer whether the case exists or not)."""
+    if (row is None or row.party_id is None or row.party_id != actor.party_in(book_id)
+            or not _type(row.case_type).portal_shared):
+        raise Forbidden("this case is not yours")
+
+
+def portal_case_row(conn: Connection, actor: Actor, book_id: int, case_id: int) -> Any:
+    """One of the portal user's own cases (the row only), or Forbidden."""
     require(actor, book_id, _portal_permission(actor, book_id))
     c = cases.c
     row = conn.execute(select(cases).where(and_(c.id == case_id, c.book_id == book_id))).first()
-    if (row is None or row.party_id is None or row.party_id != actor.party_in(book_id)
-            or row.case_type not in portal_shared_types()):
-        raise Forbidden("this case is not yours")  # the same whether it exists or not
+    _portal_owns(actor, book_id, row)
     return row
 
 

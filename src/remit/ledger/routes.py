@@ -20,7 +20,6 @@ from remit.ledger import service as ledger
 from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
 from remit.money import Money
 from remit.web.api import (
-    MAX_ID,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -34,7 +33,7 @@ from remit.web.api import (
     idempotent,
 )
 from remit.web.charts import side_by_side_bars
-from remit.web.deps import Ctx, EntryId, Need
+from remit.web.deps import MAX_ID, Ctx, EntryId, Need
 from remit.web.templating import money_text
 
 P = Permission

@@ -95,8 +95,7 @@ def _party_page(ctx: Ctx, party_id: Id, errors: dict[str, list[str]] | None = No
     return ctx.page("parties/party.html", status, nav=(party["roles"] or ["provider"])[0],
                     party=party, balances=balances, lines=lines, docs=docs,
                     cases=party_cases, pending=pending, letters=letters,
-                    errors=errors or {}, schemes=BANK_FIELD_SPECS, today=ctx.today(),
-                    templates=TEMPLATES, **extra)
+                    errors=errors or {}, templates=TEMPLATES, **extra)
 
 
 def _correspondence(conn: Any, ctx: Ctx, party_id: Id) -> list[dict[str, Any]]:

@@ -32,19 +32,18 @@ from sqlalchemy import Connection, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from remit.access.model import Actor, Permission
-from remit.access.tokens import token_actor
+from remit.access.tokens import token_actor, touch_token
 from remit.db import Database
 from remit.errors import Forbidden, Problem, RemitError, ValidationFailed
 from remit.ledger import audit
 from remit.ledger import service as ledger
-from remit.money import CURRENCY_EXPONENTS, Money
+from remit.money import Money
 from remit.web.deps import LoginRequired, render, state
 from remit.web.store import idempotency_records
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 PROBLEM_TYPE = "https://remit.dev/problems/"
 MAX_LIMIT = 200
-MAX_ID = 2**31 - 1
 MAX_MINOR = 10**15  # a quadrillion minor units: beyond any book remit keeps
 
 health = APIRouter()
@@ -207,11 +206,14 @@ class ApiNeed:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise LoginRequired
-        with db.write() as conn:  # records the token's last use (at most once a minute)
+        with db.read() as conn:
             found = token_actor(conn, token.strip())
             if found is None:
                 raise LoginRequired
             book_row = ledger.get_book(conn, ledger.book_id_for(conn, book))
+        if found.stale:  # the token's last use, recorded at most once a minute
+            with db.write() as conn:
+                touch_token(conn, found.prefix)
         if int(book_row["id"]) != found.book_id:
             raise Forbidden("this token belongs to another book")
         if not found.actor.can(found.book_id, self.permission):
@@ -304,6 +306,3 @@ def decode_cursor(cursor: str | None) -> dict[str, Any]:
                                         "cursor")])
     return value
 
-
-def known_currency(code: str) -> bool:
-    return code in CURRENCY_EXPONENTS

@@ -13,12 +13,11 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
 from remit import __version__, config
-from remit.access.sessions import LoginRefused
 from remit.db import Database, database_url
 from remit.errors import Conflict, Forbidden, NotFound, RemitError, ValidationFailed
 from remit.web import api, auth, portal, work
@@ -134,10 +133,6 @@ def _handlers(app: FastAPI) -> None:
                                 f"{len(exc.problems)} problem(s); nothing was saved",
                                 exc.problems)
 
-    @app.exception_handler(LoginRefused)
-    async def refused(request: Request, exc: LoginRefused) -> Response:
-        return _page_or_problem(request, 401, "Sign-in refused", str(exc))
-
     @app.exception_handler(RemitError)
     async def user_error(request: Request, exc: RemitError) -> Response:
         return _page_or_problem(request, 400, "Refused", str(exc))
@@ -161,6 +156,3 @@ def _handlers(app: FastAPI) -> None:
     async def no_route(request: Request, _exc: Exception) -> Response:
         return _page_or_problem(request, 404, "Not found", f"nothing at {request.url.path}")
 
-
-def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", status, title=title, message=message, problems=())
