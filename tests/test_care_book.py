@@ -14,6 +14,7 @@ from remit.access.service import add_user
 from remit.care import decisions, imports, packages, payables, runs
 from remit.care import service as care
 from remit.care.model import Policy
+from remit.care.service import NewPackage, Slot
 from remit.care.store import actual_records, care_packages, planned_visits, visit_outcomes
 from remit.cases import service as cases
 from remit.cli import app
@@ -325,3 +326,10 @@ def test_a_packages_file_with_errors_commissions_nothing(db, book, council):
     with db.read() as conn:
         count_ = conn.execute(select(func.count()).select_from(care_packages)).scalar_one()
     assert count_ == 2  # the fixture's two
+
+
+def test_a_rate_beyond_the_bound_is_refused_in_a_book_as_offline():
+    """An absurd rate would overflow the engine's 64-bit arithmetic; both gates refuse it."""
+    new = NewPackage("PKG-X", 1, 2, "HC", MONDAY, None, (Slot(0, 540, 30),),
+                     ((MONDAY, "999999999", "GBP"), (MONDAY, "99999.999999", "GBP")))
+    assert [p.field for p in care.package_problems(new)] == ["rates[0]"]

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
 from remit.access.model import Actor, Permission, require
-from remit.care.model import MAX_PLANNED_MINUTES, RunStatus
+from remit.care.model import MAX_PLANNED_MINUTES, RunStatus, amount_minor, rate_millionths
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import (
     actual_records,
@@ -151,8 +150,7 @@ def _rate(conn: Connection, row: Any) -> int | None:
         r.effective_from.desc()).limit(1)).scalar()
     if rate is None:
         return None
-    whole, _, frac = str(rate).partition(".")
-    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+    return rate_millionths(str(rate))
 
 
 def _price(minutes: int, rate: int | None, currency: str) -> int:
@@ -161,8 +159,7 @@ def _price(minutes: int, rate: int | None, currency: str) -> int:
     if rate is None or not currency:
         raise ValidationFailed([Problem("decision", "no rate of a care package covers this "
                                         "visit: set up the package's rate first", "no_rate")])
-    exact = Fraction(minutes * rate * 10 ** exponent(currency), 60 * 1_000_000)
-    return int(exact + Fraction(1, 2))  # half-up, as the engine
+    return int(amount_minor(minutes, rate, 10 ** exponent(currency)))  # as the engine
 
 
 def _advance(conn: Connection, actor: Actor, book_id: int, run_id: int) -> None:

@@ -37,12 +37,11 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from remit.care.model import OUTCOME_COLUMNS, Policy, Rule, VisitStatus
+from remit.care.model import OUTCOME_COLUMNS, Policy, Rule, VisitStatus, amount_minor
 from remit.care.reasons import FIELDS, pieces
 from remit.money import exponent
 
 DAY_SECONDS = 86_400
-RATE_SCALE = 10**6
 I64 = pl.Int64
 POLICY_COLUMNS = {"match_window_minutes": "window", "max_visit_minutes": "max_visit",
                   "tolerance_minutes": "tolerance", "over_exception_minutes": "over",
@@ -197,13 +196,6 @@ def _reason(rule: Rule) -> pl.Expr:
     return pl.concat_str(parts)
 
 
-def _amount(paid: pl.Expr) -> pl.Expr:
-    """Half-up of paid / 60 x rate, in minor units, exactly (integers only)."""
-    den = 60 * RATE_SCALE
-    num = paid * pl.col("rate") * pl.col("unit")
-    return (2 * num + den) // (2 * den)
-
-
 def _exp(frame: pl.DataFrame) -> pl.DataFrame:
     """``unit``: minor units in a major unit of each row's currency (10 ** exponent)."""
     units = {c: 10 ** exponent(c) for c in frame.get_column("currency").drop_nulls().unique()}
@@ -237,7 +229,7 @@ def _decided(rows: pl.DataFrame) -> pl.DataFrame:
         exception=pl.col("rule").is_in(exceptional))
     rows = _exp(rows).with_columns(
         amount_minor=pl.when(pl.col("paid_minutes") == 0).then(0)
-        .otherwise(_amount(pl.col("paid_minutes"))))
+        .otherwise(amount_minor(pl.col("paid_minutes"), pl.col("rate"), pl.col("unit"))))
     return _finish(rows, visit=True).with_columns(
         k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64))
 

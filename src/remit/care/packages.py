@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Permission, require
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES
+from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, rate_millionths
 from remit.care.service import NewPackage, Slot, create_package
 from remit.care.store import care_packages
 from remit.errors import Problem, ValidationFailed
@@ -39,7 +39,6 @@ COLUMNS = ("package_id", "client_id", "provider_id", "service_code", "start_date
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-RATE = re.compile(r"\d{1,9}(\.\d{1,6})?")
 PACKAGE_FIELDS = ("client_id", "provider_id", "service_code", "start_date", "end_date")
 
 
@@ -147,7 +146,7 @@ def _package(ref: str, members: list[tuple[int, dict[str, str]]], clients: dict[
     for line, row in members:
         slots |= _slots(row, line, name, problems)
         rate_from = _day(row.get("rate_from", "")) if row.get("rate_from") else start
-        if rate_from is None or not RATE.fullmatch(row["rate_per_hour"]) or \
+        if rate_from is None or rate_millionths(row["rate_per_hour"]) is None or \
                 row["currency"].upper() not in CURRENCY_EXPONENTS:
             problems.append(Problem("rate_per_hour", "a rate of at most six decimals, an ISO "
                                     "4217 currency and a date it holds from", "rate", line,

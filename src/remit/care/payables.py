@@ -249,16 +249,6 @@ def _runs(conn: Connection, book_id: int, first: date | None,
     return [dict(x._mapping) for x in conn.execute(query)]
 
 
-def portal_run(conn: Connection, actor: Actor, book_id: int, run_id: int) -> Any:
-    """A run of the provider user's own party; any other answers 403 (existing or not)."""
-    require(actor, book_id, Permission.PORTAL_PROVIDER)
-    row = conn.execute(select(care_runs).where(and_(
-        care_runs.c.id == run_id, care_runs.c.book_id == book_id))).first()
-    if row is None or row.provider_party_id != actor.party_in(book_id):
-        raise Forbidden("not a run of your organisation")
-    return row
-
-
 def portal_runs(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
     """The provider user's own runs, newest first, with their totals."""
     require(actor, book_id, Permission.PORTAL_PROVIDER)

@@ -17,7 +17,7 @@ planned start, a record matched to no visit in that of its check-in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,7 +34,7 @@ from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_runs, planned_visits, visit_outcomes
 from remit.errors import Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
-from remit.parties.store import parties  # names only, in bulk (as cases.service does)
+from remit.parties.service import party_names
 from remit.reports.tables import Column, Kind, table_csv, workbook_bytes, write_sheet
 from remit.web.charts import side_by_side_bars
 
@@ -192,18 +192,6 @@ def _delivery_frame(conn: Connection, book_id: int, first: date, last: date,
 
 def _rollup(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     return frame.group_by(*keys, "currency").agg(pl.col(m).sum() for m in MEASURES)
-
-
-def party_names(conn: Connection, book_id: int,
-                ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Ref and name of each party, read in batches."""
-    wanted, found = sorted(set(ids)), {}
-    p = parties.c
-    for i in range(0, len(wanted), 500):
-        found.update({int(r.id): (r.ref, r.name) for r in conn.execute(
-            select(p.id, p.ref, p.name).where(and_(p.book_id == book_id,
-                                                   p.id.in_(wanted[i:i + 500]))))})
-    return found
 
 
 def _with_amount(row: dict[str, Any]) -> dict[str, Any]:

@@ -38,8 +38,8 @@ DECISIONS = (("accept_actual", "Accept actual"), ("accept_planned", "Accept plan
 
 
 def _names(conn: Any, ctx: Ctx, party_ids: set[int]) -> dict[int, str]:
-    return {pid: parties.get_party(conn, ctx.actor, ctx.book_id, pid)["name"]
-            for pid in party_ids}
+    return {pid: name for pid, (_ref, name) in
+            parties.party_names(conn, ctx.book_id, party_ids).items()}
 
 
 def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
@@ -47,7 +47,9 @@ def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
           status: int = 200) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = payables.runs_of(conn, ctx.actor, ctx.book_id)[:200]
-        names = _names(conn, ctx, {r["provider_party_id"] for r in found})
+        policies = care.policy_versions(conn, ctx.actor, ctx.book_id)
+        names = _names(conn, ctx, {r["provider_party_id"] for r in found}
+                       | {v["provider_party_id"] for v in policies if v["provider_party_id"]})
         recent = [dict(r) for r in conn.execute(select(care_imports).where(
             care_imports.c.book_id == ctx.book_id).order_by(
             care_imports.c.id.desc()).limit(10)).mappings()]
@@ -55,7 +57,6 @@ def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
             row["error_files"] = documents.list_documents(
                 conn, ctx.actor, ctx.book_id, "care_import", row["id"]) if row["rejected"] \
                 else []
-        policies = care.policy_versions(conn, ctx.actor, ctx.book_id)
     return ctx.page("care/home.html", status, nav="payments", runs=found, names=names,
                     imports=recent, errors=errors or {}, values=values or {},
                     notice=notice, max_upload=MAX_UPLOAD_BYTES, policies=policies)
@@ -159,7 +160,9 @@ def _run_page(ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None,
     exceptions = [line for line in lines if line["exception"]]
     return ctx.page("care/run.html", status, nav="payments", run=run, provider=provider,
                     exceptions=exceptions, lines=lines[:LINES_SHOWN], line_count=len(lines),
-                    total=sum(line["final_amount_minor"] for line in lines), held=held,
+                    total=sum(line["final_amount_minor"] for line in lines) + sum(
+                        a["amount_minor"] for a in adjustments if a["status"] == "approved"),
+                    held=held,
                     adjustments=adjustments, decisions=DECISIONS, errors=errors or {},
                     currency=next((x["currency"] for x in lines if x["currency"]), ""))
 
@@ -181,7 +184,7 @@ def _selfbill(ctx: Ctx, run_id: int, fmt: str, portal: bool = False) -> Response
     render = {"csv": selfbill.selfbill_csv, "xlsx": selfbill.selfbill_xlsx,
               "pdf": selfbill.selfbill_pdf}[fmt]
     return Response(render(bill), media_type=SELFBILL_MEDIA[fmt], headers={
-        "Content-Disposition": f'attachment; filename="selfbill-run-{run_id}.{fmt}"'})
+        "Content-Disposition": f'attachment; filename="{bill.filename(fmt)}"'})
 
 
 @router.get("/runs/{run_id}/selfbill.{fmt}")

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
 from remit.care.engine import reconcile
-from remit.care.model import Policy, RunStatus
+from remit.care.model import Policy, RunStatus, rate_millionths
 from remit.care.service import DAY_SECONDS, EPOCH, policies_on
 from remit.care.store import (
     actual_records,
@@ -135,15 +135,10 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
                         .where(p.book_id == book_id)).all()
     return pl.DataFrame(
         [(str(x.provider_party_id), str(x.id), (x.effective_from - EPOCH).days,
-          _millionths(x.rate_per_hour), x.currency) for x in rows], orient="row",
+          rate_millionths(x.rate_per_hour), x.currency) for x in rows], orient="row",
         schema={"provider_id": pl.String, "service_code": pl.String,
                 "effective_day": pl.Int64, "rate_millionths": pl.Int64,
                 "currency": pl.String})
-
-
-def _millionths(rate: str) -> int:
-    whole, _, frac = rate.partition(".")
-    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
 
 
 def _refuse_decided(conn: Connection, book_id: int, providers: list[int], first: date,
@@ -223,7 +218,7 @@ def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
 
 def _open_arbitration(conn: Connection, actor: Actor, book_id: int, provider: int,
                       first: date, last: date, run_id: int, exceptions: int) -> int:
-    name = parties.get_party(conn, actor, book_id, provider)["name"]
+    _ref, name = parties.party_names(conn, book_id, [provider]).get(provider, ("", ""))
     title = (f"{name}: {exceptions} visit exception{'s' if exceptions != 1 else ''}, "
              f"{first.isoformat()} to {last.isoformat()}")[:200]
     return cases.open_case(conn, actor, book_id, NewCase(

@@ -30,11 +30,12 @@ from sqlalchemy import Connection, and_, func, select
 
 from remit.access.model import Actor, Permission, require
 from remit.care.payables import cost_centres, run_row
-from remit.care.reports import locale_for, money_text, party_names
+from remit.care.reports import locale_for, money_text
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import Forbidden
 from remit.ledger import service as ledger
+from remit.parties.service import party_names
 from remit.reports.tables import Column, Kind, put_cell, table_csv, workbook_bytes, write_sheet
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -1,7 +1,6 @@
 """Use cases of care packages and policies: commission care, generate the planned visits of a
-period from the packages' weekly patterns, and keep the versioned tolerance policies; and
-the bulk reads and writes of the package's big tables (COPY on PostgreSQL, executemany on
-SQLite), which imports and runs share.
+period from the packages' weekly patterns, and keep the versioned tolerance policies (the
+bulk reads and writes of the big tables are ``remit.bulk``'s).
 
 >>> [d.isoformat() for d in days(date(2026, 11, 1), date(2026, 11, 3))]
 ['2026-11-01', '2026-11-02', '2026-11-03']
@@ -10,7 +9,6 @@ SQLite), which imports and runs share.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +20,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy
+from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy, rate_millionths
 from remit.care.store import (
     care_package_rates,
     care_package_slots,
@@ -37,7 +35,6 @@ from remit.money import CURRENCY_EXPONENTS, to_rate
 from remit.parties import service as parties
 
 EPOCH = date(1970, 1, 1)
-RATE_TEXT = re.compile(r"\d{1,9}(\.\d{1,6})?")  # as the exchange format's rate_per_hour
 DAY_SECONDS = 86_400
 BATCH = 50_000
 
@@ -93,7 +90,7 @@ def package_problems(new: NewPackage) -> list[Problem]:
     if not new.rates:
         problems.append(Problem("rates", "at least one hourly rate", "required"))
     for i, (_from, rate, currency) in enumerate(new.rates):
-        if not RATE_TEXT.fullmatch(rate.strip()) or currency not in CURRENCY_EXPONENTS:
+        if rate_millionths(rate) is None or currency not in CURRENCY_EXPONENTS:
             problems.append(Problem(f"rates[{i}]", "a rate per hour with at most six decimals "
                                     "and an ISO 4217 currency", "rate"))
     return problems
@@ -218,9 +215,6 @@ def _visits_of(conn: Connection, book_id: int, first: date, last: date) -> pl.Da
                     provider_party_id="provider_party_id", service_code="service_code",
                     start_s=start_s, end_s=start_s + pl.col("duration_minutes") * 60,
                     carers="carers"))
-
-
-# ---------------------------------------------------------------- bulk reads and writes
 
 
 # ---------------------------------------------------------------- policies

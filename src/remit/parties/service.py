@@ -195,6 +195,19 @@ def party_id_for(conn: Connection, book_id: int, ref: str) -> int:
     return int(row.id)
 
 
+def party_names(conn: Connection, book_id: int,
+                ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Ref and name of each of the book's parties ``ids``, in batches (for lists and
+    reports: one query per 500, never one per party)."""
+    wanted, found = sorted(set(ids)), {}
+    p = parties.c
+    for i in range(0, len(wanted), 500):
+        found.update({int(r.id): (str(r.ref), str(r.name)) for r in conn.execute(
+            select(p.id, p.ref, p.name).where(and_(p.book_id == book_id,
+                                                   p.id.in_(wanted[i:i + 500]))))})
+    return found
+
+
 def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[str, int]:
     wanted = list(dict.fromkeys(refs))
     found: dict[str, int] = {}
