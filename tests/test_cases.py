@@ -126,8 +126,9 @@ def test_overdue_cases_escalate_to_the_least_loaded_manager_once(db, book, team,
         with pytest.raises(Forbidden):
             cases.escalate_overdue(conn, team["carla"], book, today=MONDAY)
         found = cases.get_case(conn, team["carla"], book, late)
+        untouched = [cases.get_case(conn, team["carla"], book, c) for c in (fresh, busy)]
     assert escalated == [late] and again == []
-    assert fresh != late and busy
+    assert [(c["escalation_level"], c["owner"]) for c in untouched] == [(0, None), (0, "max")]
     assert found["owner"] == "mona"  # max already has a case
     assert found["priority"] == Priority.HIGH and found["escalation_level"] == 1
     assert found["history"][-1]["kind"] == "escalated"

@@ -287,7 +287,7 @@ def test_a_receiver_that_never_answers_times_out(db, book, vault, silent_url, ad
     assert d["last_error"] == f"no answer within {FAST_TIMEOUT_SECONDS:g} s"
     with db.read() as conn:
         tried = webhooks.delivery_attempts(conn, ada, book, int(d["id"]))
-    assert all(a["duration_ms"] >= 90 for a in tried)
+    assert len(tried) == MAX_ATTEMPTS and all(a["duration_ms"] >= 90 for a in tried)
 
 
 def test_a_redirect_is_an_answer_not_a_place_to_go(db, book, vault, receiver, ada, system):
@@ -565,7 +565,7 @@ def test_an_internal_address_is_refused_unless_allowed(db, book, vault, receiver
     post_fee(db, system, book)
     deliver_due(db, vault)
     [delivery] = deliveries(db)
-    assert receiver.requests == [] and delivery["status"] != "delivered"
+    assert receiver.requests == [] and delivery["status"] == "pending"  # retried later
     with db.read() as conn:
         attempts = webhooks.delivery_attempts(conn, ada, book, delivery["id"])
     assert "internal address (127.0.0.1)" in attempts[0]["error"]
