@@ -17,7 +17,7 @@ from remit.cases.model import NewCase
 from remit.db import is_postgres
 from remit.documents import service as documents
 from remit.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from remit.jobs import kinds, service
+from remit.jobs import service
 from remit.jobs.model import JobStatus
 from remit.jobs.progress import throttle
 from remit.jobs.store import jobs
@@ -262,8 +262,8 @@ def test_the_progress_verifier_finds_what_audit_verify_finds(db, book, system):
     reports = []
     with db.read() as conn:
         expected = audit.verify(conn)
-        found = kinds.verify_chain(conn, lambda done, total: reports.append((done, total)),
-                                   every=10)
+        found = audit.verify(conn, lambda done, total: reports.append((done, total)),
+                             every=10)
     assert found == expected and not found.ok
     assert {f.kind for f in found.faults} == {"edited", "deleted"}
     assert reports[0] == (10, reports[0][1]) and reports[-1][0] == 10 * len(reports)

@@ -14,7 +14,7 @@ whole number [positive_id]']
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,60 +29,11 @@ from remit.errors import NotFound, Problem, ValidationFailed
 from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
 from remit.ledger import audit
 from remit.ledger import service as ledger
-from remit.ledger.store import audit_events, audit_head
 
 VERIFY_EVERY = 2000  # events between two progress reports
 
 
 # ---------------------------------------------------------------- audit.verify
-
-
-def verify_chain(conn: Connection, on_progress: Callable[[int, int], None],
-                 every: int = VERIFY_EVERY) -> audit.VerifyReport:
-    """``audit.verify`` that reports ``(events checked, events in the chain)`` every
-    ``every`` events. It must find what ``audit.verify`` finds (a test holds them equal);
-    it reads the ledger package's audit tables as ``audit.verify`` does."""
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
-    total = int(head.seq) if head is not None else 0
-    faults: list[audit.ChainFault] = []
-    broken_links: list[tuple[int, str]] = []
-    seen_hashes: set[str] = set()
-    expected_seq, prev_hash, count = 1, audit.GENESIS_HASH, 0
-    rows = conn.execution_options(yield_per=5000).execute(
-        select(audit_events).order_by(audit_events.c.id))
-    for ev in rows:
-        count += 1
-        seq = int(ev.id)
-        if seq != expected_seq:
-            faults.append(audit.ChainFault(seq, "deleted",
-                                           f"events {expected_seq} to {seq - 1} are missing"))
-        if audit.event_hash(seq, ev.occurred_at, ev.actor, ev.book_id, ev.action,
-                            ev.object_type, ev.object_id, ev.before, ev.after,
-                            ev.prev_hash) != ev.hash:
-            faults.append(audit.ChainFault(seq, "edited",
-                                           "the stored fields no longer match the hash"))
-        if ev.prev_hash != prev_hash:
-            broken_links.append((seq, str(ev.prev_hash)))
-        seen_hashes.add(str(ev.hash))
-        expected_seq, prev_hash = seq + 1, str(ev.hash)
-        if count % every == 0:
-            on_progress(count, max(total, count))
-    faults += _link_faults(broken_links, seen_hashes)
-    if head is not None and (int(head.seq) != expected_seq - 1 or head.hash != prev_hash):
-        faults.append(audit.ChainFault(int(head.seq), "deleted",
-                                       f"the head records event {head.seq} but the chain "
-                                       f"ends at {expected_seq - 1}"))
-    faults.sort(key=lambda f: f.seq)
-    return audit.VerifyReport(count, tuple(faults))
-
-
-def _link_faults(broken_links: list[tuple[int, str]],
-                 seen_hashes: set[str]) -> list[audit.ChainFault]:
-    return [audit.ChainFault(seq, "reordered",
-                             "it follows an event that stands elsewhere in the chain")
-            if link in seen_hashes or link == audit.GENESIS_HASH else
-            audit.ChainFault(seq, "deleted", "the event it follows is missing")
-            for seq, link in broken_links]
 
 
 @contextmanager
@@ -98,8 +49,8 @@ def _snapshot(ctx: JobContext) -> Any:
 def _audit_verify(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     ctx.progress(0, 0, "verifying the audit chain")
     with _snapshot(ctx) as conn:
-        report = verify_chain(conn, lambda done, total: ctx.progress(
-            done, total, f"verified {done:,} of {total:,} audit events"))
+        report = audit.verify(conn, lambda done, total: ctx.progress(
+            done, total, f"verified {done:,} of {total:,} audit events"), VERIFY_EVERY)
         ctx.progress(report.events, report.events + 1, "checking the ledger")
         ledger_problems = ledger.integrity_problems(conn)
     faults = [str(f) for f in report.faults]

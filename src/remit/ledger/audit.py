@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -116,8 +116,14 @@ def _walk(conn: Connection) -> Iterator[Any]:
     yield from result
 
 
-def verify(conn: Connection) -> VerifyReport:
-    """Recompute the chain and report every edited, deleted or reordered event."""
+def verify(conn: Connection, on_progress: Callable[[int, int], None] | None = None,
+           every: int = 2000) -> VerifyReport:
+    """Recompute the chain and report every edited, deleted or reordered event;
+    ``on_progress(events checked, events in the chain)`` is called every ``every`` events
+    (a background job's progress bar)."""
+    total = 0
+    if on_progress is not None:
+        total = int(conn.execute(select(audit_head.c.seq)).scalar() or 0)
     faults: list[ChainFault] = []
     broken_links: list[tuple[int, str]] = []
     seen_hashes: set[str] = set()
@@ -136,6 +142,8 @@ def verify(conn: Connection) -> VerifyReport:
             broken_links.append((seq, str(ev.prev_hash)))
         seen_hashes.add(str(ev.hash))
         expected_seq, prev_hash = seq + 1, str(ev.hash)
+        if on_progress is not None and count % every == 0:
+            on_progress(count, max(total, count))
     for seq, link in broken_links:
         if link in seen_hashes or link == GENESIS_HASH:
             faults.append(ChainFault(seq, "reordered",
