@@ -33,7 +33,6 @@ from remit.events.delivery import ALLOW_PRIVATE_ENV, claim_due, deliver_due
 from remit.events.rules import (
     BACKOFF_SECONDS,
     MAX_ATTEMPTS,
-    parse_stamp,
     sign,
     verify_signature,
 )
@@ -44,6 +43,7 @@ from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
 from remit.secrets import Vault
 from remit.testkit import person
+from remit.timestamps import parse_utc_text
 
 FAST_TIMEOUT_SECONDS = 0.1
 
@@ -249,7 +249,7 @@ def test_a_failing_receiver_is_retried_on_the_backoff_schedule(db, book, vault, 
     with db.read() as conn:
         tried = webhooks.delivery_attempts(conn, ada, book, int(d["id"]))
     assert [a["status_code"] for a in tried] == [500, 500, 200]
-    times = [parse_stamp(a["at"]) for a in tried]
+    times = [parse_utc_text(a["at"]) for a in tried]
     assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == [30, 120]
 
 

@@ -49,10 +49,10 @@ from remit.events.rules import (
     Outcome,
     after_attempt,
     delivery_headers,
-    stamp,
 )
 from remit.events.store import events, webhook_attempts, webhook_deliveries, webhook_subscriptions
 from remit.secrets import SecretUnreadable, Vault
+from remit.timestamps import utc_text
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +115,13 @@ def claim_due(database: Database, limit: int, now: datetime,
               lease_seconds: int) -> list[Claimed]:
     """Take the due deliveries of active subscriptions and lease them to this worker."""
     wd, ws, ev = webhook_deliveries.c, webhook_subscriptions.c, events.c
-    lease = stamp(now + timedelta(seconds=lease_seconds))
+    lease = utc_text(now + timedelta(seconds=lease_seconds))
     query = (select(wd.id, wd.subscription_id, wd.event_id, wd.attempts, ev.event_type,
                     ev.payload, ws.url, ws.secret_ciphertext)
              .join(webhook_subscriptions, ws.id == wd.subscription_id)
              .join(events, ev.id == wd.event_id)
              .where(and_(wd.status == DeliveryStatus.PENDING.value,
-                         wd.next_attempt_at <= stamp(now), ws.active.is_(True)))
+                         wd.next_attempt_at <= utc_text(now), ws.active.is_(True)))
              .order_by(wd.next_attempt_at, wd.id).limit(limit))
     # Workers call this whenever they are idle: look first, so that an idle worker does not
     # take SQLite's write lock (or PostgreSQL's row locks) for nothing.
@@ -135,7 +135,7 @@ def claim_due(database: Database, limit: int, now: datetime,
         if rows:
             conn.execute(update(webhook_deliveries)
                          .where(wd.id.in_([r.id for r in rows]))
-                         .values(next_attempt_at=lease, updated_at=stamp(now)))
+                         .values(next_attempt_at=lease, updated_at=utc_text(now)))
     return [Claimed(int(r.id), int(r.subscription_id), int(r.event_id), r.event_type,
                     r.payload, r.url, bytes(r.secret_ciphertext), int(r.attempts), lease)
             for r in rows]
@@ -242,15 +242,15 @@ def record_attempt(database: Database, item: Claimed, answer: Answer, started: d
     wd = webhook_deliveries.c
     with database.write() as conn:
         conn.execute(insert(webhook_attempts).values(
-            delivery_id=item.delivery_id, at=stamp(started), status_code=answer.status_code,
+            delivery_id=item.delivery_id, at=utc_text(started), status_code=answer.status_code,
             error=answer.error, duration_ms=answer.duration_ms))
         moved = conn.execute(update(webhook_deliveries).where(and_(
             wd.id == item.delivery_id, wd.status == DeliveryStatus.PENDING.value,
             wd.next_attempt_at == item.lease)).values(
             status=outcome.status.value, attempts=outcome.attempts,
-            next_attempt_at=stamp(outcome.next_attempt_at),
+            next_attempt_at=utc_text(outcome.next_attempt_at),
             last_status_code=answer.status_code, last_error=answer.error,
-            updated_at=stamp(finished)))
+            updated_at=utc_text(finished)))
     if moved.rowcount == 0:
         logger.warning("webhook delivery %s: the lease ran out before the attempt ended; "
                        "another worker may have sent it too", item.delivery_id)
@@ -264,7 +264,7 @@ def _log(item: Claimed, answer: Answer, outcome: Outcome) -> None:
                     item.event_type, urlsplit(item.url).hostname, answer.duration_ms)
         return
     then = ("given up" if outcome.status is DeliveryStatus.FAILED
-            else f"next attempt at {stamp(outcome.next_attempt_at)}")
+            else f"next attempt at {utc_text(outcome.next_attempt_at)}")
     logger.warning("webhook delivery %s (%s) to %s failed, attempt %d: %s; %s",
                    item.delivery_id, item.event_type, urlsplit(item.url).hostname,
                    outcome.attempts, answer.error or f"HTTP {answer.status_code}", then)

@@ -24,7 +24,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -45,7 +45,6 @@ MAX_DESCRIPTION_LENGTH = 200
 # retry after each delay. After the last retry fails the delivery is ``failed`` for good.
 BACKOFF_SECONDS = (30, 120, 600, 3_600, 21_600, 86_400)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
-STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # what the store keeps (see ledger.audit)
 
 
 class DeliveryStatus(StrEnum):
@@ -181,6 +180,7 @@ def retry_delay_seconds(attempts: int) -> int | None:
 def after_attempt(attempts_before: int, status_code: int | None, at: datetime) -> Outcome:
     """The delivery's state after an attempt made ``at`` that answered ``status_code``.
 
+    >>> from datetime import UTC
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
     >>> after_attempt(0, 500, t)
     Outcome(status=<DeliveryStatus.PENDING: 'pending'>, attempts=1, \
@@ -195,29 +195,6 @@ next_attempt_at=datetime.datetime(2026, 1, 1, 0, 0, 30, tzinfo=datetime.timezone
     if delay is None:
         return Outcome(DeliveryStatus.FAILED, attempts, at)
     return Outcome(DeliveryStatus.PENDING, attempts, at + timedelta(seconds=delay))
-
-
-def stamp(moment: datetime) -> str:
-    """A moment as the fixed-width UTC text the store keeps (it sorts as time does).
-
-    >>> stamp(datetime(2026, 1, 1, 12, tzinfo=UTC))
-    '2026-01-01T12:00:00.000000Z'
-    """
-    if moment.tzinfo is None:
-        raise ValueError("a webhook time must be timezone-aware")
-    return moment.astimezone(UTC).strftime(STAMP_FORMAT)
-
-
-def parse_stamp(text: str) -> datetime:
-    """The moment of a stored timestamp.
-
-    >>> parse_stamp("2026-01-01T12:00:00.000000Z") == datetime(2026, 1, 1, 12, tzinfo=UTC)
-    True
-    """
-    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
-
-
-# ---------------------------------------------------------------- what a subscription may be
 
 
 def url_problems(url: str) -> list[Problem]:

@@ -19,7 +19,6 @@ A receiver that wants every posting subscribes to both (or to ``*``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
@@ -110,10 +109,6 @@ def emit_many(conn: Connection, book_id: int, event_type: str, object_type: str,
          "attempts": 0, "next_attempt_at": now, "updated_at": now}
         for event_id in ids for sid in subscribers])
     return ids
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- subscriptions

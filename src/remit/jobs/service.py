@@ -35,6 +35,7 @@ from remit.jobs.progress import throttle
 from remit.jobs.store import jobs
 from remit.ledger import audit
 from remit.ledger import service as ledger
+from remit.timestamps import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,6 @@ MAX_ATTEMPTS = 3
 MAX_KEY_LENGTH = 200
 MAX_ERROR_CHARS = 20_000
 LIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-
-
-def utc_text(moment: datetime) -> str:
-    """A moment as the fixed-width UTC text the store keeps (it sorts as time does).
-
-    >>> utc_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
-    '2026-01-02T03:04:05.000000Z'
-    """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _job(row: Any) -> Job:

@@ -17,11 +17,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from remit import timestamps
 from remit.access.model import Actor
 from remit.db import is_postgres
 from remit.ledger.store import audit_events, audit_head
@@ -32,7 +32,7 @@ HEAD_ID = 1
 
 def utc_now_text() -> str:
     """The current UTC time as fixed-width ISO text (what the store keeps)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timestamps.utc_now_text()
 
 
 def canonical(value: Any) -> str:
