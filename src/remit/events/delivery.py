@@ -19,9 +19,11 @@ receivers recognise a repeat by its ``Remit-Event-Id``, and do not rely on the o
 arrival. A receiver's failure never raises; it is logged and kept in the delivery log.
 
 Requests honour the usual ``HTTPS_PROXY``/``NO_PROXY`` variables and verify certificates
-against the system's authorities. A subscription may name any host, internal ones too (a
-receiver on the same network is common): where admins must not reach internal services
-this way, send webhooks through an egress proxy that refuses private addresses.
+against the system's authorities. An event is never sent to a host that is or resolves to an
+internal address (loopback, private, link-local: ``refused_address``) unless
+``REMIT_WEBHOOKS_ALLOW_PRIVATE=1``; the check runs before each attempt, and the address is
+resolved again by the request itself, so an egress proxy is still the stronger guard
+against a host that changes its DNS answer in between.
 """
 
 from __future__ import annotations

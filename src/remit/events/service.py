@@ -121,8 +121,9 @@ def create_subscription(conn: Connection, actor: Actor, vault: Vault, book_id: i
     The secret is returned this once and kept only encrypted: give it to the receiver, which
     checks each delivery's ``Remit-Signature`` with it. Event types are names from
     ``EVENT_TYPES``, ``*`` for all, or ``prefix.*`` (``case.*``). Plain ``http://`` is
-    accepted (a receiver on the same host or network); in production use ``https://``, or
-    the events travel readable by anyone on the way.
+    accepted; in production use ``https://``, or the events travel readable by anyone on
+    the way. An internal address is accepted here but refused at each delivery unless
+    ``REMIT_WEBHOOKS_ALLOW_PRIVATE=1`` (see ``delivery.refused_address``).
     """
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     patterns = list(dict.fromkeys(t.strip() for t in event_types if t.strip()))
