@@ -160,6 +160,16 @@ def _count(condition: Any, value: Any = 1) -> Any:
     return cast(func.sum(case((condition, value), else_=0)), BigInteger)
 
 
+def delivery_frame(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
+                   provider_party_id: int | None = None) -> pl.DataFrame:
+    """The period's outcomes summed by provider, client, week and currency: what
+    ``delivery``, ``exceptions`` and ``delivery_charts`` read. Read it once and pass it as
+    their ``frame`` when a page shows all of them (the same period and provider)."""
+    require(actor, book_id, Permission.CARE_READ)
+    _checked_period(first, last)
+    return _delivery_frame(conn, book_id, first, last, provider_party_id)
+
+
 def _delivery_frame(conn: Connection, book_id: int, first: date, last: date,
                     provider: int | None) -> pl.DataFrame:
     """Sums per provider, client, week and currency, added up by the database."""
@@ -201,7 +211,8 @@ def _with_amount(row: dict[str, Any]) -> dict[str, Any]:
 
 def delivery(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
              by: Grouping | str = Grouping.PROVIDER,
-             provider_party_id: int | None = None) -> Report:
+             provider_party_id: int | None = None,
+             frame: pl.DataFrame | None = None) -> Report:
     """Commissioned against delivered minutes, paid minutes and amounts, by provider, client
     or week (every week of the period, with nothing delivered or not); one row per
     currency of each."""
@@ -212,7 +223,8 @@ def delivery(conn: Connection, actor: Actor, book_id: int, first: date, last: da
     except ValueError:
         raise ValidationFailed([Problem("by", "provider, client or week", "grouping")]) \
             from None
-    frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
+    if frame is None:
+        frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
     key = {Grouping.PROVIDER: "provider_id", Grouping.CLIENT: "client_id",
            Grouping.WEEK: "week_day"}[grouping]
     totals = _rollup(frame, [key])
@@ -252,12 +264,14 @@ def _all_weeks(totals: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
 
 
 def exceptions(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-               provider_party_id: int | None = None) -> Report:
+               provider_party_id: int | None = None,
+               frame: pl.DataFrame | None = None) -> Report:
     """Missed places and exceptions per provider: exceptions (every outcome that failed a
     rule, unplanned records too) over carer places."""
     require(actor, book_id, Permission.CARE_READ)
     _checked_period(first, last)
-    frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
+    if frame is None:
+        frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
     totals = frame.group_by("provider_id").agg(pl.col(m).sum() for m in MEASURES)
     names = party_names(conn, book_id, totals.get_column("provider_id").to_list())
     rows = []
@@ -344,12 +358,14 @@ def hours_chart(title: str, weeks: Sequence[tuple[date, int, int]]) -> str:
 
 
 def delivery_charts(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-                    provider_party_id: int | None = None) -> list[ProviderChart]:
+                    provider_party_id: int | None = None,
+                    frame: pl.DataFrame | None = None) -> list[ProviderChart]:
     """A chart per provider of commissioned against delivered hours, every week of the
     period, in the order of the providers' names."""
     require(actor, book_id, Permission.CARE_READ)
     _checked_period(first, last)
-    frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
+    if frame is None:
+        frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
     per_week = frame.group_by("provider_id", "week_day").agg(
         pl.col("planned_minutes").sum(), pl.col("delivered_minutes").sum())
     providers = sorted(set(per_week.get_column("provider_id").to_list()))

@@ -273,10 +273,14 @@ def _report_period(first: str, last: str) -> tuple[date, date]:
     return monday - timedelta(days=28), monday - timedelta(days=1)
 
 
-def _reports(conn: Any, ctx: Ctx, start: date, end: date) -> list[reports.Report]:
-    return [reports.delivery(conn, ctx.actor, ctx.book_id, start, end, by)
+def _reports(conn: Any, ctx: Ctx, start: date, end: date,
+             frame: Any = None) -> list[reports.Report]:
+    """Every table of the page, from one read of the period's outcomes."""
+    if frame is None:
+        frame = reports.delivery_frame(conn, ctx.actor, ctx.book_id, start, end)
+    return [reports.delivery(conn, ctx.actor, ctx.book_id, start, end, by, frame=frame)
             for by in ("provider", "week", "client")] + [
-        reports.exceptions(conn, ctx.actor, ctx.book_id, start, end),
+        reports.exceptions(conn, ctx.actor, ctx.book_id, start, end, frame=frame),
         reports.punctuality(conn, ctx.actor, ctx.book_id, start, end)]
 
 
@@ -286,8 +290,10 @@ def care_reports(ctx: Read, first: Annotated[str, Query(alias="from", max_length
     try:
         start, end = _report_period(first, last)
         with ctx.db.read() as conn:
-            tables = _reports(conn, ctx, start, end)
-            charts = reports.delivery_charts(conn, ctx.actor, ctx.book_id, start, end)
+            frame = reports.delivery_frame(conn, ctx.actor, ctx.book_id, start, end)
+            tables = _reports(conn, ctx, start, end, frame)
+            charts = reports.delivery_charts(conn, ctx.actor, ctx.book_id, start, end,
+                                             frame=frame)
     except ValidationFailed as exc:
         return ctx.page("care/reports.html", 422, nav="reports", tables=[], charts=[],
                         first=first, last=last, errors=field_errors(exc))
