@@ -49,7 +49,6 @@ NOT_SENT_YET = ("not sent yet: the SMTP server has not confirmed it (if this sta
 MAX_NOTES = 20_000
 MAX_PAGE = 200
 _LIMITS = (("subject", 300), ("recipient", 500))  # the columns' lengths
-TEMPLATES = letters.TEMPLATES
 _LISTED = ("id", "party_id", "case_id", "channel", "direction", "status", "template", "locale",
            "recipient", "subject", "file_id", "message_id", "error", "created_by",
            "created_at", "sent_at")
