@@ -102,7 +102,12 @@ def raise_forbidden_unless_admin(actor: Actor) -> None:
 
 def book_today(conn: Connection, book_id: int) -> date:
     """Today's date in the book's time zone (accounting dates and SLAs are local)."""
-    return datetime.now(ZoneInfo(str(get_book(conn, book_id)["timezone"]))).date()
+    return today_in(str(get_book(conn, book_id)["timezone"]))
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in a time zone (a book's: ``book["timezone"]``)."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def book_id_for(conn: Connection, code: str) -> int:

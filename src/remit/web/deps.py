@@ -104,8 +104,9 @@ class Ctx:
         return self.book is not None and self.actor.can(self.book_id, permission)
 
     def today(self) -> date:
-        with self.db.read() as conn:
-            return ledger.book_today(conn, self.book_id)
+        """Today in the book's time zone (from the book this request already read)."""
+        assert self.book is not None
+        return ledger.today_in(str(self.book["timezone"]))
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page with the layout's context (user, books, book, CSRF token)."""
