@@ -152,7 +152,9 @@ def test_a_location_stands_in_for_the_method_and_extra_columns_are_kept_out(tmp_
               "R1,C1,P1,K1,HC,2026-11-02T09:00:00,2026-11-02T09:30:00,51.5,-0.12,x1\n")
     done = invoke(files(tmp_path, actual=actual))
     assert done.exit_code == 0, done.output
-    assert outcomes(tmp_path)[0]["status"] == "verified"
+    rows = outcomes(tmp_path)
+    [row] = [r for r in rows if r["record_id"] == "R1"]
+    assert row["status"] == "verified" and tuple(row) == OUTCOME_COLUMNS  # no "device"
 
 
 def test_the_command_runs_with_no_store(tmp_path):
