@@ -24,14 +24,13 @@ from sqlalchemy import Connection, and_, insert, select
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care import exchange
+from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_imports, care_packages, planned_visits
 from remit.db import insert_id
 from remit.documents import service as documents
 from remit.errors import Forbidden, ValidationFailed
 from remit.ledger import audit
 from remit.parties import service as parties
-
-DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +43,20 @@ class ImportResult:
     rejected_document_id: int | None = None  # the same, kept as a document to download
 
 
+REPLAYED = ImportResult(None, 0, 0, True, b"")  # the same file again: nothing new
+
+
 def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
                    content: bytes, valid_only: bool = False) -> ImportResult:
     """Planned visits from a planned.csv; see the module's docstring."""
     require(actor, book_id, Permission.CARE_IMPORT)
-    replay = _seen(conn, book_id, "planned", content)
-    if replay is not None:
-        return replay
+    digest = hashlib.sha256(content).hexdigest()
+    if _seen(conn, book_id, "planned", digest):
+        return REPLAYED
     checked = exchange.read_planned(content, filename)
-    rows = checked.rows
-    refs = _party_refs(conn, book_id, rows, checked)
-    rows = rows.join(refs["client"], left_on="client_id", right_on="ref", how="left").join(
-        refs["provider"], left_on="provider_id", right_on="ref", how="left")
-    rows = _with_packages(conn, book_id, rows, checked)
+    rows = _with_packages(conn, book_id, _with_parties(conn, book_id, checked), checked)
     _already(conn, planned_visits, book_id, rows, "visit_id", "visit", checked)
-    return _finish(conn, actor, book_id, "planned", filename, content, checked, rows,
+    return _finish(conn, actor, book_id, "planned", filename, digest, checked, rows,
                    valid_only, None, _planned_values)
 
 
@@ -72,46 +70,37 @@ def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
         require(actor, book_id, Permission.CARE_IMPORT)
     elif actor.party_in(book_id) != provider_party_id:
         raise Forbidden("a provider uploads only its own visits")
-    if isinstance(content, list):
-        records = content
-        content = json.dumps(records, sort_keys=True, default=str).encode("utf-8")
-        replay = _seen(conn, book_id, "actual", content)
-        if replay is not None:
-            return replay
-        checked = exchange.read_actual_records(records, filename)
-    else:
-        replay = _seen(conn, book_id, "actual", content)
-        if replay is not None:
-            return replay
-        checked = exchange.read_actual(content, filename)
-    rows = checked.rows
-    refs = _party_refs(conn, book_id, rows, checked)
-    rows = rows.join(refs["client"], left_on="client_id", right_on="ref", how="left").join(
-        refs["provider"], left_on="provider_id", right_on="ref", how="left")
+    data = json.dumps(content, sort_keys=True, default=str).encode("utf-8") \
+        if isinstance(content, list) else content  # JSON records fingerprinted as text
+    digest = hashlib.sha256(data).hexdigest()
+    if _seen(conn, book_id, "actual", digest):
+        return REPLAYED
+    checked = (exchange.read_actual_records(content, filename) if isinstance(content, list)
+               else exchange.read_actual(content, filename))
+    rows = _with_parties(conn, book_id, checked)
     if provider_party_id is not None:
         _collect(checked, rows, pl.col("provider_party_id").is_not_null() & (
             pl.col("provider_party_id") != provider_party_id), "provider_id",
             "not your organisation: upload only your own visits", "own_records")
     _already(conn, actual_records, book_id, rows, "record_id", "record", checked)
-    return _finish(conn, actor, book_id, "actual", filename, content, checked, rows,
+    return _finish(conn, actor, book_id, "actual", filename, digest, checked, rows,
                    valid_only, provider_party_id, _actual_values)
 
 
 # ---------------------------------------------------------------- checks of the book
 
 
-def _seen(conn: Connection, book_id: int, kind: str, content: bytes) -> ImportResult | None:
-    digest = hashlib.sha256(content).hexdigest()
-    row = conn.execute(select(care_imports.c.id, care_imports.c.rows).where(and_(
+def _seen(conn: Connection, book_id: int, kind: str, digest: str) -> bool:
+    """Whether this very file (its SHA-256) was imported into the book before."""
+    return conn.execute(select(care_imports.c.id).where(and_(
         care_imports.c.book_id == book_id, care_imports.c.kind == kind,
-        care_imports.c.sha256 == digest))).first()
-    return None if row is None else ImportResult(None, 0, 0, True, b"")
+        care_imports.c.sha256 == digest))).first() is not None
 
 
-def _party_refs(conn: Connection, book_id: int, rows: pl.DataFrame,
-                checked: exchange.Checked) -> dict[str, pl.DataFrame]:
-    """Party ids of the refs named, by role; a problem for each ref unknown in that role."""
-    out = {}
+def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> pl.DataFrame:
+    """The rows with the party ids of their client and provider refs (``client_party_id``,
+    ``provider_party_id``); a problem for each ref unknown in that role."""
+    rows = checked.rows
     for role, column in (("client", "client_id"), ("provider", "provider_id")):
         names = rows.get_column(column).drop_nulls().unique().to_list()
         found = parties.party_ids_for(conn, book_id, names)
@@ -122,8 +111,8 @@ def _party_refs(conn: Connection, book_id: int, rows: pl.DataFrame,
         _collect(checked, rows, pl.col(column).is_not_null() & ~pl.col(column).is_in(
             table.get_column("ref").to_list()), column, pl.format(
             f"no {role} {{}} in this book", pl.col(column)), f"unknown_{role}")
-        out[role] = table
-    return out
+        rows = rows.join(table, left_on=column, right_on="ref", how="left")
+    return rows
 
 
 def _with_packages(conn: Connection, book_id: int, rows: pl.DataFrame,
@@ -169,14 +158,14 @@ def _collect(checked: exchange.Checked, rows: pl.DataFrame, bad: pl.Expr, column
 
 
 def _day(value: date) -> int:
-    return (value - date(1970, 1, 1)).days
+    return (value - EPOCH).days
 
 
 # ---------------------------------------------------------------- writing
 
 
 def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: str,
-            content: bytes, checked: exchange.Checked, rows: pl.DataFrame, valid_only: bool,
+            digest: str, checked: exchange.Checked, rows: pl.DataFrame, valid_only: bool,
             provider_party_id: int | None, values: Any) -> ImportResult:
     if checked.problems and not valid_only:
         raise ValidationFailed(sorted(checked.problems, key=lambda p: (p.line or 0, p.field)))
@@ -184,7 +173,7 @@ def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: s
     good = rows.filter(~pl.col("line").is_in(sorted(bad_lines)))
     import_id = insert_id(conn, insert(care_imports).values(
         book_id=book_id, kind=kind, filename=filename[:255],
-        sha256=hashlib.sha256(content).hexdigest(), rows=good.height,
+        sha256=digest, rows=good.height,
         rejected=len(bad_lines), provider_party_id=provider_party_id,
         created_by=actor.username, created_at=audit.utc_now_text()))
     insert_frame(conn, planned_visits if kind == "planned" else actual_records,
