@@ -172,6 +172,12 @@ def balances(conn: Connection, actor: Actor, book_id: int, as_of: date | None = 
              currency: str | None = None) -> list[Balance]:
     """Balances per account, party and currency, as of a date (inclusive)."""
     require(actor, book_id, Permission.LEDGER_READ)
+    return _balances(conn, book_id, as_of, account, party_id, currency)
+
+
+def _balances(conn: Connection, book_id: int, as_of: date | None = None,
+              account: str | None = None, party_id: int | None = None,
+              currency: str | None = None) -> list[Balance]:
     p, a = postings.c, accounts.c
     query = (select(a.code, p.party_id, p.currency, func.sum(p.amount_minor).label("total"))
              .join(accounts, a.id == p.account_id).where(a.book_id == book_id)
@@ -333,18 +339,9 @@ def party_balances_by_account(conn: Connection, actor: Actor, book_id: int, part
     if portal:
         if actor.party_in(book_id) != party_id:
             raise Forbidden("a portal user sees only its own balance")
-        return _party_balances(conn, book_id, party_id)
-    require(actor, book_id, Permission.LEDGER_READ)
-    return _party_balances(conn, book_id, party_id)
-
-
-def _party_balances(conn: Connection, book_id: int, party_id: int) -> list[Balance]:
-    p, a = postings.c, accounts.c
-    query = (select(a.code, p.currency, func.sum(p.amount_minor).label("total"))
-             .join(accounts, a.id == p.account_id)
-             .where(and_(p.party_id == party_id, a.book_id == book_id))
-             .group_by(a.code, p.currency).order_by(a.code, p.currency))
-    return [Balance(r.code, r.currency, int(r.total), party_id) for r in conn.execute(query)]
+    else:
+        require(actor, book_id, Permission.LEDGER_READ)
+    return _balances(conn, book_id, party_id=party_id)
 
 
 def require_read(actor: Actor, book_id: int) -> None:
