@@ -64,9 +64,8 @@ def webhook_rotate(ctx: Manage, subscription_id: Id) -> HTMLResponse:
 def webhook_log(ctx: Manage, subscription_id: Id,
                 before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
     with ctx.db.read() as conn:
-        subscription = next((s for s in webhooks.list_subscriptions(conn, ctx.actor,
-                                                                    ctx.book_id)
-                             if s["id"] == subscription_id), None)
+        subscription = webhooks.get_subscription(conn, ctx.actor, ctx.book_id,
+                                                 subscription_id)
         deliveries = webhooks.list_deliveries(conn, ctx.actor, ctx.book_id, subscription_id,
                                               50, before)
     return ctx.page("events/deliveries.html", nav="admin", subscription=subscription,

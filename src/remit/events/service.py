@@ -154,6 +154,15 @@ def _subscription(conn: Connection, book_id: int, subscription_id: int) -> Any:
     return row
 
 
+def get_subscription(conn: Connection, actor: Actor, book_id: int,
+                     subscription_id: int) -> dict[str, Any]:
+    """One subscription of the book (never its secret)."""
+    require(actor, book_id, Permission.WEBHOOKS_MANAGE)
+    row = _subscription(conn, book_id, subscription_id)
+    return {"id": int(row.id), "url": row.url, "event_types": str(row.event_types).split(),
+            "active": bool(row.active), "description": row.description}
+
+
 def list_subscriptions(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
     """The book's subscriptions (never their secrets), with counts of pending and failed
     deliveries."""
