@@ -26,18 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.ledger import open_store
 from remit import demo
 from remit.access.model import Actor
 from remit.care import demo as demo_care
@@ -48,7 +46,6 @@ from remit.db import Database
 from remit.ledger import service as ledger
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
-from remit.testkit.postgres import TempCluster
 
 OUT_DIR = Path(__file__).parent / "out"
 TARGET_S = 60.0
@@ -94,32 +91,10 @@ class Figures:
                 "verdict": verdict(self.passed)}
 
 
-@contextmanager
-def open_store(kind: str, workdir: Path | None = None) -> Iterator[Database]:
-    """A freshly migrated SQLite file or PostgreSQL database (a durable throwaway server)."""
-    if kind == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="remit-care-book-", dir=workdir))
-        database = Database(f"sqlite:///{folder / 'care.db'}")
-        try:
-            database.migrate()
-            yield database
-        finally:
-            database.dispose()
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    with TempCluster(durable=True) as cluster:
-        database = Database(cluster.create_database("bench_care_book"))
-        try:
-            database.migrate()
-            yield database
-        finally:
-            database.dispose()
-
-
 def run(db_kind: str, scale: str = DEFAULT_SCALE, seed: int = DEFAULT_SEED,
         workdir: Path | None = None, say: bool = False) -> Figures:
     """The whole benchmark on a fresh store of the given kind ("sqlite" or "postgresql")."""
-    with open_store(db_kind, workdir) as database:
+    with open_store(db_kind, workdir, "care_book") as database:
         return bench(database, db_kind, scale, seed, say)
 
 

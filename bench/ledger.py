@@ -188,11 +188,13 @@ def expected_party_balances(drafts: Sequence[EntryDraft]) -> int:
 
 
 @contextmanager
-def open_store(kind: str, workdir: Path | None = None) -> Iterator[Database]:
-    """A freshly migrated SQLite file (in ``workdir`` or a temp dir) or PostgreSQL database."""
+def open_store(kind: str, workdir: Path | None = None,
+               name: str = "ledger") -> Iterator[Database]:
+    """A freshly migrated SQLite file (in ``workdir`` or a temp dir) or PostgreSQL database
+    (in a durable throwaway server), named after the benchmark; every benchmark's store."""
     if kind == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="remit-bench-", dir=workdir))
-        database = Database(f"sqlite:///{folder / 'ledger.db'}")
+        folder = Path(tempfile.mkdtemp(prefix=f"remit-bench-{name}-", dir=workdir))
+        database = Database(f"sqlite:///{folder / f'{name}.db'}")
         try:
             database.migrate()
             yield database
@@ -201,7 +203,7 @@ def open_store(kind: str, workdir: Path | None = None) -> Iterator[Database]:
             shutil.rmtree(folder, ignore_errors=True)
         return
     with TempCluster(durable=True) as cluster:
-        database = Database(cluster.create_database("bench_ledger"))
+        database = Database(cluster.create_database(f"bench_{name}"))
         try:
             database.migrate()
             yield database
