@@ -7,11 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from remit.access import tokens
-from remit.access.service import actor_for
 from remit.access.store import api_tokens
 from remit.access.tokens import token_actor
-from remit.ledger import service as ledger
 from remit.ledger.store import journal_entries
+from remit.testkit.web import api_token
 from remit.web.app import create_app
 
 BOOK = "riverside"
@@ -23,13 +22,8 @@ ENTRY = {"entry_date": "2026-11-20", "description": "Care for November, provider
 
 @pytest.fixture
 def api(demo_db):
-    with demo_db.write() as conn:
-        book_id = ledger.book_id_for(conn, BOOK)
-        admin = actor_for(conn, f"demo-admin@{BOOK}")
-        clerk = actor_for(conn, f"demo-clerk@{BOOK}")
-        full = tokens.issue_token(conn, admin, book_id, "integration", list(tokens.SCOPES),
-                                  user_id=clerk.user_id).token
-        read_only = tokens.issue_token(conn, admin, book_id, "reports", ["ledger:read"]).token
+    full = api_token(demo_db, list(tokens.SCOPES), "integration")
+    read_only = api_token(demo_db, ["ledger:read"], "reports", user=None)
     client = TestClient(create_app(demo_db))
     return client, {"Authorization": f"Bearer {full}"}, {"Authorization": f"Bearer {read_only}"}
 

@@ -9,8 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from remit.access import tokens
-from remit.access.service import actor_for
 from remit.access.store import users
 from remit.cases.store import cases as case_table
 from remit.documents.rules import MAX_UPLOAD_BYTES
@@ -18,7 +16,7 @@ from remit.documents.store import documents
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.parties.store import bank_changes
-from remit.testkit.web import sign_in
+from remit.testkit.web import api_token, sign_in
 from remit.web.app import create_app
 
 BOOK = "riverside"
@@ -114,10 +112,7 @@ def test_numbers_too_big_for_the_store_are_invalid_input_not_a_crash(web):
     assigned = client.post(f"/b/{BOOK}/cases/assign", data={
         "csrf_token": csrf, "case_id": [huge], "owner": "-"})
     assert assigned.status_code == 422 and "out of the range" in assigned.text
-    with database.write() as conn:
-        book_id = ledger.book_id_for(conn, BOOK)
-        admin = actor_for(conn, f"demo-admin@{BOOK}")
-        token = tokens.issue_token(conn, admin, book_id, "forms", ["cases:read"]).token
+    token = api_token(database, ["cases:read"], "forms", user=None)
     api = client.get(f"/api/v1/books/{BOOK}/cases/{huge}",
                      headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 422 and "case_id" in api.text

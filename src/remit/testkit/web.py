@@ -41,3 +41,18 @@ def sign_in(client: Any, username: str, password: str = demo.DEMO_PASSWORD) -> s
     token = CSRF.search(account.text)
     assert token, "no CSRF token on the account page"
     return token.group(1)
+
+
+def api_token(database: Database, scopes: list[str], name: str = "test",
+              book: str = "riverside", user: str | None = "demo-clerk") -> str:
+    """A bearer token of the demo book, issued by its admin for ``user`` (a staff user of
+    the book, or None for the admin itself) with ``scopes``."""
+    from remit.access import tokens  # noqa: PLC0415 - only API tests need it
+    from remit.access.service import actor_for  # noqa: PLC0415
+    from remit.ledger.service import book_id_for  # noqa: PLC0415
+
+    with database.write() as conn:
+        book_id = book_id_for(conn, book)
+        admin = actor_for(conn, f"demo-admin@{book}")
+        owner = actor_for(conn, f"{user}@{book}").user_id if user else None
+        return tokens.issue_token(conn, admin, book_id, name, scopes, user_id=owner).token
