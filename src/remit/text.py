@@ -1,0 +1,129 @@
+"""Bounds on every text and date that comes in: files, forms and the API.
+
+One place says what an id, a name and free text may hold, so that a vertical tab, a NUL
+byte or a 5,000-character id is refused where it enters, with its line and field, instead
+of breaking a spreadsheet or a column later. Ids and names are one line with no control
+characters; free text may also hold line breaks and tabs. Dates lie between 1900-01-01
+and 2100-12-31 unless a field says otherwise.
+
+>>> text_problem("P00001", "provider_ref", max_chars=ID_MAX) is None
+True
+>>> str(text_problem("P\\x0b1", "carer_id", max_chars=ID_MAX, line=3))
+'line 3: carer_id: control character U+000B at position 2 is not allowed [control_character]'
+>>> str(text_problem("x" * 65, "carer_id", max_chars=ID_MAX))
+'carer_id: at most 64 characters (65 given) [length]'
+>>> text_problem("two\\nlines", "notes", max_chars=FREE_TEXT_MAX, multiline=True) is None
+True
+>>> str(date_problem(date(1, 1, 1), "visit_date", line=2))
+'line 2: visit_date: 0001-01-01 is outside 1900-01-01 to 2100-12-31 [date_range]'
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+from remit.errors import Problem, ValidationFailed
+
+ID_MAX = 64
+NAME_MAX = 200
+FREE_TEXT_MAX = 4000
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2100, 12, 31)
+
+_MULTILINE_ALLOWED = frozenset("\n\r\t")
+# Line and paragraph separators, and the bidirectional overrides that reorder what a
+# reader sees: refused in every single-line value, like the C0 and C1 controls.
+_SINGLE_LINE_REFUSED = frozenset(
+    "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def control_position(value: str, *, multiline: bool = False) -> int | None:
+    """The 0-based position of the first character ``value`` may not hold, or None.
+
+    >>> control_position("a\\x00b")
+    1
+    >>> control_position("a\\tb", multiline=True) is None
+    True
+    """
+    for position, char in enumerate(value):
+        if multiline and char in _MULTILINE_ALLOWED:
+            continue
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs") or (not multiline and char in _SINGLE_LINE_REFUSED):
+            return position
+    return None
+
+
+def text_problem(
+    value: str,
+    field: str,
+    *,
+    max_chars: int,
+    line: int | None = None,
+    multiline: bool = False,
+    required: bool = False,
+    source: str = "",
+) -> Problem | None:
+    """What is wrong with one text value, or None: too long, empty when required, or a
+    character it may not hold (named by its code point and 1-based position)."""
+    if required and not value.strip():
+        return Problem(field, "is required", "required", line, source)
+    if len(value) > max_chars:
+        return Problem(
+            field,
+            f"at most {max_chars:,} characters ({len(value):,} given)",
+            "length",
+            line,
+            source,
+        )
+    position = control_position(value, multiline=multiline)
+    if position is not None:
+        return Problem(
+            field,
+            f"control character U+{ord(value[position]):04X} at position "
+            f"{position + 1} is not allowed",
+            "control_character",
+            line,
+            source,
+        )
+    return None
+
+
+def date_problem(
+    value: date,
+    field: str,
+    *,
+    line: int | None = None,
+    earliest: date = DATE_MIN,
+    latest: date = DATE_MAX,
+    source: str = "",
+) -> Problem | None:
+    """What is wrong with one date, or None: outside ``earliest`` to ``latest``."""
+    if earliest <= value <= latest:
+        return None
+    return Problem(
+        field,
+        f"{value.isoformat()} is outside {earliest.isoformat()} to {latest.isoformat()}",
+        "date_range",
+        line,
+        source,
+    )
+
+
+def clean_text(
+    value: str, field: str, *, max_chars: int, multiline: bool = False, required: bool = False
+) -> str:
+    """``value`` stripped of surrounding spaces, or ValidationFailed naming the field.
+
+    >>> clean_text("  Riverside Care ", "name", max_chars=NAME_MAX)
+    'Riverside Care'
+    """
+    stripped = value.strip()
+    problem = text_problem(
+        stripped, field, max_chars=max_chars, multiline=multiline, required=required
+    )
+    if problem is not None:
+        raise ValidationFailed([problem])
+    return stripped
