@@ -36,6 +36,7 @@ test: venv sysdeps lint
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: venv sysdeps

@@ -26,53 +26,105 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = top.add_subparsers(dest="benchmark", required=True)
     led = commands.add_parser(
-        "ledger", help="post postings through post_entries, then balances and a trial balance")
-    led.add_argument("--postings", type=positive, default=ledger.DEFAULT_POSTINGS,
-                     help="postings to post (default %(default)s)")
-    led.add_argument("--parties", type=positive, default=ledger.DEFAULT_PARTIES,
-                     help="parties in the control account's sub-ledger (default %(default)s)")
-    led.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both",
-                     help="which store (default %(default)s)")
-    led.add_argument("--seed", type=int, default=ledger.DEFAULT_SEED,
-                     help="random seed of the entries (default %(default)s)")
-    led.add_argument("--batch", type=positive, default=ledger.DEFAULT_BATCH,
-                     help="entries per post_entries call and transaction (default %(default)s)")
+        "ledger", help="post postings through post_entries, then balances and a trial balance"
+    )
+    led.add_argument(
+        "--postings",
+        type=positive,
+        default=ledger.DEFAULT_POSTINGS,
+        help="postings to post (default %(default)s)",
+    )
+    led.add_argument(
+        "--parties",
+        type=positive,
+        default=ledger.DEFAULT_PARTIES,
+        help="parties in the control account's sub-ledger (default %(default)s)",
+    )
+    led.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql", "both"),
+        default="both",
+        help="which store (default %(default)s)",
+    )
+    led.add_argument(
+        "--seed",
+        type=int,
+        default=ledger.DEFAULT_SEED,
+        help="random seed of the entries (default %(default)s)",
+    )
+    led.add_argument(
+        "--batch",
+        type=positive,
+        default=ledger.DEFAULT_BATCH,
+        help="entries per post_entries call and transaction (default %(default)s)",
+    )
     add_web(commands)
     visits = commands.add_parser(
-        "care", help="the care engine, the offline command and a per-row baseline")
-    visits.add_argument("--planned", type=positive, default=care.DEFAULT_PLANNED,
-                        help="planned visits (default %(default)s)")
-    visits.add_argument("--repeat", type=positive, default=3,
-                        help="engine runs; the median counts (default %(default)s)")
-    visits.add_argument("--no-reference", action="store_true",
-                        help="skip the per-row Python baseline (slow at a million)")
-    commands.add_parser("care-book", add_help=False,
-                        help="a month of the large demo's care imported, reconciled and stored "
-                             "(python -m bench care-book --help)")
+        "care", help="the care engine, the offline command and a per-row baseline"
+    )
+    visits.add_argument(
+        "--planned",
+        type=positive,
+        default=care.DEFAULT_PLANNED,
+        help="planned visits (default %(default)s)",
+    )
+    visits.add_argument(
+        "--repeat",
+        type=positive,
+        default=3,
+        help="engine runs; the median counts (default %(default)s)",
+    )
+    visits.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the per-row Python baseline (slow at a million)",
+    )
+    commands.add_parser(
+        "care-book",
+        add_help=False,
+        help="a month of the large demo's care imported, reconciled and stored "
+        "(python -m bench care-book --help)",
+    )
     return top
 
 
 def add_web(commands: Any) -> None:
     page = commands.add_parser(
-        "web", help="list and queue pages of a demo book, under concurrent signed-in clients")
-    page.add_argument("--scale", choices=tuple(demo.SCALES), default=web.DEFAULT_SCALE,
-                      help="demo scale (default %(default)s)")
-    page.add_argument("--seed", type=int, default=web.DEFAULT_SEED,
-                      help="demo seed (default %(default)s)")
-    page.add_argument("--clients", type=positive, default=web.DEFAULT_CLIENTS,
-                      help="concurrent signed-in clients (default %(default)s)")
+        "web", help="list and queue pages of a demo book, under concurrent signed-in clients"
+    )
+    page.add_argument(
+        "--scale",
+        choices=tuple(demo.SCALES),
+        default=web.DEFAULT_SCALE,
+        help="demo scale (default %(default)s)",
+    )
+    page.add_argument(
+        "--seed", type=int, default=web.DEFAULT_SEED, help="demo seed (default %(default)s)"
+    )
+    page.add_argument(
+        "--clients",
+        type=positive,
+        default=web.DEFAULT_CLIENTS,
+        help="concurrent signed-in clients (default %(default)s)",
+    )
     budget = page.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=positive,
-                        help=f"measure for this long (default {web.DEFAULT_SECONDS})")
+    budget.add_argument(
+        "--seconds", type=positive, help=f"measure for this long (default {web.DEFAULT_SECONDS})"
+    )
     budget.add_argument("--requests", type=positive, help="measure this many requests")
-    page.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
-                      help="which store (default %(default)s)")
+    page.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="which store (default %(default)s)",
+    )
 
 
 def run_web(args: argparse.Namespace) -> int:
     seconds = None if args.requests else (args.seconds or web.DEFAULT_SECONDS)
-    figures = web.run(web.Options(args.scale, args.seed, args.clients, seconds,
-                                  args.requests, args.db))
+    figures = web.run(
+        web.Options(args.scale, args.seed, args.clients, seconds, args.requests, args.db)
+    )
     path = web.write_json(figures)
     print(web.report(figures))
     print(f"  figures written to {path}\n")

@@ -69,45 +69,63 @@ def make_data(planned_count: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
     start_min = pl.lit(pl.Series([s for s, _ in SLOTS])).gather(slot)
     length = pl.lit(pl.Series([m for _, m in SLOTS])).gather(slot)
     planned = pl.select(
-        visit_id=pl.format("V{}", i), client_id=pl.format("C{}", i // per_client),
+        visit_id=pl.format("V{}", i),
+        client_id=pl.format("C{}", i // per_client),
         provider_id=pl.format("P{}", (i // per_client) % PROVIDERS),
         service_code=pl.lit("HC"),
         start_s=BASE_S + (i // len(SLOTS)) % DAYS * 86_400 + start_min * 60,
         carers=pl.when(noise(i, 1, 10) == 0).then(2).otherwise(1).cast(pl.Int64),
-        length=length)
+        length=length,
+    )
     planned = planned.with_columns(end_s=pl.col("start_s") + pl.col("length") * 60)
     # One record per carer place, then the noise.
     places = planned.with_columns(place=pl.int_ranges(0, pl.col("carers"))).explode("place")
     k = pl.int_range(pl.len(), dtype=pl.Int64)
     rec = places.with_columns(
-        carer_id=pl.format("K{}-{}", pl.col("provider_id"), noise(pl.col("visit_id"), 2, 40)
-                           + pl.col("place") * 40),
+        carer_id=pl.format(
+            "K{}-{}", pl.col("provider_id"), noise(pl.col("visit_id"), 2, 40) + pl.col("place") * 40
+        ),
         check_in_s=pl.col("start_s") + (noise(k, 3, 31) - 15) * 60 + noise(k, 4, 60),
         delivered_s=(pl.col("length") + noise(k, 5, 25) - 16) * 60 + noise(k, 6, 60),
-        roll=noise(k, 7, 1000))
+        roll=noise(k, 7, 1000),
+    )
     rec = rec.with_columns(check_out_s=pl.col("check_in_s") + pl.col("delivered_s"))
     kept = rec.filter(pl.col("roll") >= 30)  # 3% missed
     dupes = rec.filter(pl.col("roll").is_between(30, 49)).with_columns(  # 2% twice
-        check_in_s=pl.col("check_in_s") + 60)
+        check_in_s=pl.col("check_in_s") + 60
+    )
     unplanned = rec.filter(pl.col("roll").is_between(50, 59)).with_columns(  # 1% at odd hours
         check_in_s=pl.col("check_in_s") + 3 * 3600 + 1800,
-        check_out_s=pl.col("check_out_s") + 3 * 3600 + 1800)
+        check_out_s=pl.col("check_out_s") + 3 * 3600 + 1800,
+    )
     broken = rec.filter(pl.col("roll").is_between(60, 64)).with_columns(  # 0.5% broken
-        check_out_s=pl.col("check_in_s") - 120)
-    actual = pl.concat([kept.filter(~pl.col("roll").is_between(60, 64)), dupes, unplanned,
-                        broken]).with_row_index("r").select(
-        record_id=pl.format("R{}", pl.col("r")), client_id="client_id",
-        provider_id="provider_id", carer_id="carer_id", service_code="service_code",
-        check_in_s="check_in_s", check_out_s="check_out_s")
+        check_out_s=pl.col("check_in_s") - 120
+    )
+    actual = (
+        pl.concat([kept.filter(~pl.col("roll").is_between(60, 64)), dupes, unplanned, broken])
+        .with_row_index("r")
+        .select(
+            record_id=pl.format("R{}", pl.col("r")),
+            client_id="client_id",
+            provider_id="provider_id",
+            carer_id="carer_id",
+            service_code="service_code",
+            check_in_s="check_in_s",
+            check_out_s="check_out_s",
+        )
+    )
     actual = actual.sample(fraction=1.0, shuffle=True, seed=8)  # files are not sorted
-    rates = pl.DataFrame({
-        "provider_id": [f"P{p}" for p in range(PROVIDERS)] * 2,
-        "service_code": ["HC"] * (2 * PROVIDERS),
-        "effective_day": [BASE_S // 86_400 - 200] * PROVIDERS + [BASE_S // 86_400 + 14]
-        * PROVIDERS,
-        "rate_millionths": [18_000_000 + p * 10_000 for p in range(PROVIDERS)]
-        + [19_000_000 + p * 10_000 for p in range(PROVIDERS)],
-        "currency": ["GBP"] * (2 * PROVIDERS)})
+    rates = pl.DataFrame(
+        {
+            "provider_id": [f"P{p}" for p in range(PROVIDERS)] * 2,
+            "service_code": ["HC"] * (2 * PROVIDERS),
+            "effective_day": [BASE_S // 86_400 - 200] * PROVIDERS
+            + [BASE_S // 86_400 + 14] * PROVIDERS,
+            "rate_millionths": [18_000_000 + p * 10_000 for p in range(PROVIDERS)]
+            + [19_000_000 + p * 10_000 for p in range(PROVIDERS)],
+            "currency": ["GBP"] * (2 * PROVIDERS),
+        }
+    )
     return planned.drop("length"), actual, rates
 
 
@@ -115,27 +133,48 @@ def _text(seconds: pl.Expr) -> pl.Expr:
     return pl.from_epoch(seconds, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def write_files(folder: Path, planned: pl.DataFrame, actual: pl.DataFrame,
-                rates: pl.DataFrame) -> None:
-    planned.select("visit_id", "client_id", "provider_id", "service_code",
-                   start=_text(pl.col("start_s")), end=_text(pl.col("end_s")),
-                   carers="carers").write_csv(folder / "planned.csv")
-    actual.select("record_id", "client_id", "provider_id", "carer_id", "service_code",
-                  method=pl.lit("phone"), check_in=_text(pl.col("check_in_s")),
-                  check_out=_text(pl.col("check_out_s"))).write_csv(folder / "actual.csv")
-    rates.select("provider_id", "service_code",
-                 rate_per_hour=(pl.col("rate_millionths") // 1_000_000).cast(pl.String) + "."
-                 + (pl.col("rate_millionths") % 1_000_000).cast(pl.String).str.pad_start(6, "0"),
-                 currency="currency",
-                 effective_from=pl.from_epoch(pl.col("effective_day"), time_unit="d")
-                 .dt.strftime("%Y-%m-%d")).write_csv(folder / "rates.csv")
+def write_files(
+    folder: Path, planned: pl.DataFrame, actual: pl.DataFrame, rates: pl.DataFrame
+) -> None:
+    planned.select(
+        "visit_id",
+        "client_id",
+        "provider_id",
+        "service_code",
+        start=_text(pl.col("start_s")),
+        end=_text(pl.col("end_s")),
+        carers="carers",
+    ).write_csv(folder / "planned.csv")
+    actual.select(
+        "record_id",
+        "client_id",
+        "provider_id",
+        "carer_id",
+        "service_code",
+        method=pl.lit("phone"),
+        check_in=_text(pl.col("check_in_s")),
+        check_out=_text(pl.col("check_out_s")),
+    ).write_csv(folder / "actual.csv")
+    rates.select(
+        "provider_id",
+        "service_code",
+        rate_per_hour=(pl.col("rate_millionths") // 1_000_000).cast(pl.String)
+        + "."
+        + (pl.col("rate_millionths") % 1_000_000).cast(pl.String).str.pad_start(6, "0"),
+        currency="currency",
+        effective_from=pl.from_epoch(pl.col("effective_day"), time_unit="d").dt.strftime(
+            "%Y-%m-%d"
+        ),
+    ).write_csv(folder / "rates.csv")
 
 
 def run(planned_count: int, repeat: int, reference: bool) -> Figures:
     started = time.perf_counter()
     planned, actual, rates = make_data(planned_count)
-    print(f"  built {planned.height:,} planned visits and {actual.height:,} actual records in "
-          f"{time.perf_counter() - started:.1f} s (setup, not measured)")
+    print(
+        f"  built {planned.height:,} planned visits and {actual.height:,} actual records in "
+        f"{time.perf_counter() - started:.1f} s (setup, not measured)"
+    )
     runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -147,11 +186,24 @@ def run(planned_count: int, repeat: int, reference: bool) -> Figures:
         write_files(folder, planned, actual, rates)
         remit = Path(sys.executable).parent / "remit"
         t0 = time.perf_counter()
-        done = subprocess.run([str(remit), "care", "reconcile", "--planned",
-                               str(folder / "planned.csv"), "--actual",
-                               str(folder / "actual.csv"), "--rates",
-                               str(folder / "rates.csv"), "--out", str(folder / "out")],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                str(remit),
+                "care",
+                "reconcile",
+                "--planned",
+                str(folder / "planned.csv"),
+                "--actual",
+                str(folder / "actual.csv"),
+                "--rates",
+                str(folder / "rates.csv"),
+                "--out",
+                str(folder / "out"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         offline_s = time.perf_counter() - t0
         if done.returncode != 0:
             raise SystemExit(f"remit care reconcile failed:\n{done.stdout}\n{done.stderr}")
@@ -166,9 +218,18 @@ def run(planned_count: int, repeat: int, reference: bool) -> Figures:
         expected = reconcile_rows(*rows, Policy())
         reference_s = time.perf_counter() - t0
         assert expected == out.to_dicts(), "the engine and the per-row reading disagree"
-    return Figures(planned.height, actual.height, out.height, runs, engine_s, offline_s,
-                   reference_s, reference_s / engine_s if reference_s else None,
-                   engine_s <= TARGET_ENGINE_S, offline_s <= TARGET_OFFLINE_S)
+    return Figures(
+        planned.height,
+        actual.height,
+        out.height,
+        runs,
+        engine_s,
+        offline_s,
+        reference_s,
+        reference_s / engine_s if reference_s else None,
+        engine_s <= TARGET_ENGINE_S,
+        offline_s <= TARGET_OFFLINE_S,
+    )
 
 
 def report(f: Figures) -> str:
@@ -180,10 +241,13 @@ def report(f: Figures) -> str:
         f"{', '.join(f'{s:.2f}' for s in f.engine_runs_s)})   {f.engine_s:8.2f} s   "
         f"target <= {TARGET_ENGINE_S:.0f} s  {verdict[f.engine_ok]}",
         f"  offline command from CSV, new process   {f.offline_s:8.2f} s   "
-        f"target <= {TARGET_OFFLINE_S:.0f} s  {verdict[f.offline_ok]}"]
+        f"target <= {TARGET_OFFLINE_S:.0f} s  {verdict[f.offline_ok]}",
+    ]
     if f.reference_s is not None:
-        lines.append(f"  per-row Python reference (same outcomes) {f.reference_s:6.2f} s   "
-                     f"engine is {f.ratio:.1f}x faster")
+        lines.append(
+            f"  per-row Python reference (same outcomes) {f.reference_s:6.2f} s   "
+            f"engine is {f.ratio:.1f}x faster"
+        )
     return "\n".join(lines)
 
 

@@ -87,12 +87,21 @@ class Figures:
         return self.total_s <= TARGET_S
 
     def as_json(self) -> dict[str, object]:
-        return {**asdict(self), "total_s": round(self.total_s, 3), "target_s": TARGET_S,
-                "verdict": verdict(self.passed)}
+        return {
+            **asdict(self),
+            "total_s": round(self.total_s, 3),
+            "target_s": TARGET_S,
+            "verdict": verdict(self.passed),
+        }
 
 
-def run(db_kind: str, scale: str = DEFAULT_SCALE, seed: int = DEFAULT_SEED,
-        workdir: Path | None = None, say: bool = False) -> Figures:
+def run(
+    db_kind: str,
+    scale: str = DEFAULT_SCALE,
+    seed: int = DEFAULT_SEED,
+    workdir: Path | None = None,
+    say: bool = False,
+) -> Figures:
     """The whole benchmark on a fresh store of the given kind ("sqlite" or "postgresql")."""
     with open_store(db_kind, workdir, "care_book") as database:
         return bench(database, db_kind, scale, seed, say)
@@ -101,19 +110,29 @@ def run(db_kind: str, scale: str = DEFAULT_SCALE, seed: int = DEFAULT_SEED,
 def _people(database: Database, scale: str) -> tuple[int, demo_care.CareParties]:
     size = demo.SCALES[scale]
     system = Actor.system("bench")
-    providers = [NewParty(demo.PROVIDER_REF.format(n), f"Provider {n} Home Care",
-                          PartyKind.ORGANISATION, (PartyRole.PROVIDER,))
-                 for n in range(1, size.providers + 1)]
-    clients = [NewParty(demo.CLIENT_REF.format(n), f"Client {n}", PartyKind.PERSON,
-                        (PartyRole.CLIENT,)) for n in range(1, size.clients + 1)]
+    providers = [
+        NewParty(
+            demo.PROVIDER_REF.format(n),
+            f"Provider {n} Home Care",
+            PartyKind.ORGANISATION,
+            (PartyRole.PROVIDER,),
+        )
+        for n in range(1, size.providers + 1)
+    ]
+    clients = [
+        NewParty(demo.CLIENT_REF.format(n), f"Client {n}", PartyKind.PERSON, (PartyRole.CLIENT,))
+        for n in range(1, size.clients + 1)
+    ]
     with database.write() as conn:
-        book_id = ledger.create_book(conn, system, CODE, "Riverside Council (bench)", "GBP",
-                                     "Europe/London", "GB-ENG")
+        book_id = ledger.create_book(
+            conn, system, CODE, "Riverside Council (bench)", "GBP", "Europe/London", "GB-ENG"
+        )
         provider_ids = create_parties(conn, system, book_id, providers)
         client_ids = create_parties(conn, system, book_id, clients)
     return book_id, demo_care.CareParties(
         list(zip(provider_ids, (p.ref for p in providers), strict=True)),
-        list(zip(client_ids, (c.ref for c in clients), strict=True)))
+        list(zip(client_ids, (c.ref for c in clients), strict=True)),
+    )
 
 
 def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) -> Figures:
@@ -124,13 +143,16 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
     t0 = time.perf_counter()
     book_id, people = _people(database, scale)
     parties_s = time.perf_counter() - t0
-    note(f"setup: {len(people.providers):,} providers and {len(people.clients):,} clients "
-         f"in {parties_s:.1f} s")
+    note(
+        f"setup: {len(people.providers):,} providers and {len(people.clients):,} clients "
+        f"in {parties_s:.1f} s"
+    )
     clerk, _ = demo_care.staff(book_id, CODE)
     rng = random.Random(f"{seed}:{CODE}:care")  # as the demo's
     t0 = time.perf_counter()
-    news = demo_care.plan_packages(people, demo_care.choose_agencies(people.providers, rng),
-                                   FIRST, LAST, rng)
+    news = demo_care.plan_packages(
+        people, demo_care.choose_agencies(people.providers, rng), FIRST, LAST, rng
+    )
     done = demo_care.commission(database, clerk, book_id, news, people, lambda _n: None)
     packages_s = time.perf_counter() - t0
     note(f"setup: {len(news):,} care packages in {packages_s:.1f} s")
@@ -158,16 +180,28 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
     reconcile_s = time.perf_counter() - t0
     note(f"reconcile_period: {len(summaries):,} runs in {reconcile_s:.2f} s")
     with database.read() as conn:
-        stored = int(conn.execute(select(func.count()).select_from(visit_outcomes))
-                     .scalar_one())
+        stored = int(conn.execute(select(func.count()).select_from(visit_outcomes)).scalar_one())
     return Figures(
-        db=db_kind, scale=scale, seed=seed, providers=len(people.providers),
-        clients=len(people.clients), packages=len(news), setup_parties_s=parties_s,
-        setup_packages_s=packages_s, setup_csv_s=csv_s, csv_bytes=len(content),
-        plan_s=plan_s, planned=planned, import_s=import_s, records=result.rows,
-        reconcile_s=reconcile_s, runs=len(summaries),
+        db=db_kind,
+        scale=scale,
+        seed=seed,
+        providers=len(people.providers),
+        clients=len(people.clients),
+        packages=len(news),
+        setup_parties_s=parties_s,
+        setup_packages_s=packages_s,
+        setup_csv_s=csv_s,
+        csv_bytes=len(content),
+        plan_s=plan_s,
+        planned=planned,
+        import_s=import_s,
+        records=result.rows,
+        reconcile_s=reconcile_s,
+        runs=len(summaries),
         cases=sum(s.case_id is not None for s in summaries),
-        outcomes=sum(s.outcomes for s in summaries), stored_outcomes=stored)
+        outcomes=sum(s.outcomes for s in summaries),
+        stored_outcomes=stored,
+    )
 
 
 def verdict(passed: bool) -> str:
@@ -187,10 +221,10 @@ def report(f: Figures) -> str:
         f"  {f'import_actual: {f.records:,} actual records from CSV':<58} {f.import_s:>8.2f}",
         f"  {f'reconcile_period: {f.runs:,} runs, {f.outcomes:,} outcomes, {f.cases:,} cases':<58}"
         f" {f.reconcile_s:>8.2f}",
-        f"  {'total':<58} {f.total_s:>8.2f}   target <= {TARGET_S:.0f} s  "
-        f"{verdict(f.passed)}",
+        f"  {'total':<58} {f.total_s:>8.2f}   target <= {TARGET_S:.0f} s  {verdict(f.passed)}",
         f"  check: {f.stored_outcomes:,} outcomes stored "
-        f"({'as reported' if f.stored_outcomes == f.outcomes else 'NOT as reported'})"]
+        f"({'as reported' if f.stored_outcomes == f.outcomes else 'NOT as reported'})",
+    ]
     return "\n".join(lines)
 
 
@@ -202,8 +236,11 @@ def write_json(f: Figures, out_dir: Path = OUT_DIR) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    top = argparse.ArgumentParser(prog="python -m bench.care_book", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = argparse.ArgumentParser(
+        prog="python -m bench.care_book",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     top.add_argument("--scale", choices=tuple(demo.SCALES), default=DEFAULT_SCALE)
     top.add_argument("--seed", type=int, default=DEFAULT_SEED)

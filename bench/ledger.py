@@ -126,13 +126,16 @@ class Figures:
         return self.trial_balance_s <= TARGET_TRIAL_BALANCE_S
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "postings_per_s": round(self.postings_per_s),
-                "raw_rows_per_s": round(self.raw_rows_per_s),
-                "api_to_raw": round(self.api_to_raw, 3),
-                "target_postings_per_s": self.posting_target,
-                "postings_target": verdict(self.posting_pass),
-                "target_trial_balance_s": TARGET_TRIAL_BALANCE_S,
-                "trial_balance_target": verdict(self.trial_balance_pass)}
+        return {
+            **asdict(self),
+            "postings_per_s": round(self.postings_per_s),
+            "raw_rows_per_s": round(self.raw_rows_per_s),
+            "api_to_raw": round(self.api_to_raw, 3),
+            "target_postings_per_s": self.posting_target,
+            "postings_target": verdict(self.posting_pass),
+            "target_trial_balance_s": TARGET_TRIAL_BALANCE_S,
+            "trial_balance_target": verdict(self.trial_balance_pass),
+        }
 
 
 # ---------------------------------------------------------------- the data
@@ -140,8 +143,10 @@ class Figures:
 
 def new_parties(count: int) -> list[NewParty]:
     kinds = (PartyKind.ORGANISATION, PartyKind.PERSON)
-    return [NewParty(f"C{n:07d}", f"Client {n}", kinds[n % 2], (PartyRole.CLIENT,))
-            for n in range(1, count + 1)]
+    return [
+        NewParty(f"C{n:07d}", f"Client {n}", kinds[n % 2], (PartyRole.CLIENT,))
+        for n in range(1, count + 1)
+    ]
 
 
 def entry_size(rng: random.Random, remaining: int) -> int:
@@ -174,9 +179,15 @@ def make_drafts(count: int, party_ids: Sequence[int], seed: int) -> list[EntryDr
                 party, turn = party_ids[turn % len(party_ids)], turn + 1
             lines.append(PostingDraft(account, amount, CURRENCY, party))
         n = len(drafts)
-        drafts.append(EntryDraft(FIRST_DAY + timedelta(days=rng.randrange(365)),
-                                 f"bench entry {n}", f"bench-{seed}-{n}", tuple(lines),
-                                 source_type="bench"))
+        drafts.append(
+            EntryDraft(
+                FIRST_DAY + timedelta(days=rng.randrange(365)),
+                f"bench entry {n}",
+                f"bench-{seed}-{n}",
+                tuple(lines),
+                source_type="bench",
+            )
+        )
     return drafts
 
 
@@ -188,8 +199,7 @@ def expected_party_balances(drafts: Sequence[EntryDraft]) -> int:
 
 
 @contextmanager
-def open_store(kind: str, workdir: Path | None = None,
-               name: str = "ledger") -> Iterator[Database]:
+def open_store(kind: str, workdir: Path | None = None, name: str = "ledger") -> Iterator[Database]:
     """A freshly migrated SQLite file (in ``workdir`` or a temp dir) or PostgreSQL database
     (in a durable throwaway server), named after the benchmark; every benchmark's store."""
     if kind == "sqlite":
@@ -245,27 +255,42 @@ def bench(database: Database, kind: str, size: Size) -> Figures:
         trial_balance_s = time.perf_counter() - started
         # The store holds this one book only, so every row is the benchmark's.
         stored_postings = conn.execute(select(func.count()).select_from(postings)).scalar_one()
-        stored_entries = conn.execute(select(func.count())
-                                      .select_from(journal_entries)).scalar_one()
+        stored_entries = conn.execute(
+            select(func.count()).select_from(journal_entries)
+        ).scalar_one()
     return Figures(
-        db=kind, postings=size.postings, entries=len(drafts), parties=size.parties,
-        batch=size.batch, seed=size.seed, parties_s=parties_s, build_s=build_s, post_s=post_s,
-        post_calls_s=calls_s, raw_s=raw_s, balances_s=balances_s,
-        trial_balance_s=trial_balance_s, stored_postings=int(stored_postings),
-        stored_entries=int(stored_entries), party_balances=len(by_party),
+        db=kind,
+        postings=size.postings,
+        entries=len(drafts),
+        parties=size.parties,
+        batch=size.batch,
+        seed=size.seed,
+        parties_s=parties_s,
+        build_s=build_s,
+        post_s=post_s,
+        post_calls_s=calls_s,
+        raw_s=raw_s,
+        balances_s=balances_s,
+        trial_balance_s=trial_balance_s,
+        stored_postings=int(stored_postings),
+        stored_entries=int(stored_entries),
+        party_balances=len(by_party),
         expected_party_balances=expected_party_balances(drafts),
         control_total_minor=sum(by_party.values()),
         trial_balance_balanced=trial.is_balanced(),
-        trial_balance_control_minor=sum(r.balance_minor for r in trial.rows
-                                        if r.account_code == CONTROL))
+        trial_balance_control_minor=sum(
+            r.balance_minor for r in trial.rows if r.account_code == CONTROL
+        ),
+    )
 
 
-def post_all(database: Database, book_id: int, drafts: Sequence[EntryDraft],
-             batch: int) -> tuple[float, float]:
+def post_all(
+    database: Database, book_id: int, drafts: Sequence[EntryDraft], batch: int
+) -> tuple[float, float]:
     """Post the drafts in batches, one transaction each; (transactions_s, calls_only_s)."""
     post_s = calls_s = 0.0
     for start in range(0, len(drafts), batch):
-        chunk = drafts[start:start + batch]
+        chunk = drafts[start : start + batch]
         began = time.perf_counter()
         with database.write() as conn:
             called = time.perf_counter()
@@ -277,8 +302,9 @@ def post_all(database: Database, book_id: int, drafts: Sequence[EntryDraft],
 
 def raw_columns(conn: Connection) -> list[tuple[str, str]]:
     """``postings``' columns and their types in this dialect; ``id`` (if any) left out."""
-    return [(c.name, c.type.compile(dialect=conn.dialect)) for c in postings.columns
-            if c.name != "id"]
+    return [
+        (c.name, c.type.compile(dialect=conn.dialect)) for c in postings.columns if c.name != "id"
+    ]
 
 
 def pg_type_name(sql_type: str) -> str:
@@ -287,24 +313,37 @@ def pg_type_name(sql_type: str) -> str:
     return {"bigint": "int8", "integer": "int4", "smallint": "int2"}.get(base, base)
 
 
-def raw_rows(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
-             names: Sequence[str]) -> list[tuple[Any, ...]]:
+def raw_rows(
+    conn: Connection, book_id: int, drafts: Sequence[EntryDraft], names: Sequence[str]
+) -> list[tuple[Any, ...]]:
     """The rows ``post_entries`` writes to ``postings``, for the raw insert.
 
     SQLite keeps a date as ISO text; handing it the text (not a ``date`` for its Python
     adapter to convert) is the fastest plain way, and stores the same value.
     """
-    ids = {r.code: int(r.id) for r in conn.execute(
-        select(accounts.c.code, accounts.c.id).where(accounts.c.book_id == book_id))}
+    ids = {
+        r.code: int(r.id)
+        for r in conn.execute(
+            select(accounts.c.code, accounts.c.id).where(accounts.c.book_id == book_id)
+        )
+    }
     as_text = not is_postgres(conn)
     rows = []
     for entry_id, d in enumerate(drafts, start=1):
         day = d.entry_date.isoformat() if as_text else d.entry_date
         for line_no, p in enumerate(d.postings, start=1):
-            values = {"entry_id": entry_id, "line_no": line_no, "entry_lines": len(d.postings),
-                      "book_id": book_id, "account_id": ids[p.account], "party_id": p.party_id,
-                      "currency": p.currency, "amount_minor": p.amount_minor,
-                      "entry_date": day, "memo": p.memo}
+            values = {
+                "entry_id": entry_id,
+                "line_no": line_no,
+                "entry_lines": len(d.postings),
+                "book_id": book_id,
+                "account_id": ids[p.account],
+                "party_id": p.party_id,
+                "currency": p.currency,
+                "amount_minor": p.amount_minor,
+                "entry_date": day,
+                "memo": p.memo,
+            }
             rows.append(tuple(values[name] for name in names))
     return rows
 
@@ -318,23 +357,29 @@ def raw_insert(database: Database, book_id: int, drafts: Sequence[EntryDraft]) -
     with database.write() as conn:
         columns = raw_columns(conn)
         names = [name for name, _ in columns]
-        conn.exec_driver_sql(f"CREATE TABLE {RAW_TABLE} "
-                             f"({', '.join(f'{n} {t}' for n, t in columns)})")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {RAW_TABLE} ({', '.join(f'{n} {t}' for n, t in columns)})"
+        )
         rows = raw_rows(conn, book_id, drafts, names)
     listed = ", ".join(names)
     began = time.perf_counter()
     with database.write() as conn:
         driver = conn.connection.driver_connection
         if is_postgres(conn):
-            with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-                    f"COPY {RAW_TABLE} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(  # type: ignore[union-attr]
+                    f"COPY {RAW_TABLE} ({listed}) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
                 copy.set_types([pg_type_name(t) for _, t in columns])
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" for _ in names)
             driver.executemany(  # type: ignore[union-attr]
-                f"INSERT INTO {RAW_TABLE} ({listed}) VALUES ({marks})", rows)
+                f"INSERT INTO {RAW_TABLE} ({listed}) VALUES ({marks})", rows
+            )
     raw_s = time.perf_counter() - began
     with database.write() as conn:
         conn.exec_driver_sql(f"DROP TABLE {RAW_TABLE}")
@@ -353,25 +398,42 @@ def report(f: Figures) -> str:
     rows = [
         (f"create {f.parties:,} parties (setup, create_parties)", f.parties_s, "", ""),
         (f"build {f.entries:,} drafts (caller's work)", f.build_s, "", ""),
-        (f"post {f.postings:,} postings (post_entries + commit)", f.post_s,
-         f"{f.postings_per_s:,.0f} postings/s",
-         f">= {f.posting_target:,}/s  {verdict(f.posting_pass)}"),
+        (
+            f"post {f.postings:,} postings (post_entries + commit)",
+            f.post_s,
+            f"{f.postings_per_s:,.0f} postings/s",
+            f">= {f.posting_target:,}/s  {verdict(f.posting_pass)}",
+        ),
         ("  of which inside post_entries", f.post_calls_s, "", ""),
-        (f"raw insert, {raw_method(f.db)} (ceiling)", f.raw_s,
-         f"{f.raw_rows_per_s:,.0f} rows/s", f"api/raw {f.api_to_raw:.2f}"),
+        (
+            f"raw insert, {raw_method(f.db)} (ceiling)",
+            f.raw_s,
+            f"{f.raw_rows_per_s:,.0f} rows/s",
+            f"api/raw {f.api_to_raw:.2f}",
+        ),
         (f"balances of {f.party_balances:,} parties on {CONTROL}", f.balances_s, "", ""),
-        (f"trial balance over {f.stored_postings:,} postings", f.trial_balance_s, "",
-         f"<= {TARGET_TRIAL_BALANCE_S:g} s  {verdict(f.trial_balance_pass)}"),
+        (
+            f"trial balance over {f.stored_postings:,} postings",
+            f.trial_balance_s,
+            "",
+            f"<= {TARGET_TRIAL_BALANCE_S:g} s  {verdict(f.trial_balance_pass)}",
+        ),
     ]
-    lines = [f"ledger benchmark on {f.db}: {f.postings:,} postings in {f.entries:,} entries, "
-             f"{f.parties:,} parties, {f.batch:,} entries per call, seed {f.seed}",
-             f"  {'step':<52} {'seconds':>8}  {'rate':<22} target"]
-    lines += [f"  {name:<52} {secs:>8.3f}  {rate:<22} {target}".rstrip()
-              for name, secs, rate, target in rows]
-    lines.append(f"  check: trial balance {'is' if f.trial_balance_balanced else 'is NOT'}"
-                 f" balanced; stored {f.stored_postings:,} postings, {f.stored_entries:,} "
-                 f"entries; {f.party_balances:,} party balances "
-                 f"(expected {f.expected_party_balances:,})")
+    lines = [
+        f"ledger benchmark on {f.db}: {f.postings:,} postings in {f.entries:,} entries, "
+        f"{f.parties:,} parties, {f.batch:,} entries per call, seed {f.seed}",
+        f"  {'step':<52} {'seconds':>8}  {'rate':<22} target",
+    ]
+    lines += [
+        f"  {name:<52} {secs:>8.3f}  {rate:<22} {target}".rstrip()
+        for name, secs, rate, target in rows
+    ]
+    lines.append(
+        f"  check: trial balance {'is' if f.trial_balance_balanced else 'is NOT'}"
+        f" balanced; stored {f.stored_postings:,} postings, {f.stored_entries:,} "
+        f"entries; {f.party_balances:,} party balances "
+        f"(expected {f.expected_party_balances:,})"
+    )
     return "\n".join(lines)
 
 
@@ -380,13 +442,18 @@ def raw_method(kind: str) -> str:
 
 
 def summary(results: Sequence[Figures]) -> str:
-    head = (f"{'db':<11} {'postings/s':>11} {'raw rows/s':>11} {'api/raw':>7} {'target':>8} "
-            f"{'':4} {'balances s':>10} {'TB s':>6} {'TB<=1s':>6}")
+    head = (
+        f"{'db':<11} {'postings/s':>11} {'raw rows/s':>11} {'api/raw':>7} {'target':>8} "
+        f"{'':4} {'balances s':>10} {'TB s':>6} {'TB<=1s':>6}"
+    )
     lines = ["summary", head]
-    lines += [f"{f.db:<11} {f.postings_per_s:>11,.0f} {f.raw_rows_per_s:>11,.0f} "
-              f"{f.api_to_raw:>7.2f} {f.posting_target:>8,} {verdict(f.posting_pass):4} "
-              f"{f.balances_s:>10.3f} {f.trial_balance_s:>6.3f} "
-              f"{verdict(f.trial_balance_pass):>6}" for f in results]
+    lines += [
+        f"{f.db:<11} {f.postings_per_s:>11,.0f} {f.raw_rows_per_s:>11,.0f} "
+        f"{f.api_to_raw:>7.2f} {f.posting_target:>8,} {verdict(f.posting_pass):4} "
+        f"{f.balances_s:>10.3f} {f.trial_balance_s:>6.3f} "
+        f"{verdict(f.trial_balance_pass):>6}"
+        for f in results
+    ]
     return "\n".join(lines)
 
 

@@ -117,10 +117,14 @@ class Figures:
         return not self.failures and self.overall.passed and all(p.passed for p in self.pages)
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "requests_per_s": round(self.requests_per_s, 1),
-                "server_cpu_ms_per_request": round(self.server_cpu_ms_per_request, 2),
-                "target_p95_ms": TARGET_P95_MS, "target": verdict(self.passed),
-                "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        return {
+            **asdict(self),
+            "requests_per_s": round(self.requests_per_s, 1),
+            "server_cpu_ms_per_request": round(self.server_cpu_ms_per_request, 2),
+            "target_p95_ms": TARGET_P95_MS,
+            "target": verdict(self.passed),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
 
 # ---------------------------------------------------------------- the server
@@ -159,9 +163,12 @@ def served(book: Book, log_path: Path) -> Iterator[tuple[int, int]]:
     env = {**os.environ, "REMIT_DATABASE_URL": book.url, "REMIT_SECRET_KEY": book.key}
     env.pop("REMIT_KEY_FILE", None)
     with log_path.open("wb") as log:
-        process = subprocess.Popen([remit_command(), "serve", "--host", "127.0.0.1",
-                                    "--port", str(port), "--no-worker"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [remit_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not answers(port):
@@ -192,14 +199,17 @@ def sign_in_all(port: int, clients: int) -> list[Browser]:
 
 def in_threads(visitors: Sequence[Visitor], rounds: int | None, seed: int) -> float:
     """Every visitor walks in its own thread; returns the wall-clock seconds."""
+
     def one(n: int, visitor: Visitor) -> None:
         try:
             walk(visitor, BOOK, random.Random(f"{seed}:{n}"), rounds)
         except Exception as exc:  # noqa: BLE001 - a broken client is a failure to report
             visitor.samples.append(Sample("(client)", 0.0, f"{type(exc).__name__}: {exc}"))
 
-    threads = [threading.Thread(target=one, args=(n, v), name=f"bench-client-{n}")
-               for n, v in enumerate(visitors)]
+    threads = [
+        threading.Thread(target=one, args=(n, v), name=f"bench-client-{n}")
+        for n, v in enumerate(visitors)
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -245,16 +255,28 @@ def run(options: Options) -> Figures:
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
     book_of = sqlite_book if options.db == "sqlite" else postgres_book
-    with book_of(out, options.scale, options.seed) as book, \
-            served(book, out / f"web-{options.db}-server.log") as (port, pid):
+    with (
+        book_of(out, options.scale, options.seed) as book,
+        served(book, out / f"web-{options.db}-server.log") as (port, pid),
+    ):
         done = load(port, pid, options)
     samples = done.samples
     pages = sorted({s.page for s in samples}, key=[s.page for s in samples].index)
-    return Figures(options.db, options.scale, options.seed, options.clients, done.wall_s,
-                   [figures_of(p, [s for s in samples if s.page == p]) for p in pages],
-                   figures_of("all pages", samples), done.failures, book.seed_s,
-                   book.prepare_s, round(done.server_cpu_s, 2), round(done.client_cpu_s, 2),
-                   machine(done.load_before))
+    return Figures(
+        options.db,
+        options.scale,
+        options.seed,
+        options.clients,
+        done.wall_s,
+        [figures_of(p, [s for s in samples if s.page == p]) for p in pages],
+        figures_of("all pages", samples),
+        done.failures,
+        book.seed_s,
+        book.prepare_s,
+        round(done.server_cpu_s, 2),
+        round(done.client_cpu_s, 2),
+        machine(done.load_before),
+    )
 
 
 # ---------------------------------------------------------------- the figures
@@ -273,16 +295,25 @@ def percentile(ordered: Sequence[float], fraction: float) -> float:
 
 def figures_of(page: str, samples: Sequence[Sample]) -> PageFigures:
     ms = sorted(s.ms for s in samples if not s.problem)
-    return PageFigures(page, len(samples), round(percentile(ms, 0.50), 1),
-                       round(percentile(ms, 0.95), 1), round(percentile(ms, 0.99), 1),
-                       round(ms[-1] if ms else math.nan, 1),
-                       sum(1 for s in samples if s.problem))
+    return PageFigures(
+        page,
+        len(samples),
+        round(percentile(ms, 0.50), 1),
+        round(percentile(ms, 0.95), 1),
+        round(percentile(ms, 0.99), 1),
+        round(ms[-1] if ms else math.nan, 1),
+        sum(1 for s in samples if s.problem),
+    )
 
 
 def machine(load_before: str) -> dict[str, str]:
-    return {"cpus": str(os.cpu_count()), "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "platform": platform.platform(terse=True),
-            "load_average_before": load_before}
+    return {
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(terse=True),
+        "load_average_before": load_before,
+    }
 
 
 def verdict(passed: bool) -> str:
@@ -291,25 +322,34 @@ def verdict(passed: bool) -> str:
 
 def report(f: Figures) -> str:
     """A table of one run's figures, the target beside them."""
-    seeded = (f"seeded in {f.seed_s:,.0f} s this run" if f.seed_s is not None
-              else "cached book reused")
-    lines = [f"web benchmark on {f.db}: {f.scale} demo (seed {f.seed}; {seeded}; book copied "
-             f"or restored and migrated in {f.prepare_s:.1f} s), {f.clients} clients, "
-             f"{f.wall_s:.1f} s",
-             f"  {'page':<30} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-             f"{'max ms':>8}  target"]
+    seeded = (
+        f"seeded in {f.seed_s:,.0f} s this run" if f.seed_s is not None else "cached book reused"
+    )
+    lines = [
+        f"web benchmark on {f.db}: {f.scale} demo (seed {f.seed}; {seeded}; book copied "
+        f"or restored and migrated in {f.prepare_s:.1f} s), {f.clients} clients, "
+        f"{f.wall_s:.1f} s",
+        f"  {'page':<30} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8}  target",
+    ]
     for p in [*f.pages, f.overall]:
         if p is f.overall:
             lines.append("  " + "-" * 80)
         failed = f"  {p.failures} failed" if p.failures else ""
-        lines.append(f"  {p.page:<30} {p.count:>6} {p.p50_ms:>8.1f} {p.p95_ms:>8.1f} "
-                     f"{p.p99_ms:>8.1f} {p.max_ms:>8.1f}  p95 <= {TARGET_P95_MS:.0f} ms "
-                     f"{verdict(p.passed)}{failed}")
-    lines.append(f"  {f.requests_per_s:,.1f} requests/s; {len(f.failures)} failed answers; "
-                 f"target {verdict(f.passed)}")
-    lines.append(f"  server CPU {f.server_cpu_ms_per_request:.1f} ms per request; the clients "
-                 f"used {f.client_cpu_s:.1f} CPU s of {f.wall_s:.1f} s; load average before "
-                 f"{f.machine.get('load_average_before', '?')} ({f.machine.get('cpus')} CPUs)")
+        lines.append(
+            f"  {p.page:<30} {p.count:>6} {p.p50_ms:>8.1f} {p.p95_ms:>8.1f} "
+            f"{p.p99_ms:>8.1f} {p.max_ms:>8.1f}  p95 <= {TARGET_P95_MS:.0f} ms "
+            f"{verdict(p.passed)}{failed}"
+        )
+    lines.append(
+        f"  {f.requests_per_s:,.1f} requests/s; {len(f.failures)} failed answers; "
+        f"target {verdict(f.passed)}"
+    )
+    lines.append(
+        f"  server CPU {f.server_cpu_ms_per_request:.1f} ms per request; the clients "
+        f"used {f.client_cpu_s:.1f} CPU s of {f.wall_s:.1f} s; load average before "
+        f"{f.machine.get('load_average_before', '?')} ({f.machine.get('cpus')} CPUs)"
+    )
     lines += [f"  failure: {text}" for text in f.failures[:10]]
     return "\n".join(lines)
 

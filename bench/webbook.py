@@ -56,8 +56,9 @@ def seed_sqlite(path: Path, scale: str, seed: int) -> float:
     with sqlite3.connect(partial) as conn:  # fold the WAL into the file, so copies are whole
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     path.with_suffix(".key").write_text(key + "\n")
-    path.with_suffix(".json").write_text(json.dumps({"scale": scale, "seed": seed,
-                                                    "seed_s": round(seed_s, 1)}) + "\n")
+    path.with_suffix(".json").write_text(
+        json.dumps({"scale": scale, "seed": seed, "seed_s": round(seed_s, 1)}) + "\n"
+    )
     remove_sqlite(partial, keep_main=True)
     partial.replace(path)
     print(f"  seeded in {seed_s:,.0f} s", flush=True)
@@ -82,8 +83,12 @@ def sqlite_book(out_dir: Path, scale: str, seed: int) -> Iterator[Book]:
         database = Database(f"sqlite:///{work}")
         database.migrate()  # a cache seeded before a newer migration gets it here
         database.dispose()
-        yield Book(f"sqlite:///{work}", cache.with_suffix(".key").read_text().strip(), seed_s,
-                   time.perf_counter() - started)
+        yield Book(
+            f"sqlite:///{work}",
+            cache.with_suffix(".key").read_text().strip(),
+            seed_s,
+            time.perf_counter() - started,
+        )
     finally:
         remove_sqlite(work)
 
@@ -100,8 +105,19 @@ def postgres_book(out_dir: Path, scale: str, seed: int) -> Iterator[Book]:
         seed_s = None
         started = time.perf_counter()
         if dump.exists() and key_file.exists():
-            subprocess.run([str(cluster.bin_dir / "pg_restore"), *where, "-d", "bench_web",
-                            "--no-owner", "-j", "2", str(dump)], check=True)
+            subprocess.run(
+                [
+                    str(cluster.bin_dir / "pg_restore"),
+                    *where,
+                    "-d",
+                    "bench_web",
+                    "--no-owner",
+                    "-j",
+                    "2",
+                    str(dump),
+                ],
+                check=True,
+            )
         else:
             key = Fernet.generate_key().decode()
             print(f"seeding the {scale} demo (seed {seed}) into PostgreSQL ...", flush=True)
@@ -112,8 +128,10 @@ def postgres_book(out_dir: Path, scale: str, seed: int) -> Iterator[Book]:
             seed_s = time.perf_counter() - started
             print(f"  seeded in {seed_s:,.0f} s", flush=True)
             partial = dump.with_name(dump.name + ".part")
-            subprocess.run([str(cluster.bin_dir / "pg_dump"), *where, "-Fc", "-f",
-                            str(partial), "bench_web"], check=True)
+            subprocess.run(
+                [str(cluster.bin_dir / "pg_dump"), *where, "-Fc", "-f", str(partial), "bench_web"],
+                check=True,
+            )
             partial.replace(dump)
             key_file.write_text(key + "\n")
             started = time.perf_counter()

@@ -25,12 +25,29 @@ from urllib.parse import quote, urlencode
 HOST = "127.0.0.1"
 TIMEOUT_S = 120.0
 # Filters of the case list a worker uses (query strings of the filter form).
-CASE_FILTERS = ("", "case_type=arbitration", "overdue=1", "owner=-", "team=helpdesk",
-                "q=missed", "closed=1", "case_type=broken_promise&owner=demo-clerk%40riverside",
-                "state=open")
+CASE_FILTERS = (
+    "",
+    "case_type=arbitration",
+    "overdue=1",
+    "owner=-",
+    "team=helpdesk",
+    "q=missed",
+    "closed=1",
+    "case_type=broken_promise&owner=demo-clerk%40riverside",
+    "state=open",
+)
 # Searches of the clients: common surnames and first names, a part of a name, a reference.
-CLIENT_TERMS = ("patel", "Khan", "olivia", "rosa nguyen", "ami", "C00012", "C0000",
-                "jones", "Tara Smith")
+CLIENT_TERMS = (
+    "patel",
+    "Khan",
+    "olivia",
+    "rosa nguyen",
+    "ami",
+    "C00012",
+    "C0000",
+    "jones",
+    "Tara Smith",
+)
 CASE_LINK = re.compile(r'<a href="/b/[^/"]+/cases/(\d+)">')
 PARTY_LINK = re.compile(r'<a href="/b/[^/"]+/parties/(\d+)">')
 NEXT_LINK = re.compile(r'<a href="(\?[^"]*after=[^"]*)">Next page</a>')
@@ -51,8 +68,9 @@ class Browser:
         self.conn = http.client.HTTPConnection(HOST, port, timeout=TIMEOUT_S)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None
-                ) -> tuple[int, str, float]:
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, str, float]:
         """(status, body, milliseconds from sending to the last byte)."""
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
@@ -82,9 +100,11 @@ class Browser:
         found = CSRF.search(page)
         if status != 200 or not found:
             raise RuntimeError(f"no sign-in form (status {status})")
-        status, _, _ = self.request("POST", "/login", {
-            "username": username, "password": password, "csrf_token": found.group(1),
-            "next": "/"})
+        status, _, _ = self.request(
+            "POST",
+            "/login",
+            {"username": username, "password": password, "csrf_token": found.group(1), "next": "/"},
+        )
         if status != 303 or "remit_session" not in self.cookies:
             raise RuntimeError(f"sign-in of {username} failed (status {status})")
 
@@ -145,8 +165,7 @@ class Visitor:
         found = NEXT_LINK.search(body)
         if not found:
             return ""
-        return self.get(page, path.partition("?")[0] + html.unescape(found.group(1)),
-                        *markers)
+        return self.get(page, path.partition("?")[0] + html.unescape(found.group(1)), *markers)
 
 
 def check(status: int, body: str, markers: Sequence[Marker]) -> str:
@@ -183,9 +202,12 @@ def round_trip(v: Visitor, code: str, rng: random.Random) -> None:
     path = f"{base}/parties?role=client&q={quote(term)}"
     clients = v.get("clients, search", path, "<h1>Clients</h1>", PARTY_LINK)
     v.follow("clients, search, next page", path, clients, "<h1>Clients</h1>", PARTY_LINK)
-    v.get("clients, search as you type",
-          f"{base}/parties?role=client&fragment=1&q={quote(term[:3])}",
-          '<tbody id="party-rows">', PARTY_LINK)
+    v.get(
+        "clients, search as you type",
+        f"{base}/parties?role=client&fragment=1&q={quote(term[:3])}",
+        '<tbody id="party-rows">',
+        PARTY_LINK,
+    )
     party_id = pick(PARTY_LINK, clients, rng)
     if party_id:
         v.get("party", f"{base}/parties/{party_id}", "<hgroup><h1>")

@@ -29,21 +29,32 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 # provider (the demo provider's own party). After the clerk's pages the clerk asks for a
 # change of party 2's bank details, so that the approver has one waiting.
 PAGES = (
-    ("demo-clerk@riverside", (("queue", "/b/riverside/queue"),
-                              ("cases", "/b/riverside/cases?overdue=1"),
-                              ("case", "/b/riverside/cases/62"),
-                              ("providers", "/b/riverside/parties?role=provider"),
-                              ("party", "/b/riverside/parties/1"),
-                              ("reports", "/b/riverside/reports"),
-                              ("care", "/b/riverside/care"),
-                              ("care-reports",
-                               "/b/riverside/care/reports?from=2026-10-01&to=2026-10-31"),
-                              ("trial-balance", "/b/riverside/ledger"))),
+    (
+        "demo-clerk@riverside",
+        (
+            ("queue", "/b/riverside/queue"),
+            ("cases", "/b/riverside/cases?overdue=1"),
+            ("case", "/b/riverside/cases/62"),
+            ("providers", "/b/riverside/parties?role=provider"),
+            ("party", "/b/riverside/parties/1"),
+            ("reports", "/b/riverside/reports"),
+            ("care", "/b/riverside/care"),
+            ("care-reports", "/b/riverside/care/reports?from=2026-10-01&to=2026-10-31"),
+            ("trial-balance", "/b/riverside/ledger"),
+        ),
+    ),
     ("demo-approver@riverside", (("bank-changes", "/b/riverside/bank-changes"),)),
-    ("demo-admin@riverside", (("jobs", "/b/riverside/jobs"),
-                              ("webhooks", "/b/riverside/admin/webhooks"))),
-    ("demo-provider@riverside", (("portal-statement", "/portal/riverside"),
-                                 ("portal-queries", "/portal/riverside/queries"))),
+    (
+        "demo-admin@riverside",
+        (("jobs", "/b/riverside/jobs"), ("webhooks", "/b/riverside/admin/webhooks")),
+    ),
+    (
+        "demo-provider@riverside",
+        (
+            ("portal-statement", "/portal/riverside"),
+            ("portal-queries", "/portal/riverside/queries"),
+        ),
+    ),
 )
 
 
@@ -69,7 +80,8 @@ def request_bank_change(page: Page, party_id: int) -> None:
     page.get_by_label("Sort code (UK)").fill("40-47-84")
     page.get_by_label("Account number").fill("70872490")
     page.get_by_label("Why, and how the request was verified").fill(
-        "Letter on the provider's paper; confirmed by call-back to the number on file.")
+        "Letter on the provider's paper; confirmed by call-back to the number on file."
+    )
     page.get_by_role("button", name="Request the change").click()
     page.wait_for_load_state("networkidle")
     if "requested=1" not in page.url:
@@ -92,10 +104,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="remit-shots-"))
     try:
         key = seed_demo(work / "remit.db")
-        with serve(f"sqlite:///{work / 'remit.db'}", key, work / "server.log") as server, \
-                sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=["--no-sandbox"])  # root in CI
+        with (
+            serve(f"sqlite:///{work / 'remit.db'}", key, work / "server.log") as server,
+            sync_playwright() as playwright,
+        ):
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            )  # root in CI
             for username, pages in PAGES:
                 context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
                 page = context.new_page()

@@ -95,15 +95,20 @@ def book(db: Database, system: Actor) -> int:
     client receivables (control), contributions income, equity."""
     with db.write() as conn:
         book_id = ledger.create_book(conn, system, "test", "Test council", "GBP", "Europe/London")
-        ledger.open_accounts(conn, system, book_id, [
-            AccountSpec("1000", "Bank", AccountType.ASSET),
-            AccountSpec("1100", "Client receivables", AccountType.ASSET, True, "client"),
-            AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
-            AccountSpec("3000", "Reserves", AccountType.EQUITY),
-            AccountSpec("4000", "Client contributions", AccountType.INCOME),
-            AccountSpec("5000", "Care expense", AccountType.EXPENSE),
-            AccountSpec("1200", "Euro account", AccountType.ASSET, currency="EUR"),
-        ])
+        ledger.open_accounts(
+            conn,
+            system,
+            book_id,
+            [
+                AccountSpec("1000", "Bank", AccountType.ASSET),
+                AccountSpec("1100", "Client receivables", AccountType.ASSET, True, "client"),
+                AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
+                AccountSpec("3000", "Reserves", AccountType.EQUITY),
+                AccountSpec("4000", "Client contributions", AccountType.INCOME),
+                AccountSpec("5000", "Care expense", AccountType.EXPENSE),
+                AccountSpec("1200", "Euro account", AccountType.ASSET, currency="EUR"),
+            ],
+        )
     return book_id
 
 
@@ -117,8 +122,9 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def demo_db(demo_template: tuple[Path, str], tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def demo_db(
+    demo_template: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database]:
     """A private copy of the demo book, with its key in the environment."""
     path, key = demo_template
     copy = tmp_path / "remit.db"
@@ -141,22 +147,51 @@ def council(db: Database, book: int, system: Actor) -> dict[str, Any]:
     from remit.parties.service import NewParty, create_parties  # noqa: PLC0415
 
     with db.write() as conn:
-        c1, c2, p1, p2 = create_parties(conn, system, book, [
-            NewParty("C1", "Ada Lovelace", PartyKind.PERSON, (PartyRole.CLIENT,)),
-            NewParty("C2", "Alan Turing", PartyKind.PERSON, (PartyRole.CLIENT,)),
-            NewParty("P1", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
-            NewParty("P2", "Oakfield Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))])
+        c1, c2, p1, p2 = create_parties(
+            conn,
+            system,
+            book,
+            [
+                NewParty("C1", "Ada Lovelace", PartyKind.PERSON, (PartyRole.CLIENT,)),
+                NewParty("C2", "Alan Turing", PartyKind.PERSON, (PartyRole.CLIENT,)),
+                NewParty("P1", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
+                NewParty("P2", "Oakfield Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
+            ],
+        )
     clerk = Actor("carla", roles={book: frozenset({Role.CLERK})})
     manager = Actor("mona", roles={book: frozenset({Role.MANAGER})})
     with db.write() as conn:
         # Ada: 09:00 for 30 minutes every day; 13:00 with two carers on weekdays.
-        care.create_package(conn, clerk, book, NewPackage(
-            "PKG-ADA", c1, p1, "HC", date(2026, 10, 1), None,
-            tuple(Slot(d, 9 * 60, 30) for d in range(7))
-            + tuple(Slot(d, 13 * 60, 30, carers=2) for d in range(5)),
-            ((date(2026, 4, 1), "18.50", "GBP"), (date(2026, 11, 2), "19.00", "GBP"))))
+        care.create_package(
+            conn,
+            clerk,
+            book,
+            NewPackage(
+                "PKG-ADA",
+                c1,
+                p1,
+                "HC",
+                date(2026, 10, 1),
+                None,
+                tuple(Slot(d, 9 * 60, 30) for d in range(7))
+                + tuple(Slot(d, 13 * 60, 30, carers=2) for d in range(5)),
+                ((date(2026, 4, 1), "18.50", "GBP"), (date(2026, 11, 2), "19.00", "GBP")),
+            ),
+        )
         # Alan: 10:00 for 45 minutes on Mondays, from Oakfield.
-        care.create_package(conn, clerk, book, NewPackage(
-            "PKG-ALAN", c2, p2, "HC", date(2026, 10, 1), None, (Slot(0, 10 * 60, 45),),
-            ((date(2026, 4, 1), "21.10", "GBP"),)))
+        care.create_package(
+            conn,
+            clerk,
+            book,
+            NewPackage(
+                "PKG-ALAN",
+                c2,
+                p2,
+                "HC",
+                date(2026, 10, 1),
+                None,
+                (Slot(0, 10 * 60, 45),),
+                ((date(2026, 4, 1), "21.10", "GBP"),),
+            ),
+        )
     return {"clerk": clerk, "manager": manager, "p1": p1, "p2": p2, "c1": c1}

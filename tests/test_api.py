@@ -14,10 +14,14 @@ from remit.testkit.web import api_token
 from remit.web.app import create_app
 
 BOOK = "riverside"
-ENTRY = {"entry_date": "2026-11-20", "description": "Care for November, provider P00001",
-         "postings": [{"account": "5000", "amount_minor": 123456, "currency": "GBP"},
-                      {"account": "2000", "amount_minor": -123456, "currency": "GBP",
-                       "party_id": 1}]}
+ENTRY = {
+    "entry_date": "2026-11-20",
+    "description": "Care for November, provider P00001",
+    "postings": [
+        {"account": "5000", "amount_minor": 123456, "currency": "GBP"},
+        {"account": "2000", "amount_minor": -123456, "currency": "GBP", "party_id": 1},
+    ],
+}
 
 
 @pytest.fixture
@@ -44,15 +48,19 @@ def test_a_replayed_post_returns_the_first_answer_and_posts_once(api, demo_db):
     assert again.headers["Idempotent-Replayed"] == "true"
     assert entries(demo_db) == before + 1
     body = first.json()
-    assert body["postings"][0]["amount"] == {"amount_minor": 123456, "currency": "GBP",
-                                             "amount": "1234.56"}
+    assert body["postings"][0]["amount"] == {
+        "amount_minor": 123456,
+        "currency": "GBP",
+        "amount": "1234.56",
+    }
 
 
 def test_the_same_key_for_another_request_is_refused(api, demo_db):
     client, auth, _ = api
     headers = {**auth, "Idempotency-Key": "k-1"}
-    assert client.post(f"/api/v1/books/{BOOK}/entries", json=ENTRY,
-                       headers=headers).status_code == 201
+    assert (
+        client.post(f"/api/v1/books/{BOOK}/entries", json=ENTRY, headers=headers).status_code == 201
+    )
     changed = {**ENTRY, "description": "something else"}
     answer = client.post(f"/api/v1/books/{BOOK}/entries", json=changed, headers=headers)
     assert answer.status_code == 422
@@ -71,10 +79,16 @@ def test_a_post_without_a_key_is_a_bad_request_and_writes_nothing(api, demo_db):
 def test_an_unbalanced_entry_is_a_problem_with_every_error_and_nothing_stored(api, demo_db):
     client, auth, _ = api
     before = entries(demo_db)
-    bad = {**ENTRY, "postings": [{"account": "5000", "amount_minor": 100, "currency": "GBP"},
-                                 {"account": "9999", "amount_minor": -99, "currency": "GBP"}]}
-    answer = client.post(f"/api/v1/books/{BOOK}/entries", json=bad,
-                         headers={**auth, "Idempotency-Key": "bad-1"})
+    bad = {
+        **ENTRY,
+        "postings": [
+            {"account": "5000", "amount_minor": 100, "currency": "GBP"},
+            {"account": "9999", "amount_minor": -99, "currency": "GBP"},
+        ],
+    }
+    answer = client.post(
+        f"/api/v1/books/{BOOK}/entries", json=bad, headers={**auth, "Idempotency-Key": "bad-1"}
+    )
     problem = answer.json()
     assert answer.status_code == 422 and problem["status"] == 422
     assert problem["type"].startswith("https://") and problem["title"]
@@ -82,16 +96,20 @@ def test_an_unbalanced_entry_is_a_problem_with_every_error_and_nothing_stored(ap
     assert {"unbalanced", "unknown_account"} <= checks
     assert entries(demo_db) == before
     # The failure is not remembered: the same key with a correct body still works.
-    fixed = client.post(f"/api/v1/books/{BOOK}/entries", json=ENTRY,
-                        headers={**auth, "Idempotency-Key": "bad-1"})
+    fixed = client.post(
+        f"/api/v1/books/{BOOK}/entries", json=ENTRY, headers={**auth, "Idempotency-Key": "bad-1"}
+    )
     assert fixed.status_code == 201
 
 
 def test_money_must_be_whole_minor_units(api):
     client, auth, _ = api
     fractional = {**ENTRY, "postings": [{**p, "amount_minor": 12.5} for p in ENTRY["postings"]]}
-    answer = client.post(f"/api/v1/books/{BOOK}/entries", json=fractional,
-                         headers={**auth, "Idempotency-Key": "frac"})
+    answer = client.post(
+        f"/api/v1/books/{BOOK}/entries",
+        json=fractional,
+        headers={**auth, "Idempotency-Key": "frac"},
+    )
     assert answer.status_code == 422
     assert any("amount_minor" in e["field"] for e in answer.json()["errors"])
 
@@ -99,16 +117,20 @@ def test_money_must_be_whole_minor_units(api):
 def test_scopes_narrow_a_token(api):
     client, _, read_only = api
     assert client.get(f"/api/v1/books/{BOOK}/accounts", headers=read_only).status_code == 200
-    answer = client.post(f"/api/v1/books/{BOOK}/entries", json=ENTRY,
-                         headers={**read_only, "Idempotency-Key": "ro"})
+    answer = client.post(
+        f"/api/v1/books/{BOOK}/entries", json=ENTRY, headers={**read_only, "Idempotency-Key": "ro"}
+    )
     assert answer.status_code == 403 and "scopes" in answer.json()["detail"]
     assert client.get(f"/api/v1/books/{BOOK}/cases", headers=read_only).status_code == 403
 
 
 def test_no_token_or_a_wrong_one_is_unauthorized(api):
     client, _, _ = api
-    for headers in ({}, {"Authorization": "Bearer rmt_deadbeef_nope"},
-                    {"Authorization": "Basic abc"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer rmt_deadbeef_nope"},
+        {"Authorization": "Basic abc"},
+    ):
         answer = client.get(f"/api/v1/books/{BOOK}/parties", headers=headers)
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/problem+json"
@@ -131,20 +153,26 @@ def test_cursor_pages_walk_every_party_once(api):
 
 def test_cases_through_the_api(api):
     client, auth, _ = api
-    made = client.post(f"/api/v1/books/{BOOK}/cases", headers={**auth, "Idempotency-Key": "c1"},
-                       json={"case_type": "helpdesk", "title": "From the API", "party_id": 1})
+    made = client.post(
+        f"/api/v1/books/{BOOK}/cases",
+        headers={**auth, "Idempotency-Key": "c1"},
+        json={"case_type": "helpdesk", "title": "From the API", "party_id": 1},
+    )
     assert made.status_code == 201
     case = made.json()
-    moved = client.post(f"/api/v1/books/{BOOK}/cases/{case['id']}/transitions",
-                        headers={**auth, "Idempotency-Key": "c1-start"},
-                        json={"action": "start", "expected_version": case["version"]})
+    moved = client.post(
+        f"/api/v1/books/{BOOK}/cases/{case['id']}/transitions",
+        headers={**auth, "Idempotency-Key": "c1-start"},
+        json={"action": "start", "expected_version": case["version"]},
+    )
     assert moved.status_code == 200 and moved.json()["state"] == "in_progress"
-    stale = client.post(f"/api/v1/books/{BOOK}/cases/{case['id']}/transitions",
-                        headers={**auth, "Idempotency-Key": "c1-wait"},
-                        json={"action": "wait", "expected_version": case["version"]})
+    stale = client.post(
+        f"/api/v1/books/{BOOK}/cases/{case['id']}/transitions",
+        headers={**auth, "Idempotency-Key": "c1-wait"},
+        json={"action": "wait", "expected_version": case["version"]},
+    )
     assert stale.status_code == 409
-    listed = client.get(f"/api/v1/books/{BOOK}/cases", params={"limit": 200},
-                        headers=auth).json()
+    listed = client.get(f"/api/v1/books/{BOOK}/cases", params={"limit": 200}, headers=auth).json()
     assert case["id"] in [c["id"] for c in listed["items"]]
 
 
@@ -177,8 +205,9 @@ def test_a_token_use_is_recorded_once_a_minute_without_the_write_lock_on_reads(a
     assert client.get(f"/api/v1/books/{BOOK}/parties", headers=full).status_code == 200
     prefix = full["Authorization"].split("_")[1]
     with demo_db.read() as conn:
-        used = conn.execute(select(api_tokens.c.last_used_at).where(
-            api_tokens.c.prefix == prefix)).scalar_one()
+        used = conn.execute(
+            select(api_tokens.c.last_used_at).where(api_tokens.c.prefix == prefix)
+        ).scalar_one()
     assert used is not None
     with demo_db.read() as conn:  # a read of a fresh token asks for no write
         again = token_actor(conn, full["Authorization"].split(" ")[1])

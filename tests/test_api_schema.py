@@ -22,8 +22,12 @@ from remit.testkit.web import api_token
 from remit.web.app import create_app
 
 BOOK = "riverside"
-CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance)
+CHECKS = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+)
 EXAMPLES = 40
 
 
@@ -35,9 +39,14 @@ def test_the_api_answers_every_generated_request_within_its_schema(demo_db):
     statuses: dict[str, set[int]] = {}
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             if case.path_parameters and "book" in case.path_parameters:
                 case.path_parameters["book"] = BOOK  # the token's book: reach past the 403

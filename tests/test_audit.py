@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from remit import audit
 from remit.access.model import Actor
 from remit.db import is_postgres
-from remit.ledger import audit
 
 
 @pytest.fixture
@@ -70,16 +70,27 @@ def test_deleted_last_event_is_reported(chain):
 
 def test_reordered_events_are_reported(chain):
     # Swap the contents of events 2 and 3, keeping their sequence numbers.
-    cols = ["occurred_at", "actor", "action", "object_type", "object_id", "before", "after",
-            "prev_hash", "hash"]
+    cols = [
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "before",
+        "after",
+        "prev_hash",
+        "hash",
+    ]
     with chain.write() as conn:
         drop_guards(conn)
         found = conn.execute(text("SELECT * FROM audit_events WHERE id IN (2, 3)"))
         rows = {r.id: r for r in found}
         for target, source in ((2, 3), (3, 2)):
             sets = ", ".join(f'"{c}" = :{c}' for c in cols)
-            conn.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :id"),
-                         {**{c: getattr(rows[source], c) for c in cols}, "id": target})
+            conn.execute(
+                text(f"UPDATE audit_events SET {sets} WHERE id = :id"),
+                {**{c: getattr(rows[source], c) for c in cols}, "id": target},
+            )
     _, found = faults(chain)
     kinds = {kind for _, kind in found}
     assert "reordered" in kinds

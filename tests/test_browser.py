@@ -47,8 +47,9 @@ SignIn = Callable[[str], Page]
 
 
 @pytest.fixture(scope="module")
-def server(demo_template: tuple[Path, str],
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    demo_template: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     template, key = demo_template
     work = tmp_path_factory.mktemp("browser")
     copy = work / "remit.db"
@@ -65,8 +66,9 @@ def browser() -> Iterator[Browser]:
         pytest.skip(f"no {CHROMIUM}: run scripts/sysdeps.sh test")
     expect.set_options(timeout=TIMEOUT_MS)  # a loaded CI machine is slower than 5 s a page
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=["--no-sandbox"])
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
         yield launched
         launched.close()
 
@@ -86,8 +88,7 @@ def new_context(browser: Browser, server: Server) -> Iterator[Callable[[], Brows
             errors.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def make() -> BrowserContext:
-        context = browser.new_context(base_url=server.url,
-                                      viewport={"width": 1280, "height": 800})
+        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
         context.set_default_timeout(TIMEOUT_MS)
         context.on("console", on_console)
         context.on("weberror", lambda e: errors.append(f"script error: {e.error}"))
@@ -104,11 +105,13 @@ def new_context(browser: Browser, server: Server) -> Iterator[Callable[[], Brows
 @pytest.fixture
 def sign_in(new_context: Callable[[], BrowserContext]) -> SignIn:
     """A page of a new context, signed in as ``username``."""
+
     def signed_in(username: str) -> Page:
         page = new_context().new_page()
         submit_login(page, username, DEMO_PASSWORD)
         expect(page).not_to_have_url(re.compile(r"/login"))
         return page
+
     return signed_in
 
 
@@ -176,7 +179,8 @@ def assert_labelled(page: Page) -> None:
 
 
 def test_wrong_password_stays_on_sign_in_right_one_lands_on_work_and_sign_out_ends_it(
-        new_context: Callable[[], BrowserContext], server: Server) -> None:
+    new_context: Callable[[], BrowserContext], server: Server
+) -> None:
     context = new_context()
     page = context.new_page()
     submit_login(page, "demo-clerk2@riverside", "not the password")
@@ -200,8 +204,9 @@ def test_wrong_password_stays_on_sign_in_right_one_lands_on_work_and_sign_out_en
 
     # The old cookie is dead on the server too, not only deleted in this browser.
     replay = new_context()
-    replay.add_cookies([{"name": c["name"], "value": c["value"], "url": server.url}
-                        for c in session])
+    replay.add_cookies(
+        [{"name": c["name"], "value": c["value"], "url": server.url} for c in session]
+    )
     again = replay.new_page()
     again.goto(f"/b/{BOOK}/queue")
     expect(again).to_have_url(re.compile(r"/login\?next="))
@@ -211,7 +216,8 @@ def test_wrong_password_stays_on_sign_in_right_one_lands_on_work_and_sign_out_en
 
 
 def test_my_queue_lists_the_clerks_cases_soonest_due_first_with_overdue_ones_marked(
-        sign_in: SignIn) -> None:
+    sign_in: SignIn,
+) -> None:
     page = sign_in(CLERK)
     fresh_title = f"Fresh query {uuid.uuid4().hex[:6]}"
     fresh = open_case(page, fresh_title)  # due in five business days: not overdue
@@ -254,7 +260,8 @@ def test_my_queue_lists_the_clerks_cases_soonest_due_first_with_overdue_ones_mar
 
 
 def test_a_query_moves_through_its_states_with_the_buttons_and_its_history_shows_each_step(
-        sign_in: SignIn) -> None:
+    sign_in: SignIn,
+) -> None:
     page = sign_in(CLERK)
     case_id = open_case(page, f"Remittance missing {uuid.uuid4().hex[:6]}")
     state = page.locator("hgroup p strong")
@@ -281,9 +288,13 @@ def test_a_query_moves_through_its_states_with_the_buttons_and_its_history_shows
 
     steps = page.locator("ol.history li")
     expect(steps).to_have_count(5)
-    expected = ("opened: — → open", "transition: open → in_progress",
-                "transition: in_progress → waiting", "transition: waiting → in_progress",
-                "transition: in_progress → resolved")
+    expected = (
+        "opened: — → open",
+        "transition: open → in_progress",
+        "transition: in_progress → waiting",
+        "transition: waiting → in_progress",
+        "transition: in_progress → resolved",
+    )
     for i, step in enumerate(expected):
         expect(steps.nth(i)).to_contain_text(step)
         expect(steps.nth(i)).to_contain_text(CLERK)
@@ -298,8 +309,7 @@ def test_a_query_moves_through_its_states_with_the_buttons_and_its_history_shows
 # ---------------------------------------------------------------- d. bank-detail change
 
 
-def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(
-        sign_in: SignIn) -> None:
+def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(sign_in: SignIn) -> None:
     clerk = sign_in(CLERK)
     clerk.get_by_role("link", name="Providers").click()
     listed = clerk.url
@@ -320,11 +330,13 @@ def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(
     clerk.get_by_label("Sort code (UK)").fill("40-47-84")
     clerk.get_by_label("Account number").fill("70872490")
     clerk.get_by_label("Why, and how the request was verified").fill(
-        "Letter from the provider, confirmed by call-back to the number on file.")
+        "Letter from the provider, confirmed by call-back to the number on file."
+    )
     clerk.get_by_role("button", name="Request the change").click()
     expect(clerk.get_by_role("status")).to_contain_text("wait for a second person's approval")
-    expect(clerk.get_by_text("A change to sort code **-**-84 acct ****2490 waits for "
-                             "approval")).to_be_visible()
+    expect(
+        clerk.get_by_text("A change to sort code **-**-84 acct ****2490 waits for approval")
+    ).to_be_visible()
     expect(bank_line).to_have_text(before)  # nothing changes before approval
 
     # The clerk who asked sees the change but no button to approve it.
@@ -345,8 +357,9 @@ def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(
     change_id = int(found[1])
 
     # The clerk posting the approval anyway (with its own valid CSRF token) is refused.
-    forged = clerk.request.post(approve_url, form={"csrf_token": csrf_of(clerk),
-                                                   "note": "self-approved"}, max_redirects=0)
+    forged = clerk.request.post(
+        approve_url, form={"csrf_token": csrf_of(clerk), "note": "self-approved"}, max_redirects=0
+    )
     assert forged.status == 403
     clerk.reload()
     expect(clerk.locator("article", has_text="****2490")).to_have_count(1)
@@ -354,7 +367,8 @@ def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(
     pending.get_by_label("Note").fill("Confirmed by call-back.")
     pending.get_by_role("button", name="Approve").click()
     expect(approver.get_by_role("status")).to_contain_text(
-        f"Change {change_id} approved; the new details are active")
+        f"Change {change_id} approved; the new details are active"
+    )
     expect(approver.locator("article", has_text="****2490")).to_have_count(0)
 
     clerk.goto(party)
@@ -367,7 +381,8 @@ def test_a_bank_detail_change_needs_a_second_person_and_then_shows_masked(
 
 
 def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pages(
-        sign_in: SignIn) -> None:
+    sign_in: SignIn,
+) -> None:
     tag = uuid.uuid4().hex[:6]
     subject, title = f"March invoice {tag}", f"Insurance certificate {tag}"
     mine = sign_in(PROVIDER)
@@ -383,7 +398,8 @@ def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pa
     expect(mine.get_by_role("heading", level=1)).to_have_text(f"#{case_id} {subject}")
     expect(mine.locator("ol.history")).to_contain_text("Why was the March invoice paid short?")
     mine.get_by_label(re.compile("Attach a file")).set_input_files(
-        {"name": "timesheet.csv", "mimeType": "text/csv", "buffer": TIMESHEET})
+        {"name": "timesheet.csv", "mimeType": "text/csv", "buffer": TIMESHEET}
+    )
     assert_labelled(mine)
     mine.get_by_role("button", name="Attach", exact=True).click()
     attached = mine.get_by_role("link", name="timesheet.csv")
@@ -392,7 +408,8 @@ def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pa
     assert re.fullmatch(rf"/portal/{BOOK}/documents/\d+", case_doc)
     mine.get_by_role("link", name="Documents").click()
     mine.get_by_label(re.compile("^File")).set_input_files(
-        {"name": "insurance.txt", "mimeType": "text/plain", "buffer": b"Policy RV-778, 2027"})
+        {"name": "insurance.txt", "mimeType": "text/plain", "buffer": b"Policy RV-778, 2027"}
+    )
     assert_labelled(mine)
     mine.get_by_label("Title").fill(title)
     mine.get_by_role("button", name="Upload").click()
@@ -411,8 +428,13 @@ def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pa
     expect(other.get_by_role("main")).not_to_contain_text(subject)
     other.get_by_role("link", name="Documents").click()
     expect(other.get_by_role("main")).not_to_contain_text(title)
-    for url in (case_url, case_doc, party_doc, f"/b/{BOOK}/cases/{case_id}",
-                case_doc.replace("/portal/", "/b/")):
+    for url in (
+        case_url,
+        case_doc,
+        party_doc,
+        f"/b/{BOOK}/cases/{case_id}",
+        case_doc.replace("/portal/", "/b/"),
+    ):
         text = forbidden(other, url)
         assert subject not in text and provider_name not in text and title not in text
         assert "timesheet" not in text
@@ -420,8 +442,11 @@ def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pa
         stolen = other.request.get(url)
         assert stolen.status in (403, 404) and b"2026-03-02" not in stolen.body()
         assert b"RV-778" not in stolen.body()
-    sneaked = other.request.post(f"{case_url}/comment", max_redirects=0,
-                                 form={"csrf_token": other_csrf, "body": f"not mine {tag}"})
+    sneaked = other.request.post(
+        f"{case_url}/comment",
+        max_redirects=0,
+        form={"csrf_token": other_csrf, "body": f"not mine {tag}"},
+    )
     assert sneaked.status == 403
     mine.goto(case_url)
     expect(mine.get_by_role("main")).not_to_contain_text(f"not mine {tag}")
@@ -440,7 +465,13 @@ def test_a_provider_sees_only_its_own_queries_and_files_and_a_client_no_staff_pa
     expect(nav.get_by_role("link", name="Statement")).to_be_visible()
     expect(nav.get_by_role("link", name="My queue")).to_have_count(0)
     expect(nav.get_by_role("link", name="Providers")).to_have_count(0)
-    for url in (f"/b/{BOOK}/queue", f"/b/{BOOK}/parties?role=provider",
-                f"/b/{BOOK}/parties/1", case_url, case_doc, party_doc):
+    for url in (
+        f"/b/{BOOK}/queue",
+        f"/b/{BOOK}/parties?role=provider",
+        f"/b/{BOOK}/parties/1",
+        case_url,
+        case_doc,
+        party_doc,
+    ):
         text = forbidden(client, url)
         assert subject not in text and provider_name not in text

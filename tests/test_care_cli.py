@@ -36,13 +36,27 @@ P2,HC,21.10,GBP,2026-04-01
 """
 
 
-def files(tmp_path: Path, planned: str = PLANNED, actual: str = ACTUAL, rates: str = RATES,
-          policy: str | None = None) -> list[str]:
+def files(
+    tmp_path: Path,
+    planned: str = PLANNED,
+    actual: str = ACTUAL,
+    rates: str = RATES,
+    policy: str | None = None,
+) -> list[str]:
     for name, text in (("planned.csv", planned), ("actual.csv", actual), ("rates.csv", rates)):
         (tmp_path / name).write_text(text, encoding="utf-8")
-    args = ["care", "reconcile", "--planned", str(tmp_path / "planned.csv"), "--actual",
-            str(tmp_path / "actual.csv"), "--rates", str(tmp_path / "rates.csv"),
-            "--out", str(tmp_path / "out")]
+    args = [
+        "care",
+        "reconcile",
+        "--planned",
+        str(tmp_path / "planned.csv"),
+        "--actual",
+        str(tmp_path / "actual.csv"),
+        "--rates",
+        str(tmp_path / "rates.csv"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     if policy is not None:
         (tmp_path / "policy.toml").write_text(policy, encoding="utf-8")
         args += ["--policy", str(tmp_path / "policy.toml")]
@@ -63,8 +77,17 @@ def test_a_morning_of_visits_is_reconciled_and_priced(tmp_path):
     assert done.exit_code == 0, done.output
     rows = outcomes(tmp_path)
     assert tuple(rows[0]) == OUTCOME_COLUMNS
-    assert [(r["visit_id"], r["record_id"], r["status"], r["paid_minutes"],
-             r["amount_minor"], r["exception"]) for r in rows] == [
+    assert [
+        (
+            r["visit_id"],
+            r["record_id"],
+            r["status"],
+            r["paid_minutes"],
+            r["amount_minor"],
+            r["exception"],
+        )
+        for r in rows
+    ] == [
         ("V1", "R1", "short", "15", "475", "false"),  # 22 min -> 15; 19.00 from 2 November
         ("V2", "R2", "verified", "30", "950", "false"),
         ("V2", "R3", "short", "15", "475", "true"),  # short by 13
@@ -77,7 +100,11 @@ def test_a_morning_of_visits_is_reconciled_and_priced(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["providers"]["P1"] == {
         "counts": {"duplicate": 1, "missed": 1, "short": 2, "unplanned": 1, "verified": 1},
-        "paid_minutes": 60, "amount_minor": 1900, "currency": "GBP", "exceptions": 3}
+        "paid_minutes": 60,
+        "amount_minor": 1900,
+        "currency": "GBP",
+        "exceptions": 3,
+    }
     assert summary["providers"]["P2"]["amount_minor"] == 1583
     assert summary["totals"]["amount_minor"] == 3483
     assert summary["totals"]["counts"]["short"] == 2 and summary["totals"]["exceptions"] == 4
@@ -101,18 +128,21 @@ def test_every_problem_is_listed_with_its_line_and_nothing_is_written(tmp_path):
     actual = ACTUAL + (
         "R1,C1,P1,K9,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"  # line 8: repeated id
         "R7,C1,P1,,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"  # line 9: no carer
-        "R8,C1,P1,K1,HC,pigeon,2026-11-02T25:00:00,2026-11-02T09:30:00+01:00\n")  # line 10
+        "R8,C1,P1,K1,HC,pigeon,2026-11-02T25:00:00,2026-11-02T09:30:00+01:00\n"
+    )  # line 10
     planned = PLANNED + "V5,C3,P1,HC,2026-11-02T10:00,2026-11-02T09:00,0,\n"  # line 6
     done = invoke(files(tmp_path, planned=planned, actual=actual))
     assert done.exit_code == 2
     text = " ".join(done.output.split())
-    for expected in ("actual.csv: line 8: record_id: record R1 repeats line 2",
-                     "actual.csv: line 9: carer_id: missing the EVV element 'carer'",
-                     "actual.csv: line 10: method: one of app, phone, manual",
-                     "actual.csv: line 10: check_in: a local date-time",
-                     "actual.csv: line 10: check_out: a local date-time",
-                     "planned.csv: line 6: end: the end must be after the start",
-                     "planned.csv: line 6: carers: a whole number of carers"):
+    for expected in (
+        "actual.csv: line 8: record_id: record R1 repeats line 2",
+        "actual.csv: line 9: carer_id: missing the EVV element 'carer'",
+        "actual.csv: line 10: method: one of app, phone, manual",
+        "actual.csv: line 10: check_in: a local date-time",
+        "actual.csv: line 10: check_out: a local date-time",
+        "planned.csv: line 6: end: the end must be after the start",
+        "planned.csv: line 6: carers: a whole number of carers",
+    ):
         assert expected in text, expected
     assert "nothing was written" in text
     assert not (tmp_path / "out").exists()
@@ -136,8 +166,9 @@ def test_missing_columns_and_missing_rates_are_refused(tmp_path):
     no_rate = RATES.replace("P2,HC,21.10,GBP,2026-04-01\n", "")
     done = invoke(files(tmp_path, rates=no_rate))
     assert done.exit_code == 2
-    assert "planned.csv: line 5: service_code: no rate for provider P2, service HC" in \
-        " ".join(done.output.split())
+    assert "planned.csv: line 5: service_code: no rate for provider P2, service HC" in " ".join(
+        done.output.split()
+    )
     two = RATES + "P2,HC,20.00,EUR,2026-06-01\nP3,HC,twelve,XXQ,2026-13-01\n"
     done = invoke(files(tmp_path, rates=two))
     text = " ".join(done.output.split())
@@ -147,9 +178,11 @@ def test_missing_columns_and_missing_rates_are_refused(tmp_path):
 
 
 def test_a_location_stands_in_for_the_method_and_extra_columns_are_kept_out(tmp_path):
-    actual = ("record_id,client_id,provider_id,carer_id,service_code,check_in,check_out,"
-              "latitude,longitude,device\n"
-              "R1,C1,P1,K1,HC,2026-11-02T09:00:00,2026-11-02T09:30:00,51.5,-0.12,x1\n")
+    actual = (
+        "record_id,client_id,provider_id,carer_id,service_code,check_in,check_out,"
+        "latitude,longitude,device\n"
+        "R1,C1,P1,K1,HC,2026-11-02T09:00:00,2026-11-02T09:30:00,51.5,-0.12,x1\n"
+    )
     done = invoke(files(tmp_path, actual=actual))
     assert done.exit_code == 0, done.output
     rows = outcomes(tmp_path)
@@ -160,8 +193,9 @@ def test_a_location_stands_in_for_the_method_and_extra_columns_are_kept_out(tmp_
 def test_the_command_runs_with_no_store(tmp_path):
     env = {"REMIT_DATABASE_URL": f"sqlite:///{tmp_path}/absent/none.db", "PATH": "/usr/bin"}
     remit = Path(sys.executable).parent / "remit"
-    done = subprocess.run([str(remit), *files(tmp_path)], env=env, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [str(remit), *files(tmp_path)], env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "summary.json").exists()
     assert not (tmp_path / "absent").exists()

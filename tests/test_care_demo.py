@@ -37,35 +37,63 @@ OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))  # the newest month of the dem
 
 def statuses(conn, book_id: int) -> dict[str, int]:
     o, r = visit_outcomes.c, care_runs.c
-    rows = conn.execute(select(o.status, func.count()).join(care_runs, r.id == o.run_id)
-                        .where(r.book_id == book_id).group_by(o.status)).all()
+    rows = conn.execute(
+        select(o.status, func.count())
+        .join(care_runs, r.id == o.run_id)
+        .where(r.book_id == book_id)
+        .group_by(o.status)
+    ).all()
     return {status: int(n) for status, n in rows}
 
 
 def test_the_demo_council_has_a_month_of_home_care_reconciled(demo_db):
     with demo_db.read() as conn:
         book_id = ledger.book_id_for(conn, "riverside")
-        packages = conn.execute(select(func.count()).select_from(care_packages).where(
-            care_packages.c.book_id == book_id)).scalar_one()
+        packages = conn.execute(
+            select(func.count())
+            .select_from(care_packages)
+            .where(care_packages.c.book_id == book_id)
+        ).scalar_one()
         v = planned_visits.c
-        first_s, last_s, visits, places = conn.execute(select(
-            func.min(v.start_s), func.max(v.start_s), func.count(), func.sum(v.carers))
-            .where(v.book_id == book_id)).one()
-        records = conn.execute(select(func.count()).select_from(actual_records).where(
-            actual_records.c.book_id == book_id)).scalar_one()
-        rises = conn.execute(select(func.count()).select_from(care_package_rates).where(
-            care_package_rates.c.effective_from == date(2026, 10, 15))).scalar_one()
+        first_s, last_s, visits, places = conn.execute(
+            select(
+                func.min(v.start_s), func.max(v.start_s), func.count(), func.sum(v.carers)
+            ).where(v.book_id == book_id)
+        ).one()
+        records = conn.execute(
+            select(func.count())
+            .select_from(actual_records)
+            .where(actual_records.c.book_id == book_id)
+        ).scalar_one()
+        rises = conn.execute(
+            select(func.count())
+            .select_from(care_package_rates)
+            .where(care_package_rates.c.effective_from == date(2026, 10, 15))
+        ).scalar_one()
         counts = statuses(conn, book_id)
         r = care_runs.c
-        runs = conn.execute(select(r.id, r.case_id, r.period_start, r.period_end).where(
-            r.book_id == book_id)).all()
-        arbitration = conn.execute(select(cases.c.id).join(
-            case_links, case_links.c.case_id == cases.c.id).where(
-            cases.c.book_id == book_id, cases.c.case_type == "arbitration",
-            case_links.c.object_type == "care_run")).scalars().all()
+        runs = conn.execute(
+            select(r.id, r.case_id, r.period_start, r.period_end).where(r.book_id == book_id)
+        ).all()
+        arbitration = (
+            conn.execute(
+                select(cases.c.id)
+                .join(case_links, case_links.c.case_id == cases.c.id)
+                .where(
+                    cases.c.book_id == book_id,
+                    cases.c.case_type == "arbitration",
+                    case_links.c.object_type == "care_run",
+                )
+            )
+            .scalars()
+            .all()
+        )
         other_book = ledger.book_id_for(conn, "valley-app")
-        elsewhere = conn.execute(select(func.count()).select_from(care_packages).where(
-            care_packages.c.book_id == other_book)).scalar_one()
+        elsewhere = conn.execute(
+            select(func.count())
+            .select_from(care_packages)
+            .where(care_packages.c.book_id == other_book)
+        ).scalar_one()
     first, last = OCTOBER
     assert 30 <= packages <= 100 and elsewhere == 0  # one client in ten; the council only
     assert first_s // DAY_SECONDS == (first - EPOCH).days
@@ -85,18 +113,29 @@ def council(db):
     """A council book with the small demo's providers and clients, and nothing else."""
     system = Actor.system("test-setup")
     scale = demo.SCALES["small"]
-    providers = [NewParty(demo.PROVIDER_REF.format(n), f"Agency {n}", PartyKind.ORGANISATION,
-                          (PartyRole.PROVIDER,)) for n in range(1, scale.providers + 1)]
-    clients = [NewParty(demo.CLIENT_REF.format(n), f"Client {n}", PartyKind.PERSON,
-                        (PartyRole.CLIENT,)) for n in range(1, scale.clients + 1)]
+    providers = [
+        NewParty(
+            demo.PROVIDER_REF.format(n),
+            f"Agency {n}",
+            PartyKind.ORGANISATION,
+            (PartyRole.PROVIDER,),
+        )
+        for n in range(1, scale.providers + 1)
+    ]
+    clients = [
+        NewParty(demo.CLIENT_REF.format(n), f"Client {n}", PartyKind.PERSON, (PartyRole.CLIENT,))
+        for n in range(1, scale.clients + 1)
+    ]
     with db.write() as conn:
-        book_id = ledger.create_book(conn, system, "riverside", "Riverside", "GBP",
-                                     "Europe/London", "GB-ENG")
+        book_id = ledger.create_book(
+            conn, system, "riverside", "Riverside", "GBP", "Europe/London", "GB-ENG"
+        )
         provider_ids = create_parties(conn, system, book_id, providers)
         client_ids = create_parties(conn, system, book_id, clients)
     people = care_demo.CareParties(
         [(i, p.ref) for i, p in zip(provider_ids, providers, strict=True)],
-        [(i, c.ref) for i, c in zip(client_ids, clients, strict=True)])
+        [(i, c.ref) for i, c in zip(client_ids, clients, strict=True)],
+    )
     return book_id, people
 
 
@@ -105,8 +144,7 @@ def test_seeding_the_same_seed_twice_gives_the_same_month(db, council, tmp_path)
 
     book_id, people = council
     first, last = OCTOBER
-    counts = care_demo.seed_care(db, book_id, "riverside", people, first, last, 7,
-                                 lambda *_: None)
+    counts = care_demo.seed_care(db, book_id, "riverside", people, first, last, 7, lambda *_: None)
     with db.read() as conn:
         once = statuses(conn, book_id)
     again = Database(f"sqlite:///{tmp_path / 'again.db'}")
@@ -114,17 +152,34 @@ def test_seeding_the_same_seed_twice_gives_the_same_month(db, council, tmp_path)
     try:
         with again.write() as conn:
             system = Actor.system("test-setup")
-            other = ledger.create_book(conn, system, "riverside", "Riverside", "GBP",
-                                       "Europe/London", "GB-ENG")
-            ids = {role: create_parties(conn, system, other, [
-                NewParty(ref, f"{role} {ref}", PartyKind.ORGANISATION if role == "provider"
-                         else PartyKind.PERSON, (PartyRole(role),)) for _, ref in pairs])
-                for role, pairs in (("provider", people.providers), ("client", people.clients))}
+            other = ledger.create_book(
+                conn, system, "riverside", "Riverside", "GBP", "Europe/London", "GB-ENG"
+            )
+            ids = {
+                role: create_parties(
+                    conn,
+                    system,
+                    other,
+                    [
+                        NewParty(
+                            ref,
+                            f"{role} {ref}",
+                            PartyKind.ORGANISATION if role == "provider" else PartyKind.PERSON,
+                            (PartyRole(role),),
+                        )
+                        for _, ref in pairs
+                    ],
+                )
+                for role, pairs in (("provider", people.providers), ("client", people.clients))
+            }
         twin = care_demo.CareParties(
             list(zip(ids["provider"], (r for _, r in people.providers), strict=True)),
-            list(zip(ids["client"], (r for _, r in people.clients), strict=True)))
-        assert care_demo.seed_care(again, other, "riverside", twin, first, last, 7,
-                                   lambda *_: None) == counts
+            list(zip(ids["client"], (r for _, r in people.clients), strict=True)),
+        )
+        assert (
+            care_demo.seed_care(again, other, "riverside", twin, first, last, 7, lambda *_: None)
+            == counts
+        )
         with again.read() as conn:
             assert statuses(conn, other) == once
     finally:
@@ -133,8 +188,9 @@ def test_seeding_the_same_seed_twice_gives_the_same_month(db, council, tmp_path)
 
 
 def test_another_seed_gives_another_month():
-    people = care_demo.CareParties([(n, f"P{n}") for n in range(50)],
-                                   [(n, f"C{n}") for n in range(1_000, 1_500)])
+    people = care_demo.CareParties(
+        [(n, f"P{n}") for n in range(50)], [(n, f"C{n}") for n in range(1_000, 1_500)]
+    )
     first, last = OCTOBER
     agencies = care_demo.choose_agencies(people.providers, random.Random(1))
     one = care_demo.plan_packages(people, agencies, first, last, random.Random(1))

@@ -15,53 +15,111 @@ from remit.care.engine import reconcile
 from remit.care.model import Policy
 from remit.testkit.care_reference import reconcile_rows
 
-PLANNED = {"visit_id": pl.String, "client_id": pl.String, "provider_id": pl.String,
-           "service_code": pl.String, "start_s": pl.Int64, "end_s": pl.Int64,
-           "carers": pl.Int64}
-ACTUAL = {"record_id": pl.String, "client_id": pl.String, "provider_id": pl.String,
-          "carer_id": pl.String, "service_code": pl.String, "check_in_s": pl.Int64,
-          "check_out_s": pl.Int64}
-RATES = {"provider_id": pl.String, "service_code": pl.String, "effective_day": pl.Int64,
-         "rate_millionths": pl.Int64, "currency": pl.String}
+PLANNED = {
+    "visit_id": pl.String,
+    "client_id": pl.String,
+    "provider_id": pl.String,
+    "service_code": pl.String,
+    "start_s": pl.Int64,
+    "end_s": pl.Int64,
+    "carers": pl.Int64,
+}
+ACTUAL = {
+    "record_id": pl.String,
+    "client_id": pl.String,
+    "provider_id": pl.String,
+    "carer_id": pl.String,
+    "service_code": pl.String,
+    "check_in_s": pl.Int64,
+    "check_out_s": pl.Int64,
+}
+RATES = {
+    "provider_id": pl.String,
+    "service_code": pl.String,
+    "effective_day": pl.Int64,
+    "rate_millionths": pl.Int64,
+    "currency": pl.String,
+}
 # Local wall-clock time counted in seconds from 1970-01-01 00:00, as the exchange reader does.
 DAY = datetime(2026, 11, 2)  # noqa: DTZ001
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001
-RATE_ROWS = [{"provider_id": "P1", "service_code": "HC", "effective_day": 0,
-              "rate_millionths": 18_000_000, "currency": "GBP"}]
+RATE_ROWS = [
+    {
+        "provider_id": "P1",
+        "service_code": "HC",
+        "effective_day": 0,
+        "rate_millionths": 18_000_000,
+        "currency": "GBP",
+    }
+]
 
 
 def at(hhmm: str, seconds: int = 0) -> int:
     hours, minutes = (int(x) for x in hhmm.split(":"))
-    return int((DAY.replace(hour=hours, minute=minutes, second=seconds) - EPOCH)
-               .total_seconds())
+    return int((DAY.replace(hour=hours, minute=minutes, second=seconds) - EPOCH).total_seconds())
 
 
-def visit(vid: str, start: str, end: str, carers: int = 1, client: str = "C1",
-          provider: str = "P1") -> dict:
-    return {"visit_id": vid, "client_id": client, "provider_id": provider,
-            "service_code": "HC", "start_s": at(start), "end_s": at(end), "carers": carers}
+def visit(
+    vid: str, start: str, end: str, carers: int = 1, client: str = "C1", provider: str = "P1"
+) -> dict:
+    return {
+        "visit_id": vid,
+        "client_id": client,
+        "provider_id": provider,
+        "service_code": "HC",
+        "start_s": at(start),
+        "end_s": at(end),
+        "carers": carers,
+    }
 
 
-def record(rid: str, carer: str, check_in: str, check_out: str, client: str = "C1",
-           provider: str = "P1", out_seconds: int = 0) -> dict:
-    return {"record_id": rid, "client_id": client, "provider_id": provider,
-            "carer_id": carer, "service_code": "HC", "check_in_s": at(check_in),
-            "check_out_s": at(check_out, out_seconds)}
+def record(
+    rid: str,
+    carer: str,
+    check_in: str,
+    check_out: str,
+    client: str = "C1",
+    provider: str = "P1",
+    out_seconds: int = 0,
+) -> dict:
+    return {
+        "record_id": rid,
+        "client_id": client,
+        "provider_id": provider,
+        "carer_id": carer,
+        "service_code": "HC",
+        "check_in_s": at(check_in),
+        "check_out_s": at(check_out, out_seconds),
+    }
 
 
 DEFAULT = Policy()
 
 
 def run(planned, actual, rates=RATE_ROWS, policy=DEFAULT, overrides=None) -> list[dict]:
-    out = reconcile(pl.DataFrame(planned, schema=PLANNED), pl.DataFrame(actual, schema=ACTUAL),
-                    pl.DataFrame(rates, schema=RATES), policy, overrides).to_dicts()
+    out = reconcile(
+        pl.DataFrame(planned, schema=PLANNED),
+        pl.DataFrame(actual, schema=ACTUAL),
+        pl.DataFrame(rates, schema=RATES),
+        policy,
+        overrides,
+    ).to_dicts()
     assert out == reconcile_rows(planned, actual, rates, policy, overrides)
     return out
 
 
 def brief(rows: list[dict]) -> list[tuple]:
-    return [(r["visit_id"], r["record_id"], r["status"], r["paid_minutes"], r["amount_minor"],
-             r["exception"]) for r in rows]
+    return [
+        (
+            r["visit_id"],
+            r["record_id"],
+            r["status"],
+            r["paid_minutes"],
+            r["amount_minor"],
+            r["exception"],
+        )
+        for r in rows
+    ]
 
 
 def test_a_visit_within_tolerance_is_paid_as_planned():
@@ -70,34 +128,46 @@ def test_a_visit_within_tolerance_is_paid_as_planned():
     assert out[0]["rule"] == "within_tolerance" and out[0]["delivered_minutes"] == 25
 
 
-@pytest.mark.parametrize(("check_out", "seconds", "delivered", "status", "paid", "exception",
-                          "rule"), [
-    ("09:24", 59, 24, "short", 30, False, "short_banded"),  # rounded down; 24 -> band 30
-    ("09:25", 0, 25, "verified", 30, False, "within_tolerance"),  # 30 - 5
-    ("09:22", 0, 22, "short", 15, False, "short_banded"),  # 22 -> 15
-    ("09:23", 0, 23, "short", 30, False, "short_banded"),  # 23 -> 30, never above planned
-    ("09:20", 0, 20, "short", 15, False, "short_banded"),  # short by 10: not more than 10
-    ("09:19", 59, 19, "short", 15, True, "short_exception"),  # short by 11
-    ("09:45", 0, 45, "verified", 30, False, "within_tolerance"),  # 30 + 15
-    ("09:46", 0, 46, "over", 30, True, "over_exception"),
-    ("09:07", 0, 7, "short", 0, True, "short_exception"),  # 7 -> band 0
-])
-def test_the_edges_of_the_tolerance_policy(check_out, seconds, delivered, status, paid,
-                                           exception, rule):
-    out = run([visit("V1", "09:00", "09:30")],
-              [record("R1", "K1", "09:00", check_out, out_seconds=seconds)])
-    assert (out[0]["delivered_minutes"], out[0]["status"], out[0]["paid_minutes"],
-            out[0]["exception"], out[0]["rule"]) == (delivered, status, paid, exception, rule)
+@pytest.mark.parametrize(
+    ("check_out", "seconds", "delivered", "status", "paid", "exception", "rule"),
+    [
+        ("09:24", 59, 24, "short", 30, False, "short_banded"),  # rounded down; 24 -> band 30
+        ("09:25", 0, 25, "verified", 30, False, "within_tolerance"),  # 30 - 5
+        ("09:22", 0, 22, "short", 15, False, "short_banded"),  # 22 -> 15
+        ("09:23", 0, 23, "short", 30, False, "short_banded"),  # 23 -> 30, never above planned
+        ("09:20", 0, 20, "short", 15, False, "short_banded"),  # short by 10: not more than 10
+        ("09:19", 59, 19, "short", 15, True, "short_exception"),  # short by 11
+        ("09:45", 0, 45, "verified", 30, False, "within_tolerance"),  # 30 + 15
+        ("09:46", 0, 46, "over", 30, True, "over_exception"),
+        ("09:07", 0, 7, "short", 0, True, "short_exception"),  # 7 -> band 0
+    ],
+)
+def test_the_edges_of_the_tolerance_policy(
+    check_out, seconds, delivered, status, paid, exception, rule
+):
+    out = run(
+        [visit("V1", "09:00", "09:30")],
+        [record("R1", "K1", "09:00", check_out, out_seconds=seconds)],
+    )
+    assert (
+        out[0]["delivered_minutes"],
+        out[0]["status"],
+        out[0]["paid_minutes"],
+        out[0]["exception"],
+        out[0]["rule"],
+    ) == (delivered, status, paid, exception, rule)
     assert out[0]["amount_minor"] == paid * 30  # 18.00 an hour is 30p a minute
 
 
 def test_two_carer_visit_duplicates_missed_places_and_unplanned_care():
     planned = [visit("V1", "13:00", "13:30", carers=2), visit("V2", "17:00", "17:30")]
-    actual = [record("R1", "K1", "13:02", "13:31"),
-              record("R2", "K1", "13:05", "13:30"),  # the same carer again: duplicate
-              record("R3", "K2", "13:06", "13:34"),  # the second carer: placed
-              record("R4", "K3", "13:07", "13:30"),  # a third carer: places filled
-              record("R5", "K1", "20:30", "21:00")]  # no visit within 60 minutes
+    actual = [
+        record("R1", "K1", "13:02", "13:31"),
+        record("R2", "K1", "13:05", "13:30"),  # the same carer again: duplicate
+        record("R3", "K2", "13:06", "13:34"),  # the second carer: placed
+        record("R4", "K3", "13:07", "13:30"),  # a third carer: places filled
+        record("R5", "K1", "20:30", "21:00"),
+    ]  # no visit within 60 minutes
     out = run(planned, actual)
     assert [(r["visit_id"], r["record_id"], r["status"], r["rule"]) for r in out] == [
         ("V1", "R1", "verified", "within_tolerance"),
@@ -113,26 +183,41 @@ def test_two_carer_visit_duplicates_missed_places_and_unplanned_care():
 
 def test_an_invalid_record_keeps_its_place_and_is_not_also_missed():
     planned = [visit("V1", "09:00", "09:30"), visit("V2", "12:00", "12:30")]
-    actual = [record("R1", "K1", "09:00", "08:59"),  # check-out before check-in
-              record("R2", "K1", "12:00", "12:00")]
+    actual = [
+        record("R1", "K1", "09:00", "08:59"),  # check-out before check-in
+        record("R2", "K1", "12:00", "12:00"),
+    ]
     actual[1]["check_out_s"] += 721 * 60  # twelve hours and a minute
     out = run(planned, actual)
     assert [(r["status"], r["rule"], r["paid_minutes"], r["exception"]) for r in out] == [
         ("invalid", "check_out_before_check_in", 0, True),
-        ("invalid", "over_max_visit", 0, True)]
+        ("invalid", "over_max_visit", 0, True),
+    ]
 
 
 def test_the_nearest_planned_start_wins_and_a_tie_goes_to_the_earlier_visit():
     planned = [visit("V1", "09:00", "09:30"), visit("V2", "10:00", "10:30")]
-    out = run(planned, [record("R1", "K1", "09:30", "10:00"),  # equidistant: V1
-                        record("R2", "K2", "09:31", "10:01")])  # nearer V2
+    out = run(
+        planned,
+        [
+            record("R1", "K1", "09:30", "10:00"),  # equidistant: V1
+            record("R2", "K2", "09:31", "10:01"),
+        ],
+    )  # nearer V2
     assert [(r["visit_id"], r["record_id"]) for r in out] == [("V1", "R1"), ("V2", "R2")]
 
 
 def test_the_rate_in_force_on_the_visit_date_prices_it_half_up():
-    rates = [*RATE_ROWS, {"provider_id": "P1", "service_code": "HC",
-                          "effective_day": at("00:00") // 86_400,
-                          "rate_millionths": 18_550_000, "currency": "GBP"}]
+    rates = [
+        *RATE_ROWS,
+        {
+            "provider_id": "P1",
+            "service_code": "HC",
+            "effective_day": at("00:00") // 86_400,
+            "rate_millionths": 18_550_000,
+            "currency": "GBP",
+        },
+    ]
     out = run([visit("V1", "09:00", "09:15")], [record("R1", "K1", "09:00", "09:15")], rates)
     assert out[0]["amount_minor"] == 464  # 15/60 x 18.55 = 4.6375 -> 4.64
     yen = [{**RATE_ROWS[0], "currency": "JPY", "rate_millionths": 1_850_000_000}]
@@ -147,11 +232,15 @@ def test_no_rate_leaves_the_amount_empty_for_the_caller_to_report():
 
 def test_a_provider_contract_can_override_the_policy():
     planned = [visit("V1", "09:00", "09:30"), visit("V2", "09:00", "09:30", provider="P2")]
-    actual = [record("R1", "K1", "09:00", "09:21"),
-              record("R2", "K2", "09:00", "09:21", provider="P2")]
+    actual = [
+        record("R1", "K1", "09:00", "09:21"),
+        record("R2", "K2", "09:00", "09:21", provider="P2"),
+    ]
     out = run(planned, actual, overrides={"P2": Policy(tolerance_minutes=10)})
     assert [(r["provider_id"], r["status"], r["paid_minutes"]) for r in out] == [
-        ("P1", "short", 15), ("P2", "verified", 30)]
+        ("P1", "short", 15),
+        ("P2", "verified", 30),
+    ]
 
 
 def _morning(rng: random.Random) -> tuple[list, list, list]:
@@ -159,45 +248,75 @@ def _morning(rng: random.Random) -> tuple[list, list, list]:
     planned = []
     for i in range(rng.randint(0, 10)):
         start = base + rng.choice([7, 8, 9, 12, 13, 17, 33]) * 3600 + rng.randint(-2, 2) * 900
-        planned.append({"visit_id": f"V{i}", "client_id": rng.choice("ab"),
-                        "provider_id": rng.choice("xy"), "service_code": rng.choice(
-                            ["HC", "NC"]), "start_s": start,
-                        "end_s": start + rng.choice([1, 15, 30, 45, 60]) * 60,
-                        "carers": rng.choice([1, 1, 2, 3])})
+        planned.append(
+            {
+                "visit_id": f"V{i}",
+                "client_id": rng.choice("ab"),
+                "provider_id": rng.choice("xy"),
+                "service_code": rng.choice(["HC", "NC"]),
+                "start_s": start,
+                "end_s": start + rng.choice([1, 15, 30, 45, 60]) * 60,
+                "carers": rng.choice([1, 1, 2, 3]),
+            }
+        )
     actual = []
     for j in range(rng.randint(0, 14)):
-        check_in = (base + rng.choice([7, 8, 9, 12, 13, 17, 33]) * 3600
-                    + rng.randint(-80, 80) * 60 + rng.randint(0, 59))
-        check_out = check_in + rng.choice([rng.randint(-5, 80) * 60, 800 * 60]) + \
-            rng.randint(0, 59)
-        actual.append({"record_id": f"R{j}", "client_id": rng.choice("ab"),
-                       "provider_id": rng.choice("xy"), "carer_id": rng.choice("klmn"),
-                       "service_code": "HC", "check_in_s": check_in,
-                       "check_out_s": check_out})
-    rates = [{"provider_id": p, "service_code": s,
-              "effective_day": base // 86_400 + rng.choice([-5, 0, 1]),
-              "rate_millionths": rng.randint(1, 40_000_000), "currency": currency}
-             for p, currency in (("x", rng.choice(["GBP", "JPY", "KWD"])), ("y", "USD"))
-             for s in ("HC", "NC") if rng.random() < 0.9]
+        check_in = (
+            base
+            + rng.choice([7, 8, 9, 12, 13, 17, 33]) * 3600
+            + rng.randint(-80, 80) * 60
+            + rng.randint(0, 59)
+        )
+        check_out = check_in + rng.choice([rng.randint(-5, 80) * 60, 800 * 60]) + rng.randint(0, 59)
+        actual.append(
+            {
+                "record_id": f"R{j}",
+                "client_id": rng.choice("ab"),
+                "provider_id": rng.choice("xy"),
+                "carer_id": rng.choice("klmn"),
+                "service_code": "HC",
+                "check_in_s": check_in,
+                "check_out_s": check_out,
+            }
+        )
+    rates = [
+        {
+            "provider_id": p,
+            "service_code": s,
+            "effective_day": base // 86_400 + rng.choice([-5, 0, 1]),
+            "rate_millionths": rng.randint(1, 40_000_000),
+            "currency": currency,
+        }
+        for p, currency in (("x", rng.choice(["GBP", "JPY", "KWD"])), ("y", "USD"))
+        for s in ("HC", "NC")
+        if rng.random() < 0.9
+    ]
     return planned, actual, rates
 
 
 @settings(max_examples=300, deadline=None)
-@given(rng=st.randoms(use_true_random=False), tolerance=st.sampled_from([0, 5, 10]),
-       rounding=st.sampled_from([1, 10, 15]), window=st.sampled_from([30, 60]))
-def test_the_engine_agrees_with_the_plain_reading_of_the_policy(rng, tolerance, rounding,
-                                                                  window):
+@given(
+    rng=st.randoms(use_true_random=False),
+    tolerance=st.sampled_from([0, 5, 10]),
+    rounding=st.sampled_from([1, 10, 15]),
+    window=st.sampled_from([30, 60]),
+)
+def test_the_engine_agrees_with_the_plain_reading_of_the_policy(rng, tolerance, rounding, window):
     planned, actual, rates = _morning(rng)
-    policy = Policy(match_window_minutes=window, tolerance_minutes=tolerance,
-                    rounding_minutes=rounding)
-    overrides = {"y": Policy(match_window_minutes=15, short_exception_minutes=0)} \
-        if rng.random() < 0.3 else None
+    policy = Policy(
+        match_window_minutes=window, tolerance_minutes=tolerance, rounding_minutes=rounding
+    )
+    overrides = (
+        {"y": Policy(match_window_minutes=15, short_exception_minutes=0)}
+        if rng.random() < 0.3
+        else None
+    )
     out = run(planned, actual, rates, policy, overrides)
     # Every planned carer place is held or missed once; every record appears once.
     for p in planned:
-        places = [r for r in out if r["visit_id"] == p["visit_id"]
-                  and r["status"] != "duplicate"]
+        places = [r for r in out if r["visit_id"] == p["visit_id"] and r["status"] != "duplicate"]
         assert len(places) == p["carers"]
     assert sorted(r["record_id"] for r in out if r["record_id"]) == sorted(
-        a["record_id"] for a in actual)
+        a["record_id"] for a in actual
+    )
     assert all(0 <= r["paid_minutes"] <= max(r["planned_minutes"], 0) for r in out)

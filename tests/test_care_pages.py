@@ -29,11 +29,27 @@ def web(demo_db):
         book_id = ledger.book_id_for(conn, BOOK)
         clerk = actor_for(conn, f"demo-clerk@{BOOK}")
         provider = actor_for(conn, f"demo-provider@{BOOK}").party_in(book_id)
-        client = parties.get_party(conn, clerk, book_id, next(iter(sorted(
-            parties.party_ids_with_role(conn, book_id, "client")))))
-        care.create_package(conn, clerk, book_id, NewPackage(
-            "PAGE-1", client["id"], provider, "PG", date(2023, 1, 1), None,
-            (Slot(0, 9 * 60, 30), Slot(0, 13 * 60, 30)), ((date(2023, 1, 1), "20.00", "GBP"),)))
+        client = parties.get_party(
+            conn,
+            clerk,
+            book_id,
+            next(iter(sorted(parties.party_ids_with_role(conn, book_id, "client")))),
+        )
+        care.create_package(
+            conn,
+            clerk,
+            book_id,
+            NewPackage(
+                "PAGE-1",
+                client["id"],
+                provider,
+                "PG",
+                date(2023, 1, 1),
+                None,
+                (Slot(0, 9 * 60, 30), Slot(0, 13 * 60, 30)),
+                ((date(2023, 1, 1), "20.00", "GBP"),),
+            ),
+        )
         care.generate_planned(conn, clerk, book_id, MONDAY, MONDAY)
         provider_ref = parties.get_party(conn, clerk, book_id, provider)["ref"]
     with TestClient(create_app(demo_db)) as client_:
@@ -48,16 +64,24 @@ def actual(refs, *rows: str) -> bytes:
 def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web):
     client, _, refs = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
-    bad = actual(refs, "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,soon",
-                 "PG-R2,NOPE,{provider},K1,PG,phone,2023-01-02T13:00:00,2023-01-02T13:30:00")
-    answer = client.post(f"/b/{BOOK}/care/import", data={"csrf_token": csrf, "kind": "actual"},
-                         files={"file": ("ecm.csv", bad, "text/csv")})
+    bad = actual(
+        refs,
+        "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,soon",
+        "PG-R2,NOPE,{provider},K1,PG,phone,2023-01-02T13:00:00,2023-01-02T13:30:00",
+    )
+    answer = client.post(
+        f"/b/{BOOK}/care/import",
+        data={"csrf_token": csrf, "kind": "actual"},
+        files={"file": ("ecm.csv", bad, "text/csv")},
+    )
     assert answer.status_code == 422 and "Nothing was saved" in answer.text
-    assert "line 2, check_out" in answer.text and "line 3, client_id: no client NOPE" in \
-        answer.text
-    partial = client.post(f"/b/{BOOK}/care/import", data={
-        "csrf_token": csrf, "kind": "actual", "valid_only": "true"},
-        files={"file": ("ecm.csv", bad, "text/csv")}, follow_redirects=True)
+    assert "line 2, check_out" in answer.text and "line 3, client_id: no client NOPE" in answer.text
+    partial = client.post(
+        f"/b/{BOOK}/care/import",
+        data={"csrf_token": csrf, "kind": "actual", "valid_only": "true"},
+        files={"file": ("ecm.csv", bad, "text/csv")},
+        follow_redirects=True,
+    )
     assert "imported 0 row(s)" in partial.text and "2 rejected" in partial.text
     link = re.search(r'href="(/b/riverside/documents/\d+)">error file', partial.text)
     assert link, "the error file is offered for download"
@@ -69,13 +93,21 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
 def test_reconcile_decide_post_and_the_portal(web):
     client, database, refs = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
-    good = actual(refs, "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,"
-                  "2023-01-02T09:20:00")  # 18 of 30: short by 12, an exception
-    done = client.post(f"/b/{BOOK}/care/import", data={"csrf_token": csrf, "kind": "actual"},
-                       files={"file": ("ecm.csv", good, "text/csv")}, follow_redirects=True)
+    good = actual(
+        refs, "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,2023-01-02T09:20:00"
+    )  # 18 of 30: short by 12, an exception
+    done = client.post(
+        f"/b/{BOOK}/care/import",
+        data={"csrf_token": csrf, "kind": "actual"},
+        files={"file": ("ecm.csv", good, "text/csv")},
+        follow_redirects=True,
+    )
     assert "imported 1 row(s) of ecm.csv" in done.text
-    job = client.post(f"/b/{BOOK}/care/reconcile", data={
-        "csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02"}, follow_redirects=False)
+    job = client.post(
+        f"/b/{BOOK}/care/reconcile",
+        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02"},
+        follow_redirects=False,
+    )
     assert job.status_code == 303 and "/jobs/" in job.headers["location"]
     assert Worker(database, vault(), "pages").run_until_empty() >= 1
     result = client.get(job.headers["location"])
@@ -88,40 +120,56 @@ def test_reconcile_decide_post_and_the_portal(web):
     # The officer asks the provider; the provider answers in its portal, with a file.
     case_page = client.get(f"/b/{BOOK}/cases/{case_id}")
     version = re.search(r'name="version" value="(\d+)"', case_page.text).group(1)
-    asked = client.post(f"/b/{BOOK}/cases/{case_id}/transition", data={
-        "csrf_token": csrf, "action": "ask_provider", "version": version},
-        follow_redirects=True)
+    asked = client.post(
+        f"/b/{BOOK}/cases/{case_id}/transition",
+        data={"csrf_token": csrf, "action": "ask_provider", "version": version},
+        follow_redirects=True,
+    )
     assert "awaiting_provider" in asked.text or "Awaiting provider" in asked.text
     agency = TestClient(client.app)
     agency_token = sign_in(agency, f"demo-provider@{BOOK}")
     query = agency.get(f"/portal/{BOOK}/queries/{case_id}")
     assert query.status_code == 200
     version = re.search(r'name="version" value="(\d+)"', query.text).group(1)
-    answered = agency.post(f"/portal/{BOOK}/queries/{case_id}/transition", data={
-        "csrf_token": agency_token, "action": "respond", "version": version,
-        "reason": "the carer stayed 30 minutes; her phone died"}, follow_redirects=True)
+    answered = agency.post(
+        f"/portal/{BOOK}/queries/{case_id}/transition",
+        data={
+            "csrf_token": agency_token,
+            "action": "respond",
+            "version": version,
+            "reason": "the carer stayed 30 minutes; her phone died",
+        },
+        follow_redirects=True,
+    )
     assert answered.status_code == 200
-    attached = agency.post(f"/portal/{BOOK}/queries/{case_id}/attach",
-                           data={"csrf_token": agency_token},
-                           files={"file": ("rota.csv", b"carer,start\nK1,09:02\n", "text/csv")},
-                           follow_redirects=True)
+    attached = agency.post(
+        f"/portal/{BOOK}/queries/{case_id}/attach",
+        data={"csrf_token": agency_token},
+        files={"file": ("rota.csv", b"carer,start\nK1,09:02\n", "text/csv")},
+        follow_redirects=True,
+    )
     assert attached.status_code == 200
     staff_view = client.get(f"/b/{BOOK}/cases/{case_id}")
     assert "her phone died" in staff_view.text and "rota.csv" in staff_view.text
     outcome_ids = [int(x) for x in re.findall(r"/care/outcomes/(\d+)/decide", page.text)]
     assert len(outcome_ids) == 2  # the short visit and the missed 13:00 visit
-    refused = client.post(f"/b/{BOOK}/care/outcomes/{outcome_ids[0]}/decide", data={
-        "csrf_token": csrf, "decision": "set_minutes", "minutes": "", "reason": ""})
+    refused = client.post(
+        f"/b/{BOOK}/care/outcomes/{outcome_ids[0]}/decide",
+        data={"csrf_token": csrf, "decision": "set_minutes", "minutes": "", "reason": ""},
+    )
     assert refused.status_code == 422
     assert f'id="o{outcome_ids[0]}-reason-error"' in refused.text
     for outcome_id in outcome_ids:
-        decided = client.post(f"/b/{BOOK}/care/outcomes/{outcome_id}/decide", data={
-            "csrf_token": csrf, "decision": "accept_planned", "reason": "agreed by phone"},
-            follow_redirects=True)
+        decided = client.post(
+            f"/b/{BOOK}/care/outcomes/{outcome_id}/decide",
+            data={"csrf_token": csrf, "decision": "accept_planned", "reason": "agreed by phone"},
+            follow_redirects=True,
+        )
         assert decided.status_code == 200
     assert "<strong>resolved</strong>" in decided.text
-    posted = client.post(f"/b/{BOOK}/care/runs/{run_id}/post", data={"csrf_token": csrf},
-                         follow_redirects=True)
+    posted = client.post(
+        f"/b/{BOOK}/care/runs/{run_id}/post", data={"csrf_token": csrf}, follow_redirects=True
+    )
     assert "<strong>posted</strong>" in posted.text and "entry " in posted.text
     for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", b"Run,Provider ref,Line,")):
         download = client.get(f"/b/{BOOK}/care/runs/{run_id}/selfbill.{fmt}")
@@ -135,30 +183,48 @@ def test_reconcile_decide_post_and_the_portal(web):
     other = TestClient(client.app)
     sign_in(other, f"demo-provider2@{BOOK}")
     assert other.get(f"/portal/{BOOK}/visits/runs/{run_id}/selfbill.csv").status_code == 403
-    upload = provider.post(f"/portal/{BOOK}/visits", data={"csrf_token": token}, files={
-        "file": ("mine.csv", actual(refs, "PG-R9,{client},{provider},K2,PG,app,"
-                                    "2023-01-09T09:00:00,2023-01-09T09:30:00"), "text/csv")},
-        follow_redirects=True)
+    upload = provider.post(
+        f"/portal/{BOOK}/visits",
+        data={"csrf_token": token},
+        files={
+            "file": (
+                "mine.csv",
+                actual(
+                    refs,
+                    "PG-R9,{client},{provider},K2,PG,app,2023-01-09T09:00:00,2023-01-09T09:30:00",
+                ),
+                "text/csv",
+            )
+        },
+        follow_redirects=True,
+    )
     assert "received 1 visit record(s)" in upload.text
 
 
 def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     client, database, refs = web
     csrf = sign_in(client, f"demo-manager@{BOOK}")
-    good = actual(refs, "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,"
-                  "2023-01-02T09:31:00")
-    client.post(f"/b/{BOOK}/care/import", data={"csrf_token": csrf, "kind": "actual"},
-                files={"file": ("ecm.csv", good, "text/csv")})
-    client.post(f"/b/{BOOK}/care/reconcile", data={
-        "csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-08"})
+    good = actual(
+        refs, "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,2023-01-02T09:31:00"
+    )
+    client.post(
+        f"/b/{BOOK}/care/import",
+        data={"csrf_token": csrf, "kind": "actual"},
+        files={"file": ("ecm.csv", good, "text/csv")},
+    )
+    client.post(
+        f"/b/{BOOK}/care/reconcile",
+        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-08"},
+    )
     Worker(database, vault(), "pages").run_until_empty()
     page = client.get(f"/b/{BOOK}/care/reports?from=2023-01-02&to=2023-01-08")
     assert page.status_code == 200 and "<svg" in page.text
     assert "Commissioned (carer-minutes)" in page.text and ">60<" in page.text  # 2 x 30
     book = client.get(f"/b/{BOOK}/care/reports.xlsx?from=2023-01-02&to=2023-01-08")
     assert book.status_code == 200 and book.content.startswith(b"PK")
-    table = client.get(f"/b/{BOOK}/care/reports.care-delivery-by-provider.csv"
-                       "?from=2023-01-02&to=2023-01-08")
+    table = client.get(
+        f"/b/{BOOK}/care/reports.care-delivery-by-provider.csv?from=2023-01-02&to=2023-01-08"
+    )
     assert table.status_code == 200 and refs["provider"] in table.text
     bad = client.get(f"/b/{BOOK}/care/reports?from=2023-13-01&to=2023-01-08")
     assert bad.status_code == 422

@@ -60,12 +60,21 @@ def council(council, db, book):
     two-hour match window, imported and reconciled week by week."""
     clerk, manager, p2 = council["clerk"], council["manager"], council["p2"]
     with db.write() as conn:
-        care.set_policy(conn, manager, book, Policy(match_window_minutes=120),
-                        date(2026, 1, 1), p2, "Oakfield contract: two-hour window")
+        care.set_policy(
+            conn,
+            manager,
+            book,
+            Policy(match_window_minutes=120),
+            date(2026, 1, 1),
+            p2,
+            "Oakfield contract: two-hour window",
+        )
         care.generate_planned(conn, clerk, book, MONDAY, LAST)
         imports.import_actual(conn, clerk, book, "ecm.csv", ACTUAL.encode())
-        week1 = {s.provider_party_id: s.run_id for s in runs.reconcile_period(
-            conn, clerk, book, MONDAY, MONDAY + timedelta(days=6))}
+        week1 = {
+            s.provider_party_id: s.run_id
+            for s in runs.reconcile_period(conn, clerk, book, MONDAY, MONDAY + timedelta(days=6))
+        }
         runs.reconcile_period(conn, clerk, book, MONDAY + timedelta(days=7), LAST)
     return {**council, "week1": week1}
 
@@ -74,8 +83,15 @@ def _figures(report, key, *names):
     return {row[key]: tuple(row[n] for n in names) for row in report.rows}
 
 
-MEASURES = ("places", "planned_minutes", "delivered_minutes", "delivered_percent",
-            "paid_minutes", "amount_minor", "amount")
+MEASURES = (
+    "places",
+    "planned_minutes",
+    "delivered_minutes",
+    "delivered_percent",
+    "paid_minutes",
+    "amount_minor",
+    "amount",
+)
 
 
 def test_commissioned_against_delivered_by_provider_client_and_week(db, book, council):
@@ -84,30 +100,35 @@ def test_commissioned_against_delivered_by_provider_client_and_week(db, book, co
         by_provider = reports.delivery(conn, clerk, book, MONDAY, LAST)
         by_client = reports.delivery(conn, clerk, book, MONDAY, LAST, "client")
         by_week = reports.delivery(conn, clerk, book, MONDAY, LAST, reports.Grouping.WEEK)
-        oakfield = reports.delivery(conn, clerk, book, MONDAY, LAST,
-                                    provider_party_id=council["p2"])
+        oakfield = reports.delivery(
+            conn, clerk, book, MONDAY, LAST, provider_party_id=council["p2"]
+        )
     # Sunrise: 34 places of 30 minutes; delivered 22 + 30 + 30 + 30 + 0 (invalid) + 38 + 17
     # + 30 in week 1 and 30 in week 2; paid 15 + 30 x 3 + 0 + 30 + 15 + 30, and 30, at 19.00.
     sunrise = (34, 1020, 227, Decimal("22.3"), 210, 6650, "£66.50")
     alan = (2, 90, 45, Decimal("50.0"), 45, 1583, "£15.83")  # 45 minutes at 21.10: 15.825
-    assert [r["provider_name"] for r in by_provider.rows] == ["Oakfield Care",
-                                                              "Sunrise Home Care"]
+    assert [r["provider_name"] for r in by_provider.rows] == ["Oakfield Care", "Sunrise Home Care"]
     assert _figures(by_provider, "provider_ref", *MEASURES) == {"P1": sunrise, "P2": alan}
     assert _figures(by_client, "client_ref", *MEASURES) == {"C1": sunrise, "C2": alan}
     assert [r["client_name"] for r in by_client.rows] == ["Ada Lovelace", "Alan Turing"]
     assert _figures(by_week, "week_start", *MEASURES) == {
         date(2026, 11, 2): (18, 555, 242, Decimal("43.6"), 225, 7283, "£72.83"),
-        date(2026, 11, 9): (18, 555, 30, Decimal("5.4"), 30, 950, "£9.50")}
+        date(2026, 11, 9): (18, 555, 30, Decimal("5.4"), 30, 950, "£9.50"),
+    }
     assert _figures(oakfield, "provider_ref", *MEASURES) == {"P2": alan}
     assert by_week.filename("csv") == "care-delivery-by-week-2026-11-02-2026-11-15.csv"
 
 
 def test_a_week_with_nothing_reconciled_still_has_its_row(db, book, council):
     with db.read() as conn:
-        report = reports.delivery(conn, council["clerk"], book, MONDAY, LAST + timedelta(
-            days=1), "week")
+        report = reports.delivery(
+            conn, council["clerk"], book, MONDAY, LAST + timedelta(days=1), "week"
+        )
     assert [(r["week_start"], r["places"], r["amount"]) for r in report.rows][-1] == (
-        date(2026, 11, 16), 0, "£0.00")
+        date(2026, 11, 16),
+        0,
+        "£0.00",
+    )
 
 
 def test_a_period_with_no_runs_reports_nothing_but_its_weeks(db, book, council):
@@ -118,33 +139,51 @@ def test_a_period_with_no_runs_reports_nothing_but_its_weeks(db, book, council):
         assert reports.punctuality(conn, clerk, book, first, last).rows == ()
         assert reports.delivery_charts(conn, clerk, book, first, last) == []
         weeks = reports.delivery(conn, clerk, book, first, last, "week").rows
-    assert [(w["week_start"], w["planned_minutes"], w["delivered_percent"], w["amount"])
-            for w in weeks] == [(first, 0, None, ""), (date(2027, 1, 11), 0, None, "")]
+    assert [
+        (w["week_start"], w["planned_minutes"], w["delivered_percent"], w["amount"]) for w in weeks
+    ] == [(first, 0, None, ""), (date(2027, 1, 11), 0, None, "")]
 
 
 def test_missed_visits_and_exception_rates_by_provider(db, book, council):
     with db.read() as conn:
         report = reports.exceptions(conn, council["clerk"], book, MONDAY, LAST)
-    names = ("places", "missed", "missed_percent", "exceptions", "exception_percent",
-             "undecided", "unplanned", "duplicates")
+    names = (
+        "places",
+        "missed",
+        "missed_percent",
+        "exceptions",
+        "exception_percent",
+        "undecided",
+        "unplanned",
+        "duplicates",
+    )
     # Sunrise missed Sat and Sun 09:00, Tue 13:00's second place and Wed to Fri 13:00 in
     # week 1 (9) and all but one place in week 2 (16); its exceptions add the short by 13,
     # the invalid record and the unplanned one: 12 + 16 over 34 places.
     assert _figures(report, "provider_ref", *names) == {
         "P1": (34, 25, Decimal("73.5"), 28, Decimal("82.4"), 28, 1, 1),
-        "P2": (2, 1, Decimal("50.0"), 1, Decimal("50.0"), 1, 0, 0)}
+        "P2": (2, 1, Decimal("50.0"), 1, Decimal("50.0"), 1, 0, 0),
+    }
 
 
 def test_punctuality_buckets_by_provider(db, book, council):
     with db.read() as conn:
         report = reports.punctuality(conn, council["clerk"], book, MONDAY, LAST)
-    names = ("matched", "early", "on_time", "late_15_30", "late_30_60", "late_over_60",
-             "on_time_percent")
+    names = (
+        "matched",
+        "early",
+        "on_time",
+        "late_15_30",
+        "late_30_60",
+        "late_over_60",
+        "on_time_percent",
+    )
     # Sunrise: +5, +2, +3, 0 (Tue 13:00), 0 (the invalid Friday), 0 (week 2) on time;
     # +20, +45 late; -20 early. The duplicate and the unplanned record hold no place.
     assert _figures(report, "provider_ref", *names) == {
         "P1": (9, 1, 6, 1, 1, 0, Decimal("66.7")),
-        "P2": (1, 0, 0, 0, 0, 1, Decimal("0.0"))}
+        "P2": (1, 0, 0, 0, 0, 1, Decimal("0.0")),
+    }
 
 
 def test_a_chart_per_provider_has_two_bars_per_week(db, book, council):
@@ -153,12 +192,10 @@ def test_a_chart_per_provider_has_two_bars_per_week(db, book, council):
     assert [c.provider_ref for c in charts] == ["P2", "P1"]
     sunrise = charts[1]
     root = ET.fromstring(sunrise.svg)  # noqa: S314 - our own markup; raises if malformed
-    assert root.tag == f"{SVG}svg" and root.findtext(f"{SVG}title").startswith(
-        "Sunrise Home Care")
+    assert root.tag == f"{SVG}svg" and root.findtext(f"{SVG}title").startswith("Sunrise Home Care")
     bars = root.findall(f"{SVG}rect")
     assert len(bars) == 2 * 2  # commissioned and delivered, two weeks
-    assert [b.findtext(f"{SVG}title") for b in bars] == ["8h 30m", "3h 17m", "8h 30m",
-                                                        "0h 30m"]
+    assert [b.findtext(f"{SVG}title") for b in bars] == ["8h 30m", "3h 17m", "8h 30m", "0h 30m"]
     assert "<script" not in sunrise.svg and "style=" not in sunrise.svg
 
 
@@ -168,33 +205,49 @@ def test_report_tables_round_trip_through_csv_and_xlsx(db, book, council):
         by_week = reports.delivery(conn, council["clerk"], book, MONDAY, LAST, "week")
         lateness = reports.punctuality(conn, council["clerk"], book, MONDAY, LAST)
     lines = list(csv.reader(io.StringIO(reports.report_csv(by_provider).decode("utf-8"))))
-    assert lines[0] == ["Provider ref", "Provider", "Carer places",
-                        "Commissioned (carer-minutes)", "Delivered (carer-minutes)",
-                        "Delivered (% of commissioned)", "Paid (minutes, final)",
-                        "Amount (minor units, final)", "Currency (ISO 4217)",
-                        "Amount (formatted)"]
-    assert lines[1:] == [["P2", "Oakfield Care", "2", "90", "45", "50.0", "45", "1583", "GBP",
-                          "£15.83"],
-                         ["P1", "Sunrise Home Care", "34", "1020", "227", "22.3", "210",
-                          "6650", "GBP", "£66.50"]]
+    assert lines[0] == [
+        "Provider ref",
+        "Provider",
+        "Carer places",
+        "Commissioned (carer-minutes)",
+        "Delivered (carer-minutes)",
+        "Delivered (% of commissioned)",
+        "Paid (minutes, final)",
+        "Amount (minor units, final)",
+        "Currency (ISO 4217)",
+        "Amount (formatted)",
+    ]
+    assert lines[1:] == [
+        ["P2", "Oakfield Care", "2", "90", "45", "50.0", "45", "1583", "GBP", "£15.83"],
+        ["P1", "Sunrise Home Care", "34", "1020", "227", "22.3", "210", "6650", "GBP", "£66.50"],
+    ]
     workbook = load_workbook(io.BytesIO(reports.report_xlsx(by_provider, by_week, lateness)))
-    assert workbook.sheetnames == ["care-delivery-by-provider", "care-delivery-by-week",
-                                   "care-punctuality-by-provider"]
+    assert workbook.sheetnames == [
+        "care-delivery-by-provider",
+        "care-delivery-by-week",
+        "care-punctuality-by-provider",
+    ]
     rows = list(workbook["care-delivery-by-provider"].iter_rows(values_only=True))
     assert rows[0] == tuple(lines[0])
     assert rows[2][:6] == ("P1", "Sunrise Home Care", 34, 1020, 227, 22.3)
     assert rows[2][6:] == (210, 6650, "GBP", "£66.50")
     weeks = list(workbook["care-delivery-by-week"].iter_rows(values_only=True))
     # openpyxl reads a date cell back as a naive datetime at midnight
-    assert [(r[0], r[6]) for r in weeks[1:]] == [
-        (datetime(2026, 11, 2), 7283), (datetime(2026, 11, 9), 950)]  # noqa: DTZ001
+    naive_midnights = [datetime(2026, 11, 2), datetime(2026, 11, 9)]  # noqa: DTZ001
+    assert [(r[0], r[6]) for r in weeks[1:]] == list(zip(naive_midnights, (7283, 950), strict=True))
     punctual = list(workbook["care-punctuality-by-provider"].iter_rows(values_only=True))
     assert punctual[2][:8] == ("P1", "Sunrise Home Care", 9, 1, 6, 1, 1, 0)
 
 
 def test_text_that_a_spreadsheet_would_run_stays_text(db, book, council):
-    report = reports.Report("x", "x", MONDAY, LAST, (
-        reports.Column("name", "Name", reports.Kind.TEXT),), ({"name": "=1+2"},))
+    report = reports.Report(
+        "x",
+        "x",
+        MONDAY,
+        LAST,
+        (reports.Column("name", "Name", reports.Kind.TEXT),),
+        ({"name": "=1+2"},),
+    )
     assert reports.report_csv(report).decode().splitlines()[1] == "'=1+2"
     cell = load_workbook(io.BytesIO(reports.report_xlsx(report)))["x"]["A2"]
     assert (cell.value, cell.data_type) == ("=1+2", "s")
@@ -207,15 +260,19 @@ def test_reports_need_care_read_and_a_sensible_period(db, book, council):
             reports.delivery(conn, stranger, book, MONDAY, LAST)
         with pytest.raises(Forbidden):
             selfbill.self_bill(conn, stranger, book, council["week1"][council["p1"]])
-        sunrise = Actor("sunrise", roles={book: frozenset({Role.PROVIDER})},
-                        parties={book: council["p1"]})
+        sunrise = Actor(
+            "sunrise", roles={book: frozenset({Role.PROVIDER})}, parties={book: council["p1"]}
+        )
         with pytest.raises(Forbidden):
             selfbill.self_bill(conn, sunrise, book, council["week1"][council["p1"]])
-        assert selfbill.self_bill(conn, sunrise, book, council["week1"][council["p1"]],
-                                  portal=True).provider_ref == "P1"
+        assert (
+            selfbill.self_bill(
+                conn, sunrise, book, council["week1"][council["p1"]], portal=True
+            ).provider_ref
+            == "P1"
+        )
         with pytest.raises(Forbidden, match="its own"):
-            selfbill.self_bill(conn, sunrise, book, council["week1"][council["p2"]],
-                               portal=True)
+            selfbill.self_bill(conn, sunrise, book, council["week1"][council["p2"]], portal=True)
         with pytest.raises(Forbidden):
             reports.delivery(conn, sunrise, book, MONDAY, LAST)
         with pytest.raises(ValidationFailed):
@@ -226,30 +283,52 @@ def test_reports_need_care_read_and_a_sensible_period(db, book, council):
 
 def _outcome_of(db, record_ref):
     with db.read() as conn:
-        return conn.execute(select(visit_outcomes.c.id).join(
-            actual_records, actual_records.c.id == visit_outcomes.c.actual_record_id)
-            .where(actual_records.c.ref == record_ref)).scalar_one()
+        return conn.execute(
+            select(visit_outcomes.c.id)
+            .join(actual_records, actual_records.c.id == visit_outcomes.c.actual_record_id)
+            .where(actual_records.c.ref == record_ref)
+        ).scalar_one()
 
 
 def test_a_self_bill_with_a_decision_as_csv_xlsx_and_pdf(db, book, council):
     clerk, run_id = council["clerk"], council["week1"][council["p1"]]
     with db.write() as conn:
-        decisions.decide(conn, clerk, book, _outcome_of(db, "R3"), "accept_actual",
-                         "the client confirms 17 minutes")
+        decisions.decide(
+            conn,
+            clerk,
+            book,
+            _outcome_of(db, "R3"),
+            "accept_actual",
+            "the client confirms 17 minutes",
+        )
         bill = selfbill.self_bill(conn, clerk, book, run_id)
     # 17 places, the duplicate and the unplanned record; 5700 less R3's 475 plus 538 (17
     # minutes at 19.00).
     assert (bill.provider_name, bill.provider_ref, bill.status, bill.entry_id) == (
-        "Sunrise Home Care", "P1", "deciding", None)
+        "Sunrise Home Care",
+        "P1",
+        "deciding",
+        None,
+    )
     assert len(bill.lines) == 17 + 2 and bill.cost_centres == (("HC", 5763),)
     assert (bill.visits_minor, bill.adjustments_minor, bill.total_minor) == (5763, 0, 5763)
     first = bill.lines[0]
-    assert (first["date"], first["time"], first["client_ref"], first["carer"],
-            first["status"], first["paid_minutes"], first["amount"]) == (
-        "2026-11-02", "09:00", "C1", "K1", "short", 15, "£4.75")
+    assert (
+        first["date"],
+        first["time"],
+        first["client_ref"],
+        first["carer"],
+        first["status"],
+        first["paid_minutes"],
+        first["amount"],
+    ) == ("2026-11-02", "09:00", "C1", "K1", "short", 15, "£4.75")
     decided = next(line for line in bill.lines if line["record_ref"] == "R3")
-    assert (decided["decision"], decided["delivered_minutes"], decided["paid_minutes"],
-            decided["amount_minor"]) == ("accept_actual", 17, 17, 538)
+    assert (
+        decided["decision"],
+        decided["delivered_minutes"],
+        decided["paid_minutes"],
+        decided["amount_minor"],
+    ) == ("accept_actual", 17, 17, 538)
 
     rows = list(csv.DictReader(io.StringIO(selfbill.selfbill_csv(bill).decode("utf-8"))))
     assert len(rows) == 19 and {r["Run"] for r in rows} == {str(run_id)}
@@ -273,13 +352,13 @@ def test_a_self_bill_with_a_decision_as_csv_xlsx_and_pdf(db, book, council):
     assert "Grand total" in text and "£57.63" in text
 
 
-def test_a_posted_self_bill_names_its_entry_and_counts_approved_adjustments(db, book,
-                                                                           council):
+def test_a_posted_self_bill_names_its_entry_and_counts_approved_adjustments(db, book, council):
     manager, run_id = council["manager"], council["week1"][council["p2"]]
     other = Actor("max", roles={book: frozenset({Role.MANAGER})})
     with db.write() as conn:
-        approved = payables.request_adjustment(conn, manager, book, run_id, 1000,
-                                               "mileage agreed by phone")
+        approved = payables.request_adjustment(
+            conn, manager, book, run_id, 1000, "mileage agreed by phone"
+        )
         payables.decide_adjustment(conn, other, book, approved, approve=True)
         refused = payables.request_adjustment(conn, manager, book, run_id, 5000, "a guess")
         payables.decide_adjustment(conn, other, book, refused, approve=False)
@@ -287,17 +366,26 @@ def test_a_posted_self_bill_names_its_entry_and_counts_approved_adjustments(db, 
         bill = selfbill.self_bill(conn, manager, book, run_id)
     assert (bill.status, bill.entry_id) == ("posted", entry_id)
     assert [(a["reason"], a["amount"]) for a in bill.adjustments] == [
-        ("mileage agreed by phone", "£10.00")]
+        ("mileage agreed by phone", "£10.00")
+    ]
     assert (bill.visits_minor, bill.adjustments_minor, bill.total_minor) == (1583, 1000, 2583)
     rows = list(csv.DictReader(io.StringIO(selfbill.selfbill_csv(bill).decode("utf-8"))))
-    assert [(r["Line"], r["Cost centre (service)"], r["Amount (minor units)"]) for r in rows] \
-        == [("visit", "HC", "1583"), ("adjustment", "adjustments", "1000")]
-    summary = {r[0]: r[1:] for r in load_workbook(io.BytesIO(selfbill.selfbill_xlsx(bill)))[
-        "Self-bill"].iter_rows(values_only=True) if r[0]}
+    assert [(r["Line"], r["Cost centre (service)"], r["Amount (minor units)"]) for r in rows] == [
+        ("visit", "HC", "1583"),
+        ("adjustment", "adjustments", "1000"),
+    ]
+    summary = {
+        r[0]: r[1:]
+        for r in load_workbook(io.BytesIO(selfbill.selfbill_xlsx(bill)))["Self-bill"].iter_rows(
+            values_only=True
+        )
+        if r[0]
+    }
     assert summary["Ledger entry"][0] == entry_id
     assert summary["Adjustments (approved)"][:2] == (1000, "£10.00")
     assert summary["Grand total"][:2] == (2583, "£25.83")
-    text = "".join(page.extract_text() for page in
-                   PdfReader(io.BytesIO(selfbill.selfbill_pdf(bill))).pages)
+    text = "".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(selfbill.selfbill_pdf(bill))).pages
+    )
     assert "Oakfield Care" in text and "£25.83" in text and "mileage agreed by phone" in text
     assert bill.filename("pdf") == f"self-bill-P2-2026-11-02-2026-11-08-run-{run_id}.pdf"

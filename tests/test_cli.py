@@ -116,20 +116,26 @@ def test_post_file_then_replay_posts_nothing_twice(seeded, tmp_path):
     assert (after["5000"]["debit_minor"] - before["5000"]["debit_minor"]) == 123450
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (CSV_OK.replace("100.00,\n", "100.01,\n"), "unbalanced in GBP"),
-    (CSV_OK.replace(",5100,", ",5999,"), "unknown account '5999'"),
-    (CSV_OK.replace("P00001", "P99999"), "no party 'P99999'"),
-    (CSV_OK.replace("100.00,,", "100.001,,"), "line 4: debit"),
-    (CSV_OK.replace("2026-10-01,Office rent,5100", "2026-13-01,Office rent,5100"),
-     "line 4: date"),
-    (CSV_OK.replace("currency,", "curr,"), "missing column(s): currency"),
-    (CSV_OK.replace("2026-10-31", "2026-08-15"), "closed period"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (CSV_OK.replace("100.00,\n", "100.01,\n"), "unbalanced in GBP"),
+        (CSV_OK.replace(",5100,", ",5999,"), "unknown account '5999'"),
+        (CSV_OK.replace("P00001", "P99999"), "no party 'P99999'"),
+        (CSV_OK.replace("100.00,,", "100.001,,"), "line 4: debit"),
+        (
+            CSV_OK.replace("2026-10-01,Office rent,5100", "2026-13-01,Office rent,5100"),
+            "line 4: date",
+        ),
+        (CSV_OK.replace("currency,", "curr,"), "missing column(s): currency"),
+        (CSV_OK.replace("2026-10-31", "2026-08-15"), "closed period"),
+    ],
+)
 def test_bad_file_names_line_and_field_and_writes_nothing(seeded, tmp_path, content, expected):
     before = tb_json()
-    result = runner.invoke(app, ["ledger", "post", write(tmp_path, "bad.csv", content),
-                                 "--book", "riverside"])
+    result = runner.invoke(
+        app, ["ledger", "post", write(tmp_path, "bad.csv", content), "--book", "riverside"]
+    )
     assert result.exit_code == 2
     assert "nothing was written" in result.output or "error" in result.output
     assert expected in result.output.replace("\n", " ")
@@ -137,16 +143,26 @@ def test_bad_file_names_line_and_field_and_writes_nothing(seeded, tmp_path, cont
 
 
 def test_post_json_entries(seeded, tmp_path):
-    doc = {"entries": [{"idempotency_key": "j-1", "date": "2026-10-02", "description": "x",
-                        "postings": [{"account": "1000", "currency": "GBP", "amount": "5.00"},
-                                     {"account": "4100", "currency": "GBP",
-                                      "amount_minor": -500}]}]}
+    doc = {
+        "entries": [
+            {
+                "idempotency_key": "j-1",
+                "date": "2026-10-02",
+                "description": "x",
+                "postings": [
+                    {"account": "1000", "currency": "GBP", "amount": "5.00"},
+                    {"account": "4100", "currency": "GBP", "amount_minor": -500},
+                ],
+            }
+        ]
+    }
     path = write(tmp_path, "e.json", json.dumps(doc))
     result = runner.invoke(app, ["ledger", "post", path, "--book", "riverside"])
     assert result.exit_code == 0, result.output
     doc["entries"][0]["postings"][1]["amount_minor"] = "-500"
-    bad = runner.invoke(app, ["ledger", "post", write(tmp_path, "b.json", json.dumps(doc)),
-                              "--book", "riverside"])
+    bad = runner.invoke(
+        app, ["ledger", "post", write(tmp_path, "b.json", json.dumps(doc)), "--book", "riverside"]
+    )
     assert bad.exit_code == 2 and "entries[0].postings[1].amount_minor" in bad.output
 
 
@@ -160,14 +176,23 @@ def test_reopen_needs_a_manager_and_is_audited(seeded):
 
 
 def test_user_add_checks_the_password(seeded):
-    short = runner.invoke(app, ["user", "add", "zoe", "--role", "clerk", "-b", "riverside",
-                                "--password-stdin"], input="short\n")
+    short = runner.invoke(
+        app,
+        ["user", "add", "zoe", "--role", "clerk", "-b", "riverside", "--password-stdin"],
+        input="short\n",
+    )
     assert short.exit_code == 2 and "at least 12 characters" in short.output
-    bad_role = runner.invoke(app, ["user", "add", "zoe", "--role", "boss", "-b", "riverside",
-                                   "--password-stdin"], input="long enough pass\n")
+    bad_role = runner.invoke(
+        app,
+        ["user", "add", "zoe", "--role", "boss", "-b", "riverside", "--password-stdin"],
+        input="long enough pass\n",
+    )
     assert bad_role.exit_code == 2 and "unknown role" in bad_role.output
-    ok = runner.invoke(app, ["user", "add", "zoe", "--role", "clerk", "-b", "riverside",
-                             "--password-stdin"], input="long enough pass\n")
+    ok = runner.invoke(
+        app,
+        ["user", "add", "zoe", "--role", "clerk", "-b", "riverside", "--password-stdin"],
+        input="long enough pass\n",
+    )
     assert ok.exit_code == 0, ok.output
 
 

@@ -10,8 +10,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
+from remit import audit
 from remit.access.model import Role
 from remit.access.service import add_user
+from remit.audit import audit_events
 from remit.cases import service as cases
 from remit.cases.model import NewCase
 from remit.db import is_postgres
@@ -28,9 +30,7 @@ from remit.jobs.worker import (
     optimize_store,
     schedule_daily_escalations,
 )
-from remit.ledger import audit
 from remit.ledger import service as ledger
-from remit.ledger.store import audit_events
 from remit.secrets import Vault
 from remit.testkit import person
 
@@ -76,9 +76,17 @@ def job(db, job_id):
 
 def audit_actions(db, job_id):
     with db.read() as conn:
-        return [r.action for r in conn.execute(
-            select(audit_events.c.action).where((audit_events.c.object_type == "job") & (
-                audit_events.c.object_id == str(job_id))).order_by(audit_events.c.id))]
+        return [
+            r.action
+            for r in conn.execute(
+                select(audit_events.c.action)
+                .where(
+                    (audit_events.c.object_type == "job")
+                    & (audit_events.c.object_id == str(job_id))
+                )
+                .order_by(audit_events.c.id)
+            )
+        ]
 
 
 # ---------------------------------------------------------------- the queue
@@ -90,7 +98,11 @@ def test_a_job_is_queued_claimed_and_finished_with_its_history(db, book, system)
     assert job(db, job_id).status is JobStatus.QUEUED
     started = claim(db)
     assert (started.id, started.status, started.worker, started.attempts) == (
-        job_id, JobStatus.RUNNING, "w1", 1)
+        job_id,
+        JobStatus.RUNNING,
+        "w1",
+        1,
+    )
     assert claim(db, "w2") is None  # nothing else is due
     with db.write() as conn:
         service.finish(conn, started, {"events": 3})
@@ -123,11 +135,14 @@ def test_the_list_pages_newest_first(db, book, system):
 
 def test_every_problem_of_a_request_is_reported(db, book, system):
     with pytest.raises(ValidationFailed) as bad_params:
-        enqueue(db, system, book, "ledger.post_file", {"document_id": "x", "file_id": 2,
-                                                        "color": "red"})
+        enqueue(
+            db, system, book, "ledger.post_file", {"document_id": "x", "file_id": 2, "color": "red"}
+        )
     assert [(p.field, p.check) for p in bad_params.value.problems] == [
-        ("params.color", "unknown_param"), ("params", "one_of"),
-        ("params.document_id", "positive_id")]
+        ("params.color", "unknown_param"),
+        ("params", "one_of"),
+        ("params.document_id", "positive_id"),
+    ]
     with pytest.raises(ValidationFailed, match="unknown job kind 'nope'; kinds are audit"):
         enqueue(db, system, book, "nope")
     with pytest.raises(ValidationFailed, match="unknown parameter"):
@@ -201,19 +216,20 @@ def test_the_janitor_requeues_a_silent_worker_and_fails_after_three_attempts(db,
         holders.append(claim(db, f"w{attempt}"))
         with db.write() as conn:
             assert service.requeue_stale(conn, timedelta(minutes=30), now=later) == (
-                service.StaleSweep((), ()))  # not stale yet
+                service.StaleSweep((), ())
+            )  # not stale yet
             sweep = service.requeue_stale(conn, timedelta(minutes=5), now=later)
         assert holders[-1].attempts == attempt
-        assert sweep == (service.StaleSweep((job_id,), ()) if attempt < 3 else
-                         service.StaleSweep((), (job_id,)))
+        assert sweep == (
+            service.StaleSweep((job_id,), ()) if attempt < 3 else service.StaleSweep((), (job_id,))
+        )
     failed = job(db, job_id)
     assert failed.status is JobStatus.FAILED and "w3 stopped answering" in failed.error
     assert "attempt 3 of 3" in failed.error
     # The first worker wakes up and tries to finish: the job is no longer its own.
     with pytest.raises(Conflict, match="no longer held by w1"), db.write() as conn:
         service.finish(conn, holders[0], {})
-    assert audit_actions(db, job_id) == ["job.enqueue", "job.requeue", "job.requeue",
-                                         "job.fail"]
+    assert audit_actions(db, job_id) == ["job.enqueue", "job.requeue", "job.requeue", "job.fail"]
 
 
 def test_progress_is_recorded_and_throttled(db, book, system):
@@ -262,15 +278,15 @@ def test_the_progress_verifier_finds_what_audit_verify_finds(db, book, system):
     reports = []
     with db.read() as conn:
         expected = audit.verify(conn)
-        found = audit.verify(conn, lambda done, total: reports.append((done, total)),
-                             every=10)
+        found = audit.verify(conn, lambda done, total: reports.append((done, total)), every=10)
     assert found == expected and not found.ok
     assert {f.kind for f in found.faults} == {"edited", "deleted"}
     assert reports[0] == (10, reports[0][1]) and reports[-1][0] == 10 * len(reports)
 
 
 def test_a_program_fault_fails_the_job_with_its_type_and_is_logged(
-        db, book, system, worker, monkeypatch, caplog):
+    db, book, system, worker, monkeypatch, caplog
+):
     def broken(conn, limit=100):
         raise RuntimeError("the day totals table is missing")
 
@@ -320,7 +336,8 @@ def test_an_entry_file_with_errors_fails_with_every_problem(db, book, system, wo
         f"- file-{file_id}.csv: line 4: date: '2026-13-45' is not a date (YYYY-MM-DD) "
         "[date_format]",
         f"- file-{file_id}.csv: line 6: debit: '10.005' has more decimal places than GBP has "
-        "(2) [currency_exponent]"]
+        "(2) [currency_exponent]",
+    ]
     with db.read() as conn:
         assert ledger.trial_balance(conn, system, book).rows == ()  # nothing was posted
     missing = enqueue(db, system, book, "ledger.post_file", {"file_id": file_id + 100})
@@ -336,16 +353,18 @@ def test_a_job_runs_with_the_roles_its_creator_has_now(db, book, system, worker)
     job_id = enqueue(db, person("mona", book, Role.MANAGER), book, "cases.escalate")
     worker.run_once()
     assert job(db, job_id).error.startswith("mona may not case.escalate")
-    gone = enqueue(db, person("ghost", book, Role.CLERK), book, "ledger.post_file",
-                   {"file_id": file_id})
+    gone = enqueue(
+        db, person("ghost", book, Role.CLERK), book, "ledger.post_file", {"file_id": file_id}
+    )
     worker.run_once()
     assert job(db, gone).error == "no active user 'ghost'"
 
 
 def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, system, vault, worker):
     with db.write() as conn:
-        late = cases.open_case(conn, system, book, NewCase("helpdesk", "Forgotten"),
-                               today=date(2026, 1, 5))
+        late = cases.open_case(
+            conn, system, book, NewCase("helpdesk", "Forgotten"), today=date(2026, 1, 5)
+        )
     assert schedule_daily_escalations(db, vault) == 2  # escalation, arbitration settlement
     assert schedule_daily_escalations(db, vault) == 0  # today's are queued already
     assert worker.run_until_empty() == 2
@@ -354,7 +373,8 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
         escalated = cases.get_case(conn, system, book, late)
     assert done.status is JobStatus.SUCCEEDED and done.result == {"escalated": [late]}
     assert done.dedupe_key.startswith(f"cases.escalate:{book}:") and done.created_by == (
-        "system:jobs")
+        "system:jobs"
+    )
     assert escalated["escalation_level"] == 1
     assert schedule_daily_escalations(db, vault) == 0  # done today
     assert settle.kind == "care.settle" and settle.result == {"settled_runs": []}
@@ -365,7 +385,8 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
 
 
 def test_idle_tasks_run_when_nothing_is_due_and_a_failing_one_is_logged(
-        db, vault, caplog, monkeypatch):
+    db, vault, caplog, monkeypatch
+):
     calls = []
 
     def count(database, vault_):
@@ -375,8 +396,7 @@ def test_idle_tasks_run_when_nothing_is_due_and_a_failing_one_is_logged(
     def broken(database, vault_):
         raise RuntimeError("mail server away")
 
-    worker = Worker(db, vault, "w-idle", idle_tasks=(broken, Every(3600, count)),
-                    poll_seconds=0.01)
+    worker = Worker(db, vault, "w-idle", idle_tasks=(broken, Every(3600, count)), poll_seconds=0.01)
     stop = threading.Event()
     runner = threading.Thread(target=worker.run, args=(stop,))
     with caplog.at_level(logging.ERROR):

@@ -13,12 +13,16 @@ from remit.testkit.web import sign_in
 from remit.web.app import create_app
 
 BOOK = "riverside"
-GOOD = (b"entry,date,description,account,party,currency,debit,credit\n"
-        b"WEB-1,2026-10-31,Care,5000,,GBP,12.50,\n"
-        b"WEB-1,2026-10-31,Care,2000,P00001,GBP,,12.50\n")
-BAD = (b"entry,date,description,account,party,currency,debit,credit\n"
-       b"WEB-2,2026-10-31,Care,9999,,GBP,12.50,\n"
-       b"WEB-2,2026-10-31,Care,2000,P00001,GBP,,12.49\n")
+GOOD = (
+    b"entry,date,description,account,party,currency,debit,credit\n"
+    b"WEB-1,2026-10-31,Care,5000,,GBP,12.50,\n"
+    b"WEB-1,2026-10-31,Care,2000,P00001,GBP,,12.50\n"
+)
+BAD = (
+    b"entry,date,description,account,party,currency,debit,credit\n"
+    b"WEB-2,2026-10-31,Care,9999,,GBP,12.50,\n"
+    b"WEB-2,2026-10-31,Care,2000,P00001,GBP,,12.49\n"
+)
 
 
 @pytest.fixture
@@ -28,8 +32,7 @@ def web(demo_db):
 
 
 def _start(client, csrf, **data):
-    return client.post(f"/b/{BOOK}/jobs", data={"csrf_token": csrf, **data},
-                       follow_redirects=False)
+    return client.post(f"/b/{BOOK}/jobs", data={"csrf_token": csrf, **data}, follow_redirects=False)
 
 
 def test_a_job_started_from_the_page_shows_live_progress_then_its_result(web):
@@ -58,11 +61,18 @@ def test_a_job_started_from_the_page_shows_live_progress_then_its_result(web):
 def test_an_entry_file_is_posted_by_a_job_and_a_bad_one_fails_with_every_problem(web):
     client, database = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
-    good = client.post(f"/b/{BOOK}/jobs/post-file", data={"csrf_token": csrf},
-                       files={"file": ("entries.csv", GOOD, "text/csv")},
-                       follow_redirects=False)
-    bad = client.post(f"/b/{BOOK}/jobs/post-file", data={"csrf_token": csrf},
-                      files={"file": ("broken.csv", BAD, "text/csv")}, follow_redirects=False)
+    good = client.post(
+        f"/b/{BOOK}/jobs/post-file",
+        data={"csrf_token": csrf},
+        files={"file": ("entries.csv", GOOD, "text/csv")},
+        follow_redirects=False,
+    )
+    bad = client.post(
+        f"/b/{BOOK}/jobs/post-file",
+        data={"csrf_token": csrf},
+        files={"file": ("broken.csv", BAD, "text/csv")},
+        follow_redirects=False,
+    )
     assert good.status_code == bad.status_code == 303
     assert Worker(database, vault(), "page-test").run_until_empty() == 2
     ok = client.get(good.headers["location"])
@@ -82,12 +92,17 @@ def test_a_clerk_cannot_start_what_needs_another_permission_and_bad_files_are_re
     assert _start(client, csrf, kind="audit.verify").status_code == 403
     unknown = _start(client, csrf, kind="nope.never")
     assert unknown.status_code == 422 and "choose a kind of job" in unknown.text
-    exe = client.post(f"/b/{BOOK}/jobs/post-file", data={"csrf_token": csrf},
-                      files={"file": ("run.exe", b"MZ\x90\x00" + b"\x00" * 60,
-                                      "application/octet-stream")})
+    exe = client.post(
+        f"/b/{BOOK}/jobs/post-file",
+        data={"csrf_token": csrf},
+        files={"file": ("run.exe", b"MZ\x90\x00" + b"\x00" * 60, "application/octet-stream")},
+    )
     assert exe.status_code == 422 and "Nothing was saved" in exe.text
-    big = client.post(f"/b/{BOOK}/jobs/post-file", data={"csrf_token": csrf},
-                      files={"file": ("big.csv", b"a," * (5 * 1024 * 1024 + 10), "text/csv")})
+    big = client.post(
+        f"/b/{BOOK}/jobs/post-file",
+        data={"csrf_token": csrf},
+        files={"file": ("big.csv", b"a," * (5 * 1024 * 1024 + 10), "text/csv")},
+    )
     assert big.status_code == 422 and "MB" in big.text
     assert "No jobs yet" in client.get(f"/b/{BOOK}/jobs").text  # nothing was queued
 

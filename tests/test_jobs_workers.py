@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from remit.access.model import Actor
+from remit.audit import audit_events
 from remit.cli import app
 from remit.db import Database
 from remit.jobs import service
@@ -27,13 +28,11 @@ from remit.jobs.model import JobStatus
 from remit.jobs.store import jobs
 from remit.jobs.worker import Worker
 from remit.ledger import service as ledger
-from remit.ledger.store import audit_events
 from remit.secrets import Vault
 
 KEY = Fernet.generate_key().decode()
 runner = CliRunner()
-on_postgres = (pytest.mark.postgres,
-               pytest.mark.parametrize("db", ["postgresql"], indirect=True))
+on_postgres = (pytest.mark.postgres, pytest.mark.parametrize("db", ["postgresql"], indirect=True))
 
 
 def only_postgres(test):
@@ -57,9 +56,12 @@ def wait_until(condition, what, timeout=120.0, procs=()):
 def lock_waiters(db):
     """Sessions of this database waiting for a lock another session holds."""
     with db.read() as conn:
-        return conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
 
 
 def enqueue_many(db, system, book, count, kind="audit.verify"):
@@ -85,15 +87,18 @@ def test_a_second_worker_skips_the_job_the_first_is_claiming(db, book, system):
         with db.write() as second:
             # Were it not skipped, this claim would wait for the lock; fail fast instead.
             second.execute(text("SET LOCAL lock_timeout = '10s'"))
-            oldest = second.execute(select(func.min(jobs.c.id)).where(
-                jobs.c.status == "queued")).scalar()
+            oldest = second.execute(
+                select(func.min(jobs.c.id)).where(jobs.c.status == "queued")
+            ).scalar()
             assert oldest == first_id  # the other session still sees it queued ...
             theirs = service.claim_next(second, "w2")
             assert theirs.id == second_id  # ... and takes the next one instead
             assert service.claim_next(second, "w3") is None
         holding.commit()
     assert [(r.id, r.status, r.worker, r.attempts) for r in rows(db)] == [
-        (first_id, "running", "w1", 1), (second_id, "running", "w2", 1)]
+        (first_id, "running", "w1", 1),
+        (second_id, "running", "w2", 1),
+    ]
 
 
 @only_postgres
@@ -106,8 +111,9 @@ def test_two_enqueuers_of_one_key_get_one_job(db, book, system):
 
         def second():
             with db.write() as conn:
-                answers.append(service.enqueue_new(conn, system, book, "audit.verify", {},
-                                                   dedupe_key=key))
+                answers.append(
+                    service.enqueue_new(conn, system, book, "audit.verify", {}, dedupe_key=key)
+                )
 
         other = threading.Thread(target=second)
         other.start()
@@ -122,8 +128,11 @@ def test_two_enqueuers_of_one_key_get_one_job(db, book, system):
 @pytest.mark.slow
 def test_two_worker_processes_run_every_job_exactly_once(db, book, system, tmp_path):
     ids = enqueue_many(db, system, book, 40)
-    env = {**os.environ, "REMIT_SECRET_KEY": KEY,
-           "REMIT_DATABASE_URL": db.engine.url.render_as_string(hide_password=False)}
+    env = {
+        **os.environ,
+        "REMIT_SECRET_KEY": KEY,
+        "REMIT_DATABASE_URL": db.engine.url.render_as_string(hide_password=False),
+    }
     env.pop("REMIT_USER", None)
     names = ("w1", "w2")
     logs = {name: tmp_path / f"{name}.log" for name in names}
@@ -136,12 +145,32 @@ def test_two_worker_processes_run_every_job_exactly_once(db, book, system, tmp_p
         try:
             for name in names:
                 with logs[name].open("w") as log:
-                    procs.append(subprocess.Popen(
-                        [sys.executable, "-m", "remit.cli", "jobs", "worker", "--once",
-                         "--no-idle", "--name", name, "--poll", "0.2"],
-                        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT))
-            wait_until(lambda: {r.worker for r in rows(db) if r.status == "running"} ==
-                       set(names), "both workers to hold a job", procs=procs)
+                    procs.append(
+                        subprocess.Popen(
+                            [
+                                sys.executable,
+                                "-m",
+                                "remit.cli",
+                                "jobs",
+                                "worker",
+                                "--once",
+                                "--no-idle",
+                                "--name",
+                                name,
+                                "--poll",
+                                "0.2",
+                            ],
+                            env=env,
+                            cwd=tmp_path,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+            wait_until(
+                lambda: {r.worker for r in rows(db) if r.status == "running"} == set(names),
+                "both workers to hold a job",
+                procs=procs,
+            )
         finally:
             holding.commit()
         try:
@@ -158,11 +187,17 @@ def test_two_worker_processes_run_every_job_exactly_once(db, book, system, tmp_p
     assert set(Counter(r.worker for r in done)) == set(names)
     assert all('"ok":true' in r.result for r in done)  # each saw one consistent chain
     with db.read() as conn:
-        finishes = Counter(int(r.object_id) for r in conn.execute(
-            select(audit_events.c.object_id).where(audit_events.c.action == "job.finish")))
+        finishes = Counter(
+            int(r.object_id)
+            for r in conn.execute(
+                select(audit_events.c.object_id).where(audit_events.c.action == "job.finish")
+            )
+        )
     assert finishes == dict.fromkeys(ids, 1)
-    assert sum(f"job {i} (audit.verify) succeeded" in text_ for i in ids
-               for text_ in output.values()) == 40
+    assert (
+        sum(f"job {i} (audit.verify) succeeded" in text_ for i in ids for text_ in output.values())
+        == 40
+    )
 
 
 # ---------------------------------------------------------------- SQLite
@@ -200,8 +235,9 @@ def store(tmp_path, monkeypatch):
     assert runner.invoke(app, ["init"]).exit_code == 0
     database = Database(url)
     with database.write() as conn:
-        ledger.create_book(conn, Actor.system("test"), "test", "Test council", "GBP",
-                           "Europe/London")
+        ledger.create_book(
+            conn, Actor.system("test"), "test", "Test council", "GBP", "Europe/London"
+        )
     yield database
     database.dispose()
 
@@ -229,15 +265,20 @@ def test_a_failed_job_shows_its_error_and_exits_1(store):
     assert "no stored file 42 in this book" in result.output
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["jobs", "start", "nope"], "unknown job kind 'nope'"),
-    (["jobs", "start", "ledger.post_file", "-p", "file_id"], "is not key=value"),
-    (["jobs", "start", "ledger.post_file", "-p", "file_id=x", "-p", "a=1"],
-     "2 problem(s); nothing was written"),
-    (["jobs", "start", "audit.verify", "-b", "nobook"], "no book with code 'nobook'"),
-    (["jobs", "show", "7"], "no job 7"),
-    (["jobs", "worker", "--poll", "0"], "--poll is a number of seconds above 0"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["jobs", "start", "nope"], "unknown job kind 'nope'"),
+        (["jobs", "start", "ledger.post_file", "-p", "file_id"], "is not key=value"),
+        (
+            ["jobs", "start", "ledger.post_file", "-p", "file_id=x", "-p", "a=1"],
+            "2 problem(s); nothing was written",
+        ),
+        (["jobs", "start", "audit.verify", "-b", "nobook"], "no book with code 'nobook'"),
+        (["jobs", "show", "7"], "no job 7"),
+        (["jobs", "worker", "--poll", "0"], "--poll is a number of seconds above 0"),
+    ],
+)
 def test_bad_input_is_explained_with_exit_code_2(store, args, expected):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -256,15 +297,31 @@ def test_a_queued_job_waits_for_a_worker(store):
     assert [(j.kind, j.status, j.worker) for j in done] == [
         ("audit.verify", JobStatus.SUCCEEDED, "w-cli"),
         ("cases.escalate", JobStatus.SUCCEEDED, "w-cli"),
-        ("care.settle", JobStatus.SUCCEEDED, "w-cli")]
+        ("care.settle", JobStatus.SUCCEEDED, "w-cli"),
+    ]
 
 
 def test_a_worker_process_stops_cleanly_on_sigterm(store, tmp_path):
     env = {**os.environ, "REMIT_SECRET_KEY": KEY, "REMIT_DATABASE_URL": store.url}
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "remit.cli", "jobs", "worker", "--name", "w-bg", "--poll",
-         "0.1", "--no-idle"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "remit.cli",
+            "jobs",
+            "worker",
+            "--name",
+            "w-bg",
+            "--poll",
+            "0.1",
+            "--no-idle",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         [job_id] = enqueue_many(store, Actor.system("test"), 1, 1)
 

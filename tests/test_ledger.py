@@ -7,21 +7,33 @@ from datetime import date
 import pytest
 
 from remit.access.model import Role
+from remit.audit import audit_events
 from remit.db import Database
 from remit.errors import Conflict, Forbidden, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
-from remit.ledger.store import audit_events
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
 from remit.testkit import person
 
 
-def entry(key: str, day: date, *lines: tuple[str, int], currency: str = "GBP",
-          party: int | None = None, description: str = "test") -> EntryDraft:
-    return EntryDraft(day, description, key, tuple(
-        PostingDraft(acct, amount, currency, party if acct in ("1100", "2000") else None)
-        for acct, amount in lines))
+def entry(
+    key: str,
+    day: date,
+    *lines: tuple[str, int],
+    currency: str = "GBP",
+    party: int | None = None,
+    description: str = "test",
+) -> EntryDraft:
+    return EntryDraft(
+        day,
+        description,
+        key,
+        tuple(
+            PostingDraft(acct, amount, currency, party if acct in ("1100", "2000") else None)
+            for acct, amount in lines
+        ),
+    )
 
 
 @pytest.fixture
@@ -37,20 +49,34 @@ def manager(book: int):
 @pytest.fixture
 def provider(db: Database, book: int, system) -> int:
     with db.write() as conn:
-        [pid] = create_parties(conn, system, book, [NewParty(
-            "P001", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))])
+        [pid] = create_parties(
+            conn,
+            system,
+            book,
+            [NewParty("P001", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
+        )
     return pid
 
 
 def test_a_month_of_care_is_paid_and_balances(db, book, clerk, provider):
     # The council owes Sunrise £1,234.50 for January, then pays it in February.
     with db.write() as conn:
-        ledger.post(conn, clerk, book, entry("jan-care", date(2026, 1, 31),
-                                              ("5000", 123450), ("2000", -123450),
-                                              party=provider))
-        ledger.post(conn, clerk, book, entry("feb-pay", date(2026, 2, 10),
-                                              ("2000", 123450), ("1000", -123450),
-                                              party=provider))
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            entry(
+                "jan-care", date(2026, 1, 31), ("5000", 123450), ("2000", -123450), party=provider
+            ),
+        )
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            entry(
+                "feb-pay", date(2026, 2, 10), ("2000", 123450), ("1000", -123450), party=provider
+            ),
+        )
     with db.read() as conn:
         owed_jan = ledger.balances(conn, clerk, book, as_of=date(2026, 1, 31), account="2000")
         owed_now = ledger.balances(conn, clerk, book, account="2000", party_id=provider)
@@ -65,8 +91,9 @@ def test_a_month_of_care_is_paid_and_balances(db, book, clerk, provider):
 
 def test_unbalanced_entry_is_refused_with_the_reason_and_nothing_is_written(db, book, clerk):
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
-        ledger.post(conn, clerk, book, entry("bad", date(2026, 1, 5),
-                                              ("5000", 1000), ("1000", -999)))
+        ledger.post(
+            conn, clerk, book, entry("bad", date(2026, 1, 5), ("5000", 1000), ("1000", -999))
+        )
     assert [p.check for p in err.value.problems] == ["unbalanced"]
     assert "1 minor units" in str(err.value)
     with db.read() as conn:
@@ -75,23 +102,45 @@ def test_unbalanced_entry_is_refused_with_the_reason_and_nothing_is_written(db, 
 
 def test_balanced_per_currency_not_across_currencies(db, book, clerk):
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
-        ledger.post(conn, clerk, book, EntryDraft(date(2026, 1, 5), "fx", "fx1", (
-            PostingDraft("1000", 1000, "GBP"), PostingDraft("1200", -1000, "EUR"))))
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            EntryDraft(
+                date(2026, 1, 5),
+                "fx",
+                "fx1",
+                (PostingDraft("1000", 1000, "GBP"), PostingDraft("1200", -1000, "EUR")),
+            ),
+        )
     assert {p.message.split(":")[0] for p in err.value.problems} == {
-        "unbalanced in EUR", "unbalanced in GBP"}
+        "unbalanced in EUR",
+        "unbalanced in GBP",
+    }
 
 
 def test_every_problem_of_every_entry_is_reported_together(db, book, clerk):
-    drafts = [entry("a", date(2026, 1, 1), ("9999", 5), ("1000", -5)),
-              entry("b", date(2026, 1, 1), ("5000", 5)),
-              entry("c", date(2026, 1, 1), ("2000", 5), ("1000", -5)),
-              EntryDraft(date(2026, 1, 1), "eur to gbp-only", "d", (
-                  PostingDraft("1200", 5, "GBP"), PostingDraft("1000", -5, "GBP")))]
+    drafts = [
+        entry("a", date(2026, 1, 1), ("9999", 5), ("1000", -5)),
+        entry("b", date(2026, 1, 1), ("5000", 5)),
+        entry("c", date(2026, 1, 1), ("2000", 5), ("1000", -5)),
+        EntryDraft(
+            date(2026, 1, 1),
+            "eur to gbp-only",
+            "d",
+            (PostingDraft("1200", 5, "GBP"), PostingDraft("1000", -5, "GBP")),
+        ),
+    ]
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
         ledger.post_entries(conn, clerk, book, drafts)
     checks = sorted(p.check for p in err.value.problems)
-    assert checks == ["account_currency", "party_required", "too_few_postings", "unbalanced",
-                      "unknown_account"]
+    assert checks == [
+        "account_currency",
+        "party_required",
+        "too_few_postings",
+        "unbalanced",
+        "unknown_account",
+    ]
     assert "entry 1 (a), posting 1" in str(err.value)
 
 
@@ -130,8 +179,7 @@ def test_closed_period_takes_no_postings_until_a_manager_reopens_it(db, book, cl
     with db.write() as conn:
         ledger.close_period(conn, manager, book, 2026, 1)
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
-        ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5),
-                                              ("4000", -5)))
+        ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5), ("4000", -5)))
     assert err.value.problems[0].check == "closed_period"
     with db.write() as conn, pytest.raises(Forbidden):
         ledger.reopen_period(conn, clerk, book, 2026, 1, "forgot an invoice")
@@ -139,8 +187,7 @@ def test_closed_period_takes_no_postings_until_a_manager_reopens_it(db, book, cl
         ledger.reopen_period(conn, manager, book, 2026, 1, "  ")
     with db.write() as conn:
         ledger.reopen_period(conn, manager, book, 2026, 1, "late invoice from Sunrise")
-        ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5),
-                                              ("4000", -5)))
+        ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5), ("4000", -5)))
     with db.read() as conn:
         actions = [r.action for r in conn.execute(audit_events.select())]
     assert actions.count("period.reopen") == 1
@@ -148,8 +195,9 @@ def test_closed_period_takes_no_postings_until_a_manager_reopens_it(db, book, cl
 
 def test_reversal_undoes_an_entry_once(db, book, clerk, manager):
     with db.write() as conn:
-        posted = ledger.post(conn, clerk, book, entry("x", date(2026, 3, 1), ("5000", 900),
-                                                       ("1000", -900)))
+        posted = ledger.post(
+            conn, clerk, book, entry("x", date(2026, 3, 1), ("5000", 900), ("1000", -900))
+        )
     with db.write() as conn, pytest.raises(Forbidden):
         ledger.reverse(conn, clerk, book, posted.entry_id, "wrong provider")
     with db.write() as conn:
@@ -166,20 +214,32 @@ def test_reversal_undoes_an_entry_once(db, book, clerk, manager):
 
 def test_party_must_hold_the_role_of_the_sub_ledger(db, book, clerk, provider):
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
-        ledger.post(conn, clerk, book, entry("c1", date(2026, 1, 2), ("1100", 10),
-                                              ("4000", -10), party=provider))
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            entry("c1", date(2026, 1, 2), ("1100", 10), ("4000", -10), party=provider),
+        )
     assert err.value.problems[0].check == "party_role"
     with db.write() as conn, pytest.raises(ValidationFailed) as err:
-        ledger.post(conn, clerk, book, EntryDraft(date(2026, 1, 2), "x", "c2", (
-            PostingDraft("1000", 10, "GBP", provider), PostingDraft("4000", -10, "GBP"))))
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            EntryDraft(
+                date(2026, 1, 2),
+                "x",
+                "c2",
+                (PostingDraft("1000", 10, "GBP", provider), PostingDraft("4000", -10, "GBP")),
+            ),
+        )
     assert err.value.problems[0].check == "party_not_allowed"
 
 
 def test_auditor_reads_but_cannot_post(db, book):
     auditor = person("aud", book, Role.AUDITOR)
     with db.write() as conn, pytest.raises(Forbidden):
-        ledger.post(conn, auditor, book, entry("a", date(2026, 1, 1), ("1000", 1),
-                                                ("4000", -1)))
+        ledger.post(conn, auditor, book, entry("a", date(2026, 1, 1), ("1000", 1), ("4000", -1)))
     with db.read() as conn:
         assert ledger.trial_balance(conn, auditor, book).rows == ()
 
@@ -197,9 +257,22 @@ def test_no_query_crosses_books(db, book, clerk, system):
 
 def test_an_entry_in_two_currencies_balances_in_each(db, book, clerk):
     with db.write() as conn:
-        ledger.post(conn, clerk, book, EntryDraft(date(2026, 2, 1), "fx", "fx-ok", (
-            PostingDraft("1000", 500, "GBP"), PostingDraft("4000", -500, "GBP"),
-            PostingDraft("1200", 300, "EUR"), PostingDraft("1000", -300, "EUR"))))
+        ledger.post(
+            conn,
+            clerk,
+            book,
+            EntryDraft(
+                date(2026, 2, 1),
+                "fx",
+                "fx-ok",
+                (
+                    PostingDraft("1000", 500, "GBP"),
+                    PostingDraft("4000", -500, "GBP"),
+                    PostingDraft("1200", 300, "EUR"),
+                    PostingDraft("1000", -300, "EUR"),
+                ),
+            ),
+        )
     with db.read() as conn:
         tb = ledger.trial_balance(conn, clerk, book)
         assert ledger.integrity_problems(conn) == []

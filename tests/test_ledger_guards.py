@@ -26,30 +26,45 @@ DAY = date(2026, 1, 5)
 def posted(db, book):
     clerk = person("carla", book, Role.CLERK)
     with db.write() as conn:
-        result = ledger.post(conn, clerk, book, EntryDraft(DAY, "rent", "r1", (
-            PostingDraft("5000", 1000, "GBP"), PostingDraft("1000", -1000, "GBP"))))
+        result = ledger.post(
+            conn,
+            clerk,
+            book,
+            EntryDraft(
+                DAY,
+                "rent",
+                "r1",
+                (PostingDraft("5000", 1000, "GBP"), PostingDraft("1000", -1000, "GBP")),
+            ),
+        )
     return result.entry_id
 
 
 def account_id(conn, book, code):
-    return conn.execute(text("SELECT id FROM accounts WHERE book_id = :b AND code = :c"),
-                        {"b": book, "c": code}).scalar_one()
+    return conn.execute(
+        text("SELECT id FROM accounts WHERE book_id = :b AND code = :c"), {"b": book, "c": code}
+    ).scalar_one()
 
 
 def insert_posting(conn, entry_id, line_no, acct, amount, lines=2, currency="GBP"):
-    conn.execute(text(
-        "INSERT INTO postings (entry_id, line_no, entry_lines, account_id, currency, "
-        "amount_minor, entry_date, memo) VALUES (:e, :n, :l, :a, :c, :m, :d, '')"),
-        {"e": entry_id, "n": line_no, "l": lines, "a": acct, "c": currency, "m": amount,
-         "d": DAY})
+    conn.execute(
+        text(
+            "INSERT INTO postings (entry_id, line_no, entry_lines, account_id, currency, "
+            "amount_minor, entry_date, memo) VALUES (:e, :n, :l, :a, :c, :m, :d, '')"
+        ),
+        {"e": entry_id, "n": line_no, "l": lines, "a": acct, "c": currency, "m": amount, "d": DAY},
+    )
 
 
 def insert_entry(conn, entry_id, book, key, lines=2):
-    conn.execute(text(
-        "INSERT INTO journal_entries (id, book_id, entry_date, line_count, description, "
-        "idempotency_key, fingerprint, source_type, source_id, created_by, created_at) VALUES "
-        "(:i, :b, :d, :l, 'raw', :k, 'x', '', '', 'raw', 'now')"),
-        {"i": entry_id, "b": book, "d": DAY, "l": lines, "k": key})
+    conn.execute(
+        text(
+            "INSERT INTO journal_entries (id, book_id, entry_date, line_count, description, "
+            "idempotency_key, fingerprint, source_type, source_id, created_by, created_at) VALUES "
+            "(:i, :b, :d, :l, 'raw', :k, 'x', '', '', 'raw', 'now')"
+        ),
+        {"i": entry_id, "b": book, "d": DAY, "l": lines, "k": key},
+    )
 
 
 def raw_entry(conn, entry_id, book, lines, line_count=None):
@@ -68,12 +83,15 @@ def postings_count(db):
         return conn.execute(text("SELECT COUNT(*) FROM postings")).scalar_one()
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE postings SET amount_minor = amount_minor + 1",
-    "DELETE FROM postings",
-    "UPDATE journal_entries SET description = 'edited'",
-    "DELETE FROM journal_entries",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE postings SET amount_minor = amount_minor + 1",
+        "DELETE FROM postings",
+        "UPDATE journal_entries SET description = 'edited'",
+        "DELETE FROM journal_entries",
+    ],
+)
 def test_posted_entries_and_postings_cannot_be_changed(db, posted, statement):
     with pytest.raises(DatabaseError, match="append-only"), db.write() as conn:
         conn.execute(text(statement))
@@ -82,8 +100,15 @@ def test_posted_entries_and_postings_cannot_be_changed(db, posted, statement):
 
 def test_unbalanced_entry_is_refused_by_the_database(db, book, posted):
     with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
-        raw_entry(conn, 999, book, [(account_id(conn, book, "5000"), 500, "GBP"),
-                                    (account_id(conn, book, "1000"), -499, "GBP")])
+        raw_entry(
+            conn,
+            999,
+            book,
+            [
+                (account_id(conn, book, "5000"), 500, "GBP"),
+                (account_id(conn, book, "1000"), -499, "GBP"),
+            ],
+        )
     assert postings_count(db) == 2
 
 
@@ -94,9 +119,16 @@ def test_entry_without_its_postings_is_refused_by_the_database(db, book, posted)
 
 def test_entry_missing_one_of_its_lines_is_refused_by_the_database(db, book, posted):
     with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
-        raw_entry(conn, 995, book, [(account_id(conn, book, "5000"), 500, "GBP"),
-                                    (account_id(conn, book, "1000"), -500, "GBP")],
-                  line_count=3)
+        raw_entry(
+            conn,
+            995,
+            book,
+            [
+                (account_id(conn, book, "5000"), 500, "GBP"),
+                (account_id(conn, book, "1000"), -500, "GBP"),
+            ],
+            line_count=3,
+        )
 
 
 def test_postings_without_their_entry_are_refused(db, book, posted):
@@ -123,32 +155,54 @@ def test_account_of_another_book_is_refused(db, book, posted, system):
     # SQLite refuses when the entry row seals; PostgreSQL when the postings arrive.
     refused = "unbalanced|accounts and parties of its book"
     with pytest.raises(DatabaseError, match=refused), db.write() as conn:
-        raw_entry(conn, 993, book, [(account_id(conn, other, "9"), 5, "GBP"),
-                                    (account_id(conn, book, "1000"), -5, "GBP")])
+        raw_entry(
+            conn,
+            993,
+            book,
+            [(account_id(conn, other, "9"), 5, "GBP"), (account_id(conn, book, "1000"), -5, "GBP")],
+        )
     with pytest.raises(DatabaseError, match=refused), db.write() as conn:
-        raw_entry(conn, 992, book, [(424242, 5, "GBP"), (account_id(conn, book, "1000"), -5,
-                                                         "GBP")])
+        raw_entry(
+            conn, 992, book, [(424242, 5, "GBP"), (account_id(conn, book, "1000"), -5, "GBP")]
+        )
 
 
-def test_balanced_raw_entry_is_accepted_and_verify_sees_it_bypassed_the_service(db, book,
-                                                                                posted):
+def test_balanced_raw_entry_is_accepted_and_verify_sees_it_bypassed_the_service(db, book, posted):
     with db.write() as conn:
-        raw_entry(conn, 996, book, [(account_id(conn, book, "5000"), 250, "GBP"),
-                                    (account_id(conn, book, "1000"), -250, "GBP")])
+        raw_entry(
+            conn,
+            996,
+            book,
+            [
+                (account_id(conn, book, "5000"), 250, "GBP"),
+                (account_id(conn, book, "1000"), -250, "GBP"),
+            ],
+        )
     with db.read() as conn:
         assert ledger.integrity_problems(conn) == [
             f"day totals of account {account_id(conn, book, code)} GBP on 2026-01-05 disagree "
-            "with its postings" for code in ("1000", "5000")]
+            "with its postings"
+            for code in ("1000", "5000")
+        ]
 
 
 @pytest.mark.parametrize(("eur_credit", "accepted"), [(-3, True), (-2, False)])
-def test_mixed_currency_entry_must_balance_in_each_currency(db, book, posted, eur_credit,
-                                                            accepted):
+def test_mixed_currency_entry_must_balance_in_each_currency(db, book, posted, eur_credit, accepted):
     def write():
         with db.write() as conn:
             bank, income = account_id(conn, book, "1000"), account_id(conn, book, "4000")
-            raw_entry(conn, 994, book, [(bank, 5, "GBP"), (income, -5, "GBP"),
-                                        (bank, 3, "EUR"), (income, eur_credit, "EUR")])
+            raw_entry(
+                conn,
+                994,
+                book,
+                [
+                    (bank, 5, "GBP"),
+                    (income, -5, "GBP"),
+                    (bank, 3, "EUR"),
+                    (income, eur_credit, "EUR"),
+                ],
+            )
+
     if accepted:
         write()
     else:

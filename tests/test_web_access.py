@@ -49,8 +49,13 @@ from remit.web.deps import Need, NeedPortal, SignedIn
 
 BOOK = "riverside"
 ROLES = ("admin", "manager", "approver", "clerk", "auditor", "provider", "client")
-PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/health", "GET"),
-          ("/api/v1/openapi.json", "GET"), ("/api/docs", "GET")}
+PUBLIC = {
+    ("/login", "GET"),
+    ("/login", "POST"),
+    ("/health", "GET"),
+    ("/api/v1/openapi.json", "GET"),
+    ("/api/docs", "GET"),
+}
 TXT = ("walk.txt", b"a file from the route walk\n", "text/plain")
 
 
@@ -69,8 +74,11 @@ class R:
 
 def flat_routes(app) -> list[R]:
     """Every API route of the app, with the prefixes of the routers that include it."""
-    return [R(c.path, frozenset(c.methods or ()), c.original_route)
-            for c in iter_route_contexts(app.routes) if isinstance(c.original_route, APIRoute)]
+    return [
+        R(c.path, frozenset(c.methods or ()), c.original_route)
+        for c in iter_route_contexts(app.routes)
+        if isinstance(c.original_route, APIRoute)
+    ]
 
 
 def url_of(path: str, ids: dict[str, Any]) -> str:
@@ -125,39 +133,75 @@ def _samples(database) -> dict[str, Any]:
         admin = actor_for(conn, f"demo-admin@{BOOK}")
         clerk = actor_for(conn, f"demo-clerk@{BOOK}")
         party_id = provider.party_in(book_id)
-        case_id = conn.execute(select(case_table.c.id).where(
-            case_table.c.party_id == party_id, case_table.c.opened_by == provider.username)
+        case_id = conn.execute(
+            select(case_table.c.id).where(
+                case_table.c.party_id == party_id, case_table.c.opened_by == provider.username
+            )
         ).scalar_one()
-        doc_id = documents.attach(conn, clerk, book_id, "party", party_id, "terms.txt",
-                                  b"terms of payment\n", portal_visible=True)
+        doc_id = documents.attach(
+            conn,
+            clerk,
+            book_id,
+            "party",
+            party_id,
+            "terms.txt",
+            b"terms of payment\n",
+            portal_visible=True,
+        )
         other_party = parties.party_id_for(conn, book_id, "P00002")
-        change_id = parties.request_bank_change(conn, clerk, vault(), book_id, other_party,
-                                                BankDetails(BankScheme.UK_SORT_CODE, {
-                                                    "sort_code": "200000",
-                                                    "account_number": "55779911"}), "walk")
+        change_id = parties.request_bank_change(
+            conn,
+            clerk,
+            vault(),
+            book_id,
+            other_party,
+            BankDetails(
+                BankScheme.UK_SORT_CODE, {"sort_code": "200000", "account_number": "55779911"}
+            ),
+            "walk",
+        )
         token = tokens.issue_token(conn, admin, book_id, "walk", ["cases:read"])
-        user_id = conn.execute(select(users.c.id).where(
-            users.c.username == f"demo-clerk2@{BOOK}")).scalar_one()
+        user_id = conn.execute(
+            select(users.c.id).where(users.c.username == f"demo-clerk2@{BOOK}")
+        ).scalar_one()
         party = parties.get_party(conn, admin, book_id, party_id)
-        arbitration = cases.open_case(conn, clerk, book_id, NewCase(
-            "arbitration", "Missed visit", party_id=party_id))
+        arbitration = cases.open_case(
+            conn, clerk, book_id, NewCase("arbitration", "Missed visit", party_id=party_id)
+        )
         cases.transition(conn, clerk, book_id, arbitration, "ask_provider")
-        item_id = correspondence.log_call(conn, clerk, book_id, party_id, "in",
-                                          "Asked about October", "walk")
+        item_id = correspondence.log_call(
+            conn, clerk, book_id, party_id, "in", "Asked about October", "walk"
+        )
         subscription_id, _ = webhooks.create_subscription(
-            conn, admin, vault(), book_id, "http://127.0.0.1:9/hook", ["case.*"])
+            conn, admin, vault(), book_id, "http://127.0.0.1:9/hook", ["case.*"]
+        )
         cases.open_case(conn, clerk, book_id, NewCase("helpdesk", "makes a delivery"))
         delivery_id = webhooks.list_deliveries(conn, admin, book_id, subscription_id)[0]["id"]
         title = cases.get_case(conn, admin, book_id, case_id)["title"]
         job_id = jobs.enqueue(conn, admin, book_id, "audit.verify", {})
         run_id, outcome_id, adjustment_id = _care_samples(conn, clerk, book_id, party_id)
-    return {"book": BOOK, "case_id": case_id, "party_id": party_id, "document_id": doc_id,
-            "change_id": change_id, "token_id": token.id, "user_id": user_id,
-            "area": "payments", "entry_id": 1, "markers": (party["name"], title),
-            "book_id": book_id, "arbitration_id": arbitration, "item_id": item_id,
-            "subscription_id": subscription_id, "delivery_id": delivery_id, "job_id": job_id,
-            "run_id": run_id, "outcome_id": outcome_id, "adjustment_id": adjustment_id,
-            "fmt": "csv"}
+    return {
+        "book": BOOK,
+        "case_id": case_id,
+        "party_id": party_id,
+        "document_id": doc_id,
+        "change_id": change_id,
+        "token_id": token.id,
+        "user_id": user_id,
+        "area": "payments",
+        "entry_id": 1,
+        "markers": (party["name"], title),
+        "book_id": book_id,
+        "arbitration_id": arbitration,
+        "item_id": item_id,
+        "subscription_id": subscription_id,
+        "delivery_id": delivery_id,
+        "job_id": job_id,
+        "run_id": run_id,
+        "outcome_id": outcome_id,
+        "adjustment_id": adjustment_id,
+        "fmt": "csv",
+    }
 
 
 def _care_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int, int, int]:
@@ -165,16 +209,27 @@ def _care_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int, int
     adjustment asked for by the clerk."""
     client_id = next(iter(parties.party_ids_with_role(conn, book_id, "client")))
     monday = date(2023, 1, 2)  # before the demo's own care packages
-    care.create_package(conn, clerk, book_id, NewPackage(
-        "WALK-1", client_id, provider_id, "WALK", monday, None,
-        (Slot(0, 9 * 60, 30),), ((monday, "20.00", "GBP"),)))
+    care.create_package(
+        conn,
+        clerk,
+        book_id,
+        NewPackage(
+            "WALK-1",
+            client_id,
+            provider_id,
+            "WALK",
+            monday,
+            None,
+            (Slot(0, 9 * 60, 30),),
+            ((monday, "20.00", "GBP"),),
+        ),
+    )
     care.generate_planned(conn, clerk, book_id, monday, monday)
-    [summary] = care_runs.reconcile_period(conn, clerk, book_id, monday, monday,
-                                           [provider_id])
-    outcome_id = conn.execute(select(visit_outcomes.c.id).where(
-        visit_outcomes.c.run_id == summary.run_id)).scalar_one()
-    adjustment_id = payables.request_adjustment(conn, clerk, book_id, summary.run_id, 100,
-                                                "walk")
+    [summary] = care_runs.reconcile_period(conn, clerk, book_id, monday, monday, [provider_id])
+    outcome_id = conn.execute(
+        select(visit_outcomes.c.id).where(visit_outcomes.c.run_id == summary.run_id)
+    ).scalar_one()
+    adjustment_id = payables.request_adjustment(conn, clerk, book_id, summary.run_id, 100, "walk")
     return summary.run_id, outcome_id, adjustment_id
 
 
@@ -188,38 +243,54 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
         "/b/{book}/cases/{case_id}/assign": {"owner": "-"},
         "/b/{book}/cases/{case_id}/link": {"object_type": "entry", "object_id": role},
         "/b/{book}/parties/{party_id}/bank-change": {
-            "scheme": "uk_sort_code", "sort_code": "200001", "account_number": "12345678",
-            "reason": "walk"},
+            "scheme": "uk_sort_code",
+            "sort_code": "200001",
+            "account_number": "12345678",
+            "reason": "walk",
+        },
         "/b/{book}/bank-changes/{change_id}/approve": {"note": "walk"},
         "/b/{book}/bank-changes/{change_id}/reject": {"note": "walk"},
-        "/b/{book}/admin/users": {"username": f"walk-{role}", "role": "clerk",
-                                  "password": "a long enough password"},
+        "/b/{book}/admin/users": {
+            "username": f"walk-{role}",
+            "role": "clerk",
+            "password": "a long enough password",
+        },
         "/b/{book}/admin/tokens": {"name": "walk", "scope": ["cases:read"]},
         "/portal/{book}/queries": {"subject": "walk", "body": "walk"},
         "/b/{book}/parties/{party_id}/calls": {"direction": "out", "call_subject": "walk"},
         "/b/{book}/admin/webhooks": {"url": "https://example.org/hook", "event_type": ["*"]},
         "/b/{book}/admin/webhooks/{subscription_id}/active": {"active": "true"},
-        "/b/{book}/parties/{party_id}/letters": {"template": "general", "channel": "letter",
-                                                 "locale": "es", "subject": "walk",
-                                                 "body": "Carta de prueba"},
+        "/b/{book}/parties/{party_id}/letters": {
+            "template": "general",
+            "channel": "letter",
+            "locale": "es",
+            "subject": "walk",
+            "body": "Carta de prueba",
+        },
         "/portal/{book}/queries/{case_id}/comment": {"body": "walk"},
         "/b/{book}/care/plan": {"from": "2026-01-12", "to": "2026-01-12"},
         "/b/{book}/care/import": {"kind": "actual"},
         "/b/{book}/care/reconcile": {"from": "2026-01-12", "to": "2026-01-12"},
-        "/b/{book}/care/outcomes/{outcome_id}/decide": {"decision": "reject",
-                                                        "reason": "walk"},
+        "/b/{book}/care/outcomes/{outcome_id}/decide": {"decision": "reject", "reason": "walk"},
         "/b/{book}/care/runs/{run_id}/adjustments": {"amount_minor": "100", "reason": "walk"},
         "/b/{book}/care/adjustments/{adjustment_id}/decide": {"approve": "true"},
         "/b/{book}/care/providers/{party_id}/hold": {"reason": "walk"},
         # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
-        "/b/{book}/jobs": {"kind": "audit.verify" if role in ("admin", "manager")
-                           else "ledger.post_file"},
+        "/b/{book}/jobs": {
+            "kind": "audit.verify" if role in ("admin", "manager") else "ledger.post_file"
+        },
         # The arbitration case awaits the provider, whose answer is its one portal step.
-        "/portal/{book}/queries/{case_id}/transition": {"action": "respond", "version": 2,
-                                                        "reason": "the carer was ill"},
+        "/portal/{book}/queries/{case_id}/transition": {
+            "action": "respond",
+            "version": 2,
+            "reason": "the carer was ill",
+        },
     }
-    files = {"file": TXT} if path.endswith(("/attach", "/documents", "/post-file", "/import",
-                                            "/visits")) else None
+    files = (
+        {"file": TXT}
+        if path.endswith(("/attach", "/documents", "/post-file", "/import", "/visits"))
+        else None
+    )
     return samples.get(path, {}), files
 
 
@@ -237,8 +308,11 @@ def expected(route: R, role: str) -> bool:
         # reach them by editing the URL.
         if "{case_id}" in route.path or "{document_id}" in route.path:
             return role == "provider"
-        kinds = ("provider", "client") if need.permission is None else (
-            need.permission.value.split(".")[1],)  # portal.provider: "provider"
+        kinds = (
+            ("provider", "client")
+            if need.permission is None
+            else (need.permission.value.split(".")[1],)
+        )  # portal.provider: "provider"
         return role in kinds
     permission = need.permission
     if route.path.endswith("/cases/{case_id}/transition"):
@@ -287,8 +361,7 @@ def test_every_page_for_every_role_follows_the_matrix(world):
                 data["csrf_token"] = world["csrf"].get(role, "")
                 answer = client.post(url, data=data, files=files, follow_redirects=False)
             allowed = expected(route, role)
-            to_login = answer.status_code == 303 and answer.headers["location"].startswith(
-                "/login")
+            to_login = answer.status_code == 303 and answer.headers["location"].startswith("/login")
             refused = answer.status_code in (401, 403) or to_login
             if allowed and refused:
                 wrong.append(f"{role} refused {method} {url}: {answer.status_code}")
@@ -305,17 +378,26 @@ def test_every_page_for_every_role_follows_the_matrix(world):
 
 def test_a_post_without_the_session_csrf_token_is_refused(world):
     client, ids = world["clients"]["clerk"], world["ids"]
-    answer = client.post(f"/b/{BOOK}/cases/{ids['case_id']}/comment",
-                         data={"body": "no token"}, follow_redirects=False)
+    answer = client.post(
+        f"/b/{BOOK}/cases/{ids['case_id']}/comment",
+        data={"body": "no token"},
+        follow_redirects=False,
+    )
     assert answer.status_code == 403 and "CSRF" in answer.text
-    answer = client.post(f"/b/{BOOK}/cases/{ids['case_id']}/comment",
-                         data={"body": "forged", "csrf_token": world["csrf"]["manager"]})
+    answer = client.post(
+        f"/b/{BOOK}/cases/{ids['case_id']}/comment",
+        data={"body": "forged", "csrf_token": world["csrf"]["manager"]},
+    )
     assert answer.status_code == 403
 
 
 def api_routes(app) -> list[tuple[R, str]]:
-    return [(r, m) for r in flat_routes(app) if r.path.startswith("/api/v1/books/")
-            for m in sorted(r.methods - {"HEAD"})]
+    return [
+        (r, m)
+        for r in flat_routes(app)
+        if r.path.startswith("/api/v1/books/")
+        for m in sorted(r.methods - {"HEAD"})
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -328,14 +410,16 @@ def api_tokens(world):
         admin = actor_for(conn, f"demo-admin@{BOOK}")
         for role in ("admin", "manager", "approver", "clerk", "auditor"):
             owner = actor_for(conn, f"demo-{role}@{BOOK}")
-            made[role] = tokens.issue_token(conn, admin, book_id, role, list(tokens.SCOPES),
-                                            user_id=owner.user_id).token
-        made["cases-read-only"] = tokens.issue_token(conn, admin, book_id, "ro",
-                                                     ["cases:read"]).token
+            made[role] = tokens.issue_token(
+                conn, admin, book_id, role, list(tokens.SCOPES), user_id=owner.user_id
+            ).token
+        made["cases-read-only"] = tokens.issue_token(
+            conn, admin, book_id, "ro", ["cases:read"]
+        ).token
         other = ledger.book_id_for(conn, "valley-app")
         made["other-book"] = tokens.issue_token(
-            conn, actor_for(conn, "demo-admin@valley-app"), other, "x",
-            list(tokens.SCOPES)).token
+            conn, actor_for(conn, "demo-admin@valley-app"), other, "x", list(tokens.SCOPES)
+        ).token
     return made
 
 
@@ -357,13 +441,16 @@ def test_every_api_endpoint_for_every_token_follows_the_matrix(world, api_tokens
                 allowed = False
             elif name == "cases-read-only":
                 allowed = need.permission in tokens.SCOPES["cases:read"] and staff_may(
-                    "admin", need.permission)
+                    "admin", need.permission
+                )
             else:
                 allowed = staff_may(name, need.permission)
             refused = answer.status_code in (401, 403)
             if allowed == refused:
-                wrong.append(f"{name}: {method} {url} -> {answer.status_code} "
-                             f"(expected {'allowed' if allowed else 'refused'})")
+                wrong.append(
+                    f"{name}: {method} {url} -> {answer.status_code} "
+                    f"(expected {'allowed' if allowed else 'refused'})"
+                )
             if refused:
                 assert answer.headers["content-type"].startswith("application/problem+json")
                 leaked = [m for m in ids["markers"] if m in answer.text]
@@ -373,8 +460,13 @@ def test_every_api_endpoint_for_every_token_follows_the_matrix(world, api_tokens
 
 def test_the_matrix_has_read_only_auditors_and_separate_portals():
     auditor = Actor("a", roles={1: frozenset({Role.AUDITOR})})
-    writes = [p for p in Permission if p.value.endswith(
-        (".post", ".edit", ".work", ".upload", ".send", ".run", ".manage", ".approve"))]
+    writes = [
+        p
+        for p in Permission
+        if p.value.endswith(
+            (".post", ".edit", ".work", ".upload", ".send", ".run", ".manage", ".approve")
+        )
+    ]
     assert writes and not any(auditor.can(1, p) for p in writes)
     provider = Actor("p", roles={1: frozenset({Role.PROVIDER})}, parties={1: 5})
     assert [p for p in Permission if provider.can(1, p)] == [Permission.PORTAL_PROVIDER]

@@ -24,9 +24,11 @@ def app(demo_db):
 def attempt(client: TestClient, username: str, password: str, next_path: str = "/"):
     form = client.get("/login")
     token = CSRF.search(form.text).group(1)
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": token, "next": next_path},
-                       follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": next_path},
+        follow_redirects=False,
+    )
 
 
 def test_signing_in_sets_a_safe_cookie_and_lands_on_the_queue(app):
@@ -67,9 +69,12 @@ def test_five_failures_pause_sign_in_until_an_admin_unlocks(app, demo_db):
     csrf = sign_in(admin, "demo-admin@riverside")
     users = admin.get("/b/riverside/admin/users")
     assert "locked until" in users.text
-    user_id = re.search(r'/admin/users/(\d+)/unlock', users.text).group(1)
-    done = admin.post(f"/b/riverside/admin/users/{user_id}/unlock",
-                      data={"csrf_token": csrf}, follow_redirects=False)
+    user_id = re.search(r"/admin/users/(\d+)/unlock", users.text).group(1)
+    done = admin.post(
+        f"/b/riverside/admin/users/{user_id}/unlock",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     assert attempt(client, CLERK, "remit-demo-only").status_code == 303
 
@@ -92,27 +97,34 @@ def test_an_address_with_many_failures_is_throttled(app):
 def test_the_sign_in_form_needs_its_own_token(app):
     client = TestClient(app)
     client.get("/login")
-    forged = client.post("/login", data={"username": CLERK, "password": "remit-demo-only",
-                                         "csrf_token": "made-up"}, follow_redirects=False)
-    assert forged.status_code == 400 and "remit_session" not in forged.headers.get(
-        "set-cookie", "")
+    forged = client.post(
+        "/login",
+        data={"username": CLERK, "password": "remit-demo-only", "csrf_token": "made-up"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 400 and "remit_session" not in forged.headers.get("set-cookie", "")
 
 
 def test_only_local_paths_are_followed_after_sign_in(app):
     client = TestClient(app)
-    assert attempt(client, CLERK, "remit-demo-only", "//evil.example/x").headers[
-        "location"] == "/b/riverside/queue"
+    assert (
+        attempt(client, CLERK, "remit-demo-only", "//evil.example/x").headers["location"]
+        == "/b/riverside/queue"
+    )
     other = TestClient(app)
-    assert attempt(other, CLERK, "remit-demo-only", "/b/riverside/cases?overdue=1").headers[
-        "location"] == "/b/riverside/cases?overdue=1"
+    assert (
+        attempt(other, CLERK, "remit-demo-only", "/b/riverside/cases?overdue=1").headers["location"]
+        == "/b/riverside/cases?overdue=1"
+    )
 
 
 def test_signing_out_ends_the_session_on_the_server(app):
     client = TestClient(app)
     csrf = sign_in(client, CLERK)
     cookie = client.cookies.get("remit_session")
-    assert client.post("/logout", data={"csrf_token": csrf},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
     replay = TestClient(app, cookies={"remit_session": cookie})
     answer = replay.get("/b/riverside/queue", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
@@ -131,16 +143,28 @@ def test_changing_the_password_ends_other_sessions(app):
     first, second = TestClient(app), TestClient(app)
     csrf = sign_in(first, CLERK)
     sign_in(second, CLERK)
-    bad = first.post("/account/password", data={
-        "csrf_token": csrf, "current_password": "wrong", "new_password": "short",
-        "repeat_password": "different"})
+    bad = first.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": "wrong",
+            "new_password": "short",
+            "repeat_password": "different",
+        },
+    )
     assert bad.status_code == 422
     for message in ("not your current password", "at least 12 characters", "differ"):
         assert message in bad.text  # every field's error at once
-    good = first.post("/account/password", data={
-        "csrf_token": csrf, "current_password": "remit-demo-only",
-        "new_password": "a brand new passphrase", "repeat_password": "a brand new passphrase"},
-        follow_redirects=False)
+    good = first.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": "remit-demo-only",
+            "new_password": "a brand new passphrase",
+            "repeat_password": "a brand new passphrase",
+        },
+        follow_redirects=False,
+    )
     assert good.status_code == 303
     assert first.get("/b/riverside/queue").status_code == 200
     assert second.get("/b/riverside/queue", follow_redirects=False).status_code == 303

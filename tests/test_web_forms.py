@@ -42,9 +42,16 @@ def test_a_new_case_form_shows_every_error_at_once_and_opens_nothing(web):
     client, database = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
     before = count(database, case_table)
-    answer = client.post(f"/b/{BOOK}/cases", data={
-        "csrf_token": csrf, "case_type": "nonsense", "title": " ", "priority": "9",
-        "party_id": "abc"})
+    answer = client.post(
+        f"/b/{BOOK}/cases",
+        data={
+            "csrf_token": csrf,
+            "case_type": "nonsense",
+            "title": " ",
+            "priority": "9",
+            "party_id": "abc",
+        },
+    )
     assert answer.status_code == 422
     assert fields_in_error(answer.text) == {"case_type", "title", "priority", "party_id"}
     assert "Nothing was saved" in answer.text and 'aria-invalid="true"' in answer.text
@@ -56,21 +63,43 @@ def test_an_add_user_form_shows_every_error_at_once(web):
     client, database = web
     csrf = sign_in(client, f"demo-admin@{BOOK}")
     before = count(database, users)
-    answer = client.post(f"/b/{BOOK}/admin/users", data={
-        "csrf_token": csrf, "username": "No Spaces!", "role": "", "password": "short"})
+    answer = client.post(
+        f"/b/{BOOK}/admin/users",
+        data={"csrf_token": csrf, "username": "No Spaces!", "role": "", "password": "short"},
+    )
     assert answer.status_code == 422
     assert fields_in_error(answer.text) == {"username", "role", "password"}
-    portal = client.post(f"/b/{BOOK}/admin/users", data={
-        "csrf_token": csrf, "username": "new-portal", "role": "provider", "party_ref": "",
-        "password": "a long enough password"})
+    portal = client.post(
+        f"/b/{BOOK}/admin/users",
+        data={
+            "csrf_token": csrf,
+            "username": "new-portal",
+            "role": "provider",
+            "party_ref": "",
+            "password": "a long enough password",
+        },
+    )
     assert portal.status_code == 422 and fields_in_error(portal.text) == {"party_ref"}
-    unknown = client.post(f"/b/{BOOK}/admin/users", data={
-        "csrf_token": csrf, "username": "new-portal", "role": "provider",
-        "party_ref": "NOPE-1", "password": "a long enough password"})
+    unknown = client.post(
+        f"/b/{BOOK}/admin/users",
+        data={
+            "csrf_token": csrf,
+            "username": "new-portal",
+            "role": "provider",
+            "party_ref": "NOPE-1",
+            "password": "a long enough password",
+        },
+    )
     assert unknown.status_code == 422 and "NOPE-1" in unknown.text
-    taken = client.post(f"/b/{BOOK}/admin/users", data={
-        "csrf_token": csrf, "username": f"demo-clerk@{BOOK}", "role": "clerk",
-        "password": "a long enough password"})
+    taken = client.post(
+        f"/b/{BOOK}/admin/users",
+        data={
+            "csrf_token": csrf,
+            "username": f"demo-clerk@{BOOK}",
+            "role": "clerk",
+            "password": "a long enough password",
+        },
+    )
     assert taken.status_code == 409 and "already exists" in taken.text
     assert count(database, users) == before
 
@@ -79,26 +108,38 @@ def test_a_bank_change_names_each_failed_check_and_holds_nothing(web):
     client, database = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
     before = count(database, bank_changes)
-    answer = client.post(f"/b/{BOOK}/parties/1/bank-change", data={
-        "csrf_token": csrf, "scheme": "uk_sort_code", "sort_code": "12-34",
-        "account_number": "12", "reason": ""})
+    answer = client.post(
+        f"/b/{BOOK}/parties/1/bank-change",
+        data={
+            "csrf_token": csrf,
+            "scheme": "uk_sort_code",
+            "sort_code": "12-34",
+            "account_number": "12",
+            "reason": "",
+        },
+    )
     assert answer.status_code == 422
     assert {"sort_code", "account_number", "reason"} <= fields_in_error(answer.text)
     assert count(database, bank_changes) == before
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("payload.exe", b"MZ\x90\x00\x03" + bytes(200), "type"),
-    ("notes.txt", b"x" * (MAX_UPLOAD_BYTES + 1), "MB"),
-    ("empty.pdf", b"", "empty"),
-])
-def test_an_upload_of_the_wrong_type_or_size_is_refused_with_the_reason(web, name, content,
-                                                                         reason):
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("payload.exe", b"MZ\x90\x00\x03" + bytes(200), "type"),
+        ("notes.txt", b"x" * (MAX_UPLOAD_BYTES + 1), "MB"),
+        ("empty.pdf", b"", "empty"),
+    ],
+)
+def test_an_upload_of_the_wrong_type_or_size_is_refused_with_the_reason(web, name, content, reason):
     client, database = web
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
     before = count(database, documents)
-    answer = client.post(f"/b/{BOOK}/cases/1/attach", data={"csrf_token": csrf},
-                         files={"file": (name, content, "application/octet-stream")})
+    answer = client.post(
+        f"/b/{BOOK}/cases/1/attach",
+        data={"csrf_token": csrf},
+        files={"file": (name, content, "application/octet-stream")},
+    )
     assert answer.status_code == 422
     assert "Nothing was saved" in answer.text and reason in answer.text
     assert count(database, documents) == before
@@ -109,12 +150,14 @@ def test_numbers_too_big_for_the_store_are_invalid_input_not_a_crash(web):
     csrf = sign_in(client, f"demo-manager@{BOOK}")
     huge = str(2**70)
     assert client.get(f"/b/{BOOK}/cases/{huge}").status_code == 422
-    assigned = client.post(f"/b/{BOOK}/cases/assign", data={
-        "csrf_token": csrf, "case_id": [huge], "owner": "-"})
+    assigned = client.post(
+        f"/b/{BOOK}/cases/assign", data={"csrf_token": csrf, "case_id": [huge], "owner": "-"}
+    )
     assert assigned.status_code == 422 and "out of the range" in assigned.text
     token = api_token(database, ["cases:read"], "forms", user=None)
-    api = client.get(f"/api/v1/books/{BOOK}/cases/{huge}",
-                     headers={"Authorization": f"Bearer {token}"})
+    api = client.get(
+        f"/api/v1/books/{BOOK}/cases/{huge}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert api.status_code == 422 and "case_id" in api.text
 
 
@@ -123,9 +166,17 @@ def test_an_incomplete_mail_setting_is_explained_not_a_server_error(web, monkeyp
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
     monkeypatch.setenv("REMIT_SMTP_HOST", "127.0.0.1")
     monkeypatch.delenv("REMIT_SMTP_FROM", raising=False)
-    answer = client.post(f"/b/{BOOK}/parties/1/letters", data={
-        "csrf_token": csrf, "template": "general", "channel": "email", "locale": "en",
-        "subject": "Hello", "body": "A note"})
+    answer = client.post(
+        f"/b/{BOOK}/parties/1/letters",
+        data={
+            "csrf_token": csrf,
+            "template": "general",
+            "channel": "email",
+            "locale": "en",
+            "subject": "Hello",
+            "body": "A note",
+        },
+    )
     assert answer.status_code == 400 and "REMIT_SMTP_FROM" in answer.text
 
 

@@ -92,8 +92,7 @@ def receiver() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,),
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
@@ -142,17 +141,22 @@ def carla(book: int) -> Actor:
     return person("carla", book, Role.CLERK)
 
 
-def subscribe(db: Database, actor: Actor, vault: Vault, book: int, url: str,
-              *types: str) -> tuple[int, str]:
+def subscribe(
+    db: Database, actor: Actor, vault: Vault, book: int, url: str, *types: str
+) -> tuple[int, str]:
     with db.write() as conn:
-        return webhooks.create_subscription(conn, actor, vault, book, url,
-                                            list(types) or ["entry.posted"], "test receiver")
+        return webhooks.create_subscription(
+            conn, actor, vault, book, url, list(types) or ["entry.posted"], "test receiver"
+        )
 
 
 def care_fee(key: str, amount_minor: int = 12_500) -> EntryDraft:
-    return EntryDraft(date(2026, 1, 5), "Care fees, week 1", key,
-                      (PostingDraft("5000", amount_minor, "GBP"),
-                       PostingDraft("1000", -amount_minor, "GBP")))
+    return EntryDraft(
+        date(2026, 1, 5),
+        "Care fees, week 1",
+        key,
+        (PostingDraft("5000", amount_minor, "GBP"), PostingDraft("1000", -amount_minor, "GBP")),
+    )
 
 
 def post_fee(db: Database, actor: Actor, book: int, key: str = "fee-1") -> int:
@@ -162,8 +166,12 @@ def post_fee(db: Database, actor: Actor, book: int, key: str = "fee-1") -> int:
 
 def deliveries(db: Database) -> list[dict[str, object]]:
     with db.read() as conn:
-        return [dict(r) for r in conn.execute(
-            select(webhook_deliveries).order_by(webhook_deliveries.c.id)).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(
+                select(webhook_deliveries).order_by(webhook_deliveries.c.id)
+            ).mappings()
+        ]
 
 
 def count(db: Database, table: object) -> int:
@@ -171,8 +179,9 @@ def count(db: Database, table: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def run_schedule(db: Database, vault: Vault, start: datetime,
-                 timeout_seconds: float = FAST_TIMEOUT_SECONDS) -> datetime:
+def run_schedule(
+    db: Database, vault: Vault, start: datetime, timeout_seconds: float = FAST_TIMEOUT_SECONDS
+) -> datetime:
     """Attempt at once, then after each backoff delay; each time exactly one is due."""
     at = start
     assert deliver_due(db, vault, now=at, timeout_seconds=timeout_seconds) == 1
@@ -205,8 +214,9 @@ def test_a_posted_entry_arrives_signed(db, book, vault, receiver, ada, system):
     assert verify_signature(secret, header, got.body, now=int(time.time()))
     # The same check, made independently with hmac, as a receiver in any language would.
     parts = dict(part.split("=", 1) for part in header.split(","))
-    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + got.body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), parts["t"].encode() + b"." + got.body, hashlib.sha256
+    ).hexdigest()
     assert hmac.compare_digest(parts["v1"], expected)
     assert abs(int(parts["t"]) - time.time()) < 60
 
@@ -214,8 +224,13 @@ def test_a_posted_entry_arrives_signed(db, book, vault, receiver, ada, system):
     assert event["type"] == "entry.posted" and event["book_id"] == book
     assert event["object"] == {"type": "journal_entry", "id": str(entry_id)}
     assert event["data"]["entry_id"] == entry_id
-    assert event["data"]["postings"][0] == {"account": "5000", "amount_minor": 12_500,
-                                            "currency": "GBP", "party_id": None, "memo": ""}
+    assert event["data"]["postings"][0] == {
+        "account": "5000",
+        "amount_minor": 12_500,
+        "currency": "GBP",
+        "party_id": None,
+        "memo": "",
+    }
     assert delivery["status"] == "succeeded" and delivery["attempts"] == 1
     assert delivery["last_status_code"] == 200 and delivery["last_error"] is None
     with db.read() as conn:
@@ -226,8 +241,9 @@ def test_a_posted_entry_arrives_signed(db, book, vault, receiver, ada, system):
     assert tried["status_code"] == 200 and tried["duration_ms"] >= 0
 
 
-def test_a_failing_receiver_is_retried_on_the_backoff_schedule(db, book, vault, receiver,
-                                                               ada, system):
+def test_a_failing_receiver_is_retried_on_the_backoff_schedule(
+    db, book, vault, receiver, ada, system
+):
     subscribe(db, ada, vault, book, receiver.url)
     post_fee(db, system, book)
     receiver.script[:] = [500, 500]
@@ -253,15 +269,13 @@ def test_a_failing_receiver_is_retried_on_the_backoff_schedule(db, book, vault, 
     assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == [30, 120]
 
 
-def test_a_refused_connection_fails_after_the_schedule(db, book, vault, refused_url, ada,
-                                                       system):
+def test_a_refused_connection_fails_after_the_schedule(db, book, vault, refused_url, ada, system):
     subscription_id, _ = subscribe(db, ada, vault, book, refused_url)
     post_fee(db, system, book)
     last = run_schedule(db, vault, datetime.now(UTC))
 
     [d] = deliveries(db)
-    assert (d["status"], d["attempts"], d["last_status_code"]) == ("failed", MAX_ATTEMPTS,
-                                                                   None)
+    assert (d["status"], d["attempts"], d["last_status_code"]) == ("failed", MAX_ATTEMPTS, None)
     assert "Connection refused" in d["last_error"] or "Errno" in d["last_error"]
     assert deliver_due(db, vault, now=last + timedelta(days=30)) == 0  # dead, and kept
     with db.read() as conn:
@@ -317,8 +331,12 @@ def test_a_failed_delivery_can_be_sent_again_once(db, book, vault, receiver, ada
     assert (d["status"], d["attempts"]) == ("succeeded", MAX_ATTEMPTS + 1)
     assert len(receiver.requests) == MAX_ATTEMPTS + 1
     with db.read() as conn:
-        actions = [r.action for r in conn.execute(text(
-            "SELECT action FROM audit_events WHERE object_type = 'webhook_delivery'"))]
+        actions = [
+            r.action
+            for r in conn.execute(
+                text("SELECT action FROM audit_events WHERE object_type = 'webhook_delivery'")
+            )
+        ]
     assert actions == ["webhook.redeliver"]
 
 
@@ -334,16 +352,20 @@ def test_a_claimed_delivery_is_not_sent_twice(db, book, vault, receiver, ada, sy
     assert claimed.attempts == 0 and len(receiver.requests) == 1
 
 
-def test_postgres_workers_skip_deliveries_another_worker_holds(db, book, vault, receiver,
-                                                               ada, system):
+def test_postgres_workers_skip_deliveries_another_worker_holds(
+    db, book, vault, receiver, ada, system
+):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
     subscribe(db, ada, vault, book, receiver.url)
     post_fee(db, system, book, "fee-1")
     post_fee(db, system, book, "fee-2")
     with db.engine.connect() as other, other.begin():
-        other.execute(select(webhook_deliveries.c.id).where(
-            webhook_deliveries.c.id == deliveries(db)[0]["id"]).with_for_update())
+        other.execute(
+            select(webhook_deliveries.c.id)
+            .where(webhook_deliveries.c.id == deliveries(db)[0]["id"])
+            .with_for_update()
+        )
         assert deliver_due(db, vault) == 1  # the free one; the locked one is skipped
     assert deliver_due(db, vault) == 1
     assert [d["status"] for d in deliveries(db)] == ["succeeded", "succeeded"]
@@ -352,8 +374,9 @@ def test_postgres_workers_skip_deliveries_another_worker_holds(db, book, vault, 
 # ---------------------------------------------------------------- what is emitted
 
 
-def test_events_are_stored_only_when_a_subscription_wants_them(db, book, vault, receiver,
-                                                               ada, carla, system):
+def test_events_are_stored_only_when_a_subscription_wants_them(
+    db, book, vault, receiver, ada, carla, system
+):
     post_fee(db, system, book, "nobody-listens")
     assert count(db, events) == 0 and count(db, webhook_deliveries) == 0
 
@@ -390,8 +413,9 @@ def test_an_inactive_subscription_gets_nothing(db, book, vault, receiver, ada, s
 
 
 def test_big_batches_emit_one_summary_event(db, book, vault, receiver, ada, system):
-    subscription_id, _ = subscribe(db, ada, vault, book, receiver.url, "entry.posted",
-                                   "entries.posted")
+    subscription_id, _ = subscribe(
+        db, ada, vault, book, receiver.url, "entry.posted", "entries.posted"
+    )
     with db.write() as conn:
         ledger.post_entries(conn, system, book, [care_fee(f"a{n}") for n in range(100)])
         ledger.post_entries(conn, system, book, [care_fee(f"a{n}") for n in range(100)])
@@ -401,24 +425,31 @@ def test_big_batches_emit_one_summary_event(db, book, vault, receiver, ada, syst
     with db.read() as conn:
         summary = conn.execute(select(events).order_by(events.c.id.desc())).first()
         page = webhooks.list_deliveries(conn, ada, book, subscription_id, limit=60)
-        older = webhooks.list_deliveries(conn, ada, book, subscription_id, limit=60,
-                                         before_id=page[-1]["id"])
+        older = webhooks.list_deliveries(
+            conn, ada, book, subscription_id, limit=60, before_id=page[-1]["id"]
+        )
     assert count(db, events) == 101
     assert summary.event_type == "entries.posted"
     data = json.loads(summary.payload)["data"]
-    assert data == {"entries": 101, "postings": 202, "first_id": results[0].entry_id,
-                    "last_id": results[-1].entry_id}
+    assert data == {
+        "entries": 101,
+        "postings": 202,
+        "first_id": results[0].entry_id,
+        "last_id": results[-1].entry_id,
+    }
     assert page[0]["event_type"] == "entries.posted" and len(page) == 60
     assert len(older) == 41 and older[0]["id"] == page[-1]["id"] - 1
 
 
-def test_a_reversal_is_an_entry_posted_that_names_what_it_reverses(db, book, vault, receiver,
-                                                                   ada, system):
+def test_a_reversal_is_an_entry_posted_that_names_what_it_reverses(
+    db, book, vault, receiver, ada, system
+):
     subscribe(db, ada, vault, book, receiver.url, "entry.*")
     entry_id = post_fee(db, system, book)
     with db.write() as conn:
-        undo = ledger.reverse(conn, person("mo", book, Role.MANAGER), book, entry_id,
-                              "posted twice")
+        undo = ledger.reverse(
+            conn, person("mo", book, Role.MANAGER), book, entry_id, "posted twice"
+        )
     assert deliver_due(db, vault) == 2
     first, second = (json.loads(r.body)["data"] for r in receiver.requests)
     assert first["reverses_entry_id"] is None
@@ -429,29 +460,52 @@ def test_a_reversal_is_an_entry_posted_that_names_what_it_reverses(db, book, vau
 def test_parties_emit_created_and_bank_change_events(db, book, vault, receiver, ada, carla):
     subscribe(db, ada, vault, book, receiver.url, "party.*", "parties.created")
     abe = person("abe", book, Role.APPROVER)
-    details = BankDetails(BankScheme.UK_SORT_CODE, {"sort_code": "20-00-00",
-                                                    "account_number": "55779911"})
+    details = BankDetails(
+        BankScheme.UK_SORT_CODE, {"sort_code": "20-00-00", "account_number": "55779911"}
+    )
     with db.write() as conn:
-        party_id = parties.create_party(conn, carla, book, parties.NewParty(
-            "P001", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)))
-        first = parties.request_bank_change(conn, carla, vault, book, party_id, details,
-                                            "letter on headed paper, phoned back")
+        party_id = parties.create_party(
+            conn,
+            carla,
+            book,
+            parties.NewParty(
+                "P001", "Sunrise Home Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)
+            ),
+        )
+        first = parties.request_bank_change(
+            conn, carla, vault, book, party_id, details, "letter on headed paper, phoned back"
+        )
         parties.approve_bank_change(conn, abe, book, first)
-        second = parties.request_bank_change(conn, carla, vault, book, party_id, details,
-                                             "e-mail from a new address")
+        second = parties.request_bank_change(
+            conn, carla, vault, book, party_id, details, "e-mail from a new address"
+        )
         parties.reject_bank_change(conn, abe, book, second, "not verified")
-        parties.create_parties(conn, carla, book, [parties.NewParty(
-            f"C{n:03}", f"Client {n}", PartyKind.PERSON, (PartyRole.CLIENT,))
-            for n in range(101)])
+        parties.create_parties(
+            conn,
+            carla,
+            book,
+            [
+                parties.NewParty(f"C{n:03}", f"Client {n}", PartyKind.PERSON, (PartyRole.CLIENT,))
+                for n in range(101)
+            ],
+        )
     assert deliver_due(db, vault) == 6
     got = [(r.headers["Remit-Event"], json.loads(r.body)) for r in receiver.requests]
     assert [name for name, _ in got] == [
-        "party.created", "party.bank_change.requested", "party.bank_change.approved",
-        "party.bank_change.requested", "party.bank_change.rejected", "parties.created"]
+        "party.created",
+        "party.bank_change.requested",
+        "party.bank_change.approved",
+        "party.bank_change.requested",
+        "party.bank_change.rejected",
+        "parties.created",
+    ]
     assert got[0][1]["data"]["ref"] == "P001"
-    assert got[2][1]["data"] == {"change_id": first, "party_id": party_id,
-                                 "bank_account": got[1][1]["data"]["bank_account"],
-                                 "approved_by": "abe"}
+    assert got[2][1]["data"] == {
+        "change_id": first,
+        "party_id": party_id,
+        "bank_account": got[1][1]["data"]["bank_account"],
+        "approved_by": "abe",
+    }
     assert got[5][1]["data"]["parties"] == 101
     assert not any(b"55779911" in r.body for r in receiver.requests)
 
@@ -464,8 +518,9 @@ def test_only_admins_manage_webhooks(db, book, vault, receiver, ada, carla, syst
     post_fee(db, system, book)
     delivery_id = int(deliveries(db)[0]["id"])
     calls = [
-        lambda c: webhooks.create_subscription(c, carla, vault, book, receiver.url,
-                                               ["entry.posted"]),
+        lambda c: webhooks.create_subscription(
+            c, carla, vault, book, receiver.url, ["entry.posted"]
+        ),
         lambda c: webhooks.list_subscriptions(c, carla, book),
         lambda c: webhooks.set_active(c, carla, book, subscription_id, active=False),
         lambda c: webhooks.rotate_secret(c, carla, vault, book, subscription_id),
@@ -483,11 +538,15 @@ def test_the_secret_is_stored_encrypted_and_never_audited(db, book, vault, recei
     with db.write() as conn:
         rotated = webhooks.rotate_secret(conn, ada, vault, book, subscription_id)
     with db.read() as conn:
-        stored = bytes(conn.execute(text(
-            "SELECT secret_ciphertext FROM webhook_subscriptions WHERE id = :id"),
-            {"id": subscription_id}).scalar_one())
-        audit_text = " ".join(str(v) for row in conn.execute(text(
-            "SELECT * FROM audit_events")) for v in row)
+        stored = bytes(
+            conn.execute(
+                text("SELECT secret_ciphertext FROM webhook_subscriptions WHERE id = :id"),
+                {"id": subscription_id},
+            ).scalar_one()
+        )
+        audit_text = " ".join(
+            str(v) for row in conn.execute(text("SELECT * FROM audit_events")) for v in row
+        )
     assert rotated != secret and rotated.startswith("whsec_")
     assert rotated.encode() not in stored and secret.encode() not in stored
     assert vault.decrypt_json(stored) == {"secret": rotated}
@@ -495,8 +554,9 @@ def test_the_secret_is_stored_encrypted_and_never_audited(db, book, vault, recei
     assert "webhook.create" in audit_text and "webhook.rotate_secret" in audit_text
 
 
-def test_after_a_rotation_deliveries_are_signed_with_the_new_secret(db, book, vault,
-                                                                    receiver, ada, system):
+def test_after_a_rotation_deliveries_are_signed_with_the_new_secret(
+    db, book, vault, receiver, ada, system
+):
     subscription_id, old = subscribe(db, ada, vault, book, receiver.url)
     with db.write() as conn:
         new = webhooks.rotate_secret(conn, ada, vault, book, subscription_id)
@@ -510,10 +570,23 @@ def test_after_a_rotation_deliveries_are_signed_with_the_new_secret(db, book, va
 
 def test_a_subscription_is_checked_before_it_is_stored(db, book, vault, ada):
     with db.write() as conn, pytest.raises(ValidationFailed) as refused:
-        webhooks.create_subscription(conn, ada, vault, book, "ftp://user:pw@/x",
-                                     ["entry.posted", "cases.*", "bogus"], "x" * 201)
+        webhooks.create_subscription(
+            conn,
+            ada,
+            vault,
+            book,
+            "ftp://user:pw@/x",
+            ["entry.posted", "cases.*", "bogus"],
+            "x" * 201,
+        )
     assert [p.check for p in refused.value.problems] == [
-        "url_scheme", "url_host", "url_credentials", "event_type", "event_type", "length"]
+        "url_scheme",
+        "url_host",
+        "url_credentials",
+        "event_type",
+        "event_type",
+        "length",
+    ]
     for url in ("https://" + "a" * 500 + ".example", "hooks.example.org/remit", " "):
         with db.write() as conn, pytest.raises(ValidationFailed):
             webhooks.create_subscription(conn, ada, vault, book, url, ["*"])
@@ -547,18 +620,21 @@ def test_a_signature_refuses_tampering_replays_and_nonsense():
     header = sign("whsec_a", body, 1_767_225_600)
     assert verify_signature("whsec_a", header, body, now=1_767_225_600 + 300)
     assert not verify_signature("whsec_a", header, body, now=1_767_225_600 + 301)
-    assert not verify_signature("whsec_a", header, body.replace(b"entry", b"entri"),
-                                now=1_767_225_600)
-    assert not verify_signature("whsec_a", header.replace("t=1767225600", "t=1767225601"),
-                                body, now=1_767_225_600)
+    assert not verify_signature(
+        "whsec_a", header, body.replace(b"entry", b"entri"), now=1_767_225_600
+    )
+    assert not verify_signature(
+        "whsec_a", header.replace("t=1767225600", "t=1767225601"), body, now=1_767_225_600
+    )
     for nonsense in ("", "v1=abc", "t=x,v1=abc", "t=1767225600"):
         assert not verify_signature("whsec_a", nonsense, body, now=1_767_225_600)
     # a receiver accepts any v1 of the header (room for signing with two secrets)
     assert verify_signature("whsec_a", f"{header},v1=00", body, now=1_767_225_600)
 
 
-def test_an_internal_address_is_refused_unless_allowed(db, book, vault, receiver, ada,
-                                                       system, monkeypatch):
+def test_an_internal_address_is_refused_unless_allowed(
+    db, book, vault, receiver, ada, system, monkeypatch
+):
     """A subscription must not be a way into the office's own network (SSRF)."""
     monkeypatch.delenv(ALLOW_PRIVATE_ENV)
     subscribe(db, ada, vault, book, receiver.url)

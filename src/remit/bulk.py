@@ -22,19 +22,25 @@ def refs_taken(conn: Connection, table: Table, book_id: int, refs: Sequence[str]
     """Which of ``refs`` the book's ``table`` holds already: one query per 50,000 refs,
     the refs passed as one value (a JSON array on SQLite, an array on PostgreSQL)."""
     pg = is_postgres(conn)
-    sql = (f"SELECT ref FROM {table.name} WHERE book_id = %s AND ref = ANY(%s)" if pg else
-           f"SELECT ref FROM {table.name} WHERE book_id = ? AND ref IN "
-           "(SELECT value FROM json_each(?))")
+    sql = (
+        f"SELECT ref FROM {table.name} WHERE book_id = %s AND ref = ANY(%s)"
+        if pg
+        else f"SELECT ref FROM {table.name} WHERE book_id = ? AND ref IN "
+        "(SELECT value FROM json_each(?))"
+    )
     found: set[str] = set()
     for start in range(0, len(refs), BATCH):
-        chunk = list(refs[start:start + BATCH])
-        found.update(ref for (ref,) in conn.exec_driver_sql(
-            sql, (book_id, chunk if pg else json.dumps(chunk))))
+        chunk = list(refs[start : start + BATCH])
+        found.update(
+            ref
+            for (ref,) in conn.exec_driver_sql(sql, (book_id, chunk if pg else json.dumps(chunk)))
+        )
     return found
 
 
-def read_frame(conn: Connection, query: Select[Any],
-               schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+def read_frame(
+    conn: Connection, query: Select[Any], schema: Mapping[str, pl.DataType | type[pl.DataType]]
+) -> pl.DataFrame:
     """A query's rows as a frame of the given columns and types: on PostgreSQL through
     ``COPY ... TO STDOUT`` as CSV (three times faster than rows through the driver for the
     engine's million-row reads; the query's values are rendered by SQLAlchemy's literal
@@ -61,11 +67,15 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if is_postgres(conn):
         # Strings are quoted, so that only a null is the unquoted NULL marker.
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN "
-                         "(FORMAT CSV, NULL '\\N')") as copy:
+        with cursor.copy(
+            f"COPY {table.name} ({names}) FROM STDIN (FORMAT CSV, NULL '\\N')"
+        ) as copy:
             for start in range(0, frame.height, BATCH):
-                copy.write(frame.slice(start, BATCH).write_csv(
-                    include_header=False, null_value="\\N", quote_style="non_numeric"))
+                copy.write(
+                    frame.slice(start, BATCH).write_csv(
+                        include_header=False, null_value="\\N", quote_style="non_numeric"
+                    )
+                )
         return
     sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * frame.width)})"
     for start in range(0, frame.height, BATCH):

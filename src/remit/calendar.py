@@ -38,8 +38,13 @@ def calendar_problems(code: str) -> list[Problem]:
     """
     if _known(code):
         return []
-    return [Problem("calendar", f"unknown holiday calendar {code!r}; for example "
-                    f"{', '.join(CALENDAR_CODES)}", "calendar")]
+    return [
+        Problem(
+            "calendar",
+            f"unknown holiday calendar {code!r}; for example {', '.join(CALENDAR_CODES)}",
+            "calendar",
+        )
+    ]
 
 
 @functools.lru_cache(maxsize=64)

@@ -29,8 +29,11 @@ from remit.ledger.cli import audit_app, ledger_app
 from remit.ledger.service import list_books
 from remit.secrets import KEY_ENV, KEY_FILE_ENV, create_key_file
 
-app = typer.Typer(help="remit: pay providers, collect money, one ledger under everything.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="remit: pay providers, collect money, one ledger under everything.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 demo_app = typer.Typer(help="The demo organisation.", no_args_is_help=True)
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
@@ -49,8 +52,10 @@ def init() -> None:
     if not key_configured and not config.DEFAULT_KEY_FILE.exists():
         config.DEFAULT_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
         create_key_file(config.DEFAULT_KEY_FILE)
-        console.print(f"created the encryption key {config.DEFAULT_KEY_FILE} (mode 0600); "
-                      "back it up: bank details cannot be read without it")
+        console.print(
+            f"created the encryption key {config.DEFAULT_KEY_FILE} (mode 0600); "
+            "back it up: bank details cannot be read without it"
+        )
     config.vault()  # fail now, not later, if the key is unusable
     database = open_database(must_exist=False)
     database.migrate()
@@ -58,14 +63,20 @@ def init() -> None:
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-          port: int = typer.Option(8000, help="Port to listen on."),
-          worker: bool = typer.Option(True, "--worker/--no-worker",
-                                      help="Run a background-job worker in this process."),
-          workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                      help="Web server processes (one answers about 100 "
-                                           "pages a second; give one per core).")
-          ) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="Run a background-job worker in this process."
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Web server processes (one answers about 100 pages a second; give one per core).",
+    ),
+) -> None:
     """Serve the web app (and, by default, a worker for background jobs)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
@@ -79,8 +90,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     console.print(f"remit on http://{host}:{port}  (store: {database_url()})")
     stop = _start_worker() if worker else None
     try:
-        uvicorn.run("remit.web.app:create_app", factory=True, host=host, port=port,
-                    log_level="info", workers=workers)
+        uvicorn.run(
+            "remit.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            log_level="info",
+            workers=workers,
+        )
     finally:
         if stop is not None:
             stop.set()
@@ -93,18 +110,22 @@ def _start_worker() -> threading.Event | None:
     except ImportError:  # pragma: no cover - the jobs package is always there
         return None
     stop = threading.Event()
-    runner = Worker(open_database(), config.vault(), f"serve-{os.getpid()}",
-                    idle_tasks=default_idle_tasks())
+    runner = Worker(
+        open_database(), config.vault(), f"serve-{os.getpid()}", idle_tasks=default_idle_tasks()
+    )
     threading.Thread(target=runner.run, args=(stop,), name="remit-worker", daemon=True).start()
     return stop
 
 
 @demo_app.command("seed")
 @user_errors
-def demo_seed(scale: str = typer.Option("small", help="small, medium or large."),
-              seed: int = typer.Option(42, help="Same seed, same data."),
-              if_empty: bool = typer.Option(False, "--if-empty",
-                                            help="Do nothing when the store has a book.")) -> None:
+def demo_seed(
+    scale: str = typer.Option("small", help="small, medium or large."),
+    seed: int = typer.Option(42, help="Same seed, same data."),
+    if_empty: bool = typer.Option(
+        False, "--if-empty", help="Do nothing when the store has a book."
+    ),
+) -> None:
     """Create the demo organisation (a UK council and a Californian payment agency)."""
     if scale not in demo.SCALES:
         fail(f"--scale is one of {', '.join(demo.SCALES)}")
@@ -117,8 +138,13 @@ def demo_seed(scale: str = typer.Option("small", help="small, medium or large.")
             return
         fail("the store already has books; the demo goes into an empty store")
     vault = config.vault()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def tick(label: str, done: int, total: int) -> None:
@@ -129,24 +155,32 @@ def demo_seed(scale: str = typer.Option("small", help="small, medium or large.")
         counts = demo.seed(database, vault, scale, seed, tick)
     for code, entries in counts.items():
         console.print(f"book [bold]{code}[/]: {entries} entries")
-    names = "|".join(n for n, _ in demo.DEMO_USERS) + "|" + "|".join(
-        n for n, *_ in demo.PORTAL_USERS)
-    console.print(f"demo users: {names} @riverside or @valley-app (for example "
-                  f"demo-clerk@riverside), password {demo.DEMO_PASSWORD} (demo only)",
-                  highlight=False, soft_wrap=True)
+    names = (
+        "|".join(n for n, _ in demo.DEMO_USERS) + "|" + "|".join(n for n, *_ in demo.PORTAL_USERS)
+    )
+    console.print(
+        f"demo users: {names} @riverside or @valley-app (for example "
+        f"demo-clerk@riverside), password {demo.DEMO_PASSWORD} (demo only)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @user_app.command("add")
 @user_errors
-def user_add(username: str = typer.Argument(..., help="Login name (lower case)."),
-             role: list[str] = typer.Option(..., "--role", "-r",
-                                            help="Role in the book; repeat for several."),
-             book: str | None = BOOK_OPTION,
-             display_name: str = typer.Option("", help="Name shown in the app."),
-             email: str = typer.Option("", help="E-mail address."),
-             password_stdin: bool = typer.Option(False, "--password-stdin",
-                                                 help="Read the password from standard input."),
-             as_user: str | None = AS_OPTION) -> None:
+def user_add(
+    username: str = typer.Argument(..., help="Login name (lower case)."),
+    role: list[str] = typer.Option(
+        ..., "--role", "-r", help="Role in the book; repeat for several."
+    ),
+    book: str | None = BOOK_OPTION,
+    display_name: str = typer.Option("", help="Name shown in the app."),
+    email: str = typer.Option("", help="E-mail address."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Add a user with roles in a book. The password is prompted for (or read from stdin)."""
     roles = []
     for name in role:
@@ -162,8 +196,9 @@ def user_add(username: str = typer.Argument(..., help="Login name (lower case)."
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with database.write() as conn:
-        user_id = add_user(conn, actor, username, password, display_name, email,
-                           [(book_id, r) for r in roles])
+        user_id = add_user(
+            conn, actor, username, password, display_name, email, [(book_id, r) for r in roles]
+        )
     console.print(f"user {username} added (id {user_id}) with {', '.join(roles)}")
 
 

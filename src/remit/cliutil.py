@@ -40,8 +40,10 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ValidationFailed as exc:
-            err_console.print(f"[bold red]error:[/] {len(exc.problems)} problem(s); "
-                              "nothing was written", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {len(exc.problems)} problem(s); nothing was written",
+                highlight=False,
+            )
             for problem in exc.problems:
                 err_console.print(f"  - {problem}", highlight=False, markup=False)
             raise typer.Exit(BAD_INPUT) from None
@@ -76,11 +78,14 @@ def resolve_book(database: Database, code: str | None) -> int:
 
         found = list_books(conn)
     if len(found) != 1:
-        fail("say which book with --book CODE (there are "
-             f"{len(found)}: {', '.join(b['code'] for b in found)})")
+        fail(
+            "say which book with --book CODE (there are "
+            f"{len(found)}: {', '.join(b['code'] for b in found)})"
+        )
     return int(found[0]["id"])
 
 
-AS_OPTION: Any = typer.Option(None, "--as", help="Act as this user (default: REMIT_USER, "
-                              "else the installation itself).")
+AS_OPTION: Any = typer.Option(
+    None, "--as", help="Act as this user (default: REMIT_USER, else the installation itself)."
+)
 BOOK_OPTION: Any = typer.Option(None, "--book", "-b", help="Book code (default: the only book).")

@@ -48,33 +48,100 @@ class Scale:
 
 SCALES = {
     "small": Scale(providers=50, clients=500, customers=60, carriers=6, months=3, cases=80),
-    "medium": Scale(providers=400, clients=10_000, customers=1_000, carriers=40, months=3,
-                    cases=2_000),
-    "large": Scale(providers=2_000, clients=100_000, customers=5_000, carriers=100, months=3,
-                   cases=20_000),
+    "medium": Scale(
+        providers=400, clients=10_000, customers=1_000, carriers=40, months=3, cases=2_000
+    ),
+    "large": Scale(
+        providers=2_000, clients=100_000, customers=5_000, carriers=100, months=3, cases=20_000
+    ),
 }
 FIRST_MONTH = date(2026, 8, 1)  # fixed, so that a seed always gives the same book
 DEMO_PASSWORD = "remit-demo-only"  # noqa: S105 - printed for the demo; never use outside it
-DEMO_USERS = (("demo-admin", Role.ADMIN), ("demo-manager", Role.MANAGER),
-              ("demo-approver", Role.APPROVER), ("demo-clerk", Role.CLERK),
-              ("demo-clerk2", Role.CLERK), ("demo-auditor", Role.AUDITOR))
+DEMO_USERS = (
+    ("demo-admin", Role.ADMIN),
+    ("demo-manager", Role.MANAGER),
+    ("demo-approver", Role.APPROVER),
+    ("demo-clerk", Role.CLERK),
+    ("demo-clerk2", Role.CLERK),
+    ("demo-auditor", Role.AUDITOR),
+)
 # Portal users, bound to the first and second provider and the first client of each book.
-PORTAL_USERS = (("demo-provider", Role.PROVIDER, "provider", 0),
-                ("demo-provider2", Role.PROVIDER, "provider", 1),
-                ("demo-client", Role.CLIENT, "client", 0))
-STREETS = ("High Street", "Station Road", "Church Lane", "Mill Road", "Park Avenue",
-           "Main Street", "Oak Drive", "Market Square")
+PORTAL_USERS = (
+    ("demo-provider", Role.PROVIDER, "provider", 0),
+    ("demo-provider2", Role.PROVIDER, "provider", 1),
+    ("demo-client", Role.CLIENT, "client", 0),
+)
+STREETS = (
+    "High Street",
+    "Station Road",
+    "Church Lane",
+    "Mill Road",
+    "Park Avenue",
+    "Main Street",
+    "Oak Drive",
+    "Market Square",
+)
 BATCH = 20_000
 PROVIDER_REF = "P{:05d}"  # the n-th provider, from 1
 CLIENT_REF = "C{:06d}"
 CARE_BOOK = "riverside"  # the council commissions home care; the agency pays child care
 
-FIRST = ("Amara", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Isla", "Jonah",
-         "Kofi", "Lucia", "Maya", "Nikhil", "Olivia", "Pavel", "Quinn", "Rosa", "Sami", "Tara")
-LAST = ("Adams", "Begum", "Costa", "Davies", "Evans", "Fernandez", "Green", "Hughes", "Iqbal",
-        "Jones", "Khan", "Lopez", "Morgan", "Nguyen", "Okafor", "Patel", "Reyes", "Smith")
-PLACE = ("Riverside", "Oakfield", "Meadow", "Harbour", "Hillcrest", "Willow", "Beacon",
-         "Northgate", "Sunrise", "Kingsway", "Elmstead", "Brookside")
+FIRST = (
+    "Amara",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jonah",
+    "Kofi",
+    "Lucia",
+    "Maya",
+    "Nikhil",
+    "Olivia",
+    "Pavel",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+)
+LAST = (
+    "Adams",
+    "Begum",
+    "Costa",
+    "Davies",
+    "Evans",
+    "Fernandez",
+    "Green",
+    "Hughes",
+    "Iqbal",
+    "Jones",
+    "Khan",
+    "Lopez",
+    "Morgan",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Reyes",
+    "Smith",
+)
+PLACE = (
+    "Riverside",
+    "Oakfield",
+    "Meadow",
+    "Harbour",
+    "Hillcrest",
+    "Willow",
+    "Beacon",
+    "Northgate",
+    "Sunrise",
+    "Kingsway",
+    "Elmstead",
+    "Brookside",
+)
 CARE = ("Home Care", "Care Services", "Homecare", "Support Ltd", "Care at Home", "Community Care")
 CHILD = ("Child Care Center", "Family Child Care", "Early Learning", "Little Steps", "Kids Club")
 FIRM = ("Supplies Ltd", "Facilities plc", "Print & Post", "Catering Co", "Transport Ltd")
@@ -119,41 +186,66 @@ class Org:
     share_percent: int  # of the scale's sizes, so that the second book is smaller
 
 
-def seed(database: Database, vault: Vault, scale_name: str = "small", seed_value: int = 42,
-         progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+def seed(
+    database: Database,
+    vault: Vault,
+    scale_name: str = "small",
+    seed_value: int = 42,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
     """Create the demo books; returns how many entries each got."""
     scale = SCALES[scale_name]
     tick = progress or (lambda _label, _done, _total: None)
-    orgs = (Org("riverside", "Riverside Council (demo)", "GBP", "Europe/London", "GB-ENG",
-                CARE, 100),
-            Org("valley-app", "Valley Child Care Payments (demo)", "USD",
-                "America/Los_Angeles", "US-CA", CHILD, 20))
+    orgs = (
+        Org("riverside", "Riverside Council (demo)", "GBP", "Europe/London", "GB-ENG", CARE, 100),
+        Org(
+            "valley-app",
+            "Valley Child Care Payments (demo)",
+            "USD",
+            "America/Los_Angeles",
+            "US-CA",
+            CHILD,
+            20,
+        ),
+    )
     system = Actor.system("demo")
     counts = {}
     for org in orgs:
         rng = random.Random(f"{seed_value}:{org.code}")
         with database.write() as conn:
-            book_id = ledger.create_book(conn, system, org.code, org.name, org.currency,
-                                         org.timezone, org.calendar)
+            book_id = ledger.create_book(
+                conn, system, org.code, org.name, org.currency, org.timezone, org.calendar
+            )
             ledger.open_accounts(conn, system, book_id, COUNCIL_CHART)
             ids = _parties(conn, system, book_id, org, scale, rng)
             _users(conn, system, book_id, org.code, ids)
             _bank_details(conn, vault, book_id, org, ids["provider"], rng)
         counts[org.code] = _activity(database, book_id, org, scale, ids, rng, tick)
-        demo_cases.seed_cases(database, book_id, org.code, _sized(scale.cases, org), ids,
-                              rng, tick)
+        demo_cases.seed_cases(database, book_id, org.code, _sized(scale.cases, org), ids, rng, tick)
         if org.code == CARE_BOOK:  # the newest month of the ledger's activity
             first, last = _month(scale.months - 1)
-            demo_care.seed_care(database, book_id, org.code, demo_care.CareParties(
-                _with_refs(ids["provider"], PROVIDER_REF), _with_refs(ids["client"], CLIENT_REF)),
-                first, last, seed_value, tick)
+            demo_care.seed_care(
+                database,
+                book_id,
+                org.code,
+                demo_care.CareParties(
+                    _with_refs(ids["provider"], PROVIDER_REF), _with_refs(ids["client"], CLIENT_REF)
+                ),
+                first,
+                last,
+                seed_value,
+                tick,
+            )
     return counts
 
 
 def _month(index: int) -> tuple[date, date]:
     """The first and last day of the demo's ``index``-th month (0: ``FIRST_MONTH``)."""
-    first = date(FIRST_MONTH.year + (FIRST_MONTH.month + index - 1) // 12,
-                 (FIRST_MONTH.month + index - 1) % 12 + 1, 1)
+    first = date(
+        FIRST_MONTH.year + (FIRST_MONTH.month + index - 1) // 12,
+        (FIRST_MONTH.month + index - 1) % 12 + 1,
+        1,
+    )
     return first, month_bounds(first.year, first.month)[1]
 
 
@@ -165,101 +257,216 @@ def _sized(count: int, org: Org) -> int:
     return max(2, count * org.share_percent // 100)
 
 
-def _parties(conn: Connection, system: Actor, book_id: int, org: Org, scale: Scale,
-             rng: random.Random) -> dict[str, list[int]]:
-    specs: dict[str, list[NewParty]] = {"provider": [], "client": [], "customer": [],
-                                        "carrier": []}
+def _parties(
+    conn: Connection, system: Actor, book_id: int, org: Org, scale: Scale, rng: random.Random
+) -> dict[str, list[int]]:
+    specs: dict[str, list[NewParty]] = {"provider": [], "client": [], "customer": [], "carrier": []}
     for n in range(_sized(scale.providers, org)):
-        ident = ({IdentifierScheme.US_EIN: f"{rng.choice((10, 20, 27, 33, 46, 94))}-"
-                  f"{rng.randrange(10**7):07d}"} if org.currency == "USD" else
-                 {IdentifierScheme.UK_COMPANY: f"{rng.randrange(10**8):08d}"})
+        ident = (
+            {
+                IdentifierScheme.US_EIN: f"{rng.choice((10, 20, 27, 33, 46, 94))}-"
+                f"{rng.randrange(10**7):07d}"
+            }
+            if org.currency == "USD"
+            else {IdentifierScheme.UK_COMPANY: f"{rng.randrange(10**8):08d}"}
+        )
         name = f"{rng.choice(PLACE)} {rng.choice(org.provider_words)}"
-        specs["provider"].append(NewParty(
-            PROVIDER_REF.format(n + 1), name, PartyKind.ORGANISATION, (PartyRole.PROVIDER,), ident,
-            (Contact("Accounts", f"accounts@p{n + 1:05d}.example.org", "",
-                     _address(rng, org), "finance"),)))
+        specs["provider"].append(
+            NewParty(
+                PROVIDER_REF.format(n + 1),
+                name,
+                PartyKind.ORGANISATION,
+                (PartyRole.PROVIDER,),
+                ident,
+                (
+                    Contact(
+                        "Accounts",
+                        f"accounts@p{n + 1:05d}.example.org",
+                        "",
+                        _address(rng, org),
+                        "finance",
+                    ),
+                ),
+            )
+        )
     for n in range(_sized(scale.clients, org)):
-        specs["client"].append(NewParty(CLIENT_REF.format(n + 1), f"{rng.choice(FIRST)} "
-                                        f"{rng.choice(LAST)}", PartyKind.PERSON,
-                                        (PartyRole.CLIENT,), contacts=(Contact(
-                                            "Home", "", "", _address(rng, org), "home"),)))
+        specs["client"].append(
+            NewParty(
+                CLIENT_REF.format(n + 1),
+                f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                PartyKind.PERSON,
+                (PartyRole.CLIENT,),
+                contacts=(Contact("Home", "", "", _address(rng, org), "home"),),
+            )
+        )
     for n in range(_sized(scale.customers, org)):
-        specs["customer"].append(NewParty(f"K{n + 1:05d}", f"{rng.choice(PLACE)} "
-                                          f"{rng.choice(FIRM)}", PartyKind.ORGANISATION,
-                                          (PartyRole.CUSTOMER,)))
+        specs["customer"].append(
+            NewParty(
+                f"K{n + 1:05d}",
+                f"{rng.choice(PLACE)} {rng.choice(FIRM)}",
+                PartyKind.ORGANISATION,
+                (PartyRole.CUSTOMER,),
+            )
+        )
     for n in range(_sized(scale.carriers, org)):
-        specs["carrier"].append(NewParty(f"T{n + 1:04d}", f"{rng.choice(PLACE)} "
-                                         f"{rng.choice(CARRIERS)}", PartyKind.ORGANISATION,
-                                         (PartyRole.CARRIER, PartyRole.VENDOR)))
-    return {role: create_parties(conn, system, book_id, items)
-            for role, items in specs.items()}
+        specs["carrier"].append(
+            NewParty(
+                f"T{n + 1:04d}",
+                f"{rng.choice(PLACE)} {rng.choice(CARRIERS)}",
+                PartyKind.ORGANISATION,
+                (PartyRole.CARRIER, PartyRole.VENDOR),
+            )
+        )
+    return {role: create_parties(conn, system, book_id, items) for role, items in specs.items()}
 
 
 def _address(rng: random.Random, org: Org) -> str:
     town, street = rng.choice(PLACE), rng.choice(STREETS)
     if org.currency == "USD":
         return f"{rng.randrange(100, 9999)} {street}, {town}, CA 9{rng.randrange(5000, 6199)}"
-    return (f"{rng.randrange(1, 200)} {street}, {town}, "
-            f"RV{rng.randrange(1, 20)} {rng.randrange(1, 9)}AB")
+    return (
+        f"{rng.randrange(1, 200)} {street}, {town}, "
+        f"RV{rng.randrange(1, 20)} {rng.randrange(1, 9)}AB"
+    )
 
 
-def _users(conn: Connection, system: Actor, book_id: int, code: str,
-           ids: dict[str, list[int]]) -> None:
+def _users(
+    conn: Connection, system: Actor, book_id: int, code: str, ids: dict[str, list[int]]
+) -> None:
     for name, role in DEMO_USERS:
-        add_user(conn, system, f"{name}@{code}", DEMO_PASSWORD, name.replace("-", " ").title(),
-                 grants=[(book_id, role)])
+        add_user(
+            conn,
+            system,
+            f"{name}@{code}",
+            DEMO_PASSWORD,
+            name.replace("-", " ").title(),
+            grants=[(book_id, role)],
+        )
     for name, role, party_role, index in PORTAL_USERS:
-        add_user(conn, system, f"{name}@{code}", DEMO_PASSWORD, name.replace("-", " ").title(),
-                 grants=[(book_id, role)], party_id=ids[party_role][index])
+        add_user(
+            conn,
+            system,
+            f"{name}@{code}",
+            DEMO_PASSWORD,
+            name.replace("-", " ").title(),
+            grants=[(book_id, role)],
+            party_id=ids[party_role][index],
+        )
 
 
-def _bank_details(conn: Connection, vault: Vault, book_id: int, org: Org,
-                  provider_ids: list[int], rng: random.Random) -> None:
+def _bank_details(
+    conn: Connection,
+    vault: Vault,
+    book_id: int,
+    org: Org,
+    provider_ids: list[int],
+    rng: random.Random,
+) -> None:
     clerk = Actor(f"demo-clerk@{org.code}", roles={book_id: frozenset({Role.CLERK})})
     approver = Actor(f"demo-approver@{org.code}", roles={book_id: frozenset({Role.APPROVER})})
     for party_id in provider_ids:
         if org.currency == "USD":
-            details = BankDetails(BankScheme.US_ABA, {
-                "routing_number": routing_number(rng),
-                "account_number": f"{rng.randrange(10**9):09d}", "account_type": "checking"})
+            details = BankDetails(
+                BankScheme.US_ABA,
+                {
+                    "routing_number": routing_number(rng),
+                    "account_number": f"{rng.randrange(10**9):09d}",
+                    "account_type": "checking",
+                },
+            )
         else:
-            details = BankDetails(BankScheme.UK_SORT_CODE, {
-                "sort_code": f"{rng.randrange(10**6):06d}",
-                "account_number": f"{rng.randrange(10**8):08d}"})
-        change = request_bank_change(conn, clerk, vault, book_id, party_id, details,
-                                     "provider onboarding form, verified by call-back")
+            details = BankDetails(
+                BankScheme.UK_SORT_CODE,
+                {
+                    "sort_code": f"{rng.randrange(10**6):06d}",
+                    "account_number": f"{rng.randrange(10**8):08d}",
+                },
+            )
+        change = request_bank_change(
+            conn,
+            clerk,
+            vault,
+            book_id,
+            party_id,
+            details,
+            "provider onboarding form, verified by call-back",
+        )
         approve_bank_change(conn, approver, book_id, change, "call-back confirmed")
 
 
-def _activity(database: Database, book_id: int, org: Org, scale: Scale,
-              ids: dict[str, list[int]], rng: random.Random,
-              tick: Callable[[str, int, int], None]) -> int:
+def _activity(
+    database: Database,
+    book_id: int,
+    org: Org,
+    scale: Scale,
+    ids: dict[str, list[int]],
+    rng: random.Random,
+    tick: Callable[[str, int, int], None],
+) -> int:
     cur = org.currency
     opening = 2_500_000_00 * org.share_percent // 100 * max(1, scale.providers // 50)
-    drafts = [EntryDraft(FIRST_MONTH, "Opening balance", "opening", (
-        PostingDraft("1000", opening, cur), PostingDraft("3000", -opening, cur)))]
+    drafts = [
+        EntryDraft(
+            FIRST_MONTH,
+            "Opening balance",
+            "opening",
+            (PostingDraft("1000", opening, cur), PostingDraft("3000", -opening, cur)),
+        )
+    ]
     for m in range(scale.months):
         first, last = _month(m)
         label = f"{first:%b %Y}"
         for pid in ids["provider"]:
             amount = rng.randrange(150_000, 4_500_000)
-            drafts.append(_pair(f"care-{pid}-{first:%Y%m}", last, f"Care delivered {label}",
-                                "5000", "2000", amount, cur, pid))
+            drafts.append(
+                _pair(
+                    f"care-{pid}-{first:%Y%m}",
+                    last,
+                    f"Care delivered {label}",
+                    "5000",
+                    "2000",
+                    amount,
+                    cur,
+                    pid,
+                )
+            )
             if m < scale.months - 1:  # paid on the 10th of the next month
-                drafts.append(_pair(f"pay-{pid}-{first:%Y%m}", last + timedelta(days=10),
-                                    f"Payment run, care {label}", "2000", "1000", amount, cur,
-                                    pid, debit_party=True))
-        drafts += _collections(ids["client"], "1100", "4000", "contrib", first, last, label,
-                               cur, rng, (2_000, 45_000))
-        drafts += _collections(ids["customer"], "1200", "4100", "inv", first, last, label,
-                               cur, rng, (5_000, 900_000))
+                drafts.append(
+                    _pair(
+                        f"pay-{pid}-{first:%Y%m}",
+                        last + timedelta(days=10),
+                        f"Payment run, care {label}",
+                        "2000",
+                        "1000",
+                        amount,
+                        cur,
+                        pid,
+                        debit_party=True,
+                    )
+                )
+        drafts += _collections(
+            ids["client"], "1100", "4000", "contrib", first, last, label, cur, rng, (2_000, 45_000)
+        )
+        drafts += _collections(
+            ids["customer"], "1200", "4100", "inv", first, last, label, cur, rng, (5_000, 900_000)
+        )
         for pid in ids["carrier"]:
             amount = rng.randrange(20_000, 600_000)
-            drafts.append(_pair(f"bill-{pid}-{first:%Y%m}", first + timedelta(days=14),
-                                f"Telecom bill {label}", "5200", "2100", amount, cur, pid))
+            drafts.append(
+                _pair(
+                    f"bill-{pid}-{first:%Y%m}",
+                    first + timedelta(days=14),
+                    f"Telecom bill {label}",
+                    "5200",
+                    "2100",
+                    amount,
+                    cur,
+                    pid,
+                )
+            )
     total, done = len(drafts), 0
     for start in range(0, total, BATCH):
-        chunk = drafts[start:start + BATCH]
+        chunk = drafts[start : start + BATCH]
         with database.write() as conn:
             ledger.post_entries(conn, Actor.system("demo"), book_id, chunk)
         done += len(chunk)
@@ -268,36 +475,81 @@ def _activity(database: Database, book_id: int, org: Org, scale: Scale,
     with database.write() as conn:
         for m in range(scale.months - 1):  # every month but the newest is closed
             month = FIRST_MONTH.month + m - 1
-            ledger.close_period(conn, manager, book_id, FIRST_MONTH.year + month // 12,
-                                month % 12 + 1)
+            ledger.close_period(
+                conn, manager, book_id, FIRST_MONTH.year + month // 12, month % 12 + 1
+            )
     return total
 
 
-def _collections(party_ids: list[int], receivable: str, income: str, prefix: str,
-                 first: date, last: date, label: str, cur: str, rng: random.Random,
-                 bounds: tuple[int, int]) -> list[EntryDraft]:
+def _collections(
+    party_ids: list[int],
+    receivable: str,
+    income: str,
+    prefix: str,
+    first: date,
+    last: date,
+    label: str,
+    cur: str,
+    rng: random.Random,
+    bounds: tuple[int, int],
+) -> list[EntryDraft]:
     out = []
     for pid in party_ids:
         if rng.random() < 0.35:  # not every client is charged every month
             continue
         amount = rng.randrange(*bounds)
-        out.append(_pair(f"{prefix}-{pid}-{first:%Y%m}", first + timedelta(days=3),
-                         f"Invoice {label}", receivable, income, amount, cur, pid))
+        out.append(
+            _pair(
+                f"{prefix}-{pid}-{first:%Y%m}",
+                first + timedelta(days=3),
+                f"Invoice {label}",
+                receivable,
+                income,
+                amount,
+                cur,
+                pid,
+            )
+        )
         paid = rng.random()
         if paid < 0.8:  # most pay in full, some in part, some not at all
             part = amount if paid < 0.65 else amount // 2
-            out.append(_pair(f"rcpt-{prefix}-{pid}-{first:%Y%m}",
-                             min(last, first + timedelta(days=rng.randrange(5, 27))),
-                             f"Receipt {label}", "1010", receivable, part, cur, pid,
-                             credit_party=True))
+            out.append(
+                _pair(
+                    f"rcpt-{prefix}-{pid}-{first:%Y%m}",
+                    min(last, first + timedelta(days=rng.randrange(5, 27))),
+                    f"Receipt {label}",
+                    "1010",
+                    receivable,
+                    part,
+                    cur,
+                    pid,
+                    credit_party=True,
+                )
+            )
     return out
 
 
-def _pair(key: str, day: date, text: str, debit: str, credit: str, amount: int, cur: str,
-          party: int, debit_party: bool = False, credit_party: bool = False) -> EntryDraft:
+def _pair(
+    key: str,
+    day: date,
+    text: str,
+    debit: str,
+    credit: str,
+    amount: int,
+    cur: str,
+    party: int,
+    debit_party: bool = False,
+    credit_party: bool = False,
+) -> EntryDraft:
     """A two-line entry; the party goes on whichever side is the control account."""
     debit_is_control = debit_party or debit in ("1100", "1200")
     credit_is_control = credit_party or credit in ("2000", "2100")
-    return EntryDraft(day, text, key, (
-        PostingDraft(debit, amount, cur, party if debit_is_control else None),
-        PostingDraft(credit, -amount, cur, party if credit_is_control else None)))
+    return EntryDraft(
+        day,
+        text,
+        key,
+        (
+            PostingDraft(debit, amount, cur, party if debit_is_control else None),
+            PostingDraft(credit, -amount, cur, party if credit_is_control else None),
+        ),
+    )

@@ -13,6 +13,8 @@ import random
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from sqlalchemy import Connection
+
 from remit.access.model import Actor, Role
 from remit.cases import service as cases
 from remit.cases.model import CASE_TYPES, NewCase, Priority
@@ -24,27 +26,57 @@ MAX_AGE_DAYS = 40
 BATCH = 1_000
 # (case type, party role, weight, titles)
 MIX = (
-    ("arbitration", "provider", 30, ("Missed visit on {d}", "Short call, 15 min of 45",
-                                     "Two-carer visit with one carer", "Unplanned visit")),
-    ("helpdesk", "provider", 20, ("Remittance for {m} not received", "Query on rate change",
-                                  "Payment lower than invoice")),
-    ("payment_return", "provider", 8, ("BACS payment returned: account closed",
-                                       "ACH return R03 on {d}")),
-    ("compliance_gap", "provider", 8, ("Insurance certificate expired",
-                                       "W-9 missing for new provider")),
-    ("unapplied_cash", "client", 12, ("Receipt with no reference on {d}",
-                                      "Overpayment of contribution")),
-    ("broken_promise", "client", 12, ("Promise to pay on {d} not kept",
-                                      "Instalment missed")),
+    (
+        "arbitration",
+        "provider",
+        30,
+        (
+            "Missed visit on {d}",
+            "Short call, 15 min of 45",
+            "Two-carer visit with one carer",
+            "Unplanned visit",
+        ),
+    ),
+    (
+        "helpdesk",
+        "provider",
+        20,
+        ("Remittance for {m} not received", "Query on rate change", "Payment lower than invoice"),
+    ),
+    (
+        "payment_return",
+        "provider",
+        8,
+        ("BACS payment returned: account closed", "ACH return R03 on {d}"),
+    ),
+    (
+        "compliance_gap",
+        "provider",
+        8,
+        ("Insurance certificate expired", "W-9 missing for new provider"),
+    ),
+    (
+        "unapplied_cash",
+        "client",
+        12,
+        ("Receipt with no reference on {d}", "Overpayment of contribution"),
+    ),
+    ("broken_promise", "client", 12, ("Promise to pay on {d} not kept", "Instalment missed")),
     ("dispute", "carrier", 5, ("Charge for disconnected line", "Late fee disputed")),
     ("invoice_alert", "carrier", 5, ("Bill up 32% on last month", "New recurring charge")),
 )
 OWNERS = ("demo-clerk", "demo-clerk2", "demo-manager", None)
 
 
-def seed_cases(database: Database, book_id: int, code: str, count: int,
-               ids: dict[str, list[int]], rng: random.Random,
-               tick: Callable[[str, int, int], None]) -> int:
+def seed_cases(
+    database: Database,
+    book_id: int,
+    code: str,
+    count: int,
+    ids: dict[str, list[int]],
+    rng: random.Random,
+    tick: Callable[[str, int, int], None],
+) -> int:
     clerk = Actor(f"demo-clerk@{code}", roles={book_id: frozenset({Role.CLERK})})
     weights = [w for _, _, w, _ in MIX]
     done = 0
@@ -58,11 +90,15 @@ def seed_cases(database: Database, book_id: int, code: str, count: int,
                 age = min(int(rng.expovariate(1 / MEAN_AGE_DAYS)), MAX_AGE_DAYS)
                 opened = today - timedelta(days=age)
                 owner = rng.choice(OWNERS)
-                title = rng.choice(titles).format(d=opened - timedelta(days=3),
-                                                  m=f"{opened:%B}")
-                new = NewCase(kind, title, "Opened by the demo generator.",
-                              rng.choices(list(Priority), (1, 6, 2, 1))[0],
-                              rng.choice(party_ids), f"{owner}@{code}" if owner else None)
+                title = rng.choice(titles).format(d=opened - timedelta(days=3), m=f"{opened:%B}")
+                new = NewCase(
+                    kind,
+                    title,
+                    "Opened by the demo generator.",
+                    rng.choices(list(Priority), (1, 6, 2, 1))[0],
+                    rng.choice(party_ids),
+                    f"{owner}@{code}" if owner else None,
+                )
                 case_id = cases.open_case(conn, clerk, book_id, new, today=opened)
                 _progress(conn, clerk, book_id, case_id, kind, rng)
                 done += 1
@@ -71,28 +107,36 @@ def seed_cases(database: Database, book_id: int, code: str, count: int,
     return done
 
 
-def _progress(conn: object, clerk: Actor, book_id: int, case_id: int, kind: str,
-              rng: random.Random) -> None:
+def _progress(
+    conn: Connection, clerk: Actor, book_id: int, case_id: int, kind: str, rng: random.Random
+) -> None:
     """Move a case along its type's first transitions: some start, some finish."""
     case_type = CASE_TYPES[kind]
     state = case_type.initial
     for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
-        choices = [t for t in case_type.allowed_from(state)
-                   if clerk.can(book_id, t.permission)]
+        choices = [t for t in case_type.allowed_from(state) if clerk.can(book_id, t.permission)]
         if not choices:
             return
         move = choices[0] if rng.random() < 0.7 else rng.choice(choices)
-        state = cases.transition(conn, clerk, book_id, case_id, move.name,  # type: ignore[arg-type]
-                                 "demo: " + move.label.lower())
+        state = cases.transition(
+            conn, clerk, book_id, case_id, move.name, "demo: " + move.label.lower()
+        )
         if case_type.is_closed(state):
             return
 
 
-def _portal_query(database: Database, book_id: int, code: str,
-                  ids: dict[str, list[int]]) -> None:
-    provider = Actor(f"demo-provider@{code}", roles={book_id: frozenset({Role.PROVIDER})},
-                     parties={book_id: ids["provider"][0]})
+def _portal_query(database: Database, book_id: int, code: str, ids: dict[str, list[int]]) -> None:
+    provider = Actor(
+        f"demo-provider@{code}",
+        roles={book_id: frozenset({Role.PROVIDER})},
+        parties={book_id: ids["provider"][0]},
+    )
     with database.write() as conn:
-        cases.portal_raise_query(conn, provider, book_id, "October remittance",
-                                 "We have not received the remittance advice for October. "
-                                 "Could you send it again?", today=date(2026, 11, 18))
+        cases.portal_raise_query(
+            conn,
+            provider,
+            book_id,
+            "October remittance",
+            "We have not received the remittance advice for October. Could you send it again?",
+            today=date(2026, 11, 18),
+        )

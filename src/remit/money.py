@@ -63,6 +63,34 @@ _NON_FINITE_TEXT = frozenset({"nan", "snan", "inf", "infinity"})
 _MIN_PRECISION_DIGITS = 50
 
 
+# The largest amount one posting may carry, and one entry's debits may add up to: 10^15 minor
+# units (ten trillion pounds or dollars). Balances and day totals are BIGINT (at most
+# 2^63 - 1, about 9.2 x 10^18), so thousands of postings at the limit still fit, and a
+# posting that would take a total past the column's range is refused, never wrapped.
+MAX_AMOUNT_MINOR = 10**15
+BALANCE_LIMIT_MINOR = 2**63 - 1
+
+
+def amount_problem(
+    amount_minor: int,
+    field: str,
+    *,
+    line: int | None = None,
+    source: str = "",
+    limit: int = MAX_AMOUNT_MINOR,
+) -> Problem | None:
+    """What is wrong with an amount of minor units, or None: beyond +/- ``limit``.
+
+    >>> amount_problem(10**15, "amount_minor") is None
+    True
+    >>> str(amount_problem(-(10**15) - 1, "amount_minor", line=4))
+    'line 4: amount_minor: at most 1,000,000,000,000,000 minor units either way [amount_bound]'
+    """
+    if -limit <= amount_minor <= limit:
+        return None
+    return Problem(field, f"at most {limit:,} minor units either way", "amount_bound", line, source)
+
+
 class UnknownCurrency(RemitError):
     """The code is not an ISO 4217 currency in `CURRENCY_EXPONENTS`."""
 

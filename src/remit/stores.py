@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from remit import audit as _audit
 from remit import db
 from remit.access import store as _access
 from remit.care import store as _care
@@ -15,7 +16,7 @@ from remit.ledger import store as _ledger
 from remit.parties import store as _parties
 from remit.web import store as _web
 
-_ALL = (_access, _care, _cases, _documents, _events, _jobs, _ledger, _parties, _web)
+_ALL = (_audit, _access, _care, _cases, _documents, _events, _jobs, _ledger, _parties, _web)
 
 
 def load_all_tables() -> MetaData:

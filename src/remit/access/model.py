@@ -157,8 +157,13 @@ class Actor:
 
 # Decisions that must be taken by a named person with the role, never by the system.
 NAMED_PERSON_ONLY = frozenset(
-    {Permission.PERIOD_REOPEN, Permission.BANK_CHANGE_APPROVE, Permission.BANK_DETAILS_VIEW,
-     Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT}
+    {
+        Permission.PERIOD_REOPEN,
+        Permission.BANK_CHANGE_APPROVE,
+        Permission.BANK_DETAILS_VIEW,
+        Permission.PORTAL_PROVIDER,
+        Permission.PORTAL_CLIENT,
+    }
 )
 
 

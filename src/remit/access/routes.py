@@ -32,32 +32,52 @@ def users_page(ctx: Users) -> HTMLResponse:
     return _users(ctx, {}, {})
 
 
-def _users(ctx: Ctx, values: dict[str, Any], errors: dict[str, list[str]],
-           status: int = 200) -> HTMLResponse:
+def _users(
+    ctx: Ctx, values: dict[str, Any], errors: dict[str, list[str]], status: int = 200
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = users_in_book(conn, ctx.book_id)
-    return ctx.page("access/users.html", status, nav="admin", users=found, values=values,
-                    errors=errors, roles=[r.value for r in Role])
+    return ctx.page(
+        "access/users.html",
+        status,
+        nav="admin",
+        users=found,
+        values=values,
+        errors=errors,
+        roles=[r.value for r in Role],
+    )
 
 
 @router.post("/users", response_class=HTMLResponse)
-def users_add(ctx: Users, username: Annotated[str, Form()] = "",
-              display_name: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
-              role: Annotated[str, Form()] = "", party_ref: Annotated[str, Form()] = "",
-              password: Annotated[str, Form()] = "") -> Response:
-    values = {"username": username, "display_name": display_name, "email": email,
-              "role": role, "party_ref": party_ref}
+def users_add(
+    ctx: Users,
+    username: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    party_ref: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    values = {
+        "username": username,
+        "display_name": display_name,
+        "email": email,
+        "role": role,
+        "party_ref": party_ref,
+    }
     name = username.strip().lower()
     chosen = Role(role) if role in {r.value for r in Role} else None
     # Every problem of the form at once, before anything is written.
     problems = [] if chosen else [Problem("role", "choose a role", "required")]
     portal = chosen in (Role.PROVIDER, Role.CLIENT)
     if portal and not party_ref.strip():
-        problems.append(Problem("party_ref", "a portal user needs the reference of its "
-                                "party", "required"))
+        problems.append(
+            Problem("party_ref", "a portal user needs the reference of its party", "required")
+        )
     if not USERNAME.match(name):
-        problems.append(Problem("username", "2 to 100 lower-case letters, digits, . _ @ -",
-                                "username_format"))
+        problems.append(
+            Problem("username", "2 to 100 lower-case letters, digits, . _ @ -", "username_format")
+        )
     problems += password_problems(password)
     try:
         if problems:
@@ -65,8 +85,9 @@ def users_add(ctx: Users, username: Annotated[str, Form()] = "",
         assert chosen is not None
         with ctx.db.write() as conn:
             party = party_id_for(conn, ctx.book_id, party_ref.strip()) if portal else None
-            add_user(conn, ctx.actor, name, password, display_name, email,
-                     [(ctx.book_id, chosen)], party)
+            add_user(
+                conn, ctx.actor, name, password, display_name, email, [(ctx.book_id, chosen)], party
+            )
     except ValidationFailed as exc:
         return _users(ctx, values, field_errors(exc), 422)
     except NotFound as exc:
@@ -88,25 +109,41 @@ def tokens_page(ctx: Tokens) -> HTMLResponse:
     return _tokens(ctx, {}, None)
 
 
-def _tokens(ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken | None,
-            status: int = 200) -> HTMLResponse:
+def _tokens(
+    ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken | None, status: int = 200
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = tokens.list_tokens(conn, ctx.actor, ctx.book_id)
-        staff = [u for u in users_in_book(conn, ctx.book_id)
-                 if set(u["roles"]) & {r.value for r in STAFF_ROLES}]
-    return ctx.page("access/tokens.html", status, nav="admin", tokens=found, errors=errors,
-                    issued=issued, scopes=list(tokens.SCOPES), staff=staff)
+        staff = [
+            u
+            for u in users_in_book(conn, ctx.book_id)
+            if set(u["roles"]) & {r.value for r in STAFF_ROLES}
+        ]
+    return ctx.page(
+        "access/tokens.html",
+        status,
+        nav="admin",
+        tokens=found,
+        errors=errors,
+        issued=issued,
+        scopes=list(tokens.SCOPES),
+        staff=staff,
+    )
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-def tokens_issue(ctx: Tokens, name: Annotated[str, Form()] = "",
-                 scope: Annotated[list[str] | None, Form()] = None,
-                 expires_in_days: Annotated[int, Form()] = 90,
-                 user_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None) -> HTMLResponse:
+def tokens_issue(
+    ctx: Tokens,
+    name: Annotated[str, Form()] = "",
+    scope: Annotated[list[str] | None, Form()] = None,
+    expires_in_days: Annotated[int, Form()] = 90,
+    user_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+) -> HTMLResponse:
     try:
         with ctx.db.write() as conn:
-            issued = tokens.issue_token(conn, ctx.actor, ctx.book_id, name, scope or [],
-                                        expires_in_days, user_id)
+            issued = tokens.issue_token(
+                conn, ctx.actor, ctx.book_id, name, scope or [], expires_in_days, user_id
+            )
     except ValidationFailed as exc:
         return _tokens(ctx, field_errors(exc), None, 422)
     return _tokens(ctx, {}, issued)

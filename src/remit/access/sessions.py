@@ -21,11 +21,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.access.service import _actor_of, password_problems, users_in_book
 from remit.access.store import login_attempts, users, web_sessions
 from remit.errors import NotFound, Problem, RemitError, ValidationFailed
-from remit.ledger import audit
 
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
@@ -67,8 +67,14 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def login(conn: Connection, username: str, password: str, ip: str, user_agent: str = "",
-          now: datetime | None = None) -> Session:
+def login(
+    conn: Connection,
+    username: str,
+    password: str,
+    ip: str,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> Session:
     """Check the password and open a session, or raise ``LoginRefused``.
 
     The failure is recorded in ``conn`` before the raise: catch it *inside* the transaction,
@@ -78,11 +84,16 @@ def login(conn: Connection, username: str, password: str, ip: str, user_agent: s
     username = username.strip().lower()
     since = _text(moment - WINDOW)
     la = login_attempts.c
-    ip_failures = conn.execute(select(func.count()).select_from(login_attempts).where(and_(
-        la.ip == ip, la.success.is_(False), la.at >= since))).scalar_one()
+    ip_failures = conn.execute(
+        select(func.count())
+        .select_from(login_attempts)
+        .where(and_(la.ip == ip, la.success.is_(False), la.at >= since))
+    ).scalar_one()
     if ip_failures >= IP_FAILURE_LIMIT:
-        raise LoginRefused("too many failed sign-ins from your address; try again in "
-                           f"{LOCK_MINUTES} minutes", throttled=True)
+        raise LoginRefused(
+            f"too many failed sign-ins from your address; try again in {LOCK_MINUTES} minutes",
+            throttled=True,
+        )
     row = conn.execute(select(users).where(users.c.username == username)).first()
     locked = _locked(conn, row, username, moment)
     ok = False
@@ -90,18 +101,25 @@ def login(conn: Connection, username: str, password: str, ip: str, user_agent: s
         ok = _password_ok(str(row.password_hash), password)
     else:
         _verify_dummy(password)  # the same time whether or not the user exists
-    conn.execute(insert(login_attempts).values(username=username[:100], ip=ip[:64],
-                                               at=_text(moment), success=ok))
+    conn.execute(
+        insert(login_attempts).values(
+            username=username[:100], ip=ip[:64], at=_text(moment), success=ok
+        )
+    )
     system = Actor.system("sign-in")
     if locked:
-        raise LoginRefused(f"sign-in for this name is paused after {LOCK_AFTER_FAILURES} "
-                           f"failed attempts; try again in {LOCK_MINUTES} minutes or ask an "
-                           "administrator to unlock it", throttled=True)
+        raise LoginRefused(
+            f"sign-in for this name is paused after {LOCK_AFTER_FAILURES} "
+            f"failed attempts; try again in {LOCK_MINUTES} minutes or ask an "
+            "administrator to unlock it",
+            throttled=True,
+        )
     if not ok or row is None:
         _failed(conn, system, row, username, moment)
         raise LoginRefused("wrong user name or password")
-    conn.execute(update(users).where(users.c.id == row.id).values(failed_logins=0,
-                                                                  locked_until=None))
+    conn.execute(
+        update(users).where(users.c.id == row.id).values(failed_logins=0, locked_until=None)
+    )
     actor = _actor_of(conn, row)
     session = _open(conn, actor, ip, user_agent, moment)
     audit.record(conn, actor, "user.login", "user", row.id, None, {"ip": ip})
@@ -125,17 +143,35 @@ def _locked(conn: Connection, row: object, username: str, moment: datetime) -> b
         return until is not None and until > _text(moment)
     # No such user: behave as if it existed, from the attempts on record.
     la = login_attempts.c
-    recent = conn.execute(select(la.success).where(and_(
-        la.username == username, la.at >= _text(moment - timedelta(minutes=LOCK_MINUTES))))
-        .order_by(la.id.desc()).limit(LOCK_AFTER_FAILURES)).scalars().all()
+    recent = (
+        conn.execute(
+            select(la.success)
+            .where(
+                and_(
+                    la.username == username,
+                    la.at >= _text(moment - timedelta(minutes=LOCK_MINUTES)),
+                )
+            )
+            .order_by(la.id.desc())
+            .limit(LOCK_AFTER_FAILURES)
+        )
+        .scalars()
+        .all()
+    )
     return len(recent) == LOCK_AFTER_FAILURES and not any(recent)
 
 
-def _failed(conn: Connection, system: Actor, row: object, username: str,
-            moment: datetime) -> None:
+def _failed(conn: Connection, system: Actor, row: object, username: str, moment: datetime) -> None:
     if row is None:
-        audit.record(conn, system, "user.login_failed", "user", username, None,
-                     {"reason": "no such active user"})
+        audit.record(
+            conn,
+            system,
+            "user.login_failed",
+            "user",
+            username,
+            None,
+            {"reason": "no such active user"},
+        )
         return
     user_id = int(row.id)  # type: ignore[attr-defined]
     failures = int(row.failed_logins or 0) + 1  # type: ignore[attr-defined]
@@ -143,21 +179,34 @@ def _failed(conn: Connection, system: Actor, row: object, username: str,
     if failures >= LOCK_AFTER_FAILURES:
         values["locked_until"] = _text(moment + timedelta(minutes=LOCK_MINUTES))
     conn.execute(update(users).where(users.c.id == user_id).values(**values))
-    audit.record(conn, system, "user.login_failed", "user", user_id, None,
-                 {"failures": failures})
+    audit.record(conn, system, "user.login_failed", "user", user_id, None, {"failures": failures})
     if "locked_until" in values:
-        audit.record(conn, system, "user.locked", "user", user_id, None,
-                     {"locked_until": values["locked_until"]})
+        audit.record(
+            conn,
+            system,
+            "user.locked",
+            "user",
+            user_id,
+            None,
+            {"locked_until": values["locked_until"]},
+        )
 
 
-def _open(conn: Connection, actor: Actor, ip: str, user_agent: str,
-          moment: datetime) -> Session:
+def _open(conn: Connection, actor: Actor, ip: str, user_agent: str, moment: datetime) -> Session:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = _text(moment + ABSOLUTE_TIMEOUT)
-    conn.execute(insert(web_sessions).values(
-        token_hash=_hash(token), user_id=actor.user_id, csrf_token=csrf,
-        created_at=_text(moment), last_seen_at=_text(moment), expires_at=expires,
-        ip=ip[:64], user_agent=user_agent[:200]))
+    conn.execute(
+        insert(web_sessions).values(
+            token_hash=_hash(token),
+            user_id=actor.user_id,
+            csrf_token=csrf,
+            created_at=_text(moment),
+            last_seen_at=_text(moment),
+            expires_at=expires,
+            ip=ip[:64],
+            user_agent=user_agent[:200],
+        )
+    )
     return Session(token, csrf, actor, expires)
 
 
@@ -179,18 +228,29 @@ def resume(conn: Connection, token: str, now: datetime | None = None) -> Session
     user = conn.execute(select(users).where(users.c.id == row.user_id)).first()
     if user is None or not user.active:
         return None
-    return Session(token, str(row.csrf_token), _actor_of(conn, user), str(row.expires_at),
-                   stale=row.last_seen_at <= _text(moment - TOUCH_EVERY))
+    return Session(
+        token,
+        str(row.csrf_token),
+        _actor_of(conn, user),
+        str(row.expires_at),
+        stale=row.last_seen_at <= _text(moment - TOUCH_EVERY),
+    )
 
 
 def touch(conn: Connection, session: Session, now: datetime | None = None) -> None:
     """Refresh the idle timer, and sweep sessions that have expired or gone idle."""
     moment = _now(now)
     ws = web_sessions.c
-    conn.execute(update(web_sessions).where(ws.token_hash == _hash(session.token))
-                 .values(last_seen_at=_text(moment)))
-    conn.execute(delete(web_sessions).where(
-        (ws.expires_at <= _text(moment)) | (ws.last_seen_at <= _text(moment - IDLE_TIMEOUT))))
+    conn.execute(
+        update(web_sessions)
+        .where(ws.token_hash == _hash(session.token))
+        .values(last_seen_at=_text(moment))
+    )
+    conn.execute(
+        delete(web_sessions).where(
+            (ws.expires_at <= _text(moment)) | (ws.last_seen_at <= _text(moment - IDLE_TIMEOUT))
+        )
+    )
 
 
 def logout(conn: Connection, session: Session) -> None:
@@ -198,29 +258,43 @@ def logout(conn: Connection, session: Session) -> None:
     audit.record(conn, session.actor, "user.logout", "user", session.actor.user_id, None, {})
 
 
-def change_password(conn: Connection, session: Session, current: str, new: str,
-                    repeat: str) -> Session:
+def change_password(
+    conn: Connection, session: Session, current: str, new: str, repeat: str
+) -> Session:
     """Set a new password; every other session of the user ends. Returns a fresh session."""
     row = conn.execute(select(users).where(users.c.id == session.actor.user_id)).first()
     problems: list[Problem] = []
     if row is None or not _password_ok(str(row.password_hash), current):
-        problems.append(Problem("current_password", "this is not your current password",
-                                "password_wrong"))
+        problems.append(
+            Problem("current_password", "this is not your current password", "password_wrong")
+        )
     problems.extend(Problem("new_password", p.message, p.check) for p in password_problems(new))
     if new != repeat:
-        problems.append(Problem("repeat_password", "the two new passwords differ",
-                                "password_repeat"))
+        problems.append(
+            Problem("repeat_password", "the two new passwords differ", "password_repeat")
+        )
     if new and new == current:
-        problems.append(Problem("new_password", "choose a password you have not just used",
-                                "password_reused"))
+        problems.append(
+            Problem("new_password", "choose a password you have not just used", "password_reused")
+        )
     if problems or row is None:
         raise ValidationFailed(problems)
     moment = datetime.now(UTC)
-    conn.execute(update(users).where(users.c.id == row.id).values(
-        password_hash=_hasher.hash(new), password_changed_at=_text(moment)))
+    conn.execute(
+        update(users)
+        .where(users.c.id == row.id)
+        .values(password_hash=_hasher.hash(new), password_changed_at=_text(moment))
+    )
     conn.execute(delete(web_sessions).where(web_sessions.c.user_id == row.id))
-    audit.record(conn, session.actor, "user.password_change", "user", row.id, None,
-                 {"other_sessions_ended": True})
+    audit.record(
+        conn,
+        session.actor,
+        "user.password_change",
+        "user",
+        row.id,
+        None,
+        {"other_sessions_ended": True},
+    )
     return _open(conn, session.actor, "", "", moment)
 
 
@@ -229,6 +303,7 @@ def unlock(conn: Connection, actor: Actor, book_id: int, user_id: int) -> None:
     require(actor, book_id, Permission.USERS_MANAGE)
     if not any(u["id"] == user_id for u in users_in_book(conn, book_id)):
         raise NotFound(f"no user {user_id} in this book")
-    conn.execute(update(users).where(users.c.id == user_id).values(failed_logins=0,
-                                                                   locked_until=None))
+    conn.execute(
+        update(users).where(users.c.id == user_id).values(failed_logins=0, locked_until=None)
+    )
     audit.record(conn, actor, "user.unlock", "user", user_id, None, {}, book_id)

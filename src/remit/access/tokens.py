@@ -22,24 +22,26 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.access.service import actor_by_id
 from remit.access.store import api_tokens
 from remit.db import insert_id
 from remit.errors import NotFound, Problem, ValidationFailed
-from remit.ledger import audit
 
 P = Permission
-SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType({
-    "parties:read": frozenset({P.PARTY_READ}),
-    "parties:write": frozenset({P.PARTY_READ, P.PARTY_EDIT}),
-    "ledger:read": frozenset({P.LEDGER_READ}),
-    "ledger:post": frozenset({P.LEDGER_READ, P.LEDGER_POST}),
-    "cases:read": frozenset({P.CASE_READ, P.DOCUMENT_READ}),
-    "cases:write": frozenset({P.CASE_READ, P.CASE_WORK, P.CASE_ASSIGN}),
-    "care:read": frozenset({P.CARE_READ}),
-    "care:write": frozenset({P.CARE_READ, P.CARE_IMPORT}),
-})
+SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType(
+    {
+        "parties:read": frozenset({P.PARTY_READ}),
+        "parties:write": frozenset({P.PARTY_READ, P.PARTY_EDIT}),
+        "ledger:read": frozenset({P.LEDGER_READ}),
+        "ledger:post": frozenset({P.LEDGER_READ, P.LEDGER_POST}),
+        "cases:read": frozenset({P.CASE_READ, P.DOCUMENT_READ}),
+        "cases:write": frozenset({P.CASE_READ, P.CASE_WORK, P.CASE_ASSIGN}),
+        "care:read": frozenset({P.CARE_READ}),
+        "care:write": frozenset({P.CARE_READ, P.CARE_IMPORT}),
+    }
+)
 TOKEN_PREFIX = "rmt"  # noqa: S105 - the marker of remit tokens, not a secret
 
 
@@ -65,9 +67,15 @@ def _now() -> str:
     return audit.utc_now_text()
 
 
-def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
-                scopes: Iterable[str], expires_in_days: int | None = 90,
-                user_id: int | None = None) -> IssuedToken:
+def issue_token(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    name: str,
+    scopes: Iterable[str],
+    expires_in_days: int | None = 90,
+    user_id: int | None = None,
+) -> IssuedToken:
     """Make a token in this book, acting for ``user_id`` (a staff user of the book, e.g. an
     integration's own user) or for the admin who makes it; the text is returned once."""
     require(actor, book_id, Permission.API_TOKENS_MANAGE)
@@ -78,17 +86,28 @@ def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
         problems.append(Problem("name", "1 to 100 characters", "required"))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
-        problems.append(Problem("scopes", f"choose scopes among {', '.join(SCOPES)}"
-                                + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
-                                "scopes"))
+        problems.append(
+            Problem(
+                "scopes",
+                f"choose scopes among {', '.join(SCOPES)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                "scopes",
+            )
+        )
     if expires_in_days is not None and not 1 <= expires_in_days <= 366:
         problems.append(Problem("expires_in_days", "1 to 366 days", "range"))
     owner_actor = actor_by_id(conn, owner) if owner is not None else None
     if owner_actor is None:
         problems.append(Problem("user", "a token acts for a named, active user", "required"))
     elif not owner_actor.is_staff_in(book_id):
-        problems.append(Problem("user", f"{owner_actor.username} has no staff role in this "
-                                "book (portal users have no API tokens)", "staff_only"))
+        problems.append(
+            Problem(
+                "user",
+                f"{owner_actor.username} has no staff role in this "
+                "book (portal users have no API tokens)",
+                "staff_only",
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
     prefix = secrets.token_hex(4)
@@ -97,37 +116,74 @@ def issue_token(conn: Connection, actor: Actor, book_id: int, name: str,
     if expires_in_days is not None:
         moment = datetime.now(UTC) + timedelta(days=expires_in_days)
         expires = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    token_id = insert_id(conn, insert(api_tokens).values(
-        book_id=book_id, user_id=owner, name=name.strip(), prefix=prefix,
-        token_hash=_hash(token), scopes=" ".join(scopes), created_by=actor.username,
-        created_at=_now(), expires_at=expires))
-    audit.record(conn, actor, "api_token.issue", "api_token", token_id, None,
-                 {"prefix": prefix, "name": name, "scopes": scopes, "expires_at": expires,
-                  "user_id": owner},
-                 book_id)
+    token_id = insert_id(
+        conn,
+        insert(api_tokens).values(
+            book_id=book_id,
+            user_id=owner,
+            name=name.strip(),
+            prefix=prefix,
+            token_hash=_hash(token),
+            scopes=" ".join(scopes),
+            created_by=actor.username,
+            created_at=_now(),
+            expires_at=expires,
+        ),
+    )
+    audit.record(
+        conn,
+        actor,
+        "api_token.issue",
+        "api_token",
+        token_id,
+        None,
+        {"prefix": prefix, "name": name, "scopes": scopes, "expires_at": expires, "user_id": owner},
+        book_id,
+    )
     return IssuedToken(token_id, prefix, token)
 
 
 def list_tokens(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
     require(actor, book_id, Permission.API_TOKENS_MANAGE)
     t = api_tokens.c
-    rows = conn.execute(select(t.id, t.name, t.prefix, t.scopes, t.created_by, t.created_at,
-                               t.expires_at, t.revoked_at, t.last_used_at)
-                        .where(t.book_id == book_id).order_by(t.id.desc()))
+    rows = conn.execute(
+        select(
+            t.id,
+            t.name,
+            t.prefix,
+            t.scopes,
+            t.created_by,
+            t.created_at,
+            t.expires_at,
+            t.revoked_at,
+            t.last_used_at,
+        )
+        .where(t.book_id == book_id)
+        .order_by(t.id.desc())
+    )
     return [dict(r) for r in rows.mappings()]
 
 
 def revoke_token(conn: Connection, actor: Actor, book_id: int, token_id: int) -> None:
     require(actor, book_id, Permission.API_TOKENS_MANAGE)
     t = api_tokens.c
-    row = conn.execute(select(t.prefix, t.revoked_at).where(
-        and_(t.id == token_id, t.book_id == book_id))).first()
+    row = conn.execute(
+        select(t.prefix, t.revoked_at).where(and_(t.id == token_id, t.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no API token {token_id} in this book")
     if row.revoked_at is None:
         conn.execute(update(api_tokens).where(t.id == token_id).values(revoked_at=_now()))
-        audit.record(conn, actor, "api_token.revoke", "api_token", token_id, None,
-                     {"prefix": row.prefix}, book_id)
+        audit.record(
+            conn,
+            actor,
+            "api_token.revoke",
+            "api_token",
+            token_id,
+            None,
+            {"prefix": row.prefix},
+            book_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +214,18 @@ def token_actor(conn: Connection, token: str) -> TokenActor | None:
         return None
     book_id = int(row.book_id)
     stale = row.last_used_at is None or row.last_used_at[:16] != now[:16]  # once a minute
-    narrowed = replace(user, roles={book_id: user.roles_in(book_id)},
-                       parties={}, scopes=scope_permissions(str(row.scopes).split()),
-                       username=f"{user.username} (token {row.prefix})")
+    narrowed = replace(
+        user,
+        roles={book_id: user.roles_in(book_id)},
+        parties={},
+        scopes=scope_permissions(str(row.scopes).split()),
+        username=f"{user.username} (token {row.prefix})",
+    )
     return TokenActor(narrowed, book_id, str(row.prefix), stale)
 
 
 def touch_token(conn: Connection, prefix: str) -> None:
     """Record a token's use now (the admin page shows when each was last used)."""
-    conn.execute(update(api_tokens).where(api_tokens.c.prefix == prefix).values(
-        last_used_at=_now()))
+    conn.execute(
+        update(api_tokens).where(api_tokens.c.prefix == prefix).values(last_used_at=_now())
+    )

@@ -29,26 +29,53 @@ from remit.errors import ValidationFailed
 from remit.money import Money, format_money
 from remit.parties import service as parties_service
 
-care_app = typer.Typer(help="Care monitoring: planned against actual visits.",
-                       no_args_is_help=True)
+care_app = typer.Typer(help="Care monitoring: planned against actual visits.", no_args_is_help=True)
 
 
 @care_app.command()
 @user_errors
 def reconcile(
-    planned: Path = typer.Option(..., "--planned", help="planned.csv (docs/formats/care.md)",
-                                 exists=True, dir_okay=False, readable=True),
-    actual: Path = typer.Option(..., "--actual", help="actual.csv: carers' check-ins",
-                                exists=True, dir_okay=False, readable=True),
-    rates: Path = typer.Option(..., "--rates", help="rates.csv: hourly rates by date",
-                               exists=True, dir_okay=False, readable=True),
-    policy: Path | None = typer.Option(None, "--policy", help="policy.toml (else defaults)",
-                                       exists=True, dir_okay=False, readable=True),
-    out: Path = typer.Option(..., "--out", help="Folder for outcomes.csv and summary.json.",
-                             file_okay=False),
+    planned: Path = typer.Option(
+        ...,
+        "--planned",
+        help="planned.csv (docs/formats/care.md)",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    actual: Path = typer.Option(
+        ...,
+        "--actual",
+        help="actual.csv: carers' check-ins",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    rates: Path = typer.Option(
+        ...,
+        "--rates",
+        help="rates.csv: hourly rates by date",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    policy: Path | None = typer.Option(
+        None,
+        "--policy",
+        help="policy.toml (else defaults)",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for outcomes.csv and summary.json.", file_okay=False
+    ),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Reconcile the valid rows and write the rejected ones "
-        "to <file>.rejected.csv; without it, a file with errors writes nothing."),
+        False,
+        "--skip-invalid",
+        help="Reconcile the valid rows and write the rejected ones "
+        "to <file>.rejected.csv; without it, a file with errors writes nothing.",
+    ),
 ) -> None:
     """Match actual visits to planned ones, apply the policy, and price each carer place.
 
@@ -57,15 +84,21 @@ def reconcile(
     """
     started = time.perf_counter()
     the_policy = exchange.read_policy(policy, policy.name if policy else "policy.toml")
-    files = [exchange.read_planned(planned, planned.name),
-             exchange.read_actual(actual, actual.name), exchange.read_rates(rates, rates.name)]
+    files = [
+        exchange.read_planned(planned, planned.name),
+        exchange.read_actual(actual, actual.name),
+        exchange.read_rates(rates, rates.name),
+    ]
     plan_file, actual_file, rate_file = files
     if rate_file.problems or (not skip_invalid and any(f.problems for f in files)):
         # Rates are reference data: a bad rate is never skipped.
         raise ValidationFailed([p for f in files for p in f.problems])
-    outcomes = run_engine(exchange.planned_frame(plan_file.valid_rows()),
-                          exchange.actual_frame(actual_file.valid_rows()),
-                          exchange.rate_frame(rate_file.rows), the_policy)
+    outcomes = run_engine(
+        exchange.planned_frame(plan_file.valid_rows()),
+        exchange.actual_frame(actual_file.valid_rows()),
+        exchange.rate_frame(rate_file.rows),
+        the_policy,
+    )
     problems = unpriced(outcomes, plan_file.valid_rows(), plan_file.name)
     if problems:
         raise ValidationFailed(problems)
@@ -90,18 +123,43 @@ def _write_rejected(checked: exchange.Checked, out: Path) -> tuple[Path, int]:
 
 def _show(summary: dict[str, object], rows: int, seconds: float) -> None:
     table = Table(title=f"{rows:,} outcomes in {seconds:.2f} s", title_justify="left")
-    for name in ("provider", "verified", "short", "over", "missed", "invalid", "unplanned",
-                 "duplicate", "exceptions", "paid h:mm", "amount"):
+    for name in (
+        "provider",
+        "verified",
+        "short",
+        "over",
+        "missed",
+        "invalid",
+        "unplanned",
+        "duplicate",
+        "exceptions",
+        "paid h:mm",
+        "amount",
+    ):
         table.add_column(name, justify="left" if name == "provider" else "right")
     providers = summary["providers"]
     assert isinstance(providers, dict)
     for pid, p in list(providers.items())[:50]:
         counts = p["counts"]
         amount = format_money(Money(p["amount_minor"], p["currency"])) if p["currency"] else ""
-        table.add_row(pid, *(f"{counts.get(s, 0):,}" for s in (
-            "verified", "short", "over", "missed", "invalid", "unplanned", "duplicate")),
-            f"{p['exceptions']:,}", f"{p['paid_minutes'] // 60:,}:{p['paid_minutes'] % 60:02d}",
-            amount)
+        table.add_row(
+            pid,
+            *(
+                f"{counts.get(s, 0):,}"
+                for s in (
+                    "verified",
+                    "short",
+                    "over",
+                    "missed",
+                    "invalid",
+                    "unplanned",
+                    "duplicate",
+                )
+            ),
+            f"{p['exceptions']:,}",
+            f"{p['paid_minutes'] // 60:,}:{p['paid_minutes'] % 60:02d}",
+            amount,
+        )
     if len(providers) > 50:
         table.caption = f"first 50 of {len(providers):,} providers; all are in summary.json"
     console.print(table)
@@ -119,9 +177,12 @@ def _period(first: str, last: str) -> tuple[date, date]:
 
 @care_app.command("plan")
 @user_errors
-def plan(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
-         last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD (inclusive)."),
-         book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def plan(
+    first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+    last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD (inclusive)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Generate the planned visits of a period from the care packages' weekly patterns."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
@@ -133,13 +194,19 @@ def plan(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD.")
 
 @care_app.command("import")
 @user_errors
-def import_file(kind: str = typer.Argument(..., help="packages, planned or actual"),
-                file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-                valid_only: bool = typer.Option(
-                    False, "--valid-only", help="Import the valid rows; write the rejected "
-                    "ones to --errors (default FILE.rejected.csv)."),
-                errors: Path | None = typer.Option(None, "--errors", dir_okay=False),
-                book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def import_file(
+    kind: str = typer.Argument(..., help="packages, planned or actual"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    valid_only: bool = typer.Option(
+        False,
+        "--valid-only",
+        help="Import the valid rows; write the rejected "
+        "ones to --errors (default FILE.rejected.csv).",
+    ),
+    errors: Path | None = typer.Option(None, "--errors", dir_okay=False),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Import care packages, planned visits or actual records (docs/formats/care.md), all or
     nothing."""
     if kind not in ("packages", "planned", "actual"):
@@ -157,20 +224,23 @@ def import_file(kind: str = typer.Argument(..., help="packages, planned or actua
     if result.replayed:
         console.print(f"{file.name} was imported before: nothing new")
         return
-    console.print(f"imported {result.rows:,} {kind} row(s) from {file.name} "
-                  f"(import {result.import_id})")
+    console.print(
+        f"imported {result.rows:,} {kind} row(s) from {file.name} (import {result.import_id})"
+    )
     if result.rejected:
         target = errors or file.with_suffix(".rejected.csv")
         target.write_bytes(result.rejected_csv)
-        console.print(f"[yellow]rejected {result.rejected:,} row(s)[/]: {target}",
-                      highlight=False)
+        console.print(f"[yellow]rejected {result.rejected:,} row(s)[/]: {target}", highlight=False)
 
 
 @care_app.command("run")
 @user_errors
-def run_period(first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
-               last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
-               book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def run_period(
+    first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+    last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Reconcile a period in the book: one run per provider, exceptions to arbitration."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
@@ -178,26 +248,37 @@ def run_period(first: str = typer.Option(..., "--from", help="First day, YYYY-MM
     started = time.perf_counter()
     with database.write() as conn:
         found = runs.reconcile_period(conn, actor, book_id, start, end)
-    table = Table(title=f"{len(found)} run(s) in {time.perf_counter() - started:.2f} s",
-                  title_justify="left")
+    table = Table(
+        title=f"{len(found)} run(s) in {time.perf_counter() - started:.2f} s", title_justify="left"
+    )
     for name in ("run", "provider", "outcomes", "exceptions", "paid h:mm", "amount", "case"):
         table.add_column(name, justify="left" if name == "provider" else "right")
     for s in found:
         amount = format_money(Money(s.amount_minor, s.currency)) if s.currency else ""
-        table.add_row(str(s.run_id), str(s.provider_party_id), f"{s.outcomes:,}",
-                      f"{s.exceptions:,}", f"{s.paid_minutes // 60:,}:{s.paid_minutes % 60:02d}",
-                      amount, str(s.case_id or ""))
+        table.add_row(
+            str(s.run_id),
+            str(s.provider_party_id),
+            f"{s.outcomes:,}",
+            f"{s.exceptions:,}",
+            f"{s.paid_minutes // 60:,}:{s.paid_minutes % 60:02d}",
+            amount,
+            str(s.case_id or ""),
+        )
     console.print(table)
 
 
 @care_app.command("decide")
 @user_errors
-def decide(outcome: int = typer.Argument(..., help="The visit outcome's id."),
-           decision: str = typer.Argument(
-               ..., help="accept_actual, accept_planned, set_minutes or reject"),
-           reason: str = typer.Option(..., "--reason", help="Why (the provider sees it)."),
-           minutes: int | None = typer.Option(None, "--minutes", help="For set_minutes."),
-           book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def decide(
+    outcome: int = typer.Argument(..., help="The visit outcome's id."),
+    decision: str = typer.Argument(
+        ..., help="accept_actual, accept_planned, set_minutes or reject"
+    ),
+    reason: str = typer.Option(..., "--reason", help="Why (the provider sees it)."),
+    minutes: int | None = typer.Option(None, "--minutes", help="For set_minutes."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Decide an exception of a run."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
@@ -208,27 +289,35 @@ def decide(outcome: int = typer.Argument(..., help="The visit outcome's id."),
 
 @care_app.command("post")
 @user_errors
-def post(run: int = typer.Argument(..., help="The run's id."),
-         book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def post(
+    run: int = typer.Argument(..., help="The run's id."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Post a resolved run as the provider's self-bill payable (once)."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.write() as conn:
         entry_id = payables.post_payable(conn, actor, book_id, run)
-    console.print(f"run {run} posted as entry {entry_id}" if entry_id else
-                  f"run {run} pays nothing; marked posted")
+    console.print(
+        f"run {run} posted as entry {entry_id}"
+        if entry_id
+        else f"run {run} pays nothing; marked posted"
+    )
 
 
 @care_app.command("policy")
 @user_errors
-def policy_set(values: list[str] = typer.Argument(
-                   ..., help="name=minutes, e.g. tolerance_minutes=10 (others keep the "
-                   "version in force)"),
-               effective_from: str = typer.Option(..., "--from", help="Holds from, YYYY-MM-DD."),
-               provider: str | None = typer.Option(None, "--provider",
-                                                   help="A provider's ref: its override."),
-               note: str = typer.Option("", "--note", help="Why (the contract clause)."),
-               book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def policy_set(
+    values: list[str] = typer.Argument(
+        ..., help="name=minutes, e.g. tolerance_minutes=10 (others keep the version in force)"
+    ),
+    effective_from: str = typer.Option(..., "--from", help="Holds from, YYYY-MM-DD."),
+    provider: str | None = typer.Option(None, "--provider", help="A provider's ref: its override."),
+    note: str = typer.Option("", "--note", help="Why (the contract clause)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Set a new version of the tolerance policy (of the book, or of one provider)."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
@@ -238,11 +327,14 @@ def policy_set(values: list[str] = typer.Argument(
         name, _, number = pair.partition("=")
         changes[name.strip()] = int(number) if number.strip().isdigit() else number
     with database.write() as conn:
-        provider_id = parties_service.party_id_for(conn, book_id, provider) if provider \
-            else None
+        provider_id = parties_service.party_id_for(conn, book_id, provider) if provider else None
         book_policy, overrides = care_service.policies_on(conn, book_id, day)
         base = overrides.get(provider_id, book_policy) if provider_id else book_policy
         new = Policy.from_mapping({**base.as_dict(), **changes})
         care_service.set_policy(conn, actor, book_id, new, day, provider_id, note)
-    console.print(f"policy from {day}" + (f" for {provider}" if provider else "") + ": "
-                  + ", ".join(f"{k} {v}" for k, v in new.as_dict().items()))
+    console.print(
+        f"policy from {day}"
+        + (f" for {provider}" if provider else "")
+        + ": "
+        + ", ".join(f"{k} {v}" for k, v in new.as_dict().items())
+    )

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.care.model import MAX_PLANNED_MINUTES, RunStatus, amount_minor, rate_millionths
 from remit.care.service import DAY_SECONDS, EPOCH
@@ -34,7 +35,6 @@ from remit.care.store import (
 )
 from remit.cases import service as cases
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
-from remit.ledger import audit
 from remit.money import exponent
 
 PROVIDER_RESPONSE_DAYS = 14
@@ -60,61 +60,90 @@ def minutes_for(decision: Decision, planned: int, delivered: int, chosen: int | 
     return 0
 
 
-def decide(conn: Connection, actor: Actor, book_id: int, outcome_id: int,
-           decision: Decision | str, reason: str, minutes: int | None = None) -> dict[str, Any]:
+def decide(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    outcome_id: int,
+    decision: Decision | str,
+    reason: str,
+    minutes: int | None = None,
+) -> dict[str, Any]:
     """Record the decision on one exception; returns the outcome as it now stands."""
     require(actor, book_id, Permission.CARE_DECIDE)
     row = _outcome(conn, book_id, outcome_id)
     chosen = _checked(row, decision, reason, minutes)
     paid = minutes_for(chosen, row.planned_minutes, row.delivered_minutes, minutes)
     amount = _price(paid, _rate(conn, row), row.currency)
-    before = {"decision": row.decision, "final_minutes": row.final_minutes,
-              "final_amount_minor": row.final_amount_minor}
-    after = {"decision": chosen.value, "final_minutes": paid, "final_amount_minor": amount,
-             "reason": reason.strip()}
-    conn.execute(update(visit_outcomes).where(visit_outcomes.c.id == outcome_id).values(
-        decision=chosen.value, decision_reason=reason.strip(), decided_by=actor.username,
-        decided_at=audit.utc_now_text(), final_minutes=paid, final_amount_minor=amount))
-    audit.record(conn, actor, "care.decide", "visit_outcome", outcome_id, before, after,
-                 book_id)
+    before = {
+        "decision": row.decision,
+        "final_minutes": row.final_minutes,
+        "final_amount_minor": row.final_amount_minor,
+    }
+    after = {
+        "decision": chosen.value,
+        "final_minutes": paid,
+        "final_amount_minor": amount,
+        "reason": reason.strip(),
+    }
+    conn.execute(
+        update(visit_outcomes)
+        .where(visit_outcomes.c.id == outcome_id)
+        .values(
+            decision=chosen.value,
+            decision_reason=reason.strip(),
+            decided_by=actor.username,
+            decided_at=audit.utc_now_text(),
+            final_minutes=paid,
+            final_amount_minor=amount,
+        )
+    )
+    audit.record(conn, actor, "care.decide", "visit_outcome", outcome_id, before, after, book_id)
     _advance(conn, actor, book_id, int(row.run_id))
     return {**dict(row._mapping), **after}
 
 
 def _outcome(conn: Connection, book_id: int, outcome_id: int) -> Any:
     o, r = visit_outcomes.c, care_runs.c
-    row = conn.execute(select(visit_outcomes, r.status.label("run_status"), r.book_id)
-                       .join(care_runs, r.id == o.run_id)
-                       .where(and_(o.id == outcome_id, r.book_id == book_id))).first()
+    row = conn.execute(
+        select(visit_outcomes, r.status.label("run_status"), r.book_id)
+        .join(care_runs, r.id == o.run_id)
+        .where(and_(o.id == outcome_id, r.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no visit outcome {outcome_id} in this book")
     return row
 
 
-def _checked(row: Any, decision: Decision | str, reason: str,
-             minutes: int | None) -> Decision:
+def _checked(row: Any, decision: Decision | str, reason: str, minutes: int | None) -> Decision:
     problems = []
     try:
         chosen = Decision(decision)
     except ValueError:
         chosen = Decision.REJECT
-        problems.append(Problem("decision", "accept actual, accept planned, set minutes or "
-                                "reject", "decision"))
+        problems.append(
+            Problem("decision", "accept actual, accept planned, set minutes or reject", "decision")
+        )
     if chosen is Decision.POLICY_DEFAULT:
-        problems.append(Problem("decision", "the policy's default is applied by the "
-                                "settlement, not chosen", "decision"))
+        problems.append(
+            Problem(
+                "decision",
+                "the policy's default is applied by the settlement, not chosen",
+                "decision",
+            )
+        )
     if not reason.strip():
         problems.append(Problem("reason", "say why (the provider sees it)", "required"))
-    if chosen is Decision.SET_MINUTES and (minutes is None or not
-                                           0 <= minutes <= MAX_PLANNED_MINUTES):
+    if chosen is Decision.SET_MINUTES and (
+        minutes is None or not 0 <= minutes <= MAX_PLANNED_MINUTES
+    ):
         problems.append(Problem("minutes", f"0 to {MAX_PLANNED_MINUTES} minutes", "minutes"))
-    if chosen is Decision.ACCEPT_ACTUAL and (row.actual_record_id is None or
-                                            row.delivered_minutes < 0):
-        problems.append(Problem("decision", "there is no valid actual time to accept",
-                                "no_actual"))
+    if chosen is Decision.ACCEPT_ACTUAL and (
+        row.actual_record_id is None or row.delivered_minutes < 0
+    ):
+        problems.append(Problem("decision", "there is no valid actual time to accept", "no_actual"))
     if chosen is Decision.ACCEPT_PLANNED and row.planned_visit_id is None:
-        problems.append(Problem("decision", "there is no planned visit to accept",
-                                "no_planned"))
+        problems.append(Problem("decision", "there is no planned visit to accept", "no_planned"))
     if problems:
         raise ValidationFailed(problems)
     if not row.exception:
@@ -128,26 +157,41 @@ def _rate(conn: Connection, row: Any) -> int | None:
     """Millionths per hour: the rate of the visit's package on its date."""
     p, v, a, r = care_packages.c, planned_visits.c, actual_records.c, care_package_rates.c
     if row.planned_visit_id is not None:
-        visit = conn.execute(select(v.package_id, v.start_s).where(
-            v.id == row.planned_visit_id)).one()
+        visit = conn.execute(
+            select(v.package_id, v.start_s).where(v.id == row.planned_visit_id)
+        ).one()
         package_id, moment = visit.package_id, visit.start_s
     else:
-        record = conn.execute(select(a.client_party_id, a.provider_party_id, a.service_code,
-                                     a.check_in_s).where(a.id == row.actual_record_id)).one()
+        record = conn.execute(
+            select(a.client_party_id, a.provider_party_id, a.service_code, a.check_in_s).where(
+                a.id == row.actual_record_id
+            )
+        ).one()
         day = EPOCH + timedelta(days=record.check_in_s // DAY_SECONDS)
-        package_id = conn.execute(select(p.id).where(and_(
-            p.client_party_id == record.client_party_id,
-            p.provider_party_id == record.provider_party_id,
-            p.service_code == record.service_code, p.start_date <= day,
-            (p.end_date.is_(None)) | (p.end_date >= day))).order_by(
-            p.start_date.desc()).limit(1)).scalar()
+        package_id = conn.execute(
+            select(p.id)
+            .where(
+                and_(
+                    p.client_party_id == record.client_party_id,
+                    p.provider_party_id == record.provider_party_id,
+                    p.service_code == record.service_code,
+                    p.start_date <= day,
+                    (p.end_date.is_(None)) | (p.end_date >= day),
+                )
+            )
+            .order_by(p.start_date.desc())
+            .limit(1)
+        ).scalar()
         moment = record.check_in_s
     if package_id is None:
         return None
     day = EPOCH + timedelta(days=moment // DAY_SECONDS)
-    rate = conn.execute(select(r.rate_per_hour).where(and_(
-        r.package_id == package_id, r.effective_from <= day)).order_by(
-        r.effective_from.desc()).limit(1)).scalar()
+    rate = conn.execute(
+        select(r.rate_per_hour)
+        .where(and_(r.package_id == package_id, r.effective_from <= day))
+        .order_by(r.effective_from.desc())
+        .limit(1)
+    ).scalar()
     if rate is None:
         return None
     return rate_millionths(str(rate))
@@ -157,29 +201,46 @@ def _price(minutes: int, rate: int | None, currency: str) -> int:
     if minutes == 0:
         return 0
     if rate is None or not currency:
-        raise ValidationFailed([Problem("decision", "no rate of a care package covers this "
-                                        "visit: set up the package's rate first", "no_rate")])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "decision",
+                    "no rate of a care package covers this visit: set up the package's rate first",
+                    "no_rate",
+                )
+            ]
+        )
     return int(amount_minor(minutes, rate, 10 ** exponent(currency)))  # as the engine
 
 
 def _advance(conn: Connection, actor: Actor, book_id: int, run_id: int) -> None:
     """DECIDING while exceptions wait; RESOLVED (and the case decided) when none does."""
     o, r = visit_outcomes.c, care_runs.c
-    waiting = conn.execute(select(func.count()).where(and_(
-        o.run_id == run_id, o.exception.is_(True), o.decision.is_(None)))).scalar_one()
+    waiting = conn.execute(
+        select(func.count()).where(
+            and_(o.run_id == run_id, o.exception.is_(True), o.decision.is_(None))
+        )
+    ).scalar_one()
     status = RunStatus.DECIDING if waiting else RunStatus.RESOLVED
     conn.execute(update(care_runs).where(r.id == run_id).values(status=status.value))
     case_id = conn.execute(select(r.case_id).where(r.id == run_id)).scalar()
     if status is RunStatus.RESOLVED and case_id is not None:
         case = cases.get_case(conn, actor, book_id, case_id)
         if case["is_open"] and any(a.name == "decide" for a in case["actions"]):
-            cases.transition(conn, actor, book_id, case_id, "decide",
-                             reason="every exception of the run is decided",
-                             expected_version=case["version"])
+            cases.transition(
+                conn,
+                actor,
+                book_id,
+                case_id,
+                "decide",
+                reason="every exception of the run is decided",
+                expected_version=case["version"],
+            )
 
 
-def settle_unanswered(conn: Connection, actor: Actor, book_id: int,
-                      today: date | None = None) -> list[int]:
+def settle_unanswered(
+    conn: Connection, actor: Actor, book_id: int, today: date | None = None
+) -> list[int]:
     """Runs whose case has waited for the provider more than ``PROVIDER_RESPONSE_DAYS``:
     each undecided exception is settled as the policy decided it, and the case is closed as
     settled by default. Returns the runs settled."""
@@ -188,25 +249,51 @@ def settle_unanswered(conn: Connection, actor: Actor, book_id: int,
     limit = (moment - timedelta(days=PROVIDER_RESPONSE_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
     r, o = care_runs.c, visit_outcomes.c
     done = []
-    for run_id, case_id in conn.execute(select(r.id, r.case_id).where(and_(
-            r.book_id == book_id, r.case_id.is_not(None),
-            r.status.in_([RunStatus.RECONCILED.value, RunStatus.DECIDING.value])))).all():
+    for run_id, case_id in conn.execute(
+        select(r.id, r.case_id).where(
+            and_(
+                r.book_id == book_id,
+                r.case_id.is_not(None),
+                r.status.in_([RunStatus.RECONCILED.value, RunStatus.DECIDING.value]),
+            )
+        )
+    ).all():
         case = cases.get_case(conn, actor, book_id, case_id)
         asked = [h["at"] for h in case["history"] if h.get("to_state") == "awaiting_provider"]
         if case["state"] != "awaiting_provider" or not asked or asked[-1] > limit:
             continue
-        conn.execute(update(visit_outcomes).where(and_(
-            o.run_id == run_id, o.exception.is_(True), o.decision.is_(None))).values(
-            decision=Decision.POLICY_DEFAULT.value, decided_by=actor.username,
-            decided_at=audit.utc_now_text(),
-            decision_reason=f"no answer from the provider in {PROVIDER_RESPONSE_DAYS} days: "
-                            "settled as the policy decided"))
-        conn.execute(update(care_runs).where(r.id == run_id).values(
-            status=RunStatus.RESOLVED.value))
-        cases.transition(conn, actor, book_id, case_id, "settle_default",
-                         reason=f"no answer in {PROVIDER_RESPONSE_DAYS} days",
-                         expected_version=case["version"])
-        audit.record(conn, actor, "care.settle_default", "care_run", run_id, None,
-                     {"case_id": case_id}, book_id)
+        conn.execute(
+            update(visit_outcomes)
+            .where(and_(o.run_id == run_id, o.exception.is_(True), o.decision.is_(None)))
+            .values(
+                decision=Decision.POLICY_DEFAULT.value,
+                decided_by=actor.username,
+                decided_at=audit.utc_now_text(),
+                decision_reason=f"no answer from the provider in {PROVIDER_RESPONSE_DAYS} days: "
+                "settled as the policy decided",
+            )
+        )
+        conn.execute(
+            update(care_runs).where(r.id == run_id).values(status=RunStatus.RESOLVED.value)
+        )
+        cases.transition(
+            conn,
+            actor,
+            book_id,
+            case_id,
+            "settle_default",
+            reason=f"no answer in {PROVIDER_RESPONSE_DAYS} days",
+            expected_version=case["version"],
+        )
+        audit.record(
+            conn,
+            actor,
+            "care.settle_default",
+            "care_run",
+            run_id,
+            None,
+            {"case_id": case_id},
+            book_id,
+        )
         done.append(int(run_id))
     return done

@@ -79,61 +79,108 @@ class Commissioned:
     package_refs: list[str]
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame({"package_id": self.package_ids, "client_ref": self.client_refs,
-                             "provider_ref": self.provider_refs,
-                             "package_ref": self.package_refs},
-                            schema={"package_id": pl.Int64, "client_ref": pl.String,
-                                    "provider_ref": pl.String, "package_ref": pl.String})
+        return pl.DataFrame(
+            {
+                "package_id": self.package_ids,
+                "client_ref": self.client_refs,
+                "provider_ref": self.provider_refs,
+                "package_ref": self.package_refs,
+            },
+            schema={
+                "package_id": pl.Int64,
+                "client_ref": pl.String,
+                "provider_ref": pl.String,
+                "package_ref": pl.String,
+            },
+        )
 
 
 def staff(book_id: int, code: str) -> tuple[Actor, Actor]:
     """The demo clerk (imports, runs) and manager (policies) of a book."""
-    return (Actor(f"demo-clerk@{code}", roles={book_id: frozenset({Role.CLERK})}),
-            Actor(f"demo-manager@{code}", roles={book_id: frozenset({Role.MANAGER})}))
+    return (
+        Actor(f"demo-clerk@{code}", roles={book_id: frozenset({Role.CLERK})}),
+        Actor(f"demo-manager@{code}", roles={book_id: frozenset({Role.MANAGER})}),
+    )
 
 
-def seed_care(database: Database, book_id: int, code: str, people: CareParties,
-              first: date, last: date, seed_value: int,
-              tick: Callable[[str, int, int], None]) -> dict[str, int]:
+def seed_care(
+    database: Database,
+    book_id: int,
+    code: str,
+    people: CareParties,
+    first: date,
+    last: date,
+    seed_value: int,
+    tick: Callable[[str, int, int], None],
+) -> dict[str, int]:
     """Packages, the month ``first``..``last`` planned, its records imported and reconciled;
     returns the counts of each."""
     rng = random.Random(f"{seed_value}:{code}:care")  # noqa: S311 - demo data, not secrets
     clerk, manager = staff(book_id, code)
     agencies = choose_agencies(people.providers, rng)
     with database.write() as conn:
-        care.set_policy(conn, manager, book_id, Policy(), RATE_FROM,
-                        note="home care framework 2026/27: the standard tolerances")
+        care.set_policy(
+            conn,
+            manager,
+            book_id,
+            Policy(),
+            RATE_FROM,
+            note="home care framework 2026/27: the standard tolerances",
+        )
         if len(agencies) > 1:  # a rural agency's contract allows ten minutes' tolerance
-            care.set_policy(conn, manager, book_id, Policy(tolerance_minutes=10), RATE_FROM,
-                            agencies[1][0], note="contract clause 7.2: rural rounds")
+            care.set_policy(
+                conn,
+                manager,
+                book_id,
+                Policy(tolerance_minutes=10),
+                RATE_FROM,
+                agencies[1][0],
+                note="contract clause 7.2: rural rounds",
+            )
     news = plan_packages(people, agencies, first, last, rng)
-    done = commission(database, clerk, book_id, news, people, lambda n: tick(
-        f"{code}: care packages", n, len(news)))
+    done = commission(
+        database,
+        clerk,
+        book_id,
+        news,
+        people,
+        lambda n: tick(f"{code}: care packages", n, len(news)),
+    )
     with database.write() as conn:
         planned = care.generate_planned(conn, clerk, book_id, first, last)
     tick(f"{code}: planned visits", planned, planned)
     content = actual_csv(database, book_id, done, first, last, seed_value)
     with database.write() as conn:
-        result = imports.import_actual(conn, clerk, book_id, f"ecm-{first:%Y-%m}.csv",
-                                       content)
+        result = imports.import_actual(conn, clerk, book_id, f"ecm-{first:%Y-%m}.csv", content)
     tick(f"{code}: visit records", result.rows, result.rows)
     with database.write() as conn:
         summaries = runs.reconcile_period(conn, clerk, book_id, first, last)
     tick(f"{code}: care runs", len(summaries), len(summaries))
-    return {"packages": len(news), "planned": planned, "records": result.rows,
-            "runs": len(summaries), "cases": sum(s.case_id is not None for s in summaries)}
+    return {
+        "packages": len(news),
+        "planned": planned,
+        "records": result.rows,
+        "runs": len(summaries),
+        "cases": sum(s.case_id is not None for s in summaries),
+    }
 
 
-def choose_agencies(providers: Sequence[tuple[int, str]],
-                    rng: random.Random) -> list[tuple[int, str]]:
+def choose_agencies(
+    providers: Sequence[tuple[int, str]], rng: random.Random
+) -> list[tuple[int, str]]:
     """One provider in five does home care; the first two (the portal users') always do."""
     count = max(2, len(providers) // PROVIDERS_PER_AGENCY)
     rest = rng.sample(list(providers[2:]), min(count - 2, max(0, len(providers) - 2)))
     return [*providers[:2], *rest]
 
 
-def plan_packages(people: CareParties, agencies: Sequence[tuple[int, str]], first: date,
-                  last: date, rng: random.Random) -> list[NewPackage]:
+def plan_packages(
+    people: CareParties,
+    agencies: Sequence[tuple[int, str]],
+    first: date,
+    last: date,
+    rng: random.Random,
+) -> list[NewPackage]:
     """One client in ten gets a package; a few start or end within the month. Each agency
     has one at least, the larger ones many."""
     count = max(2, len(people.clients) // CLIENTS_PER_PACKAGE)
@@ -150,8 +197,18 @@ def plan_packages(people: CareParties, agencies: Sequence[tuple[int, str]], firs
         if rises[a]:
             raised = _pounds(base_pence[a] + rng.randrange(40, 121, 5))
             rates = ((start, raised),) if start >= middle else (*rates, (middle, raised))
-        out.append(NewPackage(f"HC-{n:06d}", client_id, agencies[a][0], SERVICE, start, end,
-                              _week(rng), tuple((f, r, "GBP") for f, r in rates)))
+        out.append(
+            NewPackage(
+                f"HC-{n:06d}",
+                client_id,
+                agencies[a][0],
+                SERVICE,
+                start,
+                end,
+                _week(rng),
+                tuple((f, r, "GBP") for f, r in rates),
+            )
+        )
     return out
 
 
@@ -173,8 +230,7 @@ def _week(rng: random.Random) -> tuple[Slot, ...]:
     for starts, lengths in rounds:
         minutes = rng.choices([m for m, _ in lengths], [w for _, w in lengths])[0]
         carers = 2 if two and starts in (MORNING[0], BED[0]) else 1
-        visits.append((rng.choice(starts), max(minutes, 30) if carers == 2 else minutes,
-                       carers))
+        visits.append((rng.choice(starts), max(minutes, 30) if carers == 2 else minutes, carers))
     return tuple(Slot(d, s, m, c) for d in days for s, m, c in visits)
 
 
@@ -182,34 +238,61 @@ def _pounds(pence: int) -> str:
     return f"{pence // 100}.{pence % 100:02d}"
 
 
-def commission(database: Database, clerk: Actor, book_id: int, news: Sequence[NewPackage],
-               people: CareParties, tick: Callable[[int], None]) -> Commissioned:
+def commission(
+    database: Database,
+    clerk: Actor,
+    book_id: int,
+    news: Sequence[NewPackage],
+    people: CareParties,
+    tick: Callable[[int], None],
+) -> Commissioned:
     """The packages through the service, a transaction per batch."""
     ids: list[int] = []
     for start in range(0, len(news), PACKAGE_BATCH):
         with database.write() as conn:
-            ids += care.create_packages(conn, clerk, book_id, news[start:start + PACKAGE_BATCH])
+            ids += care.create_packages(conn, clerk, book_id, news[start : start + PACKAGE_BATCH])
         tick(len(ids))
     refs = dict(people.clients) | dict(people.providers)
-    return Commissioned(ids, [refs[n.client_party_id] for n in news],
-                        [refs[n.provider_party_id] for n in news], [n.ref for n in news])
+    return Commissioned(
+        ids,
+        [refs[n.client_party_id] for n in news],
+        [refs[n.provider_party_id] for n in news],
+        [n.ref for n in news],
+    )
 
 
 # ---------------------------------------------------------------- the monitoring file
 
 
-def actual_csv(database: Database, book_id: int, packages: Commissioned, first: date,
-               last: date, seed_value: int) -> bytes:
+def actual_csv(
+    database: Database,
+    book_id: int,
+    packages: Commissioned,
+    first: date,
+    last: date,
+    seed_value: int,
+) -> bytes:
     """The month's ``actual.csv``: the carers' records of the planned visits, with noise."""
     v = planned_visits.c
     start_s = (first - EPOCH).days * DAY_SECONDS
     end_s = (last - EPOCH).days * DAY_SECONDS + DAY_SECONDS
     with database.read() as conn:
-        rows = conn.execute(select(v.ref, v.package_id, v.start_s, v.end_s, v.carers).where(
-            and_(v.book_id == book_id, v.start_s >= start_s, v.start_s < end_s))).all()
-    visits = pl.DataFrame(rows, orient="row", schema={
-        "ref": pl.String, "package_id": pl.Int64, "start_s": pl.Int64, "end_s": pl.Int64,
-        "carers": pl.Int64}).join(packages.frame(), on="package_id")
+        rows = conn.execute(
+            select(v.ref, v.package_id, v.start_s, v.end_s, v.carers).where(
+                and_(v.book_id == book_id, v.start_s >= start_s, v.start_s < end_s)
+            )
+        ).all()
+    visits = pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "ref": pl.String,
+            "package_id": pl.Int64,
+            "start_s": pl.Int64,
+            "end_s": pl.Int64,
+            "carers": pl.Int64,
+        },
+    ).join(packages.frame(), on="package_id")
     records = monitoring_records(visits, seed_value, f"{first:%Y%m}")
     return records.write_csv().encode("utf-8")
 
@@ -234,69 +317,107 @@ def monitoring_records(visits: pl.DataFrame, seed_value: int, prefix: str) -> pl
 
     roll = noise(1, 10_000)
     planned_s = pl.col("end_s") - pl.col("start_s")
-    kind = (pl.when(roll < MISSED).then(pl.lit("missed"))
-            .when(roll < MISSED + BROKEN).then(pl.lit("broken"))
-            .when(roll < MISSED + BROKEN + FORGOT).then(pl.lit("forgot"))
-            .when(roll < MISSED + BROKEN + FORGOT + LATE).then(pl.lit("late"))
-            .when(roll < MISSED + BROKEN + FORGOT + LATE + SHORT).then(pl.lit("short"))
-            .when(roll < MISSED + BROKEN + FORGOT + LATE + SHORT + LONG).then(pl.lit("long"))
-            .otherwise(pl.lit("ok")))
+    kind = (
+        pl.when(roll < MISSED)
+        .then(pl.lit("missed"))
+        .when(roll < MISSED + BROKEN)
+        .then(pl.lit("broken"))
+        .when(roll < MISSED + BROKEN + FORGOT)
+        .then(pl.lit("forgot"))
+        .when(roll < MISSED + BROKEN + FORGOT + LATE)
+        .then(pl.lit("late"))
+        .when(roll < MISSED + BROKEN + FORGOT + LATE + SHORT)
+        .then(pl.lit("short"))
+        .when(roll < MISSED + BROKEN + FORGOT + LATE + SHORT + LONG)
+        .then(pl.lit("long"))
+        .otherwise(pl.lit("ok"))
+    )
     second_missing = (pl.col("place") == 1) & (noise(2, 100) < SECOND_CARER_MISSING_PERCENT)
-    places = places.with_columns(kind=pl.when(second_missing).then(pl.lit("missed"))
-                                 .otherwise(kind))
+    places = places.with_columns(
+        kind=pl.when(second_missing).then(pl.lit("missed")).otherwise(kind)
+    )
     offset_s = pl.when(pl.col("kind") == "late").then((30 + noise(3, 41)) * 60).otherwise(
-        (noise(3, 16) + noise(4, 16) - 15) * 60) + noise(5, 60)
-    delivered_s = (pl.when(pl.col("kind") == "short").then(planned_s * (35 + noise(6, 51)) // 100)
-                   .when(pl.col("kind") == "long").then(planned_s + (16 + noise(6, 30)) * 60)
-                   .when(pl.col("kind") == "broken").then(-(5 + noise(6, 50)) * 60)
-                   .when(pl.col("kind") == "forgot").then((780 + noise(6, 180)) * 60)
-                   .otherwise(planned_s + (noise(6, 10) - 5) * 60)) + noise(7, 60)
+        (noise(3, 16) + noise(4, 16) - 15) * 60
+    ) + noise(5, 60)
+    delivered_s = (
+        pl.when(pl.col("kind") == "short")
+        .then(planned_s * (35 + noise(6, 51)) // 100)
+        .when(pl.col("kind") == "long")
+        .then(planned_s + (16 + noise(6, 30)) * 60)
+        .when(pl.col("kind") == "broken")
+        .then(-(5 + noise(6, 50)) * 60)
+        .when(pl.col("kind") == "forgot")
+        .then((780 + noise(6, 180)) * 60)
+        .otherwise(planned_s + (noise(6, 10) - 5) * 60)
+    ) + noise(7, 60)
     # Each client has three regular carers of the agency; two carers of a visit differ.
-    regular = (_noise("package_ref", seed_value, 8, CARERS_PER_AGENCY)
-               + _noise("ref", seed_value, 9, 3) * 7 + pl.col("place") * 13) % CARERS_PER_AGENCY
+    regular = (
+        _noise("package_ref", seed_value, 8, CARERS_PER_AGENCY)
+        + _noise("ref", seed_value, 9, 3) * 7
+        + pl.col("place") * 13
+    ) % CARERS_PER_AGENCY
     present = places.filter(pl.col("kind") != "missed").with_columns(
-        check_in_s=pl.col("start_s") + offset_s, carer=regular, method=noise(10, 100))
+        check_in_s=pl.col("start_s") + offset_s, carer=regular, method=noise(10, 100)
+    )
     present = present.with_columns(check_out_s=pl.col("check_in_s") + delivered_s)
     twice = present.filter(noise(11, 1_000) < DUPLICATE_PER_MILLE).with_columns(
         check_in_s=pl.col("check_in_s") + (1 + noise(12, 4)) * 60 + noise(13, 60),
         check_out_s=pl.col("check_out_s") + noise(14, 120),
-        method=pl.when(pl.col("method") < METHODS[0][0]).then(pl.lit(70, dtype=pl.Int64))
+        method=pl.when(pl.col("method") < METHODS[0][0])
+        .then(pl.lit(70, dtype=pl.Int64))
         .otherwise(pl.lit(0, dtype=pl.Int64)),  # the other one
-        key=pl.col("key") + "/again")
+        key=pl.col("key") + "/again",
+    )
     night = places.filter((pl.col("place") == 0) & (noise(15, 1_000) < UNPLANNED_PER_MILLE))
     night = night.with_columns(
-        check_in_s=pl.col("start_s") - pl.col("start_s") % DAY_SECONDS
-        + (60 + noise(16, 240)) * 60 + noise(17, 60),
-        carer=noise(18, CARERS_PER_AGENCY), method=pl.lit(70, dtype=pl.Int64),
-        key=pl.col("key") + "/night")
+        check_in_s=pl.col("start_s")
+        - pl.col("start_s") % DAY_SECONDS
+        + (60 + noise(16, 240)) * 60
+        + noise(17, 60),
+        carer=noise(18, CARERS_PER_AGENCY),
+        method=pl.lit(70, dtype=pl.Int64),
+        key=pl.col("key") + "/night",
+    )
     night = night.with_columns(
-        check_out_s=pl.col("check_in_s") + (20 + noise(19, 41)) * 60 + noise(20, 60))
-    columns = ("key", "client_ref", "provider_ref", "carer", "method", "check_in_s",
-               "check_out_s")
+        check_out_s=pl.col("check_in_s") + (20 + noise(19, 41)) * 60 + noise(20, 60)
+    )
+    columns = ("key", "client_ref", "provider_ref", "carer", "method", "check_in_s", "check_out_s")
     records = pl.concat([f.select(columns) for f in (present, twice, night)]).sort(
-        "check_in_s", "key")
+        "check_in_s", "key"
+    )
     return _as_exchange(records, seed_value, prefix)
 
 
 def _as_exchange(records: pl.DataFrame, seed_value: int, prefix: str) -> pl.DataFrame:
     """The exchange format's columns; app records carry the phone's position."""
-    method = (pl.when(pl.col("method") < METHODS[0][0]).then(pl.lit(METHODS[0][1]))
-              .when(pl.col("method") < METHODS[1][0]).then(pl.lit(METHODS[1][1]))
-              .otherwise(pl.lit(METHODS[2][1])))
-    lat_e5 = 5_250_000 + _noise("client_ref", seed_value, 21, 40_000) + _noise(
-        "key", seed_value, 22, 30)
-    lon_e5 = 120_000 + _noise("client_ref", seed_value, 23, 60_000) + _noise(
-        "key", seed_value, 24, 30)
+    method = (
+        pl.when(pl.col("method") < METHODS[0][0])
+        .then(pl.lit(METHODS[0][1]))
+        .when(pl.col("method") < METHODS[1][0])
+        .then(pl.lit(METHODS[1][1]))
+        .otherwise(pl.lit(METHODS[2][1]))
+    )
+    lat_e5 = (
+        5_250_000 + _noise("client_ref", seed_value, 21, 40_000) + _noise("key", seed_value, 22, 30)
+    )
+    lon_e5 = (
+        120_000 + _noise("client_ref", seed_value, 23, 60_000) + _noise("key", seed_value, 24, 30)
+    )
     is_app = pl.col("method") < METHODS[0][0]
     return records.with_row_index("n", offset=1).select(
         record_id=pl.format(f"ECM{prefix}-{{}}", pl.col("n").cast(pl.String).str.zfill(7)),
-        client_id="client_ref", provider_id="provider_ref",
-        carer_id=pl.format("{}-K{}", "provider_ref",
-                           (pl.col("carer") + 1).cast(pl.String).str.zfill(3)),
-        service_code=pl.lit(SERVICE), method=method,
-        check_in=_local_text(pl.col("check_in_s")), check_out=_local_text(pl.col("check_out_s")),
+        client_id="client_ref",
+        provider_id="provider_ref",
+        carer_id=pl.format(
+            "{}-K{}", "provider_ref", (pl.col("carer") + 1).cast(pl.String).str.zfill(3)
+        ),
+        service_code=pl.lit(SERVICE),
+        method=method,
+        check_in=_local_text(pl.col("check_in_s")),
+        check_out=_local_text(pl.col("check_out_s")),
         latitude=pl.when(is_app).then(_degrees(lat_e5)),
-        longitude=pl.when(is_app).then(pl.lit("-") + _degrees(lon_e5)))
+        longitude=pl.when(is_app).then(pl.lit("-") + _degrees(lon_e5)),
+    )
 
 
 def _degrees(e5: pl.Expr) -> pl.Expr:

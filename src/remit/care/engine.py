@@ -43,13 +43,23 @@ from remit.money import exponent
 
 DAY_SECONDS = 86_400
 I64 = pl.Int64
-POLICY_COLUMNS = {"match_window_minutes": "window", "max_visit_minutes": "max_visit",
-                  "tolerance_minutes": "tolerance", "over_exception_minutes": "over",
-                  "rounding_minutes": "rounding", "short_exception_minutes": "short_limit"}
+POLICY_COLUMNS = {
+    "match_window_minutes": "window",
+    "max_visit_minutes": "max_visit",
+    "tolerance_minutes": "tolerance",
+    "over_exception_minutes": "over",
+    "rounding_minutes": "rounding",
+    "short_exception_minutes": "short_limit",
+}
 
 
-def reconcile(planned: pl.DataFrame, actual: pl.DataFrame, rates: pl.DataFrame,
-              policy: Policy, overrides: Mapping[str, Policy] | None = None) -> pl.DataFrame:
+def reconcile(
+    planned: pl.DataFrame,
+    actual: pl.DataFrame,
+    rates: pl.DataFrame,
+    policy: Policy,
+    overrides: Mapping[str, Policy] | None = None,
+) -> pl.DataFrame:
     """Every carer place and every left-over record with its outcome (``OUTCOME_COLUMNS``).
 
     ``amount_minor`` is null where minutes are paid but no rate is in force (the caller
@@ -58,48 +68,79 @@ def reconcile(planned: pl.DataFrame, actual: pl.DataFrame, rates: pl.DataFrame,
     """
     pol = _policies(planned, actual, policy, overrides or {})
     money = _provider_currency(rates)
-    plan = (planned.with_row_index("vidx").with_columns(
-        pl.col("carers").cast(I64), planned_minutes=(pl.col("end_s") - pl.col("start_s")) // 60)
-        .join(pol, on="provider_id", how="left"))
+    plan = (
+        planned.with_row_index("vidx")
+        .with_columns(
+            pl.col("carers").cast(I64), planned_minutes=(pl.col("end_s") - pl.col("start_s")) // 60
+        )
+        .join(pol, on="provider_id", how="left")
+    )
     plan = _priced(plan, rates).join(money, on="provider_id", how="left")
     act = actual.with_row_index("aidx").with_columns(
-        delivered_minutes=(pl.col("check_out_s") - pl.col("check_in_s")) // 60)
+        delivered_minutes=(pl.col("check_out_s") - pl.col("check_in_s")) // 60
+    )
     act = act.join(pol.select("provider_id", "window"), on="provider_id", how="left")
     act = act.join(_match(plan, act), on="aidx", how="left")
 
     matched = _placed(act.filter(pl.col("vidx").is_not_null()), plan)
     unplanned = act.filter(pl.col("vidx").is_null())
-    frames = [_decided(matched.filter(pl.col("placed"))),
-              _duplicates(matched.filter(~pl.col("placed"))),
-              _missed(plan, matched), _unplanned(unplanned, pol, money)]
-    keep = [c for c in OUTCOME_COLUMNS if c != "reason"] + [
-        c for c in FIELDS if c not in OUTCOME_COLUMNS] + ["k1", "k2", "k3"]
+    frames = [
+        _decided(matched.filter(pl.col("placed"))),
+        _duplicates(matched.filter(~pl.col("placed"))),
+        _missed(plan, matched),
+        _unplanned(unplanned, pol, money),
+    ]
+    keep = (
+        [c for c in OUTCOME_COLUMNS if c != "reason"]
+        + [c for c in FIELDS if c not in OUTCOME_COLUMNS]
+        + ["k1", "k2", "k3"]
+    )
     out = pl.concat([f.select(keep) for f in frames], how="vertical_relaxed")
     # Each rule's sentence is built only for the rows it decided.
-    out = pl.concat([part.with_columns(reason=_reason(Rule(part.get_column("rule")[0])))
-                     for part in out.partition_by("rule") if part.height],
-                    how="vertical_relaxed") if out.height else out.with_columns(
-        reason=pl.lit("", dtype=pl.String))
-    return out.sort("k1", "k2", "k3").select(OUTCOME_COLUMNS).with_columns(
-        pl.col("currency").fill_null(""))
+    out = (
+        pl.concat(
+            [
+                part.with_columns(reason=_reason(Rule(part.get_column("rule")[0])))
+                for part in out.partition_by("rule")
+                if part.height
+            ],
+            how="vertical_relaxed",
+        )
+        if out.height
+        else out.with_columns(reason=pl.lit("", dtype=pl.String))
+    )
+    return (
+        out.sort("k1", "k2", "k3")
+        .select(OUTCOME_COLUMNS)
+        .with_columns(pl.col("currency").fill_null(""))
+    )
 
 
-def _policies(planned: pl.DataFrame, actual: pl.DataFrame, policy: Policy,
-              overrides: Mapping[str, Policy]) -> pl.DataFrame:
+def _policies(
+    planned: pl.DataFrame, actual: pl.DataFrame, policy: Policy, overrides: Mapping[str, Policy]
+) -> pl.DataFrame:
     """One row per provider with its policy's numbers (the override, else the default)."""
     providers = pl.concat([planned.select("provider_id"), actual.select("provider_id")]).unique()
-    columns = {short: pl.lit(getattr(policy, name), dtype=I64)
-               for name, short in POLICY_COLUMNS.items()}
+    columns = {
+        short: pl.lit(getattr(policy, name), dtype=I64) for name, short in POLICY_COLUMNS.items()
+    }
     pol = providers.with_columns(**columns)
     if overrides:
-        special = pl.DataFrame([{"provider_id": pid, **{short: getattr(p, name) for name, short
-                                                          in POLICY_COLUMNS.items()}}
-                                for pid, p in overrides.items()],
-                               schema={"provider_id": pl.String,
-                                       **dict.fromkeys(POLICY_COLUMNS.values(), I64)})
-        pol = pol.join(special, on="provider_id", how="left", suffix="_o").with_columns(
-            [pl.coalesce(f"{c}_o", c).alias(c) for c in POLICY_COLUMNS.values()]).select(
-            "provider_id", *POLICY_COLUMNS.values())
+        special = pl.DataFrame(
+            [
+                {
+                    "provider_id": pid,
+                    **{short: getattr(p, name) for name, short in POLICY_COLUMNS.items()},
+                }
+                for pid, p in overrides.items()
+            ],
+            schema={"provider_id": pl.String, **dict.fromkeys(POLICY_COLUMNS.values(), I64)},
+        )
+        pol = (
+            pol.join(special, on="provider_id", how="left", suffix="_o")
+            .with_columns([pl.coalesce(f"{c}_o", c).alias(c) for c in POLICY_COLUMNS.values()])
+            .select("provider_id", *POLICY_COLUMNS.values())
+        )
     return pol
 
 
@@ -111,11 +152,20 @@ def _provider_currency(rates: pl.DataFrame) -> pl.DataFrame:
 def _priced(plan: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
     """The rate in force on each visit's planned start date (null when none is)."""
     keyed = plan.with_columns(visit_day=(pl.col("start_s") // DAY_SECONDS).cast(I64))
-    table = rates.select("provider_id", "service_code", pl.col("effective_day").cast(I64),
-                         pl.col("rate_millionths").cast(I64)).sort("effective_day")
+    table = rates.select(
+        "provider_id",
+        "service_code",
+        pl.col("effective_day").cast(I64),
+        pl.col("rate_millionths").cast(I64),
+    ).sort("effective_day")
     priced = keyed.sort("visit_day").join_asof(
-        table, left_on="visit_day", right_on="effective_day",
-        by=["provider_id", "service_code"], strategy="backward", check_sortedness=False)
+        table,
+        left_on="visit_day",
+        right_on="effective_day",
+        by=["provider_id", "service_code"],
+        strategy="backward",
+        check_sortedness=False,
+    )
     return priced.sort("vidx")
 
 
@@ -127,27 +177,46 @@ def _match(plan: pl.DataFrame, act: pl.DataFrame) -> pl.DataFrame:
     reaches from one pair's block into the next, and one key sorts faster than groups.
     """
     pairs = plan.select("client_id", "provider_id").unique().with_row_index("pair")
-    targets = (plan.sort("vidx").unique(["client_id", "provider_id", "start_s"],
-                                        keep="first", maintain_order=True)
-               .join(pairs, on=["client_id", "provider_id"])
-               .select(key=_key("pair", "start_s"), m_vidx="vidx")
-               .with_columns(m_key=pl.col("key")).sort("key"))
-    probes = (act.select("aidx", "client_id", "provider_id", "check_in_s", "window")
-              .join(pairs, on=["client_id", "provider_id"])  # no pair: no visit, unplanned
-              .with_columns(key=_key("pair", "check_in_s")).sort("key"))
+    targets = (
+        plan.sort("vidx")
+        .unique(["client_id", "provider_id", "start_s"], keep="first", maintain_order=True)
+        .join(pairs, on=["client_id", "provider_id"])
+        .select(key=_key("pair", "start_s"), m_vidx="vidx")
+        .with_columns(m_key=pl.col("key"))
+        .sort("key")
+    )
+    probes = (
+        act.select("aidx", "client_id", "provider_id", "check_in_s", "window")
+        .join(pairs, on=["client_id", "provider_id"])  # no pair: no visit, unplanned
+        .with_columns(key=_key("pair", "check_in_s"))
+        .sort("key")
+    )
     back = probes.join_asof(targets, on="key", strategy="backward", check_sortedness=False)
-    ahead = probes.select("key").join_asof(targets, on="key", strategy="forward",
-                                           check_sortedness=False)
-    both = back.select("aidx", "key", "window", b_key="m_key", b_vidx="m_vidx",
-                       f_key=ahead["m_key"], f_vidx=ahead["m_vidx"])
+    ahead = probes.select("key").join_asof(
+        targets, on="key", strategy="forward", check_sortedness=False
+    )
+    both = back.select(
+        "aidx",
+        "key",
+        "window",
+        b_key="m_key",
+        b_vidx="m_vidx",
+        f_key=ahead["m_key"],
+        f_vidx=ahead["m_vidx"],
+    )
     window_s = pl.col("window") * 60
     # Gaps in key space: a visit of another pair is 2**40 seconds away, never in the window.
     b_gap = pl.col("key") - pl.col("b_key")
     f_gap = pl.col("f_key") - pl.col("key")
     b_ok = pl.col("b_vidx").is_not_null() & (b_gap <= window_s)
     f_ok = pl.col("f_vidx").is_not_null() & (f_gap <= window_s)
-    chosen = (pl.when(b_ok & (~f_ok | (b_gap <= f_gap))).then(pl.col("b_vidx"))
-              .when(f_ok).then(pl.col("f_vidx")).otherwise(None))
+    chosen = (
+        pl.when(b_ok & (~f_ok | (b_gap <= f_gap)))
+        .then(pl.col("b_vidx"))
+        .when(f_ok)
+        .then(pl.col("f_vidx"))
+        .otherwise(None)
+    )
     return both.select("aidx", vidx=chosen)
 
 
@@ -165,24 +234,40 @@ def _placed(matched: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
     the first records take places 1..N in that order. Running counts replace windows over a
     million small groups.
     """
-    visit = plan.select("vidx", "visit_id", p_client="client_id", p_provider="provider_id",
-                        carers="carers", planned_minutes="planned_minutes",
-                        rate="rate_millionths", currency="currency",
-                        **{c: c for c in POLICY_COLUMNS.values() if c != "window"})
+    visit = plan.select(
+        "vidx",
+        "visit_id",
+        p_client="client_id",
+        p_provider="provider_id",
+        carers="carers",
+        planned_minutes="planned_minutes",
+        rate="rate_millionths",
+        currency="currency",
+        **{c: c for c in POLICY_COLUMNS.values() if c != "window"},
+    )
     rows = matched.join(visit, on="vidx", how="left").sort("vidx", "check_in_s", "aidx")
     first = pl.struct("vidx", "carer_id").is_first_distinct()
     count = first.cast(I64).cum_sum()
     new_visit = (pl.col("vidx") != pl.col("vidx").shift(1)).fill_null(True)
     rows = rows.with_columns(first=first, count=count)
-    rows = rows.with_columns(place=pl.col("count") - pl.when(new_visit).then(
-        pl.col("count") - pl.col("first").cast(I64)).otherwise(None).forward_fill())
+    rows = rows.with_columns(
+        place=pl.col("count")
+        - pl.when(new_visit)
+        .then(pl.col("count") - pl.col("first").cast(I64))
+        .otherwise(None)
+        .forward_fill()
+    )
     rows = rows.with_columns(placed=pl.col("first") & (pl.col("place") <= pl.col("carers")))
     # A later record of a carer: did the carer's first record take a place?
     held = rows.filter(pl.col("placed")).select("vidx", "carer_id", carer_placed=pl.lit(True))
     later = rows.filter(~pl.col("first")).join(held, on=["vidx", "carer_id"], how="left")
-    return pl.concat([rows.filter(pl.col("first")).with_columns(carer_placed=pl.col("placed")),
-                      later.with_columns(pl.col("carer_placed").fill_null(False))],
-                     how="vertical_relaxed")
+    return pl.concat(
+        [
+            rows.filter(pl.col("first")).with_columns(carer_placed=pl.col("placed")),
+            later.with_columns(pl.col("carer_placed").fill_null(False)),
+        ],
+        how="vertical_relaxed",
+    )
 
 
 def _reason(rule: Rule) -> pl.Expr:
@@ -199,87 +284,135 @@ def _reason(rule: Rule) -> pl.Expr:
 def _exp(frame: pl.DataFrame) -> pl.DataFrame:
     """``unit``: minor units in a major unit of each row's currency (10 ** exponent)."""
     units = {c: 10 ** exponent(c) for c in frame.get_column("currency").drop_nulls().unique()}
-    return frame.with_columns(unit=pl.col("currency").replace_strict(
-        units, default=1, return_dtype=I64))
+    return frame.with_columns(
+        unit=pl.col("currency").replace_strict(units, default=1, return_dtype=I64)
+    )
 
 
 def _decided(rows: pl.DataFrame) -> pl.DataFrame:
     d, p = pl.col("delivered_minutes"), pl.col("planned_minutes")
     within = d >= p - pl.col("tolerance")
     banded = ((2 * d + pl.col("rounding")) // (2 * pl.col("rounding"))) * pl.col("rounding")
-    rule = (pl.when(pl.col("check_out_s") < pl.col("check_in_s"))
-            .then(pl.lit(Rule.CHECK_OUT_BEFORE_CHECK_IN.value))
-            .when(d > pl.col("max_visit")).then(pl.lit(Rule.OVER_MAX_VISIT.value))
-            .when(within & (d > p + pl.col("over"))).then(pl.lit(Rule.OVER_EXCEPTION.value))
-            .when(within).then(pl.lit(Rule.WITHIN_TOLERANCE.value))
-            .when(p - d > pl.col("short_limit")).then(pl.lit(Rule.SHORT_EXCEPTION.value))
-            .otherwise(pl.lit(Rule.SHORT_BANDED.value)))
-    status = {Rule.CHECK_OUT_BEFORE_CHECK_IN: VisitStatus.INVALID,
-              Rule.OVER_MAX_VISIT: VisitStatus.INVALID, Rule.OVER_EXCEPTION: VisitStatus.OVER,
-              Rule.WITHIN_TOLERANCE: VisitStatus.VERIFIED,
-              Rule.SHORT_EXCEPTION: VisitStatus.SHORT, Rule.SHORT_BANDED: VisitStatus.SHORT}
-    exceptional = (Rule.CHECK_OUT_BEFORE_CHECK_IN.value, Rule.OVER_MAX_VISIT.value,
-                   Rule.OVER_EXCEPTION.value, Rule.SHORT_EXCEPTION.value)
+    rule = (
+        pl.when(pl.col("check_out_s") < pl.col("check_in_s"))
+        .then(pl.lit(Rule.CHECK_OUT_BEFORE_CHECK_IN.value))
+        .when(d > pl.col("max_visit"))
+        .then(pl.lit(Rule.OVER_MAX_VISIT.value))
+        .when(within & (d > p + pl.col("over")))
+        .then(pl.lit(Rule.OVER_EXCEPTION.value))
+        .when(within)
+        .then(pl.lit(Rule.WITHIN_TOLERANCE.value))
+        .when(p - d > pl.col("short_limit"))
+        .then(pl.lit(Rule.SHORT_EXCEPTION.value))
+        .otherwise(pl.lit(Rule.SHORT_BANDED.value))
+    )
+    status = {
+        Rule.CHECK_OUT_BEFORE_CHECK_IN: VisitStatus.INVALID,
+        Rule.OVER_MAX_VISIT: VisitStatus.INVALID,
+        Rule.OVER_EXCEPTION: VisitStatus.OVER,
+        Rule.WITHIN_TOLERANCE: VisitStatus.VERIFIED,
+        Rule.SHORT_EXCEPTION: VisitStatus.SHORT,
+        Rule.SHORT_BANDED: VisitStatus.SHORT,
+    }
+    exceptional = (
+        Rule.CHECK_OUT_BEFORE_CHECK_IN.value,
+        Rule.OVER_MAX_VISIT.value,
+        Rule.OVER_EXCEPTION.value,
+        Rule.SHORT_EXCEPTION.value,
+    )
     rows = rows.with_columns(rule=rule).with_columns(
         status=pl.col("rule").replace_strict({r.value: s.value for r, s in status.items()}),
-        paid_minutes=pl.when(pl.col("rule").is_in(
-            [Rule.OVER_EXCEPTION.value, Rule.WITHIN_TOLERANCE.value])).then(p)
+        paid_minutes=pl.when(
+            pl.col("rule").is_in([Rule.OVER_EXCEPTION.value, Rule.WITHIN_TOLERANCE.value])
+        )
+        .then(p)
         .when(pl.col("rule").is_in([Rule.SHORT_EXCEPTION.value, Rule.SHORT_BANDED.value]))
-        .then(pl.min_horizontal(banded, p)).otherwise(0),
-        exception=pl.col("rule").is_in(exceptional))
+        .then(pl.min_horizontal(banded, p))
+        .otherwise(0),
+        exception=pl.col("rule").is_in(exceptional),
+    )
     rows = _exp(rows).with_columns(
-        amount_minor=pl.when(pl.col("paid_minutes") == 0).then(0)
-        .otherwise(amount_minor(pl.col("paid_minutes"), pl.col("rate"), pl.col("unit"))))
+        amount_minor=pl.when(pl.col("paid_minutes") == 0)
+        .then(0)
+        .otherwise(amount_minor(pl.col("paid_minutes"), pl.col("rate"), pl.col("unit")))
+    )
     return _finish(rows, visit=True).with_columns(
-        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64))
+        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64)
+    )
 
 
 def _finish(rows: pl.DataFrame, visit: bool) -> pl.DataFrame:
     """The outcome columns shared by every kind of row, and the fields of the reasons."""
-    extra = {"provider_id": pl.col("p_provider"), "client_id": pl.col("p_client")} if visit \
-        else {}
+    extra = {"provider_id": pl.col("p_provider"), "client_id": pl.col("p_client")} if visit else {}
     return rows.with_columns(
         shortfall=pl.col("planned_minutes") - pl.col("delivered_minutes"),
-        paid=pl.col("paid_minutes"), planned=pl.col("planned_minutes"),
-        delivered=pl.col("delivered_minutes"), **extra)
+        paid=pl.col("paid_minutes"),
+        planned=pl.col("planned_minutes"),
+        delivered=pl.col("delivered_minutes"),
+        **extra,
+    )
 
 
 def _duplicates(rows: pl.DataFrame) -> pl.DataFrame:
     rows = rows.with_columns(
         status=pl.lit(VisitStatus.DUPLICATE.value),
-        rule=pl.when(pl.col("carer_placed")).then(pl.lit(Rule.CARER_ALREADY_PLACED.value))
+        rule=pl.when(pl.col("carer_placed"))
+        .then(pl.lit(Rule.CARER_ALREADY_PLACED.value))
         .otherwise(pl.lit(Rule.PLACES_FILLED.value)),
-        paid_minutes=pl.lit(0, dtype=I64), amount_minor=pl.lit(0, dtype=I64),
-        exception=pl.lit(False))
+        paid_minutes=pl.lit(0, dtype=I64),
+        amount_minor=pl.lit(0, dtype=I64),
+        exception=pl.lit(False),
+    )
     return _finish(rows, visit=True).with_columns(
-        k1=pl.col("vidx").cast(I64), k2=pl.lit(1 << 40, dtype=I64) + pl.col("check_in_s"),
-        k3=pl.col("aidx").cast(I64))
+        k1=pl.col("vidx").cast(I64),
+        k2=pl.lit(1 << 40, dtype=I64) + pl.col("check_in_s"),
+        k3=pl.col("aidx").cast(I64),
+    )
 
 
 def _missed(plan: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
     held = matched.filter(pl.col("placed")).group_by("vidx").agg(held=pl.len().cast(I64))
-    places = (plan.join(held, on="vidx", how="left")
-              .with_columns(pl.col("held").fill_null(0))
-              .filter(pl.col("carers") > pl.col("held"))
-              .with_columns(place=pl.int_ranges(pl.col("held") + 1, pl.col("carers") + 1))
-              .explode("place"))
+    places = (
+        plan.join(held, on="vidx", how="left")
+        .with_columns(pl.col("held").fill_null(0))
+        .filter(pl.col("carers") > pl.col("held"))
+        .with_columns(place=pl.int_ranges(pl.col("held") + 1, pl.col("carers") + 1))
+        .explode("place")
+    )
     rows = places.with_columns(
-        record_id=pl.lit(""), carer_id=pl.lit(""), status=pl.lit(VisitStatus.MISSED.value),
-        rule=pl.lit(Rule.NO_RECORD_FOR_PLACE.value), delivered_minutes=pl.lit(0, dtype=I64),
-        paid_minutes=pl.lit(0, dtype=I64), amount_minor=pl.lit(0, dtype=I64),
-        exception=pl.lit(True), p_provider=pl.col("provider_id"),
-        p_client=pl.col("client_id"))
+        record_id=pl.lit(""),
+        carer_id=pl.lit(""),
+        status=pl.lit(VisitStatus.MISSED.value),
+        rule=pl.lit(Rule.NO_RECORD_FOR_PLACE.value),
+        delivered_minutes=pl.lit(0, dtype=I64),
+        paid_minutes=pl.lit(0, dtype=I64),
+        amount_minor=pl.lit(0, dtype=I64),
+        exception=pl.lit(True),
+        p_provider=pl.col("provider_id"),
+        p_client=pl.col("client_id"),
+    )
     return _finish(rows, visit=True).with_columns(
-        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.lit(0, dtype=I64))
+        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.lit(0, dtype=I64)
+    )
 
 
 def _unplanned(rows: pl.DataFrame, pol: pl.DataFrame, money: pl.DataFrame) -> pl.DataFrame:
-    rows = rows.drop("window").join(pol, on="provider_id", how="left").join(
-        money, on="provider_id", how="left").with_columns(
-        visit_id=pl.lit(""), status=pl.lit(VisitStatus.UNPLANNED.value),
-        rule=pl.lit(Rule.NO_PLANNED_VISIT_IN_WINDOW.value),
-        planned_minutes=pl.lit(0, dtype=I64), paid_minutes=pl.lit(0, dtype=I64),
-        amount_minor=pl.lit(0, dtype=I64), exception=pl.lit(True),
-        carers=pl.lit(0, dtype=I64), place=pl.lit(0, dtype=I64))
+    rows = (
+        rows.drop("window")
+        .join(pol, on="provider_id", how="left")
+        .join(money, on="provider_id", how="left")
+        .with_columns(
+            visit_id=pl.lit(""),
+            status=pl.lit(VisitStatus.UNPLANNED.value),
+            rule=pl.lit(Rule.NO_PLANNED_VISIT_IN_WINDOW.value),
+            planned_minutes=pl.lit(0, dtype=I64),
+            paid_minutes=pl.lit(0, dtype=I64),
+            amount_minor=pl.lit(0, dtype=I64),
+            exception=pl.lit(True),
+            carers=pl.lit(0, dtype=I64),
+            place=pl.lit(0, dtype=I64),
+        )
+    )
     return _finish(rows, visit=False).with_columns(
-        k1=pl.lit(1 << 40, dtype=I64), k2=pl.lit(0, dtype=I64), k3=pl.col("aidx").cast(I64))
+        k1=pl.lit(1 << 40, dtype=I64), k2=pl.lit(0, dtype=I64), k3=pl.col("aidx").cast(I64)
+    )

@@ -25,15 +25,28 @@ from remit.errors import Problem, ValidationFailed
 from remit.money import UnknownCurrency, exponent
 
 PLANNED_COLUMNS = ("visit_id", "client_id", "provider_id", "service_code", "start", "end")
-ACTUAL_COLUMNS = ("record_id", "client_id", "provider_id", "carer_id", "service_code",
-                  "method", "check_in", "check_out")
+ACTUAL_COLUMNS = (
+    "record_id",
+    "client_id",
+    "provider_id",
+    "carer_id",
+    "service_code",
+    "method",
+    "check_in",
+    "check_out",
+)
 RATE_COLUMNS = ("provider_id", "service_code", "rate_per_hour", "currency", "effective_from")
 DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
 LOCAL_TIME = "a local date-time like 2026-11-02T09:00:00 (no time zone)"
 # The six elements of electronic visit verification, and the columns that carry them.
-EVV_ELEMENTS = (("service", ("service_code",)), ("client", ("client_id",)),
-                ("date and begin time", ("check_in",)), ("end time", ("check_out",)),
-                ("carer", ("carer_id",)), ("provider", ("provider_id",)))
+EVV_ELEMENTS = (
+    ("service", ("service_code",)),
+    ("client", ("client_id",)),
+    ("date and begin time", ("check_in",)),
+    ("end time", ("check_out",)),
+    ("carer", ("carer_id",)),
+    ("provider", ("provider_id",)),
+)
 
 
 @dataclass
@@ -61,8 +74,12 @@ def millionths_of(texts: pl.Series) -> list[int | None]:
 def _seconds(text: pl.Expr) -> pl.Expr:
     """Local ISO 8601 text to whole seconds since the epoch (fractions dropped); else null."""
     clean = text.str.strip_chars()
-    full = pl.when(clean.str.len_chars() == 16).then(clean + ":00").otherwise(
-        clean.str.slice(0, 19)).str.replace(" ", "T", literal=True)
+    full = (
+        pl.when(clean.str.len_chars() == 16)
+        .then(clean + ":00")
+        .otherwise(clean.str.slice(0, 19))
+        .str.replace(" ", "T", literal=True)
+    )
     moment = full.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)
     return pl.when(clean.str.contains(DATE_TIME)).then(moment.dt.epoch("s")).otherwise(None)
 
@@ -80,19 +97,33 @@ Source = Path | str | bytes  # a path, or the file's content
 
 def _read(path: Source, name: str, required: tuple[str, ...]) -> Checked:
     try:
-        rows = pl.read_csv(path, infer_schema=False, raise_if_empty=False,
-                           truncate_ragged_lines=False)
+        rows = pl.read_csv(
+            path, infer_schema=False, raise_if_empty=False, truncate_ragged_lines=False
+        )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
-        raise ValidationFailed([Problem("file", f"not a readable CSV file: {exc}".split("\n")[0],
-                                        "csv", source=name)]) from None
+        raise ValidationFailed(
+            [Problem("file", f"not a readable CSV file: {exc}".split("\n")[0], "csv", source=name)]
+        ) from None
     rows = rows.rename({c: c.strip().lower() for c in rows.columns})
     missing = [c for c in required if c not in rows.columns]
     if missing:
-        raise ValidationFailed([Problem(c, "missing column (the header must name: "
-                                        f"{', '.join(required)})", "missing_column", 1, name)
-                                for c in missing])
-    rows = rows.with_columns(pl.col(pl.String).str.strip_chars()).with_row_index(
-        "line", offset=2).with_columns(pl.col("line").cast(pl.Int64))
+        raise ValidationFailed(
+            [
+                Problem(
+                    c,
+                    f"missing column (the header must name: {', '.join(required)})",
+                    "missing_column",
+                    1,
+                    name,
+                )
+                for c in missing
+            ]
+        )
+    rows = (
+        rows.with_columns(pl.col(pl.String).str.strip_chars())
+        .with_row_index("line", offset=2)
+        .with_columns(pl.col("line").cast(pl.Int64))
+    )
     return Checked(name, rows, columns=tuple(rows.columns))
 
 
@@ -108,8 +139,9 @@ def collect(checked: Checked, checks: list[Check], rows: pl.DataFrame | None = N
         # The message is worked out over the whole file (it may name another row), then
         # kept for the rows that fail.
         hits = frame.select("line", msg=text, bad=bad).filter(pl.col("bad")).drop("bad")
-        checked.problems += [Problem(column, msg, code, line, checked.name)
-                             for line, msg in hits.iter_rows()]
+        checked.problems += [
+            Problem(column, msg, code, line, checked.name) for line, msg in hits.iter_rows()
+        ]
 
 
 def _required(columns: tuple[str, ...]) -> list[Check]:
@@ -118,8 +150,12 @@ def _required(columns: tuple[str, ...]) -> list[Check]:
 
 def _repeats(column: str, what: str) -> tuple[str, str, pl.Expr, pl.Expr]:
     first = pl.col("line").min().over(column)
-    return (column, "duplicate", pl.col(column).is_not_null() & (pl.col("line") > first),
-            pl.format(f"{what} {{}} repeats line {{}}", pl.col(column), first))
+    return (
+        column,
+        "duplicate",
+        pl.col(column).is_not_null() & (pl.col("line") > first),
+        pl.format(f"{what} {{}} repeats line {{}}", pl.col(column), first),
+    )
 
 
 def read_planned(path: Source, name: str = "planned.csv") -> Checked:
@@ -129,23 +165,44 @@ def read_planned(path: Source, name: str = "planned.csv") -> Checked:
     if "carers" not in rows.columns:
         rows = rows.with_columns(carers=pl.lit(None, dtype=pl.String))
     rows = rows.with_columns(
-        start_s=_seconds(pl.col("start")), end_s=_seconds(pl.col("end")),
-        carers_n=pl.col("carers").fill_null("1").cast(pl.Int64, strict=False))
+        start_s=_seconds(pl.col("start")),
+        end_s=_seconds(pl.col("end")),
+        carers_n=pl.col("carers").fill_null("1").cast(pl.Int64, strict=False),
+    )
     checked.rows = rows
     minutes = (pl.col("end_s") - pl.col("start_s")) // 60
-    collect(checked, [
-        *_required(PLANNED_COLUMNS),
-        ("start", "date_time", pl.col("start").is_not_null() & pl.col("start_s").is_null(),
-         LOCAL_TIME),
-        ("end", "date_time", pl.col("end").is_not_null() & pl.col("end_s").is_null(),
-         LOCAL_TIME),
-        ("end", "end_after_start", minutes < 1, "the end must be after the start"),
-        ("end", "planned_length", minutes > MAX_PLANNED_MINUTES,
-         f"a planned visit lasts at most {MAX_PLANNED_MINUTES} minutes"),
-        ("carers", "carers", pl.col("carers_n").is_null() | ~pl.col("carers_n").is_between(
-            1, MAX_CARERS), f"a whole number of carers from 1 to {MAX_CARERS}"),
-        _repeats("visit_id", "visit"),
-    ])
+    collect(
+        checked,
+        [
+            *_required(PLANNED_COLUMNS),
+            (
+                "start",
+                "date_time",
+                pl.col("start").is_not_null() & pl.col("start_s").is_null(),
+                LOCAL_TIME,
+            ),
+            (
+                "end",
+                "date_time",
+                pl.col("end").is_not_null() & pl.col("end_s").is_null(),
+                LOCAL_TIME,
+            ),
+            ("end", "end_after_start", minutes < 1, "the end must be after the start"),
+            (
+                "end",
+                "planned_length",
+                minutes > MAX_PLANNED_MINUTES,
+                f"a planned visit lasts at most {MAX_PLANNED_MINUTES} minutes",
+            ),
+            (
+                "carers",
+                "carers",
+                pl.col("carers_n").is_null() | ~pl.col("carers_n").is_between(1, MAX_CARERS),
+                f"a whole number of carers from 1 to {MAX_CARERS}",
+            ),
+            _repeats("visit_id", "visit"),
+        ],
+    )
     return checked
 
 
@@ -164,10 +221,13 @@ def read_actual_records(records: list[dict[str, Any]], name: str = "records") ->
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValidationFailed([Problem("records", "a list of objects", "records", source=name)])
     columns = sorted({str(k).strip().lower() for r in records for k in r})
-    rows = pl.DataFrame([{c: None if r.get(c) is None else str(r.get(c)).strip() or None
-                          for c in columns} for r in [{str(k).strip().lower(): v for k, v in
-                                                       x.items()} for x in records]],
-                        schema=dict.fromkeys(columns, pl.String))
+    rows = pl.DataFrame(
+        [
+            {c: None if r.get(c) is None else str(r.get(c)).strip() or None for c in columns}
+            for r in [{str(k).strip().lower(): v for k, v in x.items()} for x in records]
+        ],
+        schema=dict.fromkeys(columns, pl.String),
+    )
     rows = rows.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
     for c in ACTUAL_COLUMNS:  # an absent key is a missing value of that record
         if c not in rows.columns and c != "method":
@@ -183,39 +243,78 @@ def _check_actual(checked: Checked, name: str) -> Checked:
     if "method" in absent and {"latitude", "longitude"} <= set(rows.columns):
         absent.remove("method")  # the location stands in for the method
     if absent:
-        raise ValidationFailed([Problem(c, "missing column (the header must name: "
-                                        f"{', '.join(ACTUAL_COLUMNS)})", "missing_column", 1,
-                                        name) for c in absent])
+        raise ValidationFailed(
+            [
+                Problem(
+                    c,
+                    f"missing column (the header must name: {', '.join(ACTUAL_COLUMNS)})",
+                    "missing_column",
+                    1,
+                    name,
+                )
+                for c in absent
+            ]
+        )
     for c in ("method", "latitude", "longitude"):
         if c not in rows.columns:
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c))
     rows = rows.with_columns(
-        check_in_s=_seconds(pl.col("check_in")), check_out_s=_seconds(pl.col("check_out")),
+        check_in_s=_seconds(pl.col("check_in")),
+        check_out_s=_seconds(pl.col("check_out")),
         method=pl.col("method").str.to_lowercase(),
         lat=pl.col("latitude").cast(pl.Float64, strict=False),
-        lon=pl.col("longitude").cast(pl.Float64, strict=False))
+        lon=pl.col("longitude").cast(pl.Float64, strict=False),
+    )
     checked.rows = rows
     located = pl.col("lat").is_not_null() & pl.col("lon").is_not_null()
-    evv = [(cols[0], "evv_element", pl.col(cols[0]).is_null(),
-            f"missing the EVV element '{element}'") for element, cols in EVV_ELEMENTS]
+    evv = [
+        (cols[0], "evv_element", pl.col(cols[0]).is_null(), f"missing the EVV element '{element}'")
+        for element, cols in EVV_ELEMENTS
+    ]
     # Coordinates are only checked for being coordinates: they are not money or time.
-    collect(checked, [
-        ("record_id", "required", pl.col("record_id").is_null(), "required"),
-        *evv,
-        ("method", "evv_element", pl.col("method").is_null() & ~located,
-         "missing the EVV element 'location or method' (method, or latitude and longitude)"),
-        ("method", "method", pl.col("method").is_not_null() & ~pl.col("method").is_in(METHODS),
-         f"one of {', '.join(METHODS)}"),
-        ("check_in", "date_time", pl.col("check_in").is_not_null() &
-         pl.col("check_in_s").is_null(), LOCAL_TIME),
-        ("check_out", "date_time", pl.col("check_out").is_not_null() &
-         pl.col("check_out_s").is_null(), LOCAL_TIME),
-        ("latitude", "location", (pl.col("latitude").is_not_null() | pl.col(
-            "longitude").is_not_null()) & ~(located & pl.col("lat").is_between(-90, 90) &
-                                            pl.col("lon").is_between(-180, 180)),
-         "latitude -90 to 90 and longitude -180 to 180, both or neither"),
-        _repeats("record_id", "record"),
-    ])
+    collect(
+        checked,
+        [
+            ("record_id", "required", pl.col("record_id").is_null(), "required"),
+            *evv,
+            (
+                "method",
+                "evv_element",
+                pl.col("method").is_null() & ~located,
+                "missing the EVV element 'location or method' (method, or latitude and longitude)",
+            ),
+            (
+                "method",
+                "method",
+                pl.col("method").is_not_null() & ~pl.col("method").is_in(METHODS),
+                f"one of {', '.join(METHODS)}",
+            ),
+            (
+                "check_in",
+                "date_time",
+                pl.col("check_in").is_not_null() & pl.col("check_in_s").is_null(),
+                LOCAL_TIME,
+            ),
+            (
+                "check_out",
+                "date_time",
+                pl.col("check_out").is_not_null() & pl.col("check_out_s").is_null(),
+                LOCAL_TIME,
+            ),
+            (
+                "latitude",
+                "location",
+                (pl.col("latitude").is_not_null() | pl.col("longitude").is_not_null())
+                & ~(
+                    located
+                    & pl.col("lat").is_between(-90, 90)
+                    & pl.col("lon").is_between(-180, 180)
+                ),
+                "latitude -90 to 90 and longitude -180 to 180, both or neither",
+            ),
+            _repeats("record_id", "record"),
+        ],
+    )
     checked.rows = rows.drop("lat", "lon")
     return checked
 
@@ -225,9 +324,11 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
     checked = _read(path, name, RATE_COLUMNS)
     rows = checked.rows.with_columns(
         rate_millionths=_millionths(pl.col("rate_per_hour")),
-        effective_day=pl.col("effective_from").str.strptime(
-            pl.Date, "%Y-%m-%d", strict=False).cast(pl.Int64),
-        currency=pl.col("currency").str.to_uppercase())
+        effective_day=pl.col("effective_from")
+        .str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        .cast(pl.Int64),
+        currency=pl.col("currency").str.to_uppercase(),
+    )
     known = set()
     for code in rows.get_column("currency").drop_nulls().unique().to_list():
         try:
@@ -239,22 +340,49 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
     key = ("provider_id", "service_code", "effective_from")
     first_of_key = pl.col("line").min().over(key)
     currencies = pl.col("currency").n_unique().over("provider_id")
-    collect(checked, [
-        *_required(RATE_COLUMNS),
-        ("rate_per_hour", "rate", pl.col("rate_per_hour").is_not_null() & (
-            pl.col("rate_millionths").is_null() | (pl.col("rate_millionths") >=
-                                                   MAX_RATE * 1_000_000)),
-         f"a decimal number of at most six decimals, below {MAX_RATE:,}"),
-        ("currency", "currency", pl.col("currency").is_not_null() & ~pl.col(
-            "currency").is_in(sorted(known)), "an ISO 4217 currency code"),
-        ("effective_from", "date", pl.col("effective_from").is_not_null() &
-         pl.col("effective_day").is_null(), "a date like 2026-04-01"),
-        ("effective_from", "duplicate", pl.col("line") > first_of_key,
-         pl.format("this provider and service already have a rate from this date (line {})",
-                   first_of_key)),
-        ("currency", "one_currency", currencies > 1,
-         "a provider is paid in one currency; its rates name more than one"),
-    ])
+    collect(
+        checked,
+        [
+            *_required(RATE_COLUMNS),
+            (
+                "rate_per_hour",
+                "rate",
+                pl.col("rate_per_hour").is_not_null()
+                & (
+                    pl.col("rate_millionths").is_null()
+                    | (pl.col("rate_millionths") >= MAX_RATE * 1_000_000)
+                ),
+                f"a decimal number of at most six decimals, below {MAX_RATE:,}",
+            ),
+            (
+                "currency",
+                "currency",
+                pl.col("currency").is_not_null() & ~pl.col("currency").is_in(sorted(known)),
+                "an ISO 4217 currency code",
+            ),
+            (
+                "effective_from",
+                "date",
+                pl.col("effective_from").is_not_null() & pl.col("effective_day").is_null(),
+                "a date like 2026-04-01",
+            ),
+            (
+                "effective_from",
+                "duplicate",
+                pl.col("line") > first_of_key,
+                pl.format(
+                    "this provider and service already have a rate from this date (line {})",
+                    first_of_key,
+                ),
+            ),
+            (
+                "currency",
+                "one_currency",
+                currencies > 1,
+                "a provider is paid in one currency; its rates name more than one",
+            ),
+        ],
+    )
     return checked
 
 
@@ -264,9 +392,10 @@ def rejected_csv(checked: Checked) -> bytes:
     for p in checked.problems:
         if p.line is not None:
             by_line.setdefault(p.line, []).append(f"{p.field}: {p.message}")
-    reasons = pl.DataFrame({"line": list(by_line),
-                            "problems": ["; ".join(v) for v in by_line.values()]},
-                           schema={"line": pl.Int64, "problems": pl.String})
+    reasons = pl.DataFrame(
+        {"line": list(by_line), "problems": ["; ".join(v) for v in by_line.values()]},
+        schema={"line": pl.Int64, "problems": pl.String},
+    )
     original = [c for c in checked.columns if c != "line"]
     rows = checked.rows.select(*original, "line").join(reasons, on="line").sort("line")
     return rows.write_csv().encode("utf-8")
@@ -279,8 +408,9 @@ def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
     try:
         values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationFailed([Problem("file", f"not a readable TOML file: {exc}", "toml",
-                                        source=name)]) from None
+        raise ValidationFailed(
+            [Problem("file", f"not a readable TOML file: {exc}", "toml", source=name)]
+        ) from None
     if isinstance(values.get("policy"), dict) and len(values) == 1:
         values = values["policy"]
     return Policy.from_mapping(values, source=name)
@@ -288,15 +418,30 @@ def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
 
 def planned_frame(rows: pl.DataFrame) -> pl.DataFrame:
     """The engine's planned frame from checked rows."""
-    return rows.select("visit_id", "client_id", "provider_id", "service_code", "start_s",
-                       "end_s", carers="carers_n")
+    return rows.select(
+        "visit_id",
+        "client_id",
+        "provider_id",
+        "service_code",
+        "start_s",
+        "end_s",
+        carers="carers_n",
+    )
 
 
 def actual_frame(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.select("record_id", "client_id", "provider_id", "carer_id", "service_code",
-                       "check_in_s", "check_out_s")
+    return rows.select(
+        "record_id",
+        "client_id",
+        "provider_id",
+        "carer_id",
+        "service_code",
+        "check_in_s",
+        "check_out_s",
+    )
 
 
 def rate_frame(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.select("provider_id", "service_code", "effective_day", "rate_millionths",
-                       "currency")
+    return rows.select(
+        "provider_id", "service_code", "effective_day", "rate_millionths", "currency"
+    )

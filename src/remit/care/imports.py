@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, and_, insert, select
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care import exchange
@@ -29,7 +30,6 @@ from remit.care.store import actual_records, care_imports, care_packages, planne
 from remit.db import insert_id
 from remit.documents import service as documents
 from remit.errors import Forbidden, ValidationFailed
-from remit.ledger import audit
 from remit.parties import service as parties
 
 
@@ -46,8 +46,14 @@ class ImportResult:
 REPLAYED = ImportResult(None, 0, 0, True, b"")  # the same file again: nothing new
 
 
-def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
-                   content: bytes, valid_only: bool = False) -> ImportResult:
+def import_planned(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    filename: str,
+    content: bytes,
+    valid_only: bool = False,
+) -> ImportResult:
     """Planned visits from a planned.csv; see the module's docstring."""
     require(actor, book_id, Permission.CARE_IMPORT)
     digest = hashlib.sha256(content).hexdigest()
@@ -56,13 +62,30 @@ def import_planned(conn: Connection, actor: Actor, book_id: int, filename: str,
     checked = exchange.read_planned(content, filename)
     rows = _with_packages(conn, book_id, _with_parties(conn, book_id, checked), checked)
     _already(conn, planned_visits, book_id, rows, "visit_id", "visit", checked)
-    return _finish(conn, actor, book_id, "planned", filename, digest, checked, rows,
-                   valid_only, None, _planned_values)
+    return _finish(
+        conn,
+        actor,
+        book_id,
+        "planned",
+        filename,
+        digest,
+        checked,
+        rows,
+        valid_only,
+        None,
+        _planned_values,
+    )
 
 
-def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
-                  content: bytes | list[dict[str, Any]], valid_only: bool = False,
-                  provider_party_id: int | None = None) -> ImportResult:
+def import_actual(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    filename: str,
+    content: bytes | list[dict[str, Any]],
+    valid_only: bool = False,
+    provider_party_id: int | None = None,
+) -> ImportResult:
     """Actual records from an actual.csv (bytes) or a list of JSON objects (the API);
     ``provider_party_id`` for a portal upload, which may only carry that provider's
     records."""
@@ -70,21 +93,44 @@ def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
         require(actor, book_id, Permission.CARE_IMPORT)
     elif actor.party_in(book_id) != provider_party_id:
         raise Forbidden("a provider uploads only its own visits")
-    data = json.dumps(content, sort_keys=True, default=str).encode("utf-8") \
-        if isinstance(content, list) else content  # JSON records fingerprinted as text
+    data = (
+        json.dumps(content, sort_keys=True, default=str).encode("utf-8")
+        if isinstance(content, list)
+        else content
+    )  # JSON records fingerprinted as text
     digest = hashlib.sha256(data).hexdigest()
     if _seen(conn, book_id, "actual", digest):
         return REPLAYED
-    checked = (exchange.read_actual_records(content, filename) if isinstance(content, list)
-               else exchange.read_actual(content, filename))
+    checked = (
+        exchange.read_actual_records(content, filename)
+        if isinstance(content, list)
+        else exchange.read_actual(content, filename)
+    )
     rows = _with_parties(conn, book_id, checked)
     if provider_party_id is not None:
-        _collect(checked, rows, pl.col("provider_party_id").is_not_null() & (
-            pl.col("provider_party_id") != provider_party_id), "provider_id",
-            "not your organisation: upload only your own visits", "own_records")
+        _collect(
+            checked,
+            rows,
+            pl.col("provider_party_id").is_not_null()
+            & (pl.col("provider_party_id") != provider_party_id),
+            "provider_id",
+            "not your organisation: upload only your own visits",
+            "own_records",
+        )
     _already(conn, actual_records, book_id, rows, "record_id", "record", checked)
-    return _finish(conn, actor, book_id, "actual", filename, digest, checked, rows,
-                   valid_only, provider_party_id, _actual_values)
+    return _finish(
+        conn,
+        actor,
+        book_id,
+        "actual",
+        filename,
+        digest,
+        checked,
+        rows,
+        valid_only,
+        provider_party_id,
+        _actual_values,
+    )
 
 
 # ---------------------------------------------------------------- checks of the book
@@ -92,9 +138,18 @@ def import_actual(conn: Connection, actor: Actor, book_id: int, filename: str,
 
 def _seen(conn: Connection, book_id: int, kind: str, digest: str) -> bool:
     """Whether this very file (its SHA-256) was imported into the book before."""
-    return conn.execute(select(care_imports.c.id).where(and_(
-        care_imports.c.book_id == book_id, care_imports.c.kind == kind,
-        care_imports.c.sha256 == digest))).first() is not None
+    return (
+        conn.execute(
+            select(care_imports.c.id).where(
+                and_(
+                    care_imports.c.book_id == book_id,
+                    care_imports.c.kind == kind,
+                    care_imports.c.sha256 == digest,
+                )
+            )
+        ).first()
+        is not None
+    )
 
 
 def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> pl.DataFrame:
@@ -105,55 +160,115 @@ def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> 
         names = rows.get_column(column).drop_nulls().unique().to_list()
         found = parties.party_ids_for(conn, book_id, names)
         with_role = parties.party_ids_with_role(conn, book_id, role)
-        table = pl.DataFrame({"ref": list(found), f"{role}_party_id": list(found.values())},
-                             schema={"ref": pl.String, f"{role}_party_id": pl.Int64})
+        table = pl.DataFrame(
+            {"ref": list(found), f"{role}_party_id": list(found.values())},
+            schema={"ref": pl.String, f"{role}_party_id": pl.Int64},
+        )
         table = table.filter(pl.col(f"{role}_party_id").is_in(list(with_role)))
-        _collect(checked, rows, pl.col(column).is_not_null() & ~pl.col(column).is_in(
-            table.get_column("ref").to_list()), column, pl.format(
-            f"no {role} {{}} in this book", pl.col(column)), f"unknown_{role}")
+        _collect(
+            checked,
+            rows,
+            pl.col(column).is_not_null() & ~pl.col(column).is_in(table.get_column("ref").to_list()),
+            column,
+            pl.format(f"no {role} {{}} in this book", pl.col(column)),
+            f"unknown_{role}",
+        )
         rows = rows.join(table, left_on=column, right_on="ref", how="left")
     return rows
 
 
-def _with_packages(conn: Connection, book_id: int, rows: pl.DataFrame,
-                   checked: exchange.Checked) -> pl.DataFrame:
+def _with_packages(
+    conn: Connection, book_id: int, rows: pl.DataFrame, checked: exchange.Checked
+) -> pl.DataFrame:
     """Each planned visit's care package: same client, provider and service, in force on
     the visit's date (the latest that started, if two overlap)."""
     p = care_packages.c
-    found = conn.execute(select(p.id, p.client_party_id, p.provider_party_id, p.service_code,
-                                p.start_date, p.end_date).where(p.book_id == book_id)).all()
+    found = conn.execute(
+        select(
+            p.id, p.client_party_id, p.provider_party_id, p.service_code, p.start_date, p.end_date
+        ).where(p.book_id == book_id)
+    ).all()
     packages = pl.DataFrame(
-        [(r.id, r.client_party_id, r.provider_party_id, r.service_code,
-          _day(r.start_date), _day(r.end_date) if r.end_date else 1 << 30) for r in found],
-        schema={"package_id": pl.Int64, "client_party_id": pl.Int64,
-                "provider_party_id": pl.Int64, "service_code": pl.String,
-                "from_day": pl.Int64, "to_day": pl.Int64}, orient="row")
+        [
+            (
+                r.id,
+                r.client_party_id,
+                r.provider_party_id,
+                r.service_code,
+                _day(r.start_date),
+                _day(r.end_date) if r.end_date else 1 << 30,
+            )
+            for r in found
+        ],
+        schema={
+            "package_id": pl.Int64,
+            "client_party_id": pl.Int64,
+            "provider_party_id": pl.Int64,
+            "service_code": pl.String,
+            "from_day": pl.Int64,
+            "to_day": pl.Int64,
+        },
+        orient="row",
+    )
     keyed = rows.with_columns(day=pl.col("start_s") // DAY_SECONDS).sort("day")
     matched = keyed.join_asof(
-        packages.sort("from_day"), left_on="day", right_on="from_day",
-        by=["client_party_id", "provider_party_id", "service_code"], strategy="backward",
-        check_sortedness=False)
-    matched = matched.with_columns(package_id=pl.when(pl.col("day") <= pl.col("to_day")).then(
-        pl.col("package_id")).otherwise(None)).sort("line")
-    _collect(checked, matched, pl.col("client_party_id").is_not_null()
-             & pl.col("provider_party_id").is_not_null() & pl.col("start_s").is_not_null()
-             & pl.col("package_id").is_null(), "service_code",
-             "no care package of this client, provider and service on the visit's date",
-             "no_package")
+        packages.sort("from_day"),
+        left_on="day",
+        right_on="from_day",
+        by=["client_party_id", "provider_party_id", "service_code"],
+        strategy="backward",
+        check_sortedness=False,
+    )
+    matched = matched.with_columns(
+        package_id=pl.when(pl.col("day") <= pl.col("to_day"))
+        .then(pl.col("package_id"))
+        .otherwise(None)
+    ).sort("line")
+    _collect(
+        checked,
+        matched,
+        pl.col("client_party_id").is_not_null()
+        & pl.col("provider_party_id").is_not_null()
+        & pl.col("start_s").is_not_null()
+        & pl.col("package_id").is_null(),
+        "service_code",
+        "no care package of this client, provider and service on the visit's date",
+        "no_package",
+    )
     return matched.drop("day", "from_day", "to_day")
 
 
-def _already(conn: Connection, table: Any, book_id: int, rows: pl.DataFrame, column: str,
-             what: str, checked: exchange.Checked) -> None:
-    known = refs_taken(conn, table, book_id,
-                       rows.get_column(column).drop_nulls().unique().to_list())
+def _already(
+    conn: Connection,
+    table: Any,
+    book_id: int,
+    rows: pl.DataFrame,
+    column: str,
+    what: str,
+    checked: exchange.Checked,
+) -> None:
+    known = refs_taken(
+        conn, table, book_id, rows.get_column(column).drop_nulls().unique().to_list()
+    )
     if known:
-        _collect(checked, rows, pl.col(column).is_in(sorted(known)), column,
-                 pl.format(f"{what} {{}} was imported before", pl.col(column)), "imported")
+        _collect(
+            checked,
+            rows,
+            pl.col(column).is_in(sorted(known)),
+            column,
+            pl.format(f"{what} {{}} was imported before", pl.col(column)),
+            "imported",
+        )
 
 
-def _collect(checked: exchange.Checked, rows: pl.DataFrame, bad: pl.Expr, column: str,
-             message: str | pl.Expr, code: str) -> None:
+def _collect(
+    checked: exchange.Checked,
+    rows: pl.DataFrame,
+    bad: pl.Expr,
+    column: str,
+    message: str | pl.Expr,
+    code: str,
+) -> None:
     exchange.collect(checked, [(column, code, bad, message)], rows)
 
 
@@ -164,46 +279,98 @@ def _day(value: date) -> int:
 # ---------------------------------------------------------------- writing
 
 
-def _finish(conn: Connection, actor: Actor, book_id: int, kind: str, filename: str,
-            digest: str, checked: exchange.Checked, rows: pl.DataFrame, valid_only: bool,
-            provider_party_id: int | None, values: Any) -> ImportResult:
+def _finish(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    kind: str,
+    filename: str,
+    digest: str,
+    checked: exchange.Checked,
+    rows: pl.DataFrame,
+    valid_only: bool,
+    provider_party_id: int | None,
+    values: Any,
+) -> ImportResult:
     if checked.problems and not valid_only:
         raise ValidationFailed(sorted(checked.problems, key=lambda p: (p.line or 0, p.field)))
     bad_lines = {p.line for p in checked.problems if p.line is not None}
     good = rows.filter(~pl.col("line").is_in(sorted(bad_lines)))
-    import_id = insert_id(conn, insert(care_imports).values(
-        book_id=book_id, kind=kind, filename=filename[:255],
-        sha256=digest, rows=good.height,
-        rejected=len(bad_lines), provider_party_id=provider_party_id,
-        created_by=actor.username, created_at=audit.utc_now_text()))
-    insert_frame(conn, planned_visits if kind == "planned" else actual_records,
-                 values(good, book_id, import_id))
-    audit.record(conn, actor, f"care.import_{kind}", "care_import", import_id, None,
-                 {"file": filename, "rows": good.height, "rejected": len(bad_lines)}, book_id)
+    import_id = insert_id(
+        conn,
+        insert(care_imports).values(
+            book_id=book_id,
+            kind=kind,
+            filename=filename[:255],
+            sha256=digest,
+            rows=good.height,
+            rejected=len(bad_lines),
+            provider_party_id=provider_party_id,
+            created_by=actor.username,
+            created_at=audit.utc_now_text(),
+        ),
+    )
+    insert_frame(
+        conn,
+        planned_visits if kind == "planned" else actual_records,
+        values(good, book_id, import_id),
+    )
+    audit.record(
+        conn,
+        actor,
+        f"care.import_{kind}",
+        "care_import",
+        import_id,
+        None,
+        {"file": filename, "rows": good.height, "rejected": len(bad_lines)},
+        book_id,
+    )
     rejected = exchange.rejected_csv(checked) if bad_lines else b""
     document_id = None
     if rejected:  # the error file, kept where the user (or the provider) can download it
         name = f"{PurePath(filename).stem}.rejected.csv"
         document_id = documents.attach(
-            conn, actor, book_id, "care_import" if provider_party_id is None else "party",
-            import_id if provider_party_id is None else provider_party_id, name, rejected,
-            f"Rejected rows of {filename}", "care rejected rows",
-            portal_visible=provider_party_id is not None)
+            conn,
+            actor,
+            book_id,
+            "care_import" if provider_party_id is None else "party",
+            import_id if provider_party_id is None else provider_party_id,
+            name,
+            rejected,
+            f"Rejected rows of {filename}",
+            "care rejected rows",
+            portal_visible=provider_party_id is not None,
+        )
     return ImportResult(import_id, good.height, len(bad_lines), False, rejected, document_id)
 
 
 def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataFrame:
     return rows.select(
-        book_id=pl.lit(book_id), ref="visit_id", package_id="package_id",
-        client_party_id="client_party_id", provider_party_id="provider_party_id",
-        service_code="service_code", start_s="start_s", end_s="end_s", carers="carers_n",
-        import_id=pl.lit(import_id))
+        book_id=pl.lit(book_id),
+        ref="visit_id",
+        package_id="package_id",
+        client_party_id="client_party_id",
+        provider_party_id="provider_party_id",
+        service_code="service_code",
+        start_s="start_s",
+        end_s="end_s",
+        carers="carers_n",
+        import_id=pl.lit(import_id),
+    )
 
 
 def _actual_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataFrame:
     return rows.select(
-        book_id=pl.lit(book_id), ref="record_id", client_party_id="client_party_id",
-        provider_party_id="provider_party_id", carer_ref="carer_id",
-        service_code="service_code", method="method", check_in_s="check_in_s",
-        check_out_s="check_out_s", latitude="latitude", longitude="longitude",
-        import_id=pl.lit(import_id))
+        book_id=pl.lit(book_id),
+        ref="record_id",
+        client_party_id="client_party_id",
+        provider_party_id="provider_party_id",
+        carer_ref="carer_id",
+        service_code="service_code",
+        method="method",
+        check_in_s="check_in_s",
+        check_out_s="check_out_s",
+        latitude="latitude",
+        longitude="longitude",
+        import_id=pl.lit(import_id),
+    )

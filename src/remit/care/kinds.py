@@ -32,12 +32,22 @@ def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     ctx.progress(0, 2, f"reconciling {first} to {last}")
     with ctx.database.write() as conn:
         found = runs.reconcile_period(conn, ctx.actor, ctx.book_id, first, last)
-    ctx.progress(2, 2, f"{len(found)} run(s), "
-                       f"{sum(s.exceptions for s in found):,} exception(s)")
-    return {"runs": [{"run_id": s.run_id, "provider_party_id": s.provider_party_id,
-                      "outcomes": s.outcomes, "exceptions": s.exceptions,
-                      "paid_minutes": s.paid_minutes, "amount_minor": s.amount_minor,
-                      "currency": s.currency, "case_id": s.case_id} for s in found]}
+    ctx.progress(2, 2, f"{len(found)} run(s), {sum(s.exceptions for s in found):,} exception(s)")
+    return {
+        "runs": [
+            {
+                "run_id": s.run_id,
+                "provider_party_id": s.provider_party_id,
+                "outcomes": s.outcomes,
+                "exceptions": s.exceptions,
+                "paid_minutes": s.paid_minutes,
+                "amount_minor": s.amount_minor,
+                "currency": s.currency,
+                "case_id": s.case_id,
+            }
+            for s in found
+        ]
+    }
 
 
 def _settle(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -49,10 +59,20 @@ def _settle(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 KINDS = (
-    JobKind("care.reconcile", "Reconcile care visits of a period", Permission.CARE_RUN,
-            reconcile_problems, _reconcile),
-    JobKind("care.settle", "Settle arbitration the providers did not answer",
-            Permission.CASE_ESCALATE, no_params, _settle),
+    JobKind(
+        "care.reconcile",
+        "Reconcile care visits of a period",
+        Permission.CARE_RUN,
+        reconcile_problems,
+        _reconcile,
+    ),
+    JobKind(
+        "care.settle",
+        "Settle arbitration the providers did not answer",
+        Permission.CASE_ESCALATE,
+        no_params,
+        _settle,
+    ),
 )
 for _kind in KINDS:
     register_job_kind(_kind)

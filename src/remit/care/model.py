@@ -56,9 +56,22 @@ class RunStatus(StrEnum):
     POSTED = "posted"  # the self-bill payable is in the ledger
 
 
-OUTCOME_COLUMNS = ("visit_id", "record_id", "provider_id", "client_id", "carer_id", "status",
-                   "rule", "planned_minutes", "delivered_minutes", "paid_minutes",
-                   "amount_minor", "currency", "exception", "reason")
+OUTCOME_COLUMNS = (
+    "visit_id",
+    "record_id",
+    "provider_id",
+    "client_id",
+    "carer_id",
+    "status",
+    "rule",
+    "planned_minutes",
+    "delivered_minutes",
+    "paid_minutes",
+    "amount_minor",
+    "currency",
+    "exception",
+    "reason",
+)
 METHODS = ("app", "phone", "manual")
 MAX_CARERS = 10
 MAX_PLANNED_MINUTES = 1440  # one day; longer care is more than one planned visit
@@ -87,19 +100,35 @@ class Policy:
         remit.errors.ValidationFailed: ...
         """
         names = tuple(f.name for f in fields(cls))
-        problems = [Problem(key, f"unknown parameter (the policy takes: {', '.join(names)})",
-                            "unknown_param", source=source)
-                    for key in values if key not in names]
+        problems = [
+            Problem(
+                key,
+                f"unknown parameter (the policy takes: {', '.join(names)})",
+                "unknown_param",
+                source=source,
+            )
+            for key in values
+            if key not in names
+        ]
         chosen: dict[str, int] = {}
         for name in names:
             if name not in values:
                 continue
             value = values[name]
             least = 1 if name in ("rounding_minutes", "max_visit_minutes") else 0
-            if isinstance(value, bool) or not isinstance(value, int) or not \
-                    least <= value <= 100_000:
-                problems.append(Problem(name, f"a whole number of minutes from {least} to "
-                                        "100000", "minutes", source=source))
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not least <= value <= 100_000
+            ):
+                problems.append(
+                    Problem(
+                        name,
+                        f"a whole number of minutes from {least} to 100000",
+                        "minutes",
+                        source=source,
+                    )
+                )
             else:
                 chosen[name] = value
         if problems:
@@ -138,5 +167,4 @@ def amount_minor(minutes: Any, rate: Any, unit: Any) -> Any:
 
 def band_minutes(delivered_minutes: int, rounding_minutes: int) -> int:
     """Delivered minutes to the nearest band; a half band rounds up (the engine's rule)."""
-    return (2 * delivered_minutes + rounding_minutes) // (2 * rounding_minutes) * \
-        rounding_minutes
+    return (2 * delivered_minutes + rounding_minutes) // (2 * rounding_minutes) * rounding_minutes

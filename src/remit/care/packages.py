@@ -34,8 +34,18 @@ from remit.errors import Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS
 from remit.parties import service as parties
 
-COLUMNS = ("package_id", "client_id", "provider_id", "service_code", "start_date", "days",
-           "start", "minutes", "rate_per_hour", "currency")
+COLUMNS = (
+    "package_id",
+    "client_id",
+    "provider_id",
+    "service_code",
+    "start_date",
+    "days",
+    "start",
+    "minutes",
+    "rate_per_hour",
+    "currency",
+)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -56,8 +66,9 @@ def weekdays(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(found)))
 
 
-def import_packages(conn: Connection, actor: Actor, book_id: int, filename: str,
-                    content: bytes) -> list[int]:
+def import_packages(
+    conn: Connection, actor: Actor, book_id: int, filename: str, content: bytes
+) -> list[int]:
     """Create the packages of a packages.csv, all or nothing; returns their ids."""
     require(actor, book_id, Permission.CARE_IMPORT)
     rows, problems = _rows(content, filename)
@@ -66,9 +77,16 @@ def import_packages(conn: Connection, actor: Actor, book_id: int, filename: str,
     grouped: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)
     for line, row in rows:
         grouped[row["package_id"]].append((line, row))
-    taken = set(conn.execute(select(care_packages.c.ref).where(and_(
-        care_packages.c.book_id == book_id,
-        care_packages.c.ref.in_(list(grouped)[:50_000])))).scalars())
+    taken = set(
+        conn.execute(
+            select(care_packages.c.ref).where(
+                and_(
+                    care_packages.c.book_id == book_id,
+                    care_packages.c.ref.in_(list(grouped)[:50_000]),
+                )
+            )
+        ).scalars()
+    )
     news = []
     for ref, members in grouped.items():
         new = _package(ref, members, clients, providers, taken, filename, problems)
@@ -83,35 +101,55 @@ def _rows(content: bytes, name: str) -> tuple[list[tuple[int, dict[str, str]]], 
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationFailed([Problem("file", "not UTF-8 text", "encoding",
-                                        source=name)]) from None
+        raise ValidationFailed(
+            [Problem("file", "not UTF-8 text", "encoding", source=name)]
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in reader.fieldnames or ()]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ValidationFailed([Problem(c, "missing column (the header must name: "
-                                        f"{', '.join(COLUMNS)})", "missing_column", 1, name)
-                                for c in missing])
+        raise ValidationFailed(
+            [
+                Problem(
+                    c,
+                    f"missing column (the header must name: {', '.join(COLUMNS)})",
+                    "missing_column",
+                    1,
+                    name,
+                )
+                for c in missing
+            ]
+        )
     rows = []
     problems: list[Problem] = []
     for raw in reader:
         line = reader.line_num
         row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        problems += [Problem(c, "required", "required", line, name) for c in COLUMNS
-                     if not row.get(c)]
+        problems += [
+            Problem(c, "required", "required", line, name) for c in COLUMNS if not row.get(c)
+        ]
         rows.append((line, row))
     return rows, problems
 
 
-def _refs(conn: Connection, book_id: int, role: str, rows: list[tuple[int, dict[str, str]]],
-          column: str, name: str, problems: list[Problem]) -> dict[str, int]:
+def _refs(
+    conn: Connection,
+    book_id: int,
+    role: str,
+    rows: list[tuple[int, dict[str, str]]],
+    column: str,
+    name: str,
+    problems: list[Problem],
+) -> dict[str, int]:
     refs = {row[column] for _, row in rows if row.get(column)}
     found = parties.party_ids_for(conn, book_id, refs)
     with_role = parties.party_ids_with_role(conn, book_id, role)
     known = {ref: pid for ref, pid in found.items() if pid in with_role}
-    problems += [Problem(column, f"no {role} {row[column]} in this book", f"unknown_{role}",
-                         line, name) for line, row in rows
-                 if row.get(column) and row[column] not in known]
+    problems += [
+        Problem(column, f"no {role} {row[column]} in this book", f"unknown_{role}", line, name)
+        for line, row in rows
+        if row.get(column) and row[column] not in known
+    ]
     return known
 
 
@@ -122,45 +160,84 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _package(ref: str, members: list[tuple[int, dict[str, str]]], clients: dict[str, int],
-             providers: dict[str, int], taken: set[str], name: str,
-             problems: list[Problem]) -> NewPackage | None:
+def _package(
+    ref: str,
+    members: list[tuple[int, dict[str, str]]],
+    clients: dict[str, int],
+    providers: dict[str, int],
+    taken: set[str],
+    name: str,
+    problems: list[Problem],
+) -> NewPackage | None:
     first_line, first = members[0]
     before = len(problems)
     if ref in taken:
-        problems.append(Problem("package_id", f"package {ref} exists already", "exists",
-                                first_line, name))
+        problems.append(
+            Problem("package_id", f"package {ref} exists already", "exists", first_line, name)
+        )
     for line, row in members[1:]:
-        problems += [Problem(f, f"differs from line {first_line} of the same package",
-                             "package_differs", line, name)
-                     for f in PACKAGE_FIELDS if row.get(f, "") != first.get(f, "")]
+        problems += [
+            Problem(
+                f,
+                f"differs from line {first_line} of the same package",
+                "package_differs",
+                line,
+                name,
+            )
+            for f in PACKAGE_FIELDS
+            if row.get(f, "") != first.get(f, "")
+        ]
     start, end = _day(first["start_date"]), _day(first.get("end_date", ""))
     if start is None:
-        problems.append(Problem("start_date", "a date like 2026-11-02", "date", first_line,
-                                name))
+        problems.append(Problem("start_date", "a date like 2026-11-02", "date", first_line, name))
     if first.get("end_date") and (end is None or (start and end < start)):
-        problems.append(Problem("end_date", "a date on or after the start", "date",
-                                first_line, name))
+        problems.append(
+            Problem("end_date", "a date on or after the start", "date", first_line, name)
+        )
     slots: set[Slot] = set()
     rates: dict[date, tuple[str, str]] = {}
     for line, row in members:
         slots |= _slots(row, line, name, problems)
         rate_from = _day(row.get("rate_from", "")) if row.get("rate_from") else start
-        if rate_from is None or rate_millionths(row["rate_per_hour"]) is None or \
-                row["currency"].upper() not in CURRENCY_EXPONENTS:
-            problems.append(Problem("rate_per_hour", "a rate of at most six decimals, an ISO "
-                                    "4217 currency and a date it holds from", "rate", line,
-                                    name))
+        if (
+            rate_from is None
+            or rate_millionths(row["rate_per_hour"]) is None
+            or row["currency"].upper() not in CURRENCY_EXPONENTS
+        ):
+            problems.append(
+                Problem(
+                    "rate_per_hour",
+                    "a rate of at most six decimals, an ISO 4217 currency and a date it holds from",
+                    "rate",
+                    line,
+                    name,
+                )
+            )
         elif rates.setdefault(rate_from, (row["rate_per_hour"], row["currency"].upper())) != (
-                row["rate_per_hour"], row["currency"].upper()):
-            problems.append(Problem("rate_per_hour", f"another rate from {rate_from} is on "
-                                    "an earlier line", "rate", line, name))
+            row["rate_per_hour"],
+            row["currency"].upper(),
+        ):
+            problems.append(
+                Problem(
+                    "rate_per_hour",
+                    f"another rate from {rate_from} is on an earlier line",
+                    "rate",
+                    line,
+                    name,
+                )
+            )
     if len(problems) > before or start is None:
         return None
-    return NewPackage(ref, clients[first["client_id"]], providers[first["provider_id"]],
-                      first["service_code"], start, end, tuple(sorted(
-                          slots, key=lambda s: (s.weekday, s.start_minute))),
-                      tuple((d, r, c) for d, (r, c) in sorted(rates.items())))
+    return NewPackage(
+        ref,
+        clients[first["client_id"]],
+        providers[first["provider_id"]],
+        first["service_code"],
+        start,
+        end,
+        tuple(sorted(slots, key=lambda s: (s.weekday, s.start_minute))),
+        tuple((d, r, c) for d, (r, c) in sorted(rates.items())),
+    )
 
 
 def _slots(row: dict[str, Any], line: int, name: str, problems: list[Problem]) -> set[Slot]:
@@ -169,16 +246,22 @@ def _slots(row: dict[str, Any], line: int, name: str, problems: list[Problem]) -
     try:
         days = weekdays(row["days"])
     except ValueError as exc:
-        problems.append(Problem("days", f"weekday names (Mon Tue ...), daily, weekdays or "
-                                f"weekends, not {exc}", "days", line, name))
+        problems.append(
+            Problem(
+                "days",
+                f"weekday names (Mon Tue ...), daily, weekdays or weekends, not {exc}",
+                "days",
+                line,
+                name,
+            )
+        )
     clock = CLOCK.fullmatch(row["start"])
     minutes = row["minutes"]
     carers = row.get("carers") or "1"
     if clock is None:
         problems.append(Problem("start", "a time like 09:30", "time", line, name))
     if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_PLANNED_MINUTES:
-        problems.append(Problem("minutes", f"1 to {MAX_PLANNED_MINUTES}", "minutes", line,
-                                name))
+        problems.append(Problem("minutes", f"1 to {MAX_PLANNED_MINUTES}", "minutes", line, name))
     if not carers.isdigit() or not 1 <= int(carers) <= MAX_CARERS:
         problems.append(Problem("carers", f"1 to {MAX_CARERS}", "carers", line, name))
     if clock is None or not minutes.isdigit() or not carers.isdigit():

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.care.model import RunStatus
 from remit.care.store import (
@@ -28,7 +29,6 @@ from remit.care.store import (
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.events.service import emit
-from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.money import CURRENCY_EXPONENTS
@@ -38,8 +38,9 @@ PAYABLE_ACCOUNT = "2000"  # the provider payables control account
 
 
 def run_row(conn: Connection, book_id: int, run_id: int) -> Any:
-    row = conn.execute(select(care_runs).where(and_(
-        care_runs.c.id == run_id, care_runs.c.book_id == book_id))).first()
+    row = conn.execute(
+        select(care_runs).where(and_(care_runs.c.id == run_id, care_runs.c.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no care run {run_id} in this book")
     return row
@@ -47,49 +48,87 @@ def run_row(conn: Connection, book_id: int, run_id: int) -> Any:
 
 def on_hold(conn: Connection, book_id: int, provider_party_id: int) -> bool:
     h = care_holds.c
-    return conn.execute(select(h.id).where(and_(
-        h.book_id == book_id, h.provider_party_id == provider_party_id,
-        h.lifted_at.is_(None)))).first() is not None
+    return (
+        conn.execute(
+            select(h.id).where(
+                and_(
+                    h.book_id == book_id,
+                    h.provider_party_id == provider_party_id,
+                    h.lifted_at.is_(None),
+                )
+            )
+        ).first()
+        is not None
+    )
 
 
-def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int,
-         reason: str) -> int:
+def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int, reason: str) -> int:
     """Suspend a provider: none of its runs passes to payment until the hold is lifted."""
     require(actor, book_id, Permission.CARE_POLICY)
     if not reason.strip():
         raise ValidationFailed([Problem("reason", "say why the provider is held", "required")])
     if on_hold(conn, book_id, provider_party_id):
         raise Conflict("the provider is already held")
-    hold_id = insert_id(conn, insert(care_holds).values(
-        book_id=book_id, provider_party_id=provider_party_id, reason=reason.strip()[:500],
-        held_by=actor.username, held_at=audit.utc_now_text()))
-    audit.record(conn, actor, "care.hold", "party", provider_party_id, None,
-                 {"reason": reason.strip()}, book_id)
+    hold_id = insert_id(
+        conn,
+        insert(care_holds).values(
+            book_id=book_id,
+            provider_party_id=provider_party_id,
+            reason=reason.strip()[:500],
+            held_by=actor.username,
+            held_at=audit.utc_now_text(),
+        ),
+    )
+    audit.record(
+        conn,
+        actor,
+        "care.hold",
+        "party",
+        provider_party_id,
+        None,
+        {"reason": reason.strip()},
+        book_id,
+    )
     return hold_id
 
 
 def lift_hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int) -> None:
     require(actor, book_id, Permission.CARE_POLICY)
     h = care_holds.c
-    changed = conn.execute(update(care_holds).where(and_(
-        h.book_id == book_id, h.provider_party_id == provider_party_id,
-        h.lifted_at.is_(None))).values(lifted_by=actor.username,
-                                       lifted_at=audit.utc_now_text())).rowcount
+    changed = conn.execute(
+        update(care_holds)
+        .where(
+            and_(
+                h.book_id == book_id,
+                h.provider_party_id == provider_party_id,
+                h.lifted_at.is_(None),
+            )
+        )
+        .values(lifted_by=actor.username, lifted_at=audit.utc_now_text())
+    ).rowcount
     if not changed:
         raise Conflict("the provider is not held")
-    audit.record(conn, actor, "care.lift_hold", "party", provider_party_id,
-                 {"held": True}, {"held": False}, book_id)
+    audit.record(
+        conn,
+        actor,
+        "care.lift_hold",
+        "party",
+        provider_party_id,
+        {"held": True},
+        {"held": False},
+        book_id,
+    )
 
 
-def request_adjustment(conn: Connection, actor: Actor, book_id: int, run_id: int,
-                       amount_minor: int, reason: str) -> int:
+def request_adjustment(
+    conn: Connection, actor: Actor, book_id: int, run_id: int, amount_minor: int, reason: str
+) -> int:
     """A manual adjustment of a run's payable, waiting for a second person's approval."""
     require(actor, book_id, Permission.CARE_DECIDE)
     run = run_row(conn, book_id, run_id)
     problems = []
     if amount_minor == 0 or abs(amount_minor) >= 10**13:
-        problems.append(Problem("amount_minor", "a non-zero amount in minor units",
-                                "amount"))
+        problems.append(Problem("amount_minor", "a non-zero amount in minor units", "amount"))
     if not reason.strip():
         problems.append(Problem("reason", "say why", "required"))
     if problems:
@@ -97,24 +136,42 @@ def request_adjustment(conn: Connection, actor: Actor, book_id: int, run_id: int
     if run.status == RunStatus.POSTED.value:
         raise Conflict("the run is posted: adjust a later period")
     currency = _currency(conn, run_id)
-    adjustment_id = insert_id(conn, insert(care_adjustments).values(
-        run_id=run_id, amount_minor=amount_minor, currency=currency,
-        reason=reason.strip()[:500], status="pending", requested_by=actor.username,
-        requested_at=audit.utc_now_text()))
-    audit.record(conn, actor, "care.adjust", "care_adjustment", adjustment_id, None,
-                 {"run_id": run_id, "amount_minor": amount_minor, "reason": reason.strip()},
-                 book_id)
+    adjustment_id = insert_id(
+        conn,
+        insert(care_adjustments).values(
+            run_id=run_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            reason=reason.strip()[:500],
+            status="pending",
+            requested_by=actor.username,
+            requested_at=audit.utc_now_text(),
+        ),
+    )
+    audit.record(
+        conn,
+        actor,
+        "care.adjust",
+        "care_adjustment",
+        adjustment_id,
+        None,
+        {"run_id": run_id, "amount_minor": amount_minor, "reason": reason.strip()},
+        book_id,
+    )
     return adjustment_id
 
 
-def decide_adjustment(conn: Connection, actor: Actor, book_id: int, adjustment_id: int,
-                      approve: bool) -> None:
+def decide_adjustment(
+    conn: Connection, actor: Actor, book_id: int, adjustment_id: int, approve: bool
+) -> None:
     """Approve or reject an adjustment; the person who asked for it cannot."""
     require(actor, book_id, Permission.CARE_POLICY)
     a = care_adjustments.c
-    row = conn.execute(select(care_adjustments).join(
-        care_runs, care_runs.c.id == a.run_id).where(and_(
-            a.id == adjustment_id, care_runs.c.book_id == book_id))).first()
+    row = conn.execute(
+        select(care_adjustments)
+        .join(care_runs, care_runs.c.id == a.run_id)
+        .where(and_(a.id == adjustment_id, care_runs.c.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no adjustment {adjustment_id} in this book")
     if row.requested_by == actor.username:
@@ -122,22 +179,39 @@ def decide_adjustment(conn: Connection, actor: Actor, book_id: int, adjustment_i
     if row.status != "pending":
         raise Conflict(f"the adjustment is {row.status}")
     status = "approved" if approve else "rejected"
-    conn.execute(update(care_adjustments).where(a.id == adjustment_id).values(
-        status=status, decided_by=actor.username, decided_at=audit.utc_now_text()))
-    audit.record(conn, actor, f"care.adjustment_{status}", "care_adjustment", adjustment_id,
-                 {"status": "pending"}, {"status": status}, book_id)
+    conn.execute(
+        update(care_adjustments)
+        .where(a.id == adjustment_id)
+        .values(status=status, decided_by=actor.username, decided_at=audit.utc_now_text())
+    )
+    audit.record(
+        conn,
+        actor,
+        f"care.adjustment_{status}",
+        "care_adjustment",
+        adjustment_id,
+        {"status": "pending"},
+        {"status": status},
+        book_id,
+    )
 
 
 def _currency(conn: Connection, run_id: int) -> str:
     o = visit_outcomes.c
-    found = conn.execute(select(o.currency).where(and_(o.run_id == run_id,
-                                                       o.currency != "")).limit(1)).scalar()
+    found = conn.execute(
+        select(o.currency).where(and_(o.run_id == run_id, o.currency != "")).limit(1)
+    ).scalar()
     return str(found) if found else ""
 
 
-def post_payable(conn: Connection, actor: Actor, book_id: int, run_id: int,
-                 expense_account: str = EXPENSE_ACCOUNT,
-                 payable_account: str = PAYABLE_ACCOUNT) -> int | None:
+def post_payable(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    run_id: int,
+    expense_account: str = EXPENSE_ACCOUNT,
+    payable_account: str = PAYABLE_ACCOUNT,
+) -> int | None:
     """Post a resolved run as the provider's self-bill payable; returns the entry id (None
     when the run pays nothing). Posting again answers the entry already posted."""
     require(actor, book_id, Permission.LEDGER_POST)
@@ -151,37 +225,78 @@ def post_payable(conn: Connection, actor: Actor, book_id: int, run_id: int,
         raise Conflict("the provider is held: nothing passes to payment")
     by_centre = cost_centres(conn, run_id)
     currency = _currency(conn, run_id)
-    adjustments = conn.execute(select(func.coalesce(func.sum(
-        care_adjustments.c.amount_minor), 0)).where(and_(
-            care_adjustments.c.run_id == run_id,
-            care_adjustments.c.status == "approved"))).scalar_one()
+    adjustments = conn.execute(
+        select(func.coalesce(func.sum(care_adjustments.c.amount_minor), 0)).where(
+            and_(care_adjustments.c.run_id == run_id, care_adjustments.c.status == "approved")
+        )
+    ).scalar_one()
     if adjustments:
         by_centre["adjustments"] = by_centre.get("adjustments", 0) + int(adjustments)
     total = sum(by_centre.values())
     entry_id = None
     if total < 0:
-        raise ValidationFailed([Problem("total", "the run comes to less than nothing: "
-                                        "review its adjustments", "negative")])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "total",
+                    "the run comes to less than nothing: review its adjustments",
+                    "negative",
+                )
+            ]
+        )
     if total:
         if currency not in CURRENCY_EXPONENTS:
             raise ValidationFailed([Problem("currency", "the run has no currency", "currency")])
         period = f"{run.period_start.isoformat()} to {run.period_end.isoformat()}"
-        lines = [PostingDraft(expense_account, amount, currency,
-                              memo=f"cost centre {centre}")
-                 for centre, amount in sorted(by_centre.items()) if amount]
-        lines.append(PostingDraft(payable_account, -total, currency,
-                                  party_id=int(run.provider_party_id),
-                                  memo=f"self-bill, care run {run_id}"))
-        result = ledger.post(conn, actor, book_id, EntryDraft(
-            run.period_end, f"Care self-bill {period}", f"care-run-{run_id}", tuple(lines),
-            source_type="care_run", source_id=str(run_id)))
+        lines = [
+            PostingDraft(expense_account, amount, currency, memo=f"cost centre {centre}")
+            for centre, amount in sorted(by_centre.items())
+            if amount
+        ]
+        lines.append(
+            PostingDraft(
+                payable_account,
+                -total,
+                currency,
+                party_id=int(run.provider_party_id),
+                memo=f"self-bill, care run {run_id}",
+            )
+        )
+        result = ledger.post(
+            conn,
+            actor,
+            book_id,
+            EntryDraft(
+                run.period_end,
+                f"Care self-bill {period}",
+                f"care-run-{run_id}",
+                tuple(lines),
+                source_type="care_run",
+                source_id=str(run_id),
+            ),
+        )
         entry_id = result.entry_id
-    conn.execute(update(care_runs).where(care_runs.c.id == run_id).values(
-        status=RunStatus.POSTED.value, entry_id=entry_id))
-    detail = {"entry_id": entry_id, "amount_minor": total, "currency": currency,
-              "provider_party_id": int(run.provider_party_id)}
-    audit.record(conn, actor, "care.post", "care_run", run_id,
-                 {"status": run.status}, {"status": RunStatus.POSTED.value, **detail}, book_id)
+    conn.execute(
+        update(care_runs)
+        .where(care_runs.c.id == run_id)
+        .values(status=RunStatus.POSTED.value, entry_id=entry_id)
+    )
+    detail = {
+        "entry_id": entry_id,
+        "amount_minor": total,
+        "currency": currency,
+        "provider_party_id": int(run.provider_party_id),
+    }
+    audit.record(
+        conn,
+        actor,
+        "care.post",
+        "care_run",
+        run_id,
+        {"status": run.status},
+        {"status": RunStatus.POSTED.value, **detail},
+        book_id,
+    )
     emit(conn, book_id, "care.payable.posted", "care_run", run_id, detail)
     return entry_id
 
@@ -189,59 +304,95 @@ def post_payable(conn: Connection, actor: Actor, book_id: int, run_id: int,
 def cost_centres(conn: Connection, run_id: int) -> dict[str, int]:
     """The run's final amounts by cost centre (the visit's service code)."""
     o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
-    rows = conn.execute(select(func.coalesce(v.service_code, a.service_code),
-                               func.sum(o.final_amount_minor))
-                        .select_from(visit_outcomes)
-                        .outerjoin(planned_visits, v.id == o.planned_visit_id)
-                        .outerjoin(actual_records, a.id == o.actual_record_id)
-                        .where(o.run_id == run_id)
-                        .group_by(func.coalesce(v.service_code, a.service_code))).all()
+    rows = conn.execute(
+        select(func.coalesce(v.service_code, a.service_code), func.sum(o.final_amount_minor))
+        .select_from(visit_outcomes)
+        .outerjoin(planned_visits, v.id == o.planned_visit_id)
+        .outerjoin(actual_records, a.id == o.actual_record_id)
+        .where(o.run_id == run_id)
+        .group_by(func.coalesce(v.service_code, a.service_code))
+    ).all()
     out: dict[str, int] = defaultdict(int)
     for centre, amount in rows:
         out[str(centre)] += int(amount or 0)
     return dict(out)
 
 
-def payable_lines(conn: Connection, actor: Actor, book_id: int,
-                  run_id: int) -> list[dict[str, Any]]:
+def payable_lines(
+    conn: Connection, actor: Actor, book_id: int, run_id: int
+) -> list[dict[str, Any]]:
     """The self-bill's lines: one per carer place or record, in visit order."""
     require(actor, book_id, Permission.CARE_READ)
     run_row(conn, book_id, run_id)
     o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
-    rows = conn.execute(select(
-        o.id, v.ref.label("visit"), a.ref.label("record"), a.carer_ref.label("carer"),
-        func.coalesce(v.service_code, a.service_code).label("service_code"),
-        func.coalesce(v.start_s, a.check_in_s).label("moment_s"), o.status, o.rule,
-        o.planned_minutes, o.delivered_minutes, o.paid_minutes, o.decision, o.final_minutes,
-        o.final_amount_minor, o.currency, o.exception, o.reason, o.decision_reason)
+    rows = conn.execute(
+        select(
+            o.id,
+            v.ref.label("visit"),
+            a.ref.label("record"),
+            a.carer_ref.label("carer"),
+            func.coalesce(v.service_code, a.service_code).label("service_code"),
+            func.coalesce(v.start_s, a.check_in_s).label("moment_s"),
+            o.status,
+            o.rule,
+            o.planned_minutes,
+            o.delivered_minutes,
+            o.paid_minutes,
+            o.decision,
+            o.final_minutes,
+            o.final_amount_minor,
+            o.currency,
+            o.exception,
+            o.reason,
+            o.decision_reason,
+        )
         .select_from(visit_outcomes)
         .outerjoin(planned_visits, v.id == o.planned_visit_id)
         .outerjoin(actual_records, a.id == o.actual_record_id)
-        .where(o.run_id == run_id).order_by(func.coalesce(v.start_s, a.check_in_s), o.id))
+        .where(o.run_id == run_id)
+        .order_by(func.coalesce(v.start_s, a.check_in_s), o.id)
+    )
     return [dict(r._mapping) for r in rows]
 
 
-def runs_of(conn: Connection, actor: Actor, book_id: int, first: date | None = None,
-            provider_party_id: int | None = None) -> list[dict[str, Any]]:
+def runs_of(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date | None = None,
+    provider_party_id: int | None = None,
+) -> list[dict[str, Any]]:
     """Runs, newest period first, with their totals."""
     require(actor, book_id, Permission.CARE_READ)
     return _runs(conn, book_id, first, provider_party_id)
 
 
-def _runs(conn: Connection, book_id: int, first: date | None,
-          provider_party_id: int | None) -> list[dict[str, Any]]:
+def _runs(
+    conn: Connection, book_id: int, first: date | None, provider_party_id: int | None
+) -> list[dict[str, Any]]:
     r, o = care_runs.c, visit_outcomes.c
-    query = (select(r.id, r.provider_party_id, r.period_start, r.period_end, r.status,
-                    r.case_id, r.entry_id, func.count(o.id).label("outcomes"),
-                    func.coalesce(func.sum(o.final_amount_minor), 0).label("amount_minor"),
-                    func.coalesce(func.sum(func.cast(o.exception, r.version.type)), 0)
-                    .label("exceptions"),
-                    func.count(o.decision).label("decided"))
-             .select_from(care_runs).outerjoin(visit_outcomes, o.run_id == r.id)
-             .where(r.book_id == book_id)
-             .group_by(r.id, r.provider_party_id, r.period_start, r.period_end, r.status,
-                       r.case_id, r.entry_id)
-             .order_by(r.period_start.desc(), r.id))
+    query = (
+        select(
+            r.id,
+            r.provider_party_id,
+            r.period_start,
+            r.period_end,
+            r.status,
+            r.case_id,
+            r.entry_id,
+            func.count(o.id).label("outcomes"),
+            func.coalesce(func.sum(o.final_amount_minor), 0).label("amount_minor"),
+            func.coalesce(func.sum(func.cast(o.exception, r.version.type)), 0).label("exceptions"),
+            func.count(o.decision).label("decided"),
+        )
+        .select_from(care_runs)
+        .outerjoin(visit_outcomes, o.run_id == r.id)
+        .where(r.book_id == book_id)
+        .group_by(
+            r.id, r.provider_party_id, r.period_start, r.period_end, r.status, r.case_id, r.entry_id
+        )
+        .order_by(r.period_start.desc(), r.id)
+    )
     if first is not None:
         query = query.where(r.period_start == first)
     if provider_party_id is not None:

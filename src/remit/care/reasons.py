@@ -15,38 +15,60 @@ from remit.care.model import Policy, Rule
 
 TEMPLATES: dict[Rule, str] = {
     Rule.WITHIN_TOLERANCE: "delivered {delivered} of {planned} planned minutes, within "
-                           "{tolerance} of the plan: paid as planned",
+    "{tolerance} of the plan: paid as planned",
     Rule.OVER_EXCEPTION: "delivered {delivered} of {planned} planned minutes, more than {over} "
-                         "over the plan: paid as planned, to review",
+    "over the plan: paid as planned, to review",
     Rule.SHORT_BANDED: "delivered {delivered} of {planned} planned minutes: paid {paid} "
-                       "(nearest {rounding}-minute band)",
+    "(nearest {rounding}-minute band)",
     Rule.SHORT_EXCEPTION: "delivered {delivered} of {planned} planned minutes, short by "
-                          "{shortfall} (more than {short_limit}): paid {paid} "
-                          "(nearest {rounding}-minute band), to review",
+    "{shortfall} (more than {short_limit}): paid {paid} "
+    "(nearest {rounding}-minute band), to review",
     Rule.CHECK_OUT_BEFORE_CHECK_IN: "check-out is before check-in: not paid",
     Rule.OVER_MAX_VISIT: "delivered {delivered} minutes, more than a visit can last "
-                         "({max_visit}): not paid",
+    "({max_visit}): not paid",
     Rule.NO_RECORD_FOR_PLACE: "no record for carer place {place} of {carers}",
     Rule.NO_PLANNED_VISIT_IN_WINDOW: "no planned visit of this client and provider within "
-                                     "{window} minutes of check-in: not paid",
+    "{window} minutes of check-in: not paid",
     Rule.CARER_ALREADY_PLACED: "this carer already has a place on the visit: not paid again",
     Rule.PLACES_FILLED: "all {carers} carer places of the visit are filled: not paid",
 }
-FIELDS = ("planned", "delivered", "paid", "shortfall", "tolerance", "over", "rounding",
-          "short_limit", "max_visit", "window", "carers", "place")
+FIELDS = (
+    "planned",
+    "delivered",
+    "paid",
+    "shortfall",
+    "tolerance",
+    "over",
+    "rounding",
+    "short_limit",
+    "max_visit",
+    "window",
+    "carers",
+    "place",
+)
 
 
 def pieces(rule: Rule) -> tuple[tuple[str, str | None], ...]:
     """The template as (literal text, field name or None) pairs, for building it column-wise."""
-    return tuple((literal, name) for literal, name, _spec, _conv
-                 in Formatter().parse(TEMPLATES[rule]))
+    return tuple(
+        (literal, name) for literal, name, _spec, _conv in Formatter().parse(TEMPLATES[rule])
+    )
 
 
-def reason_text(rule: Rule, planned: int, delivered: int, paid: int, policy: Policy,
-                carers: int, place: int) -> str:
+def reason_text(
+    rule: Rule, planned: int, delivered: int, paid: int, policy: Policy, carers: int, place: int
+) -> str:
     return TEMPLATES[rule].format(
-        planned=planned, delivered=delivered, paid=paid, shortfall=planned - delivered,
-        tolerance=policy.tolerance_minutes, over=policy.over_exception_minutes,
-        rounding=policy.rounding_minutes, short_limit=policy.short_exception_minutes,
-        max_visit=policy.max_visit_minutes, window=policy.match_window_minutes,
-        carers=carers, place=place)
+        planned=planned,
+        delivered=delivered,
+        paid=paid,
+        shortfall=planned - delivered,
+        tolerance=policy.tolerance_minutes,
+        over=policy.over_exception_minutes,
+        rounding=policy.rounding_minutes,
+        short_limit=policy.short_exception_minutes,
+        max_visit=policy.max_visit_minutes,
+        window=policy.match_window_minutes,
+        carers=carers,
+        place=place,
+    )

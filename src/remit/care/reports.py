@@ -42,11 +42,26 @@ _S = VisitStatus
 DELIVERING = (_S.VERIFIED.value, _S.OVER.value, _S.SHORT.value, _S.INVALID.value)
 PLACES = (*DELIVERING, _S.MISSED.value)
 MAX_REPORT_DAYS = 366
-MEASURES = ("places", "planned_minutes", "delivered_minutes", "paid_minutes", "amount_minor",
-            "missed", "exceptions", "undecided", "unplanned", "duplicates")
+MEASURES = (
+    "places",
+    "planned_minutes",
+    "delivered_minutes",
+    "paid_minutes",
+    "amount_minor",
+    "missed",
+    "exceptions",
+    "undecided",
+    "unplanned",
+    "duplicates",
+)
 # Punctuality buckets: check-in minus planned start, in seconds, both ends inclusive.
-BUCKETS = (("early", None, -901), ("on_time", -900, 900), ("late_15_30", 901, 1800),
-           ("late_30_60", 1801, 3600), ("late_over_60", 3601, None))
+BUCKETS = (
+    ("early", None, -901),
+    ("on_time", -900, 900),
+    ("late_15_30", 901, 1800),
+    ("late_30_60", 1801, 3600),
+    ("late_over_60", 3601, None),
+)
 
 
 class Grouping(StrEnum):
@@ -79,19 +94,30 @@ class ProviderChart:
 
 
 _C, _K = Column, Kind
-_AMOUNT = (_C("paid_minutes", "Paid (minutes, final)"),
-           _C("amount_minor", "Amount (minor units, final)"),
-           _C("currency", "Currency (ISO 4217)", _K.LABEL),
-           _C("amount", "Amount (formatted)", _K.LABEL))
-_DELIVERY = (_C("places", "Carer places"),
-             _C("planned_minutes", "Commissioned (carer-minutes)"),
-             _C("delivered_minutes", "Delivered (carer-minutes)"),
-             _C("delivered_percent", "Delivered (% of commissioned)", _K.DECIMAL), *_AMOUNT)
-_KEYS = {Grouping.PROVIDER: (_C("provider_ref", "Provider ref", _K.TEXT),
-                             _C("provider_name", "Provider", _K.TEXT)),
-         Grouping.CLIENT: (_C("client_ref", "Client ref", _K.TEXT),
-                           _C("client_name", "Client", _K.TEXT)),
-         Grouping.WEEK: (_C("week_start", "Week commencing (Monday)", _K.DATE),)}
+_AMOUNT = (
+    _C("paid_minutes", "Paid (minutes, final)"),
+    _C("amount_minor", "Amount (minor units, final)"),
+    _C("currency", "Currency (ISO 4217)", _K.LABEL),
+    _C("amount", "Amount (formatted)", _K.LABEL),
+)
+_DELIVERY = (
+    _C("places", "Carer places"),
+    _C("planned_minutes", "Commissioned (carer-minutes)"),
+    _C("delivered_minutes", "Delivered (carer-minutes)"),
+    _C("delivered_percent", "Delivered (% of commissioned)", _K.DECIMAL),
+    *_AMOUNT,
+)
+_KEYS = {
+    Grouping.PROVIDER: (
+        _C("provider_ref", "Provider ref", _K.TEXT),
+        _C("provider_name", "Provider", _K.TEXT),
+    ),
+    Grouping.CLIENT: (
+        _C("client_ref", "Client ref", _K.TEXT),
+        _C("client_name", "Client", _K.TEXT),
+    ),
+    Grouping.WEEK: (_C("week_start", "Week commencing (Monday)", _K.DATE),),
+}
 
 
 def percent(part: int, whole: int) -> Decimal | None:
@@ -124,8 +150,9 @@ def money_text(amount_minor: int, currency: str, locale: str = "") -> str:
 
 def _checked_period(first: date, last: date) -> None:
     if last < first or (last - first).days >= MAX_REPORT_DAYS:
-        raise ValidationFailed([Problem("period", f"a period of 1 to {MAX_REPORT_DAYS} days",
-                                        "period")])
+        raise ValidationFailed(
+            [Problem("period", f"a period of 1 to {MAX_REPORT_DAYS} days", "period")]
+        )
 
 
 def _seconds(first: date, last: date) -> tuple[int, int]:
@@ -141,16 +168,35 @@ def _outcomes(book_id: int, first: date, last: date, provider: int | None) -> Su
     o, v, a, r = visit_outcomes.c, planned_visits.c, actual_records.c, care_runs.c
     moment = func.coalesce(v.start_s, a.check_in_s)
     start_s, end_s = _seconds(first, last)
-    query = (select(r.provider_party_id.label("provider_id"),
-                    func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
-                    moment.label("moment_s"), o.status, o.planned_minutes,
-                    o.delivered_minutes, o.final_minutes, o.final_amount_minor, o.currency,
-                    o.exception, o.decision)
-             .select_from(visit_outcomes.join(care_runs, r.id == o.run_id)
-                          .outerjoin(planned_visits, v.id == o.planned_visit_id)
-                          .outerjoin(actual_records, a.id == o.actual_record_id))
-             .where(and_(r.book_id == book_id, r.period_start <= last, r.period_end >= first,
-                         moment >= start_s, moment < end_s)))
+    query = (
+        select(
+            r.provider_party_id.label("provider_id"),
+            func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
+            moment.label("moment_s"),
+            o.status,
+            o.planned_minutes,
+            o.delivered_minutes,
+            o.final_minutes,
+            o.final_amount_minor,
+            o.currency,
+            o.exception,
+            o.decision,
+        )
+        .select_from(
+            visit_outcomes.join(care_runs, r.id == o.run_id)
+            .outerjoin(planned_visits, v.id == o.planned_visit_id)
+            .outerjoin(actual_records, a.id == o.actual_record_id)
+        )
+        .where(
+            and_(
+                r.book_id == book_id,
+                r.period_start <= last,
+                r.period_end >= first,
+                moment >= start_s,
+                moment < end_s,
+            )
+        )
+    )
     if provider is not None:
         query = query.where(r.provider_party_id == provider)
     return query.subquery()
@@ -160,8 +206,14 @@ def _count(condition: Any, value: Any = 1) -> Any:
     return cast(func.sum(case((condition, value), else_=0)), BigInteger)
 
 
-def delivery_frame(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-                   provider_party_id: int | None = None) -> pl.DataFrame:
+def delivery_frame(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date,
+    last: date,
+    provider_party_id: int | None = None,
+) -> pl.DataFrame:
     """The period's outcomes summed by provider, client, week and currency: what
     ``delivery``, ``exceptions`` and ``delivery_charts`` read. Read it once and pass it as
     their ``frame`` when a page shows all of them (the same period and provider)."""
@@ -170,8 +222,9 @@ def delivery_frame(conn: Connection, actor: Actor, book_id: int, first: date, la
     return _delivery_frame(conn, book_id, first, last, provider_party_id)
 
 
-def _delivery_frame(conn: Connection, book_id: int, first: date, last: date,
-                    provider: int | None) -> pl.DataFrame:
+def _delivery_frame(
+    conn: Connection, book_id: int, first: date, last: date, provider: int | None
+) -> pl.DataFrame:
     """Sums per provider, client, week and currency, added up by the database."""
     s = _outcomes(book_id, first, last, provider).c
     # Constants as literals, not parameters: PostgreSQL must see the same expression in
@@ -179,25 +232,52 @@ def _delivery_frame(conn: Connection, book_id: int, first: date, last: date,
     day = s.moment_s // literal_column(str(DAY_SECONDS), BigInteger)
     week = day - (day + literal_column("3")) % literal_column("7")
     place = s.status.in_(PLACES)
-    rows = conn.execute(select(
-        s.provider_id, s.client_id, week.label("week_day"), s.currency,
-        _count(place), _count(place, s.planned_minutes),
-        _count(and_(s.status.in_(DELIVERING), s.delivered_minutes > 0), s.delivered_minutes),
-        cast(func.sum(s.final_minutes), BigInteger),
-        cast(func.sum(s.final_amount_minor), BigInteger),
-        _count(s.status == _S.MISSED.value), _count(s.exception.is_(True)),
-        _count(and_(s.exception.is_(True), s.decision.is_(None))),
-        _count(s.status == _S.UNPLANNED.value), _count(s.status == _S.DUPLICATE.value))
-        .group_by(s.provider_id, s.client_id, week, s.currency)).all()
-    frame = pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
-        "provider_id": pl.Int64, "client_id": pl.Int64, "week_day": pl.Int64,
-        "currency": pl.String, **dict.fromkeys(MEASURES, pl.Int64)})
+    rows = conn.execute(
+        select(
+            s.provider_id,
+            s.client_id,
+            week.label("week_day"),
+            s.currency,
+            _count(place),
+            _count(place, s.planned_minutes),
+            _count(and_(s.status.in_(DELIVERING), s.delivered_minutes > 0), s.delivered_minutes),
+            cast(func.sum(s.final_minutes), BigInteger),
+            cast(func.sum(s.final_amount_minor), BigInteger),
+            _count(s.status == _S.MISSED.value),
+            _count(s.exception.is_(True)),
+            _count(and_(s.exception.is_(True), s.decision.is_(None))),
+            _count(s.status == _S.UNPLANNED.value),
+            _count(s.status == _S.DUPLICATE.value),
+        ).group_by(s.provider_id, s.client_id, week, s.currency)
+    ).all()
+    frame = pl.DataFrame(
+        [tuple(r) for r in rows],
+        orient="row",
+        schema={
+            "provider_id": pl.Int64,
+            "client_id": pl.Int64,
+            "week_day": pl.Int64,
+            "currency": pl.String,
+            **dict.fromkeys(MEASURES, pl.Int64),
+        },
+    )
     # A missed place of a provider with no rate carries no currency: give it the provider's.
-    known = frame.filter(pl.col("currency") != "").group_by("provider_id").agg(
-        pl.col("currency").max().alias("known"))
-    return frame.join(known, on="provider_id", how="left").with_columns(
-        currency=pl.coalesce(pl.when(pl.col("currency") != "").then(pl.col("currency")),
-                             pl.col("known"), pl.lit(""))).drop("known")
+    known = (
+        frame.filter(pl.col("currency") != "")
+        .group_by("provider_id")
+        .agg(pl.col("currency").max().alias("known"))
+    )
+    return (
+        frame.join(known, on="provider_id", how="left")
+        .with_columns(
+            currency=pl.coalesce(
+                pl.when(pl.col("currency") != "").then(pl.col("currency")),
+                pl.col("known"),
+                pl.lit(""),
+            )
+        )
+        .drop("known")
+    )
 
 
 def _rollup(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -209,10 +289,16 @@ def _with_amount(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def delivery(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-             by: Grouping | str = Grouping.PROVIDER,
-             provider_party_id: int | None = None,
-             frame: pl.DataFrame | None = None) -> Report:
+def delivery(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date,
+    last: date,
+    by: Grouping | str = Grouping.PROVIDER,
+    provider_party_id: int | None = None,
+    frame: pl.DataFrame | None = None,
+) -> Report:
     """Commissioned against delivered minutes, paid minutes and amounts, by provider, client
     or week (every week of the period, with nothing delivered or not); one row per
     currency of each."""
@@ -221,17 +307,22 @@ def delivery(conn: Connection, actor: Actor, book_id: int, first: date, last: da
     try:
         grouping = Grouping(by)
     except ValueError:
-        raise ValidationFailed([Problem("by", "provider, client or week", "grouping")]) \
-            from None
+        raise ValidationFailed([Problem("by", "provider, client or week", "grouping")]) from None
     if frame is None:
         frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
-    key = {Grouping.PROVIDER: "provider_id", Grouping.CLIENT: "client_id",
-           Grouping.WEEK: "week_day"}[grouping]
+    key = {
+        Grouping.PROVIDER: "provider_id",
+        Grouping.CLIENT: "client_id",
+        Grouping.WEEK: "week_day",
+    }[grouping]
     totals = _rollup(frame, [key])
     if grouping is Grouping.WEEK:
         totals = _all_weeks(totals, first, last)
-    names = party_names(conn, book_id, totals.get_column(key).to_list()) \
-        if grouping is not Grouping.WEEK else {}
+    names = (
+        party_names(conn, book_id, totals.get_column(key).to_list())
+        if grouping is not Grouping.WEEK
+        else {}
+    )
     rows = []
     for row in totals.to_dicts():
         row["delivered_percent"] = percent(row["delivered_minutes"], row["planned_minutes"])
@@ -241,31 +332,47 @@ def delivery(conn: Connection, actor: Actor, book_id: int, first: date, last: da
             prefix = grouping.value
             row[f"{prefix}_ref"], row[f"{prefix}_name"] = names.get(row[key], ("", ""))
         rows.append(_with_amount(row))
-    order = {Grouping.PROVIDER: ("provider_name", "currency"),
-             Grouping.CLIENT: ("client_ref", "currency"),
-             Grouping.WEEK: ("week_start", "currency")}[grouping]
+    order = {
+        Grouping.PROVIDER: ("provider_name", "currency"),
+        Grouping.CLIENT: ("client_ref", "currency"),
+        Grouping.WEEK: ("week_start", "currency"),
+    }[grouping]
     rows.sort(key=lambda r: tuple(r[k] for k in order))
-    return Report(f"care-delivery-by-{grouping.value}",
-                  f"Commissioned and delivered care by {grouping.value}", first, last,
-                  (*_KEYS[grouping], *_DELIVERY), tuple(rows))
+    return Report(
+        f"care-delivery-by-{grouping.value}",
+        f"Commissioned and delivered care by {grouping.value}",
+        first,
+        last,
+        (*_KEYS[grouping], *_DELIVERY),
+        tuple(rows),
+    )
 
 
 def _all_weeks(totals: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
     """Every week of the period, in the one currency when there is one."""
     monday = (_monday(first) - EPOCH).days
-    weeks = pl.DataFrame({"week_day": list(range(monday, (last - EPOCH).days + 1, 7))},
-                         schema={"week_day": pl.Int64})
+    weeks = pl.DataFrame(
+        {"week_day": list(range(monday, (last - EPOCH).days + 1, 7))}, schema={"week_day": pl.Int64}
+    )
     currencies = totals.get_column("currency").unique().to_list()
     if len(currencies) > 1:
         return totals
-    return weeks.join(totals.drop("currency"), on="week_day", how="left").with_columns(
-        pl.col(m).fill_null(0) for m in MEASURES).with_columns(
-        currency=pl.lit(currencies[0] if currencies else ""))
+    return (
+        weeks.join(totals.drop("currency"), on="week_day", how="left")
+        .with_columns(pl.col(m).fill_null(0) for m in MEASURES)
+        .with_columns(currency=pl.lit(currencies[0] if currencies else ""))
+    )
 
 
-def exceptions(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-               provider_party_id: int | None = None,
-               frame: pl.DataFrame | None = None) -> Report:
+def exceptions(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date,
+    last: date,
+    provider_party_id: int | None = None,
+    frame: pl.DataFrame | None = None,
+) -> Report:
     """Missed places and exceptions per provider: exceptions (every outcome that failed a
     rule, unplanned records too) over carer places."""
     require(actor, book_id, Permission.CARE_READ)
@@ -281,20 +388,34 @@ def exceptions(conn: Connection, actor: Actor, book_id: int, first: date, last: 
         row["exception_percent"] = percent(row["exceptions"], row["places"])
         rows.append(row)
     rows.sort(key=lambda r: r["provider_name"])
-    return Report("care-exceptions-by-provider", "Missed visits and exceptions by provider",
-                  first, last, (*_KEYS[Grouping.PROVIDER],
-                                _C("places", "Carer places"), _C("missed", "Missed places"),
-                                _C("missed_percent", "Missed (% of places)", _K.DECIMAL),
-                                _C("exceptions", "Exceptions"),
-                                _C("exception_percent", "Exception rate (% of places)",
-                                   _K.DECIMAL),
-                                _C("undecided", "Exceptions awaiting a decision"),
-                                _C("unplanned", "Unplanned records"),
-                                _C("duplicates", "Duplicate records")), tuple(rows))
+    return Report(
+        "care-exceptions-by-provider",
+        "Missed visits and exceptions by provider",
+        first,
+        last,
+        (
+            *_KEYS[Grouping.PROVIDER],
+            _C("places", "Carer places"),
+            _C("missed", "Missed places"),
+            _C("missed_percent", "Missed (% of places)", _K.DECIMAL),
+            _C("exceptions", "Exceptions"),
+            _C("exception_percent", "Exception rate (% of places)", _K.DECIMAL),
+            _C("undecided", "Exceptions awaiting a decision"),
+            _C("unplanned", "Unplanned records"),
+            _C("duplicates", "Duplicate records"),
+        ),
+        tuple(rows),
+    )
 
 
-def punctuality(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-                provider_party_id: int | None = None) -> Report:
+def punctuality(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date,
+    last: date,
+    provider_party_id: int | None = None,
+) -> Report:
     """Check-in against planned start of each carer place held by a record, per provider:
     early (more than 15 minutes), on time (within 15 minutes either side), 15 to 30, 30 to
     60 and over 60 minutes late (each band up to and including its upper end)."""
@@ -303,34 +424,57 @@ def punctuality(conn: Connection, actor: Actor, book_id: int, first: date, last:
     o, v, a, r = visit_outcomes.c, planned_visits.c, actual_records.c, care_runs.c
     start_s, end_s = _seconds(first, last)
     lateness = a.check_in_s - v.start_s
-    query = (select(r.provider_party_id, cast(func.count(), BigInteger),
-                    *(_count(_between(lateness, low, high)) for _, low, high in BUCKETS))
-             .select_from(visit_outcomes.join(care_runs, r.id == o.run_id)
-                          .join(planned_visits, v.id == o.planned_visit_id)
-                          .join(actual_records, a.id == o.actual_record_id))
-             .where(and_(r.book_id == book_id, r.period_start <= last, r.period_end >= first,
-                         o.status.in_(DELIVERING), v.start_s >= start_s, v.start_s < end_s))
-             .group_by(r.provider_party_id))
+    query = (
+        select(
+            r.provider_party_id,
+            cast(func.count(), BigInteger),
+            *(_count(_between(lateness, low, high)) for _, low, high in BUCKETS),
+        )
+        .select_from(
+            visit_outcomes.join(care_runs, r.id == o.run_id)
+            .join(planned_visits, v.id == o.planned_visit_id)
+            .join(actual_records, a.id == o.actual_record_id)
+        )
+        .where(
+            and_(
+                r.book_id == book_id,
+                r.period_start <= last,
+                r.period_end >= first,
+                o.status.in_(DELIVERING),
+                v.start_s >= start_s,
+                v.start_s < end_s,
+            )
+        )
+        .group_by(r.provider_party_id)
+    )
     if provider_party_id is not None:
         query = query.where(r.provider_party_id == provider_party_id)
     keys = ("provider_id", "matched", *(name for name, _, _ in BUCKETS))
-    found: list[dict[str, Any]] = [dict(zip(keys, (int(x) for x in row), strict=True))
-             for row in conn.execute(query)]
+    found: list[dict[str, Any]] = [
+        dict(zip(keys, (int(x) for x in row), strict=True)) for row in conn.execute(query)
+    ]
     names = party_names(conn, book_id, (row["provider_id"] for row in found))
     for row in found:
         row["provider_ref"], row["provider_name"] = names.get(row["provider_id"], ("", ""))
         row["on_time_percent"] = percent(row["on_time"], row["matched"])
     found.sort(key=lambda row: row["provider_name"])
-    return Report("care-punctuality-by-provider", "Punctuality of check-ins by provider",
-                  first, last, (*_KEYS[Grouping.PROVIDER],
-                                _C("matched", "Places with a record"),
-                                _C("early", "Early (over 15 minutes)"),
-                                _C("on_time", "On time (within 15 minutes)"),
-                                _C("late_15_30", "Late 15-30 minutes"),
-                                _C("late_30_60", "Late 30-60 minutes"),
-                                _C("late_over_60", "Late over 60 minutes"),
-                                _C("on_time_percent", "On time (% of places with a record)",
-                                   _K.DECIMAL)), tuple(found))
+    return Report(
+        "care-punctuality-by-provider",
+        "Punctuality of check-ins by provider",
+        first,
+        last,
+        (
+            *_KEYS[Grouping.PROVIDER],
+            _C("matched", "Places with a record"),
+            _C("early", "Early (over 15 minutes)"),
+            _C("on_time", "On time (within 15 minutes)"),
+            _C("late_15_30", "Late 15-30 minutes"),
+            _C("late_30_60", "Late 30-60 minutes"),
+            _C("late_over_60", "Late over 60 minutes"),
+            _C("on_time_percent", "On time (% of places with a record)", _K.DECIMAL),
+        ),
+        tuple(found),
+    )
 
 
 def _between(value: Any, low: int | None, high: int | None) -> Any:
@@ -352,14 +496,23 @@ def hours_chart(title: str, weeks: Sequence[tuple[date, int, int]]) -> str:
     >>> svg.count("<rect"), "w/c 2026-11-02" in svg, "8h 30m" in svg
     (2, True, True)
     """
-    return side_by_side_bars([(f"w/c {monday.isoformat()}", planned, delivered)
-                              for monday, planned, delivered in weeks], hours_text, title,
-                             ("planned", "delivered"))
+    return side_by_side_bars(
+        [(f"w/c {monday.isoformat()}", planned, delivered) for monday, planned, delivered in weeks],
+        hours_text,
+        title,
+        ("planned", "delivered"),
+    )
 
 
-def delivery_charts(conn: Connection, actor: Actor, book_id: int, first: date, last: date,
-                    provider_party_id: int | None = None,
-                    frame: pl.DataFrame | None = None) -> list[ProviderChart]:
+def delivery_charts(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    first: date,
+    last: date,
+    provider_party_id: int | None = None,
+    frame: pl.DataFrame | None = None,
+) -> list[ProviderChart]:
     """A chart per provider of commissioned against delivered hours, every week of the
     period, in the order of the providers' names."""
     require(actor, book_id, Permission.CARE_READ)
@@ -367,23 +520,32 @@ def delivery_charts(conn: Connection, actor: Actor, book_id: int, first: date, l
     if frame is None:
         frame = _delivery_frame(conn, book_id, first, last, provider_party_id)
     per_week = frame.group_by("provider_id", "week_day").agg(
-        pl.col("planned_minutes").sum(), pl.col("delivered_minutes").sum())
+        pl.col("planned_minutes").sum(), pl.col("delivered_minutes").sum()
+    )
     providers = sorted(set(per_week.get_column("provider_id").to_list()))
     names = party_names(conn, book_id, providers)
     mondays = range((_monday(first) - EPOCH).days, (last - EPOCH).days + 1, 7)
     charts = []
     for pid in providers:
-        mine = {w: (p, d) for _, w, p, d in per_week.filter(
-            pl.col("provider_id") == pid).iter_rows()}
+        mine = {
+            w: (p, d) for _, w, p, d in per_week.filter(pl.col("provider_id") == pid).iter_rows()
+        }
         ref, name = names.get(pid, ("", ""))
         weeks = [(EPOCH + timedelta(days=w), *mine.get(w, (0, 0))) for w in mondays]
-        charts.append(ProviderChart(pid, ref, name, hours_chart(
-            f"{name}: commissioned and delivered hours by week", weeks)))
+        charts.append(
+            ProviderChart(
+                pid,
+                ref,
+                name,
+                hours_chart(f"{name}: commissioned and delivered hours by week", weeks),
+            )
+        )
     charts.sort(key=lambda c: c.provider_name)
     return charts
 
 
 # ---------------------------------------------------------------- CSV and XLSX
+
 
 def report_csv(report: Report) -> bytes:
     return table_csv(report.columns, report.rows)

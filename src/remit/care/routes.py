@@ -33,33 +33,64 @@ Decide = Annotated[Ctx, Depends(Need(Permission.CARE_DECIDE))]
 Policy_ = Annotated[Ctx, Depends(Need(Permission.CARE_POLICY))]
 Portal = Annotated[Ctx, Depends(NeedPortal(Permission.PORTAL_PROVIDER))]
 LINES_SHOWN = 300
-DECISIONS = (("accept_actual", "Accept actual"), ("accept_planned", "Accept planned"),
-             ("set_minutes", "Set minutes"), ("reject", "Reject"))
+DECISIONS = (
+    ("accept_actual", "Accept actual"),
+    ("accept_planned", "Accept planned"),
+    ("set_minutes", "Set minutes"),
+    ("reject", "Reject"),
+)
 
 
 def _names(conn: Any, ctx: Ctx, party_ids: set[int]) -> dict[int, str]:
-    return {pid: name for pid, (_ref, name) in
-            parties.party_names(conn, ctx.book_id, party_ids).items()}
+    return {
+        pid: name for pid, (_ref, name) in parties.party_names(conn, ctx.book_id, party_ids).items()
+    }
 
 
-def _home(ctx: Ctx, errors: dict[str, list[str]] | None = None,
-          values: dict[str, Any] | None = None, notice: str = "",
-          status: int = 200) -> HTMLResponse:
+def _home(
+    ctx: Ctx,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, Any] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = payables.runs_of(conn, ctx.actor, ctx.book_id)[:200]
         policies = care.policy_versions(conn, ctx.actor, ctx.book_id)
-        names = _names(conn, ctx, {r["provider_party_id"] for r in found}
-                       | {v["provider_party_id"] for v in policies if v["provider_party_id"]})
-        recent = [dict(r) for r in conn.execute(select(care_imports).where(
-            care_imports.c.book_id == ctx.book_id).order_by(
-            care_imports.c.id.desc()).limit(10)).mappings()]
+        names = _names(
+            conn,
+            ctx,
+            {r["provider_party_id"] for r in found}
+            | {v["provider_party_id"] for v in policies if v["provider_party_id"]},
+        )
+        recent = [
+            dict(r)
+            for r in conn.execute(
+                select(care_imports)
+                .where(care_imports.c.book_id == ctx.book_id)
+                .order_by(care_imports.c.id.desc())
+                .limit(10)
+            ).mappings()
+        ]
         for row in recent:  # the error file of rows an import turned away
-            row["error_files"] = documents.list_documents(
-                conn, ctx.actor, ctx.book_id, "care_import", row["id"]) if row["rejected"] \
+            row["error_files"] = (
+                documents.list_documents(conn, ctx.actor, ctx.book_id, "care_import", row["id"])
+                if row["rejected"]
                 else []
-    return ctx.page("care/home.html", status, nav="payments", runs=found, names=names,
-                    imports=recent, errors=errors or {}, values=values or {},
-                    notice=notice, max_upload=MAX_UPLOAD_BYTES, policies=policies)
+            )
+    return ctx.page(
+        "care/home.html",
+        status,
+        nav="payments",
+        runs=found,
+        names=names,
+        imports=recent,
+        errors=errors or {},
+        values=values or {},
+        notice=notice,
+        max_upload=MAX_UPLOAD_BYTES,
+        policies=policies,
+    )
 
 
 @router.get("", response_class=HTMLResponse)
@@ -81,46 +112,56 @@ def _dates(first: str, last: str) -> tuple[date, date]:
 
 
 @router.post("/plan", response_class=HTMLResponse)
-def care_plan(ctx: Import, first: Annotated[str, Form(alias="from")] = "",
-              last: Annotated[str, Form(alias="to")] = "") -> Response:
+def care_plan(
+    ctx: Import,
+    first: Annotated[str, Form(alias="from")] = "",
+    last: Annotated[str, Form(alias="to")] = "",
+) -> Response:
     try:
         start, end = _dates(first, last)
         with ctx.db.write() as conn:
             added = care.generate_planned(conn, ctx.actor, ctx.book_id, start, end)
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
-    return RedirectResponse(f"/b/{ctx.code}/care?notice=planned {added} visit(s)",
-                            status_code=303)
+    return RedirectResponse(f"/b/{ctx.code}/care?notice=planned {added} visit(s)", status_code=303)
 
 
 @router.post("/import", response_class=HTMLResponse)
-async def care_import(ctx: Import, file: Annotated[UploadFile, File()],
-                      kind: Annotated[str, Form()] = "actual",
-                      valid_only: Annotated[bool, Form()] = False) -> Response:
+async def care_import(
+    ctx: Import,
+    file: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form()] = "actual",
+    valid_only: Annotated[bool, Form()] = False,
+) -> Response:
     content = await file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "upload.csv"
     try:
         if kind not in ("packages", "planned", "actual"):
-            raise ValidationFailed([Problem("kind", "care packages, planned visits or actual "
-                                            "records", "kind")])
+            raise ValidationFailed(
+                [Problem("kind", "care packages, planned visits or actual records", "kind")]
+            )
         if len(content) > MAX_UPLOAD_BYTES:
-            raise ValidationFailed([Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB",
-                                            "size")])
+            raise ValidationFailed(
+                [Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB", "size")]
+            )
         if kind == "packages":
             with ctx.db.write() as conn:
-                made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name,
-                                                     content)
-            return RedirectResponse(f"/b/{ctx.code}/care?notice=commissioned {len(made)} "
-                                    f"care package(s) from {name}", status_code=303)
+                made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name, content)
+            return RedirectResponse(
+                f"/b/{ctx.code}/care?notice=commissioned {len(made)} care package(s) from {name}",
+                status_code=303,
+            )
         reader = imports.import_planned if kind == "planned" else imports.import_actual
         with ctx.db.write() as conn:
             result = reader(conn, ctx.actor, ctx.book_id, name, content, valid_only)
     except ValidationFailed as exc:
-        return _home(ctx, _import_errors(exc), {"kind": kind, "valid_only": valid_only},
-                     status=422)
-    notice = (f"{name} was imported before: nothing new" if result.replayed else
-              f"imported {result.rows} row(s) of {name}" + (
-                  f"; {result.rejected} rejected (download below)" if result.rejected else ""))
+        return _home(ctx, _import_errors(exc), {"kind": kind, "valid_only": valid_only}, status=422)
+    notice = (
+        f"{name} was imported before: nothing new"
+        if result.replayed
+        else f"imported {result.rows} row(s) of {name}"
+        + (f"; {result.rejected} rejected (download below)" if result.rejected else "")
+    )
     return RedirectResponse(f"/b/{ctx.code}/care?notice={notice}", status_code=303)
 
 
@@ -135,36 +176,58 @@ def _import_errors(exc: ValidationFailed) -> dict[str, list[str]]:
 
 
 @router.post("/reconcile", response_class=HTMLResponse)
-def care_reconcile(ctx: Run, first: Annotated[str, Form(alias="from")] = "",
-                   last: Annotated[str, Form(alias="to")] = "") -> Response:
+def care_reconcile(
+    ctx: Run,
+    first: Annotated[str, Form(alias="from")] = "",
+    last: Annotated[str, Form(alias="to")] = "",
+) -> Response:
     """Reconcile in the background: the job's page shows the progress and the result."""
     try:
         _dates(first, last)
         with ctx.db.write() as conn:
-            job_id = jobs.enqueue(conn, ctx.actor, ctx.book_id, "care.reconcile",
-                                  {"from": first, "to": last})
+            job_id = jobs.enqueue(
+                conn, ctx.actor, ctx.book_id, "care.reconcile", {"from": first, "to": last}
+            )
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
     return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
 
 
-def _run_page(ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None,
-              status: int = 200) -> HTMLResponse:
+def _run_page(
+    ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         run = payables.run_row(conn, ctx.book_id, run_id)
         lines = payables.payable_lines(conn, ctx.actor, ctx.book_id, run_id)
         provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
         held = payables.on_hold(conn, ctx.book_id, run.provider_party_id)
-        adjustments = conn.execute(select(care_adjustments).where(
-            care_adjustments.c.run_id == run_id).order_by(care_adjustments.c.id)).mappings().all()
+        adjustments = (
+            conn.execute(
+                select(care_adjustments)
+                .where(care_adjustments.c.run_id == run_id)
+                .order_by(care_adjustments.c.id)
+            )
+            .mappings()
+            .all()
+        )
     exceptions = [line for line in lines if line["exception"]]
-    return ctx.page("care/run.html", status, nav="payments", run=run, provider=provider,
-                    exceptions=exceptions, lines=lines[:LINES_SHOWN], line_count=len(lines),
-                    total=sum(line["final_amount_minor"] for line in lines) + sum(
-                        a["amount_minor"] for a in adjustments if a["status"] == "approved"),
-                    held=held,
-                    adjustments=adjustments, decisions=DECISIONS, errors=errors or {},
-                    currency=next((x["currency"] for x in lines if x["currency"]), ""))
+    return ctx.page(
+        "care/run.html",
+        status,
+        nav="payments",
+        run=run,
+        provider=provider,
+        exceptions=exceptions,
+        lines=lines[:LINES_SHOWN],
+        line_count=len(lines),
+        total=sum(line["final_amount_minor"] for line in lines)
+        + sum(a["amount_minor"] for a in adjustments if a["status"] == "approved"),
+        held=held,
+        adjustments=adjustments,
+        decisions=DECISIONS,
+        errors=errors or {},
+        currency=next((x["currency"] for x in lines if x["currency"]), ""),
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -172,8 +235,11 @@ def run_page(ctx: Read, run_id: Id) -> HTMLResponse:
     return _run_page(ctx, run_id)
 
 
-SELFBILL_MEDIA = {"csv": "text/csv", "pdf": "application/pdf",
-                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+SELFBILL_MEDIA = {
+    "csv": "text/csv",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def _selfbill(ctx: Ctx, run_id: int, fmt: str, portal: bool = False) -> Response:
@@ -181,10 +247,16 @@ def _selfbill(ctx: Ctx, run_id: int, fmt: str, portal: bool = False) -> Response
         raise ValidationFailed([Problem("format", "csv, xlsx or pdf", "format")])
     with ctx.db.read() as conn:
         bill = selfbill.self_bill(conn, ctx.actor, ctx.book_id, run_id, portal=portal)
-    render = {"csv": selfbill.selfbill_csv, "xlsx": selfbill.selfbill_xlsx,
-              "pdf": selfbill.selfbill_pdf}[fmt]
-    return Response(render(bill), media_type=SELFBILL_MEDIA[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{bill.filename(fmt)}"'})
+    render = {
+        "csv": selfbill.selfbill_csv,
+        "xlsx": selfbill.selfbill_xlsx,
+        "pdf": selfbill.selfbill_pdf,
+    }[fmt]
+    return Response(
+        render(bill),
+        media_type=SELFBILL_MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{bill.filename(fmt)}"'},
+    )
 
 
 @router.get("/runs/{run_id}/selfbill.{fmt}")
@@ -193,20 +265,23 @@ def run_selfbill(ctx: Read, run_id: Id, fmt: str) -> Response:
 
 
 @router.post("/outcomes/{outcome_id}/decide", response_class=HTMLResponse)
-def outcome_decide(ctx: Decide, outcome_id: Id, decision: Annotated[str, Form()] = "",
-                   reason: Annotated[str, Form()] = "",
-                   minutes: Annotated[str, Form()] = "") -> Response:
+def outcome_decide(
+    ctx: Decide,
+    outcome_id: Id,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    minutes: Annotated[str, Form()] = "",
+) -> Response:
     with ctx.db.read() as conn:
-        run_id = conn.execute(select(visit_outcomes.c.run_id).where(
-            visit_outcomes.c.id == outcome_id)).scalar()
+        run_id = conn.execute(
+            select(visit_outcomes.c.run_id).where(visit_outcomes.c.id == outcome_id)
+        ).scalar()
     chosen = int(minutes) if minutes.strip().isdigit() and len(minutes) < 6 else None
     try:
         if minutes.strip() and chosen is None:
-            raise ValidationFailed([Problem("minutes", "a whole number of minutes",
-                                            "minutes")])
+            raise ValidationFailed([Problem("minutes", "a whole number of minutes", "minutes")])
         with ctx.db.write() as conn:
-            decisions.decide(conn, ctx.actor, ctx.book_id, outcome_id, decision, reason,
-                             chosen)
+            decisions.decide(conn, ctx.actor, ctx.book_id, outcome_id, decision, reason, chosen)
     except ValidationFailed as exc:
         if run_id is None:
             raise
@@ -223,35 +298,51 @@ def run_post(ctx: Run, run_id: Id) -> Response:  # the service also needs ledger
 
 
 @router.post("/runs/{run_id}/adjustments", response_class=HTMLResponse)
-def run_adjust(ctx: Decide, run_id: Id, amount_minor: Annotated[str, Form()] = "",
-               reason: Annotated[str, Form()] = "") -> Response:
+def run_adjust(
+    ctx: Decide,
+    run_id: Id,
+    amount_minor: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
     try:
         text = amount_minor.strip()
         if not text.lstrip("-").isdigit() or len(text) > 14:
-            raise ValidationFailed([Problem("amount_minor", "a whole number of minor units "
-                                            "(pence), minus to pay less", "amount")])
+            raise ValidationFailed(
+                [
+                    Problem(
+                        "amount_minor",
+                        "a whole number of minor units (pence), minus to pay less",
+                        "amount",
+                    )
+                ]
+            )
         with ctx.db.write() as conn:
-            payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, int(text),
-                                        reason)
+            payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, int(text), reason)
     except ValidationFailed as exc:
         return _run_page(ctx, run_id, field_errors(exc), 422)
     return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
 
 
 @router.post("/adjustments/{adjustment_id}/decide")
-def adjustment_decide(ctx: Policy_, adjustment_id: Id,
-                      approve: Annotated[bool, Form()] = False) -> Response:
+def adjustment_decide(
+    ctx: Policy_, adjustment_id: Id, approve: Annotated[bool, Form()] = False
+) -> Response:
     with ctx.db.write() as conn:
         payables.decide_adjustment(conn, ctx.actor, ctx.book_id, adjustment_id, approve)
-        run_id = conn.execute(select(care_adjustments.c.run_id).where(
-            care_adjustments.c.id == adjustment_id)).scalar()
+        run_id = conn.execute(
+            select(care_adjustments.c.run_id).where(care_adjustments.c.id == adjustment_id)
+        ).scalar()
     return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
 
 
 @router.post("/providers/{party_id}/hold", response_class=HTMLResponse)
-def provider_hold(ctx: Policy_, party_id: Id, reason: Annotated[str, Form()] = "",
-                  lift: Annotated[bool, Form()] = False,
-                  run_id: Annotated[int, Form(ge=1, le=MAX_ID)] = 0) -> Response:
+def provider_hold(
+    ctx: Policy_,
+    party_id: Id,
+    reason: Annotated[str, Form()] = "",
+    lift: Annotated[bool, Form()] = False,
+    run_id: Annotated[int, Form(ge=1, le=MAX_ID)] = 0,
+) -> Response:
     with ctx.db.write() as conn:
         if lift:
             payables.lift_hold(conn, ctx.actor, ctx.book_id, party_id)
@@ -273,53 +364,83 @@ def _report_period(first: str, last: str) -> tuple[date, date]:
     return monday - timedelta(days=28), monday - timedelta(days=1)
 
 
-def _reports(conn: Any, ctx: Ctx, start: date, end: date,
-             frame: Any = None) -> list[reports.Report]:
+def _reports(
+    conn: Any, ctx: Ctx, start: date, end: date, frame: Any = None
+) -> list[reports.Report]:
     """Every table of the page, from one read of the period's outcomes."""
     if frame is None:
         frame = reports.delivery_frame(conn, ctx.actor, ctx.book_id, start, end)
-    return [reports.delivery(conn, ctx.actor, ctx.book_id, start, end, by, frame=frame)
-            for by in ("provider", "week", "client")] + [
+    return [
+        reports.delivery(conn, ctx.actor, ctx.book_id, start, end, by, frame=frame)
+        for by in ("provider", "week", "client")
+    ] + [
         reports.exceptions(conn, ctx.actor, ctx.book_id, start, end, frame=frame),
-        reports.punctuality(conn, ctx.actor, ctx.book_id, start, end)]
+        reports.punctuality(conn, ctx.actor, ctx.book_id, start, end),
+    ]
 
 
 @router.get("/reports", response_class=HTMLResponse)
-def care_reports(ctx: Read, first: Annotated[str, Query(alias="from", max_length=10)] = "",
-                 last: Annotated[str, Query(alias="to", max_length=10)] = "") -> HTMLResponse:
+def care_reports(
+    ctx: Read,
+    first: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> HTMLResponse:
     try:
         start, end = _report_period(first, last)
         with ctx.db.read() as conn:
             frame = reports.delivery_frame(conn, ctx.actor, ctx.book_id, start, end)
             tables = _reports(conn, ctx, start, end, frame)
-            charts = reports.delivery_charts(conn, ctx.actor, ctx.book_id, start, end,
-                                             frame=frame)
+            charts = reports.delivery_charts(conn, ctx.actor, ctx.book_id, start, end, frame=frame)
     except ValidationFailed as exc:
-        return ctx.page("care/reports.html", 422, nav="reports", tables=[], charts=[],
-                        first=first, last=last, errors=field_errors(exc))
-    return ctx.page("care/reports.html", nav="reports", tables=tables, charts=charts[:40],
-                    chart_count=len(charts), first=start.isoformat(), last=end.isoformat(),
-                    errors={})
+        return ctx.page(
+            "care/reports.html",
+            422,
+            nav="reports",
+            tables=[],
+            charts=[],
+            first=first,
+            last=last,
+            errors=field_errors(exc),
+        )
+    return ctx.page(
+        "care/reports.html",
+        nav="reports",
+        tables=tables,
+        charts=charts[:40],
+        chart_count=len(charts),
+        first=start.isoformat(),
+        last=end.isoformat(),
+        errors={},
+    )
 
 
 @router.get("/reports.{fmt}")
-def care_reports_file(ctx: Read, fmt: str,
-                      first: Annotated[str, Query(alias="from", max_length=10)] = "",
-                      last: Annotated[str, Query(alias="to", max_length=10)] = ""
-                      ) -> Response:
+def care_reports_file(
+    ctx: Read,
+    fmt: str,
+    first: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
     """Every report table of the period: one XLSX workbook, or the CSV of one table."""
     start, end = _report_period(first, last)
     with ctx.db.read() as conn:
         tables = _reports(conn, ctx, start, end)
     if fmt == "xlsx":
-        return Response(reports.report_xlsx(*tables), media_type=SELFBILL_MEDIA["xlsx"],
-                        headers={"Content-Disposition": 'attachment; filename="'
-                                 f'care-reports-{start}-{end}.xlsx"'})
+        return Response(
+            reports.report_xlsx(*tables),
+            media_type=SELFBILL_MEDIA["xlsx"],
+            headers={
+                "Content-Disposition": f'attachment; filename="care-reports-{start}-{end}.xlsx"'
+            },
+        )
     found = next((t for t in tables if f"{t.name}" == fmt.removesuffix(".csv")), None)
     if found is None or not fmt.endswith(".csv"):
         raise ValidationFailed([Problem("format", "xlsx, or <report name>.csv", "format")])
-    return Response(reports.report_csv(found), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{found.filename("csv")}"'})
+    return Response(
+        reports.report_csv(found),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{found.filename("csv")}"'},
+    )
 
 
 # ---------------------------------------------------------------- the provider's portal
@@ -330,34 +451,57 @@ def portal_visits(ctx: Portal, notice: str = "") -> HTMLResponse:
     return _portal_page(ctx, {}, notice[:200])
 
 
-def _portal_page(ctx: Ctx, errors: dict[str, list[str]], notice: str = "",
-                 status: int = 200) -> HTMLResponse:
+def _portal_page(
+    ctx: Ctx, errors: dict[str, list[str]], notice: str = "", status: int = 200
+) -> HTMLResponse:
     party_id = ctx.actor.party_in(ctx.book_id)
     with ctx.db.read() as conn:
         found = payables.portal_runs(conn, ctx.actor, ctx.book_id)
-    return ctx.page("care/portal.html", status, nav="visits", runs=found, errors=errors,
-                    notice=notice, party_id=party_id, max_upload=MAX_UPLOAD_BYTES)
+    return ctx.page(
+        "care/portal.html",
+        status,
+        nav="visits",
+        runs=found,
+        errors=errors,
+        notice=notice,
+        party_id=party_id,
+        max_upload=MAX_UPLOAD_BYTES,
+    )
 
 
 @portal.post("", response_class=HTMLResponse)
-async def portal_upload(ctx: Portal, file: Annotated[UploadFile, File()],
-                        valid_only: Annotated[bool, Form()] = False) -> Response:
+async def portal_upload(
+    ctx: Portal, file: Annotated[UploadFile, File()], valid_only: Annotated[bool, Form()] = False
+) -> Response:
     content = await file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "visits.csv"
     try:
         if len(content) > MAX_UPLOAD_BYTES:
-            raise ValidationFailed([Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB",
-                                            "size")])
+            raise ValidationFailed(
+                [Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB", "size")]
+            )
         with ctx.db.write() as conn:
-            result = imports.import_actual(conn, ctx.actor, ctx.book_id, name, content,
-                                           valid_only,
-                                           provider_party_id=ctx.actor.party_in(ctx.book_id))
+            result = imports.import_actual(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                name,
+                content,
+                valid_only,
+                provider_party_id=ctx.actor.party_in(ctx.book_id),
+            )
     except ValidationFailed as exc:
         return _portal_page(ctx, _import_errors(exc), status=422)
-    notice = (f"{name} was sent before: nothing new" if result.replayed else
-              f"received {result.rows} visit record(s)" + (
-                  f"; {result.rejected} rejected: the error file is in your documents"
-                  if result.rejected else ""))
+    notice = (
+        f"{name} was sent before: nothing new"
+        if result.replayed
+        else f"received {result.rows} visit record(s)"
+        + (
+            f"; {result.rejected} rejected: the error file is in your documents"
+            if result.rejected
+            else ""
+        )
+    )
     return RedirectResponse(f"/portal/{ctx.code}/visits?notice={notice}", status_code=303)
 
 
@@ -393,8 +537,10 @@ class ActualRecordIn(BaseModel):
 
 class ActualRecordsIn(BaseModel):
     records: list[ActualRecordIn] = Field(min_length=1, max_length=50_000)
-    valid_only: bool = Field(default=False, description="import the valid records and "
-                             "return the rejected ones with their problems")
+    valid_only: bool = Field(
+        default=False,
+        description="import the valid records and return the rejected ones with their problems",
+    )
 
 
 class ImportOut(BaseModel):
@@ -419,16 +565,26 @@ class RunOut(BaseModel):
     entry_id: int | None
 
 
-@api.post("/actual-records", response_model=ImportOut, status_code=201,
-          summary="Import actual visit records (all or nothing, or the valid ones)")
+@api.post(
+    "/actual-records",
+    response_model=ImportOut,
+    status_code=201,
+    summary="Import actual visit records (all or nothing, or the valid ones)",
+)
 def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         records = [r.model_dump(exclude_none=True) for r in body.records]
-        result = imports.import_actual(conn, ctx.actor, ctx.book_id, "api", records,
-                                       body.valid_only)
-        return 201, {"import_id": result.import_id, "imported": result.rows,
-                     "rejected": result.rejected, "replayed": result.replayed,
-                     "rejected_csv": result.rejected_csv.decode("utf-8")}
+        result = imports.import_actual(
+            conn, ctx.actor, ctx.book_id, "api", records, body.valid_only
+        )
+        return 201, {
+            "import_id": result.import_id,
+            "imported": result.rows,
+            "rejected": result.rejected,
+            "replayed": result.replayed,
+            "rejected_csv": result.rejected_csv.decode("utf-8"),
+        }
+
     return idempotent(ctx, body.model_dump(), effect)
 
 

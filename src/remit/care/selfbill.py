@@ -68,9 +68,11 @@ class SelfBill:
         return money_text(amount_minor, self.currency, self.locale)
 
     def filename(self, extension: str) -> str:
-        return (f"self-bill-{self.provider_ref or self.provider_party_id}-"
-                f"{self.period_start.isoformat()}-{self.period_end.isoformat()}-"
-                f"run-{self.run_id}.{extension}")
+        return (
+            f"self-bill-{self.provider_ref or self.provider_party_id}-"
+            f"{self.period_start.isoformat()}-{self.period_end.isoformat()}-"
+            f"run-{self.run_id}.{extension}"
+        )
 
 
 def clock_text(moment_s: int) -> tuple[str, str]:
@@ -80,8 +82,9 @@ def clock_text(moment_s: int) -> tuple[str, str]:
     return day.isoformat(), f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def self_bill(conn: Connection, actor: Actor, book_id: int, run_id: int,
-              portal: bool = False) -> SelfBill:
+def self_bill(
+    conn: Connection, actor: Actor, book_id: int, run_id: int, portal: bool = False
+) -> SelfBill:
     """The self-bill of a run, as it stands (a run not yet posted can still change).
 
     Staff need ``care.read``; with ``portal``, a provider's user sees its own runs only.
@@ -92,88 +95,167 @@ def self_bill(conn: Connection, actor: Actor, book_id: int, run_id: int,
         raise Forbidden("a provider sees only its own self-bills")
     book = ledger.get_book(conn, book_id)
     found = _lines(conn, book_id, run_id)
-    currency = next((line["currency"] for line in found if line["currency"]),
-                    str(book["base_currency"]))
+    currency = next(
+        (line["currency"] for line in found if line["currency"]), str(book["base_currency"])
+    )
     locale = locale_for(currency)
     centres = tuple(sorted(cost_centres(conn, run_id).items()))
     adjustments = _adjustments(conn, run_id)
     provider = int(run.provider_party_id)
     ref, name = party_names(conn, book_id, [provider]).get(provider, ("", ""))
     for item in (*found, *adjustments):
-        item.update(run_id=run_id, provider_ref=ref,
-                    amount=money_text(item["amount_minor"], currency, locale))
+        item.update(
+            run_id=run_id,
+            provider_ref=ref,
+            amount=money_text(item["amount_minor"], currency, locale),
+        )
     visits = sum(amount for _, amount in centres)
     adjusted = sum(a["amount_minor"] for a in adjustments)
-    return SelfBill(str(book["name"]), provider, ref, name, run_id, run.period_start,
-                    run.period_end, str(run.status),
-                    None if run.entry_id is None else int(run.entry_id), currency, locale,
-                    tuple(found), centres, tuple(adjustments), visits, adjusted,
-                    visits + adjusted)
+    return SelfBill(
+        str(book["name"]),
+        provider,
+        ref,
+        name,
+        run_id,
+        run.period_start,
+        run.period_end,
+        str(run.status),
+        None if run.entry_id is None else int(run.entry_id),
+        currency,
+        locale,
+        tuple(found),
+        centres,
+        tuple(adjustments),
+        visits,
+        adjusted,
+        visits + adjusted,
+    )
 
 
 def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
     o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
     moment = func.coalesce(v.start_s, a.check_in_s)
-    rows = conn.execute(select(
-        o.id, moment.label("moment_s"), v.ref.label("visit_ref"), a.ref.label("record_ref"),
-        func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
-        a.carer_ref, func.coalesce(v.service_code, a.service_code).label("cost_centre"),
-        o.status, o.rule, o.decision, o.exception, o.planned_minutes, o.delivered_minutes,
-        o.final_minutes, o.final_amount_minor, o.currency, o.reason, o.decision_reason)
-        .select_from(visit_outcomes.outerjoin(planned_visits, v.id == o.planned_visit_id)
-                     .outerjoin(actual_records, a.id == o.actual_record_id))
-        .where(o.run_id == run_id).order_by(moment, o.id)).all()
+    rows = conn.execute(
+        select(
+            o.id,
+            moment.label("moment_s"),
+            v.ref.label("visit_ref"),
+            a.ref.label("record_ref"),
+            func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
+            a.carer_ref,
+            func.coalesce(v.service_code, a.service_code).label("cost_centre"),
+            o.status,
+            o.rule,
+            o.decision,
+            o.exception,
+            o.planned_minutes,
+            o.delivered_minutes,
+            o.final_minutes,
+            o.final_amount_minor,
+            o.currency,
+            o.reason,
+            o.decision_reason,
+        )
+        .select_from(
+            visit_outcomes.outerjoin(planned_visits, v.id == o.planned_visit_id).outerjoin(
+                actual_records, a.id == o.actual_record_id
+            )
+        )
+        .where(o.run_id == run_id)
+        .order_by(moment, o.id)
+    ).all()
     clients = party_names(conn, book_id, (r.client_id for r in rows))
     lines = []
     for r in rows:
         day, time = clock_text(int(r.moment_s))
-        lines.append({
-            "kind": "visit", "outcome_id": int(r.id), "date": day, "time": time,
-            "visit_ref": r.visit_ref or "", "record_ref": r.record_ref or "",
-            "client_ref": clients.get(r.client_id, ("", ""))[0], "carer": r.carer_ref or "",
-            "cost_centre": r.cost_centre, "status": r.status, "rule": r.rule,
-            "decision": r.decision or "", "exception": bool(r.exception),
-            "planned_minutes": int(r.planned_minutes),
-            "delivered_minutes": int(r.delivered_minutes),
-            "paid_minutes": int(r.final_minutes), "amount_minor": int(r.final_amount_minor),
-            "currency": r.currency, "reason": r.decision_reason or r.reason})
+        lines.append(
+            {
+                "kind": "visit",
+                "outcome_id": int(r.id),
+                "date": day,
+                "time": time,
+                "visit_ref": r.visit_ref or "",
+                "record_ref": r.record_ref or "",
+                "client_ref": clients.get(r.client_id, ("", ""))[0],
+                "carer": r.carer_ref or "",
+                "cost_centre": r.cost_centre,
+                "status": r.status,
+                "rule": r.rule,
+                "decision": r.decision or "",
+                "exception": bool(r.exception),
+                "planned_minutes": int(r.planned_minutes),
+                "delivered_minutes": int(r.delivered_minutes),
+                "paid_minutes": int(r.final_minutes),
+                "amount_minor": int(r.final_amount_minor),
+                "currency": r.currency,
+                "reason": r.decision_reason or r.reason,
+            }
+        )
     return lines
 
 
 def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
     j = care_adjustments.c
-    rows = conn.execute(select(j.id, j.amount_minor, j.currency, j.reason, j.requested_by,
-                               j.decided_by, j.decided_at).where(and_(
-                                   j.run_id == run_id, j.status == "approved"))
-                        .order_by(j.id)).all()
-    return [{"kind": "adjustment", "adjustment_id": int(r.id), "date": r.decided_at[:10],
-             "time": "", "cost_centre": ADJUSTMENTS_CENTRE, "status": "approved",
-             "decision": "", "amount_minor": int(r.amount_minor), "currency": r.currency,
-             "reason": r.reason, "requested_by": r.requested_by,
-             "approved_by": r.decided_by} for r in rows]
+    rows = conn.execute(
+        select(
+            j.id, j.amount_minor, j.currency, j.reason, j.requested_by, j.decided_by, j.decided_at
+        )
+        .where(and_(j.run_id == run_id, j.status == "approved"))
+        .order_by(j.id)
+    ).all()
+    return [
+        {
+            "kind": "adjustment",
+            "adjustment_id": int(r.id),
+            "date": r.decided_at[:10],
+            "time": "",
+            "cost_centre": ADJUSTMENTS_CENTRE,
+            "status": "approved",
+            "decision": "",
+            "amount_minor": int(r.amount_minor),
+            "currency": r.currency,
+            "reason": r.reason,
+            "requested_by": r.requested_by,
+            "approved_by": r.decided_by,
+        }
+        for r in rows
+    ]
 
 
 # ---------------------------------------------------------------- files
 
 _C, _K = Column, Kind
 LINE_COLUMNS = (
-    _C("run_id", "Run"), _C("provider_ref", "Provider ref", _K.TEXT),
-    _C("kind", "Line", _K.LABEL), _C("date", "Date", _K.LABEL),
-    _C("time", "Time (local)", _K.LABEL), _C("visit_ref", "Visit", _K.TEXT),
-    _C("record_ref", "Record", _K.TEXT), _C("client_ref", "Client ref", _K.TEXT),
-    _C("carer", "Carer", _K.TEXT), _C("cost_centre", "Cost centre (service)", _K.TEXT),
-    _C("status", "Status", _K.LABEL), _C("decision", "Decision", _K.LABEL),
+    _C("run_id", "Run"),
+    _C("provider_ref", "Provider ref", _K.TEXT),
+    _C("kind", "Line", _K.LABEL),
+    _C("date", "Date", _K.LABEL),
+    _C("time", "Time (local)", _K.LABEL),
+    _C("visit_ref", "Visit", _K.TEXT),
+    _C("record_ref", "Record", _K.TEXT),
+    _C("client_ref", "Client ref", _K.TEXT),
+    _C("carer", "Carer", _K.TEXT),
+    _C("cost_centre", "Cost centre (service)", _K.TEXT),
+    _C("status", "Status", _K.LABEL),
+    _C("decision", "Decision", _K.LABEL),
     _C("planned_minutes", "Planned (minutes)"),
     _C("delivered_minutes", "Delivered (minutes)"),
     _C("paid_minutes", "Paid (minutes, final)"),
-    _C("amount_minor", "Amount (minor units)"), _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL), _C("reason", "Reason", _K.TEXT))
+    _C("amount_minor", "Amount (minor units)"),
+    _C("currency", "Currency", _K.LABEL),
+    _C("amount", "Amount (formatted)", _K.LABEL),
+    _C("reason", "Reason", _K.TEXT),
+)
 ADJUSTMENT_COLUMNS = (
-    _C("adjustment_id", "Adjustment"), _C("date", "Approved on", _K.LABEL),
-    _C("reason", "Reason", _K.TEXT), _C("requested_by", "Requested by", _K.TEXT),
+    _C("adjustment_id", "Adjustment"),
+    _C("date", "Approved on", _K.LABEL),
+    _C("reason", "Reason", _K.TEXT),
+    _C("requested_by", "Requested by", _K.TEXT),
     _C("approved_by", "Approved by", _K.TEXT),
-    _C("amount_minor", "Amount (minor units)"), _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL))
+    _C("amount_minor", "Amount (minor units)"),
+    _C("currency", "Currency", _K.LABEL),
+    _C("amount", "Amount (formatted)", _K.LABEL),
+)
 
 
 def selfbill_csv(bill: SelfBill) -> bytes:
@@ -182,12 +264,16 @@ def selfbill_csv(bill: SelfBill) -> bytes:
 
 
 def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
-    return [("Council", bill.book_name), ("Provider", bill.provider_name),
-            ("Provider ref", bill.provider_ref),
-            ("Period", f"{bill.period_start.isoformat()} to {bill.period_end.isoformat()}"),
-            ("Run", bill.run_id), ("Status", bill.status),
-            ("Ledger entry", bill.entry_id if bill.entry_id is not None else "not posted"),
-            ("Currency", bill.currency)]
+    return [
+        ("Council", bill.book_name),
+        ("Provider", bill.provider_name),
+        ("Provider ref", bill.provider_ref),
+        ("Period", f"{bill.period_start.isoformat()} to {bill.period_end.isoformat()}"),
+        ("Run", bill.run_id),
+        ("Status", bill.status),
+        ("Ledger entry", bill.entry_id if bill.entry_id is not None else "not posted"),
+        ("Currency", bill.currency),
+    ]
 
 
 def selfbill_xlsx(bill: SelfBill) -> bytes:
@@ -206,10 +292,12 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
     row += 1
     for j, heading in enumerate(("Cost centre", "Amount (minor units)", "Amount"), start=1):
         summary.cell(row, j, heading).font = bold
-    totals = [*((centre, amount) for centre, amount in bill.cost_centres),
-              ("Visits total", bill.visits_minor),
-              ("Adjustments (approved)", bill.adjustments_minor),
-              ("Grand total", bill.total_minor)]
+    totals = [
+        *((centre, amount) for centre, amount in bill.cost_centres),
+        ("Visits total", bill.visits_minor),
+        ("Adjustments (approved)", bill.adjustments_minor),
+        ("Grand total", bill.total_minor),
+    ]
     for label, amount in totals:
         row += 1
         put_cell(summary, row, 1, label)
@@ -219,8 +307,10 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
     summary.column_dimensions["A"].width = 26
     summary.column_dimensions["B"].width = 22
     summary.column_dimensions["C"].width = 16
-    for title, columns, rows in (("Visits", LINE_COLUMNS, bill.lines),
-                                 ("Adjustments", ADJUSTMENT_COLUMNS, bill.adjustments)):
+    for title, columns, rows in (
+        ("Visits", LINE_COLUMNS, bill.lines),
+        ("Adjustments", ADJUSTMENT_COLUMNS, bill.adjustments),
+    ):
         sheet = book.create_sheet(title)
         write_sheet(sheet, columns, rows)
         sheet.freeze_panes = "A2"
@@ -229,15 +319,22 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
 
 @functools.cache
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR),
-                      autoescape=select_autoescape(("html",), default_for_string=False),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env
 
 
 def selfbill_html(bill: SelfBill) -> str:
-    return environment().get_template("care/selfbill_pdf.html").render(
-        bill=bill, header=header_fields(bill))
+    return (
+        environment()
+        .get_template("care/selfbill_pdf.html")
+        .render(bill=bill, header=header_fields(bill))
+    )
 
 
 PRINT_CSS = """
@@ -269,7 +366,8 @@ def selfbill_pdf(bill: SelfBill) -> bytes:
 
     fetcher = URLFetcher(allowed_protocols=("data",))
     pdf = HTML(string=selfbill_html(bill), url_fetcher=fetcher).write_pdf(
-        stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+        stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)]
+    )
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
         raise TypeError("WeasyPrint returned no PDF")
     return pdf

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy, rate_millionths
@@ -30,7 +31,6 @@ from remit.care.store import (
 )
 from remit.db import insert_id
 from remit.errors import Conflict, Problem, ValidationFailed
-from remit.ledger import audit
 from remit.money import CURRENCY_EXPONENTS, to_rate
 from remit.parties import service as parties
 
@@ -74,25 +74,38 @@ def package_problems(new: NewPackage) -> list[Problem]:
     if not new.ref.strip() or len(new.ref) > 64:
         problems.append(Problem("ref", "a reference of 1 to 64 characters", "required"))
     if not new.service_code.strip() or len(new.service_code) > 32:
-        problems.append(Problem("service_code", "a service code of 1 to 32 characters",
-                                "required"))
+        problems.append(Problem("service_code", "a service code of 1 to 32 characters", "required"))
     if new.end_date is not None and new.end_date < new.start_date:
         problems.append(Problem("end_date", "on or after the start date", "dates"))
     if not new.slots:
         problems.append(Problem("slots", "at least one visit a week", "required"))
     for i, s in enumerate(new.slots):
-        if not (0 <= s.weekday <= 6 and 0 <= s.start_minute < 1440
-                and 1 <= s.duration_minutes <= MAX_PLANNED_MINUTES
-                and 1 <= s.carers <= MAX_CARERS):
-            problems.append(Problem(f"slots[{i}]", "a weekday 0-6, a start within the day, "
-                                    f"1 to {MAX_PLANNED_MINUTES} minutes and 1 to "
-                                    f"{MAX_CARERS} carers", "slot"))
+        if not (
+            0 <= s.weekday <= 6
+            and 0 <= s.start_minute < 1440
+            and 1 <= s.duration_minutes <= MAX_PLANNED_MINUTES
+            and 1 <= s.carers <= MAX_CARERS
+        ):
+            problems.append(
+                Problem(
+                    f"slots[{i}]",
+                    "a weekday 0-6, a start within the day, "
+                    f"1 to {MAX_PLANNED_MINUTES} minutes and 1 to "
+                    f"{MAX_CARERS} carers",
+                    "slot",
+                )
+            )
     if not new.rates:
         problems.append(Problem("rates", "at least one hourly rate", "required"))
     for i, (_from, rate, currency) in enumerate(new.rates):
         if rate_millionths(rate) is None or currency not in CURRENCY_EXPONENTS:
-            problems.append(Problem(f"rates[{i}]", "a rate per hour with at most six decimals "
-                                    "and an ISO 4217 currency", "rate"))
+            problems.append(
+                Problem(
+                    f"rates[{i}]",
+                    "a rate per hour with at most six decimals and an ISO 4217 currency",
+                    "rate",
+                )
+            )
     return problems
 
 
@@ -101,49 +114,94 @@ def create_package(conn: Connection, actor: Actor, book_id: int, new: NewPackage
     return create_packages(conn, actor, book_id, [new])[0]
 
 
-def create_packages(conn: Connection, actor: Actor, book_id: int,
-                    news: Sequence[NewPackage]) -> list[int]:
+def create_packages(
+    conn: Connection, actor: Actor, book_id: int, news: Sequence[NewPackage]
+) -> list[int]:
     """Commission care in bulk: every problem of every package is reported (with its
     position as the line when there are several) and nothing is written; the new ids in
     the order given."""
     require(actor, book_id, Permission.CARE_IMPORT)
     many = len(news) > 1
     problems: list[Problem] = []
-    known = {role: _holding(conn, book_id, role, {getattr(n, f"{role}_party_id")
-                                                  for n in news})
-             for role in ("client", "provider")}
+    known = {
+        role: _holding(conn, book_id, role, {getattr(n, f"{role}_party_id") for n in news})
+        for role in ("client", "provider")
+    }
     for n, new in enumerate(news, start=1):
         found = package_problems(new)
-        for role, party_id in (("client", new.client_party_id),
-                               ("provider", new.provider_party_id)):
+        for role, party_id in (
+            ("client", new.client_party_id),
+            ("provider", new.provider_party_id),
+        ):
             if party_id not in known[role]:
-                found.append(Problem(f"{role}_party_id", f"not a {role} of this book",
-                                     f"unknown_{role}"))
+                found.append(
+                    Problem(f"{role}_party_id", f"not a {role} of this book", f"unknown_{role}")
+                )
         problems += [replace(p, line=n) for p in found] if many else found
     if problems:
         raise ValidationFailed(problems)
     _refuse_taken_refs(conn, book_id, [new.ref for new in news])
     now = audit.utc_now_text()
-    ids = [int(i) for i in conn.execute(
-        insert(care_packages).returning(care_packages.c.id, sort_by_parameter_order=True), [
-            {"book_id": book_id, "ref": new.ref.strip(), "client_party_id": new.client_party_id,
-             "provider_party_id": new.provider_party_id,
-             "service_code": new.service_code.strip(), "start_date": new.start_date,
-             "end_date": new.end_date, "created_by": actor.username, "created_at": now}
-            for new in news]).scalars()]
-    slots = [{"package_id": pid, "weekday": s.weekday, "start_minute": s.start_minute,
-              "duration_minutes": s.duration_minutes, "carers": s.carers}
-             for pid, new in zip(ids, news, strict=True) for s in new.slots]
-    rates = [{"package_id": pid, "effective_from": f, "rate_per_hour": str(to_rate(r)),
-              "currency": c} for pid, new in zip(ids, news, strict=True) for f, r, c in new.rates]
+    ids = [
+        int(i)
+        for i in conn.execute(
+            insert(care_packages).returning(care_packages.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "book_id": book_id,
+                    "ref": new.ref.strip(),
+                    "client_party_id": new.client_party_id,
+                    "provider_party_id": new.provider_party_id,
+                    "service_code": new.service_code.strip(),
+                    "start_date": new.start_date,
+                    "end_date": new.end_date,
+                    "created_by": actor.username,
+                    "created_at": now,
+                }
+                for new in news
+            ],
+        ).scalars()
+    ]
+    slots = [
+        {
+            "package_id": pid,
+            "weekday": s.weekday,
+            "start_minute": s.start_minute,
+            "duration_minutes": s.duration_minutes,
+            "carers": s.carers,
+        }
+        for pid, new in zip(ids, news, strict=True)
+        for s in new.slots
+    ]
+    rates = [
+        {"package_id": pid, "effective_from": f, "rate_per_hour": str(to_rate(r)), "currency": c}
+        for pid, new in zip(ids, news, strict=True)
+        for f, r, c in new.rates
+    ]
     for table, rows in ((care_package_slots, slots), (care_package_rates, rates)):
         for i in range(0, len(rows), BATCH):
-            conn.execute(insert(table), rows[i:i + BATCH])
-    audit.record_many(conn, actor, [
-        ("care.package", "care_package", pid, None,
-         {"ref": new.ref, "client_party_id": new.client_party_id,
-          "provider_party_id": new.provider_party_id, "service_code": new.service_code,
-          "slots": len(new.slots)}, book_id) for pid, new in zip(ids, news, strict=True)])
+            conn.execute(insert(table), rows[i : i + BATCH])
+    audit.record_many(
+        conn,
+        actor,
+        [
+            (
+                "care.package",
+                "care_package",
+                pid,
+                None,
+                {
+                    "ref": new.ref,
+                    "client_party_id": new.client_party_id,
+                    "provider_party_id": new.provider_party_id,
+                    "service_code": new.service_code,
+                    "slots": len(new.slots),
+                },
+                book_id,
+            )
+            for pid, new in zip(ids, news, strict=True)
+        ],
+    )
     return ids
 
 
@@ -157,17 +215,23 @@ def _holding(conn: Connection, book_id: int, role: str, party_ids: set[int]) -> 
 def _refuse_taken_refs(conn: Connection, book_id: int, refs: list[str]) -> None:
     taken = {r for r, k in Counter(refs).items() if k > 1}  # twice in the batch
     for i in range(0, len(refs), 5_000):
-        taken.update(conn.execute(select(care_packages.c.ref).where(and_(
-            care_packages.c.book_id == book_id,
-            care_packages.c.ref.in_(refs[i:i + 5_000])))).scalars())
+        taken.update(
+            conn.execute(
+                select(care_packages.c.ref).where(
+                    and_(
+                        care_packages.c.book_id == book_id,
+                        care_packages.c.ref.in_(refs[i : i + 5_000]),
+                    )
+                )
+            ).scalars()
+        )
     if taken:
         first = sorted(taken)[0]
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         raise Conflict(f"care package {first!r} already exists{more}")
 
 
-def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date,
-                     last: date) -> int:
+def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date, last: date) -> int:
     """The planned visits of the days ``first``..``last`` from every package in force,
     refs ``<package ref>/<date>/<hh:mm>``; visits already generated are left as they are
     (running it twice plans nothing twice). Returns how many were added."""
@@ -178,9 +242,16 @@ def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date,
     taken = refs_taken(conn, planned_visits, book_id, wanted.get_column("ref").to_list())
     new = wanted.filter(~pl.col("ref").is_in(sorted(taken))) if taken else wanted
     insert_frame(conn, planned_visits, new)
-    audit.record(conn, actor, "care.plan", "book", book_id, None,
-                 {"from": first.isoformat(), "to": last.isoformat(), "visits": new.height},
-                 book_id)
+    audit.record(
+        conn,
+        actor,
+        "care.plan",
+        "book",
+        book_id,
+        None,
+        {"from": first.isoformat(), "to": last.isoformat(), "visits": new.height},
+        book_id,
+    )
     return new.height
 
 
@@ -188,59 +259,134 @@ def _visits_of(conn: Connection, book_id: int, first: date, last: date) -> pl.Da
     """The planned visits' rows of the packages in force: each weekly slot on each of its
     weekdays in the period, in order of day, package and start."""
     p, s = care_packages.c, care_package_slots.c
-    rows = conn.execute(select(p.id, p.ref, p.client_party_id, p.provider_party_id,
-                               p.service_code, p.start_date, p.end_date, s.weekday,
-                               s.start_minute, s.duration_minutes, s.carers)
-                        .join(care_package_slots, s.package_id == p.id)
-                        .where(and_(p.book_id == book_id, p.start_date <= last,
-                                    or_(p.end_date.is_(None), p.end_date >= first)))).all()
-    slots = pl.DataFrame(rows, orient="row", schema={
-        "package_id": pl.Int64, "package_ref": pl.String, "client_party_id": pl.Int64,
-        "provider_party_id": pl.Int64, "service_code": pl.String, "start_date": pl.Date,
-        "end_date": pl.Date, "weekday": pl.Int64, "start_minute": pl.Int64,
-        "duration_minutes": pl.Int64, "carers": pl.Int64})
+    rows = conn.execute(
+        select(
+            p.id,
+            p.ref,
+            p.client_party_id,
+            p.provider_party_id,
+            p.service_code,
+            p.start_date,
+            p.end_date,
+            s.weekday,
+            s.start_minute,
+            s.duration_minutes,
+            s.carers,
+        )
+        .join(care_package_slots, s.package_id == p.id)
+        .where(
+            and_(
+                p.book_id == book_id,
+                p.start_date <= last,
+                or_(p.end_date.is_(None), p.end_date >= first),
+            )
+        )
+    ).all()
+    slots = pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "package_id": pl.Int64,
+            "package_ref": pl.String,
+            "client_party_id": pl.Int64,
+            "provider_party_id": pl.Int64,
+            "service_code": pl.String,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+            "weekday": pl.Int64,
+            "start_minute": pl.Int64,
+            "duration_minutes": pl.Int64,
+            "carers": pl.Int64,
+        },
+    )
     calendar = pl.DataFrame({"day": pl.date_range(first, last, eager=True)}).with_columns(
-        weekday=pl.col("day").dt.weekday().cast(pl.Int64) - 1)  # Monday 0, as the slots
+        weekday=pl.col("day").dt.weekday().cast(pl.Int64) - 1
+    )  # Monday 0, as the slots
     start_s = pl.col("day").cast(pl.Int64) * DAY_SECONDS + pl.col("start_minute") * 60
-    hh_mm = pl.format("{}:{}", (pl.col("start_minute") // 60).cast(pl.String).str.zfill(2),
-                      (pl.col("start_minute") % 60).cast(pl.String).str.zfill(2))
-    return (slots.join(calendar, on="weekday")
-            .filter((pl.col("start_date") <= pl.col("day"))
-                    & (pl.col("end_date").is_null() | (pl.col("day") <= pl.col("end_date"))))
-            .sort("day", "package_id", "start_minute")
-            .select(book_id=pl.lit(book_id, dtype=pl.Int64),
-                    ref=pl.format("{}/{}/{}", "package_ref", pl.col("day").dt.to_string(
-                        "%Y-%m-%d"), hh_mm),
-                    package_id="package_id", client_party_id="client_party_id",
-                    provider_party_id="provider_party_id", service_code="service_code",
-                    start_s=start_s, end_s=start_s + pl.col("duration_minutes") * 60,
-                    carers="carers"))
+    hh_mm = pl.format(
+        "{}:{}",
+        (pl.col("start_minute") // 60).cast(pl.String).str.zfill(2),
+        (pl.col("start_minute") % 60).cast(pl.String).str.zfill(2),
+    )
+    return (
+        slots.join(calendar, on="weekday")
+        .filter(
+            (pl.col("start_date") <= pl.col("day"))
+            & (pl.col("end_date").is_null() | (pl.col("day") <= pl.col("end_date")))
+        )
+        .sort("day", "package_id", "start_minute")
+        .select(
+            book_id=pl.lit(book_id, dtype=pl.Int64),
+            ref=pl.format("{}/{}/{}", "package_ref", pl.col("day").dt.to_string("%Y-%m-%d"), hh_mm),
+            package_id="package_id",
+            client_party_id="client_party_id",
+            provider_party_id="provider_party_id",
+            service_code="service_code",
+            start_s=start_s,
+            end_s=start_s + pl.col("duration_minutes") * 60,
+            carers="carers",
+        )
+    )
 
 
 # ---------------------------------------------------------------- policies
 
 
-def set_policy(conn: Connection, actor: Actor, book_id: int, policy: Policy,
-               effective_from: date, provider_party_id: int | None = None,
-               note: str = "") -> int:
+def set_policy(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    policy: Policy,
+    effective_from: date,
+    provider_party_id: int | None = None,
+    note: str = "",
+) -> int:
     """A new version of the book's policy, or of one provider contract's override."""
     require(actor, book_id, Permission.CARE_POLICY)
     if provider_party_id is not None and not parties.party_has_role(
-            conn, book_id, provider_party_id, "provider"):
-        raise ValidationFailed([Problem("provider_party_id", "not a provider of this book",
-                                        "unknown_provider")])
+        conn, book_id, provider_party_id, "provider"
+    ):
+        raise ValidationFailed(
+            [Problem("provider_party_id", "not a provider of this book", "unknown_provider")]
+        )
     c = care_policies.c
-    conn.execute(delete(care_policies).where(and_(  # a same-day correction replaces it
-        c.book_id == book_id, c.effective_from == effective_from,
-        c.provider_party_id.is_(None) if provider_party_id is None
-        else c.provider_party_id == provider_party_id)))
-    policy_id = insert_id(conn, insert(care_policies).values(
-        book_id=book_id, provider_party_id=provider_party_id, effective_from=effective_from,
-        params=json.dumps(policy.as_dict(), sort_keys=True), note=note[:500],
-        created_by=actor.username, created_at=audit.utc_now_text()))
-    audit.record(conn, actor, "care.policy", "care_policy", policy_id, None,
-                 {"effective_from": effective_from.isoformat(),
-                  "provider_party_id": provider_party_id, **policy.as_dict()}, book_id)
+    conn.execute(
+        delete(care_policies).where(
+            and_(  # a same-day correction replaces it
+                c.book_id == book_id,
+                c.effective_from == effective_from,
+                c.provider_party_id.is_(None)
+                if provider_party_id is None
+                else c.provider_party_id == provider_party_id,
+            )
+        )
+    )
+    policy_id = insert_id(
+        conn,
+        insert(care_policies).values(
+            book_id=book_id,
+            provider_party_id=provider_party_id,
+            effective_from=effective_from,
+            params=json.dumps(policy.as_dict(), sort_keys=True),
+            note=note[:500],
+            created_by=actor.username,
+            created_at=audit.utc_now_text(),
+        ),
+    )
+    audit.record(
+        conn,
+        actor,
+        "care.policy",
+        "care_policy",
+        policy_id,
+        None,
+        {
+            "effective_from": effective_from.isoformat(),
+            "provider_party_id": provider_party_id,
+            **policy.as_dict(),
+        },
+        book_id,
+    )
     return policy_id
 
 
@@ -248,19 +394,37 @@ def policy_versions(conn: Connection, actor: Actor, book_id: int) -> list[dict[s
     """Every version of the book's policy and of the providers' overrides, newest first."""
     require(actor, book_id, Permission.CARE_READ)
     c = care_policies.c
-    rows = conn.execute(select(c.id, c.provider_party_id, c.effective_from, c.params, c.note,
-                               c.created_by, c.created_at).where(c.book_id == book_id)
-                        .order_by(c.effective_from.desc(), c.id.desc())).mappings().all()
+    rows = (
+        conn.execute(
+            select(
+                c.id,
+                c.provider_party_id,
+                c.effective_from,
+                c.params,
+                c.note,
+                c.created_by,
+                c.created_at,
+            )
+            .where(c.book_id == book_id)
+            .order_by(c.effective_from.desc(), c.id.desc())
+        )
+        .mappings()
+        .all()
+    )
     return [{**dict(r), "params": json.loads(r["params"])} for r in rows]
 
 
-def policies_on(conn: Connection, book_id: int, day: date,
-                providers: Sequence[int] = ()) -> tuple[Policy, dict[int, Policy]]:
+def policies_on(
+    conn: Connection, book_id: int, day: date, providers: Sequence[int] = ()
+) -> tuple[Policy, dict[int, Policy]]:
     """The book's policy in force on ``day`` (the defaults if none), and the overrides of
     the providers that have one in force then."""
     c = care_policies.c
-    rows = conn.execute(select(c.provider_party_id, c.effective_from, c.params).where(and_(
-        c.book_id == book_id, c.effective_from <= day)).order_by(c.effective_from)).all()
+    rows = conn.execute(
+        select(c.provider_party_id, c.effective_from, c.params)
+        .where(and_(c.book_id == book_id, c.effective_from <= day))
+        .order_by(c.effective_from)
+    ).all()
     book = Policy()
     overrides: dict[int, Policy] = {}
     for r in rows:  # later versions win

@@ -164,8 +164,9 @@ care_runs = Table(
     Column("created_by", String(100), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("version", Integer, nullable=False, default=1),
-    UniqueConstraint("book_id", "provider_party_id", "period_start", "period_end",
-                     name="uq_care_runs_period"),
+    UniqueConstraint(
+        "book_id", "provider_party_id", "period_start", "period_end", name="uq_care_runs_period"
+    ),
 )
 
 visit_outcomes = Table(

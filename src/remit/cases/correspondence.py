@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.cases import letters, mail
 from remit.cases.letters import Rendered
@@ -37,21 +38,37 @@ from remit.db import Database, insert_id
 from remit.documents import service as documents
 from remit.errors import NotFound, Problem, ValidationFailed
 from remit.events.service import emit
-from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 
 CALL, EMAIL, LETTER = "call", "email", "letter"
 DIRECTIONS = ("in", "out")
 LOGGED, SENT, FAILED = "logged", "sent", "failed"
-NOT_SENT_YET = ("not sent yet: the SMTP server has not confirmed it (if this stays, look for "
-                "the Message-ID in the mail server's log before sending again)")
+NOT_SENT_YET = (
+    "not sent yet: the SMTP server has not confirmed it (if this stays, look for "
+    "the Message-ID in the mail server's log before sending again)"
+)
 MAX_NOTES = 20_000
 MAX_PAGE = 200
 _LIMITS = (("subject", 300), ("recipient", 500))  # the columns' lengths
-_LISTED = ("id", "party_id", "case_id", "channel", "direction", "status", "template", "locale",
-           "recipient", "subject", "file_id", "message_id", "error", "created_by",
-           "created_at", "sent_at")
+_LISTED = (
+    "id",
+    "party_id",
+    "case_id",
+    "channel",
+    "direction",
+    "status",
+    "template",
+    "locale",
+    "recipient",
+    "subject",
+    "file_id",
+    "message_id",
+    "error",
+    "created_by",
+    "created_at",
+    "sent_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +86,26 @@ class _Draft:
 # ---------------------------------------------------------------- calls
 
 
-def log_call(conn: Connection, actor: Actor, book_id: int, party_id: int, direction: str,
-             subject: str, notes: str, case_id: int | None = None) -> int:
+def log_call(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    direction: str,
+    subject: str,
+    notes: str,
+    case_id: int | None = None,
+) -> int:
     """Record a phone call with a party (``in``: they called; ``out``: we called)."""
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
     parties.get_party(conn, actor, book_id, party_id)
     problems = _case_problems(_case(conn, book_id, case_id), case_id, party_id)
     if direction not in DIRECTIONS:
-        problems.append(Problem("direction", "in (the party called us) or out (we called "
-                                "the party)", "direction"))
+        problems.append(
+            Problem(
+                "direction", "in (the party called us) or out (we called the party)", "direction"
+            )
+        )
     title = " ".join(subject.split())
     if not title or len(title) > letters.MAX_TEXT:
         problems.append(Problem("subject", f"1 to {letters.MAX_TEXT} characters", "required"))
@@ -85,8 +113,18 @@ def log_call(conn: Connection, actor: Actor, book_id: int, party_id: int, direct
         problems.append(Problem("notes", f"at most {MAX_NOTES:,} characters", "length"))
     if problems:
         raise ValidationFailed(problems)
-    item_id = _insert(conn, actor, book_id, party_id, case_id, channel=CALL,
-                      direction=direction, status=LOGGED, subject=title, body=notes.strip())
+    item_id = _insert(
+        conn,
+        actor,
+        book_id,
+        party_id,
+        case_id,
+        channel=CALL,
+        direction=direction,
+        status=LOGGED,
+        subject=title,
+        body=notes.strip(),
+    )
     _announce(conn, actor, book_id, item_id, "correspondence.call")
     return item_id
 
@@ -94,37 +132,86 @@ def log_call(conn: Connection, actor: Actor, book_id: int, party_id: int, direct
 # ---------------------------------------------------------------- letters and e-mails
 
 
-def preview(conn: Connection, actor: Actor, book_id: int, party_id: int, template: str,
-            channel: str, locale: str, context: Mapping[str, Any],
-            case_id: int | None = None, to: str | None = None) -> Rendered:
+def preview(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    template: str,
+    channel: str,
+    locale: str,
+    context: Mapping[str, Any],
+    case_id: int | None = None,
+    to: str | None = None,
+) -> Rendered:
     """What a letter or e-mail would say, with the same checks as sending; stores nothing."""
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
-    return _compose(conn, actor, book_id, party_id, template, channel, locale, context,
-                    case_id, to).rendered
+    return _compose(
+        conn, actor, book_id, party_id, template, channel, locale, context, case_id, to
+    ).rendered
 
 
-def issue_letter(conn: Connection, actor: Actor, book_id: int, party_id: int, template: str,
-                 locale: str, context: Mapping[str, Any], case_id: int | None = None) -> int:
+def issue_letter(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    template: str,
+    locale: str,
+    context: Mapping[str, Any],
+    case_id: int | None = None,
+) -> int:
     """Render a letter to the party's postal address, keep its PDF, record it as issued."""
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
-    draft = _compose(conn, actor, book_id, party_id, template, LETTER, locale, context,
-                     case_id, None)
+    draft = _compose(
+        conn, actor, book_id, party_id, template, LETTER, locale, context, case_id, None
+    )
     pdf = letters.to_pdf(draft.rendered.html)
     file_id = documents.store_file(conn, book_id, f"letter-{template}.pdf", pdf)
-    item_id = _insert(conn, actor, book_id, party_id, case_id, channel=LETTER,
-                      direction="out", status=SENT, template=template, locale=draft.locale,
-                      recipient=draft.recipient, subject=draft.rendered.subject,
-                      body=draft.rendered.text, file_id=file_id,
-                      sent_at=audit.utc_now_text())
-    documents.attach(conn, actor, book_id, "correspondence", item_id, f"letter-{item_id}.pdf",
-                     pdf, title=draft.rendered.subject, kind="letter")
+    item_id = _insert(
+        conn,
+        actor,
+        book_id,
+        party_id,
+        case_id,
+        channel=LETTER,
+        direction="out",
+        status=SENT,
+        template=template,
+        locale=draft.locale,
+        recipient=draft.recipient,
+        subject=draft.rendered.subject,
+        body=draft.rendered.text,
+        file_id=file_id,
+        sent_at=audit.utc_now_text(),
+    )
+    documents.attach(
+        conn,
+        actor,
+        book_id,
+        "correspondence",
+        item_id,
+        f"letter-{item_id}.pdf",
+        pdf,
+        title=draft.rendered.subject,
+        kind="letter",
+    )
     _announce(conn, actor, book_id, item_id, "correspondence.letter")
     return item_id
 
 
-def send_email(database: Database, actor: Actor, book_id: int, party_id: int, template: str,
-               locale: str, context: Mapping[str, Any], mailer: mail.Mailer | None,
-               case_id: int | None = None, to: str | None = None) -> int:
+def send_email(
+    database: Database,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    template: str,
+    locale: str,
+    context: Mapping[str, Any],
+    mailer: mail.Mailer | None,
+    case_id: int | None = None,
+    to: str | None = None,
+) -> int:
     """Send an e-mail to the party (its first contact's address, or ``to``) and keep it.
 
     Returns the item's id whether the server accepted it or not: its ``status`` says which
@@ -133,13 +220,20 @@ def send_email(database: Database, actor: Actor, book_id: int, party_id: int, te
     """
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
     if mailer is None:
-        raise ValidationFailed([Problem(
-            "email", "e-mail is not set up on this installation (REMIT_SMTP_HOST and "
-            "REMIT_SMTP_FROM); send a letter instead or ask an administrator",
-            "smtp_not_configured")])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "email",
+                    "e-mail is not set up on this installation (REMIT_SMTP_HOST and "
+                    "REMIT_SMTP_FROM); send a letter instead or ask an administrator",
+                    "smtp_not_configured",
+                )
+            ]
+        )
     with database.write() as conn:
-        item_id, message = _store_email(conn, actor, book_id, party_id, template, locale,
-                                        context, mailer.sender, case_id, to)
+        item_id, message = _store_email(
+            conn, actor, book_id, party_id, template, locale, context, mailer.sender, case_id, to
+        )
     error: str | None = None
     try:
         mailer.send(message)
@@ -150,52 +244,104 @@ def send_email(database: Database, actor: Actor, book_id: int, party_id: int, te
     return item_id
 
 
-def _store_email(conn: Connection, actor: Actor, book_id: int, party_id: int, template: str,
-                 locale: str, context: Mapping[str, Any], sender: str, case_id: int | None,
-                 to: str | None) -> tuple[int, EmailMessage]:
-    draft = _compose(conn, actor, book_id, party_id, template, EMAIL, locale, context,
-                     case_id, to)
+def _store_email(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    template: str,
+    locale: str,
+    context: Mapping[str, Any],
+    sender: str,
+    case_id: int | None,
+    to: str | None,
+) -> tuple[int, EmailMessage]:
+    draft = _compose(conn, actor, book_id, party_id, template, EMAIL, locale, context, case_id, to)
     text = draft.rendered
-    message = mail.build_message(sender, draft.book_name, draft.to_address, draft.to_name,
-                                 text.subject, text.text, text.html)
-    item_id = _insert(conn, actor, book_id, party_id, case_id, channel=EMAIL, direction="out",
-                      status=FAILED, error=NOT_SENT_YET, template=template,
-                      locale=draft.locale, recipient=draft.recipient, subject=text.subject,
-                      body=text.text, raw_message=mail.wire_bytes(message).decode("utf-8"),
-                      message_id=str(message["Message-ID"]))
-    audit.record(conn, actor, "correspondence.email", "correspondence", item_id, None,
-                 _summary(conn, book_id, item_id), book_id)
+    message = mail.build_message(
+        sender, draft.book_name, draft.to_address, draft.to_name, text.subject, text.text, text.html
+    )
+    item_id = _insert(
+        conn,
+        actor,
+        book_id,
+        party_id,
+        case_id,
+        channel=EMAIL,
+        direction="out",
+        status=FAILED,
+        error=NOT_SENT_YET,
+        template=template,
+        locale=draft.locale,
+        recipient=draft.recipient,
+        subject=text.subject,
+        body=text.text,
+        raw_message=mail.wire_bytes(message).decode("utf-8"),
+        message_id=str(message["Message-ID"]),
+    )
+    audit.record(
+        conn,
+        actor,
+        "correspondence.email",
+        "correspondence",
+        item_id,
+        None,
+        _summary(conn, book_id, item_id),
+        book_id,
+    )
     return item_id, message
 
 
-def _settle_email(conn: Connection, actor: Actor, book_id: int, item_id: int,
-                  error: str | None) -> None:
+def _settle_email(
+    conn: Connection, actor: Actor, book_id: int, item_id: int, error: str | None
+) -> None:
     c = correspondence.c
-    values: dict[str, Any] = ({"status": SENT, "sent_at": audit.utc_now_text(), "error": None}
-                              if error is None else {"status": FAILED, "error": error})
-    conn.execute(update(correspondence).where(and_(c.id == item_id, c.book_id == book_id))
-                 .values(**values))
+    values: dict[str, Any] = (
+        {"status": SENT, "sent_at": audit.utc_now_text(), "error": None}
+        if error is None
+        else {"status": FAILED, "error": error}
+    )
+    conn.execute(
+        update(correspondence).where(and_(c.id == item_id, c.book_id == book_id)).values(**values)
+    )
     before = {"status": FAILED, "error": NOT_SENT_YET}
     if error is None:
         _announce(conn, actor, book_id, item_id, "correspondence.email_sent", before)
     else:
-        audit.record(conn, actor, "correspondence.email_failed", "correspondence", item_id,
-                     before, values, book_id)
+        audit.record(
+            conn,
+            actor,
+            "correspondence.email_failed",
+            "correspondence",
+            item_id,
+            before,
+            values,
+            book_id,
+        )
 
 
 # ---------------------------------------------------------------- reading
 
 
-def list_for_party(conn: Connection, actor: Actor, book_id: int, party_id: int,
-                   limit: int = 50, before_id: int | None = None) -> list[dict[str, Any]]:
+def list_for_party(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
     """A page of the party's correspondence, newest first (no bodies); page on with the
     last item's id as ``before_id``."""
     require(actor, book_id, Permission.CORRESPONDENCE_READ)
     parties.get_party(conn, actor, book_id, party_id)
     c = correspondence.c
-    query = (select(*(c[name] for name in _LISTED))
-             .where(and_(c.book_id == book_id, c.party_id == party_id))
-             .order_by(c.id.desc()).limit(max(1, min(limit, MAX_PAGE))))
+    query = (
+        select(*(c[name] for name in _LISTED))
+        .where(and_(c.book_id == book_id, c.party_id == party_id))
+        .order_by(c.id.desc())
+        .limit(max(1, min(limit, MAX_PAGE)))
+    )
     if before_id is not None:
         query = query.where(c.id < before_id)
     return [dict(r) for r in conn.execute(query).mappings()]
@@ -206,8 +352,11 @@ def get_item(conn: Connection, actor: Actor, book_id: int, item_id: int) -> dict
     ``file_id`` and as ``document_id`` (download it with ``documents.service.download``)."""
     require(actor, book_id, Permission.CORRESPONDENCE_READ)
     c = correspondence.c
-    row = conn.execute(select(correspondence).where(
-        and_(c.id == item_id, c.book_id == book_id))).mappings().first()
+    row = (
+        conn.execute(select(correspondence).where(and_(c.id == item_id, c.book_id == book_id)))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no correspondence {item_id} in this book")
     out = dict(row)
@@ -221,9 +370,18 @@ def get_item(conn: Connection, actor: Actor, book_id: int, item_id: int) -> dict
 # ---------------------------------------------------------------- composing
 
 
-def _compose(conn: Connection, actor: Actor, book_id: int, party_id: int, template: str,
-             channel: str, locale: str, context: Mapping[str, Any], case_id: int | None,
-             to: str | None) -> _Draft:
+def _compose(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    template: str,
+    channel: str,
+    locale: str,
+    context: Mapping[str, Any],
+    case_id: int | None,
+    to: str | None,
+) -> _Draft:
     """Check everything about an item at once, then render it."""
     party = parties.get_party(conn, actor, book_id, party_id)
     book = ledger.get_book(conn, book_id)
@@ -231,10 +389,14 @@ def _compose(conn: Connection, actor: Actor, book_id: int, party_id: int, templa
     if problems:
         raise ValidationFailed(problems)
     case = _case(conn, book_id, case_id)
-    given = {k: v for k, v in context.items()
-             if v is not None and not (isinstance(v, str) and not v.strip())}
+    given = {
+        k: v
+        for k, v in context.items()
+        if v is not None and not (isinstance(v, str) and not v.strip())
+    }
     values, problems = letters.prepare_context(
-        template, {**_defaults(template, party, case), **given}, str(book["base_currency"]))
+        template, {**_defaults(template, party, case), **given}, str(book["base_currency"])
+    )
     problems += _case_problems(case, case_id, party_id)
     if channel == LETTER:
         lines, name, found = _postal_recipient(party)
@@ -245,12 +407,21 @@ def _compose(conn: Connection, actor: Actor, book_id: int, party_id: int, templa
     problems += found
     if problems:
         raise ValidationFailed(problems)
-    recipient = ("\n".join(lines) if channel == LETTER
-                 else str(Address(display_name=name, addr_spec=address)))
+    recipient = (
+        "\n".join(lines)
+        if channel == LETTER
+        else str(Address(display_name=name, addr_spec=address))
+    )
     resolved = letters.resolve_locale(locale, str(book["base_currency"]))
-    facts = {"book_name": book["name"], "party_name": party["name"], "party_ref": party["ref"],
-             "recipient_name": name, "recipient_lines": lines, "case_id": case_id,
-             "letter_date": ledger.book_today(conn, book_id)}
+    facts = {
+        "book_name": book["name"],
+        "party_name": party["name"],
+        "party_ref": party["ref"],
+        "recipient_name": name,
+        "recipient_lines": lines,
+        "case_id": case_id,
+        "letter_date": ledger.book_today(conn, book_id),
+    }
     rendered = letters.render(template, channel, resolved, {**values, **facts})
     return _Draft(resolved, rendered, recipient, address, name, str(book["name"]))
 
@@ -258,8 +429,11 @@ def _compose(conn: Connection, actor: Actor, book_id: int, party_id: int, templa
 def _defaults(template: str, party: Mapping[str, Any], case: Any) -> dict[str, Any]:
     """What the records already say: the case of an acknowledgement, the masked account."""
     if template == "query_acknowledgement" and case is not None:
-        return {"case_reference": str(case.id), "query_subject": case.title,
-                "reply_due_date": case.due_date}
+        return {
+            "case_reference": str(case.id),
+            "query_subject": case.title,
+            "reply_due_date": case.due_date,
+        }
     if template == "bank_details_changed" and party.get("bank_account"):
         return {"masked_account": party["bank_account"]}
     return {}
@@ -269,8 +443,11 @@ def _case(conn: Connection, book_id: int, case_id: int | None) -> Any:
     if case_id is None:
         return None
     c = cases.c
-    return conn.execute(select(c.id, c.party_id, c.title, c.due_date).where(
-        and_(c.id == case_id, c.book_id == book_id))).first()
+    return conn.execute(
+        select(c.id, c.party_id, c.title, c.due_date).where(
+            and_(c.id == case_id, c.book_id == book_id)
+        )
+    ).first()
 
 
 def _case_problems(case: Any, case_id: int | None, party_id: int) -> list[Problem]:
@@ -294,29 +471,60 @@ def _postal_recipient(party: Mapping[str, Any]) -> tuple[list[str], str, list[Pr
             person = str(contact["name"]).strip()
             lines = [party["name"]] + ([person] if person and person != party["name"] else [])
             return lines + address_lines(contact["address"]), person or party["name"], []
-    return [], party["name"], [Problem(
-        "recipient", f"{party['name']} has no postal address: add one to a contact before "
-        "issuing a letter", "no_postal_address")]
+    return (
+        [],
+        party["name"],
+        [
+            Problem(
+                "recipient",
+                f"{party['name']} has no postal address: add one to a contact before "
+                "issuing a letter",
+                "no_postal_address",
+            )
+        ],
+    )
 
 
-def _email_recipient(party: Mapping[str, Any], template: str,
-                     to: str | None) -> tuple[str, str, list[Problem]]:
+def _email_recipient(
+    party: Mapping[str, Any], template: str, to: str | None
+) -> tuple[str, str, list[Problem]]:
     """The address to write to: ``to``, else the first contact's e-mail; and whom to greet."""
-    registered = [(str(c["name"]).strip(), str(c["email"]).strip()) for c in _contacts(party)
-                  if str(c["email"]).strip()]
+    registered = [
+        (str(c["name"]).strip(), str(c["email"]).strip())
+        for c in _contacts(party)
+        if str(c["email"]).strip()
+    ]
     wanted = (to or "").strip() or (registered[0][1] if registered else "")
     if not wanted:
-        return "", party["name"], [Problem(
-            "recipient", f"{party['name']} has no e-mail address: add one to a contact, or "
-            "say where to send it", "no_email_address")]
+        return (
+            "",
+            party["name"],
+            [
+                Problem(
+                    "recipient",
+                    f"{party['name']} has no e-mail address: add one to a contact, or "
+                    "say where to send it",
+                    "no_email_address",
+                )
+            ],
+        )
     problems = []
     if not mail.is_email_address(wanted):
-        problems.append(Problem("to" if to else "recipient",
-                                f"{wanted!r} is not an e-mail address", "email_format"))
+        problems.append(
+            Problem(
+                "to" if to else "recipient", f"{wanted!r} is not an e-mail address", "email_format"
+            )
+        )
     known = {email.lower(): name for name, email in registered}
     if template == "bank_details_changed" and wanted.lower() not in known:
-        problems.append(Problem("to", "a notice of changed bank details goes only to an "
-                                "e-mail address the party registered with us", "registered_only"))
+        problems.append(
+            Problem(
+                "to",
+                "a notice of changed bank details goes only to an "
+                "e-mail address the party registered with us",
+                "registered_only",
+            )
+        )
     return wanted, known.get(wanted.lower()) or party["name"], problems
 
 
@@ -335,31 +543,78 @@ def address_lines(address: str) -> list[str]:
 # ---------------------------------------------------------------- storing
 
 
-def _insert(conn: Connection, actor: Actor, book_id: int, party_id: int,
-            case_id: int | None, **values: Any) -> int:
+def _insert(
+    conn: Connection, actor: Actor, book_id: int, party_id: int, case_id: int | None, **values: Any
+) -> int:
     for name, limit in _LIMITS:  # the full text stays in the body, the PDF and the MIME
         if name in values:
             values[name] = values[name][:limit]
-    return insert_id(conn, insert(correspondence).values(
-        book_id=book_id, party_id=party_id, case_id=case_id, created_by=actor.username,
-        created_at=audit.utc_now_text(), **values))
+    return insert_id(
+        conn,
+        insert(correspondence).values(
+            book_id=book_id,
+            party_id=party_id,
+            case_id=case_id,
+            created_by=actor.username,
+            created_at=audit.utc_now_text(),
+            **values,
+        ),
+    )
 
 
 def _summary(conn: Connection, book_id: int, item_id: int) -> dict[str, Any]:
     c = correspondence.c
-    row = conn.execute(select(c.party_id, c.case_id, c.channel, c.direction, c.status,
-                              c.template, c.locale, c.recipient, c.subject, c.file_id,
-                              c.message_id, c.sent_at)
-                       .where(and_(c.id == item_id, c.book_id == book_id))).mappings().one()
+    row = (
+        conn.execute(
+            select(
+                c.party_id,
+                c.case_id,
+                c.channel,
+                c.direction,
+                c.status,
+                c.template,
+                c.locale,
+                c.recipient,
+                c.subject,
+                c.file_id,
+                c.message_id,
+                c.sent_at,
+            ).where(and_(c.id == item_id, c.book_id == book_id))
+        )
+        .mappings()
+        .one()
+    )
     return dict(row)
 
 
-def _announce(conn: Connection, actor: Actor, book_id: int, item_id: int, action: str,
-              before: Mapping[str, Any] | None = None) -> None:
+def _announce(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    item_id: int,
+    action: str,
+    before: Mapping[str, Any] | None = None,
+) -> None:
     """Audit the item as it now stands and tell the book's webhooks."""
     summary = _summary(conn, book_id, item_id)
     audit.record(conn, actor, action, "correspondence", item_id, before, summary, book_id)
-    emit(conn, book_id, "correspondence.sent", "correspondence", item_id,
-         {key: summary[key] for key in ("party_id", "case_id", "channel", "direction",
-                                        "status", "template", "subject", "sent_at")})
-
+    emit(
+        conn,
+        book_id,
+        "correspondence.sent",
+        "correspondence",
+        item_id,
+        {
+            key: summary[key]
+            for key in (
+                "party_id",
+                "case_id",
+                "channel",
+                "direction",
+                "status",
+                "template",
+                "subject",
+                "sent_at",
+            )
+        },
+    )

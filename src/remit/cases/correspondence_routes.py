@@ -19,8 +19,9 @@ Send = Annotated[Ctx, Depends(Need(P.CORRESPONDENCE_SEND))]
 Read = Annotated[Ctx, Depends(Need(P.CORRESPONDENCE_READ))]
 
 
-def _party_page(ctx: Ctx, party_id: Id, errors: dict[str, list[str]],
-                values: dict[str, Any]) -> HTMLResponse:
+def _party_page(
+    ctx: Ctx, party_id: Id, errors: dict[str, list[str]], values: dict[str, Any]
+) -> HTMLResponse:
     from remit.parties.routes import party_page_response  # noqa: PLC0415 - its page
 
     return party_page_response(ctx, party_id, errors, 422, letter_form=values)
@@ -45,16 +46,22 @@ async def log_call(ctx: Send, party_id: Id, request: Request) -> Response:
     form = await _form(request)
     try:
         with ctx.db.write() as conn:
-            correspondence.log_call(conn, ctx.actor, ctx.book_id, party_id,
-                                    form.get("direction", ""), form.get("call_subject", ""),
-                                    form.get("notes", ""), _case_id(form.get("case_id", "")))
+            correspondence.log_call(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                party_id,
+                form.get("direction", ""),
+                form.get("call_subject", ""),
+                form.get("notes", ""),
+                _case_id(form.get("case_id", "")),
+            )
     except ValidationFailed as exc:
         errors = field_errors(exc)
         if "subject" in errors:
             errors["call_subject"] = errors.pop("subject")
         return _party_page(ctx, party_id, errors, {"kind": "call", **form})
-    return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}#correspondence",
-                            status_code=303)
+    return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}#correspondence", status_code=303)
 
 
 @router.post("/parties/{party_id}/letters", response_class=HTMLResponse)
@@ -63,20 +70,36 @@ async def send_item(ctx: Send, party_id: Id, request: Request) -> Response:
     form = await _form(request)
     template, channel = form.get("template", ""), form.get("channel", "letter")
     spec = TEMPLATES.get(template)
-    context = {f.name: form[f.name] for f in (spec.fields if spec else ())
-               if form.get(f.name, "").strip()}
+    context = {
+        f.name: form[f.name] for f in (spec.fields if spec else ()) if form.get(f.name, "").strip()
+    }
     try:
         case_id = _case_id(form.get("case_id", ""))
         if channel == "email":
-            item_id = correspondence.send_email(ctx.db, ctx.actor, ctx.book_id, party_id,
-                                                template, form.get("locale", "en"), context,
-                                                ctx.web.mailer(), case_id,
-                                                form.get("to", "").strip() or None)
+            item_id = correspondence.send_email(
+                ctx.db,
+                ctx.actor,
+                ctx.book_id,
+                party_id,
+                template,
+                form.get("locale", "en"),
+                context,
+                ctx.web.mailer(),
+                case_id,
+                form.get("to", "").strip() or None,
+            )
         else:
             with ctx.db.write() as conn:
-                item_id = correspondence.issue_letter(conn, ctx.actor, ctx.book_id, party_id,
-                                                      template, form.get("locale", "en"),
-                                                      context, case_id)
+                item_id = correspondence.issue_letter(
+                    conn,
+                    ctx.actor,
+                    ctx.book_id,
+                    party_id,
+                    template,
+                    form.get("locale", "en"),
+                    context,
+                    case_id,
+                )
     except ValidationFailed as exc:
         return _party_page(ctx, party_id, field_errors(exc), {"kind": "letter", **form})
     return RedirectResponse(f"/b/{ctx.code}/correspondence/{item_id}", status_code=303)

@@ -85,25 +85,50 @@ class LetterTemplate:
 
 
 _F, _K = TemplateField, FieldKind
-TEMPLATES: Mapping[str, LetterTemplate] = MappingProxyType({t.name: t for t in (
-    LetterTemplate("general", "Letter or e-mail written by the officer", TEMPLATE_CHANNELS, (
-        _F("subject", "Subject", _K.TEXT),
-        _F("body", "Text", _K.LONG_TEXT))),
-    LetterTemplate("query_acknowledgement", "Acknowledge a query", TEMPLATE_CHANNELS, (
-        _F("case_reference", "Case reference", _K.TEXT),
-        _F("query_subject", "What the query is about", _K.TEXT),
-        _F("reply_due_date", "We reply by", _K.DATE))),
-    LetterTemplate("bank_details_changed", "Bank details changed: fraud safeguard",
-                   TEMPLATE_CHANNELS, (
-        _F("changed_on", "Date of the change", _K.DATE),
-        _F("callback_phone", "Our phone number, from our own records", _K.TEXT),
-        # Filled by the service from the party's active account when not given.
-        _F("masked_account", "New account, masked", _K.TEXT, required=False))),
-    LetterTemplate("statement_cover", "Cover for a statement", TEMPLATE_CHANNELS, (
-        _F("period_start", "Period from", _K.DATE),
-        _F("period_end", "Period to", _K.DATE),
-        _F("closing_balance", "Closing balance", _K.MONEY))),
-)})
+TEMPLATES: Mapping[str, LetterTemplate] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            LetterTemplate(
+                "general",
+                "Letter or e-mail written by the officer",
+                TEMPLATE_CHANNELS,
+                (_F("subject", "Subject", _K.TEXT), _F("body", "Text", _K.LONG_TEXT)),
+            ),
+            LetterTemplate(
+                "query_acknowledgement",
+                "Acknowledge a query",
+                TEMPLATE_CHANNELS,
+                (
+                    _F("case_reference", "Case reference", _K.TEXT),
+                    _F("query_subject", "What the query is about", _K.TEXT),
+                    _F("reply_due_date", "We reply by", _K.DATE),
+                ),
+            ),
+            LetterTemplate(
+                "bank_details_changed",
+                "Bank details changed: fraud safeguard",
+                TEMPLATE_CHANNELS,
+                (
+                    _F("changed_on", "Date of the change", _K.DATE),
+                    _F("callback_phone", "Our phone number, from our own records", _K.TEXT),
+                    # Filled by the service from the party's active account when not given.
+                    _F("masked_account", "New account, masked", _K.TEXT, required=False),
+                ),
+            ),
+            LetterTemplate(
+                "statement_cover",
+                "Cover for a statement",
+                TEMPLATE_CHANNELS,
+                (
+                    _F("period_start", "Period from", _K.DATE),
+                    _F("period_end", "Period to", _K.DATE),
+                    _F("closing_balance", "Closing balance", _K.MONEY),
+                ),
+            ),
+        )
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,19 +168,32 @@ def request_problems(template: str, channel: str, locale: str) -> list[Problem]:
     spec = TEMPLATES.get(template)
     if spec is None:
         names = ", ".join(TEMPLATES)
-        problems.append(Problem("template", f"unknown template {template!r} (one of {names})",
-                                "template"))
+        problems.append(
+            Problem("template", f"unknown template {template!r} (one of {names})", "template")
+        )
     elif channel not in spec.channels:
-        problems.append(Problem("channel", f"{template!r} is written for "
-                                f"{' and '.join(spec.channels)}, not {channel!r}", "channel"))
+        problems.append(
+            Problem(
+                "channel",
+                f"{template!r} is written for {' and '.join(spec.channels)}, not {channel!r}",
+                "channel",
+            )
+        )
     if not resolve_locale(locale, "XXX"):
-        problems.append(Problem("locale", f"write in English (en) or Spanish (es), or one of "
-                                f"{', '.join(SUPPORTED_LOCALES)}; not {locale!r}", "locale"))
+        problems.append(
+            Problem(
+                "locale",
+                f"write in English (en) or Spanish (es), or one of "
+                f"{', '.join(SUPPORTED_LOCALES)}; not {locale!r}",
+                "locale",
+            )
+        )
     return problems
 
 
-def prepare_context(template: str, context: Mapping[str, Any],
-                    currency: str) -> tuple[dict[str, Any], list[Problem]]:
+def prepare_context(
+    template: str, context: Mapping[str, Any], currency: str
+) -> tuple[dict[str, Any], list[Problem]]:
     """The template's fields from ``context``, typed (dates, Money), and every problem.
 
     Keys the template does not declare are left out.
@@ -184,12 +222,16 @@ def prepare_context(template: str, context: Mapping[str, Any],
             values[spec.name] = value
     start, end = values.get("period_start"), values.get("period_end")
     if start is not None and end is not None and end < start:
-        problems.append(Problem("period_end", "the period ends before it starts",
-                                "period_order"))
+        problems.append(Problem("period_end", "the period ends before it starts", "period_order"))
     masked = values.get("masked_account")
     if masked is not None and not looks_masked(masked):
-        problems.append(Problem("masked_account", "show only the masked account (at most "
-                                "the last 4 digits of any number)", "masked_only"))
+        problems.append(
+            Problem(
+                "masked_account",
+                "show only the masked account (at most the last 4 digits of any number)",
+                "masked_only",
+            )
+        )
     return values, problems
 
 
@@ -276,9 +318,11 @@ def paragraphs(text: str) -> Markup:
     """
     blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
     return Markup("\n").join(
-        Markup("<p>{}</p>").format(Markup("<br>\n").join(escape(line) for line in
-                                                         block.split("\n")))
-        for block in blocks)
+        Markup("<p>{}</p>").format(
+            Markup("<br>\n").join(escape(line) for line in block.split("\n"))
+        )
+        for block in blocks
+    )
 
 
 @pass_context
@@ -299,11 +343,16 @@ def _number_filter(ctx: Any, value: Any) -> str:
 @functools.cache
 def environment() -> Environment:
     """The Jinja environment over the templates; HTML is escaped, text is not."""
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR),
-                      autoescape=select_autoescape(("html",), default_for_string=False),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(date=_date_filter, money=_money_filter, number=_number_filter,
-                       paragraphs=paragraphs)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        date=_date_filter, money=_money_filter, number=_number_filter, paragraphs=paragraphs
+    )
     return env
 
 

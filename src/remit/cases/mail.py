@@ -56,8 +56,15 @@ def is_email_address(text: str) -> bool:
     return _ADDRESS.fullmatch(text) is not None
 
 
-def build_message(sender: str, sender_name: str, to_address: str, to_name: str,
-                  subject: str, text: str, html: str = "") -> EmailMessage:
+def build_message(
+    sender: str,
+    sender_name: str,
+    to_address: str,
+    to_name: str,
+    subject: str,
+    text: str,
+    html: str = "",
+) -> EmailMessage:
     """A message with remit's own Message-ID and Date; HTML, when given, as an alternative.
 
     >>> m = build_message("pay@council.example", "Northshire Council", "jo@care.example",
@@ -133,8 +140,9 @@ def mailer_from_env(env: Mapping[str, str] | None = None) -> Mailer | None:
         return None
     sender = env.get("REMIT_SMTP_FROM", "").strip()
     if not is_email_address(parseaddr(sender)[1]):
-        raise MailSettingsInvalid("REMIT_SMTP_FROM must name the sender's address when "
-                         "REMIT_SMTP_HOST is set")
+        raise MailSettingsInvalid(
+            "REMIT_SMTP_FROM must name the sender's address when REMIT_SMTP_HOST is set"
+        )
     starttls = env.get("REMIT_SMTP_STARTTLS", "").strip().lower() in _TRUE
     port_text = env.get("REMIT_SMTP_PORT", "").strip() or ("587" if starttls else "25")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -70,8 +70,9 @@ class CaseType:
         for t in self.transitions:
             named |= {*t.sources, t.target}
         if not named <= states:
-            raise ValueError(f"case type {self.code!r} names unknown states "
-                             f"{sorted(named - states)}")
+            raise ValueError(
+                f"case type {self.code!r} names unknown states {sorted(named - states)}"
+            )
 
     def transition(self, name: str, state: str) -> Transition | None:
         """The transition ``name`` if it is allowed from ``state``."""

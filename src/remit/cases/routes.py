@@ -49,8 +49,9 @@ def _after(cursor: str | None) -> tuple[date, int] | None:
     try:
         return date.fromisoformat(day), int(case_id)
     except ValueError:
-        raise ValidationFailed([Problem("after", "not a page marker of this list",
-                                        "cursor")]) from None
+        raise ValidationFailed(
+            [Problem("after", "not a page marker of this list", "cursor")]
+        ) from None
 
 
 def _next(rows: list[Any], limit: int) -> str | None:
@@ -71,76 +72,148 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
     with ctx.db.read() as conn:
         rows = cases.my_queue(conn, ctx.actor, ctx.book_id, _after(after), PAGE + 1)
         counts = cases.queue_counts(conn, ctx.actor, ctx.book_id, today)
-        unassigned = cases.list_cases(conn, ctx.actor, ctx.book_id,
-                                      cases.CaseFilter(owner="-"), limit=10)
+        unassigned = cases.list_cases(
+            conn, ctx.actor, ctx.book_id, cases.CaseFilter(owner="-"), limit=10
+        )
         approvals = []
         if ctx.can(P.BANK_CHANGE_APPROVE):
-            approvals = [a for a in pending_bank_changes(conn, ctx.actor, ctx.book_id)
-                         if a["requested_by"] != ctx.actor.username]
+            approvals = [
+                a
+                for a in pending_bank_changes(conn, ctx.actor, ctx.book_id)
+                if a["requested_by"] != ctx.actor.username
+            ]
     next_page = _next(rows, PAGE)
-    return ctx.page("cases/queue.html", nav="queue", rows=rows[:PAGE], counts=counts,
-                    today=today, unassigned=unassigned, approvals=approvals,
-                    next_page=next_page, types=CASE_TYPES)
+    return ctx.page(
+        "cases/queue.html",
+        nav="queue",
+        rows=rows[:PAGE],
+        counts=counts,
+        today=today,
+        unassigned=unassigned,
+        approvals=approvals,
+        next_page=next_page,
+        types=CASE_TYPES,
+    )
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def case_list(ctx: Read, case_type: str = "", state: str = "", owner: str = "",
-              team: str = "", overdue: bool = False, closed: bool = False, q: str = "",
-              after: str | None = None) -> HTMLResponse:
+def case_list(
+    ctx: Read,
+    case_type: str = "",
+    state: str = "",
+    owner: str = "",
+    team: str = "",
+    overdue: bool = False,
+    closed: bool = False,
+    q: str = "",
+    after: str | None = None,
+) -> HTMLResponse:
     today = ctx.today()
-    filters = cases.CaseFilter(open_only=not closed, case_type=case_type or None,
-                               state=state or None, owner=owner or None, team=team or None,
-                               overdue_on=today if overdue else None, search=q)
+    filters = cases.CaseFilter(
+        open_only=not closed,
+        case_type=case_type or None,
+        state=state or None,
+        owner=owner or None,
+        team=team or None,
+        overdue_on=today if overdue else None,
+        search=q,
+    )
     with ctx.db.read() as conn:
-        rows = cases.list_cases(conn, ctx.actor, ctx.book_id, filters, _after(after),
-                                PAGE + 1)
-    query = {"case_type": case_type, "state": state, "owner": owner, "team": team,
-             "overdue": "1" if overdue else "", "closed": "1" if closed else "", "q": q}
+        rows = cases.list_cases(conn, ctx.actor, ctx.book_id, filters, _after(after), PAGE + 1)
+    query = {
+        "case_type": case_type,
+        "state": state,
+        "owner": owner,
+        "team": team,
+        "overdue": "1" if overdue else "",
+        "closed": "1" if closed else "",
+        "q": q,
+    }
     next_page = _next(rows, PAGE)
-    return ctx.page("cases/list.html", nav="queue", rows=rows[:PAGE], today=today,
-                    filters=query, types=CASE_TYPES, teams=TEAMS, workers=_workers(ctx),
-                    next_page=next_page, errors={})
+    return ctx.page(
+        "cases/list.html",
+        nav="queue",
+        rows=rows[:PAGE],
+        today=today,
+        filters=query,
+        types=CASE_TYPES,
+        teams=TEAMS,
+        workers=_workers(ctx),
+        next_page=next_page,
+        errors={},
+    )
 
 
 @router.post("/cases/assign")
-def bulk_assign(ctx: Assign, case_id: Annotated[list[int] | None, Form()] = None,
-                owner: Annotated[str, Form()] = "", team: Annotated[str, Form()] = "",
-                back: Annotated[str, Form()] = "") -> Response:
+def bulk_assign(
+    ctx: Assign,
+    case_id: Annotated[list[int] | None, Form()] = None,
+    owner: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> Response:
     with ctx.db.write() as conn:
-        count = cases.assign(conn, ctx.actor, ctx.book_id, case_id or [],
-                             owner if owner not in ("", "-") else None, team or None)
-    target = back if back.startswith(f"/b/{ctx.code}/") else \
-        f"/b/{ctx.code}/cases"
+        count = cases.assign(
+            conn,
+            ctx.actor,
+            ctx.book_id,
+            case_id or [],
+            owner if owner not in ("", "-") else None,
+            team or None,
+        )
+    target = back if back.startswith(f"/b/{ctx.code}/") else f"/b/{ctx.code}/cases"
     sep = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{sep}assigned={count}", status_code=303)
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
 def new_case_form(ctx: Work, party_id: int | None = None) -> HTMLResponse:
-    return _new_form(ctx, {"party_id": party_id or "", "case_type": "helpdesk",
-                           "priority": "2"}, {})
+    return _new_form(
+        ctx, {"party_id": party_id or "", "case_type": "helpdesk", "priority": "2"}, {}
+    )
 
 
-def _new_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, list[str]],
-              status: int = 200) -> HTMLResponse:
-    return ctx.page("cases/new.html", status, nav="queue", values=values, errors=errors,
-                    types=CASE_TYPES, workers=_workers(ctx), priorities=list(Priority))
+def _new_form(
+    ctx: Ctx, values: dict[str, Any], errors: dict[str, list[str]], status: int = 200
+) -> HTMLResponse:
+    return ctx.page(
+        "cases/new.html",
+        status,
+        nav="queue",
+        values=values,
+        errors=errors,
+        types=CASE_TYPES,
+        workers=_workers(ctx),
+        priorities=list(Priority),
+    )
 
 
 @router.post("/cases", response_class=HTMLResponse)
-def new_case_submit(ctx: Work, case_type: Annotated[str, Form()] = "",
-                    title: Annotated[str, Form()] = "",
-                    description: Annotated[str, Form()] = "",
-                    priority: Annotated[int, Form()] = 2,
-                    party_id: Annotated[str, Form()] = "",
-                    owner: Annotated[str, Form()] = "") -> Response:
-    values = {"case_type": case_type, "title": title, "description": description,
-              "priority": priority, "party_id": party_id, "owner": owner}
+def new_case_submit(
+    ctx: Work,
+    case_type: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    priority: Annotated[int, Form()] = 2,
+    party_id: Annotated[str, Form()] = "",
+    owner: Annotated[str, Form()] = "",
+) -> Response:
+    values = {
+        "case_type": case_type,
+        "title": title,
+        "description": description,
+        "priority": priority,
+        "party_id": party_id,
+        "owner": owner,
+    }
     party_text = party_id.strip()
     party = int(party_text) if party_text.isdigit() and len(party_text) < 10 else None
     # Every problem of the form at once: the party number's with the case's own.
-    problems = [Problem("party_id", "a party number", "party_id")] if (
-        party_text and party is None) else []
+    problems = (
+        [Problem("party_id", "a party number", "party_id")]
+        if (party_text and party is None)
+        else []
+    )
     new = NewCase(case_type, title, description, _priority(priority), party, owner or None)
     try:
         problems += cases.case_problems(new)
@@ -166,12 +239,21 @@ def case_page(ctx: Read, case_id: Id) -> HTMLResponse:
     return _case_page(ctx, case_id, {})
 
 
-def _case_page(ctx: Ctx, case_id: Id, errors: dict[str, list[str]],
-               status: int = 200) -> HTMLResponse:
+def _case_page(
+    ctx: Ctx, case_id: Id, errors: dict[str, list[str]], status: int = 200
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = cases.get_case(conn, ctx.actor, ctx.book_id, case_id)
-    return ctx.page("cases/case.html", status, nav="queue", case=found, errors=errors,
-                    workers=_workers(ctx), today=ctx.today(), teams=TEAMS)
+    return ctx.page(
+        "cases/case.html",
+        status,
+        nav="queue",
+        case=found,
+        errors=errors,
+        workers=_workers(ctx),
+        today=ctx.today(),
+        teams=TEAMS,
+    )
 
 
 def _back(ctx: Ctx, case_id: Id) -> RedirectResponse:
@@ -179,9 +261,13 @@ def _back(ctx: Ctx, case_id: Id) -> RedirectResponse:
 
 
 @router.post("/cases/{case_id}/transition", response_class=HTMLResponse)
-def case_transition(ctx: Read, case_id: Id, action: Annotated[str, Form()],
-                    version: Annotated[int, Form()], reason: Annotated[str, Form()] = ""
-                    ) -> Response:
+def case_transition(
+    ctx: Read,
+    case_id: Id,
+    action: Annotated[str, Form()],
+    version: Annotated[int, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
     # The permission of each transition is in the case type; the service checks it.
     try:
         with ctx.db.write() as conn:
@@ -192,8 +278,12 @@ def case_transition(ctx: Read, case_id: Id, action: Annotated[str, Form()],
 
 
 @router.post("/cases/{case_id}/comment", response_class=HTMLResponse)
-def case_comment(ctx: Work, case_id: Id, body: Annotated[str, Form()] = "",
-                 portal_visible: Annotated[bool, Form()] = False) -> Response:
+def case_comment(
+    ctx: Work,
+    case_id: Id,
+    body: Annotated[str, Form()] = "",
+    portal_visible: Annotated[bool, Form()] = False,
+) -> Response:
     try:
         with ctx.db.write() as conn:
             cases.comment(conn, ctx.actor, ctx.book_id, case_id, body, portal_visible)
@@ -203,35 +293,55 @@ def case_comment(ctx: Work, case_id: Id, body: Annotated[str, Form()] = "",
 
 
 @router.post("/cases/{case_id}/attach", response_class=HTMLResponse)
-async def case_attach(ctx: Work, case_id: Id, file: Annotated[UploadFile, File()],
-                      portal_visible: Annotated[bool, Form()] = False) -> Response:
+async def case_attach(
+    ctx: Work,
+    case_id: Id,
+    file: Annotated[UploadFile, File()],
+    portal_visible: Annotated[bool, Form()] = False,
+) -> Response:
     content = await file.read()
     try:
         with ctx.db.write() as conn:
-            cases.attach(conn, ctx.actor, ctx.book_id, case_id, file.filename or "",
-                         content, portal_visible)
+            cases.attach(
+                conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content, portal_visible
+            )
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
     return _back(ctx, case_id)
 
 
 @router.post("/cases/{case_id}/assign", response_class=HTMLResponse)
-def case_assign(ctx: Assign, case_id: Id, owner: Annotated[str, Form()] = "",
-                team: Annotated[str, Form()] = "",
-                note: Annotated[str, Form()] = "") -> Response:
+def case_assign(
+    ctx: Assign,
+    case_id: Id,
+    owner: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
     try:
         with ctx.db.write() as conn:
-            cases.assign(conn, ctx.actor, ctx.book_id, [case_id],
-                         owner if owner not in ("", "-") else None, team or None, note)
+            cases.assign(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                [case_id],
+                owner if owner not in ("", "-") else None,
+                team or None,
+                note,
+            )
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
     return _back(ctx, case_id)
 
 
 @router.post("/cases/{case_id}/link", response_class=HTMLResponse)
-def case_link(ctx: Work, case_id: Id, object_type: Annotated[str, Form()] = "",
-              object_id: Annotated[str, Form()] = "",
-              label: Annotated[str, Form()] = "") -> Response:
+def case_link(
+    ctx: Work,
+    case_id: Id,
+    object_type: Annotated[str, Form()] = "",
+    object_id: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+) -> Response:
     try:
         with ctx.db.write() as conn:
             cases.link(conn, ctx.actor, ctx.book_id, case_id, object_type, object_id, label)
@@ -299,22 +409,31 @@ ApiWork = Annotated[ApiCtx, Depends(ApiNeed(P.CASE_WORK))]
 
 
 @api.get("", response_model=CasePage, summary="List cases by due date")
-def api_list(ctx: ApiRead, open_only: bool = True, case_type: str | None = None,
-             owner: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-             cursor: str | None = None) -> dict[str, Any]:
+def api_list(
+    ctx: ApiRead,
+    open_only: bool = True,
+    case_type: str | None = None,
+    owner: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
     after = decode_cursor(cursor).get("after")
     key = None
     if after is not None:
         try:
             key = (date.fromisoformat(str(after[0])), int(after[1]))
         except (TypeError, ValueError, IndexError, KeyError):
-            raise ValidationFailed([Problem("cursor", "not a cursor of this list",
-                                            "cursor")]) from None
+            raise ValidationFailed(
+                [Problem("cursor", "not a cursor of this list", "cursor")]
+            ) from None
     filters = cases.CaseFilter(open_only=open_only, case_type=case_type, owner=owner)
     with ctx.db.read() as conn:
         rows = cases.list_cases(conn, ctx.actor, ctx.book_id, filters, key, limit)
-    nxt = encode_cursor({"after": [rows[-1].due_date.isoformat(), rows[-1].id]}) \
-        if len(rows) == limit else None
+    nxt = (
+        encode_cursor({"after": [rows[-1].due_date.isoformat(), rows[-1].id]})
+        if len(rows) == limit
+        else None
+    )
     return {"items": [_out(r) for r in rows], "next_cursor": nxt}
 
 
@@ -327,26 +446,37 @@ def api_get(ctx: ApiRead, case_id: Id) -> dict[str, Any]:
 @api.post("", response_model=CaseOut, status_code=201, summary="Open a case")
 def api_open(ctx: ApiWork, body: CaseIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
-        new = NewCase(body.case_type, body.title, body.description, Priority(body.priority),
-                      body.party_id, body.owner)
+        new = NewCase(
+            body.case_type,
+            body.title,
+            body.description,
+            Priority(body.priority),
+            body.party_id,
+            body.owner,
+        )
         case_id = cases.open_case(conn, ctx.actor, ctx.book_id, new)
         return 201, _out(cases.get_case(conn, ctx.actor, ctx.book_id, case_id))
+
     return idempotent(ctx, body.model_dump(), effect)
 
 
 @api.post("/{case_id}/transitions", response_model=CaseOut, summary="Move a case")
 def api_transition(ctx: ApiRead, case_id: Id, body: TransitionIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
-        cases.transition(conn, ctx.actor, ctx.book_id, case_id, body.action, body.reason,
-                         body.expected_version)
+        cases.transition(
+            conn, ctx.actor, ctx.book_id, case_id, body.action, body.reason, body.expected_version
+        )
         return 200, _out(cases.get_case(conn, ctx.actor, ctx.book_id, case_id))
+
     return idempotent(ctx, body.model_dump(), effect)
 
 
-@api.post("/{case_id}/comments", response_model=CaseOut, status_code=201,
-          summary="Comment on a case")
+@api.post(
+    "/{case_id}/comments", response_model=CaseOut, status_code=201, summary="Comment on a case"
+)
 def api_comment(ctx: ApiWork, case_id: Id, body: CommentIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         cases.comment(conn, ctx.actor, ctx.book_id, case_id, body.body, body.portal_visible)
         return 201, _out(cases.get_case(conn, ctx.actor, ctx.book_id, case_id))
+
     return idempotent(ctx, body.model_dump(), effect)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import case as sa_case
 
+from remit import audit
 from remit.access.model import Actor, Permission, Role, require
 from remit.access.service import users_in_book
 from remit.calendar import BusinessCalendar
@@ -37,7 +38,6 @@ from remit.db import insert_id
 from remit.documents import service as documents
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.events.service import emit
-from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.parties.store import parties
 
@@ -51,8 +51,7 @@ QUEUE_PAGE = 50
 def _type(code: str) -> CaseType:
     found = CASE_TYPES.get(code)
     if found is None:
-        raise ValidationFailed([Problem("case_type", f"unknown case type {code!r}",
-                                        "case_type")])
+        raise ValidationFailed([Problem("case_type", f"unknown case type {code!r}", "case_type")])
     return found
 
 
@@ -60,17 +59,35 @@ def _calendar(conn: Connection, book_id: int) -> BusinessCalendar:
     return BusinessCalendar(str(ledger.get_book(conn, book_id).get("calendar") or "GB-ENG"))
 
 
-def _history(conn: Connection, case_id: int, actor: Actor, kind: str, body: str = "",
-             from_state: str | None = None, to_state: str | None = None,
-             portal_visible: bool = False) -> int:
-    return insert_id(conn, insert(case_events).values(
-        case_id=case_id, at=audit.utc_now_text(), actor=actor.username, kind=kind,
-        from_state=from_state, to_state=to_state, body=body, portal_visible=portal_visible))
+def _history(
+    conn: Connection,
+    case_id: int,
+    actor: Actor,
+    kind: str,
+    body: str = "",
+    from_state: str | None = None,
+    to_state: str | None = None,
+    portal_visible: bool = False,
+) -> int:
+    return insert_id(
+        conn,
+        insert(case_events).values(
+            case_id=case_id,
+            at=audit.utc_now_text(),
+            actor=actor.username,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state,
+            body=body,
+            portal_visible=portal_visible,
+        ),
+    )
 
 
 def _row(conn: Connection, book_id: int, case_id: int) -> Any:
-    row = conn.execute(select(cases).where(and_(cases.c.id == case_id,
-                                                cases.c.book_id == book_id))).first()
+    row = conn.execute(
+        select(cases).where(and_(cases.c.id == case_id, cases.c.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no case {case_id} in this book")
     return row
@@ -89,29 +106,32 @@ def _may_work(actor: Actor, book_id: int, row: Any, permission: Permission) -> N
 def _check_owner(conn: Connection, book_id: int, owner: str | None) -> None:
     if owner is None:
         return
-    workers = {u["username"] for u in users_in_book(conn, book_id,
-                                                   (Role.ADMIN, Role.MANAGER, Role.CLERK))}
+    workers = {
+        u["username"] for u in users_in_book(conn, book_id, (Role.ADMIN, Role.MANAGER, Role.CLERK))
+    }
     if owner not in workers:
-        raise ValidationFailed([Problem("owner", f"{owner!r} is not a user who works cases "
-                                        "in this book", "owner")])
+        raise ValidationFailed(
+            [Problem("owner", f"{owner!r} is not a user who works cases in this book", "owner")]
+        )
 
 
 def _party_in_book(conn: Connection, book_id: int, party_id: int | None) -> None:
     if party_id is None:
         return
-    found = conn.execute(select(parties.c.id).where(and_(parties.c.id == party_id,
-                                                         parties.c.book_id == book_id))).first()
+    found = conn.execute(
+        select(parties.c.id).where(and_(parties.c.id == party_id, parties.c.book_id == book_id))
+    ).first()
     if found is None:
-        raise ValidationFailed([Problem("party_id", f"no party {party_id} in this book",
-                                        "unknown_party")])
+        raise ValidationFailed(
+            [Problem("party_id", f"no party {party_id} in this book", "unknown_party")]
+        )
 
 
 def case_problems(new: NewCase) -> list[Problem]:
     """Everything wrong with a case to open, all at once."""
     problems = []
     if new.case_type not in CASE_TYPES:
-        problems.append(Problem("case_type", f"unknown case type {new.case_type!r}",
-                                "case_type"))
+        problems.append(Problem("case_type", f"unknown case type {new.case_type!r}", "case_type"))
     if not new.title.strip() or len(new.title) > 200:
         problems.append(Problem("title", "a title of 1 to 200 characters", "required"))
     if len(new.description) > MAX_BODY:
@@ -124,8 +144,9 @@ def case_problems(new: NewCase) -> list[Problem]:
 # ---------------------------------------------------------------- opening
 
 
-def open_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
-              today: date | None = None) -> int:
+def open_case(
+    conn: Connection, actor: Actor, book_id: int, new: NewCase, today: date | None = None
+) -> int:
     """Open a case; its due date is its type's SLA in business days of the book."""
     if actor.is_staff_in(book_id):
         require(actor, book_id, Permission.CASE_WORK)
@@ -139,26 +160,57 @@ def open_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
     return _insert_case(conn, actor, book_id, new, today)
 
 
-def _insert_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
-                 today: date | None) -> int:
+def _insert_case(
+    conn: Connection, actor: Actor, book_id: int, new: NewCase, today: date | None
+) -> int:
     kind = _type(new.case_type)
     opened = today or ledger.book_today(conn, book_id)
     due = _calendar(conn, book_id).add_business_days(opened, kind.sla_business_days)
-    values = {"book_id": book_id, "case_type": kind.code, "state": kind.initial,
-              "is_open": True, "title": new.title.strip(), "description": new.description,
-              "priority": int(new.priority), "owner": new.owner, "team": new.team or kind.team,
-              "party_id": new.party_id, "opened_on": opened, "due_date": due,
-              "opened_by": actor.username, "opened_at": audit.utc_now_text(),
-              "escalation_level": 0, "version": 1}
+    values = {
+        "book_id": book_id,
+        "case_type": kind.code,
+        "state": kind.initial,
+        "is_open": True,
+        "title": new.title.strip(),
+        "description": new.description,
+        "priority": int(new.priority),
+        "owner": new.owner,
+        "team": new.team or kind.team,
+        "party_id": new.party_id,
+        "opened_on": opened,
+        "due_date": due,
+        "opened_by": actor.username,
+        "opened_at": audit.utc_now_text(),
+        "escalation_level": 0,
+        "version": 1,
+    }
     case_id = insert_id(conn, insert(cases).values(**values))
-    _history(conn, case_id, actor, "opened", new.description, None, kind.initial,
-             portal_visible=not actor.is_staff_in(book_id))
+    _history(
+        conn,
+        case_id,
+        actor,
+        "opened",
+        new.description,
+        None,
+        kind.initial,
+        portal_visible=not actor.is_staff_in(book_id),
+    )
     for object_type, object_id, label in new.links:
-        conn.execute(insert(case_links).values(case_id=case_id, object_type=object_type,
-                                               object_id=str(object_id), label=label))
-    summary = {"case_type": kind.code, "title": values["title"], "state": kind.initial,
-               "owner": new.owner, "team": values["team"], "party_id": new.party_id,
-               "due_date": due.isoformat(), "priority": int(new.priority)}
+        conn.execute(
+            insert(case_links).values(
+                case_id=case_id, object_type=object_type, object_id=str(object_id), label=label
+            )
+        )
+    summary = {
+        "case_type": kind.code,
+        "title": values["title"],
+        "state": kind.initial,
+        "owner": new.owner,
+        "team": values["team"],
+        "party_id": new.party_id,
+        "due_date": due.isoformat(),
+        "priority": int(new.priority),
+    }
     audit.record(conn, actor, "case.open", "case", case_id, None, summary, book_id)
     emit(conn, book_id, "case.created", "case", case_id, summary)
     return case_id
@@ -167,8 +219,15 @@ def _insert_case(conn: Connection, actor: Actor, book_id: int, new: NewCase,
 # ---------------------------------------------------------------- moving a case
 
 
-def transition(conn: Connection, actor: Actor, book_id: int, case_id: int, action: str,
-               reason: str = "", expected_version: int | None = None) -> str:
+def transition(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    case_id: int,
+    action: str,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> str:
     """Take an allowed transition; returns the new state."""
     row = _row(conn, book_id, case_id)
     if not actor.is_staff_in(book_id):  # before anything about the case is said
@@ -177,20 +236,34 @@ def transition(conn: Connection, actor: Actor, book_id: int, case_id: int, actio
     move = kind.transition(action, row.state)
     if move is None:
         allowed = ", ".join(t.name for t in kind.allowed_from(row.state)) or "none"
-        raise Conflict(f"a {kind.label.lower()} in state {row.state!r} cannot {action!r} "
-                       f"(allowed: {allowed})")
+        raise Conflict(
+            f"a {kind.label.lower()} in state {row.state!r} cannot {action!r} (allowed: {allowed})"
+        )
     _may_work(actor, book_id, row, move.permission)
     if move.needs_reason and not reason.strip():
-        raise ValidationFailed([Problem("reason", f"say why ({move.label.lower()})",
-                                        "required")])
-    _change(conn, row, expected_version, state=move.target,
-            is_open=not kind.is_closed(move.target),
-            closed_at=audit.utc_now_text() if kind.is_closed(move.target) else None)
-    _history(conn, case_id, actor, "transition", reason.strip(), row.state, move.target,
-             portal_visible=True)
+        raise ValidationFailed([Problem("reason", f"say why ({move.label.lower()})", "required")])
+    _change(
+        conn,
+        row,
+        expected_version,
+        state=move.target,
+        is_open=not kind.is_closed(move.target),
+        closed_at=audit.utc_now_text() if kind.is_closed(move.target) else None,
+    )
+    _history(
+        conn,
+        case_id,
+        actor,
+        "transition",
+        reason.strip(),
+        row.state,
+        move.target,
+        portal_visible=True,
+    )
     detail = {"action": action, "from": row.state, "to": move.target, "reason": reason}
-    audit.record(conn, actor, "case.transition", "case", case_id, {"state": row.state},
-                 detail, book_id)
+    audit.record(
+        conn, actor, "case.transition", "case", case_id, {"state": row.state}, detail, book_id
+    )
     emit(conn, book_id, "case.transitioned", "case", case_id, detail)
     return move.target
 
@@ -198,11 +271,16 @@ def transition(conn: Connection, actor: Actor, book_id: int, case_id: int, actio
 def _change(conn: Connection, row: Any, expected_version: int | None, **values: Any) -> None:
     c = cases.c
     version = int(row.version) if expected_version is None else expected_version
-    done = conn.execute(update(cases).where(and_(c.id == row.id, c.version == version))
-                        .values(version=version + 1, **values))
+    done = conn.execute(
+        update(cases)
+        .where(and_(c.id == row.id, c.version == version))
+        .values(version=version + 1, **values)
+    )
     if done.rowcount != 1:
-        raise Conflict(f"case {row.id} was changed by someone else since you opened it; "
-                       "reload it and try again")
+        raise Conflict(
+            f"case {row.id} was changed by someone else since you opened it; "
+            "reload it and try again"
+        )
 
 
 def allowed_transitions(actor: Actor, book_id: int, row: Any) -> list[Transition]:
@@ -221,8 +299,15 @@ def allowed_transitions(actor: Actor, book_id: int, row: Any) -> list[Transition
 # ---------------------------------------------------------------- assignment
 
 
-def assign(conn: Connection, actor: Actor, book_id: int, case_ids: Sequence[int],
-           owner: str | None, team: str | None = None, note: str = "") -> int:
+def assign(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    case_ids: Sequence[int],
+    owner: str | None,
+    team: str | None = None,
+    note: str = "",
+) -> int:
     """Give open cases to an owner (or back to the team's queue); returns how many."""
     require(actor, book_id, Permission.CASE_ASSIGN)
     ids = sorted(set(case_ids))
@@ -230,12 +315,16 @@ def assign(conn: Connection, actor: Actor, book_id: int, case_ids: Sequence[int]
         raise ValidationFailed([Problem("cases", "choose at least one case", "required")])
     _check_owner(conn, book_id, owner)
     c = cases.c
-    rows = conn.execute(select(c.id, c.owner, c.team, c.is_open, c.version).where(
-        and_(c.book_id == book_id, c.id.in_(ids)))).all()
+    rows = conn.execute(
+        select(c.id, c.owner, c.team, c.is_open, c.version).where(
+            and_(c.book_id == book_id, c.id.in_(ids))
+        )
+    ).all()
     missing = set(ids) - {int(r.id) for r in rows}
     closed = [int(r.id) for r in rows if not r.is_open]
-    problems = [Problem("cases", f"no case {i} in this book", "unknown_case") for i in
-                sorted(missing)]
+    problems = [
+        Problem("cases", f"no case {i} in this book", "unknown_case") for i in sorted(missing)
+    ]
     problems += [Problem("cases", f"case {i} is closed", "closed_case") for i in closed]
     if problems:
         raise ValidationFailed(problems)
@@ -244,20 +333,44 @@ def assign(conn: Connection, actor: Actor, book_id: int, case_ids: Sequence[int]
         _change(conn, r, None, **changes)
         text = f"to {owner or 'the team queue'}" + (f" ({team})" if team else "")
         _history(conn, int(r.id), actor, "assigned", (text + (f": {note}" if note else "")))
-    audit.record_many(conn, actor, [
-        ("case.assign", "case", int(r.id), {"owner": r.owner, "team": r.team},
-         {"owner": owner, "team": team or r.team}, book_id) for r in rows])
+    audit.record_many(
+        conn,
+        actor,
+        [
+            (
+                "case.assign",
+                "case",
+                int(r.id),
+                {"owner": r.owner, "team": r.team},
+                {"owner": owner, "team": team or r.team},
+                book_id,
+            )
+            for r in rows
+        ],
+    )
     for r in rows:
-        emit(conn, book_id, "case.assigned", "case", int(r.id),
-             {"owner": owner, "team": team or r.team})
+        emit(
+            conn,
+            book_id,
+            "case.assigned",
+            "case",
+            int(r.id),
+            {"owner": owner, "team": team or r.team},
+        )
     return len(rows)
 
 
 # ---------------------------------------------------------------- comments and files
 
 
-def comment(conn: Connection, actor: Actor, book_id: int, case_id: int, body: str,
-            portal_visible: bool = False) -> int:
+def comment(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    case_id: int,
+    body: str,
+    portal_visible: bool = False,
+) -> int:
     """Add a note to a case; staff notes are internal unless marked for the portal."""
     row = _row(conn, book_id, case_id)
     staff = actor.is_staff_in(book_id)
@@ -268,23 +381,46 @@ def comment(conn: Connection, actor: Actor, book_id: int, case_id: int, body: st
         portal_visible = True
     text = body.strip()
     if not text or len(text) > MAX_BODY:
-        raise ValidationFailed([Problem("body", f"write 1 to {MAX_BODY:,} characters",
-                                        "required")])
+        raise ValidationFailed([Problem("body", f"write 1 to {MAX_BODY:,} characters", "required")])
     event_id = _history(conn, case_id, actor, "comment", text, portal_visible=portal_visible)
-    audit.record(conn, actor, "case.comment", "case", case_id, None,
-                 {"event_id": event_id, "portal_visible": portal_visible}, book_id)
-    emit(conn, book_id, "case.commented", "case", case_id,
-         {"event_id": event_id, "by": actor.username, "portal_visible": portal_visible})
+    audit.record(
+        conn,
+        actor,
+        "case.comment",
+        "case",
+        case_id,
+        None,
+        {"event_id": event_id, "portal_visible": portal_visible},
+        book_id,
+    )
+    emit(
+        conn,
+        book_id,
+        "case.commented",
+        "case",
+        case_id,
+        {"event_id": event_id, "by": actor.username, "portal_visible": portal_visible},
+    )
     return event_id
 
 
 def _portal_permission(actor: Actor, book_id: int) -> Permission:
-    return (Permission.PORTAL_PROVIDER if actor.can(book_id, Permission.PORTAL_PROVIDER)
-            else Permission.PORTAL_CLIENT)
+    return (
+        Permission.PORTAL_PROVIDER
+        if actor.can(book_id, Permission.PORTAL_PROVIDER)
+        else Permission.PORTAL_CLIENT
+    )
 
 
-def attach(conn: Connection, actor: Actor, book_id: int, case_id: int, filename: str,
-           content: bytes, portal_visible: bool = False) -> int:
+def attach(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    case_id: int,
+    filename: str,
+    content: bytes,
+    portal_visible: bool = False,
+) -> int:
     """Attach a file to a case (type and size checked); returns the document id."""
     row = _row(conn, book_id, case_id)
     if actor.is_staff_in(book_id):
@@ -292,30 +428,56 @@ def attach(conn: Connection, actor: Actor, book_id: int, case_id: int, filename:
     else:
         _may_work(actor, book_id, row, _portal_permission(actor, book_id))
         portal_visible = True
-    doc_id = documents.attach(conn, actor, book_id, "case", case_id, filename, content,
-                              portal_visible=portal_visible)
+    doc_id = documents.attach(
+        conn, actor, book_id, "case", case_id, filename, content, portal_visible=portal_visible
+    )
     _history(conn, case_id, actor, "attachment", filename, portal_visible=portal_visible)
     return doc_id
 
 
-def link(conn: Connection, actor: Actor, book_id: int, case_id: int, object_type: str,
-         object_id: str, label: str = "") -> None:
+def link(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    case_id: int,
+    object_type: str,
+    object_id: str,
+    label: str = "",
+) -> None:
     """Link any object (an entry, a party, a file, another case) to the case."""
     require(actor, book_id, Permission.CASE_WORK)
     _row(conn, book_id, case_id)
     if not object_type.strip() or not str(object_id).strip():
         raise ValidationFailed([Problem("object", "name the object type and id", "required")])
     cl = case_links.c
-    exists = conn.execute(select(cl.case_id).where(and_(
-        cl.case_id == case_id, cl.object_type == object_type,
-        cl.object_id == str(object_id)))).first()
+    exists = conn.execute(
+        select(cl.case_id).where(
+            and_(
+                cl.case_id == case_id, cl.object_type == object_type, cl.object_id == str(object_id)
+            )
+        )
+    ).first()
     if exists:
         raise Conflict(f"case {case_id} is already linked to {object_type} {object_id}")
-    conn.execute(insert(case_links).values(case_id=case_id, object_type=object_type[:32],
-                                           object_id=str(object_id)[:64], label=label[:200]))
+    conn.execute(
+        insert(case_links).values(
+            case_id=case_id,
+            object_type=object_type[:32],
+            object_id=str(object_id)[:64],
+            label=label[:200],
+        )
+    )
     _history(conn, case_id, actor, "link", f"{object_type} {object_id} {label}".strip())
-    audit.record(conn, actor, "case.link", "case", case_id, None,
-                 {"object_type": object_type, "object_id": str(object_id)}, book_id)
+    audit.record(
+        conn,
+        actor,
+        "case.link",
+        "case",
+        case_id,
+        None,
+        {"object_type": object_type, "object_id": str(object_id)},
+        book_id,
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -323,18 +485,48 @@ def link(conn: Connection, actor: Actor, book_id: int, case_id: int, object_type
 
 def _listing(book_id: int) -> Any:
     c, p = cases.c, parties.c
-    return (select(c.id, c.case_type, c.state, c.is_open, c.title, c.priority, c.owner,
-                   c.team, c.party_id, p.name.label("party_name"), c.opened_on, c.due_date,
-                   c.escalation_level, c.version)
-            .select_from(cases.outerjoin(parties, p.id == c.party_id))
-            .where(c.book_id == book_id))
+    return (
+        select(
+            c.id,
+            c.case_type,
+            c.state,
+            c.is_open,
+            c.title,
+            c.priority,
+            c.owner,
+            c.team,
+            c.party_id,
+            p.name.label("party_name"),
+            c.opened_on,
+            c.due_date,
+            c.escalation_level,
+            c.version,
+        )
+        .select_from(cases.outerjoin(parties, p.id == c.party_id))
+        .where(c.book_id == book_id)
+    )
 
 
 def _case_rows(conn: Connection, query: Any) -> list[CaseRow]:
-    return [CaseRow(int(r.id), r.case_type, r.state, bool(r.is_open), r.title,
-                    Priority(int(r.priority)), r.owner, r.team, r.party_id, r.party_name,
-                    r.opened_on, r.due_date, int(r.escalation_level), int(r.version))
-            for r in conn.execute(query)]
+    return [
+        CaseRow(
+            int(r.id),
+            r.case_type,
+            r.state,
+            bool(r.is_open),
+            r.title,
+            Priority(int(r.priority)),
+            r.owner,
+            r.team,
+            r.party_id,
+            r.party_name,
+            r.opened_on,
+            r.due_date,
+            int(r.escalation_level),
+            int(r.version),
+        )
+        for r in conn.execute(query)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,9 +541,14 @@ class CaseFilter:
     search: str = ""
 
 
-def list_cases(conn: Connection, actor: Actor, book_id: int, filters: CaseFilter,
-               after: tuple[date, int] | None = None,
-               limit: int = QUEUE_PAGE) -> list[CaseRow]:
+def list_cases(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    filters: CaseFilter,
+    after: tuple[date, int] | None = None,
+    limit: int = QUEUE_PAGE,
+) -> list[CaseRow]:
     """Cases by due date, then id; ``after`` is the (due_date, id) of the previous page's
     last row (keyset pagination: as fast on page 2,000 as on page 1)."""
     require(actor, book_id, Permission.CASE_READ)
@@ -381,13 +578,17 @@ def list_cases(conn: Connection, actor: Actor, book_id: int, filters: CaseFilter
             condition = or_(condition, c.id == int(term))
         query = query.where(condition)
     if after is not None:  # as a row value, so that the index is entered at the marker
-        query = query.where(tuple_(c.due_date, c.id) > tuple_(literal(after[0]),
-                                                              literal(after[1])))
+        query = query.where(tuple_(c.due_date, c.id) > tuple_(literal(after[0]), literal(after[1])))
     return _case_rows(conn, query.order_by(c.due_date, c.id).limit(limit))
 
 
-def my_queue(conn: Connection, actor: Actor, book_id: int,
-             after: tuple[date, int] | None = None, limit: int = QUEUE_PAGE) -> list[CaseRow]:
+def my_queue(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    after: tuple[date, int] | None = None,
+    limit: int = QUEUE_PAGE,
+) -> list[CaseRow]:
     """The actor's open cases, soonest due first (overdue ones first of all)."""
     return list_cases(conn, actor, book_id, CaseFilter(owner=actor.username), after, limit)
 
@@ -399,13 +600,18 @@ def queue_counts(conn: Connection, actor: Actor, book_id: int, today: date) -> d
     base = and_(c.book_id == book_id, c.is_open.is_(True))
 
     def count(*conditions: Any) -> int:
-        return int(conn.execute(select(func.count()).select_from(cases)
-                                .where(and_(base, *conditions))).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(cases).where(and_(base, *conditions))
+            ).scalar_one()
+        )
 
-    return {"mine": count(c.owner == actor.username),
-            "mine_overdue": count(c.owner == actor.username, c.due_date < today),
-            "unassigned": count(c.owner.is_(None)),
-            "overdue": count(c.due_date < today)}
+    return {
+        "mine": count(c.owner == actor.username),
+        "mine_overdue": count(c.owner == actor.username, c.due_date < today),
+        "unassigned": count(c.owner.is_(None)),
+        "overdue": count(c.due_date < today),
+    }
 
 
 def get_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> dict[str, Any]:
@@ -414,8 +620,7 @@ def get_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> dict
     return _detail(conn, actor, book_id, _row(conn, book_id, case_id), portal=False)
 
 
-def _detail(conn: Connection, actor: Actor, book_id: int, row: Any,
-            portal: bool) -> dict[str, Any]:
+def _detail(conn: Connection, actor: Actor, book_id: int, row: Any, portal: bool) -> dict[str, Any]:
     out = dict(row._mapping)
     kind = _type(out["case_type"])
     out["type"] = kind
@@ -425,14 +630,24 @@ def _detail(conn: Connection, actor: Actor, book_id: int, row: Any,
     if portal:
         history = history.where(ce.portal_visible.is_(True))
     out["history"] = [dict(r) for r in conn.execute(history).mappings()]
-    out["links"] = [] if portal else [dict(r) for r in conn.execute(
-        select(case_links).where(case_links.c.case_id == row.id)).mappings()]
-    out["documents"] = documents.list_documents(conn, actor, book_id, "case", int(row.id),
-                                                portal_only=portal)
+    out["links"] = (
+        []
+        if portal
+        else [
+            dict(r)
+            for r in conn.execute(
+                select(case_links).where(case_links.c.case_id == row.id)
+            ).mappings()
+        ]
+    )
+    out["documents"] = documents.list_documents(
+        conn, actor, book_id, "case", int(row.id), portal_only=portal
+    )
     out["party_name"] = None
     if row.party_id is not None:
-        out["party_name"] = conn.execute(select(parties.c.name).where(
-            parties.c.id == row.party_id)).scalar_one_or_none()
+        out["party_name"] = conn.execute(
+            select(parties.c.name).where(parties.c.id == row.party_id)
+        ).scalar_one_or_none()
     out["actions"] = allowed_transitions(actor, book_id, out)
     return out
 
@@ -440,8 +655,9 @@ def _detail(conn: Connection, actor: Actor, book_id: int, row: Any,
 # ---------------------------------------------------------------- escalation
 
 
-def escalate_overdue(conn: Connection, actor: Actor, book_id: int,
-                     today: date | None = None) -> list[int]:
+def escalate_overdue(
+    conn: Connection, actor: Actor, book_id: int, today: date | None = None
+) -> list[int]:
     """The escalation rule: an open case overdue by more than its type's allowance (in
     business days) and not yet escalated goes to the book's manager with the fewest open
     cases, one priority higher (at least high). Returns the cases escalated."""
@@ -449,9 +665,15 @@ def escalate_overdue(conn: Connection, actor: Actor, book_id: int,
     day = today or ledger.book_today(conn, book_id)
     calendar = _calendar(conn, book_id)
     c = cases.c
-    candidates = conn.execute(select(cases).where(and_(
-        c.book_id == book_id, c.is_open.is_(True), c.escalation_level == 0,
-        c.due_date < day)).order_by(c.due_date, c.id)).all()
+    candidates = conn.execute(
+        select(cases)
+        .where(
+            and_(
+                c.book_id == book_id, c.is_open.is_(True), c.escalation_level == 0, c.due_date < day
+            )
+        )
+        .order_by(c.due_date, c.id)
+    ).all()
     managers = [u["username"] for u in users_in_book(conn, book_id, (Role.MANAGER,))]
     load = _open_load(conn, book_id, managers)
     done = []
@@ -463,18 +685,32 @@ def escalate_overdue(conn: Connection, actor: Actor, book_id: int,
         manager = min(managers, key=lambda m: (load[m], m)) if managers else None
         priority = max(int(row.priority) + 1, int(Priority.HIGH))
         priority = min(priority, int(Priority.URGENT))
-        values: dict[str, Any] = {"escalation_level": 1, "escalated_at": audit.utc_now_text(),
-                                  "priority": priority}
+        values: dict[str, Any] = {
+            "escalation_level": 1,
+            "escalated_at": audit.utc_now_text(),
+            "priority": priority,
+        }
         if manager is not None:
             values["owner"] = manager
             load[manager] += 1
         _change(conn, row, None, **values)
-        note = (f"overdue since {row.due_date}; escalated to {manager}" if manager else
-                f"overdue since {row.due_date}; no manager in this book to escalate to")
+        note = (
+            f"overdue since {row.due_date}; escalated to {manager}"
+            if manager
+            else f"overdue since {row.due_date}; no manager in this book to escalate to"
+        )
         _history(conn, int(row.id), actor, "escalated", note)
         detail = {"owner": manager, "priority": priority, "due_date": row.due_date.isoformat()}
-        audit.record(conn, actor, "case.escalate", "case", int(row.id),
-                     {"owner": row.owner, "priority": int(row.priority)}, detail, book_id)
+        audit.record(
+            conn,
+            actor,
+            "case.escalate",
+            "case",
+            int(row.id),
+            {"owner": row.owner, "priority": int(row.priority)},
+            detail,
+            book_id,
+        )
         emit(conn, book_id, "case.escalated", "case", int(row.id), detail)
         done.append(int(row.id))
     return done
@@ -484,9 +720,11 @@ def _open_load(conn: Connection, book_id: int, owners: list[str]) -> dict[str, i
     load = dict.fromkeys(owners, 0)
     if owners:
         c = cases.c
-        for owner, n in conn.execute(select(c.owner, func.count()).where(and_(
-                c.book_id == book_id, c.is_open.is_(True), c.owner.in_(owners)))
-                .group_by(c.owner)):
+        for owner, n in conn.execute(
+            select(c.owner, func.count())
+            .where(and_(c.book_id == book_id, c.is_open.is_(True), c.owner.in_(owners)))
+            .group_by(c.owner)
+        ):
             load[owner] = int(n)
     return load
 
@@ -494,8 +732,9 @@ def _open_load(conn: Connection, book_id: int, owners: list[str]) -> dict[str, i
 # ---------------------------------------------------------------- portals
 
 
-def portal_raise_query(conn: Connection, actor: Actor, book_id: int, subject: str,
-                       body: str, today: date | None = None) -> int:
+def portal_raise_query(
+    conn: Connection, actor: Actor, book_id: int, subject: str, body: str, today: date | None = None
+) -> int:
     """A provider or client user asks a question: a helpdesk case about its own party."""
     permission = _portal_permission(actor, book_id)
     require(actor, book_id, permission)
@@ -523,9 +762,12 @@ def portal_cases(conn: Connection, actor: Actor, book_id: int) -> list[CaseRow]:
     if party_id is None:
         return []
     c = cases.c
-    query = _listing(book_id).where(and_(c.party_id == party_id,
-                                         c.case_type.in_(portal_shared_types()))).order_by(
-        c.is_open.desc(), c.id.desc()).limit(200)
+    query = (
+        _listing(book_id)
+        .where(and_(c.party_id == party_id, c.case_type.in_(portal_shared_types())))
+        .order_by(c.is_open.desc(), c.id.desc())
+        .limit(200)
+    )
     return _case_rows(conn, query)
 
 
@@ -538,8 +780,12 @@ def portal_case(conn: Connection, actor: Actor, book_id: int, case_id: int) -> d
 def _portal_owns(actor: Actor, book_id: int, row: Any) -> None:
     """The one rule of the portal: its own party's case, of a type shared with it (the same
     answer whether the case exists or not)."""
-    if (row is None or row.party_id is None or row.party_id != actor.party_in(book_id)
-            or not _type(row.case_type).portal_shared):
+    if (
+        row is None
+        or row.party_id is None
+        or row.party_id != actor.party_in(book_id)
+        or not _type(row.case_type).portal_shared
+    ):
         raise Forbidden("this case is not yours")
 
 
@@ -555,27 +801,43 @@ def portal_case_row(conn: Connection, actor: Actor, book_id: int, case_id: int) 
 # ---------------------------------------------------------------- reporting
 
 
-def queue_report(conn: Connection, actor: Actor, book_id: int,
-                 today: date) -> list[dict[str, Any]]:
+def queue_report(conn: Connection, actor: Actor, book_id: int, today: date) -> list[dict[str, Any]]:
     """Per case type: open, overdue, escalated, closed, and closed on time (by the SLA)."""
     require(actor, book_id, Permission.CASE_READ)
     c = cases.c
     overdue = func.sum(case_when(and_(c.is_open.is_(True), c.due_date < today)))
-    on_time = func.sum(case_when(and_(c.is_open.is_(False),
-                                      func.substr(c.closed_at, 1, 10) <= cast(c.due_date,
-                                                                                String))))
-    rows = conn.execute(select(
-        c.case_type, func.sum(case_when(c.is_open.is_(True))).label("open"),
-        overdue.label("overdue"), func.sum(case_when(c.escalation_level > 0)).label("esc"),
-        func.sum(case_when(c.is_open.is_(False))).label("closed"), on_time.label("on_time"))
-        .where(c.book_id == book_id).group_by(c.case_type).order_by(c.case_type))
+    on_time = func.sum(
+        case_when(
+            and_(c.is_open.is_(False), func.substr(c.closed_at, 1, 10) <= cast(c.due_date, String))
+        )
+    )
+    rows = conn.execute(
+        select(
+            c.case_type,
+            func.sum(case_when(c.is_open.is_(True))).label("open"),
+            overdue.label("overdue"),
+            func.sum(case_when(c.escalation_level > 0)).label("esc"),
+            func.sum(case_when(c.is_open.is_(False))).label("closed"),
+            on_time.label("on_time"),
+        )
+        .where(c.book_id == book_id)
+        .group_by(c.case_type)
+        .order_by(c.case_type)
+    )
     out = []
     for r in rows:
         kind = CASE_TYPES.get(r.case_type)
-        out.append({"case_type": r.case_type, "label": kind.label if kind else r.case_type,
-                    "open": int(r.open or 0), "overdue": int(r.overdue or 0),
-                    "escalated": int(r.esc or 0), "closed": int(r.closed or 0),
-                    "closed_on_time": int(r.on_time or 0)})
+        out.append(
+            {
+                "case_type": r.case_type,
+                "label": kind.label if kind else r.case_type,
+                "open": int(r.open or 0),
+                "overdue": int(r.overdue or 0),
+                "escalated": int(r.esc or 0),
+                "closed": int(r.closed or 0),
+                "closed_on_time": int(r.on_time or 0),
+            }
+        )
     return out
 
 

@@ -53,7 +53,8 @@ def _is_xlsx(content: bytes) -> bool:
     try:
         with zipfile.ZipFile(BytesIO(content)) as archive:
             return "[Content_Types].xml" in archive.namelist() and any(
-                n.startswith("xl/") for n in archive.namelist())
+                n.startswith("xl/") for n in archive.namelist()
+            )
     except zipfile.BadZipFile:
         return False
 
@@ -73,23 +74,34 @@ def sniff(filename: str, content: bytes) -> str | None:
     return None
 
 
-def upload_problems(filename: str, content: bytes,
-                    max_bytes: int = MAX_UPLOAD_BYTES) -> list[Problem]:
+def upload_problems(
+    filename: str, content: bytes, max_bytes: int = MAX_UPLOAD_BYTES
+) -> list[Problem]:
     """Every reason to refuse an upload: empty, too big, unknown or disguised type, bad name."""
     problems = []
     name = PurePath(filename).name
     if not name or len(name) > 200 or name.startswith("."):
-        problems.append(Problem("file", "give the file a name of 1 to 200 characters",
-                                "file_name"))
+        problems.append(Problem("file", "give the file a name of 1 to 200 characters", "file_name"))
     if not content:
         problems.append(Problem("file", f"{name or 'the file'} is empty", "file_empty"))
         return problems
     if len(content) > max_bytes:
-        problems.append(Problem("file", f"{name} is {len(content):,} bytes; the limit is "
-                                f"{max_bytes:,} bytes ({max_bytes // (1024 * 1024)} MB)",
-                                "file_size"))
+        problems.append(
+            Problem(
+                "file",
+                f"{name} is {len(content):,} bytes; the limit is "
+                f"{max_bytes:,} bytes ({max_bytes // (1024 * 1024)} MB)",
+                "file_size",
+            )
+        )
     elif sniff(name, content) is None:
-        kinds = ", ".join(sorted({k.lstrip('.') for k in ACCEPTED}))
-        problems.append(Problem("file", f"{name} is not an accepted file, or its content does "
-                                f"not match its name; accepted: {kinds}", "file_type"))
+        kinds = ", ".join(sorted({k.lstrip(".") for k in ACCEPTED}))
+        problems.append(
+            Problem(
+                "file",
+                f"{name} is not an accepted file, or its content does "
+                f"not match its name; accepted: {kinds}",
+                "file_type",
+            )
+        )
     return problems

@@ -89,9 +89,13 @@ class Answer:
     duration_ms: int
 
 
-def deliver_due(database: Database, vault: Vault, limit: int = DEFAULT_LIMIT,
-                now: datetime | None = None,
-                timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> int:
+def deliver_due(
+    database: Database,
+    vault: Vault,
+    limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> int:
     """Send up to ``limit`` due deliveries; returns how many were attempted.
 
     ``now`` replaces the clock that decides what is due and when retries fall (tests drive
@@ -113,18 +117,33 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def claim_due(database: Database, limit: int, now: datetime,
-              lease_seconds: int) -> list[Claimed]:
+def claim_due(database: Database, limit: int, now: datetime, lease_seconds: int) -> list[Claimed]:
     """Take the due deliveries of active subscriptions and lease them to this worker."""
     wd, ws, ev = webhook_deliveries.c, webhook_subscriptions.c, events.c
     lease = utc_text(now + timedelta(seconds=lease_seconds))
-    query = (select(wd.id, wd.subscription_id, wd.event_id, wd.attempts, ev.event_type,
-                    ev.payload, ws.url, ws.secret_ciphertext)
-             .join(webhook_subscriptions, ws.id == wd.subscription_id)
-             .join(events, ev.id == wd.event_id)
-             .where(and_(wd.status == DeliveryStatus.PENDING.value,
-                         wd.next_attempt_at <= utc_text(now), ws.active.is_(True)))
-             .order_by(wd.next_attempt_at, wd.id).limit(limit))
+    query = (
+        select(
+            wd.id,
+            wd.subscription_id,
+            wd.event_id,
+            wd.attempts,
+            ev.event_type,
+            ev.payload,
+            ws.url,
+            ws.secret_ciphertext,
+        )
+        .join(webhook_subscriptions, ws.id == wd.subscription_id)
+        .join(events, ev.id == wd.event_id)
+        .where(
+            and_(
+                wd.status == DeliveryStatus.PENDING.value,
+                wd.next_attempt_at <= utc_text(now),
+                ws.active.is_(True),
+            )
+        )
+        .order_by(wd.next_attempt_at, wd.id)
+        .limit(limit)
+    )
     # Workers call this whenever they are idle: look first, so that an idle worker does not
     # take SQLite's write lock (or PostgreSQL's row locks) for nothing.
     with database.read() as conn:
@@ -135,35 +154,54 @@ def claim_due(database: Database, limit: int, now: datetime,
             query = query.with_for_update(of=webhook_deliveries, skip_locked=True)
         rows = conn.execute(query).all()
         if rows:
-            conn.execute(update(webhook_deliveries)
-                         .where(wd.id.in_([r.id for r in rows]))
-                         .values(next_attempt_at=lease, updated_at=utc_text(now)))
-    return [Claimed(int(r.id), int(r.subscription_id), int(r.event_id), r.event_type,
-                    r.payload, r.url, bytes(r.secret_ciphertext), int(r.attempts), lease)
-            for r in rows]
+            conn.execute(
+                update(webhook_deliveries)
+                .where(wd.id.in_([r.id for r in rows]))
+                .values(next_attempt_at=lease, updated_at=utc_text(now))
+            )
+    return [
+        Claimed(
+            int(r.id),
+            int(r.subscription_id),
+            int(r.event_id),
+            r.event_type,
+            r.payload,
+            r.url,
+            bytes(r.secret_ciphertext),
+            int(r.attempts),
+            lease,
+        )
+        for r in rows
+    ]
 
 
-def attempt(item: Claimed, vault: Vault,
-            timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Answer:
+def attempt(
+    item: Claimed, vault: Vault, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+) -> Answer:
     """Sign and POST one claimed delivery (no database is touched)."""
     try:
         secret = vault.decrypt_json(item.secret_ciphertext)["secret"]
     except (SecretUnreadable, KeyError):
-        logger.error("webhook subscription %s: cannot decrypt its signing secret (was the "
-                     "key changed?); delivery %s not sent", item.subscription_id,
-                     item.delivery_id)
+        logger.error(
+            "webhook subscription %s: cannot decrypt its signing secret (was the "
+            "key changed?); delivery %s not sent",
+            item.subscription_id,
+            item.delivery_id,
+        )
         return Answer(None, "cannot decrypt the signing secret; rotate it", 0)
     body = item.payload.encode("utf-8")
-    headers = delivery_headers(secret, body, int(time.time()), item.event_type,
-                               item.event_id, item.delivery_id)
+    headers = delivery_headers(
+        secret, body, int(time.time()), item.event_type, item.event_id, item.delivery_id
+    )
     return post_json(item.url, body, headers, timeout_seconds)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer, not a place to send the event (and its signature) on to."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> None:
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
         return None
 
 
@@ -191,21 +229,23 @@ def refused_address(url: str, env: Mapping[str, str] | None = None) -> str | Non
     for text in sorted(found):
         address = ipaddress.ip_address(text.split("%")[0])
         if not address.is_global or address.is_multicast:
-            return (f"refused: {host} is (or resolves to) an internal address ({text}); set "
-                    f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network")
+            return (
+                f"refused: {host} is (or resolves to) an internal address ({text}); set "
+                f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network"
+            )
     return None
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str],
-              timeout_seconds: float) -> Answer:
+def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> Answer:
     """POST ``body``; the answer's status code, or the error when there was no answer."""
     refused = refused_address(url)
     if refused is not None:
         return Answer(None, refused, 0)
     opener = urllib.request.build_opener(_NoRedirects())
     # The scheme is http or https: subscriptions are checked by rules.url_problems.
-    request = urllib.request.Request(url, data=body, headers=dict(headers),  # noqa: S310
-                                     method="POST")
+    request = urllib.request.Request(  # noqa: S310
+        url, data=body, headers=dict(headers), method="POST"
+    )
     started = time.monotonic()
     code: int | None
     try:
@@ -237,36 +277,71 @@ def _no_answer(failure: Exception, timeout_seconds: float) -> str:
     return f"{type(reason).__name__}: {reason}"[:MAX_ERROR_CHARS]
 
 
-def record_attempt(database: Database, item: Claimed, answer: Answer, started: datetime,
-                   finished: datetime) -> Outcome:
+def record_attempt(
+    database: Database, item: Claimed, answer: Answer, started: datetime, finished: datetime
+) -> Outcome:
     """Keep the attempt in the log and move the delivery on (see ``rules.after_attempt``)."""
     outcome = after_attempt(item.attempts, answer.status_code, finished)
     wd = webhook_deliveries.c
     with database.write() as conn:
-        conn.execute(insert(webhook_attempts).values(
-            delivery_id=item.delivery_id, at=utc_text(started), status_code=answer.status_code,
-            error=answer.error, duration_ms=answer.duration_ms))
-        moved = conn.execute(update(webhook_deliveries).where(and_(
-            wd.id == item.delivery_id, wd.status == DeliveryStatus.PENDING.value,
-            wd.next_attempt_at == item.lease)).values(
-            status=outcome.status.value, attempts=outcome.attempts,
-            next_attempt_at=utc_text(outcome.next_attempt_at),
-            last_status_code=answer.status_code, last_error=answer.error,
-            updated_at=utc_text(finished)))
+        conn.execute(
+            insert(webhook_attempts).values(
+                delivery_id=item.delivery_id,
+                at=utc_text(started),
+                status_code=answer.status_code,
+                error=answer.error,
+                duration_ms=answer.duration_ms,
+            )
+        )
+        moved = conn.execute(
+            update(webhook_deliveries)
+            .where(
+                and_(
+                    wd.id == item.delivery_id,
+                    wd.status == DeliveryStatus.PENDING.value,
+                    wd.next_attempt_at == item.lease,
+                )
+            )
+            .values(
+                status=outcome.status.value,
+                attempts=outcome.attempts,
+                next_attempt_at=utc_text(outcome.next_attempt_at),
+                last_status_code=answer.status_code,
+                last_error=answer.error,
+                updated_at=utc_text(finished),
+            )
+        )
     if moved.rowcount == 0:
-        logger.warning("webhook delivery %s: the lease ran out before the attempt ended; "
-                       "another worker may have sent it too", item.delivery_id)
+        logger.warning(
+            "webhook delivery %s: the lease ran out before the attempt ended; "
+            "another worker may have sent it too",
+            item.delivery_id,
+        )
     _log(item, answer, outcome)
     return outcome
 
 
 def _log(item: Claimed, answer: Answer, outcome: Outcome) -> None:
     if outcome.status is DeliveryStatus.SUCCEEDED:
-        logger.info("webhook delivery %s (%s) delivered to %s in %d ms", item.delivery_id,
-                    item.event_type, urlsplit(item.url).hostname, answer.duration_ms)
+        logger.info(
+            "webhook delivery %s (%s) delivered to %s in %d ms",
+            item.delivery_id,
+            item.event_type,
+            urlsplit(item.url).hostname,
+            answer.duration_ms,
+        )
         return
-    then = ("given up" if outcome.status is DeliveryStatus.FAILED
-            else f"next attempt at {utc_text(outcome.next_attempt_at)}")
-    logger.warning("webhook delivery %s (%s) to %s failed, attempt %d: %s; %s",
-                   item.delivery_id, item.event_type, urlsplit(item.url).hostname,
-                   outcome.attempts, answer.error or f"HTTP {answer.status_code}", then)
+    then = (
+        "given up"
+        if outcome.status is DeliveryStatus.FAILED
+        else f"next attempt at {utc_text(outcome.next_attempt_at)}"
+    )
+    logger.warning(
+        "webhook delivery %s (%s) to %s failed, attempt %d: %s; %s",
+        item.delivery_id,
+        item.event_type,
+        urlsplit(item.url).hostname,
+        outcome.attempts,
+        answer.error or f"HTTP {answer.status_code}",
+        then,
+    )

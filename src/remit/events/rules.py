@@ -55,12 +55,17 @@ class DeliveryStatus(StrEnum):
 
 # The lifecycle of a delivery: an attempt ends pending (a retry is due later), succeeded or
 # failed; a person may send a failed one again (``redeliver``).
-TRANSITIONS: Mapping[DeliveryStatus, tuple[DeliveryStatus, ...]] = MappingProxyType({
-    DeliveryStatus.PENDING: (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED,
-                             DeliveryStatus.FAILED),
-    DeliveryStatus.SUCCEEDED: (),
-    DeliveryStatus.FAILED: (DeliveryStatus.PENDING,),
-})
+TRANSITIONS: Mapping[DeliveryStatus, tuple[DeliveryStatus, ...]] = MappingProxyType(
+    {
+        DeliveryStatus.PENDING: (
+            DeliveryStatus.PENDING,
+            DeliveryStatus.SUCCEEDED,
+            DeliveryStatus.FAILED,
+        ),
+        DeliveryStatus.SUCCEEDED: (),
+        DeliveryStatus.FAILED: (DeliveryStatus.PENDING,),
+    }
+)
 
 
 # ---------------------------------------------------------------- signing
@@ -91,17 +96,23 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},{SIGNATURE_SCHEME}={signature(secret, body, timestamp)}"
 
 
-def delivery_headers(secret: str, body: bytes, timestamp: int, event_type: str,
-                     event_id: int, delivery_id: int) -> dict[str, str]:
+def delivery_headers(
+    secret: str, body: bytes, timestamp: int, event_type: str, event_id: int, delivery_id: int
+) -> dict[str, str]:
     """Every header of a delivery's POST.
 
     >>> sorted(delivery_headers("whsec_test", b"{}", 1767225600, "case.created", 7, 9))
     ['Content-Type', 'Remit-Delivery', 'Remit-Event', 'Remit-Event-Id', 'Remit-Signature', \
 'User-Agent']
     """
-    return {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-            EVENT_HEADER: event_type, EVENT_ID_HEADER: str(event_id),
-            DELIVERY_HEADER: str(delivery_id), SIGNATURE_HEADER: sign(secret, body, timestamp)}
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: event_type,
+        EVENT_ID_HEADER: str(event_id),
+        DELIVERY_HEADER: str(delivery_id),
+        SIGNATURE_HEADER: sign(secret, body, timestamp),
+    }
 
 
 def parse_signature_header(header: str) -> tuple[int | None, tuple[str, ...]]:
@@ -125,8 +136,13 @@ def parse_signature_header(header: str) -> tuple[int | None, tuple[str, ...]]:
     return (timestamp, tuple(found)) if timestamp is not None else (None, ())
 
 
-def verify_signature(secret: str, header: str, body: bytes, now: int,
-                     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS) -> bool:
+def verify_signature(
+    secret: str,
+    header: str,
+    body: bytes,
+    now: int,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+) -> bool:
     """Whether ``header`` is a valid signature of the raw ``body`` made within the tolerance.
 
     ``now`` is the receiver's clock in unix seconds (``int(time.time())``). Copy this
@@ -218,13 +234,19 @@ def url_problems(url: str) -> list[Problem]:
     except ValueError as error:
         return [*problems, Problem("url", f"not a URL: {error}", "url")]
     if parts.scheme not in ("http", "https"):
-        problems.append(Problem("url", "the URL must start with https:// (or http://)",
-                                "url_scheme"))
+        problems.append(
+            Problem("url", "the URL must start with https:// (or http://)", "url_scheme")
+        )
     if not host:
         problems.append(Problem("url", "the URL needs a host", "url_host"))
     if parts.username is not None or parts.password is not None:
-        problems.append(Problem("url", "no user name or password in the URL; receivers "
-                                "check the signature instead", "url_credentials"))
+        problems.append(
+            Problem(
+                "url",
+                "no user name or password in the URL; receivers check the signature instead",
+                "url_credentials",
+            )
+        )
     return problems
 
 
@@ -248,9 +270,9 @@ def event_type_problems(patterns: Iterable[str], known: Iterable[str]) -> list[P
             continue
         if pattern.endswith(".*") and len(pattern) > 2:
             if not any(t.startswith(pattern[:-1]) for t in known_types):
-                problems.append(Problem("event_types", f"no event type matches {pattern!r}",
-                                        "event_type"))
+                problems.append(
+                    Problem("event_types", f"no event type matches {pattern!r}", "event_type")
+                )
             continue
-        problems.append(Problem("event_types", f"unknown event type {pattern!r}",
-                                "event_type"))
+        problems.append(Problem("event_types", f"unknown event type {pattern!r}", "event_type"))
     return problems

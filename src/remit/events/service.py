@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -39,14 +40,23 @@ from remit.events.store import (
     webhook_deliveries,
     webhook_subscriptions,
 )
-from remit.ledger import audit
 from remit.secrets import Vault
 
 EVENT_TYPES = (
-    "entry.posted", "entries.posted", "case.created", "case.transitioned", "case.assigned",
-    "case.escalated", "case.commented", "party.created", "parties.created",
-    "party.bank_change.requested", "party.bank_change.approved", "party.bank_change.rejected",
-    "job.finished", "correspondence.sent",
+    "entry.posted",
+    "entries.posted",
+    "case.created",
+    "case.transitioned",
+    "case.assigned",
+    "case.escalated",
+    "case.commented",
+    "party.created",
+    "parties.created",
+    "party.bank_change.requested",
+    "party.bank_change.approved",
+    "party.bank_change.rejected",
+    "job.finished",
+    "correspondence.sent",
 )
 # A call that makes more objects than this emits one summary event instead of one each.
 BATCH_EVENT_LIMIT = 100
@@ -72,50 +82,99 @@ def wants(event_types: str, event_type: str) -> bool:
 # ---------------------------------------------------------------- emitting
 
 
-def emit(conn: Connection, book_id: int, event_type: str, object_type: str,
-         object_id: object, payload: Mapping[str, Any]) -> int | None:
+def emit(
+    conn: Connection,
+    book_id: int,
+    event_type: str,
+    object_type: str,
+    object_id: object,
+    payload: Mapping[str, Any],
+) -> int | None:
     """Record an event for the book's webhooks; returns its id, or None if nobody listens."""
     ids = emit_many(conn, book_id, event_type, object_type, [(object_id, payload)])
     return ids[0] if ids else None
 
 
-def emit_many(conn: Connection, book_id: int, event_type: str, object_type: str,
-              items: Iterable[tuple[object, Mapping[str, Any]]]) -> list[int]:
+def emit_many(
+    conn: Connection,
+    book_id: int,
+    event_type: str,
+    object_type: str,
+    items: Iterable[tuple[object, Mapping[str, Any]]],
+) -> list[int]:
     """Record several events of one type with one read of the subscriptions.
 
     ``items`` are (object id, payload) pairs, iterated only when someone listens: pass a
     generator and a book without webhooks never builds the payloads. Returns the event ids.
     """
     ws = webhook_subscriptions.c
-    subscribers = [int(r.id) for r in conn.execute(
-        select(ws.id, ws.event_types).where(and_(ws.book_id == book_id, ws.active.is_(True))))
-        if wants(r.event_types, event_type)]
+    subscribers = [
+        int(r.id)
+        for r in conn.execute(
+            select(ws.id, ws.event_types).where(and_(ws.book_id == book_id, ws.active.is_(True)))
+        )
+        if wants(r.event_types, event_type)
+    ]
     if not subscribers:
         return []
     now = audit.utc_now_text()
-    rows = [{"book_id": book_id, "event_type": event_type, "object_type": object_type,
-             "object_id": str(object_id), "occurred_at": now,
-             "payload": audit.canonical(
-                 {"type": event_type, "book_id": book_id,
-                  "object": {"type": object_type, "id": str(object_id)},
-                  "occurred_at": now, "data": dict(payload)})}
-            for object_id, payload in items]
+    rows = [
+        {
+            "book_id": book_id,
+            "event_type": event_type,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "occurred_at": now,
+            "payload": audit.canonical(
+                {
+                    "type": event_type,
+                    "book_id": book_id,
+                    "object": {"type": object_type, "id": str(object_id)},
+                    "occurred_at": now,
+                    "data": dict(payload),
+                }
+            ),
+        }
+        for object_id, payload in items
+    ]
     if not rows:
         return []
-    ids = [int(i) for i in conn.execute(
-        insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars()]
-    conn.execute(insert(webhook_deliveries), [
-        {"subscription_id": sid, "event_id": event_id, "status": DeliveryStatus.PENDING.value,
-         "attempts": 0, "next_attempt_at": now, "updated_at": now}
-        for event_id in ids for sid in subscribers])
+    ids = [
+        int(i)
+        for i in conn.execute(
+            insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    ]
+    conn.execute(
+        insert(webhook_deliveries),
+        [
+            {
+                "subscription_id": sid,
+                "event_id": event_id,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "updated_at": now,
+            }
+            for event_id in ids
+            for sid in subscribers
+        ],
+    )
     return ids
 
 
 # ---------------------------------------------------------------- subscriptions
 
 
-def create_subscription(conn: Connection, actor: Actor, vault: Vault, book_id: int, url: str,
-                        event_types: list[str], description: str = "") -> tuple[int, str]:
+def create_subscription(
+    conn: Connection,
+    actor: Actor,
+    vault: Vault,
+    book_id: int,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+) -> tuple[int, str]:
     """Subscribe a receiver's URL to event types; returns (id, secret).
 
     The secret is returned this once and kept only encrypted: give it to the receiver, which
@@ -129,38 +188,59 @@ def create_subscription(conn: Connection, actor: Actor, vault: Vault, book_id: i
     patterns = list(dict.fromkeys(t.strip() for t in event_types if t.strip()))
     problems = url_problems(url) + event_type_problems(patterns, EVENT_TYPES)
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        problems.append(Problem("description", f"at most {MAX_DESCRIPTION_LENGTH} characters",
-                                "length"))
+        problems.append(
+            Problem("description", f"at most {MAX_DESCRIPTION_LENGTH} characters", "length")
+        )
     if problems:
         raise ValidationFailed(problems)
     secret = new_secret()
-    values = {"book_id": book_id, "url": url, "event_types": " ".join(patterns),
-              "secret_ciphertext": vault.encrypt_json({"secret": secret}), "active": True,
-              "description": description.strip(), "created_by": actor.username,
-              "created_at": audit.utc_now_text()}
+    values = {
+        "book_id": book_id,
+        "url": url,
+        "event_types": " ".join(patterns),
+        "secret_ciphertext": vault.encrypt_json({"secret": secret}),
+        "active": True,
+        "description": description.strip(),
+        "created_by": actor.username,
+        "created_at": audit.utc_now_text(),
+    }
     subscription_id = insert_id(conn, insert(webhook_subscriptions).values(**values))
-    audit.record(conn, actor, "webhook.create", "webhook_subscription", subscription_id, None,
-                 {"url": url, "event_types": patterns, "description": values["description"],
-                  "active": True}, book_id)
+    audit.record(
+        conn,
+        actor,
+        "webhook.create",
+        "webhook_subscription",
+        subscription_id,
+        None,
+        {"url": url, "event_types": patterns, "description": values["description"], "active": True},
+        book_id,
+    )
     return subscription_id, secret
 
 
 def _subscription(conn: Connection, book_id: int, subscription_id: int) -> Any:
     ws = webhook_subscriptions.c
-    row = conn.execute(select(webhook_subscriptions).where(
-        and_(ws.id == subscription_id, ws.book_id == book_id))).first()
+    row = conn.execute(
+        select(webhook_subscriptions).where(and_(ws.id == subscription_id, ws.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no webhook subscription {subscription_id} in this book")
     return row
 
 
-def get_subscription(conn: Connection, actor: Actor, book_id: int,
-                     subscription_id: int) -> dict[str, Any]:
+def get_subscription(
+    conn: Connection, actor: Actor, book_id: int, subscription_id: int
+) -> dict[str, Any]:
     """One subscription of the book (never its secret)."""
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     row = _subscription(conn, book_id, subscription_id)
-    return {"id": int(row.id), "url": row.url, "event_types": str(row.event_types).split(),
-            "active": bool(row.active), "description": row.description}
+    return {
+        "id": int(row.id),
+        "url": row.url,
+        "event_types": str(row.event_types).split(),
+        "active": bool(row.active),
+        "description": row.description,
+    }
 
 
 def list_subscriptions(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
@@ -169,39 +249,67 @@ def list_subscriptions(conn: Connection, actor: Actor, book_id: int) -> list[dic
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     ws, wd = webhook_subscriptions.c, webhook_deliveries.c
     counts: dict[tuple[int, str], int] = {
-        (int(r.subscription_id), r.status): int(r.n) for r in conn.execute(
+        (int(r.subscription_id), r.status): int(r.n)
+        for r in conn.execute(
             select(wd.subscription_id, wd.status, func.count().label("n"))
             .join(webhook_subscriptions, ws.id == wd.subscription_id)
-            .where(and_(ws.book_id == book_id,
-                        wd.status.in_([DeliveryStatus.PENDING.value,
-                                       DeliveryStatus.FAILED.value])))
-            .group_by(wd.subscription_id, wd.status))}
-    rows = conn.execute(select(ws.id, ws.url, ws.event_types, ws.active, ws.description,
-                               ws.created_by, ws.created_at)
-                        .where(ws.book_id == book_id).order_by(ws.id)).mappings()
-    return [{**row, "event_types": row["event_types"].split(), "active": bool(row["active"]),
-             "pending": counts.get((row["id"], DeliveryStatus.PENDING.value), 0),
-             "failed": counts.get((row["id"], DeliveryStatus.FAILED.value), 0)}
-            for row in rows]
+            .where(
+                and_(
+                    ws.book_id == book_id,
+                    wd.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
+                )
+            )
+            .group_by(wd.subscription_id, wd.status)
+        )
+    }
+    rows = conn.execute(
+        select(
+            ws.id, ws.url, ws.event_types, ws.active, ws.description, ws.created_by, ws.created_at
+        )
+        .where(ws.book_id == book_id)
+        .order_by(ws.id)
+    ).mappings()
+    return [
+        {
+            **row,
+            "event_types": row["event_types"].split(),
+            "active": bool(row["active"]),
+            "pending": counts.get((row["id"], DeliveryStatus.PENDING.value), 0),
+            "failed": counts.get((row["id"], DeliveryStatus.FAILED.value), 0),
+        }
+        for row in rows
+    ]
 
 
-def set_active(conn: Connection, actor: Actor, book_id: int, subscription_id: int,
-               active: bool) -> None:
+def set_active(
+    conn: Connection, actor: Actor, book_id: int, subscription_id: int, active: bool
+) -> None:
     """Pause or resume a subscription. A paused one gets no new events, and its pending
     deliveries wait (they are sent when it is resumed)."""
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     row = _subscription(conn, book_id, subscription_id)
     if bool(row.active) == active:
         return
-    conn.execute(update(webhook_subscriptions)
-                 .where(webhook_subscriptions.c.id == subscription_id).values(active=active))
-    audit.record(conn, actor, "webhook.activate" if active else "webhook.deactivate",
-                 "webhook_subscription", subscription_id, {"active": bool(row.active)},
-                 {"active": active}, book_id)
+    conn.execute(
+        update(webhook_subscriptions)
+        .where(webhook_subscriptions.c.id == subscription_id)
+        .values(active=active)
+    )
+    audit.record(
+        conn,
+        actor,
+        "webhook.activate" if active else "webhook.deactivate",
+        "webhook_subscription",
+        subscription_id,
+        {"active": bool(row.active)},
+        {"active": active},
+        book_id,
+    )
 
 
-def rotate_secret(conn: Connection, actor: Actor, vault: Vault, book_id: int,
-                  subscription_id: int) -> str:
+def rotate_secret(
+    conn: Connection, actor: Actor, vault: Vault, book_id: int, subscription_id: int
+) -> str:
     """Replace the signing secret; returns the new one (shown this once).
 
     Deliveries already being sent keep the old signature; every attempt that starts after
@@ -210,57 +318,98 @@ def rotate_secret(conn: Connection, actor: Actor, vault: Vault, book_id: int,
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     _subscription(conn, book_id, subscription_id)
     secret = new_secret()
-    conn.execute(update(webhook_subscriptions)
-                 .where(webhook_subscriptions.c.id == subscription_id)
-                 .values(secret_ciphertext=vault.encrypt_json({"secret": secret})))
-    audit.record(conn, actor, "webhook.rotate_secret", "webhook_subscription",
-                 subscription_id, None, {"secret": "rotated"}, book_id)
+    conn.execute(
+        update(webhook_subscriptions)
+        .where(webhook_subscriptions.c.id == subscription_id)
+        .values(secret_ciphertext=vault.encrypt_json({"secret": secret}))
+    )
+    audit.record(
+        conn,
+        actor,
+        "webhook.rotate_secret",
+        "webhook_subscription",
+        subscription_id,
+        None,
+        {"secret": "rotated"},
+        book_id,
+    )
     return secret
 
 
 # ---------------------------------------------------------------- the delivery log
 
 
-def list_deliveries(conn: Connection, actor: Actor, book_id: int, subscription_id: int,
-                    limit: int = 50, before_id: int | None = None) -> list[dict[str, Any]]:
+def list_deliveries(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    subscription_id: int,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
     """A page of a subscription's deliveries, newest first: the event, its object, the
     status, how many attempts, the last answer and (while pending) when the next is due.
     Pass the last id of a page as ``before_id`` for the next page."""
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     _subscription(conn, book_id, subscription_id)
     wd, ev = webhook_deliveries.c, events.c
-    query = (select(wd.id, wd.event_id, ev.event_type, ev.object_type, ev.object_id,
-                    ev.occurred_at, wd.status, wd.attempts, wd.last_status_code,
-                    wd.last_error, wd.next_attempt_at, wd.updated_at)
-             .join(events, ev.id == wd.event_id)
-             .where(wd.subscription_id == subscription_id))
+    query = (
+        select(
+            wd.id,
+            wd.event_id,
+            ev.event_type,
+            ev.object_type,
+            ev.object_id,
+            ev.occurred_at,
+            wd.status,
+            wd.attempts,
+            wd.last_status_code,
+            wd.last_error,
+            wd.next_attempt_at,
+            wd.updated_at,
+        )
+        .join(events, ev.id == wd.event_id)
+        .where(wd.subscription_id == subscription_id)
+    )
     if before_id is not None:
         query = query.where(wd.id < before_id)
-    rows = conn.execute(query.order_by(wd.id.desc())
-                        .limit(max(1, min(limit, MAX_PAGE)))).mappings()
-    return [{**row, "next_attempt_at": row["next_attempt_at"]
-             if row["status"] == DeliveryStatus.PENDING.value else None} for row in rows]
+    rows = conn.execute(query.order_by(wd.id.desc()).limit(max(1, min(limit, MAX_PAGE)))).mappings()
+    return [
+        {
+            **row,
+            "next_attempt_at": row["next_attempt_at"]
+            if row["status"] == DeliveryStatus.PENDING.value
+            else None,
+        }
+        for row in rows
+    ]
 
 
 def _delivery(conn: Connection, book_id: int, delivery_id: int) -> Any:
     wd, ws = webhook_deliveries.c, webhook_subscriptions.c
-    row = conn.execute(select(wd.id, wd.status, wd.attempts, wd.subscription_id, ws.active)
-                       .join(webhook_subscriptions, ws.id == wd.subscription_id)
-                       .where(and_(wd.id == delivery_id, ws.book_id == book_id))).first()
+    row = conn.execute(
+        select(wd.id, wd.status, wd.attempts, wd.subscription_id, ws.active)
+        .join(webhook_subscriptions, ws.id == wd.subscription_id)
+        .where(and_(wd.id == delivery_id, ws.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no webhook delivery {delivery_id} in this book")
     return row
 
 
-def delivery_attempts(conn: Connection, actor: Actor, book_id: int,
-                      delivery_id: int) -> list[dict[str, Any]]:
+def delivery_attempts(
+    conn: Connection, actor: Actor, book_id: int, delivery_id: int
+) -> list[dict[str, Any]]:
     """Every attempt of a delivery, oldest first: when, the status code or the error, and
     how long the receiver took."""
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     _delivery(conn, book_id, delivery_id)
     wa = webhook_attempts.c
-    rows = conn.execute(select(wa.id, wa.at, wa.status_code, wa.error, wa.duration_ms)
-                        .where(wa.delivery_id == delivery_id).order_by(wa.id)).mappings()
+    rows = conn.execute(
+        select(wa.id, wa.at, wa.status_code, wa.error, wa.duration_ms)
+        .where(wa.delivery_id == delivery_id)
+        .order_by(wa.id)
+    ).mappings()
     return [dict(row) for row in rows]
 
 
@@ -273,17 +422,25 @@ def redeliver(conn: Connection, actor: Actor, book_id: int, delivery_id: int) ->
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     row = _delivery(conn, book_id, delivery_id)
     if row.status != DeliveryStatus.FAILED.value:
-        raise Conflict(f"webhook delivery {delivery_id} is {row.status}; only a failed "
-                       "delivery is sent again")
+        raise Conflict(
+            f"webhook delivery {delivery_id} is {row.status}; only a failed delivery is sent again"
+        )
     if not row.active:
-        raise Conflict(f"webhook subscription {row.subscription_id} is paused; resume it "
-                       "first")
+        raise Conflict(f"webhook subscription {row.subscription_id} is paused; resume it first")
     now = audit.utc_now_text()
     wd = webhook_deliveries.c
-    conn.execute(update(webhook_deliveries)
-                 .where(and_(wd.id == delivery_id, wd.status == DeliveryStatus.FAILED.value))
-                 .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now,
-                         updated_at=now))
-    audit.record(conn, actor, "webhook.redeliver", "webhook_delivery", delivery_id,
-                 {"status": row.status, "attempts": int(row.attempts)},
-                 {"status": DeliveryStatus.PENDING.value}, book_id)
+    conn.execute(
+        update(webhook_deliveries)
+        .where(and_(wd.id == delivery_id, wd.status == DeliveryStatus.FAILED.value))
+        .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, updated_at=now)
+    )
+    audit.record(
+        conn,
+        actor,
+        "webhook.redeliver",
+        "webhook_delivery",
+        delivery_id,
+        {"status": row.status, "attempts": int(row.attempts)},
+        {"status": DeliveryStatus.PENDING.value},
+        book_id,
+    )

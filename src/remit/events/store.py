@@ -48,8 +48,7 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("subscription_id", Integer, ForeignKey("webhook_subscriptions.id"),
-           nullable=False),
+    Column("subscription_id", Integer, ForeignKey("webhook_subscriptions.id"), nullable=False),
     Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
     Column("status", String(16), nullable=False),  # pending | succeeded | failed
     Column("attempts", Integer, nullable=False, default=0),

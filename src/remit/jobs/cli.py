@@ -36,8 +36,9 @@ from remit.jobs import service
 from remit.jobs.model import Job, JobStatus, job_kinds
 from remit.jobs.worker import Worker, default_idle_tasks, default_name
 
-jobs_app = typer.Typer(help="Background jobs: start one and watch it, run workers.",
-                       no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Background jobs: start one and watch it, run workers.", no_args_is_help=True
+)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -61,14 +62,19 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 @jobs_app.command("start")
 @user_errors
-def start(kind: str = typer.Argument(..., help="The kind of job, e.g. audit.verify."),
-          book: str | None = BOOK_OPTION,
-          param: list[str] = typer.Option([], "--param", "-p",
-                                          help="A parameter as key=value; repeat for several."),
-          wait: bool = typer.Option(True, "--wait/--no-wait",
-                                    help="Run it here with a progress bar (default), or only "
-                                         "queue it for a worker."),
-          as_user: str | None = AS_OPTION) -> None:
+def start(
+    kind: str = typer.Argument(..., help="The kind of job, e.g. audit.verify."),
+    book: str | None = BOOK_OPTION,
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="A parameter as key=value; repeat for several."
+    ),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Run it here with a progress bar (default), or only queue it for a worker.",
+    ),
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Start a job. With --wait (default) it runs here; exit code 1 if it fails."""
     params = parse_params(param)
     database = open_database()
@@ -82,9 +88,16 @@ def start(kind: str = typer.Argument(..., help="The kind of job, e.g. audit.veri
     if job is None or vault is None:
         console.print(f"job {job_id} queued; a worker (`remit jobs worker`) will run it")
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TextColumn("{task.fields[message]}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(f"job {job_id} {kind}", total=None, message="")
 
         def draw(done: int, total: int, message: str) -> None:
@@ -101,31 +114,42 @@ def _print_outcome(job: Job) -> None:
         console.print(f"[green]job {job.id} {job.kind} succeeded[/]", highlight=False)
         console.print_json(data=dict(job.result or {}))
         return
-    err_console.print(f"[bold red]job {job.id} {job.kind} {job.status.value}:[/]",
-                      highlight=False)
+    err_console.print(f"[bold red]job {job.id} {job.kind} {job.status.value}:[/]", highlight=False)
     err_console.print(job.error or job.message, markup=False, highlight=False)
 
 
 @jobs_app.command("worker")
 @user_errors
-def worker(once: bool = typer.Option(False, "--once",
-                                     help="Run the due jobs and the idle tasks until "
-                                          "neither finds work, then exit (for cron)."),
-           name: str | None = typer.Option(None, help="Name in the job rows (default: "
-                                                      "worker:<host>:<pid>)."),
-           poll: float = typer.Option(1.0, "--poll", help="Seconds between looks at an "
-                                                          "empty queue."),
-           idle: bool = typer.Option(True, "--idle/--no-idle",
-                                     help="Run the idle tasks (janitor, daily escalation, "
-                                          "webhooks); --no-idle only runs jobs.")) -> None:
+def worker(
+    once: bool = typer.Option(
+        False,
+        "--once",
+        help="Run the due jobs and the idle tasks until neither finds work, then exit (for cron).",
+    ),
+    name: str | None = typer.Option(
+        None, help="Name in the job rows (default: worker:<host>:<pid>)."
+    ),
+    poll: float = typer.Option(1.0, "--poll", help="Seconds between looks at an empty queue."),
+    idle: bool = typer.Option(
+        True,
+        "--idle/--no-idle",
+        help="Run the idle tasks (janitor, daily escalation, webhooks); --no-idle only runs jobs.",
+    ),
+) -> None:
     """Run jobs from the queue until Ctrl-C or SIGTERM (the job in hand runs to its end)."""
     if poll <= 0:
         fail("--poll is a number of seconds above 0")
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     database = open_database()
-    runner = Worker(database, config.vault(), name or default_name(),
-                    idle_tasks=default_idle_tasks() if idle else (), poll_seconds=poll)
+    runner = Worker(
+        database,
+        config.vault(),
+        name or default_name(),
+        idle_tasks=default_idle_tasks() if idle else (),
+        poll_seconds=poll,
+    )
     if once:
         count = runner.run_until_idle()
         console.print(f"worker {runner.name}: ran {count} job(s); the queue is empty")
@@ -139,9 +163,11 @@ def worker(once: bool = typer.Option(False, "--once",
 
 @jobs_app.command("list")
 @user_errors
-def list_(book: str | None = BOOK_OPTION,
-          limit: int = typer.Option(30, help="How many, newest first."),
-          as_user: str | None = AS_OPTION) -> None:
+def list_(
+    book: str | None = BOOK_OPTION,
+    limit: int = typer.Option(30, help="How many, newest first."),
+    as_user: str | None = AS_OPTION,
+) -> None:
     """The book's jobs, newest first."""
     database = open_database()
     actor = resolve_actor(database, as_user)
@@ -153,10 +179,19 @@ def list_(book: str | None = BOOK_OPTION,
         table.add_column(column, no_wrap=True)
     table.add_column("Message or error", ratio=1)
     for job in found:
-        note = (job.error or "").splitlines()[0] if job.status is JobStatus.FAILED and (
-            job.error) else job.message
-        table.add_row(str(job.id), job.kind, job.status.value, _progress(job),
-                      job.created_at[5:16].replace("T", " "), note)
+        note = (
+            (job.error or "").splitlines()[0]
+            if job.status is JobStatus.FAILED and (job.error)
+            else job.message
+        )
+        table.add_row(
+            str(job.id),
+            job.kind,
+            job.status.value,
+            _progress(job),
+            job.created_at[5:16].replace("T", " "),
+            note,
+        )
     console.print(table)
 
 
@@ -166,22 +201,31 @@ def _progress(job: Job) -> str:
 
 @jobs_app.command("show")
 @user_errors
-def show(job_id: int = typer.Argument(..., help="The job's id."),
-         book: str | None = typer.Option(None, "--book", "-b",
-                                         help="Book code (default: the job's book)."),
-         as_user: str | None = AS_OPTION) -> None:
+def show(
+    job_id: int = typer.Argument(..., help="The job's id."),
+    book: str | None = typer.Option(
+        None, "--book", "-b", help="Book code (default: the job's book)."
+    ),
+    as_user: str | None = AS_OPTION,
+) -> None:
     """One job: its parameters, progress, result or error."""
     database = open_database()
     actor = resolve_actor(database, as_user)
     with database.read() as conn:
         book_id = resolve_book(database, book) if book else service.job_book(conn, job_id)
         job = service.get_job(conn, actor, book_id, job_id)
-    for label, value in (("job", job.id), ("kind", job.kind), ("status", job.status.value),
-                         ("params", json.dumps(dict(job.params))),
-                         ("progress", f"{_progress(job)} {job.message}".strip()),
-                         ("created", f"{job.created_at} by {job.created_by}"),
-                         ("attempts", job.attempts), ("worker", job.worker or ""),
-                         ("started", job.started_at or ""), ("finished", job.finished_at or "")):
+    for label, value in (
+        ("job", job.id),
+        ("kind", job.kind),
+        ("status", job.status.value),
+        ("params", json.dumps(dict(job.params))),
+        ("progress", f"{_progress(job)} {job.message}".strip()),
+        ("created", f"{job.created_at} by {job.created_by}"),
+        ("attempts", job.attempts),
+        ("worker", job.worker or ""),
+        ("started", job.started_at or ""),
+        ("finished", job.finished_at or ""),
+    ):
         console.print(f"{label:>9} {value}", markup=False, highlight=False)
     if job.result is not None:
         console.print_json(data=dict(job.result))
@@ -193,5 +237,6 @@ def show(job_id: int = typer.Argument(..., help="The job's id."),
 def kinds() -> None:
     """The kinds of job there are, and the permission each needs."""
     for kind in job_kinds():
-        console.print(f"[bold]{kind.code}[/]  {kind.label}  (needs {kind.permission.value})",
-                      highlight=False)
+        console.print(
+            f"[bold]{kind.code}[/]  {kind.label}  (needs {kind.permission.value})", highlight=False
+        )

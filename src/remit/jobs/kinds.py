@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from remit import audit
 from remit.access.model import Permission, require
 from remit.cases import service as cases
 from remit.db import is_postgres
@@ -27,7 +28,6 @@ from remit.documents import service as documents
 from remit.documents.store import stored_files
 from remit.errors import NotFound, Problem, ValidationFailed
 from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
-from remit.ledger import audit
 from remit.ledger import service as ledger
 
 VERIFY_EVERY = 2000  # events between two progress reports
@@ -40,8 +40,11 @@ VERIFY_EVERY = 2000  # events between two progress reports
 def _snapshot(ctx: JobContext) -> Any:
     """A read transaction that sees one moment of the chain while workers append to it."""
     with ctx.database.engine.connect() as plain:
-        conn = (plain.execution_options(isolation_level="REPEATABLE READ")
-                if is_postgres(plain) else plain)
+        conn = (
+            plain.execution_options(isolation_level="REPEATABLE READ")
+            if is_postgres(plain)
+            else plain
+        )
         with conn.begin():
             yield conn
 
@@ -49,16 +52,28 @@ def _snapshot(ctx: JobContext) -> Any:
 def _audit_verify(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     ctx.progress(0, 0, "verifying the audit chain")
     with _snapshot(ctx) as conn:
-        report = audit.verify(conn, lambda done, total: ctx.progress(
-            done, total, f"verified {done:,} of {total:,} audit events"), VERIFY_EVERY)
+        report = audit.verify(
+            conn,
+            lambda done, total: ctx.progress(
+                done, total, f"verified {done:,} of {total:,} audit events"
+            ),
+            VERIFY_EVERY,
+        )
         ctx.progress(report.events, report.events + 1, "checking the ledger")
         ledger_problems = ledger.integrity_problems(conn)
     faults = [str(f) for f in report.faults]
-    ctx.progress(report.events + 1, report.events + 1,
-                 f"{report.events:,} events: {len(faults)} chain fault(s), "
-                 f"{len(ledger_problems)} ledger problem(s)")
-    return {"ok": not faults and not ledger_problems, "events": report.events,
-            "chain_faults": faults, "ledger_problems": ledger_problems}
+    ctx.progress(
+        report.events + 1,
+        report.events + 1,
+        f"{report.events:,} events: {len(faults)} chain fault(s), "
+        f"{len(ledger_problems)} ledger problem(s)",
+    )
+    return {
+        "ok": not faults and not ledger_problems,
+        "events": report.events,
+        "chain_faults": faults,
+        "ledger_problems": ledger_problems,
+    }
 
 
 # ---------------------------------------------------------------- cases.escalate
@@ -84,22 +99,28 @@ def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
     problems = unknown_params(params, (*POST_FILE_PARAMS, POST_FILE_NAME))
     name = params.get(POST_FILE_NAME, "")
     if not isinstance(name, str) or len(name) > 255:
-        problems.append(Problem(f"params.{POST_FILE_NAME}", "a file name of at most 255 "
-                                "characters", "file_name"))
+        problems.append(
+            Problem(
+                f"params.{POST_FILE_NAME}", "a file name of at most 255 characters", "file_name"
+            )
+        )
     given = [key for key in POST_FILE_PARAMS if key in params]
     if len(given) != 1:
-        problems.append(Problem("params", "give document_id or file_id" + (
-            ", not both" if given else ""), "one_of"))
+        problems.append(
+            Problem(
+                "params", "give document_id or file_id" + (", not both" if given else ""), "one_of"
+            )
+        )
     for key in given:
         value = params[key]
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            problems.append(Problem(f"params.{key}", "a positive whole number",
-                                    "positive_id"))
+            problems.append(Problem(f"params.{key}", "a positive whole number", "positive_id"))
     return problems
 
 
-def _entry_file(conn: Connection, ctx: JobContext,
-                params: Mapping[str, Any]) -> tuple[str, bytes, str]:
+def _entry_file(
+    conn: Connection, ctx: JobContext, params: Mapping[str, Any]
+) -> tuple[str, bytes, str]:
     """(name, content, media type) of the file to post."""
     if "document_id" in params:
         found = documents.download(conn, ctx.actor, ctx.book_id, int(params["document_id"]))
@@ -108,8 +129,11 @@ def _entry_file(conn: Connection, ctx: JobContext,
     # tables outside it (read-only, book-scoped, behind the same permission).
     require(ctx.actor, ctx.book_id, Permission.DOCUMENT_READ)
     sf = stored_files.c
-    row = conn.execute(select(sf.id, sf.media_type, sf.content).where(and_(
-        sf.id == int(params["file_id"]), sf.book_id == ctx.book_id))).first()
+    row = conn.execute(
+        select(sf.id, sf.media_type, sf.content).where(
+            and_(sf.id == int(params["file_id"]), sf.book_id == ctx.book_id)
+        )
+    ).first()
     if row is None:
         raise NotFound(f"no stored file {params['file_id']} in this book")
     suffix = ENTRY_FILE_SUFFIX.get(str(row.media_type), "")
@@ -122,25 +146,52 @@ def _ledger_post_file(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str
     with ctx.database.read() as conn:
         name, data, media_type = _entry_file(conn, ctx, params)
     if media_type not in ENTRY_FILE_SUFFIX:
-        raise ValidationFailed([Problem("file", f"{name} is {media_type}, not an entry file "
-                                        "(CSV or JSON text)", "entry_file_type", source=name)])
+        raise ValidationFailed(
+            [
+                Problem(
+                    "file",
+                    f"{name} is {media_type}, not an entry file (CSV or JSON text)",
+                    "entry_file_type",
+                    source=name,
+                )
+            ]
+        )
     ctx.progress(1, 3, f"checking and posting {name}")
     with ctx.database.write() as conn:
         results = ledger.post_entry_file(conn, ctx.actor, ctx.book_id, name, data)
     posted = [r.entry_id for r in results if not r.replayed]
     ctx.progress(3, 3, f"posted {len(posted)} entries, {len(results) - len(posted)} replayed")
-    return {"file": name, "entries": len(results), "posted": len(posted),
-            "replayed": len(results) - len(posted),
-            "entry_ids": [r.entry_id for r in results][:1000]}
+    return {
+        "file": name,
+        "entries": len(results),
+        "posted": len(posted),
+        "replayed": len(results) - len(posted),
+        "entry_ids": [r.entry_id for r in results][:1000],
+    }
 
 
 BUILTIN_KINDS = (
-    JobKind("audit.verify", "Verify the audit chain and the ledger", Permission.AUDIT_READ,
-            no_params, _audit_verify),
-    JobKind("cases.escalate", "Escalate overdue cases", Permission.CASE_ESCALATE, no_params,
-            _cases_escalate),
-    JobKind("ledger.post_file", "Post an entry file", Permission.LEDGER_POST,
-            post_file_problems, _ledger_post_file),
+    JobKind(
+        "audit.verify",
+        "Verify the audit chain and the ledger",
+        Permission.AUDIT_READ,
+        no_params,
+        _audit_verify,
+    ),
+    JobKind(
+        "cases.escalate",
+        "Escalate overdue cases",
+        Permission.CASE_ESCALATE,
+        no_params,
+        _cases_escalate,
+    ),
+    JobKind(
+        "ledger.post_file",
+        "Post an entry file",
+        Permission.LEDGER_POST,
+        post_file_problems,
+        _ledger_post_file,
+    ),
 )
 for _kind in BUILTIN_KINDS:
     register_job_kind(_kind)

@@ -124,8 +124,10 @@ class Job:
         """The job as JSON-ready data (for a page that polls it, or the API)."""
         out = {name: getattr(self, name) for name in self.__slots__}
         out["status"] = self.status.value
-        out["params"], out["result"] = dict(self.params), (
-            dict(self.result) if self.result is not None else None)
+        out["params"], out["result"] = (
+            dict(self.params),
+            (dict(self.result) if self.result is not None else None),
+        )
         return out
 
 
@@ -191,8 +193,11 @@ def unknown_params(params: Mapping[str, Any], allowed_keys: tuple[str, ...]) -> 
     ['params.z: unknown parameter (this kind takes: a) [unknown_param]']
     """
     takes = ", ".join(allowed_keys) or "none"
-    return [Problem(f"params.{key}", f"unknown parameter (this kind takes: {takes})",
-                    "unknown_param") for key in sorted(params) if key not in allowed_keys]
+    return [
+        Problem(f"params.{key}", f"unknown parameter (this kind takes: {takes})", "unknown_param")
+        for key in sorted(params)
+        if key not in allowed_keys
+    ]
 
 
 def no_params(params: Mapping[str, Any]) -> list[Problem]:

@@ -25,8 +25,9 @@ State = tuple[int, int, str]  # done, total, message
 class ProgressThrottle:
     """Last write time and pending report per job, shared by the threads of a process."""
 
-    def __init__(self, interval_seconds: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, interval_seconds: float = 0.25, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.interval_seconds = interval_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -39,8 +40,11 @@ class ProgressThrottle:
         with self._lock:
             now = self._clock()
             last = self._last.get(job_id)
-            if (total > 0 and done >= total) or last is None or (
-                    now - last >= self.interval_seconds):
+            if (
+                (total > 0 and done >= total)
+                or last is None
+                or (now - last >= self.interval_seconds)
+            ):
                 self._last[job_id] = now
                 self._pending.pop(job_id, None)
                 return True

@@ -34,23 +34,35 @@ def _startable(ctx: Ctx) -> list[JobKind]:
     return [k for k in job_kinds() if ctx.can(k.permission)]
 
 
-def _list(ctx: Ctx, errors: dict[str, list[str]] | None = None,
-          values: dict[str, Any] | None = None, before: int | None = None,
-          status: int = 200) -> HTMLResponse:
+def _list(
+    ctx: Ctx,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, Any] | None = None,
+    before: int | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = jobs.list_jobs(conn, ctx.actor, ctx.book_id, PAGE, before)
     kinds = _startable(ctx)
-    return ctx.page("jobs/list.html", status, nav="admin", jobs=found,
-                    kinds=[k for k in kinds if k.code not in FILE_KINDS],
-                    can_post_file=any(k.code == "ledger.post_file" for k in kinds),
-                    labels={k.code: k.label for k in job_kinds()},
-                    next_before=found[-1].id if len(found) == PAGE else None,
-                    errors=errors or {}, values=values or {}, max_upload=MAX_UPLOAD_BYTES)
+    return ctx.page(
+        "jobs/list.html",
+        status,
+        nav="admin",
+        jobs=found,
+        kinds=[k for k in kinds if k.code not in FILE_KINDS],
+        can_post_file=any(k.code == "ledger.post_file" for k in kinds),
+        labels={k.code: k.label for k in job_kinds()},
+        next_before=found[-1].id if len(found) == PAGE else None,
+        errors=errors or {},
+        values=values or {},
+        max_upload=MAX_UPLOAD_BYTES,
+    )
 
 
 @router.get("", response_class=HTMLResponse)
-def job_list(ctx: Read, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
-             ) -> HTMLResponse:
+def job_list(
+    ctx: Read, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
     return _list(ctx, before=before)
 
 
@@ -60,8 +72,9 @@ def job_start(ctx: Run, kind: Annotated[str, Form()] = "") -> Response:
     known = job_kind(kind)
     try:
         if known is None or kind in FILE_KINDS:
-            raise ValidationFailed([Problem("kind", "choose a kind of job from the list",
-                                            "unknown_kind")])
+            raise ValidationFailed(
+                [Problem("kind", "choose a kind of job from the list", "unknown_kind")]
+            )
         with ctx.db.write() as conn:
             job_id = jobs.enqueue(conn, ctx.actor, ctx.book_id, kind, {})
     except ValidationFailed as exc:
@@ -79,8 +92,13 @@ async def job_post_file(ctx: Run, file: Annotated[UploadFile, File()]) -> Respon
             require(ctx.actor, ctx.book_id, Permission.LEDGER_POST)
             require(ctx.actor, ctx.book_id, Permission.DOCUMENT_UPLOAD)
             file_id = documents.store_file(conn, ctx.book_id, name, content)
-            job_id = jobs.enqueue(conn, ctx.actor, ctx.book_id, "ledger.post_file",
-                                  {"file_id": file_id, "name": name[:255]})
+            job_id = jobs.enqueue(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                "ledger.post_file",
+                {"file_id": file_id, "name": name[:255]},
+            )
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), status=422)
     return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
@@ -91,8 +109,7 @@ def job_page(ctx: Read, job_id: Id) -> HTMLResponse:
     with ctx.db.read() as conn:
         job = jobs.get_job(conn, ctx.actor, ctx.book_id, job_id)
     kind = job_kind(job.kind)
-    return ctx.page("jobs/job.html", nav="admin", job=job,
-                    label=kind.label if kind else job.kind)
+    return ctx.page("jobs/job.html", nav="admin", job=job, label=kind.label if kind else job.kind)
 
 
 @router.get("/{job_id}/progress", response_class=HTMLResponse)

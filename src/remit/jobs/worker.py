@@ -46,9 +46,15 @@ def default_name(prefix: str = "worker") -> str:
 class Worker:
     """Claims and runs jobs; see the module's docstring."""
 
-    def __init__(self, database: Database, vault: Vault, name: str | None = None,
-                 idle_tasks: Sequence[IdleTask] = (), poll_seconds: float = 1.0,
-                 heartbeat_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        vault: Vault,
+        name: str | None = None,
+        idle_tasks: Sequence[IdleTask] = (),
+        poll_seconds: float = 1.0,
+        heartbeat_seconds: float = 10.0,
+    ) -> None:
         self.database = database
         self.vault = vault
         self.name = (name or default_name())[:100]
@@ -133,8 +139,9 @@ class Worker:
         if kind is None:
             raise RuntimeError(f"no handler for job kind {job.kind!r} in this worker")
         with self.database.read() as conn:
-            actor = (SCHEDULER if created_by_system(job.created_by)
-                     else actor_for(conn, job.created_by))
+            actor = (
+                SCHEDULER if created_by_system(job.created_by) else actor_for(conn, job.created_by)
+            )
         require(actor, job.book_id, kind.permission)  # roles may have changed since enqueue
 
         def report(done: int, total: int, message: str) -> None:
@@ -146,8 +153,9 @@ class Worker:
         log.info("job %s (%s) started by %s", job.id, job.kind, self.name)
         result = kind.handler(context, job.params)
         if not isinstance(result, Mapping):
-            raise TypeError(f"the {job.kind} handler returned {type(result).__name__}, "
-                            "not a mapping")
+            raise TypeError(
+                f"the {job.kind} handler returned {type(result).__name__}, not a mapping"
+            )
         return result
 
     def _record(self, job: Job, result: Mapping[str, Any] | None, error: str | None) -> None:
@@ -160,20 +168,24 @@ class Worker:
         except Conflict as exc:  # the janitor gave it to another worker meanwhile
             log.warning("job %s: outcome not recorded: %s", job.id, exc)
             return
-        log.info("job %s (%s) %s", job.id, job.kind,
-                 "succeeded" if error is None else f"failed: {error.splitlines()[0]}")
+        log.info(
+            "job %s (%s) %s",
+            job.id,
+            job.kind,
+            "succeeded" if error is None else f"failed: {error.splitlines()[0]}",
+        )
 
 
 class _Heartbeat:
     """A thread that writes held-back progress and heartbeats while a job runs."""
 
-    def __init__(self, database: Database, job_id: int, heartbeat_seconds: float,
-                 tick_seconds: float = 0.5) -> None:
+    def __init__(
+        self, database: Database, job_id: int, heartbeat_seconds: float, tick_seconds: float = 0.5
+    ) -> None:
         self.database, self.job_id = database, job_id
         self.heartbeat_seconds, self.tick_seconds = heartbeat_seconds, tick_seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -233,21 +245,25 @@ def requeue_stale_jobs(database: Database, vault: Vault) -> int:
     return len(sweep.requeued) + len(sweep.failed)
 
 
-def schedule_daily_escalations(database: Database, vault: Vault,
-                               today: Callable[[int], date] | None = None) -> int:
+def schedule_daily_escalations(
+    database: Database, vault: Vault, today: Callable[[int], date] | None = None
+) -> int:
     """Queue the daily jobs (``DAILY_KINDS``: escalation of overdue cases, settlement of
     unanswered arbitration) once per book and day (the book's own date); returns how many
     jobs it queued (0 when today's are queued or done already)."""
     with database.read() as conn:
-        books = [(int(b["id"]), today(int(b["id"])) if today else
-                  ledger.book_today(conn, int(b["id"]))) for b in ledger.list_books(conn)]
+        books = [
+            (int(b["id"]), today(int(b["id"])) if today else ledger.book_today(conn, int(b["id"])))
+            for b in ledger.list_books(conn)
+        ]
     created = 0
     for book_id, day in books:
         for kind in DAILY_KINDS:
             key = f"{kind}:{book_id}:{day.isoformat()}"
             with database.write() as conn:
-                created += service.enqueue_new(conn, SCHEDULER, book_id, kind, {},
-                                               dedupe_key=key)[1]
+                created += service.enqueue_new(conn, SCHEDULER, book_id, kind, {}, dedupe_key=key)[
+                    1
+                ]
     return created
 
 
@@ -265,13 +281,17 @@ def default_idle_tasks() -> tuple[IdleTask, ...]:
     """The janitor (every minute), the daily jobs (checked every 5 minutes), SQLite's
     planner statistics (hourly) and, when the events package provides it, webhook
     delivery (every idle moment)."""
-    tasks: list[IdleTask] = [Every(60, requeue_stale_jobs), Every(300, schedule_daily_escalations),
-                             Every(3600, optimize_store)]
+    tasks: list[IdleTask] = [
+        Every(60, requeue_stale_jobs),
+        Every(300, schedule_daily_escalations),
+        Every(3600, optimize_store),
+    ]
     try:
         from remit.events.delivery import deliver_due  # noqa: PLC0415 - optional, see below
     except Exception as exc:  # noqa: BLE001 - a missing or broken sender must not stop jobs
-        log.warning("webhooks will not be delivered by this worker: %s: %s",
-                    type(exc).__name__, exc)
+        log.warning(
+            "webhooks will not be delivered by this worker: %s: %s", type(exc).__name__, exc
+        )
     else:
         tasks.append(deliver_due)
     return tuple(tasks)

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from remit import audit
 from remit.cliutil import (
     AS_OPTION,
     BOOK_OPTION,
@@ -21,14 +22,14 @@ from remit.cliutil import (
     resolve_book,
     user_errors,
 )
-from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.ledger.model import TrialBalance
 from remit.money import Money
 
 ledger_app = typer.Typer(help="Post entries, read balances, close periods.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the audit trail and the ledger's integrity.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check the audit trail and the ledger's integrity.", no_args_is_help=True
+)
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -42,10 +43,12 @@ def _parse_date(value: str | None) -> date | None:
 
 @ledger_app.command("trial-balance")
 @user_errors
-def trial_balance(book: str | None = BOOK_OPTION,
-                  as_of: str | None = typer.Option(None, help="Up to this date (YYYY-MM-DD)."),
-                  fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-                  as_user: str | None = AS_OPTION) -> None:
+def trial_balance(
+    book: str | None = BOOK_OPTION,
+    as_of: str | None = typer.Option(None, help="Up to this date (YYYY-MM-DD)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Each account's balance in the debit or credit column, per currency, with totals."""
     if fmt not in ("table", "csv", "json"):
         fail("--format is table, csv or json")
@@ -60,16 +63,30 @@ def trial_balance(book: str | None = BOOK_OPTION,
 def _print_table(tb: TrialBalance) -> None:
     title = f"Trial balance of {tb.book_code}" + (f" as of {tb.as_of}" if tb.as_of else "")
     table = Table(title=title)
-    for name, justify in (("Account", "left"), ("Name", "left"), ("Currency", "left"),
-                          ("Debit", "right"), ("Credit", "right")):
+    for name, justify in (
+        ("Account", "left"),
+        ("Name", "left"),
+        ("Currency", "left"),
+        ("Debit", "right"),
+        ("Credit", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in tb.rows:
-        table.add_row(row.account_code, row.account_name, row.currency,
-                      _amount(row.debit_minor, row.currency),
-                      _amount(row.credit_minor, row.currency))
+        table.add_row(
+            row.account_code,
+            row.account_name,
+            row.currency,
+            _amount(row.debit_minor, row.currency),
+            _amount(row.credit_minor, row.currency),
+        )
     for currency, (debit, credit) in sorted(tb.totals().items()):
-        table.add_row("", "[bold]Total[/]", currency, f"[bold]{_amount(debit, currency)}[/]",
-                      f"[bold]{_amount(credit, currency)}[/]")
+        table.add_row(
+            "",
+            "[bold]Total[/]",
+            currency,
+            f"[bold]{_amount(debit, currency)}[/]",
+            f"[bold]{_amount(credit, currency)}[/]",
+        )
     console.print(table)
     console.print("[green]balanced[/]" if tb.is_balanced() else "[bold red]NOT BALANCED[/]")
 
@@ -82,26 +99,46 @@ def _print_csv(tb: TrialBalance) -> None:
     out = csv.writer(sys.stdout)
     out.writerow(["account", "name", "type", "currency", "debit_minor", "credit_minor"])
     for r in tb.rows:
-        out.writerow([r.account_code, r.account_name, r.account_type.value, r.currency,
-                      r.debit_minor, r.credit_minor])
+        out.writerow(
+            [
+                r.account_code,
+                r.account_name,
+                r.account_type.value,
+                r.currency,
+                r.debit_minor,
+                r.credit_minor,
+            ]
+        )
 
 
 def _print_json(tb: TrialBalance) -> None:
-    doc = {"book": tb.book_code, "as_of": tb.as_of.isoformat() if tb.as_of else None,
-           "balanced": tb.is_balanced(),
-           "rows": [{"account": r.account_code, "name": r.account_name,
-                     "type": r.account_type.value, "currency": r.currency,
-                     "debit_minor": r.debit_minor, "credit_minor": r.credit_minor}
-                    for r in tb.rows],
-           "totals": {c: {"debit_minor": d, "credit_minor": k}
-                      for c, (d, k) in tb.totals().items()}}
+    doc = {
+        "book": tb.book_code,
+        "as_of": tb.as_of.isoformat() if tb.as_of else None,
+        "balanced": tb.is_balanced(),
+        "rows": [
+            {
+                "account": r.account_code,
+                "name": r.account_name,
+                "type": r.account_type.value,
+                "currency": r.currency,
+                "debit_minor": r.debit_minor,
+                "credit_minor": r.credit_minor,
+            }
+            for r in tb.rows
+        ],
+        "totals": {c: {"debit_minor": d, "credit_minor": k} for c, (d, k) in tb.totals().items()},
+    }
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
 @ledger_app.command("post")
 @user_errors
-def post_file(file: Path = typer.Argument(..., help="Entries as CSV or JSON (see docs)."),
-              book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def post_file(
+    file: Path = typer.Argument(..., help="Entries as CSV or JSON (see docs)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Post the entries of a CSV or JSON file: all of them, or none if any is wrong."""
     if not file.is_file():
         fail(f"no such file: {file}")
@@ -111,14 +148,19 @@ def post_file(file: Path = typer.Argument(..., help="Entries as CSV or JSON (see
     with database.write() as conn:
         results = ledger.post_entry_file(conn, actor, book_id, file.name, file.read_bytes())
     fresh = sum(not r.replayed for r in results)
-    console.print(f"posted {fresh} entr{'y' if fresh == 1 else 'ies'}; "
-                  f"{len(results) - fresh} already posted (replays, nothing posted twice)")
+    console.print(
+        f"posted {fresh} entr{'y' if fresh == 1 else 'ies'}; "
+        f"{len(results) - fresh} already posted (replays, nothing posted twice)"
+    )
 
 
 @ledger_app.command("close-period")
 @user_errors
-def close_period(month: str = typer.Argument(..., help="YYYY-MM"),
-                 book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def close_period(
+    month: str = typer.Argument(..., help="YYYY-MM"),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Close a month: it takes no more postings."""
     year, mon = _month(month)
     database = open_database()
@@ -130,9 +172,12 @@ def close_period(month: str = typer.Argument(..., help="YYYY-MM"),
 
 @ledger_app.command("reopen-period")
 @user_errors
-def reopen_period(month: str = typer.Argument(..., help="YYYY-MM"),
-                  reason: str = typer.Option(..., help="Why it must reopen (audited)."),
-                  book: str | None = BOOK_OPTION, as_user: str | None = AS_OPTION) -> None:
+def reopen_period(
+    month: str = typer.Argument(..., help="YYYY-MM"),
+    reason: str = typer.Option(..., help="Why it must reopen (audited)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
     """Reopen a closed month (manager role, audited)."""
     year, mon = _month(month)
     database = open_database()

@@ -70,31 +70,32 @@ def parse_entry_file(data: bytes, name: str) -> ParsedFile:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return ParsedFile([], [Problem("file", f"not UTF-8 text: {exc}", "encoding",
-                                       source=name)])
+        return ParsedFile([], [Problem("file", f"not UTF-8 text: {exc}", "encoding", source=name)])
     is_json = name.lower().endswith(".json") or text.lstrip().startswith(("{", "["))
     return _parse_json(text, name) if is_json else _parse_csv(text, name)
 
 
-def _amount(text: str, currency: str, field_name: str, line: int | None, name: str,
-            problems: list[Problem]) -> int | None:
+def _amount(
+    text: str, currency: str, field_name: str, line: int | None, name: str, problems: list[Problem]
+) -> int | None:
     try:
         return parse_money(text, currency).amount_minor
     except ValidationFailed as exc:
-        problems.extend(Problem(field_name, p.message, p.check, line, name)
-                        for p in exc.problems)
+        problems.extend(Problem(field_name, p.message, p.check, line, name) for p in exc.problems)
     except Exception as exc:  # noqa: BLE001 - an unknown currency is reported on its field
         problems.append(Problem("currency", str(exc), "currency", line, name))
     return None
 
 
-def _date(text: str, field_name: str, line: int | None, name: str,
-          problems: list[Problem]) -> date | None:
+def _date(
+    text: str, field_name: str, line: int | None, name: str, problems: list[Problem]
+) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        problems.append(Problem(field_name, f"{text!r} is not a date (YYYY-MM-DD)",
-                                "date_format", line, name))
+        problems.append(
+            Problem(field_name, f"{text!r} is not a date (YYYY-MM-DD)", "date_format", line, name)
+        )
         return None
 
 
@@ -103,8 +104,14 @@ def _parse_csv(text: str, name: str) -> ParsedFile:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in CSV_REQUIRED if c not in header]
     if missing:
-        return ParsedFile([], [Problem("header", f"missing column(s): {', '.join(missing)}",
-                                       "missing_column", 1, name)])
+        return ParsedFile(
+            [],
+            [
+                Problem(
+                    "header", f"missing column(s): {', '.join(missing)}", "missing_column", 1, name
+                )
+            ],
+        )
     problems: list[Problem] = []
     entries: dict[str, FileEntry] = {}
     for line, raw in enumerate(reader, start=2):
@@ -112,47 +119,61 @@ def _parse_csv(text: str, name: str) -> ParsedFile:
         posting, when = _csv_posting(row, line, name, problems)
         ref = row["entry"]
         if not ref:
-            problems.append(Problem("entry", "every line names its entry", "required", line,
-                                    name))
+            problems.append(Problem("entry", "every line names its entry", "required", line, name))
             continue
         key = row.get("idempotency_key") or ref
         current = entries.get(key)
         if current is None and when is not None:
-            current = entries[key] = FileEntry(key, when, row.get("description", ""),
-                                               where=f"{name} line {line}")
+            current = entries[key] = FileEntry(
+                key, when, row.get("description", ""), where=f"{name} line {line}"
+            )
         elif current is not None and when is not None and when != current.entry_date:
-            problems.append(Problem("date", f"entry {ref} has lines on two dates",
-                                    "entry_date_mismatch", line, name))
+            problems.append(
+                Problem(
+                    "date", f"entry {ref} has lines on two dates", "entry_date_mismatch", line, name
+                )
+            )
         if current is not None and posting is not None:
             current.postings.append(posting)
     return ParsedFile(list(entries.values()), problems)
 
 
-def _csv_posting(row: dict[str, str], line: int, name: str,
-                 problems: list[Problem]) -> tuple[FilePosting | None, date | None]:
+def _csv_posting(
+    row: dict[str, str], line: int, name: str, problems: list[Problem]
+) -> tuple[FilePosting | None, date | None]:
     when = _date(row["date"], "date", line, name, problems)
     currency = row["currency"].upper()
     debit, credit = row["debit"], row["credit"]
     if bool(debit) == bool(credit):
-        problems.append(Problem("debit", "give a debit or a credit on each line, not both",
-                                "one_side", line, name))
+        problems.append(
+            Problem(
+                "debit", "give a debit or a credit on each line, not both", "one_side", line, name
+            )
+        )
         return None, when
     if not row["account"]:
-        problems.append(Problem("account", "an account code is required", "required", line,
-                                name))
+        problems.append(Problem("account", "an account code is required", "required", line, name))
         return None, when
-    amount = _amount(debit or credit, currency, "debit" if debit else "credit", line, name,
-                     problems)
+    amount = _amount(
+        debit or credit, currency, "debit" if debit else "credit", line, name, problems
+    )
     if amount is None:
         return None, when
     if amount <= 0:
-        problems.append(Problem("debit" if debit else "credit", "amounts are positive; use the "
-                                "other column for the other side", "positive_amount", line,
-                                name))
+        problems.append(
+            Problem(
+                "debit" if debit else "credit",
+                "amounts are positive; use the other column for the other side",
+                "positive_amount",
+                line,
+                name,
+            )
+        )
         return None, when
     signed = amount if debit else -amount
-    return FilePosting(row["account"], signed, currency, row.get("party", ""),
-                       row.get("memo", "")), when
+    return FilePosting(
+        row["account"], signed, currency, row.get("party", ""), row.get("memo", "")
+    ), when
 
 
 def _parse_json(text: str, name: str) -> ParsedFile:
@@ -162,8 +183,9 @@ def _parse_json(text: str, name: str) -> ParsedFile:
         return ParsedFile([], [Problem("file", exc.msg, "json_syntax", exc.lineno, name)])
     items = doc.get("entries") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
-        return ParsedFile([], [Problem("entries", "expected a list of entries", "json_shape",
-                                       source=name)])
+        return ParsedFile(
+            [], [Problem("entries", "expected a list of entries", "json_shape", source=name)]
+        )
     problems: list[Problem] = []
     entries = []
     for i, item in enumerate(items):
@@ -180,23 +202,23 @@ def _json_entry(item: Any, where: str, name: str, problems: list[Problem]) -> Fi
         return None
     key = str(item.get("idempotency_key") or "")
     if not key:
-        problems.append(Problem(f"{where}.idempotency_key", "required", "required",
-                                source=name))
+        problems.append(Problem(f"{where}.idempotency_key", "required", "required", source=name))
     when = _date(str(item.get("date", "")), f"{where}.date", None, name, problems)
     lines = item.get("postings")
     if not isinstance(lines, list):
-        problems.append(Problem(f"{where}.postings", "expected a list", "json_shape",
-                                source=name))
+        problems.append(Problem(f"{where}.postings", "expected a list", "json_shape", source=name))
         return None
-    postings = [p for k, line in enumerate(lines)
-                if (p := _json_posting(line, f"{where}.postings[{k}]", name, problems))]
+    postings = [
+        p
+        for k, line in enumerate(lines)
+        if (p := _json_posting(line, f"{where}.postings[{k}]", name, problems))
+    ]
     if not key or when is None:
         return None
     return FileEntry(key, when, str(item.get("description", "")), postings, f"{name} {where}")
 
 
-def _json_posting(line: Any, where: str, name: str,
-                  problems: list[Problem]) -> FilePosting | None:
+def _json_posting(line: Any, where: str, name: str, problems: list[Problem]) -> FilePosting | None:
     if not isinstance(line, dict):
         problems.append(Problem(where, "expected an object", "json_shape", source=name))
         return None
@@ -204,14 +226,23 @@ def _json_posting(line: Any, where: str, name: str,
     if "amount_minor" in line:
         amount = line["amount_minor"]
         if type(amount) is not int:
-            problems.append(Problem(f"{where}.amount_minor", "must be an integer",
-                                    "integer_amount", source=name))
+            problems.append(
+                Problem(
+                    f"{where}.amount_minor", "must be an integer", "integer_amount", source=name
+                )
+            )
             return None
     else:
-        parsed = _amount(str(line.get("amount", "")), currency, f"{where}.amount", None, name,
-                         problems)
+        parsed = _amount(
+            str(line.get("amount", "")), currency, f"{where}.amount", None, name, problems
+        )
         if parsed is None:
             return None
         amount = parsed
-    return FilePosting(str(line.get("account", "")), amount, currency,
-                       str(line.get("party") or ""), str(line.get("memo", "")))
+    return FilePosting(
+        str(line.get("account", "")),
+        amount,
+        currency,
+        str(line.get("party") or ""),
+        str(line.get("memo", "")),
+    )

@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, text
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
-from remit.ledger import audit
 from remit.ledger.entryfile import parse_entry_file
 from remit.ledger.model import (
     Entry,
@@ -45,11 +45,31 @@ from remit.money import CURRENCY_EXPONENTS
 
 KEY_LOOKUP_CHUNK = 500
 AUDIT_DETAIL_LIMIT = 10
-POSTING_COLUMNS = ("entry_id", "line_no", "entry_lines", "account_id", "party_id", "currency",
-                   "amount_minor", "entry_date", "memo")
-ENTRY_COLUMNS = ("id", "book_id", "entry_date", "line_count", "description", "idempotency_key",
-                 "fingerprint", "source_type", "source_id", "reverses_entry_id", "created_by",
-                 "created_at")
+POSTING_COLUMNS = (
+    "entry_id",
+    "line_no",
+    "entry_lines",
+    "account_id",
+    "party_id",
+    "currency",
+    "amount_minor",
+    "entry_date",
+    "memo",
+)
+ENTRY_COLUMNS = (
+    "id",
+    "book_id",
+    "entry_date",
+    "line_count",
+    "description",
+    "idempotency_key",
+    "fingerprint",
+    "source_type",
+    "source_id",
+    "reverses_entry_id",
+    "created_by",
+    "created_at",
+)
 
 
 def accounts_by_code(conn: Connection, book_id: int) -> dict[str, Any]:
@@ -59,8 +79,9 @@ def accounts_by_code(conn: Connection, book_id: int) -> dict[str, Any]:
 
 
 def list_periods(conn: Connection, book_id: int) -> list[Period]:
-    rows = conn.execute(select(periods).where(periods.c.book_id == book_id)
-                        .order_by(periods.c.start_date))
+    rows = conn.execute(
+        select(periods).where(periods.c.book_id == book_id).order_by(periods.c.start_date)
+    )
     return [Period(r.start_date, r.end_date, PeriodStatus(r.status)) for r in rows]
 
 
@@ -69,8 +90,13 @@ def post(conn: Connection, actor: Actor, book_id: int, draft: EntryDraft) -> Pos
     return post_entries(conn, actor, book_id, [draft])[0]
 
 
-def post_entries(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryDraft],
-                 labels: Sequence[str] | None = None) -> list[PostResult]:
+def post_entries(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    drafts: Sequence[EntryDraft],
+    labels: Sequence[str] | None = None,
+) -> list[PostResult]:
     """Post many entries at once, all or nothing; results are in the order of the drafts.
 
     ``labels`` name each draft in problems (a file and line); by default "entry N (key)".
@@ -100,8 +126,10 @@ def post_entries(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[
     posted = {d.idempotency_key: entry_id for d, entry_id in zip(new_drafts, ids, strict=True)}
     posted.update({key: found[0] for key, found in known.items()})
     fresh_set = set(fresh)
-    return [PostResult(posted[d.idempotency_key], d.idempotency_key, i not in fresh_set)
-            for i, d in enumerate(drafts)]
+    return [
+        PostResult(posted[d.idempotency_key], d.idempotency_key, i not in fresh_set)
+        for i, d in enumerate(drafts)
+    ]
 
 
 class _Batch:
@@ -120,15 +148,24 @@ class _Batch:
         self.flagged = False
 
     @classmethod
-    def build(cls, conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
-              ids: Sequence[int]) -> _Batch:
+    def build(
+        cls, conn: Connection, book_id: int, drafts: Sequence[EntryDraft], ids: Sequence[int]
+    ) -> _Batch:
         batch = cls()
-        chart = {code: (int(r.id), bool(r.is_control), r.party_role, r.currency)
-                 for code, r in accounts_by_code(conn, book_id).items()}
-        closed = {(p.start_date.year, p.start_date.month) for p in list_periods(conn, book_id)
-                  if p.status is PeriodStatus.CLOSED}
-        members = _members(conn, book_id, {p.party_id for d in drafts for p in d.postings
-                                           if p.party_id is not None})
+        chart = {
+            code: (int(r.id), bool(r.is_control), r.party_role, r.currency)
+            for code, r in accounts_by_code(conn, book_id).items()
+        }
+        closed = {
+            (p.start_date.year, p.start_date.month)
+            for p in list_periods(conn, book_id)
+            if p.status is PeriodStatus.CLOSED
+        }
+        members = _members(
+            conn,
+            book_id,
+            {p.party_id for d in drafts for p in d.postings if p.party_id is not None},
+        )
         # SQLite stores a Date as ISO text: make it once per entry, not once per posting.
         as_text = not is_postgres(conn)
         for draft, entry_id in zip(drafts, ids, strict=True):
@@ -137,13 +174,22 @@ class _Batch:
                 break
         return batch
 
-    def add(self, draft: EntryDraft, entry_id: int, chart: dict[str, Any],
-            closed: set[tuple[int, int]], members: dict[str | None, set[int]],
-            as_text: bool) -> bool:
+    def add(
+        self,
+        draft: EntryDraft,
+        entry_id: int,
+        chart: dict[str, Any],
+        closed: set[tuple[int, int]],
+        members: dict[str | None, set[int]],
+        as_text: bool,
+    ) -> bool:
         """Add the entry's rows; False (and nothing added) when anything is wrong."""
         day, lines, count = draft.entry_date, draft.postings, len(draft.postings)
-        if count < 2 or (day.year, day.month) in closed or not (
-                0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH):
+        if (
+            count < 2
+            or (day.year, day.month) in closed
+            or not (0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH)
+        ):
             return False
         stored_day = day.isoformat() if as_text else day
         sums: dict[str, int] = {}
@@ -152,15 +198,23 @@ class _Batch:
         for line_no, p in enumerate(lines, start=1):
             account = chart.get(p.account)
             amount, currency, party = p.amount_minor, p.currency, p.party_id
-            if (account is None or type(amount) is not int or amount == 0
-                    or currency not in CURRENCY_EXPONENTS
-                    or (account[3] is not None and currency != account[3])
-                    or (party not in members.get(account[2], no_party) if account[1]
-                        else party is not None)):
+            if (
+                account is None
+                or type(amount) is not int
+                or amount == 0
+                or currency not in CURRENCY_EXPONENTS
+                or (account[3] is not None and currency != account[3])
+                or (
+                    party not in members.get(account[2], no_party)
+                    if account[1]
+                    else party is not None
+                )
+            ):
                 return False
             sums[currency] = sums.get(currency, 0) + amount
-            rows.append((entry_id, line_no, count, account[0], party, currency, amount,
-                         stored_day, p.memo))
+            rows.append(
+                (entry_id, line_no, count, account[0], party, currency, amount, stored_day, p.memo)
+            )
         if any(sums.values()):
             return False
         self.postings += rows
@@ -179,8 +233,7 @@ class _Batch:
         return True
 
 
-def _members(conn: Connection, book_id: int,
-             party_ids: set[int]) -> dict[str | None, set[int]]:
+def _members(conn: Connection, book_id: int, party_ids: set[int]) -> dict[str | None, set[int]]:
     """Which of these parties hold which role in the book: {role: {party_id}}."""
     if not party_ids:
         return {}
@@ -197,16 +250,21 @@ def _party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
     return party_ids_with_role(conn, book_id, role)
 
 
-def _raise_problems(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
-                    labels: Sequence[str] | None) -> None:
+def _raise_problems(
+    conn: Connection, book_id: int, drafts: Sequence[EntryDraft], labels: Sequence[str] | None
+) -> None:
     """Say every problem of every draft, and where; the fast path found one."""
     _check_drafts(conn, book_id, drafts, labels)
     # The two disagree: a bug of ours, not the user's input.
     raise RuntimeError("posting refused by the fast checks but no problem was described")
 
 
-def _check_drafts(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
-                  labels: Sequence[str] | None = None) -> None:
+def _check_drafts(
+    conn: Connection,
+    book_id: int,
+    drafts: Sequence[EntryDraft],
+    labels: Sequence[str] | None = None,
+) -> None:
     """Check every draft against the rules and the book; raise with every problem."""
     by_code = accounts_by_code(conn, book_id)
     closed = [p for p in list_periods(conn, book_id) if p.status is PeriodStatus.CLOSED]
@@ -220,17 +278,30 @@ def _check_drafts(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
         problems.extend(entry_problems(draft, where))
         period = closed_period_for(draft.entry_date, closed)
         if period is not None:
-            problems.append(Problem("entry_date", f"{draft.entry_date} falls in the closed "
-                                    f"period {period.start_date} to {period.end_date}",
-                                    "closed_period", source=where))
+            problems.append(
+                Problem(
+                    "entry_date",
+                    f"{draft.entry_date} falls in the closed "
+                    f"period {period.start_date} to {period.end_date}",
+                    "closed_period",
+                    source=where,
+                )
+            )
         for k, posting in enumerate(draft.postings, start=1):
             account = by_code.get(posting.account)
             if account is None:
-                problems.append(Problem("account", f"unknown account {posting.account!r}",
-                                        "unknown_account", source=_at(where, k)))
+                problems.append(
+                    Problem(
+                        "account",
+                        f"unknown account {posting.account!r}",
+                        "unknown_account",
+                        source=_at(where, k),
+                    )
+                )
                 continue
-            problems.extend(_party_problems(conn, book_id, account, posting, members,
-                                            _at(where, k)))
+            problems.extend(
+                _party_problems(conn, book_id, account, posting, members, _at(where, k))
+            )
 
     if problems:
         raise ValidationFailed(problems)
@@ -240,25 +311,55 @@ def _at(where: str, posting: int) -> str:
     return f"{where}, posting {posting}" if where else f"posting {posting}"
 
 
-def _party_problems(conn: Connection, book_id: int, account: Any, posting: PostingDraft,
-                    members: dict[str, set[int]], where: str) -> list[Problem]:
+def _party_problems(
+    conn: Connection,
+    book_id: int,
+    account: Any,
+    posting: PostingDraft,
+    members: dict[str, set[int]],
+    where: str,
+) -> list[Problem]:
     if account.currency and posting.currency != account.currency:
-        return [Problem("currency", f"account {account.code} takes {account.currency} only",
-                        "account_currency", source=where)]
+        return [
+            Problem(
+                "currency",
+                f"account {account.code} takes {account.currency} only",
+                "account_currency",
+                source=where,
+            )
+        ]
     if not account.is_control:
         if posting.party_id is not None:
-            return [Problem("party", f"account {account.code} has no party sub-ledger",
-                            "party_not_allowed", source=where)]
+            return [
+                Problem(
+                    "party",
+                    f"account {account.code} has no party sub-ledger",
+                    "party_not_allowed",
+                    source=where,
+                )
+            ]
         return []
     if posting.party_id is None:
-        return [Problem("party", f"control account {account.code} needs a party",
-                        "party_required", source=where)]
+        return [
+            Problem(
+                "party",
+                f"control account {account.code} needs a party",
+                "party_required",
+                source=where,
+            )
+        ]
     role = account.party_role
     if role not in members:
         members[role] = _party_ids_with_role(conn, book_id, role)
     if posting.party_id not in members[role]:
-        return [Problem("party", f"party {posting.party_id} is not a {role} of this book",
-                        "party_role", source=where)]
+        return [
+            Problem(
+                "party",
+                f"party {posting.party_id} is not a {role} of this book",
+                "party_role",
+                source=where,
+            )
+        ]
     return []
 
 
@@ -266,16 +367,20 @@ def _party_problems(conn: Connection, book_id: int, account: Any, posting: Posti
 _SCANS = ("enable_seqscan", "enable_bitmapscan")
 
 
-def _existing_keys(conn: Connection, book_id: int,
-                   keys: Iterable[str]) -> dict[str, tuple[int, str]]:
+def _existing_keys(
+    conn: Connection, book_id: int, keys: Iterable[str]
+) -> dict[str, tuple[int, str]]:
     unique = list(dict.fromkeys(keys))
     found: dict[str, tuple[int, str]] = {}
     je = journal_entries.c
     with _index_lookups(conn):
         for start in range(0, len(unique), KEY_LOOKUP_CHUNK):
-            chunk = unique[start:start + KEY_LOOKUP_CHUNK]
-            rows = conn.execute(select(je.idempotency_key, je.id, je.fingerprint).where(
-                and_(je.book_id == book_id, je.idempotency_key.in_(chunk))))
+            chunk = unique[start : start + KEY_LOOKUP_CHUNK]
+            rows = conn.execute(
+                select(je.idempotency_key, je.id, je.fingerprint).where(
+                    and_(je.book_id == book_id, je.idempotency_key.in_(chunk))
+                )
+            )
             found.update({r.idempotency_key: (int(r.id), r.fingerprint) for r in rows})
     return found
 
@@ -304,24 +409,44 @@ def _allocate_entry_ids(conn: Connection, count: int) -> list[int]:
     if count == 0:
         return []
     if is_postgres(conn):
-        rows = conn.execute(text("SELECT nextval('journal_entry_id_seq') "
-                                 "FROM generate_series(1, :n)"), {"n": count})
+        rows = conn.execute(
+            text("SELECT nextval('journal_entry_id_seq') FROM generate_series(1, :n)"), {"n": count}
+        )
         return [int(r[0]) for r in rows]
     # SQLite: the write transaction began IMMEDIATE, so no other writer can interleave.
     top = conn.execute(select(func.coalesce(func.max(journal_entries.c.id), 0))).scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 
-def _write(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryDraft],
-           ids: Sequence[int], prints: Sequence[str], batch: _Batch,
-           reverses: int | None = None) -> None:
+def _write(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    drafts: Sequence[EntryDraft],
+    ids: Sequence[int],
+    prints: Sequence[str],
+    batch: _Batch,
+    reverses: int | None = None,
+) -> None:
     """Postings and entry rows, then the day totals and one audit event."""
     if not drafts:
         return
     now = audit.utc_now_text()
     entry_rows = [
-        (entry_id, book_id, day, count, d.description, d.idempotency_key, fp, d.source_type,
-         d.source_id, reverses, actor.username, now)
+        (
+            entry_id,
+            book_id,
+            day,
+            count,
+            d.description,
+            d.idempotency_key,
+            fp,
+            d.source_type,
+            d.source_id,
+            reverses,
+            actor.username,
+            now,
+        )
         for d, (entry_id, day, count), fp in zip(drafts, batch.entries, prints, strict=True)
     ]
     # The entry rows seal their postings on SQLite (inserted last, checked on insert); on
@@ -337,46 +462,85 @@ def _write(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryD
     _emit_posted(conn, book_id, drafts, ids, len(batch.postings), reverses)
 
 
-def _emit_posted(conn: Connection, book_id: int, drafts: Sequence[EntryDraft],
-                 ids: Sequence[int], posting_count: int, reverses: int | None) -> None:
+def _emit_posted(
+    conn: Connection,
+    book_id: int,
+    drafts: Sequence[EntryDraft],
+    ids: Sequence[int],
+    posting_count: int,
+    reverses: int | None,
+) -> None:
     """Webhook events of a posting call: one indexed read when the book has no webhooks."""
     if len(ids) > BATCH_EVENT_LIMIT:
         first, last = min(ids), max(ids)
-        emit(conn, book_id, "entries.posted", "journal_entry_batch", f"{first}-{last}",
-             {"entries": len(ids), "postings": posting_count, "first_id": first,
-              "last_id": last})
+        emit(
+            conn,
+            book_id,
+            "entries.posted",
+            "journal_entry_batch",
+            f"{first}-{last}",
+            {"entries": len(ids), "postings": posting_count, "first_id": first, "last_id": last},
+        )
         return
-    emit_many(conn, book_id, "entry.posted", "journal_entry", (
-        (entry_id, {"entry_id": entry_id, "entry_date": d.entry_date.isoformat(),
-                    "description": d.description, "idempotency_key": d.idempotency_key,
-                    "source_type": d.source_type, "source_id": d.source_id,
+    emit_many(
+        conn,
+        book_id,
+        "entry.posted",
+        "journal_entry",
+        (
+            (
+                entry_id,
+                {
+                    "entry_id": entry_id,
+                    "entry_date": d.entry_date.isoformat(),
+                    "description": d.description,
+                    "idempotency_key": d.idempotency_key,
+                    "source_type": d.source_type,
+                    "source_id": d.source_id,
                     "reverses_entry_id": reverses,
-                    "postings": [{"account": p.account, "amount_minor": p.amount_minor,
-                                  "currency": p.currency, "party_id": p.party_id,
-                                  "memo": p.memo} for p in d.postings]})
-        for d, entry_id in zip(drafts, ids, strict=True)))
+                    "postings": [
+                        {
+                            "account": p.account,
+                            "amount_minor": p.amount_minor,
+                            "currency": p.currency,
+                            "party_id": p.party_id,
+                            "memo": p.memo,
+                        }
+                        for p in d.postings
+                    ],
+                },
+            )
+            for d, entry_id in zip(drafts, ids, strict=True)
+        ),
+    )
 
 
-def _add_day_totals(conn: Connection, book_id: int,
-                    totals: dict[tuple[int, str, date], list[int]]) -> None:
+def _add_day_totals(
+    conn: Connection, book_id: int, totals: dict[tuple[int, str, date], list[int]]
+) -> None:
     # Sorted, so that two writers on PostgreSQL lock the same rows in the same order.
-    rows = [(account_id, currency, day, book_id, debit, credit)
-            for (account_id, currency, day), (debit, credit) in sorted(totals.items())]
+    rows = [
+        (account_id, currency, day, book_id, debit, credit)
+        for (account_id, currency, day), (debit, credit) in sorted(totals.items())
+    ]
     marks = ", ".join([_mark(conn)] * 6)
     conn.exec_driver_sql(
         "INSERT INTO account_daily_totals (account_id, currency, entry_date, book_id, "
         f"debit_minor, credit_minor) VALUES ({marks}) "
         "ON CONFLICT (account_id, currency, entry_date) DO UPDATE SET "
         "debit_minor = account_daily_totals.debit_minor + excluded.debit_minor, "
-        "credit_minor = account_daily_totals.credit_minor + excluded.credit_minor", rows)
+        "credit_minor = account_daily_totals.credit_minor + excluded.credit_minor",
+        rows,
+    )
 
 
 def _mark(conn: Connection) -> str:
     return "%s" if is_postgres(conn) else "?"
 
 
-def _bulk_insert(conn: Connection, table: str, columns: Sequence[str],
-                 rows: Sequence[tuple[Any, ...]]) -> None:
+def _bulk_insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
     if is_postgres(conn):
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -384,33 +548,60 @@ def _bulk_insert(conn: Connection, table: str, columns: Sequence[str],
                 copy.write_row(row)
         return
     marks = ", ".join(_mark(conn) for _ in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                         list(rows))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(rows))
 
 
-def _audit_posting(conn: Connection, actor: Actor, book_id: int, drafts: Sequence[EntryDraft],
-                   ids: Sequence[int], prints: Sequence[str], posting_count: int) -> None:
+def _audit_posting(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    drafts: Sequence[EntryDraft],
+    ids: Sequence[int],
+    prints: Sequence[str],
+    posting_count: int,
+) -> None:
     if len(drafts) <= AUDIT_DETAIL_LIMIT:
-        audit.record_many(conn, actor, [
-            ("ledger.post", "journal_entry", entry_id, None, _entry_summary(d, fp), book_id)
-            for d, entry_id, fp in zip(drafts, ids, prints, strict=True)])
+        audit.record_many(
+            conn,
+            actor,
+            [
+                ("ledger.post", "journal_entry", entry_id, None, _entry_summary(d, fp), book_id)
+                for d, entry_id, fp in zip(drafts, ids, prints, strict=True)
+            ],
+        )
         return
     digest = hashlib.sha256("".join(prints).encode()).hexdigest()
-    audit.record(conn, actor, "ledger.post_batch", "journal_entry_batch",
-                 f"{ids[0]}-{ids[-1]}", None,
-                 {"entries": len(ids), "postings": posting_count, "first_id": ids[0],
-                  "last_id": ids[-1], "fingerprints_sha256": digest}, book_id)
+    audit.record(
+        conn,
+        actor,
+        "ledger.post_batch",
+        "journal_entry_batch",
+        f"{ids[0]}-{ids[-1]}",
+        None,
+        {
+            "entries": len(ids),
+            "postings": posting_count,
+            "first_id": ids[0],
+            "last_id": ids[-1],
+            "fingerprints_sha256": digest,
+        },
+        book_id,
+    )
 
 
 def _entry_summary(draft: EntryDraft, fp: str) -> dict[str, Any]:
-    return {"date": draft.entry_date.isoformat(), "description": draft.description,
-            "idempotency_key": draft.idempotency_key, "fingerprint": fp,
-            "postings": [[p.account, p.party_id, p.currency, p.amount_minor]
-                         for p in draft.postings]}
+    return {
+        "date": draft.entry_date.isoformat(),
+        "description": draft.description,
+        "idempotency_key": draft.idempotency_key,
+        "fingerprint": fp,
+        "postings": [[p.account, p.party_id, p.currency, p.amount_minor] for p in draft.postings],
+    }
 
 
-def post_entry_file(conn: Connection, actor: Actor, book_id: int, name: str,
-                    data: bytes) -> list[PostResult]:
+def post_entry_file(
+    conn: Connection, actor: Actor, book_id: int, name: str, data: bytes
+) -> list[PostResult]:
     """Post every entry of a CSV or JSON entry file, or nothing (see ``entryfile``)."""
     require(actor, book_id, Permission.LEDGER_POST)
     parsed = parse_entry_file(data, name)
@@ -418,17 +609,36 @@ def post_entry_file(conn: Connection, actor: Actor, book_id: int, name: str,
     # The parties package reads the ledger, so it is imported late (see _party_problems).
     from remit.parties.service import party_ids_for  # noqa: PLC0415
 
-    refs = party_ids_for(conn, book_id, (p.party_ref for e in parsed.entries
-                                         for p in e.postings if p.party_ref))
+    refs = party_ids_for(
+        conn, book_id, (p.party_ref for e in parsed.entries for p in e.postings if p.party_ref)
+    )
     drafts = []
     for item in parsed.entries:
         for posting in item.postings:
             if posting.party_ref and posting.party_ref not in refs:
-                problems.append(Problem("party", f"no party {posting.party_ref!r} in this book",
-                                        "unknown_party", source=item.where))
-        drafts.append(EntryDraft(item.entry_date, item.description, item.key, tuple(
-            PostingDraft(p.account, p.amount_minor, p.currency, refs.get(p.party_ref), p.memo)
-            for p in item.postings), source_type="file", source_id=name[:100]))
+                problems.append(
+                    Problem(
+                        "party",
+                        f"no party {posting.party_ref!r} in this book",
+                        "unknown_party",
+                        source=item.where,
+                    )
+                )
+        drafts.append(
+            EntryDraft(
+                item.entry_date,
+                item.description,
+                item.key,
+                tuple(
+                    PostingDraft(
+                        p.account, p.amount_minor, p.currency, refs.get(p.party_ref), p.memo
+                    )
+                    for p in item.postings
+                ),
+                source_type="file",
+                source_id=name[:100],
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
     if not drafts:
@@ -442,24 +652,46 @@ def post_entry_file(conn: Connection, actor: Actor, book_id: int, name: str,
 
 def get_entry(conn: Connection, book_id: int, entry_id: int) -> Entry:
     je = journal_entries.c
-    row = conn.execute(select(journal_entries).where(
-        and_(je.id == entry_id, je.book_id == book_id))).first()
+    row = conn.execute(
+        select(journal_entries).where(and_(je.id == entry_id, je.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no journal entry {entry_id} in this book")
     lines = conn.execute(
-        select(accounts.c.code, postings.c.amount_minor, postings.c.currency,
-               postings.c.party_id, postings.c.memo)
+        select(
+            accounts.c.code,
+            postings.c.amount_minor,
+            postings.c.currency,
+            postings.c.party_id,
+            postings.c.memo,
+        )
         .join(accounts, accounts.c.id == postings.c.account_id)
-        .where(postings.c.entry_id == entry_id).order_by(postings.c.line_no))
-    return Entry(int(row.id), int(row.book_id), row.entry_date, row.description,
-                 row.idempotency_key, row.fingerprint, row.source_type, row.source_id,
-                 row.reverses_entry_id, row.created_by,
-                 tuple(Posting(r.code, int(r.amount_minor), r.currency, r.party_id, r.memo)
-                       for r in lines))
+        .where(postings.c.entry_id == entry_id)
+        .order_by(postings.c.line_no)
+    )
+    return Entry(
+        int(row.id),
+        int(row.book_id),
+        row.entry_date,
+        row.description,
+        row.idempotency_key,
+        row.fingerprint,
+        row.source_type,
+        row.source_id,
+        row.reverses_entry_id,
+        row.created_by,
+        tuple(Posting(r.code, int(r.amount_minor), r.currency, r.party_id, r.memo) for r in lines),
+    )
 
 
-def reverse(conn: Connection, actor: Actor, book_id: int, entry_id: int, reason: str,
-            entry_date: date | None = None) -> PostResult:
+def reverse(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    entry_id: int,
+    reason: str,
+    entry_date: date | None = None,
+) -> PostResult:
     """Post the entry that undoes ``entry_id``; an entry is reversed at most once."""
     require(actor, book_id, Permission.LEDGER_REVERSE)
     if not reason.strip():
@@ -471,9 +703,13 @@ def reverse(conn: Connection, actor: Actor, book_id: int, entry_id: int, reason:
         entry_date=entry_date or original.entry_date,
         description=f"Reversal of entry {entry_id}: {reason}"[:500],
         idempotency_key=f"reversal:{entry_id}",
-        postings=reversal_of(PostingDraft(p.account_code, p.amount_minor, p.currency,
-                                          p.party_id, p.memo) for p in original.postings),
-        source_type="reversal", source_id=str(entry_id))
+        postings=reversal_of(
+            PostingDraft(p.account_code, p.amount_minor, p.currency, p.party_id, p.memo)
+            for p in original.postings
+        ),
+        source_type="reversal",
+        source_id=str(entry_id),
+    )
     known = _existing_keys(conn, book_id, [draft.idempotency_key])
     if draft.idempotency_key in known:
         return PostResult(known[draft.idempotency_key][0], draft.idempotency_key, True)
@@ -481,7 +717,5 @@ def reverse(conn: Connection, actor: Actor, book_id: int, entry_id: int, reason:
     batch = _Batch.build(conn, book_id, [draft], [new_id])
     if batch.flagged:
         _raise_problems(conn, book_id, [draft], None)
-    _write(conn, actor, book_id, [draft], [new_id], [fingerprint(draft)], batch,
-           reverses=entry_id)
+    _write(conn, actor, book_id, [draft], [new_id], [fingerprint(draft)], batch, reverses=entry_id)
     return PostResult(new_id, draft.idempotency_key, replayed=False)
-

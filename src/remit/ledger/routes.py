@@ -49,8 +49,13 @@ def parse_day(text: str | None, name: str = "as_of") -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValidationFailed([Problem(name, f"{text!r} is not a date; use YYYY-MM-DD, for "
-                                        "example 2026-09-30", "date")]) from None
+        raise ValidationFailed(
+            [
+                Problem(
+                    name, f"{text!r} is not a date; use YYYY-MM-DD, for example 2026-09-30", "date"
+                )
+            ]
+        ) from None
 
 
 def _label(minor: int, currency: str) -> str:
@@ -62,11 +67,19 @@ def _charts(tb: TrialBalance) -> dict[str, str]:
     out = {}
     for currency in sorted(tb.totals()):
         rows = [r for r in tb.rows if r.currency == currency]
-        groups = [(t.value.title(), sum(r.debit_minor for r in rows if r.account_type is t),
-                   sum(r.credit_minor for r in rows if r.account_type is t))
-                  for t in AccountType]
-        out[currency] = side_by_side_bars(groups, functools.partial(_label, currency=currency),
-                                          f"Balances by account type, {currency}")
+        groups = [
+            (
+                t.value.title(),
+                sum(r.debit_minor for r in rows if r.account_type is t),
+                sum(r.credit_minor for r in rows if r.account_type is t),
+            )
+            for t in AccountType
+        ]
+        out[currency] = side_by_side_bars(
+            groups,
+            functools.partial(_label, currency=currency),
+            f"Balances by account type, {currency}",
+        )
     return out
 
 
@@ -76,8 +89,14 @@ def trial_balance_page(ctx: Read, as_of: str | None = None) -> HTMLResponse:
     with ctx.db.read() as conn:
         tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, when)
         periods = ledger.list_periods(conn, ctx.book_id)
-    return ctx.page("ledger/trial_balance.html", nav="reports", tb=tb, as_of=as_of or "",
-                    charts=_charts(tb), periods=periods)
+    return ctx.page(
+        "ledger/trial_balance.html",
+        nav="reports",
+        tb=tb,
+        as_of=as_of or "",
+        charts=_charts(tb),
+        periods=periods,
+    )
 
 
 @router.get("/ledger/trial-balance.csv")
@@ -89,12 +108,22 @@ def trial_balance_csv(ctx: Read, as_of: str | None = None) -> Response:
     writer = csv.writer(out)
     writer.writerow(["account", "name", "type", "currency", "debit", "credit"])
     for r in tb.rows:
-        writer.writerow([r.account_code, r.account_name, r.account_type.value, r.currency,
-                         Money(r.debit_minor, r.currency).to_decimal(),
-                         Money(r.credit_minor, r.currency).to_decimal()])
+        writer.writerow(
+            [
+                r.account_code,
+                r.account_name,
+                r.account_type.value,
+                r.currency,
+                Money(r.debit_minor, r.currency).to_decimal(),
+                Money(r.credit_minor, r.currency).to_decimal(),
+            ]
+        )
     name = f"trial-balance-{ctx.code}" + (f"-{as_of}" if as_of else "") + ".csv"
-    return Response(out.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -102,8 +131,12 @@ def reports(ctx: Cases) -> HTMLResponse:
     today = ctx.today()
     with ctx.db.read() as conn:
         rows = cases.queue_report(conn, ctx.actor, ctx.book_id, today)
-    chart = side_by_side_bars([(r["label"], r["open"], r["overdue"]) for r in rows], str,
-                              "Open and overdue cases by type", ("open", "overdue"))
+    chart = side_by_side_bars(
+        [(r["label"], r["open"], r["overdue"]) for r in rows],
+        str,
+        "Open and overdue cases by type",
+        ("open", "overdue"),
+    )
     return ctx.page("ledger/reports.html", nav="reports", rows=rows, chart=chart, today=today)
 
 
@@ -137,8 +170,13 @@ class EntryIn(BaseModel):
     entry_date: date
     description: str = Field(min_length=1, max_length=500)
     postings: list[PostingIn] = Field(min_length=2, max_length=1000)
-    idempotency_key: str | None = Field(default=None, max_length=200, description=(
-        "The entry's own key, unique in the book; defaults to the Idempotency-Key header"))
+    idempotency_key: str | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "The entry's own key, unique in the book; defaults to the Idempotency-Key header"
+        ),
+    )
 
 
 class PostingOut(BaseModel):
@@ -175,34 +213,59 @@ def api_accounts(ctx: ApiRead, as_of: date | None = None) -> dict[str, Any]:
     by_code: dict[str, list[dict[str, Any]]] = {}
     for r in tb.rows:
         by_code.setdefault(r.account_code, []).append(
-            MoneyOut.of(r.balance_minor, r.currency).model_dump())
-    return {"items": [{"code": a.code, "name": a.name, "type": a.type,
-                       "is_control": a.is_control, "party_role": a.party_role,
-                       "balances": by_code.get(a.code, [])} for a in chart]}
+            MoneyOut.of(r.balance_minor, r.currency).model_dump()
+        )
+    return {
+        "items": [
+            {
+                "code": a.code,
+                "name": a.name,
+                "type": a.type,
+                "is_control": a.is_control,
+                "party_role": a.party_role,
+                "balances": by_code.get(a.code, []),
+            }
+            for a in chart
+        ]
+    }
 
 
 def _entry_out(conn: Connection, ctx: ApiCtx, entry_id: int) -> dict[str, Any]:
     e = ledger.get_entry(conn, ctx.book_id, entry_id)
-    return EntryOut(id=e.id, entry_date=e.entry_date, description=e.description,
-                    idempotency_key=e.idempotency_key, source_type=e.source_type,
-                    reverses_entry_id=e.reverses_entry_id, created_by=e.created_by,
-                    postings=[PostingOut(account=p.account_code,
-                                         amount=MoneyOut.of(p.amount_minor, p.currency),
-                                         party_id=p.party_id, memo=p.memo)
-                              for p in e.postings]).model_dump(mode="json")
+    return EntryOut(
+        id=e.id,
+        entry_date=e.entry_date,
+        description=e.description,
+        idempotency_key=e.idempotency_key,
+        source_type=e.source_type,
+        reverses_entry_id=e.reverses_entry_id,
+        created_by=e.created_by,
+        postings=[
+            PostingOut(
+                account=p.account_code,
+                amount=MoneyOut.of(p.amount_minor, p.currency),
+                party_id=p.party_id,
+                memo=p.memo,
+            )
+            for p in e.postings
+        ],
+    ).model_dump(mode="json")
 
 
 @api.get("/entries", response_model=EntryPage, summary="Journal entries, newest first")
-def api_entries(ctx: ApiRead, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-                cursor: str | None = None) -> dict[str, Any]:
+def api_entries(
+    ctx: ApiRead, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50, cursor: str | None = None
+) -> dict[str, Any]:
     before = decode_cursor(cursor).get("before")
     if before is not None and not isinstance(before, int):
         raise ValidationFailed([Problem("cursor", "not a cursor of this list", "cursor")])
     with ctx.db.read() as conn:
         ids = ledger.entry_ids(conn, ctx.actor, ctx.book_id, before, limit)
         items = [_entry_out(conn, ctx, i) for i in ids]
-    return {"items": items,
-            "next_cursor": encode_cursor({"before": ids[-1]}) if len(ids) == limit else None}
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"before": ids[-1]}) if len(ids) == limit else None,
+    }
 
 
 @api.get("/entries/{entry_id}", response_model=EntryOut, summary="One journal entry")
@@ -212,15 +275,23 @@ def api_entry(ctx: ApiRead, entry_id: EntryId) -> dict[str, Any]:
         return _entry_out(conn, ctx, entry_id)
 
 
-@api.post("/entries", response_model=EntryOut, status_code=201,
-          summary="Post a balanced journal entry")
+@api.post(
+    "/entries", response_model=EntryOut, status_code=201, summary="Post a balanced journal entry"
+)
 def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
     def effect(conn: Connection) -> tuple[int, Any]:
-        draft = EntryDraft(body.entry_date, body.description,
-                           body.idempotency_key or f"api:{ctx.idempotency_key}",
-                           tuple(PostingDraft(p.account, p.amount_minor, p.currency, p.party_id,
-                                              p.memo) for p in body.postings),
-                           source_type="api", source_id=ctx.principal)
+        draft = EntryDraft(
+            body.entry_date,
+            body.description,
+            body.idempotency_key or f"api:{ctx.idempotency_key}",
+            tuple(
+                PostingDraft(p.account, p.amount_minor, p.currency, p.party_id, p.memo)
+                for p in body.postings
+            ),
+            source_type="api",
+            source_id=ctx.principal,
+        )
         result = ledger.post(conn, ctx.actor, ctx.book_id, draft)
         return 201, _entry_out(conn, ctx, result.entry_id)
+
     return idempotent(ctx, body.model_dump(mode="json"), effect)

@@ -31,37 +31,60 @@ def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
     if not draft.idempotency_key or len(draft.idempotency_key) > MAX_KEY_LENGTH:
-        add(Problem("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} characters",
-                    "idempotency_key", source=where))
+        add(
+            Problem(
+                "idempotency_key",
+                f"must be 1 to {MAX_KEY_LENGTH} characters",
+                "idempotency_key",
+                source=where,
+            )
+        )
     if len(draft.postings) < 2:
-        add(Problem("postings", "an entry needs at least two postings", "too_few_postings",
-                    source=where))
+        add(
+            Problem(
+                "postings", "an entry needs at least two postings", "too_few_postings", source=where
+            )
+        )
     sums: dict[str, int] = {}
     for index, posting in enumerate(draft.postings, start=1):
-        problems.extend(posting_problems(posting, f"{where}, posting {index}" if where else
-                                         f"posting {index}"))
+        problems.extend(
+            posting_problems(posting, f"{where}, posting {index}" if where else f"posting {index}")
+        )
         sums[posting.currency] = sums.get(posting.currency, 0) + posting.amount_minor
     for currency, total in sorted(sums.items()):
         if total != 0:
-            add(Problem("postings", f"unbalanced in {currency}: debits and credits differ "
-                        f"by {total} minor units", "unbalanced", source=where))
+            add(
+                Problem(
+                    "postings",
+                    f"unbalanced in {currency}: debits and credits differ by {total} minor units",
+                    "unbalanced",
+                    source=where,
+                )
+            )
     return problems
 
 
 def posting_problems(posting: PostingDraft, where: str = "") -> list[Problem]:
     problems = []
     if type(posting.amount_minor) is not int:
-        problems.append(Problem("amount_minor", "must be an integer count of minor units",
-                                "integer_amount", source=where))
+        problems.append(
+            Problem(
+                "amount_minor",
+                "must be an integer count of minor units",
+                "integer_amount",
+                source=where,
+            )
+        )
     elif posting.amount_minor == 0:
-        problems.append(Problem("amount_minor", "a posting of zero moves nothing", "zero_amount",
-                                source=where))
+        problems.append(
+            Problem("amount_minor", "a posting of zero moves nothing", "zero_amount", source=where)
+        )
     if posting.currency not in CURRENCY_EXPONENTS:
-        problems.append(Problem("currency", f"unknown currency {posting.currency!r}",
-                                "currency", source=where))
+        problems.append(
+            Problem("currency", f"unknown currency {posting.currency!r}", "currency", source=where)
+        )
     if not posting.account:
-        problems.append(Problem("account", "an account code is required", "required",
-                                source=where))
+        problems.append(Problem("account", "an account code is required", "required", source=where))
     return problems
 
 

@@ -24,11 +24,11 @@ from sqlalchemy import (
     update,
 )
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.calendar import calendar_problems
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
-from remit.ledger import audit
 from remit.ledger.model import (
     AccountSpec,
     AccountType,
@@ -65,8 +65,15 @@ __all__ = ["get_entry", "list_periods", "post", "post_entries", "post_entry_file
 # ---------------------------------------------------------------- books and accounts
 
 
-def create_book(conn: Connection, actor: Actor, code: str, name: str, base_currency: str,
-                timezone: str = "UTC", calendar: str = "GB-ENG") -> int:
+def create_book(
+    conn: Connection,
+    actor: Actor,
+    code: str,
+    name: str,
+    base_currency: str,
+    timezone: str = "UTC",
+    calendar: str = "GB-ENG",
+) -> int:
     """Open a new book; the system or an admin may do it.
 
     ``calendar`` names the holidays of its business days (see ``remit.calendar``).
@@ -77,8 +84,7 @@ def create_book(conn: Connection, actor: Actor, code: str, name: str, base_curre
     if not code or len(code) > 32 or not code.replace("-", "").replace("_", "").isalnum():
         problems.append(Problem("code", "1 to 32 letters, digits, - or _", "book_code"))
     if base_currency not in CURRENCY_EXPONENTS:
-        problems.append(Problem("base_currency", f"unknown currency {base_currency!r}",
-                                "currency"))
+        problems.append(Problem("base_currency", f"unknown currency {base_currency!r}", "currency"))
     problems += calendar_problems(calendar)
     try:
         ZoneInfo(timezone)
@@ -88,8 +94,14 @@ def create_book(conn: Connection, actor: Actor, code: str, name: str, base_curre
         raise ValidationFailed(problems)
     if conn.execute(select(books.c.id).where(books.c.code == code)).first():
         raise Conflict(f"a book with code {code!r} already exists")
-    values = {"code": code, "name": name, "base_currency": base_currency,
-              "timezone": timezone, "calendar": calendar, "created_at": audit.utc_now_text()}
+    values = {
+        "code": code,
+        "name": name,
+        "base_currency": base_currency,
+        "timezone": timezone,
+        "calendar": calendar,
+        "created_at": audit.utc_now_text(),
+    }
     book_id = insert_id(conn, insert(books).values(**values))
     audit.record(conn, actor, "book.create", "book", book_id, None, values, book_id)
     return book_id
@@ -128,60 +140,105 @@ def list_books(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(select(books).order_by(books.c.code)).mappings()]
 
 
-def open_accounts(conn: Connection, actor: Actor, book_id: int,
-                  specs: Sequence[AccountSpec]) -> list[int]:
+def open_accounts(
+    conn: Connection, actor: Actor, book_id: int, specs: Sequence[AccountSpec]
+) -> list[int]:
     """Add accounts to the book's chart; codes are unique per book."""
     require(actor, book_id, Permission.ACCOUNTS_MANAGE)
     existing = set(accounts_by_code(conn, book_id))
     problems = []
     for i, spec in enumerate(specs, start=1):
         if spec.code in existing:
-            problems.append(Problem("code", f"account {spec.code} already exists",
-                                    "duplicate_account", line=i))
+            problems.append(
+                Problem("code", f"account {spec.code} already exists", "duplicate_account", line=i)
+            )
         if spec.is_control and not spec.party_role:
-            problems.append(Problem("party_role", "a control account names the party role of "
-                                    "its sub-ledger", "required", line=i))
+            problems.append(
+                Problem(
+                    "party_role",
+                    "a control account names the party role of its sub-ledger",
+                    "required",
+                    line=i,
+                )
+            )
         if spec.currency and spec.currency not in CURRENCY_EXPONENTS:
-            problems.append(Problem("currency", f"unknown currency {spec.currency!r}",
-                                    "currency", line=i))
+            problems.append(
+                Problem("currency", f"unknown currency {spec.currency!r}", "currency", line=i)
+            )
         existing.add(spec.code)
     if problems:
         raise ValidationFailed(problems)
-    rows = [{"book_id": book_id, "code": s.code, "name": s.name, "type": s.type.value,
-             "is_control": s.is_control, "party_role": s.party_role, "currency": s.currency}
-            for s in specs]
-    ids = [insert_id(conn, insert(accounts).values(**row))
-           for row in rows]
-    audit.record(conn, actor, "accounts.open", "book", book_id, None,
-                 {"accounts": [r["code"] for r in rows]}, book_id)
+    rows = [
+        {
+            "book_id": book_id,
+            "code": s.code,
+            "name": s.name,
+            "type": s.type.value,
+            "is_control": s.is_control,
+            "party_role": s.party_role,
+            "currency": s.currency,
+        }
+        for s in specs
+    ]
+    ids = [insert_id(conn, insert(accounts).values(**row)) for row in rows]
+    audit.record(
+        conn,
+        actor,
+        "accounts.open",
+        "book",
+        book_id,
+        None,
+        {"accounts": [r["code"] for r in rows]},
+        book_id,
+    )
     return ids
 
 
 def list_accounts(conn: Connection, book_id: int) -> list[AccountSpec]:
-    rows = conn.execute(select(accounts).where(accounts.c.book_id == book_id)
-                        .order_by(accounts.c.code))
-    return [AccountSpec(r.code, r.name, AccountType(r.type), bool(r.is_control), r.party_role,
-                        r.currency) for r in rows]
+    rows = conn.execute(
+        select(accounts).where(accounts.c.book_id == book_id).order_by(accounts.c.code)
+    )
+    return [
+        AccountSpec(
+            r.code, r.name, AccountType(r.type), bool(r.is_control), r.party_role, r.currency
+        )
+        for r in rows
+    ]
 
 
 # ---------------------------------------------------------------- balances
 
 
-def balances(conn: Connection, actor: Actor, book_id: int, as_of: date | None = None,
-             account: str | None = None, party_id: int | None = None,
-             currency: str | None = None) -> list[Balance]:
+def balances(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    as_of: date | None = None,
+    account: str | None = None,
+    party_id: int | None = None,
+    currency: str | None = None,
+) -> list[Balance]:
     """Balances per account, party and currency, as of a date (inclusive)."""
     require(actor, book_id, Permission.LEDGER_READ)
     return _balances(conn, book_id, as_of, account, party_id, currency)
 
 
-def _balances(conn: Connection, book_id: int, as_of: date | None = None,
-              account: str | None = None, party_id: int | None = None,
-              currency: str | None = None) -> list[Balance]:
+def _balances(
+    conn: Connection,
+    book_id: int,
+    as_of: date | None = None,
+    account: str | None = None,
+    party_id: int | None = None,
+    currency: str | None = None,
+) -> list[Balance]:
     p, a = postings.c, accounts.c
-    query = (select(a.code, p.party_id, p.currency, func.sum(p.amount_minor).label("total"))
-             .join(accounts, a.id == p.account_id).where(a.book_id == book_id)
-             .group_by(a.code, p.party_id, p.currency).order_by(a.code, p.party_id, p.currency))
+    query = (
+        select(a.code, p.party_id, p.currency, func.sum(p.amount_minor).label("total"))
+        .join(accounts, a.id == p.account_id)
+        .where(a.book_id == book_id)
+        .group_by(a.code, p.party_id, p.currency)
+        .order_by(a.code, p.party_id, p.currency)
+    )
     if as_of is not None:
         query = query.where(p.entry_date <= as_of)
     if account is not None:
@@ -193,25 +250,31 @@ def _balances(conn: Connection, book_id: int, as_of: date | None = None,
     return [Balance(r.code, r.currency, int(r.total), r.party_id) for r in conn.execute(query)]
 
 
-def party_balances(conn: Connection, actor: Actor, book_id: int, account: str,
-                   as_of: date | None = None) -> dict[tuple[int, str], int]:
+def party_balances(
+    conn: Connection, actor: Actor, book_id: int, account: str, as_of: date | None = None
+) -> dict[tuple[int, str], int]:
     """Every party's balance on one control account: {(party_id, currency): minor}."""
-    return {(b.party_id, b.currency): b.balance_minor
-            for b in balances(conn, actor, book_id, as_of=as_of, account=account)
-            if b.party_id is not None}
+    return {
+        (b.party_id, b.currency): b.balance_minor
+        for b in balances(conn, actor, book_id, as_of=as_of, account=account)
+        if b.party_id is not None
+    }
 
 
-def trial_balance(conn: Connection, actor: Actor, book_id: int,
-                  as_of: date | None = None) -> TrialBalance:
+def trial_balance(
+    conn: Connection, actor: Actor, book_id: int, as_of: date | None = None
+) -> TrialBalance:
     """Each account's net balance in the debit or credit column, per currency.
 
     Read from the day totals (a few rows per account and day), not from every posting.
     """
     require(actor, book_id, Permission.LEDGER_READ)
     t = account_daily_totals.c
-    query = (select(t.account_id, t.currency,
-                    func.sum(t.debit_minor - t.credit_minor).label("total"))
-             .where(t.book_id == book_id).group_by(t.account_id, t.currency))
+    query = (
+        select(t.account_id, t.currency, func.sum(t.debit_minor - t.credit_minor).label("total"))
+        .where(t.book_id == book_id)
+        .group_by(t.account_id, t.currency)
+    )
     if as_of is not None:
         query = query.where(t.entry_date <= as_of)
     sums = conn.execute(query).all()
@@ -219,8 +282,16 @@ def trial_balance(conn: Connection, actor: Actor, book_id: int,
     rows = []
     for account_id, currency, summed in sums:
         acct, total = chart[account_id], int(summed)
-        rows.append(TrialBalanceRow(acct.code, acct.name, AccountType(acct.type), currency,
-                                    max(total, 0), max(-total, 0)))
+        rows.append(
+            TrialBalanceRow(
+                acct.code,
+                acct.name,
+                AccountType(acct.type),
+                currency,
+                max(total, 0),
+                max(-total, 0),
+            )
+        )
     rows.sort(key=lambda r: (r.currency, r.account_code))
     return TrialBalance(str(get_book(conn, book_id)["code"]), as_of, tuple(rows))
 
@@ -234,35 +305,55 @@ def close_period(conn: Connection, actor: Actor, book_id: int, year: int, month:
     return _set_period(conn, actor, book_id, year, month, PeriodStatus.CLOSED, "")
 
 
-def reopen_period(conn: Connection, actor: Actor, book_id: int, year: int, month: int,
-                  reason: str) -> Period:
+def reopen_period(
+    conn: Connection, actor: Actor, book_id: int, year: int, month: int, reason: str
+) -> Period:
     """Reopen a closed month; needs the manager role and a reason, and is audited."""
     require(actor, book_id, Permission.PERIOD_REOPEN)
     if not reason.strip():
-        raise ValidationFailed([Problem("reason", "reopening a period needs a reason",
-                                        "required")])
+        raise ValidationFailed([Problem("reason", "reopening a period needs a reason", "required")])
     return _set_period(conn, actor, book_id, year, month, PeriodStatus.OPEN, reason)
 
 
-def _set_period(conn: Connection, actor: Actor, book_id: int, year: int, month: int,
-                status: PeriodStatus, reason: str) -> Period:
+def _set_period(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    year: int,
+    month: int,
+    status: PeriodStatus,
+    reason: str,
+) -> Period:
     start, end = month_bounds(year, month)
     pc = periods.c
-    row = conn.execute(select(periods).where(and_(pc.book_id == book_id,
-                                                  pc.start_date == start))).first()
+    row = conn.execute(
+        select(periods).where(and_(pc.book_id == book_id, pc.start_date == start))
+    ).first()
     before = {"status": row.status} if row else {"status": PeriodStatus.OPEN.value}
     if before["status"] == status.value:
         raise Conflict(f"period {start:%Y-%m} is already {status.value}")
-    values = {"status": status.value, "changed_at": audit.utc_now_text(),
-              "changed_by": actor.username}
+    values = {
+        "status": status.value,
+        "changed_at": audit.utc_now_text(),
+        "changed_by": actor.username,
+    }
     if row is None:
-        conn.execute(insert(periods).values(book_id=book_id, start_date=start, end_date=end,
-                                            **values))
+        conn.execute(
+            insert(periods).values(book_id=book_id, start_date=start, end_date=end, **values)
+        )
     else:
         conn.execute(update(periods).where(pc.id == row.id).values(**values))
     action = "period.close" if status is PeriodStatus.CLOSED else "period.reopen"
-    audit.record(conn, actor, action, "period", f"{book_id}:{start:%Y-%m}", before,
-                 {"status": status.value, "reason": reason}, book_id)
+    audit.record(
+        conn,
+        actor,
+        action,
+        "period",
+        f"{book_id}:{start:%Y-%m}",
+        before,
+        {"status": status.value, "reason": reason},
+        book_id,
+    )
     return Period(start, end, status)
 
 
@@ -273,38 +364,70 @@ def integrity_problems(conn: Connection, limit: int = 100) -> list[str]:
     """What should never be: entries that do not balance, postings without their entry, and
     day totals that disagree with the postings."""
     p, je, t = postings.c, journal_entries.c, account_daily_totals.c
-    unbalanced = conn.execute(select(p.entry_id, p.currency).group_by(p.entry_id, p.currency)
-                              .having(func.sum(p.amount_minor) != 0).limit(limit))
+    unbalanced = conn.execute(
+        select(p.entry_id, p.currency)
+        .group_by(p.entry_id, p.currency)
+        .having(func.sum(p.amount_minor) != 0)
+        .limit(limit)
+    )
     found = [f"entry {r.entry_id} does not balance in {r.currency}" for r in unbalanced]
-    orphans = conn.execute(select(p.entry_id).distinct().outerjoin(
-        journal_entries, je.id == p.entry_id).where(je.id.is_(None)).limit(limit))
+    orphans = conn.execute(
+        select(p.entry_id)
+        .distinct()
+        .outerjoin(journal_entries, je.id == p.entry_id)
+        .where(je.id.is_(None))
+        .limit(limit)
+    )
     found += [f"postings of entry {r.entry_id} have no entry row" for r in orphans]
     debit = func.sum(case((p.amount_minor > 0, p.amount_minor), else_=0))
-    from_postings = select(p.account_id, p.currency, p.entry_date,
-                           debit.label("debit"),
-                           (func.sum(func.abs(p.amount_minor)) - debit).label("credit"),
-                           literal(1).label("side")).group_by(p.account_id, p.currency,
-                                                              p.entry_date)
-    from_totals = select(t.account_id, t.currency, t.entry_date, t.debit_minor.label("debit"),
-                         t.credit_minor.label("credit"), literal(2).label("side"))
+    from_postings = select(
+        p.account_id,
+        p.currency,
+        p.entry_date,
+        debit.label("debit"),
+        (func.sum(func.abs(p.amount_minor)) - debit).label("credit"),
+        literal(1).label("side"),
+    ).group_by(p.account_id, p.currency, p.entry_date)
+    from_totals = select(
+        t.account_id,
+        t.currency,
+        t.entry_date,
+        t.debit_minor.label("debit"),
+        t.credit_minor.label("credit"),
+        literal(2).label("side"),
+    )
     both = union_all(from_postings, from_totals).subquery()
     mismatched = conn.execute(
         select(both.c.account_id, both.c.currency, both.c.entry_date)
-        .group_by(both.c.account_id, both.c.currency, both.c.entry_date, both.c.debit,
-                  both.c.credit)
-        .having(func.count() != 2).limit(limit))
-    found += sorted({f"day totals of account {r.account_id} {r.currency} on {r.entry_date} "
-                     "disagree with its postings" for r in mismatched})
+        .group_by(
+            both.c.account_id, both.c.currency, both.c.entry_date, both.c.debit, both.c.credit
+        )
+        .having(func.count() != 2)
+        .limit(limit)
+    )
+    found += sorted(
+        {
+            f"day totals of account {r.account_id} {r.currency} on {r.entry_date} "
+            "disagree with its postings"
+            for r in mismatched
+        }
+    )
     return found
 
 
 # ---------------------------------------------------------------- party statements
 
 
-def party_activity(conn: Connection, actor: Actor, book_id: int, party_id: int,
-                   account: str | None = None, limit: int = 100,
-                   before: tuple[date, int, int] | None = None,
-                   portal: bool = False) -> list[StatementLine]:
+def party_activity(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_id: int,
+    account: str | None = None,
+    limit: int = 100,
+    before: tuple[date, int, int] | None = None,
+    portal: bool = False,
+) -> list[StatementLine]:
     """A party's postings on its control accounts, newest first: its statement lines.
 
     ``before`` is the (date, entry id, line) of the previous page's last line. Staff need
@@ -316,25 +439,50 @@ def party_activity(conn: Connection, actor: Actor, book_id: int, party_id: int,
     else:
         require(actor, book_id, Permission.LEDGER_READ)
     p, a, je = postings.c, accounts.c, journal_entries.c
-    query = (select(p.entry_date, p.entry_id, p.line_no, a.code, a.name, p.currency,
-                    p.amount_minor, je.description, je.source_type)
-             .join(accounts, a.id == p.account_id)
-             .join(journal_entries, je.id == p.entry_id)
-             .where(and_(p.party_id == party_id, a.book_id == book_id)))
+    query = (
+        select(
+            p.entry_date,
+            p.entry_id,
+            p.line_no,
+            a.code,
+            a.name,
+            p.currency,
+            p.amount_minor,
+            je.description,
+            je.source_type,
+        )
+        .join(accounts, a.id == p.account_id)
+        .join(journal_entries, je.id == p.entry_id)
+        .where(and_(p.party_id == party_id, a.book_id == book_id))
+    )
     if account is not None:
         query = query.where(a.code == account)
     if before is not None:
         day, entry_id, line_no = before
-        query = query.where(tuple_(p.entry_date, p.entry_id, p.line_no)
-                            < tuple_(literal(day), literal(entry_id), literal(line_no)))
+        query = query.where(
+            tuple_(p.entry_date, p.entry_id, p.line_no)
+            < tuple_(literal(day), literal(entry_id), literal(line_no))
+        )
     query = query.order_by(p.entry_date.desc(), p.entry_id.desc(), p.line_no.desc())
-    return [StatementLine(r.entry_date, int(r.entry_id), int(r.line_no), r.code, r.name,
-                          r.currency, int(r.amount_minor), r.description, r.source_type)
-            for r in conn.execute(query.limit(limit))]
+    return [
+        StatementLine(
+            r.entry_date,
+            int(r.entry_id),
+            int(r.line_no),
+            r.code,
+            r.name,
+            r.currency,
+            int(r.amount_minor),
+            r.description,
+            r.source_type,
+        )
+        for r in conn.execute(query.limit(limit))
+    ]
 
 
-def party_balances_by_account(conn: Connection, actor: Actor, book_id: int, party_id: int,
-                              portal: bool = False) -> list[Balance]:
+def party_balances_by_account(
+    conn: Connection, actor: Actor, book_id: int, party_id: int, portal: bool = False
+) -> list[Balance]:
     """A party's balance on each control account and currency (its own, for a portal)."""
     if portal:
         if actor.party_in(book_id) != party_id:
@@ -348,8 +496,9 @@ def require_read(actor: Actor, book_id: int) -> None:
     require(actor, book_id, Permission.LEDGER_READ)
 
 
-def entry_ids(conn: Connection, actor: Actor, book_id: int, before: int | None = None,
-              limit: int = 50) -> list[int]:
+def entry_ids(
+    conn: Connection, actor: Actor, book_id: int, before: int | None = None, limit: int = 50
+) -> list[int]:
     """Ids of the book's journal entries, newest first (keyset: ``before`` an id)."""
     require(actor, book_id, Permission.LEDGER_READ)
     je = journal_entries.c

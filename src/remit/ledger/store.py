@@ -1,8 +1,9 @@
-"""Tables of the ledger and the audit chain, and the database's own guards.
+"""Tables of the ledger, and the database's own guards.
 
 The database refuses, by itself, what the code also refuses:
 
-- UPDATE, DELETE (and on PostgreSQL TRUNCATE) of journal entries, postings and audit events;
+- UPDATE, DELETE (and on PostgreSQL TRUNCATE) of journal entries and postings (and of audit
+  events, whose tables are the kernel's, in ``remit/audit.py``);
 - postings added to an entry that is already posted (keys, below);
 - an entry whose postings do not sum to zero per currency, are not all there, or name an
   account or party of another book: SQLite checks when the entry row is inserted (there,
@@ -27,7 +28,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -117,9 +117,13 @@ postings = Table(
     Column("memo", String(200), nullable=False, default=""),
     CheckConstraint("line_no BETWEEN 1 AND entry_lines", name="line_within_entry"),
     CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
-    Index("ix_postings_party", "party_id", "account_id",
-          sqlite_where=text("party_id IS NOT NULL"),
-          postgresql_where=text("party_id IS NOT NULL")),
+    Index(
+        "ix_postings_party",
+        "party_id",
+        "account_id",
+        sqlite_where=text("party_id IS NOT NULL"),
+        postgresql_where=text("party_id IS NOT NULL"),
+    ),
     sqlite_with_rowid=False,
 )
 
@@ -138,29 +142,4 @@ account_daily_totals = Table(
     Column("debit_minor", BigInteger, nullable=False),
     Column("credit_minor", BigInteger, nullable=False),
     Index("ix_account_daily_totals_book_date", "book_id", "entry_date"),
-)
-
-audit_events = Table(
-    "audit_events",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=False),
-    Column("occurred_at", String(32), nullable=False),
-    Column("actor", String(100), nullable=False),
-    Column("book_id", Integer),
-    Column("action", String(64), nullable=False),
-    Column("object_type", String(64), nullable=False),
-    Column("object_id", String(100), nullable=False),
-    Column("before", Text, nullable=False),
-    Column("after", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Index("ix_audit_events_object", "object_type", "object_id"),
-)
-
-audit_head = Table(
-    "audit_head",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("hash", String(64), nullable=False),
 )

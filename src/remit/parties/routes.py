@@ -35,8 +35,13 @@ router = APIRouter(prefix="/b/{book}")
 api = APIRouter(prefix="/api/v1/books/{book}/parties", tags=["parties"], responses=PROBLEMS)
 Read = Annotated[Ctx, Depends(Need(P.PARTY_READ))]
 PAGE = 50
-ROLE_TITLES = {"provider": "Providers", "client": "Clients", "customer": "Customers",
-               "carrier": "Carriers", "vendor": "Vendors"}
+ROLE_TITLES = {
+    "provider": "Providers",
+    "client": "Clients",
+    "customer": "Customers",
+    "carrier": "Carriers",
+    "vendor": "Vendors",
+}
 
 
 def _after(after: str | None) -> tuple[str, int] | None:
@@ -46,24 +51,37 @@ def _after(after: str | None) -> tuple[str, int] | None:
     try:
         return str(found["name"]), int(found["id"])
     except (KeyError, TypeError, ValueError):
-        raise ValidationFailed([Problem("after", "not a page marker of this list",
-                                        "cursor")]) from None
+        raise ValidationFailed(
+            [Problem("after", "not a page marker of this list", "cursor")]
+        ) from None
 
 
 @router.get("/parties", response_class=HTMLResponse)
-def party_list(ctx: Read, role: str = "", q: str = "", after: str | None = None,
-               fragment: bool = False) -> HTMLResponse:
+def party_list(
+    ctx: Read, role: str = "", q: str = "", after: str | None = None, fragment: bool = False
+) -> HTMLResponse:
     if role and role not in ROLE_TITLES:
         raise ValidationFailed([Problem("role", f"one of {', '.join(ROLE_TITLES)}", "role")])
     with ctx.db.read() as conn:
-        rows = parties.party_page(conn, ctx.actor, ctx.book_id, role or None, q, _after(after),
-                                  PAGE + 1)  # one past the page: is there a next one?
-    nxt = encode_cursor({"name": rows[PAGE - 1]["name"], "id": rows[PAGE - 1]["id"]}) \
-        if len(rows) > PAGE else None
+        rows = parties.party_page(
+            conn, ctx.actor, ctx.book_id, role or None, q, _after(after), PAGE + 1
+        )  # one past the page: is there a next one?
+    nxt = (
+        encode_cursor({"name": rows[PAGE - 1]["name"], "id": rows[PAGE - 1]["id"]})
+        if len(rows) > PAGE
+        else None
+    )
     rows = rows[:PAGE]
     name = "parties/_rows.html" if fragment else "parties/list.html"
-    return ctx.page(name, nav=role or "provider", rows=rows, role=role, q=q,
-                    title=ROLE_TITLES.get(role, "Parties"), next_page=nxt)
+    return ctx.page(
+        name,
+        nav=role or "provider",
+        rows=rows,
+        role=role,
+        q=q,
+        title=ROLE_TITLES.get(role, "Parties"),
+        next_page=nxt,
+    )
 
 
 @router.get("/parties/{party_id}", response_class=HTMLResponse)
@@ -71,14 +89,24 @@ def party_page(ctx: Read, party_id: Id) -> HTMLResponse:
     return _party_page(ctx, party_id)
 
 
-def party_page_response(ctx: Ctx, party_id: Id, errors: dict[str, list[str]] | None = None,
-                        status: int = 200, **extra: Any) -> HTMLResponse:
+def party_page_response(
+    ctx: Ctx,
+    party_id: Id,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
     """The party page, with a form's errors and values when it comes back refused."""
     return _party_page(ctx, party_id, errors, status, **extra)
 
 
-def _party_page(ctx: Ctx, party_id: Id, errors: dict[str, list[str]] | None = None,
-                status: int = 200, **extra: Any) -> HTMLResponse:
+def _party_page(
+    ctx: Ctx,
+    party_id: Id,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
     actor, book_id = ctx.actor, ctx.book_id
     with ctx.db.read() as conn:
         party = parties.get_party(conn, actor, book_id, party_id)
@@ -86,16 +114,35 @@ def _party_page(ctx: Ctx, party_id: Id, errors: dict[str, list[str]] | None = No
         if ctx.can(P.LEDGER_READ):
             balances = ledger.party_balances_by_account(conn, actor, book_id, party_id)
             lines = ledger.party_activity(conn, actor, book_id, party_id, limit=25)
-        docs = documents.list_documents(conn, actor, book_id, "party", party_id) \
-            if ctx.can(P.DOCUMENT_READ) else []
-        party_cases = cases.list_cases(conn, actor, book_id, cases.CaseFilter(
-            open_only=False, party_id=party_id), limit=20) if ctx.can(P.CASE_READ) else []
+        docs = (
+            documents.list_documents(conn, actor, book_id, "party", party_id)
+            if ctx.can(P.DOCUMENT_READ)
+            else []
+        )
+        party_cases = (
+            cases.list_cases(
+                conn, actor, book_id, cases.CaseFilter(open_only=False, party_id=party_id), limit=20
+            )
+            if ctx.can(P.CASE_READ)
+            else []
+        )
         pending = parties.pending_bank_changes(conn, actor, book_id, party_id)
         letters = _correspondence(conn, ctx, party_id)
-    return ctx.page("parties/party.html", status, nav=(party["roles"] or ["provider"])[0],
-                    party=party, balances=balances, lines=lines, docs=docs,
-                    cases=party_cases, pending=pending, letters=letters,
-                    errors=errors or {}, templates=TEMPLATES, **extra)
+    return ctx.page(
+        "parties/party.html",
+        status,
+        nav=(party["roles"] or ["provider"])[0],
+        party=party,
+        balances=balances,
+        lines=lines,
+        docs=docs,
+        cases=party_cases,
+        pending=pending,
+        letters=letters,
+        errors=errors or {},
+        templates=TEMPLATES,
+        **extra,
+    )
 
 
 def _correspondence(conn: Any, ctx: Ctx, party_id: Id) -> list[dict[str, Any]]:
@@ -115,24 +162,41 @@ View = Annotated[Ctx, Depends(Need(P.BANK_DETAILS_VIEW))]
 
 
 @router.post("/parties/{party_id}/bank-change", response_class=HTMLResponse)
-def bank_change_submit(ctx: Request_, party_id: Id, scheme: Annotated[str, Form()] = "",
-                       sort_code: Annotated[str, Form()] = "",
-                       account_number: Annotated[str, Form()] = "",
-                       routing_number: Annotated[str, Form()] = "",
-                       account_type: Annotated[str, Form()] = "",
-                       iban: Annotated[str, Form()] = "", bic: Annotated[str, Form()] = "",
-                       reason: Annotated[str, Form()] = "") -> Response:
-    given = {"sort_code": sort_code, "account_number": account_number,
-             "routing_number": routing_number, "account_type": account_type, "iban": iban,
-             "bic": bic}
+def bank_change_submit(
+    ctx: Request_,
+    party_id: Id,
+    scheme: Annotated[str, Form()] = "",
+    sort_code: Annotated[str, Form()] = "",
+    account_number: Annotated[str, Form()] = "",
+    routing_number: Annotated[str, Form()] = "",
+    account_type: Annotated[str, Form()] = "",
+    iban: Annotated[str, Form()] = "",
+    bic: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    given = {
+        "sort_code": sort_code,
+        "account_number": account_number,
+        "routing_number": routing_number,
+        "account_type": account_type,
+        "iban": iban,
+        "bic": bic,
+    }
     try:
         details = _details(scheme, given)
         with ctx.db.write() as conn:
-            parties.request_bank_change(conn, ctx.actor, ctx.web.vault(), ctx.book_id,
-                                        party_id, details, reason)
+            parties.request_bank_change(
+                conn, ctx.actor, ctx.web.vault(), ctx.book_id, party_id, details, reason
+            )
     except ValidationFailed as exc:
-        return _party_page(ctx, party_id, field_errors(exc), 422, scheme=scheme,
-                           bank_form={**given, "reason": reason})
+        return _party_page(
+            ctx,
+            party_id,
+            field_errors(exc),
+            422,
+            scheme=scheme,
+            bank_form={**given, "reason": reason},
+        )
     return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}?requested=1", status_code=303)
 
 
@@ -140,8 +204,9 @@ def _details(scheme: str, given: dict[str, str]) -> BankDetails:
     try:
         kind = BankScheme(scheme)
     except ValueError:
-        raise ValidationFailed([Problem("scheme", "choose the kind of bank account",
-                                        "required")]) from None
+        raise ValidationFailed(
+            [Problem("scheme", "choose the kind of bank account", "required")]
+        ) from None
     spec = BANK_FIELD_SPECS[kind]
     return BankDetails(kind, {name: given.get(name, "") for name in spec.allowed})
 
@@ -154,27 +219,29 @@ def bank_changes(ctx: Read) -> HTMLResponse:
 
 
 @router.post("/bank-changes/{change_id}/approve")
-def bank_change_approve(ctx: Approve, change_id: Id,
-                        note: Annotated[str, Form()] = "") -> Response:
+def bank_change_approve(ctx: Approve, change_id: Id, note: Annotated[str, Form()] = "") -> Response:
     with ctx.db.write() as conn:
         parties.approve_bank_change(conn, ctx.actor, ctx.book_id, change_id, note)
-    return RedirectResponse(f"/b/{ctx.code}/bank-changes?approved={change_id}",
-                            status_code=303)
+    return RedirectResponse(f"/b/{ctx.code}/bank-changes?approved={change_id}", status_code=303)
 
 
 @router.post("/bank-changes/{change_id}/reject", response_class=HTMLResponse)
-def bank_change_reject(ctx: Approve, change_id: Id,
-                       note: Annotated[str, Form()] = "") -> Response:
+def bank_change_reject(ctx: Approve, change_id: Id, note: Annotated[str, Form()] = "") -> Response:
     try:
         with ctx.db.write() as conn:
             parties.reject_bank_change(conn, ctx.actor, ctx.book_id, change_id, note)
     except ValidationFailed as exc:
         with ctx.db.read() as conn:
             pending = parties.pending_bank_changes(conn, ctx.actor, ctx.book_id)
-        return ctx.page("parties/bank_changes.html", 422, nav="queue", pending=pending,
-                        errors=field_errors(exc), failed=change_id)
-    return RedirectResponse(f"/b/{ctx.code}/bank-changes?rejected={change_id}",
-                            status_code=303)
+        return ctx.page(
+            "parties/bank_changes.html",
+            422,
+            nav="queue",
+            pending=pending,
+            errors=field_errors(exc),
+            failed=change_id,
+        )
+    return RedirectResponse(f"/b/{ctx.code}/bank-changes?rejected={change_id}", status_code=303)
 
 
 @router.post("/parties/{party_id}/bank-details", response_class=HTMLResponse)
@@ -194,15 +261,29 @@ Docs = Annotated[Ctx, Depends(Need(P.DOCUMENT_READ))]
 
 
 @router.post("/parties/{party_id}/documents", response_class=HTMLResponse)
-async def party_upload(ctx: Upload, party_id: Id, file: Annotated[UploadFile, File()],
-                       title: Annotated[str, Form()] = "",
-                       portal_visible: Annotated[bool, Form()] = False) -> Response:
+async def party_upload(
+    ctx: Upload,
+    party_id: Id,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str, Form()] = "",
+    portal_visible: Annotated[bool, Form()] = False,
+) -> Response:
     content = await file.read()
     try:
         with ctx.db.write() as conn:
             parties.get_party(conn, ctx.actor, ctx.book_id, party_id)
-            documents.attach(conn, ctx.actor, ctx.book_id, "party", party_id,
-                             file.filename or "", content, title, "upload", portal_visible)
+            documents.attach(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                "party",
+                party_id,
+                file.filename or "",
+                content,
+                title,
+                "upload",
+                portal_visible,
+            )
     except ValidationFailed as exc:
         return _party_page(ctx, party_id, field_errors(exc), 422)
     return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}#documents", status_code=303)
@@ -217,9 +298,14 @@ def document_download(ctx: Docs, document_id: Id) -> Response:
 
 def file_response(found: documents.Download) -> Response:
     safe = "".join(ch for ch in found.filename if ch.isalnum() or ch in "._- ") or "file"
-    return Response(found.content, media_type=found.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{safe}"',
-                             "X-Content-Type-Options": "nosniff"})
+    return Response(
+        found.content,
+        media_type=found.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # ---------------------------------------------------------------- API
@@ -256,14 +342,22 @@ ApiEdit = Annotated[ApiCtx, Depends(ApiNeed(P.PARTY_EDIT))]
 
 
 @api.get("", response_model=PartyPage, summary="List parties by name")
-def api_list(ctx: ApiRead, role: PartyRole | None = None, q: str = "",
-             limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-             cursor: str | None = None) -> dict[str, Any]:
+def api_list(
+    ctx: ApiRead,
+    role: PartyRole | None = None,
+    q: str = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
     with ctx.db.read() as conn:
-        rows = parties.party_page(conn, ctx.actor, ctx.book_id, role.value if role else None,
-                                  q, _after(cursor), limit)
-    nxt = encode_cursor({"name": rows[-1]["name"], "id": rows[-1]["id"]}) \
-        if len(rows) == limit else None
+        rows = parties.party_page(
+            conn, ctx.actor, ctx.book_id, role.value if role else None, q, _after(cursor), limit
+        )
+    nxt = (
+        encode_cursor({"name": rows[-1]["name"], "id": rows[-1]["id"]})
+        if len(rows) == limit
+        else None
+    )
     return {"items": rows, "next_cursor": nxt}
 
 
@@ -277,20 +371,34 @@ def _detail(conn: Any, ctx: ApiCtx, party_id: Id) -> dict[str, Any]:
     party = parties.get_party(conn, ctx.actor, ctx.book_id, party_id)
     balances = []
     if ctx.actor.can(ctx.book_id, P.LEDGER_READ):
-        balances = [{"account": b.account_code,
-                     "balance": MoneyOut.of(b.balance_minor, b.currency).model_dump()}
-                    for b in ledger.party_balances_by_account(conn, ctx.actor, ctx.book_id,
-                                                              party_id)]
-    return {"id": party["id"], "ref": party["ref"], "name": party["name"],
-            "kind": party["kind"], "roles": party["roles"],
-            "identifiers": party["identifiers"], "bank_account": party["bank_account"],
-            "balances": balances}
+        balances = [
+            {
+                "account": b.account_code,
+                "balance": MoneyOut.of(b.balance_minor, b.currency).model_dump(),
+            }
+            for b in ledger.party_balances_by_account(conn, ctx.actor, ctx.book_id, party_id)
+        ]
+    return {
+        "id": party["id"],
+        "ref": party["ref"],
+        "name": party["name"],
+        "kind": party["kind"],
+        "roles": party["roles"],
+        "identifiers": party["identifiers"],
+        "bank_account": party["bank_account"],
+        "balances": balances,
+    }
 
 
 @api.post("", response_model=PartyDetail, status_code=201, summary="Create a party")
 def api_create(ctx: ApiEdit, body: PartyIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
-        party_id = parties.create_party(conn, ctx.actor, ctx.book_id, parties.NewParty(
-            body.ref, body.name, body.kind, tuple(body.roles)))
+        party_id = parties.create_party(
+            conn,
+            ctx.actor,
+            ctx.book_id,
+            parties.NewParty(body.ref, body.name, body.kind, tuple(body.roles)),
+        )
         return 201, _detail(conn, ctx, party_id)
+
     return idempotent(ctx, body.model_dump(mode="json"), effect)

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, literal, or_, select, tuple_, update
 
+from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
-from remit.ledger import audit
 from remit.parties.model import (
     BankChangeStatus,
     BankDetails,
@@ -78,74 +78,160 @@ def party_problems(spec: NewParty, line: int | None = None) -> list[Problem]:
     if not spec.name.strip():
         problems.append(Problem("name", "a party needs a name", "required", line=line))
     if not spec.roles:
-        problems.append(Problem("roles", "a party needs at least one role", "required",
-                                line=line))
+        problems.append(Problem("roles", "a party needs at least one role", "required", line=line))
     for scheme, value in spec.identifiers.items():
-        problems.extend(Problem(p.field, p.message, p.check, line=line)
-                        for p in validate_identifier(scheme, value))
+        problems.extend(
+            Problem(p.field, p.message, p.check, line=line)
+            for p in validate_identifier(scheme, value)
+        )
     return problems
 
 
-def create_parties(conn: Connection, actor: Actor, book_id: int,
-                   specs: Sequence[NewParty]) -> list[int]:
+def create_parties(
+    conn: Connection, actor: Actor, book_id: int, specs: Sequence[NewParty]
+) -> list[int]:
     """Create parties in bulk; every problem of every party is reported, nothing written."""
     require(actor, book_id, Permission.PARTY_EDIT)
-    problems = [p for n, s in enumerate(specs, start=1)
-                for p in party_problems(s, n if len(specs) > 1 else None)]
+    problems = [
+        p
+        for n, s in enumerate(specs, start=1)
+        for p in party_problems(s, n if len(specs) > 1 else None)
+    ]
     refs = [s.ref for s in specs]
-    taken = {r.ref for r in conn.execute(select(parties.c.ref).where(
-        and_(parties.c.book_id == book_id, parties.c.ref.in_(refs[:1000]))))} if refs else set()
+    taken = (
+        {
+            r.ref
+            for r in conn.execute(
+                select(parties.c.ref).where(
+                    and_(parties.c.book_id == book_id, parties.c.ref.in_(refs[:1000]))
+                )
+            )
+        }
+        if refs
+        else set()
+    )
     if len(specs) > 1000:
-        all_refs = {r.ref for r in conn.execute(select(parties.c.ref).where(
-            parties.c.book_id == book_id))}
+        all_refs = {
+            r.ref for r in conn.execute(select(parties.c.ref).where(parties.c.book_id == book_id))
+        }
         taken = all_refs & set(refs)
     seen: set[str] = set()
     for n, ref in enumerate(refs, start=1):
         if ref in taken or ref in seen:
-            problems.append(Problem("ref", f"party ref {ref!r} is already used in this book",
-                                    "duplicate_ref", line=n))
+            problems.append(
+                Problem(
+                    "ref",
+                    f"party ref {ref!r} is already used in this book",
+                    "duplicate_ref",
+                    line=n,
+                )
+            )
         seen.add(ref)
     if problems:
         raise ValidationFailed(problems)
     now = audit.utc_now_text()
-    rows = [{"book_id": book_id, "ref": s.ref, "name": s.name.strip(), "kind": s.kind.value,
-             "created_at": now} for s in specs]
-    ids = [int(i) for i in conn.execute(
-        insert(parties).returning(parties.c.id, sort_by_parameter_order=True), rows).scalars()]
+    rows = [
+        {
+            "book_id": book_id,
+            "ref": s.ref,
+            "name": s.name.strip(),
+            "kind": s.kind.value,
+            "created_at": now,
+        }
+        for s in specs
+    ]
+    ids = [
+        int(i)
+        for i in conn.execute(
+            insert(parties).returning(parties.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    ]
     _insert_details(conn, book_id, specs, ids)
-    audit.record_many(conn, actor, [
-        ("party.create", "party", pid, None,
-         {"ref": s.ref, "name": s.name, "roles": [r.value for r in s.roles]}, book_id)
-        for pid, s in zip(ids, specs, strict=True)])
+    audit.record_many(
+        conn,
+        actor,
+        [
+            (
+                "party.create",
+                "party",
+                pid,
+                None,
+                {"ref": s.ref, "name": s.name, "roles": [r.value for r in s.roles]},
+                book_id,
+            )
+            for pid, s in zip(ids, specs, strict=True)
+        ],
+    )
     _emit_created(conn, book_id, specs, ids)
     return ids
 
 
-def _emit_created(conn: Connection, book_id: int, specs: Sequence[NewParty],
-                  ids: Sequence[int]) -> None:
+def _emit_created(
+    conn: Connection, book_id: int, specs: Sequence[NewParty], ids: Sequence[int]
+) -> None:
     """Webhook events: one per party, or one summary for a big batch."""
     if len(ids) > BATCH_EVENT_LIMIT:
         first, last = min(ids), max(ids)
-        emit(conn, book_id, "parties.created", "party_batch", f"{first}-{last}",
-             {"parties": len(ids), "first_id": first, "last_id": last})
+        emit(
+            conn,
+            book_id,
+            "parties.created",
+            "party_batch",
+            f"{first}-{last}",
+            {"parties": len(ids), "first_id": first, "last_id": last},
+        )
         return
-    emit_many(conn, book_id, "party.created", "party", (
-        (pid, {"party_id": pid, "ref": s.ref, "name": s.name.strip(), "kind": s.kind.value,
-               "roles": [r.value for r in dict.fromkeys(s.roles)]})
-        for pid, s in zip(ids, specs, strict=True)))
+    emit_many(
+        conn,
+        book_id,
+        "party.created",
+        "party",
+        (
+            (
+                pid,
+                {
+                    "party_id": pid,
+                    "ref": s.ref,
+                    "name": s.name.strip(),
+                    "kind": s.kind.value,
+                    "roles": [r.value for r in dict.fromkeys(s.roles)],
+                },
+            )
+            for pid, s in zip(ids, specs, strict=True)
+        ),
+    )
 
 
-def _insert_details(conn: Connection, book_id: int, specs: Sequence[NewParty],
-                    ids: Sequence[int]) -> None:
-    role_rows = [{"party_id": pid, "role": r.value, "book_id": book_id}
-                 for pid, s in zip(ids, specs, strict=True) for r in dict.fromkeys(s.roles)]
-    ident_rows = [{"party_id": pid, "scheme": sch.value, "value": normalise_identifier(sch, v)}
-                  for pid, s in zip(ids, specs, strict=True) for sch, v in s.identifiers.items()]
-    contact_rows = [{"party_id": pid, "name": c.name, "email": c.email, "phone": c.phone,
-                     "address": c.address, "role": c.role}
-                    for pid, s in zip(ids, specs, strict=True) for c in s.contacts]
-    for table, rows in ((party_roles, role_rows), (party_identifiers, ident_rows),
-                        (contacts, contact_rows)):
+def _insert_details(
+    conn: Connection, book_id: int, specs: Sequence[NewParty], ids: Sequence[int]
+) -> None:
+    role_rows = [
+        {"party_id": pid, "role": r.value, "book_id": book_id}
+        for pid, s in zip(ids, specs, strict=True)
+        for r in dict.fromkeys(s.roles)
+    ]
+    ident_rows = [
+        {"party_id": pid, "scheme": sch.value, "value": normalise_identifier(sch, v)}
+        for pid, s in zip(ids, specs, strict=True)
+        for sch, v in s.identifiers.items()
+    ]
+    contact_rows = [
+        {
+            "party_id": pid,
+            "name": c.name,
+            "email": c.email,
+            "phone": c.phone,
+            "address": c.address,
+            "role": c.role,
+        }
+        for pid, s in zip(ids, specs, strict=True)
+        for c in s.contacts
+    ]
+    for table, rows in (
+        (party_roles, role_rows),
+        (party_identifiers, ident_rows),
+        (contacts, contact_rows),
+    ):
         if rows:
             conn.execute(insert(table), rows)
 
@@ -163,12 +249,19 @@ def party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
 
 def party_has_role(conn: Connection, book_id: int, party_id: int, role: str) -> bool:
     pr = party_roles.c
-    return conn.execute(select(pr.party_id).where(and_(
-        pr.book_id == book_id, pr.party_id == party_id, pr.role == role))).first() is not None
+    return (
+        conn.execute(
+            select(pr.party_id).where(
+                and_(pr.book_id == book_id, pr.party_id == party_id, pr.role == role)
+            )
+        ).first()
+        is not None
+    )
 
 
-def party_roles_of(conn: Connection, book_id: int,
-                   party_ids: set[int]) -> dict[str | None, set[int]]:
+def party_roles_of(
+    conn: Connection, book_id: int, party_ids: set[int]
+) -> dict[str | None, set[int]]:
     """Which of the given parties hold which role in the book: {role: {party_id}}."""
     pr = party_roles.c
     out: dict[str | None, set[int]] = {}
@@ -177,9 +270,14 @@ def party_roles_of(conn: Connection, book_id: int,
         chunks = [rows]
     else:
         wanted = sorted(party_ids)
-        chunks = [conn.execute(select(pr.role, pr.party_id).where(and_(
-            pr.book_id == book_id, pr.party_id.in_(wanted[i:i + 500]))))
-            for i in range(0, len(wanted), 500)]
+        chunks = [
+            conn.execute(
+                select(pr.role, pr.party_id).where(
+                    and_(pr.book_id == book_id, pr.party_id.in_(wanted[i : i + 500]))
+                )
+            )
+            for i in range(0, len(wanted), 500)
+        ]
     for rows in chunks:
         for role, party_id in rows:
             if party_id in party_ids:
@@ -188,23 +286,30 @@ def party_roles_of(conn: Connection, book_id: int,
 
 
 def party_id_for(conn: Connection, book_id: int, ref: str) -> int:
-    row = conn.execute(select(parties.c.id).where(
-        and_(parties.c.book_id == book_id, parties.c.ref == ref))).first()
+    row = conn.execute(
+        select(parties.c.id).where(and_(parties.c.book_id == book_id, parties.c.ref == ref))
+    ).first()
     if row is None:
         raise NotFound(f"no party {ref!r} in this book")
     return int(row.id)
 
 
-def party_names(conn: Connection, book_id: int,
-                ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+def party_names(conn: Connection, book_id: int, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """Ref and name of each of the book's parties ``ids``, in batches (for lists and
     reports: one query per 500, never one per party)."""
     wanted, found = sorted(set(ids)), {}
     p = parties.c
     for i in range(0, len(wanted), 500):
-        found.update({int(r.id): (str(r.ref), str(r.name)) for r in conn.execute(
-            select(p.id, p.ref, p.name).where(and_(p.book_id == book_id,
-                                                   p.id.in_(wanted[i:i + 500]))))})
+        found.update(
+            {
+                int(r.id): (str(r.ref), str(r.name))
+                for r in conn.execute(
+                    select(p.id, p.ref, p.name).where(
+                        and_(p.book_id == book_id, p.id.in_(wanted[i : i + 500]))
+                    )
+                )
+            }
+        )
     return found
 
 
@@ -212,8 +317,11 @@ def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[s
     wanted = list(dict.fromkeys(refs))
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
-        rows = conn.execute(select(parties.c.ref, parties.c.id).where(and_(
-            parties.c.book_id == book_id, parties.c.ref.in_(wanted[start:start + 500]))))
+        rows = conn.execute(
+            select(parties.c.ref, parties.c.id).where(
+                and_(parties.c.book_id == book_id, parties.c.ref.in_(wanted[start : start + 500]))
+            )
+        )
         found.update({r.ref: int(r.id) for r in rows})
     return found
 
@@ -221,66 +329,106 @@ def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[s
 def get_party(conn: Connection, actor: Actor, book_id: int, party_id: int) -> dict[str, Any]:
     """A party with roles, identifiers, contacts and its bank account (masked)."""
     require(actor, book_id, Permission.PARTY_READ)
-    row = conn.execute(select(parties).where(
-        and_(parties.c.id == party_id, parties.c.book_id == book_id))).mappings().first()
+    row = (
+        conn.execute(
+            select(parties).where(and_(parties.c.id == party_id, parties.c.book_id == book_id))
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no party {party_id} in this book")
     out = dict(row)
-    out["roles"] = sorted(r.role for r in conn.execute(
-        select(party_roles.c.role).where(party_roles.c.party_id == party_id)))
-    out["identifiers"] = {r.scheme: r.value for r in conn.execute(
-        select(party_identifiers).where(party_identifiers.c.party_id == party_id))}
-    out["contacts"] = [dict(r) for r in conn.execute(
-        select(contacts).where(contacts.c.party_id == party_id)).mappings()]
+    out["roles"] = sorted(
+        r.role
+        for r in conn.execute(select(party_roles.c.role).where(party_roles.c.party_id == party_id))
+    )
+    out["identifiers"] = {
+        r.scheme: r.value
+        for r in conn.execute(
+            select(party_identifiers).where(party_identifiers.c.party_id == party_id)
+        )
+    }
+    out["contacts"] = [
+        dict(r)
+        for r in conn.execute(select(contacts).where(contacts.c.party_id == party_id)).mappings()
+    ]
     active = _active_account(conn, party_id)
     out["bank_account"] = active.masked if active is not None else None
     return out
 
 
-def get_party_public(conn: Connection, actor: Actor, book_id: int,
-                     party_id: int) -> dict[str, Any]:
+def get_party_public(conn: Connection, actor: Actor, book_id: int, party_id: int) -> dict[str, Any]:
     """A portal user's own party: name, ref, roles and masked bank account only."""
     if actor.party_in(book_id) != party_id:
         raise Forbidden("a portal user sees only its own party")
-    row = conn.execute(select(parties.c.ref, parties.c.name).where(
-        and_(parties.c.id == party_id, parties.c.book_id == book_id))).first()
+    row = conn.execute(
+        select(parties.c.ref, parties.c.name).where(
+            and_(parties.c.id == party_id, parties.c.book_id == book_id)
+        )
+    ).first()
     if row is None:
         raise NotFound(f"no party {party_id} in this book")
-    roles = sorted(r.role for r in conn.execute(
-        select(party_roles.c.role).where(party_roles.c.party_id == party_id)))
+    roles = sorted(
+        r.role
+        for r in conn.execute(select(party_roles.c.role).where(party_roles.c.party_id == party_id))
+    )
     active = _active_account(conn, party_id)
-    return {"id": party_id, "ref": row.ref, "name": row.name, "roles": roles,
-            "bank_account": active.masked if active is not None else None}
+    return {
+        "id": party_id,
+        "ref": row.ref,
+        "name": row.name,
+        "roles": roles,
+        "bank_account": active.masked if active is not None else None,
+    }
 
 
 def count_parties(conn: Connection, actor: Actor, book_id: int) -> dict[str, int]:
     """How many parties hold each role in the book."""
     require(actor, book_id, Permission.PARTY_READ)
     pr = party_roles.c
-    rows = conn.execute(select(pr.role, func.count()).where(pr.book_id == book_id)
-                        .group_by(pr.role))
+    rows = conn.execute(
+        select(pr.role, func.count()).where(pr.book_id == book_id).group_by(pr.role)
+    )
     return {r[0]: int(r[1]) for r in rows}
 
 
-def list_parties(conn: Connection, actor: Actor, book_id: int, role: str | None = None,
-                 search: str = "", limit: int = 50, after_id: int = 0) -> list[dict[str, Any]]:
+def list_parties(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    role: str | None = None,
+    search: str = "",
+    limit: int = 50,
+    after_id: int = 0,
+) -> list[dict[str, Any]]:
     """A page of parties by id, optionally of one role and matching a name or ref."""
     require(actor, book_id, Permission.PARTY_READ)
     p = parties.c
-    query = select(p.id, p.ref, p.name, p.kind).where(and_(p.book_id == book_id,
-                                                           p.id > after_id))
+    query = select(p.id, p.ref, p.name, p.kind).where(and_(p.book_id == book_id, p.id > after_id))
     if role:
-        query = query.where(p.id.in_(select(party_roles.c.party_id).where(
-            and_(party_roles.c.book_id == book_id, party_roles.c.role == role))))
+        query = query.where(
+            p.id.in_(
+                select(party_roles.c.party_id).where(
+                    and_(party_roles.c.book_id == book_id, party_roles.c.role == role)
+                )
+            )
+        )
     if search:
         like = f"%{search.lower()}%"
         query = query.where(or_(func.lower(p.name).like(like), func.lower(p.ref).like(like)))
     return [dict(r) for r in conn.execute(query.order_by(p.id).limit(limit)).mappings()]
 
 
-def party_page(conn: Connection, actor: Actor, book_id: int, role: str | None = None,
-               search: str = "", after: tuple[str, int] | None = None,
-               limit: int = 50) -> list[dict[str, Any]]:
+def party_page(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    role: str | None = None,
+    search: str = "",
+    after: tuple[str, int] | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
     """A page of parties by name then id (keyset: ``after`` is the last row's name and id).
 
     ``search`` matches a ref exactly or from its start, or any part of the name.
@@ -290,20 +438,23 @@ def party_page(conn: Connection, actor: Actor, book_id: int, role: str | None = 
     query = select(p.id, p.ref, p.name, p.kind).where(p.book_id == book_id)
     term = search.strip()
     if term:
-        query = query.where(or_(_name_contains(conn, term),
-                                p.ref.like(f"{_like(term)}%", escape="\\")))
+        query = query.where(
+            or_(_name_contains(conn, term), p.ref.like(f"{_like(term)}%", escape="\\"))
+        )
     if role:
         # Checked party by party on the roles' primary key, in name order, until the page
         # is full: a list of the role's ids would be built whole first (100,000 clients).
-        query = query.where(select(pr.party_id).where(
-            and_(pr.party_id == p.id, pr.role == role)).exists())
+        query = query.where(
+            select(pr.party_id).where(and_(pr.party_id == p.id, pr.role == role)).exists()
+        )
     if after is not None:  # as a row value, so that the index is entered at the marker
         query = query.where(tuple_(p.name, p.id) > tuple_(literal(after[0]), literal(after[1])))
     rows = [dict(r) for r in conn.execute(query.order_by(p.name, p.id).limit(limit)).mappings()]
     if rows:
         roles: dict[int, list[str]] = {}
-        for r in conn.execute(select(pr.party_id, pr.role).where(
-                pr.party_id.in_([row["id"] for row in rows]))):
+        for r in conn.execute(
+            select(pr.party_id, pr.role).where(pr.party_id.in_([row["id"] for row in rows]))
+        ):
             roles.setdefault(int(r.party_id), []).append(r.role)
         for row in rows:
             row["roles"] = sorted(roles.get(row["id"], []))
@@ -332,57 +483,98 @@ def _like(text: str) -> str:
 
 
 def _party_in_book(conn: Connection, book_id: int, party_id: int) -> None:
-    found = conn.execute(select(parties.c.id).where(
-        and_(parties.c.id == party_id, parties.c.book_id == book_id))).first()
+    found = conn.execute(
+        select(parties.c.id).where(and_(parties.c.id == party_id, parties.c.book_id == book_id))
+    ).first()
     if found is None:
         raise NotFound(f"no party {party_id} in this book")
 
 
 def _active_account(conn: Connection, party_id: int) -> Any:
     ba = bank_accounts.c
-    return conn.execute(select(bank_accounts).where(
-        and_(ba.party_id == party_id, ba.status == ACTIVE))).first()
+    return conn.execute(
+        select(bank_accounts).where(and_(ba.party_id == party_id, ba.status == ACTIVE))
+    ).first()
 
 
-def request_bank_change(conn: Connection, actor: Actor, vault: Vault, book_id: int,
-                        party_id: int, details: BankDetails, reason: str) -> int:
+def request_bank_change(
+    conn: Connection,
+    actor: Actor,
+    vault: Vault,
+    book_id: int,
+    party_id: int,
+    details: BankDetails,
+    reason: str,
+) -> int:
     """Record new bank details as a pending change; they pay nothing until approved."""
     require(actor, book_id, Permission.BANK_CHANGE_REQUEST)
     _party_in_book(conn, book_id, party_id)
     problems = validate_bank_details(details)
     if not reason.strip():
-        problems.append(Problem("reason", "say why the details change (and how the request "
-                                "was verified)", "required"))
+        problems.append(
+            Problem(
+                "reason",
+                "say why the details change (and how the request was verified)",
+                "required",
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
     clean = normalise_bank_details(details)
     bc = bank_changes.c
-    if conn.execute(select(bc.id).where(and_(bc.party_id == party_id,
-                                             bc.status == BankChangeStatus.PENDING.value))
-                    ).first():
+    if conn.execute(
+        select(bc.id).where(
+            and_(bc.party_id == party_id, bc.status == BankChangeStatus.PENDING.value)
+        )
+    ).first():
         raise Conflict("this party already has a bank-detail change waiting for approval")
     record = clean.as_record()
-    values = {"party_id": party_id, "scheme": clean.scheme.value,
-              "ciphertext": vault.encrypt_json(record), "masked": clean.masked(),
-              "fingerprint": vault.fingerprint(record),
-              "status": BankChangeStatus.PENDING.value, "reason": reason.strip(),
-              "requested_by": actor.username, "requested_at": audit.utc_now_text()}
+    values = {
+        "party_id": party_id,
+        "scheme": clean.scheme.value,
+        "ciphertext": vault.encrypt_json(record),
+        "masked": clean.masked(),
+        "fingerprint": vault.fingerprint(record),
+        "status": BankChangeStatus.PENDING.value,
+        "reason": reason.strip(),
+        "requested_by": actor.username,
+        "requested_at": audit.utc_now_text(),
+    }
     change_id = insert_id(conn, insert(bank_changes).values(**values))
     active = _active_account(conn, party_id)
-    audit.record(conn, actor, "party.bank.request", "bank_change", change_id,
-                 {"bank_account": active.masked if active is not None else None},
-                 {"party_id": party_id, "bank_account": clean.masked(), "reason": reason},
-                 book_id)
-    emit(conn, book_id, "party.bank_change.requested", "bank_change", change_id,
-         {"change_id": change_id, "party_id": party_id, "bank_account": clean.masked(),
-          "requested_by": actor.username})
+    audit.record(
+        conn,
+        actor,
+        "party.bank.request",
+        "bank_change",
+        change_id,
+        {"bank_account": active.masked if active is not None else None},
+        {"party_id": party_id, "bank_account": clean.masked(), "reason": reason},
+        book_id,
+    )
+    emit(
+        conn,
+        book_id,
+        "party.bank_change.requested",
+        "bank_change",
+        change_id,
+        {
+            "change_id": change_id,
+            "party_id": party_id,
+            "bank_account": clean.masked(),
+            "requested_by": actor.username,
+        },
+    )
     return change_id
 
 
 def _pending_change(conn: Connection, book_id: int, change_id: int) -> Any:
     bc = bank_changes.c
-    row = conn.execute(select(bank_changes).join(parties, parties.c.id == bc.party_id).where(
-        and_(bc.id == change_id, parties.c.book_id == book_id))).first()
+    row = conn.execute(
+        select(bank_changes)
+        .join(parties, parties.c.id == bc.party_id)
+        .where(and_(bc.id == change_id, parties.c.book_id == book_id))
+    ).first()
     if row is None:
         raise NotFound(f"no bank-detail change {change_id} in this book")
     if row.status != BankChangeStatus.PENDING.value:
@@ -390,8 +582,9 @@ def _pending_change(conn: Connection, book_id: int, change_id: int) -> Any:
     return row
 
 
-def approve_bank_change(conn: Connection, actor: Actor, book_id: int, change_id: int,
-                        note: str = "") -> int:
+def approve_bank_change(
+    conn: Connection, actor: Actor, book_id: int, change_id: int, note: str = ""
+) -> int:
     """Make a pending change the party's active bank account; needs a second person."""
     require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
     change = _pending_change(conn, book_id, change_id)
@@ -400,70 +593,146 @@ def approve_bank_change(conn: Connection, actor: Actor, book_id: int, change_id:
     now = audit.utc_now_text()
     previous = _active_account(conn, change.party_id)
     if previous is not None:
-        conn.execute(update(bank_accounts).where(bank_accounts.c.id == previous.id)
-                     .values(status=SUPERSEDED))
-    account_id = insert_id(conn, insert(bank_accounts).values(
-        party_id=change.party_id, scheme=change.scheme, ciphertext=change.ciphertext,
-        masked=change.masked, fingerprint=change.fingerprint, status=ACTIVE,
-        change_id=change.id, activated_at=now))
+        conn.execute(
+            update(bank_accounts).where(bank_accounts.c.id == previous.id).values(status=SUPERSEDED)
+        )
+    account_id = insert_id(
+        conn,
+        insert(bank_accounts).values(
+            party_id=change.party_id,
+            scheme=change.scheme,
+            ciphertext=change.ciphertext,
+            masked=change.masked,
+            fingerprint=change.fingerprint,
+            status=ACTIVE,
+            change_id=change.id,
+            activated_at=now,
+        ),
+    )
     _decide(conn, change_id, BankChangeStatus.APPROVED, actor, note, now)
-    audit.record(conn, actor, "party.bank.approve", "bank_change", change_id,
-                 {"status": "pending",
-                  "bank_account": previous.masked if previous is not None else None},
-                 {"status": "approved", "bank_account": change.masked, "note": note}, book_id)
-    emit(conn, book_id, "party.bank_change.approved", "bank_change", change_id,
-         {"change_id": change_id, "party_id": int(change.party_id),
-          "bank_account": change.masked, "approved_by": actor.username})
+    audit.record(
+        conn,
+        actor,
+        "party.bank.approve",
+        "bank_change",
+        change_id,
+        {"status": "pending", "bank_account": previous.masked if previous is not None else None},
+        {"status": "approved", "bank_account": change.masked, "note": note},
+        book_id,
+    )
+    emit(
+        conn,
+        book_id,
+        "party.bank_change.approved",
+        "bank_change",
+        change_id,
+        {
+            "change_id": change_id,
+            "party_id": int(change.party_id),
+            "bank_account": change.masked,
+            "approved_by": actor.username,
+        },
+    )
     return account_id
 
 
-def reject_bank_change(conn: Connection, actor: Actor, book_id: int, change_id: int,
-                       note: str) -> None:
+def reject_bank_change(
+    conn: Connection, actor: Actor, book_id: int, change_id: int, note: str
+) -> None:
     require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
     if not note.strip():
         raise ValidationFailed([Problem("note", "say why the change is rejected", "required")])
     change = _pending_change(conn, book_id, change_id)
     _decide(conn, change_id, BankChangeStatus.REJECTED, actor, note, audit.utc_now_text())
-    audit.record(conn, actor, "party.bank.reject", "bank_change", change_id,
-                 {"status": "pending"}, {"status": "rejected", "note": note}, book_id)
-    emit(conn, book_id, "party.bank_change.rejected", "bank_change", change_id,
-         {"change_id": change_id, "party_id": int(change.party_id),
-          "bank_account": change.masked, "rejected_by": actor.username, "note": note})
+    audit.record(
+        conn,
+        actor,
+        "party.bank.reject",
+        "bank_change",
+        change_id,
+        {"status": "pending"},
+        {"status": "rejected", "note": note},
+        book_id,
+    )
+    emit(
+        conn,
+        book_id,
+        "party.bank_change.rejected",
+        "bank_change",
+        change_id,
+        {
+            "change_id": change_id,
+            "party_id": int(change.party_id),
+            "bank_account": change.masked,
+            "rejected_by": actor.username,
+            "note": note,
+        },
+    )
 
 
-def _decide(conn: Connection, change_id: int, status: BankChangeStatus, actor: Actor,
-            note: str, now: str) -> None:
-    conn.execute(update(bank_changes).where(bank_changes.c.id == change_id).values(
-        status=status.value, decided_by=actor.username, decided_at=now, decision_note=note))
+def _decide(
+    conn: Connection, change_id: int, status: BankChangeStatus, actor: Actor, note: str, now: str
+) -> None:
+    conn.execute(
+        update(bank_changes)
+        .where(bank_changes.c.id == change_id)
+        .values(status=status.value, decided_by=actor.username, decided_at=now, decision_note=note)
+    )
 
 
-def pending_bank_changes(conn: Connection, actor: Actor, book_id: int,
-                         party_id: int | None = None) -> list[dict[str, Any]]:
+def pending_bank_changes(
+    conn: Connection, actor: Actor, book_id: int, party_id: int | None = None
+) -> list[dict[str, Any]]:
     """Changes waiting for approval (of one party, or of the book), each with the other
     parties already paid to the same account (a strong sign of fraud or a data-entry slip)."""
     require(actor, book_id, Permission.PARTY_READ)
     bc, p, ba = bank_changes.c, parties.c, bank_accounts.c
-    query = (select(bc.id, bc.party_id, p.ref, p.name, bc.masked, bc.reason,
-                    bc.requested_by, bc.requested_at, bc.fingerprint)
-             .join(parties, p.id == bc.party_id)
-             .where(and_(p.book_id == book_id, bc.status == BankChangeStatus.PENDING.value))
-             .order_by(bc.id))
+    query = (
+        select(
+            bc.id,
+            bc.party_id,
+            p.ref,
+            p.name,
+            bc.masked,
+            bc.reason,
+            bc.requested_by,
+            bc.requested_at,
+            bc.fingerprint,
+        )
+        .join(parties, p.id == bc.party_id)
+        .where(and_(p.book_id == book_id, bc.status == BankChangeStatus.PENDING.value))
+        .order_by(bc.id)
+    )
     if party_id is not None:
         query = query.where(bc.party_id == party_id)
     rows = conn.execute(query).mappings().all()
     out = []
     for row in rows:
-        shared = conn.execute(select(p.ref).join(bank_accounts, ba.party_id == p.id).where(
-            and_(p.book_id == book_id, ba.status == ACTIVE, ba.fingerprint == row["fingerprint"],
-                 p.id != row["party_id"]))).scalars().all()
+        shared = (
+            conn.execute(
+                select(p.ref)
+                .join(bank_accounts, ba.party_id == p.id)
+                .where(
+                    and_(
+                        p.book_id == book_id,
+                        ba.status == ACTIVE,
+                        ba.fingerprint == row["fingerprint"],
+                        p.id != row["party_id"],
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         item = {k: v for k, v in row.items() if k != "fingerprint"}
         item["same_account_as"] = list(shared)
         out.append(item)
     return out
 
 
-def bank_details(conn: Connection, actor: Actor, vault: Vault, book_id: int,
-                 party_id: int) -> BankDetails | str | None:
+def bank_details(
+    conn: Connection, actor: Actor, vault: Vault, book_id: int, party_id: int
+) -> BankDetails | str | None:
     """The active bank account: in full for roles allowed to see it (audited), else masked."""
     _party_in_book(conn, book_id, party_id)
     require(actor, book_id, Permission.PARTY_READ)
@@ -472,6 +741,14 @@ def bank_details(conn: Connection, actor: Actor, vault: Vault, book_id: int,
         return None
     if not actor.can(book_id, Permission.BANK_DETAILS_VIEW):
         return str(active.masked)
-    audit.record(conn, actor, "party.bank.view", "party", party_id, None,
-                 {"bank_account": active.masked}, book_id)
+    audit.record(
+        conn,
+        actor,
+        "party.bank.view",
+        "party",
+        party_id,
+        None,
+        {"bank_account": active.masked},
+        book_id,
+    )
     return BankDetails.from_record(vault.decrypt_json(active.ciphertext))

@@ -1,2 +1,1 @@
-"""Reports shared by every package: KPIs and report tables, and their renderers (CSV, XLSX).
-"""
+"""Reports shared by every package: KPIs and report tables, and their renderers (CSV, XLSX)."""

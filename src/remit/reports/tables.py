@@ -62,8 +62,9 @@ def table_csv(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> byte
     return out.getvalue().encode("utf-8")
 
 
-def write_sheet(sheet: Any, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
-                first_row: int = 1) -> int:
+def write_sheet(
+    sheet: Any, columns: Sequence[Column], rows: Iterable[dict[str, Any]], first_row: int = 1
+) -> int:
     """A table on an openpyxl sheet from ``first_row``; returns the next free row. Numbers
     are integers or Decimals; text is always text, never a formula."""
     from openpyxl.styles import Font  # noqa: PLC0415 - heavy import, only when exporting
@@ -73,7 +74,8 @@ def write_sheet(sheet: Any, columns: Sequence[Column], rows: Iterable[dict[str, 
         cell.font = Font(bold=True)
         letter = cell.column_letter
         sheet.column_dimensions[letter].width = max(
-            sheet.column_dimensions[letter].width or 0, min(len(column.heading) + 2, 40))
+            sheet.column_dimensions[letter].width or 0, min(len(column.heading) + 2, 40)
+        )
     i = first_row
     for i, row in enumerate(rows, start=first_row + 1):
         for j, column in enumerate(columns, start=1):

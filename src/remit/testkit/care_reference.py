@@ -22,9 +22,13 @@ DAY_SECONDS = 86_400
 RATE_SCALE = 10**6
 
 
-def reconcile_rows(planned: Sequence[Row], actual: Sequence[Row], rates: Sequence[Row],
-                   policy: Policy, overrides: Mapping[str, Policy] | None = None
-                   ) -> list[dict[str, Any]]:
+def reconcile_rows(
+    planned: Sequence[Row],
+    actual: Sequence[Row],
+    rates: Sequence[Row],
+    policy: Policy,
+    overrides: Mapping[str, Policy] | None = None,
+) -> list[dict[str, Any]]:
     """Every carer place and every left-over record, with its outcome, in the engine's order."""
     overrides = overrides or {}
 
@@ -36,7 +40,8 @@ def reconcile_rows(planned: Sequence[Row], actual: Sequence[Row], rates: Sequenc
     for r in rates:
         currency_of.setdefault(r["provider_id"], r["currency"])
         rates_of[(r["provider_id"], r["service_code"])].append(
-            (r["effective_day"], r["rate_millionths"]))
+            (r["effective_day"], r["rate_millionths"])
+        )
     by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, p in enumerate(planned):
         by_pair[(p["client_id"], p["provider_id"])].append(i)
@@ -64,55 +69,113 @@ def reconcile_rows(planned: Sequence[Row], actual: Sequence[Row], rates: Sequenc
         rate = _rate(rates_of.get((p["provider_id"], p["service_code"]), ()), p)
         currency = currency_of.get(p["provider_id"], "")
         records = sorted(matched.get(i, ()), key=lambda j: (actual[j]["check_in_s"], j))
-        places, duplicates = _fill(p, [actual[j] for j in records], planned_minutes, rate,
-                                   currency, pol)
+        places, duplicates = _fill(
+            p, [actual[j] for j in records], planned_minutes, rate, currency, pol
+        )
         for place in range(len(places) + 1, p["carers"] + 1):
-            places.append(_done({"visit_id": p["visit_id"], "record_id": "",
-                                 "provider_id": p["provider_id"], "client_id": p["client_id"],
-                                 "carer_id": "", "planned_minutes": planned_minutes,
-                                 "delivered_minutes": 0, "currency": currency},
-                                VisitStatus.MISSED, Rule.NO_RECORD_FOR_PLACE, 0, 0, True, pol,
-                                p["carers"], place))
+            places.append(
+                _done(
+                    {
+                        "visit_id": p["visit_id"],
+                        "record_id": "",
+                        "provider_id": p["provider_id"],
+                        "client_id": p["client_id"],
+                        "carer_id": "",
+                        "planned_minutes": planned_minutes,
+                        "delivered_minutes": 0,
+                        "currency": currency,
+                    },
+                    VisitStatus.MISSED,
+                    Rule.NO_RECORD_FOR_PLACE,
+                    0,
+                    0,
+                    True,
+                    pol,
+                    p["carers"],
+                    place,
+                )
+            )
         out += places + duplicates
     for j in unplanned:
         a = actual[j]
-        out.append(_done({"visit_id": "", "record_id": a["record_id"],
-                          "provider_id": a["provider_id"], "client_id": a["client_id"],
-                          "carer_id": a["carer_id"], "planned_minutes": 0,
-                          "delivered_minutes": (a["check_out_s"] - a["check_in_s"]) // 60,
-                          "currency": currency_of.get(a["provider_id"], "")},
-                         VisitStatus.UNPLANNED, Rule.NO_PLANNED_VISIT_IN_WINDOW, 0, 0, True,
-                         policy_of(a["provider_id"]), 0, 0))
+        out.append(
+            _done(
+                {
+                    "visit_id": "",
+                    "record_id": a["record_id"],
+                    "provider_id": a["provider_id"],
+                    "client_id": a["client_id"],
+                    "carer_id": a["carer_id"],
+                    "planned_minutes": 0,
+                    "delivered_minutes": (a["check_out_s"] - a["check_in_s"]) // 60,
+                    "currency": currency_of.get(a["provider_id"], ""),
+                },
+                VisitStatus.UNPLANNED,
+                Rule.NO_PLANNED_VISIT_IN_WINDOW,
+                0,
+                0,
+                True,
+                policy_of(a["provider_id"]),
+                0,
+                0,
+            )
+        )
     return out
 
 
-def _fill(p: Row, records: Sequence[Row], planned_minutes: int, rate: int | None,
-          currency: str, pol: Policy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _fill(
+    p: Row,
+    records: Sequence[Row],
+    planned_minutes: int,
+    rate: int | None,
+    currency: str,
+    pol: Policy,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A visit's records, in order of check-in, fill its carer places or are duplicates."""
     placed_carers: set[str] = set()
     places: list[dict[str, Any]] = []
     duplicates: list[dict[str, Any]] = []
     for a in records:
         delivered = (a["check_out_s"] - a["check_in_s"]) // 60
-        base = {"visit_id": p["visit_id"], "record_id": a["record_id"],
-                "provider_id": p["provider_id"], "client_id": p["client_id"],
-                "carer_id": a["carer_id"], "planned_minutes": planned_minutes,
-                "delivered_minutes": delivered, "currency": currency}
+        base = {
+            "visit_id": p["visit_id"],
+            "record_id": a["record_id"],
+            "provider_id": p["provider_id"],
+            "client_id": p["client_id"],
+            "carer_id": a["carer_id"],
+            "planned_minutes": planned_minutes,
+            "delivered_minutes": delivered,
+            "currency": currency,
+        }
         if a["carer_id"] in placed_carers or len(places) >= p["carers"]:
-            rule = (Rule.CARER_ALREADY_PLACED if a["carer_id"] in placed_carers
-                    else Rule.PLACES_FILLED)
-            duplicates.append(_done(base, VisitStatus.DUPLICATE, rule, 0, 0, False, pol,
-                                    p["carers"], 0))
+            rule = (
+                Rule.CARER_ALREADY_PLACED if a["carer_id"] in placed_carers else Rule.PLACES_FILLED
+            )
+            duplicates.append(
+                _done(base, VisitStatus.DUPLICATE, rule, 0, 0, False, pol, p["carers"], 0)
+            )
             continue
         placed_carers.add(a["carer_id"])
         status, rule, paid, exception = _decide(a, delivered, planned_minutes, pol)
-        places.append(_done(base, status, rule, paid, _amount(paid, rate, currency),
-                            exception, pol, p["carers"], len(places) + 1))
+        places.append(
+            _done(
+                base,
+                status,
+                rule,
+                paid,
+                _amount(paid, rate, currency),
+                exception,
+                pol,
+                p["carers"],
+                len(places) + 1,
+            )
+        )
     return places, duplicates
 
 
-def _decide(a: Row, delivered: int, planned_minutes: int,
-            pol: Policy) -> tuple[VisitStatus, Rule, int, bool]:
+def _decide(
+    a: Row, delivered: int, planned_minutes: int, pol: Policy
+) -> tuple[VisitStatus, Rule, int, bool]:
     if a["check_out_s"] < a["check_in_s"]:
         return VisitStatus.INVALID, Rule.CHECK_OUT_BEFORE_CHECK_IN, 0, True
     if delivered > pol.max_visit_minutes:
@@ -144,10 +207,26 @@ def _amount(paid: int, rate: int | None, currency: str) -> int | None:
     return int(exact + Fraction(1, 2)) if exact >= 0 else -int(-exact + Fraction(1, 2))
 
 
-def _done(base: dict[str, Any], status: VisitStatus, rule: Rule, paid: int, amount: int | None,
-          exception: bool, pol: Policy, carers: int, place: int) -> dict[str, Any]:
-    row = {**base, "status": status.value, "rule": rule.value, "paid_minutes": paid,
-           "amount_minor": amount, "exception": exception}
-    row["reason"] = reason_text(rule, row["planned_minutes"], row["delivered_minutes"], paid,
-                                pol, carers, place)
+def _done(
+    base: dict[str, Any],
+    status: VisitStatus,
+    rule: Rule,
+    paid: int,
+    amount: int | None,
+    exception: bool,
+    pol: Policy,
+    carers: int,
+    place: int,
+) -> dict[str, Any]:
+    row = {
+        **base,
+        "status": status.value,
+        "rule": rule.value,
+        "paid_minutes": paid,
+        "amount_minor": amount,
+        "exception": exception,
+    }
+    row["reason"] = reason_text(
+        rule, row["planned_minutes"], row["delivered_minutes"], paid, pol, carers, place
+    )
     return row

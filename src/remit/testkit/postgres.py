@@ -32,8 +32,9 @@ class ClusterUnavailable(RuntimeError):
 
 def find_bin_dir() -> Path:
     """The newest installed PostgreSQL's bin folder (Debian layout), or the one on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -72,14 +73,38 @@ class TempCluster:
         if self.as_root:
             shutil.chown(self.root, PG_USER, PG_USER)
         self.root.chmod(0o700)
-        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", PG_USER,
-                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1",
-                   "-c max_connections=50", "-c shared_buffers=256MB"]
+        self._run(
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = [
+            f"-p {self.port}",
+            f"-k {self.root}",
+            "-c listen_addresses=127.0.0.1",
+            "-c max_connections=50",
+            "-c shared_buffers=256MB",
+        ]
         if not self.durable:  # tests only: losing data on a crash does not matter here
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l",
-                  str(self.root / "log.txt"), "-o", " ".join(options), "-w", "start")
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log.txt"),
+            "-o",
+            " ".join(options),
+            "-w",
+            "start",
+        )
         self.started = True
         return self
 
@@ -89,21 +114,27 @@ class TempCluster:
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create a database (optionally a copy of a template) and return its URL."""
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(sql.encode())
         return self.url(name)
 
     def stop(self) -> None:
         if self.started:
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "-w", "stop")
+            self._run(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+            )
             self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> TempCluster:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

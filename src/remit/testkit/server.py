@@ -74,8 +74,10 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path) -> b
             return True
         time.sleep(0.1)
     _stop(process)
-    raise ServerFailed(f"remit did not answer on {url}/health within {START_TIMEOUT_S:.0f} s; "
-                       f"log:\n{_tail(log_path)}")
+    raise ServerFailed(
+        f"remit did not answer on {url}/health within {START_TIMEOUT_S:.0f} s; "
+        f"log:\n{_tail(log_path)}"
+    )
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -107,12 +109,17 @@ def serve(database_url: str, secret_key: str, log_path: Path) -> Iterator[Server
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [_remit_command(), "serve", "--host", HOST, "--port", str(port), "--no-worker"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         try:
             if _wait_ready(process, url, log_path):
                 yield Server(url, log_path)
                 return
         finally:
             _stop(process)
-    raise ServerFailed(f"remit exited before answering ({PORT_ATTEMPTS} tries); "
-                       f"log:\n{_tail(log_path)}")
+    raise ServerFailed(
+        f"remit exited before answering ({PORT_ATTEMPTS} tries); log:\n{_tail(log_path)}"
+    )

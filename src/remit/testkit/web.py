@@ -33,9 +33,16 @@ def sign_in(client: Any, username: str, password: str = demo.DEMO_PASSWORD) -> s
     page = client.get("/login")
     found = CSRF.search(page.text)
     assert found, "no sign-in form"
-    done = client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": found.group(1), "next": "/"},
-                       follow_redirects=False)
+    done = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": found.group(1),
+            "next": "/",
+        },
+        follow_redirects=False,
+    )
     assert done.status_code == 303, f"sign-in of {username} failed: {done.status_code}"
     account = client.get("/account")
     token = CSRF.search(account.text)
@@ -43,8 +50,13 @@ def sign_in(client: Any, username: str, password: str = demo.DEMO_PASSWORD) -> s
     return token.group(1)
 
 
-def api_token(database: Database, scopes: list[str], name: str = "test",
-              book: str = "riverside", user: str | None = "demo-clerk") -> str:
+def api_token(
+    database: Database,
+    scopes: list[str],
+    name: str = "test",
+    book: str = "riverside",
+    user: str | None = "demo-clerk",
+) -> str:
     """A bearer token of the demo book, issued by its admin for ``user`` (a staff user of
     the book, or None for the admin itself) with ``scopes``."""
     from remit.access import tokens  # noqa: PLC0415 - only API tests need it

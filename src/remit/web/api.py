@@ -31,11 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from remit import audit
 from remit.access.model import Actor, Permission
 from remit.access.tokens import token_actor, touch_token
 from remit.db import Database
 from remit.errors import Forbidden, Problem, RemitError, ValidationFailed
-from remit.ledger import audit
 from remit.ledger import service as ledger
 from remit.money import Money
 from remit.web.deps import LoginRequired, render, state
@@ -60,18 +60,31 @@ def api_reference(request: Request) -> HTMLResponse:
     the pages' Content-Security-Policy allows neither)."""
     schema = request.app.openapi()
     operations = [
-        {"method": method.upper(), "path": path, "summary": op.get("summary", ""),
-         "description": op.get("description", ""), "tag": (op.get("tags") or ["other"])[0],
-         "parameters": op.get("parameters", []),
-         "body": _schema_name(op.get("requestBody", {})),
-         "responses": {code: r.get("description", "") for code, r in
-                       op.get("responses", {}).items()},
-         "anchor": op.get("operationId", f"{method}-{path}")}
+        {
+            "method": method.upper(),
+            "path": path,
+            "summary": op.get("summary", ""),
+            "description": op.get("description", ""),
+            "tag": (op.get("tags") or ["other"])[0],
+            "parameters": op.get("parameters", []),
+            "body": _schema_name(op.get("requestBody", {})),
+            "responses": {
+                code: r.get("description", "") for code, r in op.get("responses", {}).items()
+            },
+            "anchor": op.get("operationId", f"{method}-{path}"),
+        }
         for path, item in schema.get("paths", {}).items()
-        for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")]
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
     operations.sort(key=lambda o: (o["tag"], o["path"], o["method"]))
-    return render(request, "api_docs.html", schema=schema, operations=operations,
-                  components=schema.get("components", {}).get("schemas", {}))
+    return render(
+        request,
+        "api_docs.html",
+        schema=schema,
+        operations=operations,
+        components=schema.get("components", {}).get("schemas", {}),
+    )
 
 
 def _schema_name(body: dict[str, Any]) -> str:
@@ -105,21 +118,39 @@ class ProblemDetails(BaseModel):
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemDetails, "description": text,
-           "content": {"application/problem+json": {}}}
-    for code, text in ((400, "Bad request"), (401, "No valid token"),
-                       (403, "The token's user or scopes do not allow it"),
-                       (404, "Not found in this book"), (409, "Conflicts with the state"),
-                       (422, "Invalid input; every problem is listed"))}
+    code: {
+        "model": ProblemDetails,
+        "description": text,
+        "content": {"application/problem+json": {}},
+    }
+    for code, text in (
+        (400, "Bad request"),
+        (401, "No valid token"),
+        (403, "The token's user or scopes do not allow it"),
+        (404, "Not found in this book"),
+        (409, "Conflicts with the state"),
+        (422, "Invalid input; every problem is listed"),
+    )
+}
 
-MinorUnits = Annotated[int, Field(strict=True, ge=-MAX_MINOR, le=MAX_MINOR,
-                                  description="Integer count of the currency's minor units "
-                                  "(pence, cents; yen have none)",
-                                  json_schema_extra={"format": "int64"})]
-Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3,
-                                description="ISO 4217 currency code")]
-DecimalText = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]{1,4})?$",
-                                   description="The same amount as a decimal string")]
+MinorUnits = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=-MAX_MINOR,
+        le=MAX_MINOR,
+        description="Integer count of the currency's minor units (pence, cents; yen have none)",
+        json_schema_extra={"format": "int64"},
+    ),
+]
+Currency = Annotated[
+    str,
+    Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3, description="ISO 4217 currency code"),
+]
+DecimalText = Annotated[
+    str,
+    Field(pattern=r"^-?[0-9]+(\.[0-9]{1,4})?$", description="The same amount as a decimal string"),
+]
 
 
 class MoneyOut(BaseModel):
@@ -130,28 +161,48 @@ class MoneyOut(BaseModel):
 
     @classmethod
     def of(cls, minor: int, currency: str) -> MoneyOut:
-        return cls(amount_minor=minor, currency=currency,
-                   amount=str(Money(minor, currency).to_decimal()))
+        return cls(
+            amount_minor=minor, currency=currency, amount=str(Money(minor, currency).to_decimal())
+        )
 
 
 class Page(BaseModel):
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; "
-                                    "null at the end")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
 
 
 # ---------------------------------------------------------------- problems
 
 
-def problem(status: int, title: str, detail: str, problems: Iterable[object] = (),
-            instance: str | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    problems: Iterable[object] = (),
+    instance: str | None = None,
+) -> JSONResponse:
     items = []
     for p in problems:
         if isinstance(p, Problem):
-            items.append({"field": p.field, "message": p.message, "check": p.check,
-                          "line": p.line, "source": p.source})
+            items.append(
+                {
+                    "field": p.field,
+                    "message": p.message,
+                    "check": p.check,
+                    "line": p.line,
+                    "source": p.source,
+                }
+            )
     slug = title.lower().replace(" ", "-")
-    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail,
-            "instance": instance, "errors": items}
+    body = {
+        "type": PROBLEM_TYPE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "errors": items,
+    }
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
@@ -160,8 +211,13 @@ def request_problems(exc: RequestValidationError) -> list[Problem]:
     out = []
     for err in exc.errors():
         location = ".".join(str(part) for part in err.get("loc", ()) if part != "body")
-        out.append(Problem(location or "request", str(err.get("msg", "invalid")),
-                           str(err.get("type", "invalid"))))
+        out.append(
+            Problem(
+                location or "request",
+                str(err.get("msg", "invalid")),
+                str(err.get("type", "invalid")),
+            )
+        )
     return out
 
 
@@ -196,12 +252,20 @@ class ApiNeed:
     def __repr__(self) -> str:
         return f"ApiNeed({self.permission.value})"
 
-    def __call__(self, request: Request, book: str,
-                 authorization: Annotated[str | None, Header()] = None,
-                 idempotency_key: Annotated[str | None, Header(
-                     max_length=200, description="Required on POST: a unique key per "
-                     "intended change; a replay returns the first answer")] = None,
-                 ) -> ApiCtx:
+    def __call__(
+        self,
+        request: Request,
+        book: str,
+        authorization: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=200,
+                description="Required on POST: a unique key per "
+                "intended change; a replay returns the first answer",
+            ),
+        ] = None,
+    ) -> ApiCtx:
         db = state(request).db
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -217,13 +281,23 @@ class ApiNeed:
         if int(book_row["id"]) != found.book_id:
             raise Forbidden("this token belongs to another book")
         if not found.actor.can(found.book_id, self.permission):
-            raise Forbidden(f"the token may not {self.permission.value} (its user's roles "
-                            "or its scopes do not allow it)")
+            raise Forbidden(
+                f"the token may not {self.permission.value} (its user's roles "
+                "or its scopes do not allow it)"
+            )
         if request.method == "POST" and not (idempotency_key or "").strip():
-            raise MissingIdempotencyKey("send an Idempotency-Key header with every POST "
-                                        "(a unique value per intended change)")
-        return ApiCtx(request, db, found.actor, book_row, found.prefix,
-                      (idempotency_key or "").strip() or None)
+            raise MissingIdempotencyKey(
+                "send an Idempotency-Key header with every POST "
+                "(a unique value per intended change)"
+            )
+        return ApiCtx(
+            request,
+            db,
+            found.actor,
+            book_row,
+            found.prefix,
+            (idempotency_key or "").strip() or None,
+        )
 
 
 # ---------------------------------------------------------------- idempotency
@@ -234,8 +308,9 @@ def _request_hash(ctx: ApiCtx, payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def idempotent(ctx: ApiCtx, payload: Any,
-               effect: Callable[[Connection], tuple[int, Any]]) -> JSONResponse:
+def idempotent(
+    ctx: ApiCtx, payload: Any, effect: Callable[[Connection], tuple[int, Any]]
+) -> JSONResponse:
     """Run ``effect`` once per Idempotency-Key; a replay answers what the first call did."""
     assert ctx.idempotency_key is not None
     digest = _request_hash(ctx, payload)
@@ -248,10 +323,17 @@ def idempotent(ctx: ApiCtx, payload: Any,
             if replay is not None:
                 return replay
             status, body = effect(conn)
-            conn.execute(insert(idempotency_records).values(
-                book_id=ctx.book_id, principal=ctx.principal,
-                idempotency_key=ctx.idempotency_key, request_hash=digest, status_code=status,
-                response_body=json.dumps(body), created_at=audit.utc_now_text()))
+            conn.execute(
+                insert(idempotency_records).values(
+                    book_id=ctx.book_id,
+                    principal=ctx.principal,
+                    idempotency_key=ctx.idempotency_key,
+                    request_hash=digest,
+                    status_code=status,
+                    response_body=json.dumps(body),
+                    created_at=audit.utc_now_text(),
+                )
+            )
     except IntegrityError:
         # Another request with the same key committed first: answer what it did.
         replay = _stored(ctx, digest)
@@ -263,9 +345,13 @@ def idempotent(ctx: ApiCtx, payload: Any,
 
 def _stored(ctx: ApiCtx, digest: str, conn: Connection | None = None) -> JSONResponse | None:
     ir = idempotency_records.c
-    query = select(ir.request_hash, ir.status_code, ir.response_body).where(and_(
-        ir.book_id == ctx.book_id, ir.principal == ctx.principal,
-        ir.idempotency_key == ctx.idempotency_key))
+    query = select(ir.request_hash, ir.status_code, ir.response_body).where(
+        and_(
+            ir.book_id == ctx.book_id,
+            ir.principal == ctx.principal,
+            ir.idempotency_key == ctx.idempotency_key,
+        )
+    )
     if conn is None:
         with ctx.db.read() as reader:
             row = reader.execute(query).first()
@@ -274,10 +360,20 @@ def _stored(ctx: ApiCtx, digest: str, conn: Connection | None = None) -> JSONRes
     if row is None:
         return None
     if row.request_hash != digest:
-        raise ValidationFailed([Problem("Idempotency-Key", f"{ctx.idempotency_key!r} was "
-                                        "already used for a different request", "key_reused")])
-    return JSONResponse(json.loads(row.response_body), status_code=int(row.status_code),
-                        headers={"Idempotent-Replayed": "true"})
+        raise ValidationFailed(
+            [
+                Problem(
+                    "Idempotency-Key",
+                    f"{ctx.idempotency_key!r} was already used for a different request",
+                    "key_reused",
+                )
+            ]
+        )
+    return JSONResponse(
+        json.loads(row.response_body),
+        status_code=int(row.status_code),
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 # ---------------------------------------------------------------- cursors
@@ -302,7 +398,5 @@ def decode_cursor(cursor: str | None) -> dict[str, Any]:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         value = None
     if not isinstance(value, dict):
-        raise ValidationFailed([Problem("cursor", "not a cursor this API gave out",
-                                        "cursor")])
+        raise ValidationFailed([Problem("cursor", "not a cursor this API gave out", "cursor")])
     return value
-

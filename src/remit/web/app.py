@@ -28,9 +28,11 @@ HERE = Path(__file__).parent
 
 # Content Security Policy: nothing inline, nothing from elsewhere, no framing.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                                "script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
-                                "base-uri 'none'; object-src 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'; object-src 'none'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -41,12 +43,20 @@ SECURITY_HEADERS = {
 def create_app(database: Database | None = None, cookie_secure: bool | None = None) -> FastAPI:
     """The application; the store defaults to REMIT_DATABASE_URL or var/remit.db."""
     db = database or Database(database_url())
-    secure = (os.environ.get("REMIT_COOKIE_SECURE", "") == "1" if cookie_secure is None
-              else cookie_secure)
-    app = FastAPI(title="remit", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url="/api/v1/openapi.json", description=api.DESCRIPTION)
-    app.state.web = WebState(db=db, templates=make_templates(), vault=config.vault,
-                             cookie_secure=secure, mailer=_mailer)
+    secure = (
+        os.environ.get("REMIT_COOKIE_SECURE", "") == "1" if cookie_secure is None else cookie_secure
+    )
+    app = FastAPI(
+        title="remit",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        description=api.DESCRIPTION,
+    )
+    app.state.web = WebState(
+        db=db, templates=make_templates(), vault=config.vault, cookie_secure=secure, mailer=_mailer
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _headers(app)
     _handlers(app)
@@ -75,17 +85,31 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
     from remit.ledger import routes as ledger_routes  # noqa: PLC0415
     from remit.parties import routes as party_routes  # noqa: PLC0415
 
-    return ([auth.router, case_routes.router, party_routes.router, ledger_routes.router,
-             access_routes.router, job_routes.router, event_routes.router, work.router,
-             portal.router, correspondence_routes.router, care_routes.router,
-             care_routes.portal, api.health],
-            [case_routes.api, party_routes.api, ledger_routes.api, care_routes.api])
+    return (
+        [
+            auth.router,
+            case_routes.router,
+            party_routes.router,
+            ledger_routes.router,
+            access_routes.router,
+            job_routes.router,
+            event_routes.router,
+            work.router,
+            portal.router,
+            correspondence_routes.router,
+            care_routes.router,
+            care_routes.portal,
+            api.health,
+        ],
+        [case_routes.api, party_routes.api, ledger_routes.api, care_routes.api],
+    )
 
 
 def _headers(app: FastAPI) -> None:
     @app.middleware("http")
-    async def security_headers(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             if name == "Cache-Control" and request.url.path.startswith("/static/"):
@@ -98,22 +122,24 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _page_or_problem(request: Request, status: int, title: str, detail: str,
-                     problems: tuple[object, ...] = ()) -> Response:
+def _page_or_problem(
+    request: Request, status: int, title: str, detail: str, problems: tuple[object, ...] = ()
+) -> Response:
     if _is_api(request):
         return api.problem(status, title, detail, problems)
-    return render(request, "error.html", status, title=title, message=detail,
-                  problems=problems)
+    return render(request, "error.html", status, title=title, message=detail, problems=problems)
 
 
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _exc: LoginRequired) -> Response:
         if _is_api(request):
-            return api.problem(401, "Unauthorized", "send a valid API token as "
-                               "'Authorization: Bearer rmt_...'")
-        return auth.login_redirect(request.url.path + (f"?{request.url.query}"
-                                                       if request.url.query else ""))
+            return api.problem(
+                401, "Unauthorized", "send a valid API token as 'Authorization: Bearer rmt_...'"
+            )
+        return auth.login_redirect(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
@@ -129,9 +155,13 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationFailed)
     async def invalid(request: Request, exc: ValidationFailed) -> Response:
-        return _page_or_problem(request, 422, "Invalid input",
-                                f"{len(exc.problems)} problem(s); nothing was saved",
-                                exc.problems)
+        return _page_or_problem(
+            request,
+            422,
+            "Invalid input",
+            f"{len(exc.problems)} problem(s); nothing was saved",
+            exc.problems,
+        )
 
     @app.exception_handler(RemitError)
     async def user_error(request: Request, exc: RemitError) -> Response:
@@ -140,19 +170,26 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         problems = tuple(api.request_problems(exc))
-        return _page_or_problem(request, 422, "Invalid request",
-                                f"{len(problems)} problem(s); nothing was saved", problems)
+        return _page_or_problem(
+            request,
+            422,
+            "Invalid request",
+            f"{len(problems)} problem(s); nothing was saved",
+            problems,
+        )
 
     # A safety net: a number too big for the store (routes bound their ids; a form or query
     # that slipped through must still answer "invalid", not "server error").
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def out_of_range(request: Request, _exc: Exception) -> Response:
-        return _page_or_problem(request, 422, "Invalid request",
-                                "a number or a value is out of the range the store accepts; "
-                                "nothing was saved")
+        return _page_or_problem(
+            request,
+            422,
+            "Invalid request",
+            "a number or a value is out of the range the store accepts; nothing was saved",
+        )
 
     @app.exception_handler(404)
     async def no_route(request: Request, _exc: Exception) -> Response:
         return _page_or_problem(request, 404, "Not found", f"nothing at {request.url.path}")
-

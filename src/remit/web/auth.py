@@ -33,17 +33,37 @@ def _safe_next(target: str) -> str:
 
 
 def set_session_cookie(request: Request, response: Response, session: Session) -> None:
-    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="lax",
-                        secure=state(request).cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        httponly=True,
+        samesite="lax",
+        secure=state(request).cookie_secure,
+        path="/",
+    )
 
 
-def _login_page(request: Request, status: int = 200, message: str = "", username: str = "",
-                next_path: str = "/") -> HTMLResponse:
+def _login_page(
+    request: Request, status: int = 200, message: str = "", username: str = "", next_path: str = "/"
+) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    page = render(request, "login.html", status, csrf=token, message=message,
-                  username=username, next_path=next_path)
-    page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                    secure=state(request).cookie_secure, path="/login")
+    page = render(
+        request,
+        "login.html",
+        status,
+        csrf=token,
+        message=message,
+        username=username,
+        next_path=next_path,
+    )
+    page.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=state(request).cookie_secure,
+        path="/login",
+    )
     return page
 
 
@@ -53,26 +73,28 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_submit(request: Request, username: Annotated[str, Form()] = "",
-                 password: Annotated[str, Form()] = "",
-                 csrf_token: Annotated[str, Form()] = "",
-                 next: Annotated[str, Form()] = "/") -> Response:
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        return _login_page(request, 400, "The sign-in form expired; please try again.",
-                           username)
+        return _login_page(request, 400, "The sign-in form expired; please try again.", username)
     ip = request.client.host if request.client else ""
     web = state(request)
     refused: LoginRefused | None = None
     with web.db.write() as conn:
         try:
-            session = login(conn, username, password, ip,
-                            request.headers.get("user-agent", ""))
+            session = login(conn, username, password, ip, request.headers.get("user-agent", ""))
         except LoginRefused as exc:  # caught inside: the failed attempt is committed
             refused = exc
     if refused is not None:
-        return _login_page(request, 429 if refused.throttled else 401, str(refused),
-                           username, _safe_next(next))
+        return _login_page(
+            request, 429 if refused.throttled else 401, str(refused), username, _safe_next(next)
+        )
     target = _safe_next(next)
     if target == "/":
         target = landing(web.db, session)
@@ -115,13 +137,17 @@ def account(ctx: SignedInCtx) -> HTMLResponse:
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-def password_submit(ctx: SignedInCtx, current_password: Annotated[str, Form()] = "",
-                    new_password: Annotated[str, Form()] = "",
-                    repeat_password: Annotated[str, Form()] = "") -> Response:
+def password_submit(
+    ctx: SignedInCtx,
+    current_password: Annotated[str, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    repeat_password: Annotated[str, Form()] = "",
+) -> Response:
     try:
         with ctx.db.write() as conn:
-            fresh = change_password(conn, ctx.session, current_password, new_password,
-                                    repeat_password)
+            fresh = change_password(
+                conn, ctx.session, current_password, new_password, repeat_password
+            )
     except ValidationFailed as exc:
         return ctx.page("account.html", 422, errors=field_errors(exc), done=False)
     response = RedirectResponse("/account?changed=1", status_code=303)

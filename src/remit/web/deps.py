@@ -114,8 +114,7 @@ class Ctx:
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return state(request).templates.TemplateResponse(request, name, context,
-                                                     status_code=status)
+    return state(request).templates.TemplateResponse(request, name, context, status_code=status)
 
 
 def field_errors(exc: ValidationFailed) -> dict[str, list[str]]:
@@ -149,8 +148,10 @@ async def _check_csrf(request: Request, session: Session) -> None:
         value = form.get(CSRF_FIELD, "")
         sent = value if isinstance(value, str) else ""
     if not sent or not hmac.compare_digest(sent, session.csrf_token):
-        raise Forbidden("the form has expired or did not come from remit (CSRF check); "
-                        "reload the page and try again")
+        raise Forbidden(
+            "the form has expired or did not come from remit (CSRF check); "
+            "reload the page and try again"
+        )
 
 
 def _book(web: WebState, code: str) -> dict[str, Any]:
@@ -197,8 +198,11 @@ class NeedPortal:
         found = _book(web, book)
         book_id = int(found["id"])
         actor = session.actor
-        kinds = ((self.permission,) if self.permission else
-                 (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT))
+        kinds = (
+            (self.permission,)
+            if self.permission
+            else (Permission.PORTAL_PROVIDER, Permission.PORTAL_CLIENT)
+        )
         portal = any(actor.can(book_id, kind) for kind in kinds)
         if not portal or actor.party_in(book_id) is None:
             raise Forbidden(f"{actor.username} has no portal access to book {book}")

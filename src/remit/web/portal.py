@@ -35,17 +35,21 @@ def _party(ctx: Ctx) -> int:
     return party_id
 
 
-def _statement(ctx: Ctx, limit: int = LINES) -> tuple[dict[str, Any], list[Any],
-                                                       list[tuple[StatementLine, int]]]:
+def _statement(
+    ctx: Ctx, limit: int = LINES
+) -> tuple[dict[str, Any], list[Any], list[tuple[StatementLine, int]]]:
     party_id = _party(ctx)
     with ctx.db.read() as conn:
         party = get_party_public(conn, ctx.actor, ctx.book_id, party_id)
-        balances = ledger.party_balances_by_account(conn, ctx.actor, ctx.book_id, party_id,
-                                                    portal=True)
-        lines = ledger.party_activity(conn, ctx.actor, ctx.book_id, party_id, limit=limit,
-                                      portal=True)
-    running: dict[tuple[str, str], int] = {(b.account_code, b.currency): b.balance_minor
-                                           for b in balances}
+        balances = ledger.party_balances_by_account(
+            conn, ctx.actor, ctx.book_id, party_id, portal=True
+        )
+        lines = ledger.party_activity(
+            conn, ctx.actor, ctx.book_id, party_id, limit=limit, portal=True
+        )
+    running: dict[tuple[str, str], int] = {
+        (b.account_code, b.currency): b.balance_minor for b in balances
+    }
     with_balance = []
     for line in lines:  # newest first: the balance after each line, walking backwards
         key = (line.account_code, line.currency)
@@ -57,8 +61,7 @@ def _statement(ctx: Ctx, limit: int = LINES) -> tuple[dict[str, Any], list[Any],
 @router.get("", response_class=HTMLResponse)
 def home(ctx: Portal) -> HTMLResponse:
     party, balances, lines = _statement(ctx)
-    return ctx.page("portal/home.html", nav="home", party=party, balances=balances,
-                    lines=lines)
+    return ctx.page("portal/home.html", nav="home", party=party, balances=balances, lines=lines)
 
 
 @router.get("/statement.csv")
@@ -66,14 +69,24 @@ def statement_csv(ctx: Portal) -> Response:
     party, _, lines = _statement(ctx, limit=5000)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["date", "entry", "description", "account", "currency", "amount",
-                     "balance"])
+    writer.writerow(["date", "entry", "description", "account", "currency", "amount", "balance"])
     for line, balance in lines:
-        writer.writerow([line.entry_date, line.entry_id, line.description, line.account_name,
-                         line.currency, Money(line.amount_minor, line.currency).to_decimal(),
-                         Money(balance, line.currency).to_decimal()])
-    return Response(out.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="statement-{party["ref"]}.csv"'})
+        writer.writerow(
+            [
+                line.entry_date,
+                line.entry_id,
+                line.description,
+                line.account_name,
+                line.currency,
+                Money(line.amount_minor, line.currency).to_decimal(),
+                Money(balance, line.currency).to_decimal(),
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="statement-{party["ref"]}.csv"'},
+    )
 
 
 @router.get("/remittances", response_class=HTMLResponse)
@@ -82,11 +95,14 @@ def remittances(ctx: Portal) -> HTMLResponse:
     # A payment to a provider reduces what is owed (a debit on its payable); a client's
     # payment reduces what it owes (a credit on its receivable).
     provider = "provider" in party["roles"]
-    paid = [(line, b) for line, b in lines
-            if (line.amount_minor > 0) == provider and line.account_code.startswith(
-                ("1", "2"))]
-    return ctx.page("portal/remittances.html", nav="remittances", party=party, lines=paid,
-                    provider=provider)
+    paid = [
+        (line, b)
+        for line, b in lines
+        if (line.amount_minor > 0) == provider and line.account_code.startswith(("1", "2"))
+    ]
+    return ctx.page(
+        "portal/remittances.html", nav="remittances", party=party, lines=paid, provider=provider
+    )
 
 
 @router.get("/queries", response_class=HTMLResponse)
@@ -97,8 +113,9 @@ def queries(ctx: Portal) -> HTMLResponse:
 
 
 @router.post("/queries", response_class=HTMLResponse)
-def query_submit(ctx: Portal, subject: Annotated[str, Form()] = "",
-                 body: Annotated[str, Form()] = "") -> Response:
+def query_submit(
+    ctx: Portal, subject: Annotated[str, Form()] = "", body: Annotated[str, Form()] = ""
+) -> Response:
     try:
         with ctx.db.write() as conn:
             case_id = cases.portal_raise_query(conn, ctx.actor, ctx.book_id, subject, body)
@@ -110,8 +127,14 @@ def query_submit(ctx: Portal, subject: Annotated[str, Form()] = "",
             errors["subject"] = errors.pop("title")
         if "description" in errors:
             errors["body"] = errors.pop("description")
-        return ctx.page("portal/queries.html", 422, nav="queries", rows=rows, errors=errors,
-                        values={"subject": subject, "body": body})
+        return ctx.page(
+            "portal/queries.html",
+            422,
+            nav="queries",
+            rows=rows,
+            errors=errors,
+            values={"subject": subject, "body": body},
+        )
     return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
 
 
@@ -120,8 +143,7 @@ def query_page(ctx: Portal, case_id: Id) -> HTMLResponse:
     return _query(ctx, case_id, {})
 
 
-def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]],
-           status: int = 200) -> HTMLResponse:
+def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]], status: int = 200) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
     return ctx.page("portal/query.html", status, nav="queries", case=found, errors=errors)
@@ -138,9 +160,13 @@ def query_comment(ctx: Portal, case_id: Id, body: Annotated[str, Form()] = "") -
 
 
 @router.post("/queries/{case_id}/transition", response_class=HTMLResponse)
-def query_transition(ctx: Portal, case_id: Id, action: Annotated[str, Form()],
-                     version: Annotated[int, Form()],
-                     reason: Annotated[str, Form()] = "") -> Response:
+def query_transition(
+    ctx: Portal,
+    case_id: Id,
+    action: Annotated[str, Form()],
+    version: Annotated[int, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
     try:
         with ctx.db.write() as conn:
             cases.transition(conn, ctx.actor, ctx.book_id, case_id, action, reason, version)
@@ -150,8 +176,7 @@ def query_transition(ctx: Portal, case_id: Id, action: Annotated[str, Form()],
 
 
 @router.post("/queries/{case_id}/attach", response_class=HTMLResponse)
-async def query_attach(ctx: Portal, case_id: Id,
-                       file: Annotated[UploadFile, File()]) -> Response:
+async def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
     content = await file.read()
     try:
         with ctx.db.write() as conn:
@@ -169,18 +194,19 @@ def documents_page(ctx: Portal) -> HTMLResponse:
 def _documents(ctx: Ctx, errors: dict[str, list[str]], status: int = 200) -> HTMLResponse:
     with ctx.db.read() as conn:
         docs = documents.portal_documents(conn, ctx.actor, ctx.book_id)
-    return ctx.page("portal/documents.html", status, nav="documents", docs=docs,
-                    errors=errors)
+    return ctx.page("portal/documents.html", status, nav="documents", docs=docs, errors=errors)
 
 
 @router.post("/documents", response_class=HTMLResponse)
-async def documents_upload(ctx: Portal, file: Annotated[UploadFile, File()],
-                           title: Annotated[str, Form()] = "") -> Response:
+async def documents_upload(
+    ctx: Portal, file: Annotated[UploadFile, File()], title: Annotated[str, Form()] = ""
+) -> Response:
     content = await file.read()
     try:
         with ctx.db.write() as conn:
-            documents.portal_upload(conn, ctx.actor, ctx.book_id, file.filename or "",
-                                    content, title)
+            documents.portal_upload(
+                conn, ctx.actor, ctx.book_id, file.filename or "", content, title
+            )
     except ValidationFailed as exc:
         return _documents(ctx, field_errors(exc), 422)
     return RedirectResponse(f"/portal/{ctx.code}/documents?uploaded=1", status_code=303)

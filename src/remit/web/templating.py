@@ -14,10 +14,16 @@ from remit import __version__
 from remit.money import Money
 
 SRC = Path(__file__).resolve().parent.parent
-TEMPLATE_DIRS = (SRC / "web" / "templates", SRC / "cases" / "templates",
-                 SRC / "parties" / "templates", SRC / "ledger" / "templates",
-                 SRC / "jobs" / "templates", SRC / "events" / "templates",
-                 SRC / "access" / "templates", SRC / "care" / "templates")
+TEMPLATE_DIRS = (
+    SRC / "web" / "templates",
+    SRC / "cases" / "templates",
+    SRC / "parties" / "templates",
+    SRC / "ledger" / "templates",
+    SRC / "jobs" / "templates",
+    SRC / "events" / "templates",
+    SRC / "access" / "templates",
+    SRC / "care" / "templates",
+)
 
 
 def money_text(minor: int | None, currency: str, blank_zero: bool = True) -> str:
@@ -46,9 +52,11 @@ def when_text(value: str | None) -> str:
 
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATE_DIRS[0]))
-    templates.env.loader = ChoiceLoader([FileSystemLoader([str(d) for d in TEMPLATE_DIRS
-                                                           if d.exists()])])
-    templates.env.globals.update(version=__version__, money=money_text, day=day_text,
-                                 when=when_text)
+    templates.env.loader = ChoiceLoader(
+        [FileSystemLoader([str(d) for d in TEMPLATE_DIRS if d.exists()])]
+    )
+    templates.env.globals.update(
+        version=__version__, money=money_text, day=day_text, when=when_text
+    )
     templates.env.filters.update(money=money_text, day=day_text, when=when_text, zip=zip)
     return templates

@@ -19,13 +19,24 @@ from remit.web.deps import Ctx, Need
 router = APIRouter(prefix="/b/{book}")
 Read = Annotated[Ctx, Depends(Need(Permission.LEDGER_READ))]
 AREAS = {
-    "payments": ("Payments", "payables, payment runs approved by a second person, bank files "
-                 "(NACHA, BACS, SEPA), remittance advice, returns", ("2000", "2100")),
-    "receivables": ("Receivables", "invoices and statements, bank, card and direct-debit "
-                    "receipts, cash application to open items", ("1100", "1200", "2200")),
-    "collections": ("Collections", "aging, dunning, promises to pay, payment plans, direct "
-                    "debits, deferred payments, write-offs, referral for recovery",
-                    ("1100", "1200")),
+    "payments": (
+        "Payments",
+        "payables, payment runs approved by a second person, bank files "
+        "(NACHA, BACS, SEPA), remittance advice, returns",
+        ("2000", "2100"),
+    ),
+    "receivables": (
+        "Receivables",
+        "invoices and statements, bank, card and direct-debit "
+        "receipts, cash application to open items",
+        ("1100", "1200", "2200"),
+    ),
+    "collections": (
+        "Collections",
+        "aging, dunning, promises to pay, payment plans, direct "
+        "debits, deferred payments, write-offs, referral for recovery",
+        ("1100", "1200"),
+    ),
 }
 
 

@@ -28,13 +28,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("parties", schema=None) as batch_op:
         batch_op.drop_index("ix_parties_book_name")
-        batch_op.create_index("ix_parties_by_name", ["book_id", "name", "id", "ref", "kind"],
-                              unique=False)
+        batch_op.create_index(
+            "ix_parties_by_name", ["book_id", "name", "id", "ref", "kind"], unique=False
+        )
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_party")
-        batch_op.create_index("ix_cases_party", ["book_id", "party_id", "due_date"],
-                              unique=False)
+        batch_op.create_index("ix_cases_party", ["book_id", "party_id", "due_date"], unique=False)
         batch_op.create_index("ix_cases_book_due", ["book_id", "due_date"], unique=False)
 
     with op.batch_alter_table("bank_changes", schema=None) as batch_op:
