@@ -37,14 +37,13 @@ from remit.access.tokens import token_actor, touch_token
 from remit.db import Database
 from remit.errors import Forbidden, Problem, RemitError, ValidationFailed
 from remit.ledger import service as ledger
-from remit.money import Money
+from remit.money import BALANCE_LIMIT_MINOR, MAX_AMOUNT_MINOR, Money
 from remit.web.deps import LoginRequired, render, state
 from remit.web.store import idempotency_records
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 PROBLEM_TYPE = "https://remit.dev/problems/"
 MAX_LIMIT = 200
-MAX_MINOR = 10**15  # a quadrillion minor units: beyond any book remit keeps
 
 health = APIRouter()
 
@@ -137,9 +136,22 @@ MinorUnits = Annotated[
     int,
     Field(
         strict=True,
-        ge=-MAX_MINOR,
-        le=MAX_MINOR,
-        description="Integer count of the currency's minor units (pence, cents; yen have none)",
+        ge=-MAX_AMOUNT_MINOR,
+        le=MAX_AMOUNT_MINOR,
+        description="Integer count of the currency's minor units (pence, cents; yen have none);"
+        " one posting carries at most 10^15 either way",
+        json_schema_extra={"format": "int64"},
+    ),
+]
+# What the store can hold in a balance or a day's total (BIGINT): every answer accepts it,
+# so that no balance the ledger holds makes a page or an API call fail.
+BalanceMinor = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=-BALANCE_LIMIT_MINOR,
+        le=BALANCE_LIMIT_MINOR,
+        description="Integer count of the currency's minor units (a balance or a total)",
         json_schema_extra={"format": "int64"},
     ),
 ]
@@ -155,7 +167,7 @@ DecimalText = Annotated[
 
 class MoneyOut(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_minor: MinorUnits
+    amount_minor: BalanceMinor
     currency: Currency
     amount: DecimalText
 
