@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from remit import composition
 from remit.access.model import Actor, Role
 from remit.db import Database, make_engine, migrate
 from remit.ledger import service as ledger
@@ -25,6 +26,7 @@ from remit.ledger.model import AccountSpec, AccountType
 from remit.testkit.postgres import ClusterUnavailable, TempCluster
 
 IN_CI = bool(os.environ.get("CI"))
+composition.register_all()  # as every interface does before it serves
 TEMPLATE = "remit_template"
 
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
-from remit import audit
+from remit import audit, composition
 from remit.access.model import Role
 from remit.access.service import add_user
 from remit.audit import audit_events
@@ -26,9 +26,8 @@ from remit.jobs.store import jobs
 from remit.jobs.worker import (
     Every,
     Worker,
-    default_idle_tasks,
     optimize_store,
-    schedule_daily_escalations,
+    schedule_daily,
 )
 from remit.ledger import service as ledger
 from remit.secrets import Vault
@@ -365,8 +364,8 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
         late = cases.open_case(
             conn, system, book, NewCase("helpdesk", "Forgotten"), today=date(2026, 1, 5)
         )
-    assert schedule_daily_escalations(db, vault) == 2  # escalation, arbitration settlement
-    assert schedule_daily_escalations(db, vault) == 0  # today's are queued already
+    assert composition.schedule_daily_jobs(db, vault) == 2  # escalation, arbitration settlement
+    assert composition.schedule_daily_jobs(db, vault) == 0  # today's are queued already
     assert worker.run_until_empty() == 2
     with db.read() as conn:
         [settle, done] = service.list_jobs(conn, system, book)
@@ -376,9 +375,10 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
         "system:jobs"
     )
     assert escalated["escalation_level"] == 1
-    assert schedule_daily_escalations(db, vault) == 0  # done today
+    assert composition.schedule_daily_jobs(db, vault) == 0  # done today
     assert settle.kind == "care.settle" and settle.result == {"settled_runs": []}
-    assert schedule_daily_escalations(db, vault, today=lambda _: date(2099, 1, 1)) == 2
+    later = lambda _: date(2099, 1, 1)  # noqa: E731
+    assert schedule_daily(db, vault, composition.DAILY_KINDS, today=later) == 2
 
 
 # ---------------------------------------------------------------- the worker's loop
@@ -406,11 +406,10 @@ def test_idle_tasks_run_when_nothing_is_due_and_a_failing_one_is_logged(
         runner.join(timeout=30)
     assert not runner.is_alive() and calls == [1]  # every hour: once
     assert any("idle task broken failed" in r.getMessage() for r in caplog.records)
-    # Without the webhook sender the worker still runs, and says why webhooks wait.
-    monkeypatch.setitem(__import__("sys").modules, "remit.events.delivery", None)
-    with caplog.at_level(logging.WARNING):
-        tasks = default_idle_tasks()
-    assert len(tasks) == 3 and "webhooks will not be delivered" in caplog.text
+    # The composition root gives every worker the janitor, the daily jobs, the planner's
+    # statistics and webhook delivery.
+    names = [getattr(t, "__name__", "") for t in composition.idle_tasks()]
+    assert names == ["requeue_stale_jobs", "schedule_daily_jobs", "optimize_store", "deliver_due"]
 
 
 def test_a_stopped_worker_finishes_nothing_twice(db, book, system, vault):

@@ -9,7 +9,7 @@ import threading
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from remit import config, demo
+from remit import composition, config, demo
 from remit.access.model import Role
 from remit.access.service import add_user
 from remit.care.cli import care_app
@@ -25,6 +25,7 @@ from remit.cliutil import (
 )
 from remit.db import database_url
 from remit.jobs.cli import jobs_app
+from remit.jobs.worker import Worker
 from remit.ledger.cli import audit_app, ledger_app
 from remit.ledger.service import list_books
 from remit.secrets import KEY_ENV, KEY_FILE_ENV, create_key_file
@@ -42,6 +43,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(care_app, name="care")
+composition.register_all()  # the one composition root fills the registries before any command
 
 
 @app.command()
@@ -105,13 +107,9 @@ def serve(
 
 def _start_worker() -> threading.Event | None:
     """A job worker thread beside the web server (the embedded, one-process set-up)."""
-    try:
-        from remit.jobs.worker import Worker, default_idle_tasks  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - the jobs package is always there
-        return None
     stop = threading.Event()
     runner = Worker(
-        open_database(), config.vault(), f"serve-{os.getpid()}", idle_tasks=default_idle_tasks()
+        open_database(), config.vault(), f"serve-{os.getpid()}", idle_tasks=composition.idle_tasks()
     )
     threading.Thread(target=runner.run, args=(stop,), name="remit-worker", daemon=True).start()
     return stop

@@ -31,6 +31,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from remit import audit
 from remit.errors import RemitError
 
 KEY_ENV: Final = "REMIT_SECRET_KEY"
@@ -167,7 +168,7 @@ def _fernet(key: bytes, source: str = "the key") -> Fernet:
 
 
 def _canonical(obj: Mapping[str, str]) -> bytes:
-    return json.dumps(dict(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return audit.canonical(dict(obj)).encode()
 
 
 class Vault:

@@ -18,6 +18,7 @@ from remit.access.model import Actor, Permission, Role, require
 from remit.access.store import user_roles, users
 from remit.db import insert_id
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
+from remit.parties.service import party_has_role
 
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
@@ -107,9 +108,6 @@ def grant(
             [Problem("party", f"a {role.value} user is bound to a party", "required")]
         )
     if role in (Role.PROVIDER, Role.CLIENT):
-        # The parties package reads the ledger; imported here to keep access below it.
-        from remit.parties.service import party_has_role  # noqa: PLC0415
-
         assert party_id is not None
         if not party_has_role(conn, book_id, party_id, role.value):
             raise ValidationFailed(

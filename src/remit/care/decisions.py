@@ -103,6 +103,12 @@ def decide(
     return {**dict(row._mapping), **after}
 
 
+def outcome_run_id(conn: Connection, actor: Actor, book_id: int, outcome_id: int) -> int:
+    """The run a visit outcome of this book belongs to."""
+    require(actor, book_id, Permission.CARE_READ)
+    return int(_outcome(conn, book_id, outcome_id).run_id)
+
+
 def _outcome(conn: Connection, book_id: int, outcome_id: int) -> Any:
     o, r = visit_outcomes.c, care_runs.c
     row = conn.execute(

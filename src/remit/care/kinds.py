@@ -1,5 +1,5 @@
-"""Background jobs of care monitoring, registered on import (``remit.jobs.kinds`` imports
-this module): reconciling a period, and settling unanswered arbitration.
+"""Background jobs of care monitoring (registered by the composition root,
+``remit.composition``): reconciling a period, and settling unanswered arbitration.
 
 >>> [str(p) for p in reconcile_problems({"from": "2026-11-02", "to": "soon"})]
 ['params.to: a date like 2026-11-08 [date]']
@@ -14,7 +14,7 @@ from typing import Any
 from remit.access.model import Permission
 from remit.care import decisions, runs
 from remit.errors import Problem
-from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
+from remit.jobs.model import JobContext, JobKind, no_params, unknown_params
 
 
 def reconcile_problems(params: Mapping[str, Any]) -> list[Problem]:
@@ -74,5 +74,3 @@ KINDS = (
         _settle,
     ),
 )
-for _kind in KINDS:
-    register_job_kind(_kind)

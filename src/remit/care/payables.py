@@ -46,6 +46,38 @@ def run_row(conn: Connection, book_id: int, run_id: int) -> Any:
     return row
 
 
+def run_with_hold(conn: Connection, actor: Actor, book_id: int, run_id: int) -> tuple[Any, bool]:
+    """A run of this book, and whether its provider is on hold now."""
+    require(actor, book_id, Permission.CARE_READ)
+    run = run_row(conn, book_id, run_id)
+    return run, on_hold(conn, book_id, int(run.provider_party_id))
+
+
+def adjustments_of(
+    conn: Connection, actor: Actor, book_id: int, run_id: int
+) -> list[dict[str, Any]]:
+    """A run's adjustments, oldest first."""
+    require(actor, book_id, Permission.CARE_READ)
+    run_row(conn, book_id, run_id)
+    a = care_adjustments.c
+    query = select(care_adjustments).where(a.run_id == run_id).order_by(a.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def adjustment_run_id(conn: Connection, actor: Actor, book_id: int, adjustment_id: int) -> int:
+    """The run an adjustment of this book belongs to."""
+    require(actor, book_id, Permission.CARE_READ)
+    a, r = care_adjustments.c, care_runs.c
+    found = conn.execute(
+        select(a.run_id)
+        .join(care_runs, r.id == a.run_id)
+        .where(and_(a.id == adjustment_id, r.book_id == book_id))
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no care adjustment {adjustment_id} in this book")
+    return int(found)
+
+
 def on_hold(conn: Connection, book_id: int, provider_party_id: int) -> bool:
     h = care_holds.c
     return (

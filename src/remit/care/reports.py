@@ -35,8 +35,8 @@ from remit.care.store import actual_records, care_runs, planned_visits, visit_ou
 from remit.errors import Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.parties.service import party_names
+from remit.reports.charts import side_by_side_bars
 from remit.reports.tables import Column, Kind, table_csv, workbook_bytes, write_sheet
-from remit.web.charts import side_by_side_bars
 
 _S = VisitStatus
 DELIVERING = (_S.VERIFIED.value, _S.OVER.value, _S.SHORT.value, _S.INVALID.value)

@@ -9,13 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from remit.access.model import Permission
 from remit.care import decisions, imports, payables, reports, selfbill
 from remit.care import packages as care_packages
 from remit.care import service as care
-from remit.care.store import care_adjustments, care_imports, visit_outcomes
 from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
@@ -63,15 +61,7 @@ def _home(
             {r["provider_party_id"] for r in found}
             | {v["provider_party_id"] for v in policies if v["provider_party_id"]},
         )
-        recent = [
-            dict(r)
-            for r in conn.execute(
-                select(care_imports)
-                .where(care_imports.c.book_id == ctx.book_id)
-                .order_by(care_imports.c.id.desc())
-                .limit(10)
-            ).mappings()
-        ]
+        recent = care.recent_imports(conn, ctx.actor, ctx.book_id)
         for row in recent:  # the error file of rows an import turned away
             row["error_files"] = (
                 documents.list_documents(conn, ctx.actor, ctx.book_id, "care_import", row["id"])
@@ -197,19 +187,10 @@ def _run_page(
     ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None, status: int = 200
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
-        run = payables.run_row(conn, ctx.book_id, run_id)
+        run, held = payables.run_with_hold(conn, ctx.actor, ctx.book_id, run_id)
         lines = payables.payable_lines(conn, ctx.actor, ctx.book_id, run_id)
         provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
-        held = payables.on_hold(conn, ctx.book_id, run.provider_party_id)
-        adjustments = (
-            conn.execute(
-                select(care_adjustments)
-                .where(care_adjustments.c.run_id == run_id)
-                .order_by(care_adjustments.c.id)
-            )
-            .mappings()
-            .all()
-        )
+        adjustments = payables.adjustments_of(conn, ctx.actor, ctx.book_id, run_id)
     exceptions = [line for line in lines if line["exception"]]
     return ctx.page(
         "care/run.html",
@@ -273,9 +254,7 @@ def outcome_decide(
     minutes: Annotated[str, Form()] = "",
 ) -> Response:
     with ctx.db.read() as conn:
-        run_id = conn.execute(
-            select(visit_outcomes.c.run_id).where(visit_outcomes.c.id == outcome_id)
-        ).scalar()
+        run_id = decisions.outcome_run_id(conn, ctx.actor, ctx.book_id, outcome_id)
     chosen = int(minutes) if minutes.strip().isdigit() and len(minutes) < 6 else None
     try:
         if minutes.strip() and chosen is None:
@@ -283,10 +262,8 @@ def outcome_decide(
         with ctx.db.write() as conn:
             decisions.decide(conn, ctx.actor, ctx.book_id, outcome_id, decision, reason, chosen)
     except ValidationFailed as exc:
-        if run_id is None:
-            raise
         errors = {f"o{outcome_id}-{k}": v for k, v in field_errors(exc).items()}
-        return _run_page(ctx, int(run_id), errors, 422)
+        return _run_page(ctx, run_id, errors, 422)
     return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#exceptions", status_code=303)
 
 
@@ -329,9 +306,7 @@ def adjustment_decide(
 ) -> Response:
     with ctx.db.write() as conn:
         payables.decide_adjustment(conn, ctx.actor, ctx.book_id, adjustment_id, approve)
-        run_id = conn.execute(
-            select(care_adjustments.c.run_id).where(care_adjustments.c.id == adjustment_id)
-        ).scalar()
+        run_id = payables.adjustment_run_id(conn, ctx.actor, ctx.book_id, adjustment_id)
     return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
 
 

@@ -10,7 +10,6 @@ policy) until a decision is recorded on it; after that, its outcomes are the off
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -309,7 +308,7 @@ def _store_run(
                 period_start=first,
                 period_end=last,
                 status=RunStatus.RECONCILED.value,  # settled below
-                policy=json.dumps(policy.as_dict(), sort_keys=True),
+                policy=audit.canonical(policy.as_dict()),
                 created_by=actor.username,
                 created_at=audit.utc_now_text(),
                 version=1,
@@ -322,7 +321,7 @@ def _store_run(
         conn.execute(
             update(care_runs)
             .where(r.id == run_id)
-            .values(policy=json.dumps(policy.as_dict(), sort_keys=True), version=r.version + 1)
+            .values(policy=audit.canonical(policy.as_dict()), version=r.version + 1)
         )
     insert_frame(conn, visit_outcomes, _outcome_rows(outcomes, run_id))
     exceptions = int(outcomes.get_column("exception").sum())

@@ -23,6 +23,7 @@ from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy, rate_millionths
 from remit.care.store import (
+    care_imports,
     care_package_rates,
     care_package_slots,
     care_packages,
@@ -367,7 +368,7 @@ def set_policy(
             book_id=book_id,
             provider_party_id=provider_party_id,
             effective_from=effective_from,
-            params=json.dumps(policy.as_dict(), sort_keys=True),
+            params=audit.canonical(policy.as_dict()),
             note=note[:500],
             created_by=actor.username,
             created_at=audit.utc_now_text(),
@@ -388,6 +389,16 @@ def set_policy(
         book_id,
     )
     return policy_id
+
+
+def recent_imports(
+    conn: Connection, actor: Actor, book_id: int, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The book's latest care imports, newest first."""
+    require(actor, book_id, Permission.CARE_READ)
+    i = care_imports.c
+    query = select(care_imports).where(i.book_id == book_id).order_by(i.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def policy_versions(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from remit.access.model import Permission
 from remit.cases import correspondence
 from remit.cases.letters import TEMPLATES
 from remit.errors import Problem, ValidationFailed
+from remit.parties.page import party_page_response
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 P = Permission
@@ -22,8 +23,6 @@ Read = Annotated[Ctx, Depends(Need(P.CORRESPONDENCE_READ))]
 def _party_page(
     ctx: Ctx, party_id: Id, errors: dict[str, list[str]], values: dict[str, Any]
 ) -> HTMLResponse:
-    from remit.parties.routes import party_page_response  # noqa: PLC0415 - its page
-
     return party_page_response(ctx, party_id, errors, 422, letter_form=values)
 
 

@@ -226,6 +226,19 @@ def portal_download(
     return _fetch(conn, book_id, document_id)
 
 
+def stored_file(conn: Connection, actor: Actor, book_id: int, file_id: int) -> Download:
+    """A stored file of the book by its id: an upload not filed as a document, such as an
+    entry file handed to a job. It has no name of its own: ``file-<id>``."""
+    require(actor, book_id, Permission.DOCUMENT_READ)
+    sf = stored_files.c
+    row = conn.execute(
+        select(sf.media_type, sf.content).where(and_(sf.id == file_id, sf.book_id == book_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"no stored file {file_id} in this book")
+    return Download(f"file-{file_id}", str(row.media_type), bytes(row.content))
+
+
 def _fetch(conn: Connection, book_id: int, document_id: int) -> Download:
     d, sf = documents.c, stored_files.c
     row = conn.execute(

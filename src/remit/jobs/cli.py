@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from remit import config
+from remit import composition, config
 from remit.cliutil import (
     AS_OPTION,
     BOOK_OPTION,
@@ -34,7 +34,7 @@ from remit.cliutil import (
 )
 from remit.jobs import service
 from remit.jobs.model import Job, JobStatus, job_kinds
-from remit.jobs.worker import Worker, default_idle_tasks, default_name
+from remit.jobs.worker import Worker, default_name
 
 jobs_app = typer.Typer(
     help="Background jobs: start one and watch it, run workers.", no_args_is_help=True
@@ -147,7 +147,7 @@ def worker(
         database,
         config.vault(),
         name or default_name(),
-        idle_tasks=default_idle_tasks() if idle else (),
+        idle_tasks=composition.idle_tasks() if idle else (),
         poll_seconds=poll,
     )
     if once:

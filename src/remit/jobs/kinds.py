@@ -1,4 +1,4 @@
-"""The built-in kinds of job, registered on import.
+"""The built-in kinds of job (registered by the composition root, ``remit.composition``).
 
 - ``audit.verify``: recompute the audit chain and check the ledger's integrity.
 - ``cases.escalate``: apply the escalation rule to overdue cases (the worker queues it once
@@ -13,21 +13,19 @@ whole number [positive_id]']
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection
 
 from remit import audit
-from remit.access.model import Permission, require
+from remit.access.model import Permission
 from remit.cases import service as cases
 from remit.db import is_postgres
 from remit.documents import service as documents
-from remit.documents.store import stored_files
-from remit.errors import NotFound, Problem, ValidationFailed
-from remit.jobs.model import JobContext, JobKind, no_params, register_job_kind, unknown_params
+from remit.errors import Problem, ValidationFailed
+from remit.jobs.model import JobContext, JobKind, no_params, unknown_params
 from remit.ledger import service as ledger
 
 VERIFY_EVERY = 2000  # events between two progress reports
@@ -125,20 +123,10 @@ def _entry_file(
     if "document_id" in params:
         found = documents.download(conn, ctx.actor, ctx.book_id, int(params["document_id"]))
         return found.filename, found.content, found.media_type
-    # documents.service has no reader by stored-file id yet; this is the one query of its
-    # tables outside it (read-only, book-scoped, behind the same permission).
-    require(ctx.actor, ctx.book_id, Permission.DOCUMENT_READ)
-    sf = stored_files.c
-    row = conn.execute(
-        select(sf.id, sf.media_type, sf.content).where(
-            and_(sf.id == int(params["file_id"]), sf.book_id == ctx.book_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"no stored file {params['file_id']} in this book")
-    suffix = ENTRY_FILE_SUFFIX.get(str(row.media_type), "")
-    name = str(params.get(POST_FILE_NAME) or f"file-{row.id}{suffix}")
-    return name, bytes(row.content), str(row.media_type)
+    found = documents.stored_file(conn, ctx.actor, ctx.book_id, int(params["file_id"]))
+    suffix = ENTRY_FILE_SUFFIX.get(found.media_type, "")
+    name = str(params.get(POST_FILE_NAME) or found.filename + suffix)
+    return name, found.content, found.media_type
 
 
 def _ledger_post_file(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -193,11 +181,3 @@ BUILTIN_KINDS = (
         _ledger_post_file,
     ),
 )
-for _kind in BUILTIN_KINDS:
-    register_job_kind(_kind)
-
-# Kinds of other packages register themselves when imported; they are listed here so that a
-# worker knows every kind (a plugin would add its module to this tuple).
-PACKAGE_KINDS = ("remit.care.kinds",)
-for _module in PACKAGE_KINDS:
-    importlib.import_module(_module)

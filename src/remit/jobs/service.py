@@ -30,7 +30,6 @@ from remit.access.model import Actor, Permission, require
 from remit.db import Database, insert_id, is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.events.service import emit
-from remit.jobs import kinds as _kinds  # noqa: F401 - importing it registers the built-in kinds
 from remit.jobs.model import Job, JobKind, JobStatus, creator_of, job_kind, job_kinds
 from remit.jobs.progress import throttle
 from remit.jobs.store import jobs

@@ -235,9 +235,6 @@ class Every:
         return self.task(database, vault)
 
 
-DAILY_KINDS = ("cases.escalate", "care.settle")
-
-
 def requeue_stale_jobs(database: Database, vault: Vault) -> int:
     """The janitor as an idle task: how many stale jobs it requeued or failed."""
     with database.write() as conn:
@@ -245,12 +242,15 @@ def requeue_stale_jobs(database: Database, vault: Vault) -> int:
     return len(sweep.requeued) + len(sweep.failed)
 
 
-def schedule_daily_escalations(
-    database: Database, vault: Vault, today: Callable[[int], date] | None = None
+def schedule_daily(
+    database: Database,
+    vault: Vault,
+    kinds: tuple[str, ...],
+    today: Callable[[int], date] | None = None,
 ) -> int:
-    """Queue the daily jobs (``DAILY_KINDS``: escalation of overdue cases, settlement of
-    unanswered arbitration) once per book and day (the book's own date); returns how many
-    jobs it queued (0 when today's are queued or done already)."""
+    """Queue each of ``kinds`` once per book and day (the book's own date); returns how many
+    jobs it queued (0 when today's are queued or done already). The kinds are named by the
+    composition root (``remit.composition.DAILY_KINDS``)."""
     with database.read() as conn:
         books = [
             (int(b["id"]), today(int(b["id"])) if today else ledger.book_today(conn, int(b["id"])))
@@ -258,7 +258,7 @@ def schedule_daily_escalations(
         ]
     created = 0
     for book_id, day in books:
-        for kind in DAILY_KINDS:
+        for kind in kinds:
             key = f"{kind}:{book_id}:{day.isoformat()}"
             with database.write() as conn:
                 created += service.enqueue_new(conn, SCHEDULER, book_id, kind, {}, dedupe_key=key)[
@@ -275,23 +275,3 @@ def optimize_store(database: Database, vault: Vault) -> int:
         with database.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA optimize")
     return 0
-
-
-def default_idle_tasks() -> tuple[IdleTask, ...]:
-    """The janitor (every minute), the daily jobs (checked every 5 minutes), SQLite's
-    planner statistics (hourly) and, when the events package provides it, webhook
-    delivery (every idle moment)."""
-    tasks: list[IdleTask] = [
-        Every(60, requeue_stale_jobs),
-        Every(300, schedule_daily_escalations),
-        Every(3600, optimize_store),
-    ]
-    try:
-        from remit.events.delivery import deliver_due  # noqa: PLC0415 - optional, see below
-    except Exception as exc:  # noqa: BLE001 - a missing or broken sender must not stop jobs
-        log.warning(
-            "webhooks will not be delivered by this worker: %s: %s", type(exc).__name__, exc
-        )
-    else:
-        tasks.append(deliver_due)
-    return tuple(tasks)

@@ -19,6 +19,7 @@ from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
 from remit.money import Money
+from remit.reports.charts import side_by_side_bars
 from remit.web.api import (
     MAX_LIMIT,
     PROBLEMS,
@@ -32,7 +33,6 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.charts import side_by_side_bars
 from remit.web.deps import MAX_ID, Ctx, EntryId, Need
 from remit.web.templating import money_text
 

@@ -10,13 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
-from remit.cases import service as cases
-from remit.cases.letters import TEMPLATES
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.parties.model import BANK_FIELD_SPECS, BankDetails, BankScheme, PartyKind, PartyRole
+from remit.parties.page import party_page_response
 from remit.web.api import (
     MAX_LIMIT,
     PROBLEMS,
@@ -86,71 +85,7 @@ def party_list(
 
 @router.get("/parties/{party_id}", response_class=HTMLResponse)
 def party_page(ctx: Read, party_id: Id) -> HTMLResponse:
-    return _party_page(ctx, party_id)
-
-
-def party_page_response(
-    ctx: Ctx,
-    party_id: Id,
-    errors: dict[str, list[str]] | None = None,
-    status: int = 200,
-    **extra: Any,
-) -> HTMLResponse:
-    """The party page, with a form's errors and values when it comes back refused."""
-    return _party_page(ctx, party_id, errors, status, **extra)
-
-
-def _party_page(
-    ctx: Ctx,
-    party_id: Id,
-    errors: dict[str, list[str]] | None = None,
-    status: int = 200,
-    **extra: Any,
-) -> HTMLResponse:
-    actor, book_id = ctx.actor, ctx.book_id
-    with ctx.db.read() as conn:
-        party = parties.get_party(conn, actor, book_id, party_id)
-        balances = lines = []
-        if ctx.can(P.LEDGER_READ):
-            balances = ledger.party_balances_by_account(conn, actor, book_id, party_id)
-            lines = ledger.party_activity(conn, actor, book_id, party_id, limit=25)
-        docs = (
-            documents.list_documents(conn, actor, book_id, "party", party_id)
-            if ctx.can(P.DOCUMENT_READ)
-            else []
-        )
-        party_cases = (
-            cases.list_cases(
-                conn, actor, book_id, cases.CaseFilter(open_only=False, party_id=party_id), limit=20
-            )
-            if ctx.can(P.CASE_READ)
-            else []
-        )
-        pending = parties.pending_bank_changes(conn, actor, book_id, party_id)
-        letters = _correspondence(conn, ctx, party_id)
-    return ctx.page(
-        "parties/party.html",
-        status,
-        nav=(party["roles"] or ["provider"])[0],
-        party=party,
-        balances=balances,
-        lines=lines,
-        docs=docs,
-        cases=party_cases,
-        pending=pending,
-        letters=letters,
-        errors=errors or {},
-        templates=TEMPLATES,
-        **extra,
-    )
-
-
-def _correspondence(conn: Any, ctx: Ctx, party_id: Id) -> list[dict[str, Any]]:
-    if not ctx.can(P.CORRESPONDENCE_READ):
-        return []
-    from remit.cases import correspondence  # noqa: PLC0415 - written alongside
-
-    return correspondence.list_for_party(conn, ctx.actor, ctx.book_id, party_id, limit=20)
+    return party_page_response(ctx, party_id)
 
 
 # ---------------------------------------------------------------- bank details
@@ -189,7 +124,7 @@ def bank_change_submit(
                 conn, ctx.actor, ctx.web.vault(), ctx.book_id, party_id, details, reason
             )
     except ValidationFailed as exc:
-        return _party_page(
+        return party_page_response(
             ctx,
             party_id,
             field_errors(exc),
@@ -250,7 +185,7 @@ def bank_details_reveal(ctx: View, party_id: Id) -> HTMLResponse:
     with ctx.db.write() as conn:
         found = parties.bank_details(conn, ctx.actor, ctx.web.vault(), ctx.book_id, party_id)
     shown = dict(found.normalised().fields) if isinstance(found, BankDetails) else None
-    return _party_page(ctx, party_id, revealed=shown)
+    return party_page_response(ctx, party_id, revealed=shown)
 
 
 # ---------------------------------------------------------------- documents
@@ -285,7 +220,7 @@ async def party_upload(
                 portal_visible,
             )
     except ValidationFailed as exc:
-        return _party_page(ctx, party_id, field_errors(exc), 422)
+        return party_page_response(ctx, party_id, field_errors(exc), 422)
     return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}#documents", status_code=303)
 
 

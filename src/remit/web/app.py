@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
-from remit import __version__, config
+from remit import __version__, composition, config
 from remit.db import Database, database_url
 from remit.errors import Conflict, Forbidden, NotFound, RemitError, ValidationFailed
 from remit.web import api, auth, portal, work
@@ -42,6 +42,7 @@ SECURITY_HEADERS = {
 
 def create_app(database: Database | None = None, cookie_secure: bool | None = None) -> FastAPI:
     """The application; the store defaults to REMIT_DATABASE_URL or var/remit.db."""
+    composition.register_all()
     db = database or Database(database_url())
     secure = (
         os.environ.get("REMIT_COOKIE_SECURE", "") == "1" if cookie_secure is None else cookie_secure

@@ -1,0 +1,51 @@
+"""The composition root: the one place where remit's registries are filled.
+
+Job kinds, the jobs a worker queues every day and a worker's idle tasks come from several
+packages; listing them here, and nowhere else, keeps the lower layers from naming each
+other (``jobs`` knows no care job, and no package registers anything by being imported).
+The interfaces call ``register_all()`` before they serve: the web app factory, the
+``remit`` command, and the test set-up.
+
+>>> register_all()
+>>> [kind.code for kind in JOB_KINDS]
+['audit.verify', 'cases.escalate', 'ledger.post_file', 'care.reconcile', 'care.settle']
+"""
+
+from __future__ import annotations
+
+from remit.care import kinds as care_kinds
+from remit.db import Database
+from remit.events.delivery import deliver_due
+from remit.jobs import kinds as job_kinds
+from remit.jobs import worker
+from remit.jobs.model import JobKind, job_kind, register_job_kind
+from remit.secrets import Vault
+
+JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS)
+# Queued once per book and day by every worker: escalation of overdue cases, settlement of
+# arbitration the providers did not answer.
+DAILY_KINDS = ("cases.escalate", "care.settle")
+
+
+def register_all() -> None:
+    """Register every kind of job (again is harmless: a kind already there is kept)."""
+    for kind in JOB_KINDS:
+        if job_kind(kind.code) is not kind:
+            register_job_kind(kind)
+
+
+def schedule_daily_jobs(database: Database, vault: Vault) -> int:
+    """The daily kinds, queued once per book and day (see ``worker.schedule_daily``)."""
+    return worker.schedule_daily(database, vault, DAILY_KINDS)
+
+
+def idle_tasks() -> tuple[worker.IdleTask, ...]:
+    """What a worker does when no job is due: the janitor (every minute), the daily jobs
+    (checked every 5 minutes), SQLite's planner statistics (hourly) and webhook delivery
+    (every idle moment)."""
+    return (
+        worker.Every(60, worker.requeue_stale_jobs),
+        worker.Every(300, schedule_daily_jobs),
+        worker.Every(3600, worker.optimize_store),
+        deliver_due,
+    )
