@@ -564,7 +564,7 @@ def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         records = [r.model_dump(exclude_none=True) for r in body.records]
         result = imports.import_actual(
-            conn, ctx.actor, ctx.book_id, "api", records, body.valid_only
+            conn, ctx.actor, ctx.book_id, "api", records, body.valid_only, keep_rejected=False
         )
         return 201, {
             "import_id": result.import_id,
