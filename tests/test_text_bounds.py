@@ -16,6 +16,7 @@ from remit.care import exchange
 from remit.errors import ValidationFailed
 from remit.ledger.service import book_id_for
 from remit.parties import service as parties
+from remit.parties.model import PartyKind, PartyRole
 from remit.reports.tables import put_cell, workbook_bytes
 from remit.testkit.web import api_token
 from remit.web.app import create_app
@@ -171,3 +172,28 @@ def test_the_care_json_import_all_or_nothing_and_valid_only(care_api):
     answer = partial.json()
     assert (answer["imported"], answer["rejected"], answer["replayed"]) == (2, 1, False)
     assert "API-4" in answer["rejected_csv"] and "control character" in answer["rejected_csv"]
+
+
+def test_a_deeply_nested_json_body_is_a_problem_not_a_server_error(care_api):
+    client, auth, _ = care_api
+    body = "[" * 100_000 + "]" * 100_000
+    answer = client.post(
+        URL,
+        content=body,
+        headers={**auth, "Idempotency-Key": "deep", "Content-Type": "application/json"},
+    )
+    assert answer.status_code in (400, 422), answer.status_code
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("ref", "name", "field"),
+    [("P\r\n1", "Riverside", "ref"), ("P1", "Care\x00Ltd", "name"), ("P" * 65, "x", "ref")],
+)
+def test_a_party_ref_and_name_refuse_control_characters_and_length(ref, name, field):
+    spec = parties.NewParty(ref, name, PartyKind.ORGANISATION, (PartyRole.PROVIDER,))
+    assert field in {p.field for p in parties.party_problems(spec)}
+    quoted = parties.NewParty(
+        'O\'Brien "Care"', "Zoë", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)
+    )
+    assert parties.party_problems(quoted) == []  # quotes and letters are fine: downloads cope
