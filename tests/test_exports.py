@@ -229,3 +229,26 @@ def test_no_download_header_is_built_by_hand():
         if "Content-Disposition" in path.read_text(encoding="utf-8") and path.name != "downloads.py"
     ]
     assert by_hand == [], "name downloads with remit.web.downloads.download"
+
+
+def test_the_portal_statement_csv_and_its_remittances_filter(demo_db):
+    with demo_db.write() as conn:
+        book_id = book_id_for(conn, BOOK)
+        manager = actor_for(conn, f"demo-manager@{BOOK}")
+        provider = actor_for(conn, f"demo-provider@{BOOK}").party_in(book_id)
+        for key, lines in {
+            "INVOICE-H3": (("5000", 2500, None), ("2000", -2500, provider)),
+            "PAYMENT-H3": (("2000", 2500, provider), ("1000", -2500, None)),
+        }.items():
+            postings = tuple(PostingDraft(a, m, "GBP", p) for a, m, p in lines)
+            ledger.post(conn, manager, book_id, EntryDraft(date.today(), key, key, postings))  # noqa: DTZ011
+    with TestClient(create_app(demo_db)) as client:
+        sign_in(client, f"demo-provider@{BOOK}")
+        statement = client.get(f"/portal/{BOOK}/statement.csv")
+        rows = list(csv.DictReader(io.StringIO(statement.text)))
+        mine = {r["description"]: r for r in rows if r["description"].endswith("-H3")}
+        assert set(mine) == {"INVOICE-H3", "PAYMENT-H3"}
+        assert (mine["INVOICE-H3"]["amount"], mine["PAYMENT-H3"]["amount"]) == ("-25.00", "25.00")
+        assert rows[0]["date"] == date.today().isoformat()  # noqa: DTZ011 - newest first
+        remittances = client.get(f"/portal/{BOOK}/remittances").text
+        assert "PAYMENT-H3" in remittances and "INVOICE-H3" not in remittances
