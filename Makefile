@@ -37,6 +37,7 @@ test: venv sysdeps lint
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 bench: venv sysdeps

@@ -21,6 +21,7 @@ from remit.cliutil import (
     open_database,
     resolve_actor,
     resolve_book,
+    run_cli,
     user_errors,
 )
 from remit.db import database_url
@@ -200,5 +201,10 @@ def user_add(
     console.print(f"user {username} added (id {user_id}) with {', '.join(roles)}")
 
 
+def main() -> None:
+    """The ``remit`` program: the commands, with errors said in a line (``run_cli``)."""
+    run_cli(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,12 +1,14 @@
 """What every ``remit`` sub-command shares: the store, the actor, and how errors are shown.
 
 A user's mistake (bad input, a forbidden action, a conflict) prints every problem and exits
-with code 2, having written nothing; the program's own faults keep their traceback.
+with code 2, having written nothing; the program's own fault prints one line, leaves its
+traceback in the log (REMIT_LOG_FILE, default var/remit-cli.log) and exits with code 3.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, NoReturn, ParamSpec, TypeVar
@@ -25,6 +27,8 @@ R = TypeVar("R")
 console = Console()
 err_console = Console(stderr=True)
 BAD_INPUT = 2
+FAULT = 3
+log = logging.getLogger("remit.cli")
 
 
 def fail(message: str) -> NoReturn:
@@ -51,6 +55,50 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail(str(exc) or type(exc).__name__)
 
     return wrapper
+
+
+def run_cli(app: Callable[..., Any]) -> NoReturn:
+    """Run the Typer ``app`` so that no traceback reaches the user: a ``RemitError`` that
+    escaped a command is bad input (exit 2); a usage error is said as the parser says it;
+    anything else is logged with its traceback and said in one line (exit 3)."""
+    try:
+        code = app(standalone_mode=False)
+    except SystemExit:
+        raise
+    except RemitError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        raise SystemExit(BAD_INPUT) from None
+    except Exception as exc:  # noqa: BLE001 - the last guard: no traceback for users
+        if callable(getattr(exc, "show", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
+            exc.show()  # type: ignore[attr-defined] # a usage error, said by the parser
+            raise SystemExit(exc.exit_code) from None  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":  # Ctrl-C at a prompt
+            raise SystemExit(1) from None
+        _log_fault(exc)
+        raise SystemExit(FAULT) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _log_fault(exc: BaseException) -> None:
+    """One line for the user; the traceback to the log file."""
+    path = os.environ.get("REMIT_LOG_FILE") or os.path.join("var", "remit-cli.log")
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        path, handler = "standard error", logging.StreamHandler()
+    log.addHandler(handler)
+    log.error("remit failed", exc_info=exc)
+    log.removeHandler(handler)
+    handler.close()
+    err_console.print(
+        f"remit failed unexpectedly ({type(exc).__name__}); the details are in {path}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def open_database(must_exist: bool = True) -> Database:

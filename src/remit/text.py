@@ -39,6 +39,16 @@ _SINGLE_LINE_REFUSED = frozenset(
 )
 
 
+# Every character ``control_position`` refuses in a single-line value, as one regular
+# expression class: for tables checked a column at a time (the rows it matches are then
+# told apart by ``text_problem``). Surrogates cannot occur in decoded text.
+SINGLE_LINE_REFUSED_PATTERN = (
+    "[\\x00-\\x1f\\x7f-\\x9f"
+    + "".join(f"\\u{ord(c):04x}" for c in sorted(_SINGLE_LINE_REFUSED))
+    + "]"
+)
+
+
 def control_position(value: str, *, multiline: bool = False) -> int | None:
     """The 0-based position of the first character ``value`` may not hold, or None.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,15 @@ import polars as pl
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, MAX_RATE, METHODS, Policy
 from remit.errors import Problem, ValidationFailed
 from remit.money import UnknownCurrency, exponent
+from remit.text import (
+    DATE_MAX,
+    DATE_MIN,
+    FREE_TEXT_MAX,
+    ID_MAX,
+    SINGLE_LINE_REFUSED_PATTERN,
+    date_problem,
+    text_problem,
+)
 
 PLANNED_COLUMNS = ("visit_id", "client_id", "provider_id", "service_code", "start", "end")
 ACTUAL_COLUMNS = (
@@ -93,6 +103,56 @@ def _millionths(text: pl.Expr) -> pl.Expr:
 
 
 Source = Path | str | bytes  # a path, or the file's content
+# How long each column's values may be; a column not named here (the file's own extra
+# columns too) holds at most FREE_TEXT_MAX characters. No value holds a control character
+# or a line break (one record per line).
+TEXT_LIMITS = {
+    **dict.fromkeys(("visit_id", "record_id", "client_id", "provider_id", "carer_id"), ID_MAX),
+    "service_code": 32,
+    "method": 16,
+    "currency": 3,
+    "latitude": 24,
+    "longitude": 24,
+}
+EPOCH_DAY = date(1970, 1, 1)
+DAY_S = 86_400
+_FIRST_DAY = (DATE_MIN - EPOCH_DAY).days
+_LAST_DAY = (DATE_MAX - EPOCH_DAY).days
+
+
+def text_problems(rows: pl.DataFrame, name: str) -> list[Problem]:
+    """A problem for each value too long for its column or holding a control character.
+
+    The table is searched a column at a time; only the values found are told apart, with
+    their line, by the kernel's ``text_problem``.
+
+    >>> rows = pl.DataFrame({"line": [2, 3], "carer_id": ["K1", "K\x0b2"]})
+    >>> [(p.line, p.field, p.check) for p in text_problems(rows, "a.csv")]
+    [(3, 'carer_id', 'control_character')]
+    """
+    problems: list[Problem] = []
+    for column in (c for c, t in rows.schema.items() if t == pl.String):
+        limit = TEXT_LIMITS.get(column, FREE_TEXT_MAX)
+        value = pl.col(column)
+        found = rows.filter(
+            (value.str.len_chars() > limit) | value.str.contains(SINGLE_LINE_REFUSED_PATTERN)
+        ).select("line", column)
+        for line, text in found.iter_rows():
+            problem = text_problem(text, column, max_chars=limit, line=line, source=name)
+            problems += [problem] if problem is not None else []
+    return problems
+
+
+def _out_of_range(
+    checked: Checked, column: str, days: pl.Expr, rows: pl.DataFrame | None = None
+) -> None:
+    """A problem for each date (days since 1970-01-01) outside DATE_MIN to DATE_MAX."""
+    frame = checked.rows if rows is None else rows
+    found = frame.filter(days.is_not_null() & ~days.is_between(_FIRST_DAY, _LAST_DAY))
+    for line, day in found.select("line", days.alias("day")).iter_rows():
+        when = EPOCH_DAY + timedelta(days=day)
+        problem = date_problem(when, column, line=line, source=checked.name)
+        checked.problems += [problem] if problem is not None else []
 
 
 def _read(path: Source, name: str, required: tuple[str, ...]) -> Checked:
@@ -119,12 +179,16 @@ def _read(path: Source, name: str, required: tuple[str, ...]) -> Checked:
                 for c in missing
             ]
         )
+    if rows.height == 0:
+        raise ValidationFailed(
+            [Problem("file", "no rows under the header: nothing to import", "empty", source=name)]
+        )
     rows = (
         rows.with_columns(pl.col(pl.String).str.strip_chars())
         .with_row_index("line", offset=2)
         .with_columns(pl.col("line").cast(pl.Int64))
     )
-    return Checked(name, rows, columns=tuple(rows.columns))
+    return Checked(name, rows, text_problems(rows, name), columns=tuple(rows.columns))
 
 
 Check = tuple[str, str, pl.Expr, str | pl.Expr]  # column, code, failing rows, message
@@ -203,6 +267,8 @@ def read_planned(path: Source, name: str = "planned.csv") -> Checked:
             _repeats("visit_id", "visit"),
         ],
     )
+    for column in ("start", "end"):
+        _out_of_range(checked, column, pl.col(f"{column}_s") // DAY_S)
     return checked
 
 
@@ -229,12 +295,13 @@ def read_actual_records(records: list[dict[str, Any]], name: str = "records") ->
         schema=dict.fromkeys(columns, pl.String),
     )
     rows = rows.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    problems = text_problems(rows, name)
     for c in ACTUAL_COLUMNS:  # an absent key is a missing value of that record
         if c not in rows.columns and c != "method":
             rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(c))
     if "method" not in rows.columns and not {"latitude", "longitude"} <= set(rows.columns):
         rows = rows.with_columns(method=pl.lit(None, dtype=pl.String))
-    return _check_actual(Checked(name, rows, columns=tuple(rows.columns)), name)
+    return _check_actual(Checked(name, rows, problems, columns=tuple(rows.columns)), name)
 
 
 def _check_actual(checked: Checked, name: str) -> Checked:
@@ -315,6 +382,8 @@ def _check_actual(checked: Checked, name: str) -> Checked:
             _repeats("record_id", "record"),
         ],
     )
+    for column in ("check_in", "check_out"):
+        _out_of_range(checked, column, pl.col(f"{column}_s") // DAY_S)
     checked.rows = rows.drop("lat", "lon")
     return checked
 
@@ -383,6 +452,7 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
             ),
         ],
     )
+    _out_of_range(checked, "effective_from", pl.col("effective_day"))
     return checked
 
 

@@ -85,10 +85,12 @@ def import_actual(
     content: bytes | list[dict[str, Any]],
     valid_only: bool = False,
     provider_party_id: int | None = None,
+    keep_rejected: bool = True,
 ) -> ImportResult:
     """Actual records from an actual.csv (bytes) or a list of JSON objects (the API);
     ``provider_party_id`` for a portal upload, which may only carry that provider's
-    records."""
+    records. Without ``keep_rejected`` (the API, which answers with them) the rejected
+    rows are not kept as a document."""
     if provider_party_id is None:
         require(actor, book_id, Permission.CARE_IMPORT)
     elif actor.party_in(book_id) != provider_party_id:
@@ -130,6 +132,7 @@ def import_actual(
         valid_only,
         provider_party_id,
         _actual_values,
+        keep_rejected,
     )
 
 
@@ -291,6 +294,7 @@ def _finish(
     valid_only: bool,
     provider_party_id: int | None,
     values: Any,
+    keep_rejected: bool = True,
 ) -> ImportResult:
     if checked.problems and not valid_only:
         raise ValidationFailed(sorted(checked.problems, key=lambda p: (p.line or 0, p.field)))
@@ -327,7 +331,9 @@ def _finish(
     )
     rejected = exchange.rejected_csv(checked) if bad_lines else b""
     document_id = None
-    if rejected:  # the error file, kept where the user (or the provider) can download it
+    if (
+        rejected and keep_rejected
+    ):  # the error file, kept where the user (or the provider) can download it
         name = f"{PurePath(filename).stem}.rejected.csv"
         document_id = documents.attach(
             conn,

@@ -21,6 +21,7 @@ from remit.jobs import service as jobs
 from remit.parties import service as parties
 from remit.web.api import PROBLEMS, ApiCtx, ApiNeed, idempotent
 from remit.web.deps import MAX_ID, Ctx, Id, Need, NeedPortal, field_errors
+from remit.web.downloads import download
 
 router = APIRouter(prefix="/b/{book}/care")
 portal = APIRouter(prefix="/portal/{book}/visits")
@@ -233,11 +234,7 @@ def _selfbill(ctx: Ctx, run_id: int, fmt: str, portal: bool = False) -> Response
         "xlsx": selfbill.selfbill_xlsx,
         "pdf": selfbill.selfbill_pdf,
     }[fmt]
-    return Response(
-        render(bill),
-        media_type=SELFBILL_MEDIA[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{bill.filename(fmt)}"'},
-    )
+    return download(render(bill), SELFBILL_MEDIA[fmt], bill.filename(fmt))
 
 
 @router.get("/runs/{run_id}/selfbill.{fmt}")
@@ -401,21 +398,13 @@ def care_reports_file(
     with ctx.db.read() as conn:
         tables = _reports(conn, ctx, start, end)
     if fmt == "xlsx":
-        return Response(
-            reports.report_xlsx(*tables),
-            media_type=SELFBILL_MEDIA["xlsx"],
-            headers={
-                "Content-Disposition": f'attachment; filename="care-reports-{start}-{end}.xlsx"'
-            },
+        return download(
+            reports.report_xlsx(*tables), SELFBILL_MEDIA["xlsx"], f"care-reports-{start}-{end}.xlsx"
         )
     found = next((t for t in tables if f"{t.name}" == fmt.removesuffix(".csv")), None)
     if found is None or not fmt.endswith(".csv"):
         raise ValidationFailed([Problem("format", "xlsx, or <report name>.csv", "format")])
-    return Response(
-        reports.report_csv(found),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{found.filename("csv")}"'},
-    )
+    return download(reports.report_csv(found), "text/csv", found.filename("csv"))
 
 
 # ---------------------------------------------------------------- the provider's portal
@@ -550,7 +539,7 @@ def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         records = [r.model_dump(exclude_none=True) for r in body.records]
         result = imports.import_actual(
-            conn, ctx.actor, ctx.book_id, "api", records, body.valid_only
+            conn, ctx.actor, ctx.book_id, "api", records, body.valid_only, keep_rejected=False
         )
         return 201, {
             "import_id": result.import_id,

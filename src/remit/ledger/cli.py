@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import date
@@ -25,6 +24,7 @@ from remit.cliutil import (
 from remit.ledger import service as ledger
 from remit.ledger.model import TrialBalance
 from remit.money import Money
+from remit.reports.tables import Column, Kind, table_csv
 
 ledger_app = typer.Typer(help="Post entries, read balances, close periods.", no_args_is_help=True)
 audit_app = typer.Typer(
@@ -95,20 +95,29 @@ def _amount(minor: int, currency: str) -> str:
     return "" if minor == 0 else f"{Money(minor, currency).to_decimal():,}"
 
 
+CSV_COLUMNS = (
+    Column("account", "account", Kind.TEXT),
+    Column("name", "name", Kind.TEXT),
+    Column("type", "type", Kind.LABEL),
+    Column("currency", "currency", Kind.LABEL),
+    Column("debit_minor", "debit_minor", Kind.INT),
+    Column("credit_minor", "credit_minor", Kind.INT),
+)
+
+
 def _print_csv(tb: TrialBalance) -> None:
-    out = csv.writer(sys.stdout)
-    out.writerow(["account", "name", "type", "currency", "debit_minor", "credit_minor"])
-    for r in tb.rows:
-        out.writerow(
-            [
-                r.account_code,
-                r.account_name,
-                r.account_type.value,
-                r.currency,
-                r.debit_minor,
-                r.credit_minor,
-            ]
-        )
+    rows = (
+        {
+            "account": r.account_code,
+            "name": r.account_name,
+            "type": r.account_type.value,
+            "currency": r.currency,
+            "debit_minor": r.debit_minor,
+            "credit_minor": r.credit_minor,
+        }
+        for r in tb.rows
+    )
+    sys.stdout.write(table_csv(CSV_COLUMNS, rows).decode("utf-8"))
 
 
 def _print_json(tb: TrialBalance) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from datetime import date
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from remit.ledger import service as ledger
 from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
 from remit.money import Money
 from remit.reports.charts import side_by_side_bars
+from remit.reports.tables import Column, Kind, table_csv
 from remit.web.api import (
     MAX_LIMIT,
     PROBLEMS,
@@ -34,6 +33,7 @@ from remit.web.api import (
     idempotent,
 )
 from remit.web.deps import MAX_ID, Ctx, EntryId, Need
+from remit.web.downloads import download
 from remit.web.templating import money_text
 
 P = Permission
@@ -99,31 +99,34 @@ def trial_balance_page(ctx: Read, as_of: str | None = None) -> HTMLResponse:
     )
 
 
+TRIAL_BALANCE_COLUMNS = (
+    Column("account", "account", Kind.TEXT),
+    Column("name", "name", Kind.TEXT),
+    Column("type", "type", Kind.LABEL),
+    Column("currency", "currency", Kind.LABEL),
+    Column("debit", "debit", Kind.DECIMAL),
+    Column("credit", "credit", Kind.DECIMAL),
+)
+
+
 @router.get("/ledger/trial-balance.csv")
 def trial_balance_csv(ctx: Read, as_of: str | None = None) -> Response:
     when = parse_day(as_of)
     with ctx.db.read() as conn:
         tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, when)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["account", "name", "type", "currency", "debit", "credit"])
-    for r in tb.rows:
-        writer.writerow(
-            [
-                r.account_code,
-                r.account_name,
-                r.account_type.value,
-                r.currency,
-                Money(r.debit_minor, r.currency).to_decimal(),
-                Money(r.credit_minor, r.currency).to_decimal(),
-            ]
-        )
-    name = f"trial-balance-{ctx.code}" + (f"-{as_of}" if as_of else "") + ".csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    rows = (
+        {
+            "account": r.account_code,
+            "name": r.account_name,
+            "type": r.account_type.value,
+            "currency": r.currency,
+            "debit": Money(r.debit_minor, r.currency).to_decimal(),
+            "credit": Money(r.credit_minor, r.currency).to_decimal(),
+        }
+        for r in tb.rows
     )
+    name = f"trial-balance-{ctx.code}" + (f"-{as_of}" if as_of else "") + ".csv"
+    return download(table_csv(TRIAL_BALANCE_COLUMNS, rows), "text/csv", name)
 
 
 @router.get("/reports", response_class=HTMLResponse)

@@ -28,6 +28,7 @@ from remit.web.api import (
     idempotent,
 )
 from remit.web.deps import Ctx, Id, Need, field_errors
+from remit.web.downloads import file_response
 
 P = Permission
 router = APIRouter(prefix="/b/{book}")
@@ -229,18 +230,6 @@ def document_download(ctx: Docs, document_id: Id) -> Response:
     with ctx.db.read() as conn:
         found = documents.download(conn, ctx.actor, ctx.book_id, document_id)
     return file_response(found)
-
-
-def file_response(found: documents.Download) -> Response:
-    safe = "".join(ch for ch in found.filename if ch.isalnum() or ch in "._- ") or "file"
-    return Response(
-        found.content,
-        media_type=found.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
 
 
 # ---------------------------------------------------------------- API

@@ -43,6 +43,7 @@ from remit.parties.store import (
     party_roles,
 )
 from remit.secrets import Vault
+from remit.text import ID_MAX, NAME_MAX, text_problem
 
 ACTIVE, SUPERSEDED = "active", "superseded"
 
@@ -73,10 +74,14 @@ class NewParty:
 
 def party_problems(spec: NewParty, line: int | None = None) -> list[Problem]:
     problems = []
-    if not spec.ref.strip() or len(spec.ref) > 64:
+    if not spec.ref.strip():
         problems.append(Problem("ref", "1 to 64 characters", "required", line=line))
     if not spec.name.strip():
         problems.append(Problem("name", "a party needs a name", "required", line=line))
+    # A ref names files and goes into CSV cells: no control character, no line break.
+    for value, name, limit in ((spec.ref, "ref", ID_MAX), (spec.name, "name", NAME_MAX)):
+        found = text_problem(value, name, max_chars=limit, line=line)
+        problems += [found] if found is not None else []
     if not spec.roles:
         problems.append(Problem("roles", "a party needs at least one role", "required", line=line))
     for scheme, value in spec.identifiers.items():

@@ -3,6 +3,11 @@
 Every package's reports describe their columns (``Column``: key, heading with the unit,
 ``Kind``) and hand rows as dicts; these functions write them. Text that came from outside
 (refs, names, reasons) is kept from running as a spreadsheet formula in both formats.
+
+These are the one writer of every file meant for people (self-bills, reports, statements,
+the trial balance). The exchange formats that other programs read back (care outcomes,
+rejected rows, entry files: see docs/formats) are written exactly as the data is, and do
+not come through here.
 """
 
 from __future__ import annotations
@@ -84,9 +89,17 @@ def write_sheet(
 
 
 def put_cell(sheet: Any, row: int, column: int, value: Any, kind: Kind = Kind.LABEL) -> None:
+    """One cell: text stays text (never a formula; a character XML cannot hold, which
+    older data may still carry, shows as U+FFFD), numbers and dates keep their type."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # noqa: PLC0415 - heavy import
+
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     cell = sheet.cell(row, column, value)
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would read "=..." as a formula
+        # Shown and kept as text even when someone edits the cell, like CSV's apostrophe.
+        cell.quotePrefix = value.startswith(_FORMULA_START)
     elif isinstance(value, date):
         cell.number_format = "yyyy-mm-dd"
     elif kind is Kind.DECIMAL:

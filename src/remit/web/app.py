@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from remit import __version__, composition, config
 from remit.db import Database, database_url
@@ -190,6 +193,17 @@ def _handlers(app: FastAPI) -> None:
             "Invalid request",
             "a number or a value is out of the range the store accepts; nothing was saved",
         )
+
+    # Under /api every other refusal is a problem too: a body FastAPI could not read (say,
+    # ``[[[[...]]]]`` nested past Python's limit) or a method the route does not take.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_refusal(request: Request, exc: StarletteHTTPException) -> Response:
+        if not _is_api(request):
+            return await http_exception_handler(request, exc)
+        title = HTTPStatus(exc.status_code).phrase
+        answer = api.problem(exc.status_code, title, str(exc.detail), ())
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.exception_handler(404)
     async def no_route(request: Request, _exc: Exception) -> Response:

@@ -7,8 +7,6 @@ answers 403, whether it exists or not.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -20,9 +18,10 @@ from remit.errors import NotFound, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import StatementLine
 from remit.money import Money
-from remit.parties.routes import file_response
 from remit.parties.service import get_party_public
+from remit.reports.tables import Column, Kind, table_csv
 from remit.web.deps import Ctx, Id, NeedPortal, field_errors
+from remit.web.downloads import download, file_response
 
 router = APIRouter(prefix="/portal/{book}")
 Portal = Annotated[Ctx, Depends(NeedPortal())]
@@ -64,29 +63,33 @@ def home(ctx: Portal) -> HTMLResponse:
     return ctx.page("portal/home.html", nav="home", party=party, balances=balances, lines=lines)
 
 
+STATEMENT_COLUMNS = (
+    Column("date", "date", Kind.DATE),
+    Column("entry", "entry", Kind.INT),
+    Column("description", "description", Kind.TEXT),
+    Column("account", "account", Kind.TEXT),
+    Column("currency", "currency", Kind.LABEL),
+    Column("amount", "amount", Kind.DECIMAL),
+    Column("balance", "balance", Kind.DECIMAL),
+)
+
+
 @router.get("/statement.csv")
 def statement_csv(ctx: Portal) -> Response:
     party, _, lines = _statement(ctx, limit=5000)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["date", "entry", "description", "account", "currency", "amount", "balance"])
-    for line, balance in lines:
-        writer.writerow(
-            [
-                line.entry_date,
-                line.entry_id,
-                line.description,
-                line.account_name,
-                line.currency,
-                Money(line.amount_minor, line.currency).to_decimal(),
-                Money(balance, line.currency).to_decimal(),
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="statement-{party["ref"]}.csv"'},
+    rows = (
+        {
+            "date": line.entry_date,
+            "entry": line.entry_id,
+            "description": line.description,
+            "account": line.account_name,
+            "currency": line.currency,
+            "amount": Money(line.amount_minor, line.currency).to_decimal(),
+            "balance": Money(balance, line.currency).to_decimal(),
+        }
+        for line, balance in lines
     )
+    return download(table_csv(STATEMENT_COLUMNS, rows), "text/csv", f"statement-{party['ref']}.csv")
 
 
 @router.get("/remittances", response_class=HTMLResponse)
