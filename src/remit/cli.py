@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from remit import config, demo
+from remit.access.cli import token_app
 from remit.access.model import Role
 from remit.access.service import add_user
 from remit.care.cli import care_app
@@ -42,6 +43,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(care_app, name="care")
+app.add_typer(token_app, name="token")
 
 
 @app.command()
