@@ -4,7 +4,9 @@ problem, and reads nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,3 +191,11 @@ def test_the_cli_refuses_an_unknown_book(store_env):
         cli, ["token", "create", "--book", "atlantis", "--user", CLERK, "--scope", "ledger:read"]
     )
     assert done.exit_code == 2 and "atlantis" in done.output
+
+
+def test_the_readme_lists_every_scope_with_what_it_grants():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+:[a-z_]+)` \| ([^|]+) \|", readme, flags=re.MULTILINE)
+    listed = {scope: set(re.findall(r"`([a-z_.]+)`", grants)) for scope, grants in rows}
+    assert listed == {scope: {p.value for p in perms} for scope, perms in tokens.SCOPES.items()}
+    assert "remit token create" in readme
