@@ -86,10 +86,12 @@ def test_operation_ids_are_short_stable_camel_case_names(schema):
     assert all(re.fullmatch(r"[a-z][a-zA-Z]{2,29}", name) for name in found.values())
 
 
-def test_only_posts_declare_an_idempotency_key(schema):
+def test_only_posts_declare_an_idempotency_key_and_they_require_it(schema):
     for (method, path), op in operations(schema).items():
-        declared = "idempotency-key" in headers_of(op)
-        assert declared == (method == "post"), f"{method} {path}"
+        keys = [p for p in op.get("parameters", []) if p["name"].lower() == "idempotency-key"]
+        assert len(keys) == (method == "post"), f"{method} {path}"
+        assert all(k["in"] == "header" and k["required"] for k in keys), f"{method} {path}"
+        assert all(k["schema"]["maxLength"] == 200 for k in keys)
 
 
 def test_the_reference_page_says_how_to_authorise(demo_db):

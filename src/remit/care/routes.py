@@ -21,7 +21,7 @@ from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.parties import service as parties
-from remit.web.api import IDEMPOTENCY_KEY, PROBLEMS, ApiCtx, ApiNeed, idempotent
+from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
 from remit.web.deps import MAX_ID, Ctx, Id, Need, NeedPortal, field_errors
 
 router = APIRouter(prefix="/b/{book}/care")
@@ -571,7 +571,7 @@ class RunOut(BaseModel):
     status_code=201,
     summary="Import actual visit records (all or nothing, or the valid ones)",
     operation_id="importActualRecords",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:

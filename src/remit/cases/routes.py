@@ -17,7 +17,7 @@ from remit.cases.model import CASE_TYPES, NewCase, Priority
 from remit.errors import Problem, ValidationFailed
 from remit.parties.service import pending_bank_changes
 from remit.web.api import (
-    IDEMPOTENCY_KEY,
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -450,7 +450,7 @@ def api_get(ctx: ApiRead, case_id: Id) -> dict[str, Any]:
     status_code=201,
     summary="Open a case",
     operation_id="openCase",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_open(ctx: ApiWork, body: CaseIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
@@ -473,7 +473,7 @@ def api_open(ctx: ApiWork, body: CaseIn) -> Response:
     response_model=CaseOut,
     summary="Move a case",
     operation_id="moveCase",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_transition(ctx: ApiRead, case_id: Id, body: TransitionIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
@@ -491,7 +491,7 @@ def api_transition(ctx: ApiRead, case_id: Id, body: TransitionIn) -> Response:
     status_code=201,
     summary="Comment on a case",
     operation_id="commentOnCase",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_comment(ctx: ApiWork, case_id: Id, body: CommentIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:

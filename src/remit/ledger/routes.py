@@ -20,7 +20,7 @@ from remit.ledger import service as ledger
 from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
 from remit.money import Money
 from remit.web.api import (
-    IDEMPOTENCY_KEY,
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -297,7 +297,7 @@ def api_entry(ctx: ApiRead, entry_id: EntryId) -> dict[str, Any]:
     status_code=201,
     summary="Post a balanced journal entry",
     operation_id="postEntry",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
     def effect(conn: Connection) -> tuple[int, Any]:

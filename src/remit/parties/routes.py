@@ -18,7 +18,7 @@ from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.parties.model import BANK_FIELD_SPECS, BankDetails, BankScheme, PartyKind, PartyRole
 from remit.web.api import (
-    IDEMPOTENCY_KEY,
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -402,7 +402,7 @@ def _detail(conn: Any, ctx: ApiCtx, party_id: Id) -> dict[str, Any]:
     status_code=201,
     summary="Create a party",
     operation_id="createParty",
-    dependencies=[IDEMPOTENCY_KEY],
+    openapi_extra=IDEMPOTENT,
 )
 def api_create(ctx: ApiEdit, body: PartyIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
