@@ -6,12 +6,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Tools the tests run that cannot share remit's venv (openapi-python-client pins typer < 0.28).
+TOOLS_VENV := .venv-tools
+OPENAPI_CLIENT := openapi-python-client==0.29.1
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SCALE ?= small
 PYTEST_ARGS ?=
 
-.PHONY: run test venv sysdeps lint typecheck bench screenshots lock clean
+.PHONY: run test venv tools sysdeps lint typecheck bench screenshots lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "remit needs Python >= 3.11"'
@@ -22,6 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+$(TOOLS_STAMP): Makefile
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet '$(OPENAPI_CLIENT)'
+	touch $(TOOLS_STAMP)
+
+# The API client generator for tests/test_api_client.py, in a venv of its own.
+tools: $(TOOLS_STAMP)
+
 run: venv
 	@bash scripts/sysdeps.sh run
 	$(BIN)/remit init
@@ -31,7 +44,7 @@ run: venv
 sysdeps:
 	@bash scripts/sysdeps.sh test
 
-test: venv sysdeps lint
+test: venv tools sysdeps lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
@@ -54,4 +67,4 @@ lock:
 	/tmp/remit-lock-venv/bin/pip freeze --exclude remit | sort > constraints.txt
 
 clean:
-	rm -rf $(VENV) var/remit.db var/remit.db-wal var/remit.db-shm
+	rm -rf $(VENV) $(TOOLS_VENV) var/remit.db var/remit.db-wal var/remit.db-shm

@@ -76,6 +76,16 @@ def test_a_post_without_a_key_is_a_bad_request_and_writes_nothing(api, demo_db):
     assert entries(demo_db) == before
 
 
+def test_a_key_longer_than_200_characters_is_refused_and_writes_nothing(api, demo_db):
+    client, auth, _ = api
+    before = entries(demo_db)
+    headers = {**auth, "Idempotency-Key": "k" * 201}
+    answer = client.post(f"/api/v1/books/{BOOK}/entries", json=ENTRY, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert entries(demo_db) == before
+
+
 def test_an_unbalanced_entry_is_a_problem_with_every_error_and_nothing_stored(api, demo_db):
     client, auth, _ = api
     before = entries(demo_db)

@@ -3,6 +3,7 @@ balance, and every count it reports is the count in the store."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import time
@@ -34,7 +35,12 @@ def test_a_small_ledger_benchmark_posts_everything_and_balances(bench_ledger, tm
     assert figures.party_balances == figures.expected_party_balances == 200
     assert figures.trial_balance_balanced
     assert figures.trial_balance_control_minor == figures.control_total_minor
-    assert figures.postings_per_s > 0 and figures.raw_rows_per_s > 0
+    # The rates are the counts over the measured steps, which lie inside the whole run.
+    assert 0 < figures.post_calls_s <= figures.post_s < elapsed
+    assert 0 < figures.raw_s < elapsed
+    assert figures.postings_per_s == pytest.approx(2_000 / figures.post_s)
+    assert figures.raw_rows_per_s == pytest.approx(2_000 / figures.raw_s)
+    assert figures.postings_per_s > 2_000 / elapsed and figures.raw_rows_per_s > 2_000 / elapsed
     assert elapsed < 5
 
 
@@ -51,6 +57,36 @@ def test_the_drafts_are_balanced_and_the_same_for_the_same_seed(bench_ledger):
 def test_the_report_names_the_targets(bench_ledger, tmp_path):
     figures = bench_ledger.run("sqlite", bench_ledger.Size(200, 20, 1, 50), workdir=tmp_path)
     text = bench_ledger.report(figures)
-    assert "postings/s" in text and ("PASS" in text or "MISS" in text)
+    assert f"{figures.postings_per_s:,.0f} postings/s" in text
+    assert f"{figures.raw_rows_per_s:,.0f} rows/s" in text
     path = bench_ledger.write_json(figures, tmp_path / "out")
     assert path.name == "ledger-sqlite.json" and '"api_to_raw"' in path.read_text()
+
+
+def verdicts(bench_ledger, figures) -> tuple[str, str]:
+    """The verdicts the report prints for posting speed and for the trial balance."""
+    lines = bench_ledger.report(figures).splitlines()
+    posting = next(line for line in lines if "postings/s" in line)
+    balance = next(line for line in lines if line.strip().startswith("trial balance over"))
+    return posting.split()[-1], balance.split()[-1]
+
+
+@pytest.mark.parametrize(
+    ("rate_share", "tb_share", "expected"),
+    [(2.0, 0.5, ("PASS", "PASS")), (0.5, 0.5, ("MISS", "PASS")), (2.0, 2.0, ("PASS", "MISS"))],
+)
+def test_the_report_passes_a_target_met_and_misses_one_missed(
+    bench_ledger, tmp_path, rate_share, tb_share, expected
+):
+    """The verdict follows the figure against its target, nothing else."""
+    measured = bench_ledger.run("sqlite", bench_ledger.Size(200, 20, 1, 50), workdir=tmp_path)
+    target = bench_ledger.TARGET_POSTINGS_PER_S["sqlite"]
+    figures = dataclasses.replace(
+        measured,
+        post_s=measured.postings / (target * rate_share),
+        trial_balance_s=bench_ledger.TARGET_TRIAL_BALANCE_S * tb_share,
+    )
+    assert verdicts(bench_ledger, figures) == expected
+    assert (figures.as_json()["postings_target"], figures.as_json()["trial_balance_target"]) == (
+        expected
+    )

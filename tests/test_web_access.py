@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from remit.access import tokens
-from remit.access.model import PERMISSIONS, STAFF_ROLES, Actor, Permission, Role
+from remit.access.model import PERMISSIONS, STAFF_ROLES, Actor, Kind, Permission, Role
 from remit.access.service import actor_for
 from remit.access.store import users
 from remit.care import payables
@@ -458,15 +458,90 @@ def test_every_api_endpoint_for_every_token_follows_the_matrix(world, api_tokens
     assert wrong == []
 
 
-def test_the_matrix_has_read_only_auditors_and_separate_portals():
+WRITES = frozenset(p for p in Permission if p.kind is Kind.WRITE)
+# What each role may change, written out: a grant added to PERMISSIONS must be added here.
+EXPECTED_WRITES: dict[Role, set[str]] = {
+    Role.ADMIN: {
+        "ledger.post",
+        "accounts.manage",
+        "party.edit",
+        "users.manage",
+        "book.admin",
+        "case.work",
+        "case.assign",
+        "document.upload",
+        "correspondence.send",
+        "jobs.run",
+        "api_tokens.manage",
+        "webhooks.manage",
+        "care.import",
+    },
+    Role.MANAGER: {
+        "ledger.post",
+        "ledger.reverse",
+        "accounts.manage",
+        "period.close",
+        "period.reopen",
+        "party.edit",
+        "party.bank.request",
+        "party.bank.approve",
+        "case.work",
+        "case.assign",
+        "case.escalate",
+        "document.upload",
+        "correspondence.send",
+        "jobs.run",
+        "care.import",
+        "care.run",
+        "care.decide",
+        "care.policy",
+    },
+    Role.APPROVER: {"party.bank.approve"},
+    Role.CLERK: {
+        "ledger.post",
+        "party.edit",
+        "party.bank.request",
+        "case.work",
+        "document.upload",
+        "correspondence.send",
+        "jobs.run",
+        "care.import",
+        "care.run",
+        "care.decide",
+    },
+    Role.AUDITOR: set(),
+    Role.PROVIDER: {"portal.provider"},
+    Role.CLIENT: {"portal.client"},
+}
+
+
+def writes_of(role: Role) -> set[str]:
+    return {p.value for p in WRITES if role in PERMISSIONS[p]}
+
+
+def test_every_permission_declares_whether_it_reads_or_writes():
+    assert {p.kind for p in Permission} == {Kind.READ, Kind.WRITE}
+    reads = {p.value for p in Permission if p.kind is Kind.READ}
+    # Reading names: a permission that only shows things says so in its name.
+    assert all(r.endswith((".read", ".view")) for r in reads), reads
+    assert {"ledger.reverse", "period.reopen", "care.decide", "book.admin"} <= {
+        p.value for p in WRITES
+    }
+
+
+def test_auditors_hold_no_write_permission():
     auditor = Actor("a", roles={1: frozenset({Role.AUDITOR})})
-    writes = [
-        p
-        for p in Permission
-        if p.value.endswith(
-            (".post", ".edit", ".work", ".upload", ".send", ".run", ".manage", ".approve")
-        )
+    assert not [p.value for p in WRITES if auditor.can(1, p)]
+    assert [p for p in Permission if p.kind is Kind.READ and not auditor.can(1, p)] == [
+        Permission.BANK_DETAILS_VIEW  # full bank details are for approvers only
     ]
-    assert writes and not any(auditor.can(1, p) for p in writes)
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_each_role_may_change_exactly_what_it_is_meant_to(role):
+    assert writes_of(role) == EXPECTED_WRITES[role]
+
+
+def test_the_matrix_has_separate_portals():
     provider = Actor("p", roles={1: frozenset({Role.PROVIDER})}, parties={1: 5})
     assert [p for p in Permission if provider.can(1, p)] == [Permission.PORTAL_PROVIDER]

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from remit import composition, config, demo
+from remit.access.cli import token_app
 from remit.access.model import Role
 from remit.access.service import add_user
 from remit.care.cli import care_app
@@ -44,6 +45,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(care_app, name="care")
+app.add_typer(token_app, name="token")
 composition.register_all()  # the one composition root fills the registries before any command
 
 

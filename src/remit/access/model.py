@@ -36,41 +36,68 @@ class Role(StrEnum):
 STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.APPROVER, Role.CLERK, Role.AUDITOR)
 
 
+class Kind(StrEnum):
+    """Whether a permission only shows things or changes them."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+_READ, _WRITE = Kind.READ, Kind.WRITE
+
+
 class Permission(StrEnum):
-    LEDGER_READ = "ledger.read"
-    LEDGER_POST = "ledger.post"
-    LEDGER_REVERSE = "ledger.reverse"
-    ACCOUNTS_MANAGE = "accounts.manage"
-    PERIOD_CLOSE = "period.close"
-    PERIOD_REOPEN = "period.reopen"
-    PARTY_READ = "party.read"
-    PARTY_EDIT = "party.edit"
-    BANK_DETAILS_VIEW = "party.bank.view"
-    BANK_CHANGE_REQUEST = "party.bank.request"
-    BANK_CHANGE_APPROVE = "party.bank.approve"
-    AUDIT_READ = "audit.read"
-    USERS_MANAGE = "users.manage"
-    BOOK_ADMIN = "book.admin"
-    CASE_READ = "case.read"
-    CASE_WORK = "case.work"
-    CASE_ASSIGN = "case.assign"
-    CASE_ESCALATE = "case.escalate"
-    DOCUMENT_READ = "document.read"
-    DOCUMENT_UPLOAD = "document.upload"
-    CORRESPONDENCE_READ = "correspondence.read"
-    CORRESPONDENCE_SEND = "correspondence.send"
-    JOBS_READ = "jobs.read"
-    JOBS_RUN = "jobs.run"
-    API_TOKENS_MANAGE = "api_tokens.manage"
-    WEBHOOKS_MANAGE = "webhooks.manage"
-    CARE_READ = "care.read"  # packages, visits, runs and their outcomes
-    CARE_IMPORT = "care.import"  # planned visits and actual records
-    CARE_RUN = "care.run"  # reconcile a period
-    CARE_DECIDE = "care.decide"  # arbitration decisions on exceptions
-    CARE_POLICY = "care.policy"  # tolerance policies
+    """What an actor may do; each declares its ``kind`` beside its name.
+
+    >>> Permission.LEDGER_READ.kind, Permission.CARE_DECIDE.kind
+    (<Kind.READ: 'read'>, <Kind.WRITE: 'write'>)
+    >>> Permission("care.decide") is Permission.CARE_DECIDE
+    True
+    """
+
+    _value_: str
+    kind: Kind
+
+    def __new__(cls, value: str, kind: Kind) -> Permission:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.kind = kind
+        return member
+
+    LEDGER_READ = "ledger.read", _READ
+    LEDGER_POST = "ledger.post", _WRITE
+    LEDGER_REVERSE = "ledger.reverse", _WRITE
+    ACCOUNTS_MANAGE = "accounts.manage", _WRITE
+    PERIOD_CLOSE = "period.close", _WRITE
+    PERIOD_REOPEN = "period.reopen", _WRITE
+    PARTY_READ = "party.read", _READ
+    PARTY_EDIT = "party.edit", _WRITE
+    BANK_DETAILS_VIEW = "party.bank.view", _READ
+    BANK_CHANGE_REQUEST = "party.bank.request", _WRITE
+    BANK_CHANGE_APPROVE = "party.bank.approve", _WRITE
+    AUDIT_READ = "audit.read", _READ
+    USERS_MANAGE = "users.manage", _WRITE
+    BOOK_ADMIN = "book.admin", _WRITE
+    CASE_READ = "case.read", _READ
+    CASE_WORK = "case.work", _WRITE
+    CASE_ASSIGN = "case.assign", _WRITE
+    CASE_ESCALATE = "case.escalate", _WRITE
+    DOCUMENT_READ = "document.read", _READ
+    DOCUMENT_UPLOAD = "document.upload", _WRITE
+    CORRESPONDENCE_READ = "correspondence.read", _READ
+    CORRESPONDENCE_SEND = "correspondence.send", _WRITE
+    JOBS_READ = "jobs.read", _READ
+    JOBS_RUN = "jobs.run", _WRITE
+    API_TOKENS_MANAGE = "api_tokens.manage", _WRITE
+    WEBHOOKS_MANAGE = "webhooks.manage", _WRITE
+    CARE_READ = "care.read", _READ  # packages, visits, runs and their outcomes
+    CARE_IMPORT = "care.import", _WRITE  # planned visits and actual records
+    CARE_RUN = "care.run", _WRITE  # reconcile a period
+    CARE_DECIDE = "care.decide", _WRITE  # arbitration decisions on exceptions
+    CARE_POLICY = "care.policy", _WRITE  # tolerance policies
     # Portals: a provider or client user acts only on the one party it is bound to.
-    PORTAL_PROVIDER = "portal.provider"
-    PORTAL_CLIENT = "portal.client"
+    PORTAL_PROVIDER = "portal.provider", _WRITE
+    PORTAL_CLIENT = "portal.client", _WRITE
 
 
 _R = Role

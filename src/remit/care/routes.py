@@ -19,7 +19,7 @@ from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.parties import service as parties
-from remit.web.api import PROBLEMS, ApiCtx, ApiNeed, idempotent
+from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
 from remit.web.deps import MAX_ID, Ctx, Id, Need, NeedPortal, field_errors
 from remit.web.downloads import download
 
@@ -534,6 +534,8 @@ class RunOut(BaseModel):
     response_model=ImportOut,
     status_code=201,
     summary="Import actual visit records (all or nothing, or the valid ones)",
+    operation_id="importActualRecords",
+    openapi_extra=IDEMPOTENT,
 )
 def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
@@ -552,7 +554,12 @@ def api_actual_records(ctx: ApiImport, body: ActualRecordsIn) -> Response:
     return idempotent(ctx, body.model_dump(), effect)
 
 
-@api.get("/runs", response_model=list[RunOut], summary="Reconciliation runs, newest first")
+@api.get(
+    "/runs",
+    response_model=list[RunOut],
+    summary="Reconciliation runs, newest first",
+    operation_id="listCareRuns",
+)
 def api_runs(ctx: ApiRead) -> list[dict[str, Any]]:
     with ctx.db.read() as conn:
         return payables.runs_of(conn, ctx.actor, ctx.book_id)[:500]

@@ -17,6 +17,7 @@ from remit.cases.model import CASE_TYPES, NewCase, Priority
 from remit.errors import Problem, ValidationFailed
 from remit.parties.service import pending_bank_changes
 from remit.web.api import (
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -408,7 +409,7 @@ ApiRead = Annotated[ApiCtx, Depends(ApiNeed(P.CASE_READ))]
 ApiWork = Annotated[ApiCtx, Depends(ApiNeed(P.CASE_WORK))]
 
 
-@api.get("", response_model=CasePage, summary="List cases by due date")
+@api.get("", response_model=CasePage, summary="List cases by due date", operation_id="listCases")
 def api_list(
     ctx: ApiRead,
     open_only: bool = True,
@@ -437,13 +438,20 @@ def api_list(
     return {"items": [_out(r) for r in rows], "next_cursor": nxt}
 
 
-@api.get("/{case_id}", response_model=CaseOut, summary="One case")
+@api.get("/{case_id}", response_model=CaseOut, summary="One case", operation_id="getCase")
 def api_get(ctx: ApiRead, case_id: Id) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return _out(cases.get_case(conn, ctx.actor, ctx.book_id, case_id))
 
 
-@api.post("", response_model=CaseOut, status_code=201, summary="Open a case")
+@api.post(
+    "",
+    response_model=CaseOut,
+    status_code=201,
+    summary="Open a case",
+    operation_id="openCase",
+    openapi_extra=IDEMPOTENT,
+)
 def api_open(ctx: ApiWork, body: CaseIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         new = NewCase(
@@ -460,7 +468,13 @@ def api_open(ctx: ApiWork, body: CaseIn) -> Response:
     return idempotent(ctx, body.model_dump(), effect)
 
 
-@api.post("/{case_id}/transitions", response_model=CaseOut, summary="Move a case")
+@api.post(
+    "/{case_id}/transitions",
+    response_model=CaseOut,
+    summary="Move a case",
+    operation_id="moveCase",
+    openapi_extra=IDEMPOTENT,
+)
 def api_transition(ctx: ApiRead, case_id: Id, body: TransitionIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         cases.transition(
@@ -472,7 +486,12 @@ def api_transition(ctx: ApiRead, case_id: Id, body: TransitionIn) -> Response:
 
 
 @api.post(
-    "/{case_id}/comments", response_model=CaseOut, status_code=201, summary="Comment on a case"
+    "/{case_id}/comments",
+    response_model=CaseOut,
+    status_code=201,
+    summary="Comment on a case",
+    operation_id="commentOnCase",
+    openapi_extra=IDEMPOTENT,
 )
 def api_comment(ctx: ApiWork, case_id: Id, body: CommentIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:

@@ -20,6 +20,7 @@ from remit.money import Money
 from remit.reports.charts import side_by_side_bars
 from remit.reports.tables import Column, Kind, table_csv
 from remit.web.api import (
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -208,7 +209,12 @@ ApiRead = Annotated[ApiCtx, Depends(ApiNeed(P.LEDGER_READ))]
 ApiPost = Annotated[ApiCtx, Depends(ApiNeed(P.LEDGER_POST))]
 
 
-@api.get("/accounts", response_model=AccountList, summary="The chart with balances")
+@api.get(
+    "/accounts",
+    response_model=AccountList,
+    summary="The chart with balances",
+    operation_id="listAccounts",
+)
 def api_accounts(ctx: ApiRead, as_of: date | None = None) -> dict[str, Any]:
     with ctx.db.read() as conn:
         tb = ledger.trial_balance(conn, ctx.actor, ctx.book_id, as_of)
@@ -255,7 +261,12 @@ def _entry_out(conn: Connection, ctx: ApiCtx, entry_id: int) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@api.get("/entries", response_model=EntryPage, summary="Journal entries, newest first")
+@api.get(
+    "/entries",
+    response_model=EntryPage,
+    summary="Journal entries, newest first",
+    operation_id="listEntries",
+)
 def api_entries(
     ctx: ApiRead, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -271,7 +282,12 @@ def api_entries(
     }
 
 
-@api.get("/entries/{entry_id}", response_model=EntryOut, summary="One journal entry")
+@api.get(
+    "/entries/{entry_id}",
+    response_model=EntryOut,
+    summary="One journal entry",
+    operation_id="getEntry",
+)
 def api_entry(ctx: ApiRead, entry_id: EntryId) -> dict[str, Any]:
     with ctx.db.read() as conn:
         ledger.require_read(ctx.actor, ctx.book_id)
@@ -279,7 +295,12 @@ def api_entry(ctx: ApiRead, entry_id: EntryId) -> dict[str, Any]:
 
 
 @api.post(
-    "/entries", response_model=EntryOut, status_code=201, summary="Post a balanced journal entry"
+    "/entries",
+    response_model=EntryOut,
+    status_code=201,
+    summary="Post a balanced journal entry",
+    operation_id="postEntry",
+    openapi_extra=IDEMPOTENT,
 )
 def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
     def effect(conn: Connection) -> tuple[int, Any]:

@@ -17,6 +17,7 @@ from remit.parties import service as parties
 from remit.parties.model import BANK_FIELD_SPECS, BankDetails, BankScheme, PartyKind, PartyRole
 from remit.parties.page import party_page_response
 from remit.web.api import (
+    IDEMPOTENT,
     MAX_LIMIT,
     PROBLEMS,
     ApiCtx,
@@ -265,7 +266,7 @@ ApiRead = Annotated[ApiCtx, Depends(ApiNeed(P.PARTY_READ))]
 ApiEdit = Annotated[ApiCtx, Depends(ApiNeed(P.PARTY_EDIT))]
 
 
-@api.get("", response_model=PartyPage, summary="List parties by name")
+@api.get("", response_model=PartyPage, summary="List parties by name", operation_id="listParties")
 def api_list(
     ctx: ApiRead,
     role: PartyRole | None = None,
@@ -285,7 +286,12 @@ def api_list(
     return {"items": rows, "next_cursor": nxt}
 
 
-@api.get("/{party_id}", response_model=PartyDetail, summary="One party, with balances")
+@api.get(
+    "/{party_id}",
+    response_model=PartyDetail,
+    summary="One party, with balances",
+    operation_id="getParty",
+)
 def api_get(ctx: ApiRead, party_id: Id) -> dict[str, Any]:
     with ctx.db.read() as conn:
         return _detail(conn, ctx, party_id)
@@ -314,7 +320,14 @@ def _detail(conn: Any, ctx: ApiCtx, party_id: Id) -> dict[str, Any]:
     }
 
 
-@api.post("", response_model=PartyDetail, status_code=201, summary="Create a party")
+@api.post(
+    "",
+    response_model=PartyDetail,
+    status_code=201,
+    summary="Create a party",
+    operation_id="createParty",
+    openapi_extra=IDEMPOTENT,
+)
 def api_create(ctx: ApiEdit, body: PartyIn) -> Response:
     def effect(conn: Any) -> tuple[int, Any]:
         party_id = parties.create_party(

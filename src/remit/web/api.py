@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, and_, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +67,7 @@ def api_reference(request: Request) -> HTMLResponse:
             "description": op.get("description", ""),
             "tag": (op.get("tags") or ["other"])[0],
             "parameters": op.get("parameters", []),
+            "security": [name for need in op.get("security", []) for name in need],
             "body": _schema_name(op.get("requestBody", {})),
             "responses": {
                 code: r.get("description", "") for code, r in op.get("responses", {}).items()
@@ -83,6 +85,7 @@ def api_reference(request: Request) -> HTMLResponse:
         schema=schema,
         operations=operations,
         components=schema.get("components", {}).get("schemas", {}),
+        security_schemes=schema.get("components", {}).get("securitySchemes", {}),
     )
 
 
@@ -254,6 +257,34 @@ class ApiCtx:
         return int(self.book["id"])
 
 
+# The schema's one security scheme: every operation of a book needs a bearer token. Its
+# own refusal is off (``auto_error``), so that a missing token is our 401 problem.
+BEARER = HTTPBearer(
+    scheme_name="bearerToken",
+    bearerFormat="rmt_<prefix>_<secret>",
+    description="An API token of the book (`Authorization: Bearer rmt_...`), made by its "
+    "admin on the API tokens page or with `remit token create`",
+    auto_error=False,
+)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 200
+# The Idempotency-Key header as the schema declares it: ``openapi_extra=IDEMPOTENT`` on every
+# ``api.post`` (and on nothing else). ``ApiNeed`` checks it once the token is good: missing
+# is a 400 (as the IETF idempotency draft says), too long a 422.
+IDEMPOTENT: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+            "description": "A unique key per intended change; a replay with the same key and "
+            "request returns the first answer (`Idempotent-Replayed: true`)",
+        }
+    ]
+}
+
+
 class ApiNeed:
     """An API endpoint of a book that needs ``permission`` (from the token's user and
     scopes). POSTs need an ``Idempotency-Key``."""
@@ -268,22 +299,15 @@ class ApiNeed:
         self,
         request: Request,
         book: str,
-        authorization: Annotated[str | None, Header()] = None,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                max_length=200,
-                description="Required on POST: a unique key per "
-                "intended change; a replay returns the first answer",
-            ),
-        ] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     ) -> ApiCtx:
         db = state(request).db
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = bearer.credentials.strip() if bearer is not None else ""
+        if not token:
             raise LoginRequired
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
         with db.read() as conn:
-            found = token_actor(conn, token.strip())
+            found = token_actor(conn, token)
             if found is None:
                 raise LoginRequired
             book_row = ledger.get_book(conn, ledger.book_id_for(conn, book))
@@ -297,11 +321,8 @@ class ApiNeed:
                 f"the token may not {self.permission.value} (its user's roles "
                 "or its scopes do not allow it)"
             )
-        if request.method == "POST" and not (idempotency_key or "").strip():
-            raise MissingIdempotencyKey(
-                "send an Idempotency-Key header with every POST "
-                "(a unique value per intended change)"
-            )
+        if request.method == "POST":
+            _check_idempotency_key(idempotency_key)
         return ApiCtx(
             request,
             db,
@@ -313,6 +334,24 @@ class ApiNeed:
 
 
 # ---------------------------------------------------------------- idempotency
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    if not (key or "").strip():
+        raise MissingIdempotencyKey(
+            f"send an {IDEMPOTENCY_HEADER} header with every POST "
+            "(a unique value per intended change)"
+        )
+    if len(key or "") > IDEMPOTENCY_KEY_MAX:
+        raise ValidationFailed(
+            [
+                Problem(
+                    IDEMPOTENCY_HEADER,
+                    f"at most {IDEMPOTENCY_KEY_MAX} characters",
+                    "string_too_long",
+                )
+            ]
+        )
 
 
 def _request_hash(ctx: ApiCtx, payload: Any) -> str:
