@@ -442,3 +442,12 @@ def test_the_api_posts_up_to_the_bounds_and_refuses_past_them(demo_db, what, lin
     expected = {"amount_bound": "less_than_equal", "entry_bound": "entry_bound"}[refusal]
     assert expected in {e["check"] for e in answer.json()["errors"]}
     assert stored_postings(demo_db) == before
+
+
+@pytest.mark.parametrize("file_id", [2**31, int("9" * 400)], ids=["2^31", "400 digits"])
+def test_the_entry_file_job_refuses_an_id_past_the_column(db, book, file_id):
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
+        jobs.enqueue(conn, Actor.system("test"), book, "ledger.post_file", {"file_id": file_id})
+    assert [(p.field, p.check) for p in refused.value.problems] == [
+        ("params.file_id", "positive_id")
+    ]
