@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +20,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
+from typer.testing import CliRunner
 
 from remit.access import tokens
 from remit.access.model import Actor, Role
+from remit.cli import app as cli_app
 from remit.db import Database, is_postgres
 from remit.documents import service as documents
 from remit.errors import ValidationFailed
@@ -43,6 +46,7 @@ DAY = date(2026, 3, 2)
 HEADER = "entry,date,description,account,party,currency,debit,credit\n"
 
 Lines = list[tuple[str, int]]
+Env = tuple[Path, pytest.MonkeyPatch]  # a folder and the environment, for the CLI
 
 # (what, postings as (account, minor units), the check that refuses it or None)
 CASES: list[tuple[str, Lines, str | None]] = [
@@ -90,20 +94,20 @@ def json_file(lines: Lines, key: str = "A") -> bytes:
     return json.dumps({"entries": [entry]}).encode()
 
 
-def by_service(db: Database, book: int, clerk: Actor, lines: Lines) -> list[str]:
+def by_service(db: Database, book: int, clerk: Actor, lines: Lines, env: Env) -> list[str]:
     draft = EntryDraft(DAY, "Bounds", "A", tuple(PostingDraft(c, a, "GBP") for c, a in lines))
     with db.write() as conn:
         ledger.post(conn, clerk, book, draft)
     return []
 
 
-def by_csv_file(db: Database, book: int, clerk: Actor, lines: Lines) -> list[str]:
+def by_csv_file(db: Database, book: int, clerk: Actor, lines: Lines, env: Env) -> list[str]:
     with db.write() as conn:
         ledger.post_entry_file(conn, clerk, book, "bounds.csv", csv_file(lines))
     return []
 
 
-def by_json_file(db: Database, book: int, clerk: Actor, lines: Lines) -> list[str]:
+def by_json_file(db: Database, book: int, clerk: Actor, lines: Lines, env: Env) -> list[str]:
     with db.write() as conn:
         ledger.post_entry_file(conn, clerk, book, "bounds.json", json_file(lines))
     return []
@@ -120,7 +124,7 @@ def run_job(db: Database, book: int, name: str, data: bytes) -> Any:
         return jobs.load(conn, job_id)
 
 
-def by_job(db: Database, book: int, clerk: Actor, lines: Lines) -> list[str]:
+def by_job(db: Database, book: int, clerk: Actor, lines: Lines, env: Env) -> list[str]:
     done = run_job(db, book, "bounds.csv", csv_file(lines))
     if done.status is JobStatus.SUCCEEDED:
         return []
@@ -128,11 +132,26 @@ def by_job(db: Database, book: int, clerk: Actor, lines: Lines) -> list[str]:
     return done.error.splitlines()
 
 
-PATHS: dict[str, Callable[[Database, int, Actor, Lines], list[str]]] = {
+def by_cli(db: Database, book: int, clerk: Actor, lines: Lines, env: Env) -> list[str]:
+    """``remit ledger post FILE`` on the same store; the problems it prints."""
+    folder, monkeypatch = env
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    path = folder / "bounds.csv"
+    path.write_bytes(csv_file(lines))
+    result = CliRunner().invoke(cli_app, ["ledger", "post", str(path), "--book", "test"])
+    if result.exit_code == 0:
+        return []
+    assert result.exit_code == 2, result.output
+    return result.output.splitlines()
+
+
+PATHS: dict[str, Callable[[Database, int, Actor, Lines, Env], list[str]]] = {
     "service": by_service,
     "csv file": by_csv_file,
     "json file": by_json_file,
     "job": by_job,
+    "cli": by_cli,
 }
 
 
@@ -144,11 +163,11 @@ def stored_postings(db: Database) -> int:
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(("what", "lines", "refusal"), CASES, ids=[c[0] for c in CASES])
 def test_every_entry_path_posts_up_to_the_bounds_and_refuses_past_them(
-    db, book, path, what, lines, refusal
+    db, book, path, what, lines, refusal, tmp_path, monkeypatch
 ):
     clerk = person("carla", book, Role.CLERK)
     try:
-        reported = PATHS[path](db, book, clerk, lines)
+        reported = PATHS[path](db, book, clerk, lines, (tmp_path, monkeypatch))
     except ValidationFailed as refused:
         reported = [str(p) for p in refused.problems]
     if refusal is None:
