@@ -202,7 +202,6 @@ class _Batch:
                 account is None
                 or type(amount) is not int
                 or amount == 0
-                or not -MAX_AMOUNT_MINOR <= amount <= MAX_AMOUNT_MINOR
                 or currency not in CURRENCY_EXPONENTS
                 or (account[3] is not None and currency != account[3])
                 or (
@@ -218,6 +217,8 @@ class _Batch:
             rows.append(
                 (entry_id, line_no, count, account[0], party, currency, amount, stored_day, p.memo)
             )
+        # Balanced per currency with debits of at most the bound: then no posting is past
+        # the bound either way (rules.entry_problems also says which one is).
         if debits > MAX_AMOUNT_MINOR or any(sums.values()):
             return False
         self.postings += rows
