@@ -9,6 +9,7 @@ writes nothing: never a traceback, a wrapped number or a float in the store.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -470,3 +471,36 @@ def test_the_entry_file_job_refuses_an_id_past_the_column(db, book, file_id):
     assert [(p.field, p.check) for p in refused.value.problems] == [
         ("params.file_id", "positive_id")
     ]
+
+
+def test_two_writers_near_the_limit_on_postgresql_cannot_overshoot_together(db, book, system):
+    if not db.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    fill(db, system, book, "5000", "1000", BALANCE_LIMIT_MINOR - LIMIT)
+    outcome: list[object] = []
+
+    def second_writer() -> None:  # one more unit, on another day: no day row is shared
+        try:
+            with db.write() as conn:
+                ledger.post(conn, system, book, one_more("5000", "1000", "second"))
+            outcome.append("posted")
+        except ValidationFailed as refused:
+            outcome.extend(p.check for p in refused.problems)
+
+    with db.write() as conn:
+        last = EntryDraft(
+            date(2026, 3, 5),
+            "to the limit",
+            "first",
+            (PostingDraft("5000", LIMIT, "GBP"), PostingDraft("1000", -LIMIT, "GBP")),
+        )
+        ledger.post(conn, system, book, last)
+        other = threading.Thread(target=second_writer)
+        other.start()
+        other.join(timeout=1)
+        assert other.is_alive()  # waiting for the first writer's lock, not checking yet
+    other.join(timeout=30)
+    assert outcome == ["balance_bound", "balance_bound"]
+    with db.read() as conn:
+        [debits] = [b for b in ledger.balances(conn, system, book) if b.account_code == "5000"]
+    assert debits.balance_minor == BALANCE_LIMIT_MINOR

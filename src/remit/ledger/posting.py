@@ -553,8 +553,12 @@ def _emit_posted(
     )
 
 
-# Namespace of the advisory locks that serialize posting to an account near its limit.
+# Namespace of the advisory locks on accounts that posting takes on PostgreSQL.
 _TURNOVER_LOCKS = 0x72656D69
+# Below this, writers check an account's turnover concurrently (under shared locks): 64 of
+# them at once cannot overshoot BIGINT together. Past it (10^17 minor units, far beyond any
+# organisation's books), posting to the account takes turns (an exclusive lock).
+_SHARED_TURNOVER = BALANCE_LIMIT_MINOR // 64
 
 
 def _check_turnover(conn: Connection, totals: dict[tuple[int, str, date], list[int]]) -> None:
@@ -562,9 +566,10 @@ def _check_turnover(conn: Connection, totals: dict[tuple[int, str, date], list[i
     day totals, so every balance and day total read from them) past what BIGINT holds.
 
     Exact arithmetic in Python, before anything is written, so no total ever wraps or turns
-    into a float (SQLite). SQLite has one writer at a time; on PostgreSQL every poster holds
-    a shared lock on its accounts, and one that comes near the limit takes them exclusively
-    and reads again, so that two writers cannot both pass the check and overshoot together.
+    into a float (SQLite). SQLite has one writer at a time. On PostgreSQL a writer reads the
+    turnover under a shared lock on its accounts, and one that comes near the limit takes
+    them exclusively and reads again (two such writers at once: PostgreSQL aborts one as a
+    deadlock, which rolls it back).
     """
     added: dict[tuple[int, str], list[int]] = {}
     for (account_id, currency, _day), (debit, credit) in totals.items():
@@ -572,47 +577,53 @@ def _check_turnover(conn: Connection, totals: dict[tuple[int, str, date], list[i
         both[0] += debit
         both[1] += credit
     account_ids = sorted({account_id for account_id, _ in added})
+    postgres = is_postgres(conn)
+    if postgres:
+        _lock_accounts(conn, account_ids, "pg_advisory_xact_lock_shared")
     seen = _turnover(conn, account_ids)
-    if is_postgres(conn):
-        near = any(
-            max(seen.get(key, (0, 0))[side] + both[side] for side in (0, 1))
-            > BALANCE_LIMIT_MINOR // 2
-            for key, both in added.items()
-        )
-        lock = "pg_advisory_xact_lock" if near else "pg_advisory_xact_lock_shared"
-        conn.execute(
-            text(
-                f"SELECT {lock}(:space, id) FROM unnest(CAST(:ids AS integer[])) AS id ORDER BY id"
-            ),
-            {"space": _TURNOVER_LOCKS, "ids": account_ids},
-        )
-        if near:
-            seen = _turnover(conn, account_ids)
+    if postgres and _most_after(seen, added) > _SHARED_TURNOVER:
+        _lock_accounts(conn, account_ids, "pg_advisory_xact_lock")
+        seen = _turnover(conn, account_ids)
     over = [
         key
         for key, both in added.items()
-        if any(seen.get(key, (0, 0))[side] + both[side] > BALANCE_LIMIT_MINOR for side in (0, 1))
+        if max(seen.get(key, (0, 0))[side] + both[side] for side in (0, 1)) > BALANCE_LIMIT_MINOR
     ]
     if over:
-        codes = dict(
-            conn.execute(
-                select(accounts.c.id, accounts.c.code).where(
-                    accounts.c.id.in_({account_id for account_id, _ in over})
-                )
-            ).all()
-        )
-        raise ValidationFailed(
-            [
-                Problem(
-                    "postings",
-                    f"account {codes.get(account_id, account_id)} would take more than "
-                    f"{BALANCE_LIMIT_MINOR:,} minor units of debits or credits in {currency}, "
-                    "the most its balance and day totals can hold",
-                    "balance_bound",
-                )
-                for account_id, currency in sorted(over)
-            ]
-        )
+        _refuse_turnover(conn, over)
+
+
+def _most_after(seen: dict[tuple[int, str], tuple[int, int]], added: dict[Any, list[int]]) -> int:
+    """The largest debit or credit turnover of any account after the batch."""
+    return max(
+        seen.get(key, (0, 0))[side] + both[side] for key, both in added.items() for side in (0, 1)
+    )
+
+
+def _lock_accounts(conn: Connection, account_ids: Sequence[int], lock: str) -> None:
+    """Take ``lock`` (an advisory lock function) on each account, in id order."""
+    conn.execute(
+        text(f"SELECT {lock}(:space, id) FROM unnest(CAST(:ids AS integer[])) AS id ORDER BY id"),
+        {"space": _TURNOVER_LOCKS, "ids": list(account_ids)},
+    )
+
+
+def _refuse_turnover(conn: Connection, over: Sequence[tuple[int, str]]) -> None:
+    a = accounts.c
+    found = conn.execute(select(a.id, a.code).where(a.id.in_({i for i, _ in over})))
+    codes = {int(account_id): code for account_id, code in found}
+    raise ValidationFailed(
+        [
+            Problem(
+                "postings",
+                f"account {codes.get(account_id, account_id)} would take more than "
+                f"{BALANCE_LIMIT_MINOR:,} minor units of debits or credits in {currency}, "
+                "the most its balance and day totals can hold",
+                "balance_bound",
+            )
+            for account_id, currency in sorted(over)
+        ]
+    )
 
 
 def _turnover(
