@@ -2,16 +2,18 @@
 
 SQLite takes an entry's postings first and checks them when the entry row seals them;
 PostgreSQL takes the entry row first and checks at commit. ``raw_entry`` writes in the order
-each expects, so these tests hit the balance guards rather than the ordering guards.
+each expects, so these tests hit the balance guards rather than the ordering guards. Each
+test expects the one guard it is about, by its message: an error from another guard fails it.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import IntegrityError
 
 from remit.access.model import Role
 from remit.db import is_postgres
@@ -38,6 +40,20 @@ def posted(db, book):
             ),
         )
     return result.entry_id
+
+
+# What each store's guards say (SQLite names no foreign key; PostgreSQL's checks do).
+UNBALANCED = "unbalanced journal entry"
+ENTRY_ROW_FIRST = (
+    "postings must follow their journal entry row (its line count and date) and name "
+    "accounts and parties of its book"
+)
+FOREIGN_KEY = "FOREIGN KEY constraint failed"
+
+
+def guard(db, *, sqlite, postgresql):
+    """The message expected from the store ``db`` is, as a pattern for ``match``."""
+    return re.escape(postgresql if db.url.startswith("postgresql") else sqlite)
 
 
 def account_id(conn, book, code):
@@ -93,13 +109,15 @@ def postings_count(db):
     ],
 )
 def test_posted_entries_and_postings_cannot_be_changed(db, posted, statement):
-    with pytest.raises(DatabaseError, match="append-only"), db.write() as conn:
+    table = statement.split()[1] if statement.startswith("UPDATE") else statement.split()[2]
+    message = f"{table} is append-only: correct with a reversal"
+    with pytest.raises(IntegrityError, match=re.escape(message)), db.write() as conn:
         conn.execute(text(statement))
     assert postings_count(db) == 2
 
 
 def test_unbalanced_entry_is_refused_by_the_database(db, book, posted):
-    with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
+    with pytest.raises(IntegrityError, match=UNBALANCED), db.write() as conn:
         raw_entry(
             conn,
             999,
@@ -113,12 +131,12 @@ def test_unbalanced_entry_is_refused_by_the_database(db, book, posted):
 
 
 def test_entry_without_its_postings_is_refused_by_the_database(db, book, posted):
-    with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
+    with pytest.raises(IntegrityError, match=UNBALANCED), db.write() as conn:
         insert_entry(conn, 998, book, "raw-empty")
 
 
 def test_entry_missing_one_of_its_lines_is_refused_by_the_database(db, book, posted):
-    with pytest.raises(DatabaseError, match="unbalanced"), db.write() as conn:
+    with pytest.raises(IntegrityError, match=UNBALANCED), db.write() as conn:
         raw_entry(
             conn,
             995,
@@ -133,17 +151,28 @@ def test_entry_missing_one_of_its_lines_is_refused_by_the_database(db, book, pos
 
 def test_postings_without_their_entry_are_refused(db, book, posted):
     # SQLite: at commit (deferred key); PostgreSQL: at once (statement check).
-    with pytest.raises(DatabaseError), db.write() as conn:
+    refused = guard(db, sqlite=FOREIGN_KEY, postgresql=ENTRY_ROW_FIRST)
+    with pytest.raises(IntegrityError, match=refused), db.write() as conn:
         insert_posting(conn, 997, 1, account_id(conn, book, "5000"), 500)
         insert_posting(conn, 997, 2, account_id(conn, book, "1000"), -500)
     assert postings_count(db) == 2
 
 
-@pytest.mark.parametrize(("line_no", "lines"), [(1, 2), (3, 2), (3, 4)])
-def test_postings_cannot_be_added_to_a_posted_entry(db, book, posted, line_no, lines):
+@pytest.mark.parametrize(
+    ("line_no", "lines", "on_sqlite", "on_postgresql"),
+    [
+        (1, 2, "UNIQUE constraint failed: postings.entry_id, postings.line_no", '"pk_postings"'),
+        (3, 2, "ck_postings_line_within_entry", '"ck_postings_line_within_entry"'),
+        (3, 4, FOREIGN_KEY, ENTRY_ROW_FIRST),
+    ],
+)
+def test_postings_cannot_be_added_to_a_posted_entry(
+    db, book, posted, line_no, lines, on_sqlite, on_postgresql
+):
     # Every slot of a posted entry is taken (1), beyond its line count is refused (3 of 2),
     # and claiming another line count (4) matches no posted entry.
-    with pytest.raises(DatabaseError), db.write() as conn:
+    refused = guard(db, sqlite=on_sqlite, postgresql=on_postgresql)
+    with pytest.raises(IntegrityError, match=refused), db.write() as conn:
         insert_posting(conn, posted, line_no, account_id(conn, book, "5000"), 1, lines=lines)
     assert postings_count(db) == 2
 
@@ -153,15 +182,15 @@ def test_account_of_another_book_is_refused(db, book, posted, system):
         other = ledger.create_book(conn, system, "other", "Other", "GBP")
         ledger.open_accounts(conn, system, other, [AccountSpec("9", "X", AccountType.ASSET)])
     # SQLite refuses when the entry row seals; PostgreSQL when the postings arrive.
-    refused = "unbalanced|accounts and parties of its book"
-    with pytest.raises(DatabaseError, match=refused), db.write() as conn:
+    refused = guard(db, sqlite=UNBALANCED, postgresql=ENTRY_ROW_FIRST)
+    with pytest.raises(IntegrityError, match=refused), db.write() as conn:
         raw_entry(
             conn,
             993,
             book,
             [(account_id(conn, other, "9"), 5, "GBP"), (account_id(conn, book, "1000"), -5, "GBP")],
         )
-    with pytest.raises(DatabaseError, match=refused), db.write() as conn:
+    with pytest.raises(IntegrityError, match=refused), db.write() as conn:
         raw_entry(
             conn, 992, book, [(424242, 5, "GBP"), (account_id(conn, book, "1000"), -5, "GBP")]
         )
@@ -206,5 +235,5 @@ def test_mixed_currency_entry_must_balance_in_each_currency(db, book, posted, eu
     if accepted:
         write()
     else:
-        with pytest.raises(DatabaseError, match="unbalanced"):
+        with pytest.raises(IntegrityError, match=UNBALANCED):
             write()

@@ -7,8 +7,8 @@
   nothing; a file with errors fails the job with every problem listed.
 
 >>> [str(p) for p in post_file_problems({"document_id": 0, "file_id": 2})]
-['params: give document_id or file_id, not both [one_of]', 'params.document_id: a positive \
-whole number [positive_id]']
+['params: give document_id or file_id, not both [one_of]', 'params.document_id: a whole \
+number from 1 to 2,147,483,647 [positive_id]']
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def _cases_escalate(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, 
 
 POST_FILE_PARAMS = ("document_id", "file_id")
 POST_FILE_NAME = "name"  # optional: the uploaded file's name, shown in results and errors
+ID_LIMIT = 2**31 - 1  # ids of documents and stored files are INTEGER columns
 ENTRY_FILE_SUFFIX = {"text/csv": ".csv", "text/plain": ".txt"}  # JSON arrives as .txt
 
 
@@ -111,8 +112,10 @@ def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
         )
     for key in given:
         value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            problems.append(Problem(f"params.{key}", "a positive whole number", "positive_id"))
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= ID_LIMIT:
+            problems.append(
+                Problem(f"params.{key}", f"a whole number from 1 to {ID_LIMIT:,}", "positive_id")
+            )
     return problems
 
 

@@ -35,10 +35,24 @@ from datetime import date
 from typing import Any
 
 from remit.errors import Problem, ValidationFailed
-from remit.money import parse_money
+from remit.ledger.rules import MAX_KEY_LENGTH
+from remit.money import amount_problem, parse_money
+from remit.text import ID_MAX, NAME_MAX, date_problem, text_problem
 
 CSV_REQUIRED = ("entry", "date", "account", "currency", "debit", "credit")
 CSV_OPTIONAL = ("description", "party", "memo", "idempotency_key")
+# What each text field may hold (the columns it lands in): refs and codes are ids.
+DESCRIPTION_MAX = 500
+TEXT_BOUNDS = {
+    "entry": ID_MAX,
+    "idempotency_key": MAX_KEY_LENGTH,
+    "description": DESCRIPTION_MAX,
+    "account": ID_MAX,
+    "party": ID_MAX,
+    "memo": NAME_MAX,
+}
+# Longer than any amount within the posting bound (16 digits, separators, decimals).
+AMOUNT_TEXT_MAX = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,25 +92,63 @@ def parse_entry_file(data: bytes, name: str) -> ParsedFile:
 def _amount(
     text: str, currency: str, field_name: str, line: int | None, name: str, problems: list[Problem]
 ) -> int | None:
+    if len(text) > AMOUNT_TEXT_MAX:
+        message = f"at most {AMOUNT_TEXT_MAX} characters ({len(text):,} given)"
+        problems.append(Problem(field_name, message, "amount_bound", line, name))
+        return None
     try:
-        return parse_money(text, currency).amount_minor
+        minor = parse_money(text, currency).amount_minor
     except ValidationFailed as exc:
         problems.extend(Problem(field_name, p.message, p.check, line, name) for p in exc.problems)
+        return None
     except Exception as exc:  # noqa: BLE001 - an unknown currency is reported on its field
         problems.append(Problem("currency", str(exc), "currency", line, name))
+        return None
+    return _bounded(minor, field_name, line, name, problems)
+
+
+def _bounded(
+    minor: int, field_name: str, line: int | None, name: str, problems: list[Problem]
+) -> int | None:
+    """``minor`` when within the posting bound; else None and a problem."""
+    problem = amount_problem(minor, field_name, line=line, source=name)
+    if problem is None:
+        return minor
+    problems.append(problem)
     return None
+
+
+def _texts(
+    values: dict[str, str], where: str, line: int | None, name: str, problems: list[Problem]
+) -> bool:
+    """Check the text fields of one line or object against ``TEXT_BOUNDS``; False if any
+    is refused. ``where`` prefixes the field names (a JSON path)."""
+    found = [
+        text_problem(value, f"{where}{key}", max_chars=TEXT_BOUNDS[key], line=line, source=name)
+        for key, value in values.items()
+        if key in TEXT_BOUNDS
+    ]
+    refused = [p for p in found if p is not None]
+    problems.extend(refused)
+    return not refused
 
 
 def _date(
     text: str, field_name: str, line: int | None, name: str, problems: list[Problem]
 ) -> date | None:
     try:
-        return date.fromisoformat(text.strip())
+        when = date.fromisoformat(text.strip())
     except ValueError:
+        shown = text if len(text) <= AMOUNT_TEXT_MAX else text[:AMOUNT_TEXT_MAX] + "..."
         problems.append(
-            Problem(field_name, f"{text!r} is not a date (YYYY-MM-DD)", "date_format", line, name)
+            Problem(field_name, f"{shown!r} is not a date (YYYY-MM-DD)", "date_format", line, name)
         )
         return None
+    problem = date_problem(when, field_name, line=line, source=name)
+    if problem is not None:
+        problems.append(problem)
+        return None
+    return when
 
 
 def _parse_csv(text: str, name: str) -> ParsedFile:
@@ -116,6 +168,8 @@ def _parse_csv(text: str, name: str) -> ParsedFile:
     entries: dict[str, FileEntry] = {}
     for line, raw in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not _texts(row, "", line, name, problems):
+            continue
         posting, when = _csv_posting(row, line, name, problems)
         ref = row["entry"]
         if not ref:
@@ -135,7 +189,13 @@ def _parse_csv(text: str, name: str) -> ParsedFile:
             )
         if current is not None and posting is not None:
             current.postings.append(posting)
+    if not entries and not problems:
+        problems.append(_nothing_to_import(name, reader.line_num))
     return ParsedFile(list(entries.values()), problems)
+
+
+def _nothing_to_import(name: str, line: int | None = None) -> Problem:
+    return Problem("file", "no entries in the file: nothing to import", "empty", line, name)
 
 
 def _csv_posting(
@@ -193,14 +253,24 @@ def _parse_json(text: str, name: str) -> ParsedFile:
         parsed = _json_entry(item, where, name, problems)
         if parsed is not None:
             entries.append(parsed)
+    if not items:
+        problems.append(_nothing_to_import(name))
     return ParsedFile(entries, problems)
+
+
+def _strings(item: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """The text fields of a JSON object, as strings ("" when absent or null)."""
+    return {key: str(item.get(key) or "") for key in keys}
 
 
 def _json_entry(item: Any, where: str, name: str, problems: list[Problem]) -> FileEntry | None:
     if not isinstance(item, dict):
         problems.append(Problem(where, "expected an object", "json_shape", source=name))
         return None
-    key = str(item.get("idempotency_key") or "")
+    texts = _strings(item, ("idempotency_key", "description"))
+    if not _texts(texts, f"{where}.", None, name, problems):
+        return None
+    key = texts["idempotency_key"]
     if not key:
         problems.append(Problem(f"{where}.idempotency_key", "required", "required", source=name))
     when = _date(str(item.get("date", "")), f"{where}.date", None, name, problems)
@@ -215,14 +285,17 @@ def _json_entry(item: Any, where: str, name: str, problems: list[Problem]) -> Fi
     ]
     if not key or when is None:
         return None
-    return FileEntry(key, when, str(item.get("description", "")), postings, f"{name} {where}")
+    return FileEntry(key, when, texts["description"], postings, f"{name} {where}")
 
 
 def _json_posting(line: Any, where: str, name: str, problems: list[Problem]) -> FilePosting | None:
     if not isinstance(line, dict):
         problems.append(Problem(where, "expected an object", "json_shape", source=name))
         return None
-    currency = str(line.get("currency", "")).upper()
+    texts = _strings(line, ("account", "party", "memo"))
+    if not _texts(texts, f"{where}.", None, name, problems):
+        return None
+    currency = str(line.get("currency", "")).upper()[:AMOUNT_TEXT_MAX]
     if "amount_minor" in line:
         amount = line["amount_minor"]
         if type(amount) is not int:
@@ -232,17 +305,11 @@ def _json_posting(line: Any, where: str, name: str, problems: list[Problem]) -> 
                 )
             )
             return None
+        parsed = _bounded(amount, f"{where}.amount_minor", None, name, problems)
     else:
         parsed = _amount(
             str(line.get("amount", "")), currency, f"{where}.amount", None, name, problems
         )
-        if parsed is None:
-            return None
-        amount = parsed
-    return FilePosting(
-        str(line.get("account", "")),
-        amount,
-        currency,
-        str(line.get("party") or ""),
-        str(line.get("memo", "")),
-    )
+    if parsed is None:
+        return None
+    return FilePosting(texts["account"], parsed, currency, texts["party"], texts["memo"])

@@ -10,6 +10,7 @@ webhook events (one per entry, or one summary for a big batch).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,8 +41,14 @@ from remit.ledger.rules import (
     fingerprint,
     reversal_of,
 )
-from remit.ledger.store import accounts, journal_entries, periods, postings
-from remit.money import CURRENCY_EXPONENTS
+from remit.ledger.store import (
+    account_daily_totals,
+    accounts,
+    journal_entries,
+    periods,
+    postings,
+)
+from remit.money import BALANCE_LIMIT_MINOR, CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 
 KEY_LOOKUP_CHUNK = 500
 AUDIT_DETAIL_LIMIT = 10
@@ -156,11 +163,7 @@ class _Batch:
             code: (int(r.id), bool(r.is_control), r.party_role, r.currency)
             for code, r in accounts_by_code(conn, book_id).items()
         }
-        closed = {
-            (p.start_date.year, p.start_date.month)
-            for p in list_periods(conn, book_id)
-            if p.status is PeriodStatus.CLOSED
-        }
+        closed = ClosedDays(list_periods(conn, book_id))
         members = _members(
             conn,
             book_id,
@@ -179,20 +182,17 @@ class _Batch:
         draft: EntryDraft,
         entry_id: int,
         chart: dict[str, Any],
-        closed: set[tuple[int, int]],
+        closed: ClosedDays,
         members: dict[str | None, set[int]],
         as_text: bool,
     ) -> bool:
         """Add the entry's rows; False (and nothing added) when anything is wrong."""
         day, lines, count = draft.entry_date, draft.postings, len(draft.postings)
-        if (
-            count < 2
-            or (day.year, day.month) in closed
-            or not (0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH)
-        ):
+        if count < 2 or day in closed or not (0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH):
             return False
         stored_day = day.isoformat() if as_text else day
         sums: dict[str, int] = {}
+        debits = 0
         rows: list[tuple[Any, ...]] = []
         no_party: set[int] = set()
         for line_no, p in enumerate(lines, start=1):
@@ -212,10 +212,14 @@ class _Batch:
             ):
                 return False
             sums[currency] = sums.get(currency, 0) + amount
+            if amount > 0:
+                debits += amount
             rows.append(
                 (entry_id, line_no, count, account[0], party, currency, amount, stored_day, p.memo)
             )
-        if any(sums.values()):
+        # Balanced per currency with debits of at most the bound: then no posting is past
+        # the bound either way (rules.entry_problems also says which one is).
+        if debits > MAX_AMOUNT_MINOR or any(sums.values()):
             return False
         self.postings += rows
         totals = self.totals
@@ -231,6 +235,39 @@ class _Batch:
                 turnover[1] -= amount
         self.entries.append((entry_id, day, count))
         return True
+
+
+class ClosedDays:
+    """The days of a book's closed periods, as the periods store them (date ranges, of any
+    length): ``day in closed`` is one binary search over the merged ranges.
+
+    >>> closed = ClosedDays([Period(date(2026, 1, 1), date(2026, 1, 31), PeriodStatus.CLOSED),
+    ...                      Period(date(2026, 2, 1), date(2026, 2, 10), PeriodStatus.CLOSED),
+    ...                      Period(date(2026, 3, 1), date(2026, 3, 31), PeriodStatus.OPEN)])
+    >>> [date(2026, m, d) in closed for m, d in ((1, 1), (2, 10), (2, 11), (3, 5), (12, 31))]
+    [True, True, False, False, False]
+    """
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, found: Iterable[Period]) -> None:
+        merged: list[list[date]] = []
+        ranges = sorted(
+            (p.start_date, p.end_date) for p in found if p.status is PeriodStatus.CLOSED
+        )
+        for start, end in ranges:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, date):
+            return False
+        at = bisect.bisect_right(self.starts, day) - 1
+        return at >= 0 and day <= self.ends[at]
 
 
 def _members(conn: Connection, book_id: int, party_ids: set[int]) -> dict[str | None, set[int]]:
@@ -431,6 +468,7 @@ def _write(
     """Postings and entry rows, then the day totals and one audit event."""
     if not drafts:
         return
+    _check_turnover(conn, batch.totals)
     now = audit.utc_now_text()
     entry_rows = [
         (
@@ -513,6 +551,92 @@ def _emit_posted(
             for d, entry_id in zip(drafts, ids, strict=True)
         ),
     )
+
+
+# Namespace of the advisory locks on accounts that posting takes on PostgreSQL.
+_TURNOVER_LOCKS = 0x72656D69
+# Below this, writers check an account's turnover concurrently (under shared locks): 64 of
+# them at once cannot overshoot BIGINT together. Past it (10^17 minor units, far beyond any
+# organisation's books), posting to the account takes turns (an exclusive lock).
+_SHARED_TURNOVER = BALANCE_LIMIT_MINOR // 64
+
+
+def _check_turnover(conn: Connection, totals: dict[tuple[int, str, date], list[int]]) -> None:
+    """Refuse a batch that would take an account's debits or credits in a currency (its
+    day totals, so every balance and day total read from them) past what BIGINT holds.
+
+    Exact arithmetic in Python, before anything is written, so no total ever wraps or turns
+    into a float (SQLite). SQLite has one writer at a time. On PostgreSQL a writer reads the
+    turnover under a shared lock on its accounts, and one that comes near the limit takes
+    them exclusively and reads again (two such writers at once: PostgreSQL aborts one as a
+    deadlock, which rolls it back).
+    """
+    added: dict[tuple[int, str], list[int]] = {}
+    for (account_id, currency, _day), (debit, credit) in totals.items():
+        both = added.setdefault((account_id, currency), [0, 0])
+        both[0] += debit
+        both[1] += credit
+    account_ids = sorted({account_id for account_id, _ in added})
+    postgres = is_postgres(conn)
+    if postgres:
+        _lock_accounts(conn, account_ids, "pg_advisory_xact_lock_shared")
+    seen = _turnover(conn, account_ids)
+    if postgres and _most_after(seen, added) > _SHARED_TURNOVER:
+        _lock_accounts(conn, account_ids, "pg_advisory_xact_lock")
+        seen = _turnover(conn, account_ids)
+    over = [
+        key
+        for key, both in added.items()
+        if max(seen.get(key, (0, 0))[side] + both[side] for side in (0, 1)) > BALANCE_LIMIT_MINOR
+    ]
+    if over:
+        _refuse_turnover(conn, over)
+
+
+def _most_after(seen: dict[tuple[int, str], tuple[int, int]], added: dict[Any, list[int]]) -> int:
+    """The largest debit or credit turnover of any account after the batch."""
+    return max(
+        seen.get(key, (0, 0))[side] + both[side] for key, both in added.items() for side in (0, 1)
+    )
+
+
+def _lock_accounts(conn: Connection, account_ids: Sequence[int], lock: str) -> None:
+    """Take ``lock`` (an advisory lock function) on each account, in id order."""
+    conn.execute(
+        text(f"SELECT {lock}(:space, id) FROM unnest(CAST(:ids AS integer[])) AS id ORDER BY id"),
+        {"space": _TURNOVER_LOCKS, "ids": list(account_ids)},
+    )
+
+
+def _refuse_turnover(conn: Connection, over: Sequence[tuple[int, str]]) -> None:
+    a = accounts.c
+    found = conn.execute(select(a.id, a.code).where(a.id.in_({i for i, _ in over})))
+    codes = {int(account_id): code for account_id, code in found}
+    raise ValidationFailed(
+        [
+            Problem(
+                "postings",
+                f"account {codes.get(account_id, account_id)} would take more than "
+                f"{BALANCE_LIMIT_MINOR:,} minor units of debits or credits in {currency}, "
+                "the most its balance and day totals can hold",
+                "balance_bound",
+            )
+            for account_id, currency in sorted(over)
+        ]
+    )
+
+
+def _turnover(
+    conn: Connection, account_ids: Sequence[int]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """All debits and all credits so far of these accounts, per currency."""
+    t = account_daily_totals.c
+    rows = conn.execute(
+        select(t.account_id, t.currency, func.sum(t.debit_minor), func.sum(t.credit_minor))
+        .where(t.account_id.in_(account_ids))
+        .group_by(t.account_id, t.currency)
+    )
+    return {(int(a), str(c)): (int(d), int(k)) for a, c, d, k in rows}
 
 
 def _add_day_totals(

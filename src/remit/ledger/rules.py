@@ -10,6 +10,11 @@
 ...     PostingDraft("6000", 1000, "GBP"), PostingDraft("1000", -999, "GBP")))
 >>> [p.check for p in entry_problems(bad)]
 ['unbalanced']
+>>> huge = EntryDraft(date(2026, 3, 1), "rent", "k3", (
+...     PostingDraft("6000", 10**15, "GBP"), PostingDraft("6001", 1, "GBP"),
+...     PostingDraft("1000", -(10**15) - 1, "GBP")))
+>>> [p.check for p in entry_problems(huge)]
+['amount_bound', 'entry_bound']
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import date
 
 from remit.errors import Problem
 from remit.ledger.model import EntryDraft, Period, PeriodStatus, PostingDraft
-from remit.money import CURRENCY_EXPONENTS
+from remit.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, amount_problem
 
 MAX_KEY_LENGTH = 200
 
@@ -46,11 +51,25 @@ def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
             )
         )
     sums: dict[str, int] = {}
+    debits = 0
     for index, posting in enumerate(draft.postings, start=1):
-        problems.extend(
-            posting_problems(posting, f"{where}, posting {index}" if where else f"posting {index}")
+        found = posting_problems(
+            posting, f"{where}, posting {index}" if where else f"posting {index}"
         )
-        sums[posting.currency] = sums.get(posting.currency, 0) + posting.amount_minor
+        problems.extend(found)
+        if type(posting.amount_minor) is int:
+            sums[posting.currency] = sums.get(posting.currency, 0) + posting.amount_minor
+            debits += max(posting.amount_minor, 0)
+    if debits > MAX_AMOUNT_MINOR:
+        add(
+            Problem(
+                "postings",
+                f"the debits add up to {debits:,} minor units; one entry carries at most "
+                f"{MAX_AMOUNT_MINOR:,}",
+                "entry_bound",
+                source=where,
+            )
+        )
     for currency, total in sorted(sums.items()):
         if total != 0:
             add(
@@ -79,6 +98,8 @@ def posting_problems(posting: PostingDraft, where: str = "") -> list[Problem]:
         problems.append(
             Problem("amount_minor", "a posting of zero moves nothing", "zero_amount", source=where)
         )
+    elif (bound := amount_problem(posting.amount_minor, "amount_minor", source=where)) is not None:
+        problems.append(bound)
     if posting.currency not in CURRENCY_EXPONENTS:
         problems.append(
             Problem("currency", f"unknown currency {posting.currency!r}", "currency", source=where)
