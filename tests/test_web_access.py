@@ -173,7 +173,7 @@ def _samples(database) -> dict[str, Any]:
             conn, clerk, book_id, party_id, "in", "Asked about October", "walk"
         )
         subscription_id, _ = webhooks.create_subscription(
-            conn, admin, vault(), book_id, "http://127.0.0.1:9/hook", ["case.*"]
+            conn, admin, vault(), book_id, "https://93.184.215.14/hook", ["case.*"]
         )
         cases.open_case(conn, clerk, book_id, NewCase("helpdesk", "makes a delivery"))
         delivery_id = webhooks.list_deliveries(conn, admin, book_id, subscription_id)[0]["id"]

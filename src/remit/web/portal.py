@@ -176,8 +176,8 @@ def query_transition(
 
 
 @router.post("/queries/{case_id}/attach", response_class=HTMLResponse)
-async def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
-    content = await file.read()
+def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
+    content = file.file.read()
     try:
         with ctx.db.write() as conn:
             cases.attach(conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content)
@@ -198,10 +198,10 @@ def _documents(ctx: Ctx, errors: dict[str, list[str]], status: int = 200) -> HTM
 
 
 @router.post("/documents", response_class=HTMLResponse)
-async def documents_upload(
+def documents_upload(
     ctx: Portal, file: Annotated[UploadFile, File()], title: Annotated[str, Form()] = ""
 ) -> Response:
-    content = await file.read()
+    content = file.file.read()
     try:
         with ctx.db.write() as conn:
             documents.portal_upload(
