@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from remit.testkit.server import Server, serve
-from remit.testkit.web import sign_in
+from remit.testkit.web import CSRF, sign_in
 
 ADMIN, CLERK, PROVIDER = (f"demo-{who}@riverside" for who in ("admin", "clerk", "provider"))
 ANSWER_WITHIN_S = 1.0
@@ -85,3 +86,38 @@ def test_a_request_waiting_for_the_write_lock_blocks_no_other(demo_template, tmp
             assert writer.is_alive()  # still waiting: the pages were served beside it
         writer.join(timeout=30)
         assert waiting == [200]  # and it went on once the lock was free
+
+
+def failed_sign_in(made: httpx.Client, forwarded_for: str) -> None:
+    form = made.get("/login")
+    token = CSRF.search(form.text)
+    assert token is not None
+    answer = made.post(
+        "/login",
+        data={"username": CLERK, "password": "wrong", "csrf_token": token.group(1)},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+    assert answer.status_code == 401
+
+
+def attempt_addresses(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as conn:
+        return [ip for (ip,) in conn.execute("SELECT ip FROM login_attempts ORDER BY id")]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "recorded"), [(None, "127.0.0.1"), ("10.9.8.7, 127.0.0.0/8", "203.0.113.7")]
+)
+def test_the_client_address_is_forwarded_only_by_trusted_proxies(
+    demo_template, tmp_path, monkeypatch, trusted, recorded
+):
+    """Throttling and the audit trail see the peer, unless it is a named proxy."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    if trusted is None:
+        monkeypatch.delenv("REMIT_TRUSTED_PROXIES", raising=False)
+    else:
+        monkeypatch.setenv("REMIT_TRUSTED_PROXIES", trusted)
+    with running(demo_template, tmp_path) as (server, path):
+        before = len(attempt_addresses(path))
+        failed_sign_in(client(server), "203.0.113.7")
+        assert attempt_addresses(path)[before:] == [recorded]
