@@ -11,16 +11,23 @@ import hmac
 import itertools
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, text
 
 from remit.access.model import Actor, Role
@@ -71,8 +78,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks/remit"
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def running_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     state = Receiver(port=0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,12 +98,20 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as state:
+        yield state
 
 
 @pytest.fixture
@@ -122,8 +137,12 @@ def refused_url() -> str:
 
 @pytest.fixture(autouse=True)
 def _local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These receivers run on 127.0.0.1, an internal address remit refuses by default."""
+    """These receivers run on 127.0.0.1, an internal address remit refuses by default (and
+    are reached directly, not through a proxy of the machine's environment)."""
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    for proxy in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.upper(), raising=False)
 
 
 @pytest.fixture
@@ -766,3 +785,63 @@ def test_the_admin_page_refuses_a_disguised_internal_address(demo_db, monkeypatc
         assert page.status_code == 422, url
         assert "percent-encoded" in page.text or "internal address" in page.text
     assert count(demo_db, webhook_subscriptions) == 0
+
+
+def self_signed(name: str, folder: Path) -> tuple[Path, Path]:
+    """A certificate for ``name`` that signs itself, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "receiver.pem", folder / "receiver.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    db, book, vault, ada, system, monkeypatch, tmp_path
+):
+    """Connected to the checked IP, the certificate is still checked for the URL's name
+    (sent as SNI): a certificate for another name is refused."""
+    cert_path, key_path = self_signed("hooks.receiver.test", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))  # the system's authorities, for once
+    real_lookup = socket.getaddrinfo
+
+    def local(host, *args, **kwargs):
+        if str(host).endswith(".receiver.test"):
+            return real_lookup("127.0.0.1", *args, **kwargs)
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_path, key_path)
+    with running_receiver(tls) as secure:
+        for name in ("hooks", "other"):
+            subscribe(
+                db, ada, vault, book, f"https://{name}.receiver.test:{secure.port}/hooks/remit"
+            )
+        post_fee(db, system, book)
+        assert deliver_due(db, vault) == 2
+    [got] = secure.requests
+    assert got.headers["Host"] == f"hooks.receiver.test:{secure.port}"
+    good, bad = deliveries(db)
+    assert good["status"] == "succeeded"
+    assert bad["status"] == "pending" and "certificate" in str(bad["last_error"]).lower()
