@@ -7,7 +7,8 @@ database transaction stays open while a receiver takes its time:
    ``FOR UPDATE SKIP LOCKED``, so several workers share the work; on SQLite the write
    transaction is ``BEGIN IMMEDIATE``) and push their ``next_attempt_at`` forward as a
    lease, so that no other worker takes them while they are being sent;
-2. send: POST each one, signed (see ``rules``), with the standard library's ``urllib``;
+2. send: POST each one, signed (see ``rules``), with the standard library's
+   ``http.client``, to the address that was checked (see below);
 3. record: in another short transaction per delivery, the attempt (status code or error,
    duration) and the outcome: 2xx is ``succeeded``; anything else (an error status, a
    redirect, a refused connection, no answer within the timeout) is retried on the backoff
