@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from remit.access.sessions import IP_FAILURE_LIMIT, LOCK_AFTER_FAILURES
-from remit.access.store import web_sessions
+from remit.access.sessions import (
+    ABSOLUTE_TIMEOUT,
+    IDLE_TIMEOUT,
+    IP_FAILURE_LIMIT,
+    LOCK_AFTER_FAILURES,
+    login,
+    resume,
+    touch,
+)
+from remit.access.store import login_attempts, web_sessions
+from remit.audit import audit_events
 from remit.testkit.web import CSRF, sign_in
 from remit.web.app import SECURITY_HEADERS, create_app
 
@@ -169,3 +179,70 @@ def test_changing_the_password_ends_other_sessions(app):
     assert first.get("/b/riverside/queue").status_code == 200
     assert second.get("/b/riverside/queue", follow_redirects=False).status_code == 303
     assert attempt(TestClient(app), CLERK, "a brand new passphrase").status_code == 303
+
+
+def change(client: TestClient, csrf: str, current: str, new: str = "a brand new passphrase"):
+    return client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": current,
+            "new_password": new,
+            "repeat_password": new,
+        },
+        follow_redirects=False,
+    )
+
+
+def test_wrong_current_passwords_lock_like_failed_sign_ins(app, demo_db):
+    """A borrowed session cannot guess the password: the same lockout, throttle and audit."""
+    client = TestClient(app)
+    csrf = sign_in(client, CLERK)
+    for _ in range(LOCK_AFTER_FAILURES):
+        assert change(client, csrf, "guess").status_code == 422
+    paused = change(client, csrf, "remit-demo-only")
+    assert paused.status_code == 429 and "paused" in paused.text
+    with demo_db.read() as conn:
+        actions = list(
+            conn.execute(
+                select(audit_events.c.action).where(
+                    audit_events.c.action.in_(["user.password_change_failed", "user.locked"])
+                )
+            ).scalars()
+        )
+        failures = conn.execute(
+            select(login_attempts.c.username).where(login_attempts.c.success.is_(False))
+        ).scalars()
+        assert list(failures) == [CLERK] * LOCK_AFTER_FAILURES
+    assert actions == ["user.password_change_failed"] * LOCK_AFTER_FAILURES + ["user.locked"]
+    assert attempt(TestClient(app), CLERK, "remit-demo-only").status_code == 429  # sign-in too
+
+
+def test_an_address_that_failed_too_often_may_not_change_a_password(app):
+    client = TestClient(app)
+    csrf = sign_in(client, CLERK)
+    sprayer = TestClient(app)  # the same address as the clerk's
+    for n in range(IP_FAILURE_LIMIT):
+        attempt(sprayer, f"spray{n}@riverside", "guess")
+    refused = change(client, csrf, "remit-demo-only")
+    assert refused.status_code == 429 and "your address" in refused.text
+
+
+def test_a_session_ends_ten_hours_after_sign_in_however_busy(demo_db):
+    """The absolute timeout: a session in use all along (never idle) still ends
+    ABSOLUTE_TIMEOUT after its sign-in; touching it does not push that back."""
+    assert timedelta(hours=10) == ABSOLUTE_TIMEOUT and IDLE_TIMEOUT < ABSOLUTE_TIMEOUT
+    start = datetime.now(UTC)
+    with demo_db.write() as conn:
+        session = login(conn, CLERK, "remit-demo-only", "203.0.113.1", now=start)
+    at, step = start, IDLE_TIMEOUT - timedelta(minutes=10)
+    while at + step < start + ABSOLUTE_TIMEOUT:
+        at += step
+        with demo_db.write() as conn:
+            found = resume(conn, session.token, now=at)
+            assert found is not None and found.stale
+            touch(conn, found, now=at)
+    end = start + ABSOLUTE_TIMEOUT
+    with demo_db.read() as conn:
+        assert resume(conn, session.token, now=end - timedelta(seconds=1)) is not None
+        assert resume(conn, session.token, now=end) is None

@@ -11,16 +11,23 @@ import hmac
 import itertools
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select, text
 
 from remit.access.model import Actor, Role
@@ -71,8 +78,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks/remit"
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def running_receiver(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     state = Receiver(port=0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,12 +98,20 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as state:
+        yield state
 
 
 @pytest.fixture
@@ -122,8 +137,12 @@ def refused_url() -> str:
 
 @pytest.fixture(autouse=True)
 def _local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These receivers run on 127.0.0.1, an internal address remit refuses by default."""
+    """These receivers run on 127.0.0.1, an internal address remit refuses by default (and
+    are reached directly, not through a proxy of the machine's environment)."""
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    for proxy in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.upper(), raising=False)
 
 
 @pytest.fixture
@@ -636,8 +655,10 @@ def test_an_internal_address_is_refused_unless_allowed(
     db, book, vault, receiver, ada, system, monkeypatch
 ):
     """A subscription must not be a way into the office's own network (SSRF)."""
+    subscribe(db, ada, vault, book, receiver.url)  # allowed then
     monkeypatch.delenv(ALLOW_PRIVATE_ENV)
-    subscribe(db, ada, vault, book, receiver.url)
+    with db.write() as conn, pytest.raises(ValidationFailed, match="internal address"):
+        webhooks.create_subscription(conn, ada, vault, book, receiver.url, ["*"])
     post_fee(db, system, book)
     deliver_due(db, vault)
     [delivery] = deliveries(db)
@@ -645,3 +666,182 @@ def test_an_internal_address_is_refused_unless_allowed(
     with db.read() as conn:
         attempts = webhooks.delivery_attempts(conn, ada, book, delivery["id"])
     assert "internal address (127.0.0.1)" in attempts[0]["error"]
+
+
+# Hosts that reach the loopback in disguise: percent-encoded (urllib decodes them after the
+# check has failed to resolve them) or a name that resolves there.
+def disguised_urls(port: int) -> list[str]:
+    return [
+        f"http://127.0.0.%31:{port}/hooks/remit",
+        f"http://%31%32%37.0.0.1:{port}/hooks/remit",
+        f"http://localhost:{port}/hooks/remit",
+    ]
+
+
+def test_a_disguised_internal_address_is_refused_when_subscribing(
+    db, book, vault, receiver, ada, monkeypatch
+):
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    for url in disguised_urls(receiver.port):
+        with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+            webhooks.create_subscription(conn, ada, vault, book, url, ["*"])
+        [problem] = refused.value.problems
+        assert problem.field == "url" and problem.check in ("url_host", "url_address")
+    assert count(db, webhook_subscriptions) == 0
+    # a percent-encoded host is refused even where internal receivers are allowed
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    with db.write() as conn, pytest.raises(ValidationFailed, match="percent"):
+        webhooks.create_subscription(conn, ada, vault, book, disguised_urls(1)[0], ["*"])
+
+
+def test_a_disguised_internal_address_is_refused_at_delivery(
+    db, book, vault, receiver, ada, system, monkeypatch
+):
+    """Subscriptions stored before the check at creation existed are refused when sent."""
+    for url in disguised_urls(receiver.port):
+        subscription_id, _ = subscribe(db, ada, vault, book, receiver.url)
+        with db.write() as conn:
+            conn.execute(
+                webhook_subscriptions.update()
+                .where(webhook_subscriptions.c.id == subscription_id)
+                .values(url=url)
+            )
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    post_fee(db, system, book)
+    assert deliver_due(db, vault) == 3
+    assert receiver.requests == []
+    errors = sorted(str(d["last_error"]) for d in deliveries(db))
+    assert [e.split(":")[0] for e in errors] == ["refused"] * 3
+    assert any("percent" in e for e in errors) and any("(127.0.0.1)" in e for e in errors)
+
+
+def test_a_delivery_goes_to_the_address_that_was_checked(
+    db, book, vault, receiver, ada, system, monkeypatch
+):
+    """One lookup: the connection is made to the checked address, so a name that answers
+    a public address to the check and the loopback a moment later (DNS rebinding) reaches
+    only the public one; the receiver sees its own name in the Host header."""
+    public = "93.184.215.14"  # stands for the receiver's public address: routed to it below
+    real_lookup, real_connect = socket.getaddrinfo, socket.create_connection
+    lookups: list[str] = []
+    dialled: list[str] = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "hooks.receiver.test":
+            return real_lookup(host, *args, **kwargs)
+        lookups.append(host)
+        return real_lookup(public if len(lookups) == 1 else "127.0.0.1", *args, **kwargs)
+
+    def route(address, *args, **kwargs):
+        dialled.append(address[0])
+        to = "127.0.0.1" if address[0] == public else address[0]
+        return real_connect((to, address[1]), *args, **kwargs)
+
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "create_connection", route)
+    subscribe(db, ada, vault, book, f"http://hooks.receiver.test:{receiver.port}/hooks/remit")
+    lookups.clear()
+    post_fee(db, system, book)
+    deliver_due(db, vault)
+    assert lookups == ["hooks.receiver.test"] and dialled == [public]
+    [got] = receiver.requests
+    assert got.headers["Host"] == f"hooks.receiver.test:{receiver.port}"
+    assert got.path == "/hooks/remit"
+    assert deliveries(db)[0]["status"] == "succeeded"
+
+
+def test_a_name_that_does_not_resolve_is_not_sent_to(db, book, vault, ada, system, monkeypatch):
+    real = socket.getaddrinfo
+
+    def nowhere(host, *args, **kwargs):
+        if host == "gone.receiver.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", nowhere)
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    subscribe(db, ada, vault, book, "http://gone.receiver.test/hooks")
+    post_fee(db, system, book)
+    deliver_due(db, vault)
+    [d] = deliveries(db)
+    assert d["status"] == "pending" and "does not resolve" in str(d["last_error"])
+
+
+def test_the_admin_page_refuses_a_disguised_internal_address(demo_db, monkeypatch):
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - only this test uses the web
+
+    from remit.testkit.web import sign_in  # noqa: PLC0415
+    from remit.web.app import create_app  # noqa: PLC0415
+
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    client = TestClient(create_app(demo_db))
+    csrf = sign_in(client, "demo-admin@riverside")
+    for url in disguised_urls(8199):
+        page = client.post(
+            "/b/riverside/admin/webhooks",
+            data={"url": url, "event_type": ["*"], "csrf_token": csrf},
+        )
+        assert page.status_code == 422, url
+        assert "percent-encoded" in page.text or "internal address" in page.text
+    assert count(demo_db, webhook_subscriptions) == 0
+
+
+def self_signed(name: str, folder: Path) -> tuple[Path, Path]:
+    """A certificate for ``name`` that signs itself, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "receiver.pem", folder / "receiver.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_name(
+    db, book, vault, ada, system, monkeypatch, tmp_path
+):
+    """Connected to the checked IP, the certificate is still checked for the URL's name
+    (sent as SNI): a certificate for another name is refused."""
+    cert_path, key_path = self_signed("hooks.receiver.test", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))  # the system's authorities, for once
+    real_lookup = socket.getaddrinfo
+
+    def local(host, *args, **kwargs):
+        if str(host).endswith(".receiver.test"):
+            return real_lookup("127.0.0.1", *args, **kwargs)
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_path, key_path)
+    with running_receiver(tls) as secure:
+        for name in ("hooks", "other"):
+            subscribe(
+                db, ada, vault, book, f"https://{name}.receiver.test:{secure.port}/hooks/remit"
+            )
+        post_fee(db, system, book)
+        assert deliver_due(db, vault) == 2
+    [got] = secure.requests
+    assert got.headers["Host"] == f"hooks.receiver.test:{secure.port}"
+    good, bad = deliveries(db)
+    assert good["status"] == "succeeded"
+    assert bad["status"] == "pending" and "certificate" in str(bad["last_error"]).lower()

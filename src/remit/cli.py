@@ -90,7 +90,8 @@ def serve(
     open_database()
     try:
         mailer_from_env()  # a wrong e-mail setting is said now, not when a letter is sent
-    except MailSettingsInvalid as exc:
+        proxies = config.trusted_proxies()
+    except (MailSettingsInvalid, ValueError) as exc:
         fail(str(exc))
     console.print(f"remit on http://{host}:{port}  (store: {database_url()})")
     stop = _start_worker() if worker else None
@@ -102,6 +103,9 @@ def serve(
             port=port,
             log_level="info",
             workers=workers,
+            # X-Forwarded-For/-Proto only from the proxies named in REMIT_TRUSTED_PROXIES
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=list(proxies) or None,
         )
     finally:
         if stop is not None:

@@ -5,7 +5,9 @@
 - Sign-in is refused for a while after ``LOCK_AFTER_FAILURES`` failures in a row for the
   same name (whether or not such a user exists, so that the answer reveals nothing), and
   for an address that failed ``IP_FAILURE_LIMIT`` times within ``WINDOW``.
-- Changing a password ends every other session of the user.
+- Changing a password ends every other session of the user. A wrong current password
+  counts as a failed sign-in (the same lockout, address throttle and audit), so that a
+  borrowed session cannot be used to guess the password.
 
 Every sign-in, failure, lockout, sign-out and password change is audited.
 """
@@ -82,18 +84,7 @@ def login(
     """
     moment = _now(now)
     username = username.strip().lower()
-    since = _text(moment - WINDOW)
-    la = login_attempts.c
-    ip_failures = conn.execute(
-        select(func.count())
-        .select_from(login_attempts)
-        .where(and_(la.ip == ip, la.success.is_(False), la.at >= since))
-    ).scalar_one()
-    if ip_failures >= IP_FAILURE_LIMIT:
-        raise LoginRefused(
-            f"too many failed sign-ins from your address; try again in {LOCK_MINUTES} minutes",
-            throttled=True,
-        )
+    _check_address(conn, ip, moment)
     row = conn.execute(select(users).where(users.c.username == username)).first()
     locked = _locked(conn, row, username, moment)
     ok = False
@@ -101,19 +92,10 @@ def login(
         ok = _password_ok(str(row.password_hash), password)
     else:
         _verify_dummy(password)  # the same time whether or not the user exists
-    conn.execute(
-        insert(login_attempts).values(
-            username=username[:100], ip=ip[:64], at=_text(moment), success=ok
-        )
-    )
+    _record_attempt(conn, username, ip, moment, ok)
     system = Actor.system("sign-in")
     if locked:
-        raise LoginRefused(
-            f"sign-in for this name is paused after {LOCK_AFTER_FAILURES} "
-            f"failed attempts; try again in {LOCK_MINUTES} minutes or ask an "
-            "administrator to unlock it",
-            throttled=True,
-        )
+        raise LoginRefused(_PAUSED, throttled=True)
     if not ok or row is None:
         _failed(conn, system, row, username, moment)
         raise LoginRefused("wrong user name or password")
@@ -124,6 +106,35 @@ def login(
     session = _open(conn, actor, ip, user_agent, moment)
     audit.record(conn, actor, "user.login", "user", row.id, None, {"ip": ip})
     return session
+
+
+_PAUSED = (
+    f"sign-in for this name is paused after {LOCK_AFTER_FAILURES} failed attempts; try "
+    f"again in {LOCK_MINUTES} minutes or ask an administrator to unlock it"
+)
+
+
+def _check_address(conn: Connection, ip: str, moment: datetime) -> None:
+    """Refuse an address that failed ``IP_FAILURE_LIMIT`` times within ``WINDOW``."""
+    la = login_attempts.c
+    ip_failures = conn.execute(
+        select(func.count())
+        .select_from(login_attempts)
+        .where(and_(la.ip == ip, la.success.is_(False), la.at >= _text(moment - WINDOW)))
+    ).scalar_one()
+    if ip_failures >= IP_FAILURE_LIMIT:
+        raise LoginRefused(
+            f"too many failed sign-ins from your address; try again in {LOCK_MINUTES} minutes",
+            throttled=True,
+        )
+
+
+def _record_attempt(conn: Connection, username: str, ip: str, moment: datetime, ok: bool) -> None:
+    conn.execute(
+        insert(login_attempts).values(
+            username=username[:100], ip=ip[:64], at=_text(moment), success=ok
+        )
+    )
 
 
 def _password_ok(password_hash: str, password: str) -> bool:
@@ -161,7 +172,14 @@ def _locked(conn: Connection, row: object, username: str, moment: datetime) -> b
     return len(recent) == LOCK_AFTER_FAILURES and not any(recent)
 
 
-def _failed(conn: Connection, system: Actor, row: object, username: str, moment: datetime) -> None:
+def _failed(
+    conn: Connection,
+    system: Actor,
+    row: object,
+    username: str,
+    moment: datetime,
+    action: str = "user.login_failed",
+) -> None:
     if row is None:
         audit.record(
             conn,
@@ -179,7 +197,7 @@ def _failed(conn: Connection, system: Actor, row: object, username: str, moment:
     if failures >= LOCK_AFTER_FAILURES:
         values["locked_until"] = _text(moment + timedelta(minutes=LOCK_MINUTES))
     conn.execute(update(users).where(users.c.id == user_id).values(**values))
-    audit.record(conn, system, "user.login_failed", "user", user_id, None, {"failures": failures})
+    audit.record(conn, system, action, "user", user_id, None, {"failures": failures})
     if "locked_until" in values:
         audit.record(
             conn,
@@ -259,12 +277,32 @@ def logout(conn: Connection, session: Session) -> None:
 
 
 def change_password(
-    conn: Connection, session: Session, current: str, new: str, repeat: str
+    conn: Connection,
+    session: Session,
+    current: str,
+    new: str,
+    repeat: str,
+    ip: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
 ) -> Session:
-    """Set a new password; every other session of the user ends. Returns a fresh session."""
+    """Set a new password; every other session of the user ends. Returns a fresh session.
+
+    A wrong current password is a failed sign-in: recorded in ``conn`` before the raise
+    (catch ``ValidationFailed`` *inside* the transaction, as for ``login``), it counts
+    towards the name's lockout and the address's throttle; while either holds, the change is
+    refused with ``LoginRefused``.
+    """
+    moment = _now(now)
     row = conn.execute(select(users).where(users.c.id == session.actor.user_id)).first()
+    if row is None:
+        raise ValidationFailed([Problem("current_password", "no such user", "user")])
+    _check_address(conn, ip, moment)
+    if _locked(conn, row, str(row.username), moment):
+        raise LoginRefused(_PAUSED, throttled=True)
     problems: list[Problem] = []
-    if row is None or not _password_ok(str(row.password_hash), current):
+    current_ok = _password_ok(str(row.password_hash), current)
+    if not current_ok:
         problems.append(
             Problem("current_password", "this is not your current password", "password_wrong")
         )
@@ -277,13 +315,26 @@ def change_password(
         problems.append(
             Problem("new_password", "choose a password you have not just used", "password_reused")
         )
-    if problems or row is None:
+    if not current_ok:
+        _record_attempt(conn, str(row.username), ip, moment, ok=False)
+        _failed(
+            conn,
+            Actor.system("sign-in"),
+            row,
+            str(row.username),
+            moment,
+            "user.password_change_failed",
+        )
+    if problems:
         raise ValidationFailed(problems)
-    moment = datetime.now(UTC)
     conn.execute(
         update(users)
         .where(users.c.id == row.id)
-        .values(password_hash=_hasher.hash(new), password_changed_at=_text(moment))
+        .values(
+            password_hash=_hasher.hash(new),
+            password_changed_at=_text(moment),
+            failed_logins=0,
+        )
     )
     conn.execute(delete(web_sessions).where(web_sessions.c.user_id == row.id))
     audit.record(
@@ -293,9 +344,9 @@ def change_password(
         "user",
         row.id,
         None,
-        {"other_sessions_ended": True},
+        {"other_sessions_ended": True, "ip": ip},
     )
-    return _open(conn, session.actor, "", "", moment)
+    return _open(conn, session.actor, ip, user_agent, moment)
 
 
 def unlock(conn: Connection, actor: Actor, book_id: int, user_id: int) -> None:

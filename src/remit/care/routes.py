@@ -118,13 +118,13 @@ def care_plan(
 
 
 @router.post("/import", response_class=HTMLResponse)
-async def care_import(
+def care_import(
     ctx: Import,
     file: Annotated[UploadFile, File()],
     kind: Annotated[str, Form()] = "actual",
     valid_only: Annotated[bool, Form()] = False,
 ) -> Response:
-    content = await file.read(MAX_UPLOAD_BYTES + 1)
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "upload.csv"
     try:
         if kind not in ("packages", "planned", "actual"):
@@ -434,10 +434,10 @@ def _portal_page(
 
 
 @portal.post("", response_class=HTMLResponse)
-async def portal_upload(
+def portal_upload(
     ctx: Portal, file: Annotated[UploadFile, File()], valid_only: Annotated[bool, Form()] = False
 ) -> Response:
-    content = await file.read(MAX_UPLOAD_BYTES + 1)
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "visits.csv"
     try:
         if len(content) > MAX_UPLOAD_BYTES:

@@ -36,13 +36,16 @@ def _case_id(text: str) -> int | None:
 
 
 async def _form(request: Request) -> dict[str, str]:
+    """The posted form's text fields (a dependency: it awaits, the routes stay plain)."""
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+Fields = Annotated[dict[str, str], Depends(_form)]
+
+
 @router.post("/parties/{party_id}/calls", response_class=HTMLResponse)
-async def log_call(ctx: Send, party_id: Id, request: Request) -> Response:
-    form = await _form(request)
+def log_call(ctx: Send, party_id: Id, form: Fields) -> Response:
     try:
         with ctx.db.write() as conn:
             correspondence.log_call(
@@ -64,9 +67,8 @@ async def log_call(ctx: Send, party_id: Id, request: Request) -> Response:
 
 
 @router.post("/parties/{party_id}/letters", response_class=HTMLResponse)
-async def send_item(ctx: Send, party_id: Id, request: Request) -> Response:
+def send_item(ctx: Send, party_id: Id, form: Fields) -> Response:
     """Issue a letter (PDF) or send an e-mail from a template, in English or Spanish."""
-    form = await _form(request)
     template, channel = form.get("template", ""), form.get("channel", "letter")
     spec = TEMPLATES.get(template)
     context = {

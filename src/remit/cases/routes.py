@@ -294,13 +294,13 @@ def case_comment(
 
 
 @router.post("/cases/{case_id}/attach", response_class=HTMLResponse)
-async def case_attach(
+def case_attach(
     ctx: Work,
     case_id: Id,
     file: Annotated[UploadFile, File()],
     portal_visible: Annotated[bool, Form()] = False,
 ) -> Response:
-    content = await file.read()
+    content = file.file.read()
     try:
         with ctx.db.write() as conn:
             cases.attach(

@@ -7,7 +7,8 @@ database transaction stays open while a receiver takes its time:
    ``FOR UPDATE SKIP LOCKED``, so several workers share the work; on SQLite the write
    transaction is ``BEGIN IMMEDIATE``) and push their ``next_attempt_at`` forward as a
    lease, so that no other worker takes them while they are being sent;
-2. send: POST each one, signed (see ``rules``), with the standard library's ``urllib``;
+2. send: POST each one, signed (see ``rules``), with the standard library's
+   ``http.client``, to the address that was checked (see below);
 3. record: in another short transaction per delivery, the attempt (status code or error,
    duration) and the outcome: 2xx is ``succeeded``; anything else (an error status, a
    redirect, a refused connection, no answer within the timeout) is retried on the backoff
@@ -18,12 +19,15 @@ again once the lease has run out, and are sent again. Delivery is therefore *at 
 receivers recognise a repeat by its ``Remit-Event-Id``, and do not rely on the order of
 arrival. A receiver's failure never raises; it is logged and kept in the delivery log.
 
-Requests honour the usual ``HTTPS_PROXY``/``NO_PROXY`` variables and verify certificates
-against the system's authorities. An event is never sent to a host that is or resolves to an
-internal address (loopback, private, link-local: ``refused_address``) unless
-``REMIT_WEBHOOKS_ALLOW_PRIVATE=1``; the check runs before each attempt, and the address is
-resolved again by the request itself, so an egress proxy is still the stronger guard
-against a host that changes its DNS answer in between.
+An event is never sent to a host that is or resolves to an internal address (loopback,
+private, link-local: ``checked_target``) unless ``REMIT_WEBHOOKS_ALLOW_PRIVATE=1``, nor to a
+host written with ``%`` escapes or one that does not resolve. The host is resolved once, every
+address it resolves to is checked, and the connection is made to a checked address (the Host
+header and, for https, the certificate check and SNI keep the URL's name), so a DNS answer
+that changes between the check and the request (rebinding) cannot lead elsewhere.
+Certificates are verified against the system's authorities. Where ``HTTPS_PROXY`` /
+``HTTP_PROXY`` apply (``NO_PROXY`` honoured), the request goes through the proxy, which
+resolves the name itself: the proxy is then the guard of the network's edge.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import logging
 import math
 import os
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -208,66 +213,192 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 ALLOW_PRIVATE_ENV = "REMIT_WEBHOOKS_ALLOW_PRIVATE"
 
 
+class AddressRefused(ValueError):
+    """An event may not go to this URL's host (the message says why)."""
+
+
+class AddressUnresolved(AddressRefused):
+    """The URL's host has no address (now: a subscription may be made before its DNS)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a delivery goes: the URL's parts and the checked address to connect to."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+def private_allowed(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``REMIT_WEBHOOKS_ALLOW_PRIVATE`` lets receivers be on internal addresses."""
+    env = os.environ if env is None else env
+    return env.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_internal(text: str) -> bool:
+    """Whether an address is not a public unicast one (loopback, private, link-local,
+    shared, reserved, multicast; an IPv4 address mapped into IPv6 counts as itself).
+
+    >>> [is_internal(a) for a in ("127.0.0.1", "10.1.2.3", "::ffff:127.0.0.1", "fe80::1%eth0")]
+    [True, True, True, True]
+    >>> is_internal("93.184.215.14"), is_internal("2a00:1450:4009:81f::200e")
+    (False, False)
+    """
+    address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
+def checked_target(url: str, env: Mapping[str, str] | None = None) -> Target:
+    """Resolve the URL's host once and check every address it has; raise
+    ``AddressRefused`` (or ``AddressUnresolved``) when an event may not go there.
+
+    >>> checked_target("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}).address
+    '127.0.0.1'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if "%" in host:
+        raise AddressRefused(f"refused: the host {host!r} is percent-encoded; write it plainly")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise AddressUnresolved(f"refused: {host} does not resolve ({error})") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if not addresses:
+        raise AddressUnresolved(f"refused: {host} does not resolve")
+    if not private_allowed(env):
+        for text in addresses:
+            if is_internal(text):
+                raise AddressRefused(
+                    f"refused: {host} is (or resolves to) an internal address ({text}); set "
+                    f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network"
+                )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port, path, addresses[0])
+
+
 def refused_address(url: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Why an event may not go to ``url``: its host resolves to a loopback, private,
-    link-local or otherwise internal address (a subscription must not be a way to reach the
-    office's own network), unless ``REMIT_WEBHOOKS_ALLOW_PRIVATE`` is set. None if it may.
+    """Why an event may not go to ``url`` (see ``checked_target``); None if it may.
 
     >>> refused_address("http://127.0.0.1:9/hook", {})  # doctest: +ELLIPSIS
     'refused: 127.0.0.1 is ... internal address (127.0.0.1); ...'
     >>> refused_address("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}) is None
     True
+    >>> refused_address("http://127.0.0.%31:9/hook", {ALLOW_PRIVATE_ENV: "1"})
+    "refused: the host '127.0.0.%31' is percent-encoded; write it plainly"
     """
-    env = os.environ if env is None else env
-    if env.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
-        return None
-    host = urlsplit(url).hostname or ""
     try:
-        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return None  # no address: the attempt itself will say so
-    for text in sorted(found):
-        address = ipaddress.ip_address(text.split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return (
-                f"refused: {host} is (or resolves to) an internal address ({text}); set "
-                f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network"
-            )
+        checked_target(url, env)
+    except AddressRefused as refused:
+        return str(refused)
     return None
+
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the checked address, not to a fresh lookup of the host name."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked address; the certificate is verified for the URL's host name
+    (and that name is sent as SNI)."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
+        self.address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        try:
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _proxied(target: Target) -> bool:
+    """Whether an environment proxy applies to this host (then it makes the connection)."""
+    proxies = urllib.request.getproxies()
+    return target.scheme in proxies and not urllib.request.proxy_bypass(target.host)
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> Answer:
     """POST ``body``; the answer's status code, or the error when there was no answer."""
-    refused = refused_address(url)
-    if refused is not None:
-        return Answer(None, refused, 0)
-    opener = urllib.request.build_opener(_NoRedirects())
-    # The scheme is http or https: subscriptions are checked by rules.url_problems.
-    request = urllib.request.Request(  # noqa: S310
-        url, data=body, headers=dict(headers), method="POST"
-    )
+    try:
+        target = checked_target(url)
+    except AddressRefused as refused:
+        return Answer(None, str(refused), 0)
     started = time.monotonic()
     code: int | None
     try:
-        with opener.open(request, timeout=timeout_seconds) as response:
-            response.read(MAX_ANSWER_BYTES)
-            code, error = int(response.status), None
-    except urllib.error.HTTPError as failure:
-        code, error = failure.code, _http_error(failure)
+        if _proxied(target):
+            code, error = _post_via_proxy(url, body, headers, timeout_seconds)
+        else:
+            code, error = _post_to(target, body, headers, timeout_seconds)
     except (OSError, http.client.HTTPException, ValueError) as failure:
         code, error = None, _no_answer(failure, timeout_seconds)
     return Answer(code, error, round((time.monotonic() - started) * 1000))
 
 
+def _post_to(
+    target: Target, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+) -> tuple[int, str | None]:
+    """POST to the checked address; a redirect is an answer, never followed."""
+    kind = _CheckedHTTPSConnection if target.scheme == "https" else _CheckedHTTPConnection
+    connection = kind(target, timeout_seconds)
+    try:
+        connection.request("POST", target.path, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        answer = response.read(MAX_ANSWER_BYTES)
+    finally:
+        connection.close()
+    code = int(response.status)
+    return code, None if 200 <= code < 300 else _status_error(code, response.reason, answer)
+
+
+def _post_via_proxy(
+    url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float
+) -> tuple[int, str | None]:
+    opener = urllib.request.build_opener(_NoRedirects())
+    # The scheme is http or https: subscriptions are checked by rules.url_problems.
+    request = urllib.request.Request(  # noqa: S310
+        url, data=body, headers=dict(headers), method="POST"
+    )
+    try:
+        with opener.open(request, timeout=timeout_seconds) as response:
+            response.read(MAX_ANSWER_BYTES)
+            return int(response.status), None
+    except urllib.error.HTTPError as failure:
+        return failure.code, _http_error(failure)
+
+
+def _status_error(code: int, reason: str, answer: bytes) -> str:
+    text = f"HTTP {code} {reason}"
+    said = answer.decode("utf-8", "replace").strip()
+    return (f"{text}: {said}" if said else text)[:MAX_ERROR_CHARS]
+
+
 def _http_error(failure: urllib.error.HTTPError) -> str:
     try:
-        answer = failure.read(MAX_ANSWER_BYTES).decode("utf-8", "replace").strip()
+        answer = failure.read(MAX_ANSWER_BYTES)
     except (OSError, http.client.HTTPException):
-        answer = ""
+        answer = b""
     finally:
         failure.close()
-    text = f"HTTP {failure.code} {failure.reason}"
-    return (f"{text}: {answer}" if answer else text)[:MAX_ERROR_CHARS]
+    return _status_error(failure.code, str(failure.reason), answer)
 
 
 def _no_answer(failure: Exception, timeout_seconds: float) -> str:

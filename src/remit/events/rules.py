@@ -214,12 +214,14 @@ next_attempt_at=datetime.datetime(2026, 1, 1, 0, 0, 30, tzinfo=datetime.timezone
 
 
 def url_problems(url: str) -> list[Problem]:
-    """Everything wrong with a receiver's URL: http or https, a host, no credentials.
+    """Everything wrong with a receiver's URL: http or https, a plain host, no credentials.
 
     >>> url_problems("https://hooks.example.org/remit")
     []
     >>> [p.check for p in url_problems("ftp://user:pw@/x")]
     ['url_scheme', 'url_host', 'url_credentials']
+    >>> [p.message for p in url_problems("http://127.0.0.%31/")]
+    ['write the host plainly, not percent-encoded']
     """
     if not url.strip():
         return [Problem("url", "the receiver's URL is required", "required")]
@@ -239,6 +241,8 @@ def url_problems(url: str) -> list[Problem]:
         )
     if not host:
         problems.append(Problem("url", "the URL needs a host", "url_host"))
+    elif "%" in host:
+        problems.append(Problem("url", "write the host plainly, not percent-encoded", "url_host"))
     if parts.username is not None or parts.password is not None:
         problems.append(
             Problem(

@@ -27,6 +27,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
+from remit.events.delivery import AddressRefused, AddressUnresolved, checked_target
 from remit.events.rules import (
     MAX_DESCRIPTION_LENGTH,
     DeliveryStatus,
@@ -181,12 +182,15 @@ def create_subscription(
     checks each delivery's ``Remit-Signature`` with it. Event types are names from
     ``EVENT_TYPES``, ``*`` for all, or ``prefix.*`` (``case.*``). Plain ``http://`` is
     accepted; in production use ``https://``, or the events travel readable by anyone on
-    the way. An internal address is accepted here but refused at each delivery unless
-    ``REMIT_WEBHOOKS_ALLOW_PRIVATE=1`` (see ``delivery.refused_address``).
+    the way. A host that is or resolves to an internal address is refused, here and again
+    at each delivery, unless ``REMIT_WEBHOOKS_ALLOW_PRIVATE=1`` (see
+    ``delivery.checked_target``); a name that does not resolve yet is accepted here (its
+    deliveries fail until it does).
     """
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     patterns = list(dict.fromkeys(t.strip() for t in event_types if t.strip()))
-    problems = url_problems(url) + event_type_problems(patterns, EVENT_TYPES)
+    problems = url_problems(url) or _address_problems(url)
+    problems += event_type_problems(patterns, EVENT_TYPES)
     if len(description) > MAX_DESCRIPTION_LENGTH:
         problems.append(
             Problem("description", f"at most {MAX_DESCRIPTION_LENGTH} characters", "length")
@@ -216,6 +220,17 @@ def create_subscription(
         book_id,
     )
     return subscription_id, secret
+
+
+def _address_problems(url: str) -> list[Problem]:
+    """The receiver's host may not be an internal address (the URL itself is valid)."""
+    try:
+        checked_target(url)
+    except AddressUnresolved:
+        return []
+    except AddressRefused as refused:
+        return [Problem("url", str(refused).removeprefix("refused: "), "url_address")]
+    return []
 
 
 def _subscription(conn: Connection, book_id: int, subscription_id: int) -> Any:

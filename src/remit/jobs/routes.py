@@ -83,9 +83,9 @@ def job_start(ctx: Run, kind: Annotated[str, Form()] = "") -> Response:
 
 
 @router.post("/post-file", response_class=HTMLResponse)
-async def job_post_file(ctx: Run, file: Annotated[UploadFile, File()]) -> Response:
+def job_post_file(ctx: Run, file: Annotated[UploadFile, File()]) -> Response:
     """Upload an entry file (CSV or JSON) and queue ``ledger.post_file`` for it."""
-    content = await file.read(MAX_UPLOAD_BYTES + 1)  # enough to refuse a bigger file
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)  # enough to refuse a bigger file
     name = file.filename or ""
     try:
         with ctx.db.write() as conn:

@@ -198,14 +198,14 @@ Docs = Annotated[Ctx, Depends(Need(P.DOCUMENT_READ))]
 
 
 @router.post("/parties/{party_id}/documents", response_class=HTMLResponse)
-async def party_upload(
+def party_upload(
     ctx: Upload,
     party_id: Id,
     file: Annotated[UploadFile, File()],
     title: Annotated[str, Form()] = "",
     portal_visible: Annotated[bool, Form()] = False,
 ) -> Response:
-    content = await file.read()
+    content = file.file.read()
     try:
         with ctx.db.write() as conn:
             parties.get_party(conn, ctx.actor, ctx.book_id, party_id)

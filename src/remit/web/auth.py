@@ -83,7 +83,7 @@ def login_submit(
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         return _login_page(request, 400, "The sign-in form expired; please try again.", username)
-    ip = request.client.host if request.client else ""
+    ip = client_address(request)
     web = state(request)
     refused: LoginRefused | None = None
     with web.db.write() as conn:
@@ -102,6 +102,12 @@ def login_submit(
     set_session_cookie(request, response, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the connection's peer (the server replaces it with the
+    ``X-Forwarded-For`` client only for a proxy named in ``REMIT_TRUSTED_PROXIES``)."""
+    return request.client.host if request.client else ""
 
 
 def landing(db: Database, session: Session) -> str:
@@ -143,13 +149,26 @@ def password_submit(
     new_password: Annotated[str, Form()] = "",
     repeat_password: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        with ctx.db.write() as conn:
+    request = ctx.request
+    refused: ValidationFailed | LoginRefused | None = None
+    with ctx.db.write() as conn:
+        try:
             fresh = change_password(
-                conn, ctx.session, current_password, new_password, repeat_password
+                conn,
+                ctx.session,
+                current_password,
+                new_password,
+                repeat_password,
+                client_address(request),
+                request.headers.get("user-agent", ""),
             )
-    except ValidationFailed as exc:
-        return ctx.page("account.html", 422, errors=field_errors(exc), done=False)
+        except (ValidationFailed, LoginRefused) as exc:  # inside: a failure is committed
+            refused = exc
+    if isinstance(refused, LoginRefused):
+        errors = {"current_password": [str(refused)]}
+        return ctx.page("account.html", 429, errors=errors, done=False)
+    if refused is not None:
+        return ctx.page("account.html", 422, errors=field_errors(refused), done=False)
     response = RedirectResponse("/account?changed=1", status_code=303)
     set_session_cookie(ctx.request, response, fresh)
     return response

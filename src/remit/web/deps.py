@@ -10,6 +10,11 @@ A route declares what it needs with one dependency, and the route-walk test read
 
 A missing session sends a browser to the sign-in page; a missing permission is a 403 page
 that shows no data.
+
+The database is synchronous: a dependency or route that touches it is a plain ``def`` (run
+in a thread by FastAPI), and one that must ``await`` (the CSRF check reads the form) does
+its database work with ``run_in_threadpool``, so that a slow transaction (SQLite waits up
+to 30 s for its write lock) never blocks the event loop, and other requests go on.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from remit.access.model import Actor, Permission
 from remit.access.sessions import Session, resume, touch
@@ -126,7 +132,8 @@ def field_errors(exc: ValidationFailed) -> dict[str, list[str]]:
     return out
 
 
-async def _session(request: Request) -> Session:
+def _session(request: Request) -> Session:
+    """The live session of the request's cookie (database work: run it in a thread)."""
     web = state(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     with web.db.read() as conn:
@@ -169,17 +176,20 @@ class Need:
         return f"Need({self.permission.value})"
 
     async def __call__(self, request: Request, book: str) -> Ctx:
-        session = await _session(request)
-        web = state(request)
-        found = _book(web, book)
+        session, found = await run_in_threadpool(self._allowed, request, book)
+        await _check_csrf(request, session)
+        return Ctx(request, state(request), session, found)
+
+    def _allowed(self, request: Request, book: str) -> tuple[Session, dict[str, Any]]:
+        session = _session(request)
+        found = _book(state(request), book)
         book_id = int(found["id"])
         actor = session.actor
         if not actor.is_staff_in(book_id):
             raise Forbidden(f"{actor.username} has no staff role in book {book}")
         if not actor.can(book_id, self.permission):
             raise Forbidden(f"{actor.username} may not {self.permission.value} in this book")
-        await _check_csrf(request, session)
-        return Ctx(request, web, session, found)
+        return session, found
 
 
 class NeedPortal:
@@ -193,9 +203,13 @@ class NeedPortal:
         return f"NeedPortal({self.permission or ''})"
 
     async def __call__(self, request: Request, book: str) -> Ctx:
-        session = await _session(request)
-        web = state(request)
-        found = _book(web, book)
+        session, found = await run_in_threadpool(self._allowed, request, book)
+        await _check_csrf(request, session)
+        return Ctx(request, state(request), session, found)
+
+    def _allowed(self, request: Request, book: str) -> tuple[Session, dict[str, Any]]:
+        session = _session(request)
+        found = _book(state(request), book)
         book_id = int(found["id"])
         actor = session.actor
         kinds = (
@@ -206,8 +220,7 @@ class NeedPortal:
         portal = any(actor.can(book_id, kind) for kind in kinds)
         if not portal or actor.party_in(book_id) is None:
             raise Forbidden(f"{actor.username} has no portal access to book {book}")
-        await _check_csrf(request, session)
-        return Ctx(request, web, session, found)
+        return session, found
 
 
 class SignedIn:
@@ -217,6 +230,6 @@ class SignedIn:
         return "SignedIn()"
 
     async def __call__(self, request: Request) -> Ctx:
-        session = await _session(request)
+        session = await run_in_threadpool(_session, request)
         await _check_csrf(request, session)
         return Ctx(request, state(request), session)

@@ -2,11 +2,14 @@
 
 Every page takes the party from the signed-in user's binding, never from the URL, so a user
 who edits a URL can reach nothing of another party: a case or document that is not theirs
-answers 403, whether it exists or not.
+answers 404 with the same page as one that does not exist (``_yours``), so that a guessed
+number does not tell whether it is someone else's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -14,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.cases import service as cases
 from remit.documents import service as documents
-from remit.errors import NotFound, ValidationFailed
+from remit.errors import Forbidden, NotFound, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import StatementLine
 from remit.money import Money
@@ -26,6 +29,15 @@ from remit.web.downloads import download, file_response
 router = APIRouter(prefix="/portal/{book}")
 Portal = Annotated[Ctx, Depends(NeedPortal())]
 LINES = 100
+
+
+@contextmanager
+def _yours(kind: str) -> Iterator[None]:
+    """Another party's case or document answers as a missing one: 404, the same page."""
+    try:
+        yield
+    except (Forbidden, NotFound):
+        raise NotFound(f"there is no such {kind} of yours") from None
 
 
 def _party(ctx: Ctx) -> int:
@@ -147,7 +159,7 @@ def query_page(ctx: Portal, case_id: Id) -> HTMLResponse:
 
 
 def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]], status: int = 200) -> HTMLResponse:
-    with ctx.db.read() as conn:
+    with _yours("query"), ctx.db.read() as conn:
         found = cases.portal_case(conn, ctx.actor, ctx.book_id, case_id)
     return ctx.page("portal/query.html", status, nav="queries", case=found, errors=errors)
 
@@ -155,7 +167,7 @@ def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]], status: int = 20
 @router.post("/queries/{case_id}/comment", response_class=HTMLResponse)
 def query_comment(ctx: Portal, case_id: Id, body: Annotated[str, Form()] = "") -> Response:
     try:
-        with ctx.db.write() as conn:
+        with _yours("query"), ctx.db.write() as conn:
             cases.comment(conn, ctx.actor, ctx.book_id, case_id, body)
     except ValidationFailed as exc:
         return _query(ctx, case_id, field_errors(exc), 422)
@@ -171,7 +183,7 @@ def query_transition(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        with ctx.db.write() as conn:
+        with _yours("query"), ctx.db.write() as conn:
             cases.transition(conn, ctx.actor, ctx.book_id, case_id, action, reason, version)
     except ValidationFailed as exc:
         return _query(ctx, case_id, field_errors(exc), 422)
@@ -179,10 +191,10 @@ def query_transition(
 
 
 @router.post("/queries/{case_id}/attach", response_class=HTMLResponse)
-async def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
-    content = await file.read()
+def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
+    content = file.file.read()
     try:
-        with ctx.db.write() as conn:
+        with _yours("query"), ctx.db.write() as conn:
             cases.attach(conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content)
     except ValidationFailed as exc:
         return _query(ctx, case_id, field_errors(exc), 422)
@@ -201,10 +213,10 @@ def _documents(ctx: Ctx, errors: dict[str, list[str]], status: int = 200) -> HTM
 
 
 @router.post("/documents", response_class=HTMLResponse)
-async def documents_upload(
+def documents_upload(
     ctx: Portal, file: Annotated[UploadFile, File()], title: Annotated[str, Form()] = ""
 ) -> Response:
-    content = await file.read()
+    content = file.file.read()
     try:
         with ctx.db.write() as conn:
             documents.portal_upload(
@@ -218,12 +230,9 @@ async def documents_upload(
 @router.get("/documents/{document_id}")
 def document_download(ctx: Portal, document_id: Id) -> Response:
     allowed = {("party", _party(ctx))}
-    with ctx.db.read() as conn:
-        try:
-            kind, object_id = documents.document_owner(conn, ctx.book_id, document_id)
-        except NotFound:
-            kind, object_id = "", 0  # portal_download answers 403, as for any other
-        if kind == "case":  # a file of one of its own shared cases, or 403
+    with _yours("document"), ctx.db.read() as conn:
+        kind, object_id = documents.document_owner(conn, ctx.book_id, document_id)
+        if kind == "case":  # a file of one of its own shared cases, or 404
             cases.portal_case_row(conn, ctx.actor, ctx.book_id, object_id)
             allowed.add(("case", object_id))
         found = documents.portal_download(conn, ctx.actor, ctx.book_id, document_id, allowed)

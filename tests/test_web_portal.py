@@ -1,0 +1,72 @@
+"""The portals answer a URL guess the same way whether the object is someone else's or
+does not exist: 404, the same page."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from remit.testkit.web import sign_in
+from remit.web.app import create_app
+
+BOOK = "riverside"
+PROVIDER, PROVIDER2 = f"demo-provider@{BOOK}", f"demo-provider2@{BOOK}"
+NO_SUCH_ID = 2_000_000_000
+
+
+def test_another_partys_case_or_document_answers_as_a_missing_one(demo_db):
+    app = create_app(demo_db)
+    owner, other = TestClient(app), TestClient(app)
+    csrf = sign_in(owner, PROVIDER)
+    asked = owner.post(
+        f"/portal/{BOOK}/queries",
+        data={"subject": "March invoice", "body": "Why short?", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    case_id = int(asked.headers["location"].rsplit("/", 1)[1])
+    owner.post(
+        f"/portal/{BOOK}/queries/{case_id}/attach",
+        data={"csrf_token": csrf},
+        files={"file": ("timesheet.csv", b"date,hours\n2026-03-02,7\n", "text/csv")},
+    )
+    uploaded = owner.post(
+        f"/portal/{BOOK}/documents",
+        data={"csrf_token": csrf, "title": "Insurance"},
+        files={"file": ("insurance.txt", b"Policy RV-778", "text/plain")},
+    )
+    assert uploaded.status_code == 200
+    docs = owner.get(f"/portal/{BOOK}/documents").text
+    doc_ids = sorted({int(i) for i in re.findall(rf"/portal/{BOOK}/documents/(\d+)", docs)})
+    assert doc_ids and owner.get(f"/portal/{BOOK}/documents/{doc_ids[-1]}").status_code == 200
+    other_csrf = sign_in(other, PROVIDER2)
+
+    def answers(object_id: int) -> list[tuple[int, str]]:
+        posted = {"csrf_token": other_csrf}
+        return [
+            (a.status_code, a.text)
+            for a in (
+                other.get(f"/portal/{BOOK}/queries/{object_id}"),
+                other.post(
+                    f"/portal/{BOOK}/queries/{object_id}/comment", data={**posted, "body": "x"}
+                ),
+                other.post(
+                    f"/portal/{BOOK}/queries/{object_id}/transition",
+                    data={**posted, "action": "close", "version": "1"},
+                ),
+                other.post(
+                    f"/portal/{BOOK}/queries/{object_id}/attach",
+                    data=posted,
+                    files={"file": ("x.txt", b"x", "text/plain")},
+                ),
+            )
+        ]
+
+    theirs, missing = answers(case_id), answers(NO_SUCH_ID)
+    assert [status for status, _ in theirs] == [404] * 4
+    assert theirs == missing
+    for doc_id in doc_ids:
+        got = other.get(f"/portal/{BOOK}/documents/{doc_id}")
+        nothing = other.get(f"/portal/{BOOK}/documents/{NO_SUCH_ID}")
+        assert (got.status_code, got.text) == (nothing.status_code, nothing.text)
+        assert got.status_code == 404 and "RV-778" not in got.text
