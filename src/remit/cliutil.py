@@ -20,7 +20,7 @@ from remit.access.model import Actor
 from remit.access.service import actor_for
 from remit.db import Database, database_url, schema_revision
 from remit.errors import RemitError, ValidationFailed
-from remit.ledger.service import book_id_for
+from remit.ledger.service import book_id_for, list_books
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,8 +122,6 @@ def resolve_book(database: Database, code: str | None) -> int:
     with database.read() as conn:
         if code:
             return book_id_for(conn, code)
-        from remit.ledger.service import list_books  # noqa: PLC0415 - keep the import cheap
-
         found = list_books(conn)
     if len(found) != 1:
         fail(

@@ -49,6 +49,7 @@ from remit.ledger.store import (
     postings,
 )
 from remit.money import BALANCE_LIMIT_MINOR, CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from remit.parties.service import party_ids_for, party_ids_with_role, party_roles_of
 
 KEY_LOOKUP_CHUNK = 500
 AUDIT_DETAIL_LIMIT = 10
@@ -274,15 +275,11 @@ def _members(conn: Connection, book_id: int, party_ids: set[int]) -> dict[str | 
     """Which of these parties hold which role in the book: {role: {party_id}}."""
     if not party_ids:
         return {}
-    # The parties package reads ledger balances, so it is imported late, not at the top.
-    from remit.parties.service import party_roles_of  # noqa: PLC0415
 
     return party_roles_of(conn, book_id, party_ids)
 
 
 def _party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
-    # The parties package reads ledger balances, so it is imported late, not at the top.
-    from remit.parties.service import party_ids_with_role  # noqa: PLC0415
 
     return party_ids_with_role(conn, book_id, role)
 
@@ -730,8 +727,6 @@ def post_entry_file(
     require(actor, book_id, Permission.LEDGER_POST)
     parsed = parse_entry_file(data, name)
     problems = list(parsed.problems)
-    # The parties package reads the ledger, so it is imported late (see _party_problems).
-    from remit.parties.service import party_ids_for  # noqa: PLC0415
 
     refs = party_ids_for(
         conn, book_id, (p.party_ref for e in parsed.entries for p in e.postings if p.party_ref)

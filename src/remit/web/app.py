@@ -21,8 +21,16 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from remit import __version__, composition, config
+from remit.access import routes as access_routes
+from remit.care import routes as care_routes
+from remit.cases import correspondence_routes
+from remit.cases import routes as case_routes
 from remit.db import Database, database_url
 from remit.errors import Conflict, Forbidden, NotFound, RemitError, ValidationFailed
+from remit.events import routes as event_routes
+from remit.jobs import routes as job_routes
+from remit.ledger import routes as ledger_routes
+from remit.parties import routes as party_routes
 from remit.web import api, auth, portal, work
 from remit.web.deps import LoginRequired, WebState, render
 from remit.web.templating import make_templates
@@ -80,15 +88,6 @@ def _mailer() -> object:
 
 def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
     """The page routers and the API routers."""
-    from remit.access import routes as access_routes  # noqa: PLC0415
-    from remit.care import routes as care_routes  # noqa: PLC0415
-    from remit.cases import correspondence_routes  # noqa: PLC0415
-    from remit.cases import routes as case_routes  # noqa: PLC0415
-    from remit.events import routes as event_routes  # noqa: PLC0415
-    from remit.jobs import routes as job_routes  # noqa: PLC0415
-    from remit.ledger import routes as ledger_routes  # noqa: PLC0415
-    from remit.parties import routes as party_routes  # noqa: PLC0415
-
     return (
         [
             auth.router,
