@@ -182,7 +182,9 @@ def test_reconcile_decide_post_and_the_portal(web):
     assert provider.get(f"/portal/{BOOK}/visits/runs/{run_id}/selfbill.csv").status_code == 200
     other = TestClient(client.app)
     sign_in(other, f"demo-provider2@{BOOK}")
-    assert other.get(f"/portal/{BOOK}/visits/runs/{run_id}/selfbill.csv").status_code == 403
+    assert (
+        other.get(f"/portal/{BOOK}/visits/runs/{run_id}/selfbill.csv").status_code == 404
+    )  # as if it did not exist
     upload = provider.post(
         f"/portal/{BOOK}/visits",
         data={"csrf_token": token},

@@ -70,3 +70,19 @@ def test_another_partys_case_or_document_answers_as_a_missing_one(demo_db):
         nothing = other.get(f"/portal/{BOOK}/documents/{NO_SUCH_ID}")
         assert (got.status_code, got.text) == (nothing.status_code, nothing.text)
         assert got.status_code == 404 and "RV-778" not in got.text
+
+
+def test_another_providers_self_bill_answers_as_a_missing_one(demo_db):
+    app = create_app(demo_db)
+    owner, other = TestClient(app), TestClient(app)
+    sign_in(owner, PROVIDER)
+    sign_in(other, PROVIDER2)
+    page = owner.get(f"/portal/{BOOK}/visits").text
+    runs = sorted({int(i) for i in re.findall(rf"/portal/{BOOK}/visits/runs/(\d+)/selfbill", page)})
+    assert runs, "the demo provider has self-bills"
+    assert owner.get(f"/portal/{BOOK}/visits/runs/{runs[0]}/selfbill.csv").status_code == 200
+    for fmt in ("pdf", "xlsx", "csv"):
+        theirs = other.get(f"/portal/{BOOK}/visits/runs/{runs[0]}/selfbill.{fmt}")
+        missing = other.get(f"/portal/{BOOK}/visits/runs/{NO_SUCH_ID}/selfbill.{fmt}")
+        assert (theirs.status_code, theirs.text) == (missing.status_code, missing.text)
+        assert theirs.status_code == 404

@@ -33,13 +33,15 @@ from remit.care.payables import cost_centres, run_row
 from remit.care.reports import locale_for, money_text
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
-from remit.errors import Forbidden
+from remit.errors import NotFound
 from remit.ledger import service as ledger
 from remit.parties.service import party_names
 from remit.reports.tables import Column, Kind, put_cell, table_csv, workbook_bytes, write_sheet
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ADJUSTMENTS_CENTRE = "adjustments"  # as post_payable names their posting
+
+NOT_YOURS = "there is no such self-bill of yours"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +92,14 @@ def self_bill(
     Staff need ``care.read``; with ``portal``, a provider's user sees its own runs only.
     """
     require(actor, book_id, Permission.PORTAL_PROVIDER if portal else Permission.CARE_READ)
-    run = run_row(conn, book_id, run_id)
+    try:
+        run = run_row(conn, book_id, run_id)
+    except NotFound:
+        if portal:  # as another provider's run: a guessed number tells nothing
+            raise NotFound(NOT_YOURS) from None
+        raise
     if portal and actor.party_in(book_id) != int(run.provider_party_id):
-        raise Forbidden("a provider sees only its own self-bills")
+        raise NotFound(NOT_YOURS)
     book = ledger.get_book(conn, book_id)
     found = _lines(conn, book_id, run_id)
     currency = next(
