@@ -32,7 +32,7 @@ from remit.care import decisions, imports, payables, reports, runs, selfbill
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.store import actual_records, visit_outcomes
-from remit.errors import Forbidden, ValidationFailed
+from remit.errors import Forbidden, NotFound, ValidationFailed
 
 MONDAY = date(2026, 11, 2)
 LAST = date(2026, 11, 15)  # the Sunday of week 2
@@ -271,7 +271,7 @@ def test_reports_need_care_read_and_a_sensible_period(db, book, council):
             ).provider_ref
             == "P1"
         )
-        with pytest.raises(Forbidden, match="its own"):
+        with pytest.raises(NotFound, match="no such self-bill of yours"):  # as a missing one
             selfbill.self_bill(conn, sunrise, book, council["week1"][council["p2"]], portal=True)
         with pytest.raises(Forbidden):
             reports.delivery(conn, sunrise, book, MONDAY, LAST)

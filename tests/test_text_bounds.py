@@ -197,3 +197,25 @@ def test_a_party_ref_and_name_refuse_control_characters_and_length(ref, name, fi
         'O\'Brien "Care"', "Zoë", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)
     )
     assert parties.party_problems(quoted) == []  # quotes and letters are fine: downloads cope
+
+
+@pytest.mark.parametrize("column", ["line", "*", "^carer.*$"])
+def test_a_column_named_like_a_pattern_or_line_is_refused_by_name(column, care_api):
+    """The table library reads "*" and "^...$" as patterns, and "line" is every row's line:
+    such a column is refused by its name, in a file and in the API, never a server error."""
+    content = (HEAD.rstrip("\n") + f",{column}\n" + ROW.rstrip("\n") + ",x\n").format(
+        n=1, carer="K1", day="2026-11-02"
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        exchange.read_actual(content.encode(), "ecm.csv")
+    assert [(p.line, p.field, p.check) for p in refused.value.problems] == [
+        (1, column, "column_name")
+    ]
+    client, auth, refs = care_api
+    answer = client.post(
+        URL,
+        json={"records": [record(refs, 9, **{column: "x"})], "valid_only": True},
+        headers={**auth, "Idempotency-Key": f"care-column-{column}"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [column]

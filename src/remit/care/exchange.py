@@ -120,6 +120,29 @@ _FIRST_DAY = (DATE_MIN - EPOCH_DAY).days
 _LAST_DAY = (DATE_MAX - EPOCH_DAY).days
 
 
+def column_name_problems(
+    columns: list[str], name: str, line: int | None = 1
+) -> list[Problem]:
+    """A problem for each column name remit cannot carry: ``line`` (every row's own line
+    number), and the names the table library would read as a pattern (``*``, ``^...$``).
+
+    >>> [p.field for p in column_name_problems(["record_id", "line", "^a$", "*"], "a.csv")]
+    ['line', '^a$', '*']
+    """
+    return [
+        Problem(
+            c,
+            'not a usable column name ("line" is kept for line numbers; "*" and names from ^ to $'
+            " read as patterns)",
+            "column_name",
+            line,
+            name,
+        )
+        for c in columns
+        if c in {"line", "*"} or (c.startswith("^") and c.endswith("$"))
+    ]
+
+
 def text_problems(rows: pl.DataFrame, name: str) -> list[Problem]:
     """A problem for each value too long for its column or holding a control character.
 
@@ -165,6 +188,9 @@ def _read(path: Source, name: str, required: tuple[str, ...]) -> Checked:
             [Problem("file", f"not a readable CSV file: {exc}".split("\n")[0], "csv", source=name)]
         ) from None
     rows = rows.rename({c: c.strip().lower() for c in rows.columns})
+    unusable = column_name_problems(rows.columns, name)
+    if unusable:
+        raise ValidationFailed(unusable)
     missing = [c for c in required if c not in rows.columns]
     if missing:
         raise ValidationFailed(
@@ -287,6 +313,9 @@ def read_actual_records(records: list[dict[str, Any]], name: str = "records") ->
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValidationFailed([Problem("records", "a list of objects", "records", source=name)])
     columns = sorted({str(k).strip().lower() for r in records for k in r})
+    unusable = column_name_problems(columns, name, line=None)  # a key of the records
+    if unusable:
+        raise ValidationFailed(unusable)
     rows = pl.DataFrame(
         [
             {c: None if r.get(c) is None else str(r.get(c)).strip() or None for c in columns}
