@@ -7,6 +7,7 @@ RuntimeError, and the fast path passing a bad one would post it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -37,6 +38,8 @@ DATES = (
     date(2026, 6, 10),
     date(2026, 6, 20),
     date(2026, 6, 21),
+    date(1899, 12, 31),  # outside the dates remit takes
+    date(2101, 1, 1),
 )
 
 
@@ -67,6 +70,12 @@ def setup(db, book, system):
     return (None, client, provider, 424242)
 
 
+# Descriptions and sources: mostly plain, sometimes too long or holding a control character,
+# a line break or a lone surrogate (which a JSON body can bring).
+TEXTS = st.sampled_from(
+    ("random", "random", "random", "d" * 500, "d" * 501, "a\x00b", "a\nb", "a\ud800b", "\u202e")
+)
+SOURCES = st.sampled_from((("", ""), ("", ""), ("care_run", "7"), ("t" * 51, ""), ("", "\x0b")))
 amounts = st.one_of(
     st.integers(-1000, 1000),
     st.sampled_from([0, LIMIT, -LIMIT, LIMIT + 1, -LIMIT - 1, LIMIT // 2 + 1]),
@@ -110,8 +119,12 @@ def drafts(draw, parties):
             for currency, total in sorted(sums.items())
             if total
         ]
-    key = draw(st.sampled_from(("k1", "k1", "k1", "", "x" * 200, "x" * 201)))
-    return EntryDraft(draw(st.sampled_from(DATES)), "random", key, tuple(postings))
+    key = draw(st.sampled_from(("k1", "k1", "k1", "", "x" * 200, "x" * 201, "k\x0b1")))
+    description = draw(TEXTS)
+    if postings and draw(st.integers(0, 9)) == 0:  # a memo that may not fit
+        postings[0] = replace(postings[0], memo=draw(st.sampled_from(("ok", "m" * 201, "a\nb"))))
+    day = draw(st.sampled_from(DATES))
+    return EntryDraft(day, description, key, tuple(postings), *draw(SOURCES))
 
 
 def test_the_fast_path_refuses_what_the_rules_describe(db, book, setup):

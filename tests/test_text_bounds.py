@@ -219,3 +219,33 @@ def test_a_column_named_like_a_pattern_or_line_is_refused_by_name(column, care_a
     )
     assert answer.status_code == 422, answer.text
     assert [e["field"] for e in answer.json()["errors"]] == [column]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"description": "Care\u000bweek 44"}, "description"),
+        ({"description": "Care\u0000"}, "description"),
+        ({"description": "d" * 501}, "description"),
+        ({"entry_date": "0001-01-01"}, "entry_date"),
+        ({"entry_date": "9999-12-31"}, "entry_date"),
+    ],
+)
+def test_an_entry_posted_through_the_api_is_bounded_like_an_entry_file(care_api, changes, field):
+    client, auth, _ = care_api
+    entry = {
+        "entry_date": "2026-11-02",
+        "description": "Care, week 44",
+        "postings": [
+            {"account": "5000", "amount_minor": 12345, "currency": "GBP"},
+            {"account": "1000", "amount_minor": -12345, "currency": "GBP"},
+        ],
+        **changes,
+    }
+    url = f"/api/v1/books/{BOOK}/entries"
+    answer = client.post(url, json=entry, headers={**auth, "Idempotency-Key": f"e-{field}-1"})
+    assert answer.status_code == 422, answer.text
+    assert field in {e["field"] for e in answer.json()["errors"]}
+    entry.update({"description": "Care, week 44", "entry_date": "2026-11-02"})
+    fine = client.post(url, json=entry, headers={**auth, "Idempotency-Key": f"e-{field}-2"})
+    assert fine.status_code == 201, fine.text

@@ -20,7 +20,7 @@ True
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from datetime import date
 
 from remit.errors import Problem, ValidationFailed
@@ -31,7 +31,6 @@ FREE_TEXT_MAX = 4000
 DATE_MIN = date(1900, 1, 1)
 DATE_MAX = date(2100, 12, 31)
 
-_MULTILINE_ALLOWED = frozenset("\n\r\t")
 # Line and paragraph separators, and the bidirectional overrides that reorder what a
 # reader sees: refused in every single-line value, like the C0 and C1 controls.
 _SINGLE_LINE_REFUSED = frozenset(
@@ -49,6 +48,12 @@ SINGLE_LINE_REFUSED_PATTERN = (
 )
 
 
+# The same characters for Python's own strings, where a JSON body may also bring a lone
+# surrogate (refused everywhere); free text may hold line breaks and tabs.
+_SINGLE_LINE_REFUSED_RE = re.compile(SINGLE_LINE_REFUSED_PATTERN[:-1] + "\ud800-\udfff]")
+_MULTILINE_REFUSED_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def control_position(value: str, *, multiline: bool = False) -> int | None:
     """The 0-based position of the first character ``value`` may not hold, or None.
 
@@ -56,14 +61,21 @@ def control_position(value: str, *, multiline: bool = False) -> int | None:
     1
     >>> control_position("a\\tb", multiline=True) is None
     True
+    >>> control_position("a\\u202eb"), control_position("a\\u202eb", multiline=True)
+    (1, None)
     """
-    for position, char in enumerate(value):
-        if multiline and char in _MULTILINE_ALLOWED:
-            continue
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cs") or (not multiline and char in _SINGLE_LINE_REFUSED):
-            return position
-    return None
+    found = (_MULTILINE_REFUSED_RE if multiline else _SINGLE_LINE_REFUSED_RE).search(value)
+    return None if found is None else found.start()
+
+
+def is_clean_line(value: str) -> bool:
+    """True when ``value`` holds no character a single-line value may not (the fast check
+    of hot paths; ``text_problem`` says what and where).
+
+    >>> is_clean_line("Care, week 44"), is_clean_line("Care\\x0bweek")
+    (True, False)
+    """
+    return _SINGLE_LINE_REFUSED_RE.search(value) is None
 
 
 def text_problem(

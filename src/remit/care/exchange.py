@@ -120,9 +120,7 @@ _FIRST_DAY = (DATE_MIN - EPOCH_DAY).days
 _LAST_DAY = (DATE_MAX - EPOCH_DAY).days
 
 
-def column_name_problems(
-    columns: list[str], name: str, line: int | None = 1
-) -> list[Problem]:
+def column_name_problems(columns: list[str], name: str, line: int | None = 1) -> list[Problem]:
     """A problem for each column name remit cannot carry: ``line`` (every row's own line
     number), and the names the table library would read as a pattern (``*``, ``^...$``).
 

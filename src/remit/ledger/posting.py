@@ -40,6 +40,7 @@ from remit.ledger.rules import (
     entry_problems,
     fingerprint,
     reversal_of,
+    texts_fit,
 )
 from remit.ledger.store import (
     account_daily_totals,
@@ -189,7 +190,12 @@ class _Batch:
     ) -> bool:
         """Add the entry's rows; False (and nothing added) when anything is wrong."""
         day, lines, count = draft.entry_date, draft.postings, len(draft.postings)
-        if count < 2 or day in closed or not (0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH):
+        if (
+            count < 2
+            or day in closed
+            or not (0 < len(draft.idempotency_key) <= MAX_KEY_LENGTH)
+            or not texts_fit(draft)
+        ):
             return False
         stored_day = day.isoformat() if as_text else day
         sums: dict[str, int] = {}

@@ -27,8 +27,12 @@ from datetime import date
 from remit.errors import Problem
 from remit.ledger.model import EntryDraft, Period, PeriodStatus, PostingDraft
 from remit.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR, amount_problem
+from remit.text import DATE_MAX, DATE_MIN, date_problem, is_clean_line, text_problem
 
 MAX_KEY_LENGTH = 200
+# The store's columns: what an entry's and a posting's text may hold (one line each).
+TEXT_LIMITS = {"description": 500, "source_type": 50, "source_id": 100}
+MAX_MEMO_LENGTH = 200
 
 
 def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
@@ -44,6 +48,18 @@ def entry_problems(draft: EntryDraft, where: str = "") -> list[Problem]:
                 source=where,
             )
         )
+    elif (
+        bad := text_problem(
+            draft.idempotency_key, "idempotency_key", max_chars=MAX_KEY_LENGTH, source=where
+        )
+    ) is not None:
+        add(bad)
+    for field, limit in TEXT_LIMITS.items():
+        bad = text_problem(getattr(draft, field), field, max_chars=limit, source=where)
+        if bad is not None:
+            add(bad)
+    if (bad := date_problem(draft.entry_date, "entry_date", source=where)) is not None:
+        add(bad)
     if len(draft.postings) < 2:
         add(
             Problem(
@@ -106,7 +122,29 @@ def posting_problems(posting: PostingDraft, where: str = "") -> list[Problem]:
         )
     if not posting.account:
         problems.append(Problem("account", "an account code is required", "required", source=where))
+    memo = text_problem(posting.memo, "memo", max_chars=MAX_MEMO_LENGTH, source=where)
+    if memo is not None:
+        problems.append(memo)
     return problems
+
+
+def texts_fit(draft: EntryDraft) -> bool:
+    """The fast form of the text and date checks of ``entry_problems`` (the posting fast
+    path runs it on every entry; the descriptive checks say what is wrong)."""
+    return (
+        DATE_MIN <= draft.entry_date <= DATE_MAX
+        and len(draft.description) <= TEXT_LIMITS["description"]
+        and len(draft.source_type) <= TEXT_LIMITS["source_type"]
+        and len(draft.source_id) <= TEXT_LIMITS["source_id"]
+        and is_clean_line(draft.description)
+        and is_clean_line(draft.idempotency_key)
+        and (not draft.source_type or is_clean_line(draft.source_type))
+        and (not draft.source_id or is_clean_line(draft.source_id))
+        and all(
+            not p.memo or (len(p.memo) <= MAX_MEMO_LENGTH and is_clean_line(p.memo))
+            for p in draft.postings
+        )
+    )
 
 
 def fingerprint(draft: EntryDraft) -> str:
