@@ -26,7 +26,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id
-from remit.errors import Conflict, NotFound, Problem, ValidationFailed
+from remit.errors import Conflict, NotFound, ValidationFailed
 from remit.events.rules import (
     MAX_DESCRIPTION_LENGTH,
     DeliveryStatus,
@@ -41,6 +41,7 @@ from remit.events.store import (
     webhook_subscriptions,
 )
 from remit.secrets import Vault
+from remit.text import text_problem
 
 EVENT_TYPES = (
     "entry.posted",
@@ -187,10 +188,8 @@ def create_subscription(
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     patterns = list(dict.fromkeys(t.strip() for t in event_types if t.strip()))
     problems = url_problems(url) + event_type_problems(patterns, EVENT_TYPES)
-    if len(description) > MAX_DESCRIPTION_LENGTH:
-        problems.append(
-            Problem("description", f"at most {MAX_DESCRIPTION_LENGTH} characters", "length")
-        )
+    found = text_problem(description.strip(), "description", max_chars=MAX_DESCRIPTION_LENGTH)
+    problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
     secret = new_secret()
