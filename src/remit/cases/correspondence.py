@@ -113,7 +113,7 @@ def log_call(
     problems += [
         p
         for p in (
-            text_problem(subject.strip(), "subject", max_chars=letters.MAX_TEXT),
+            text_problem(title, "subject", max_chars=letters.MAX_TEXT),
             text_problem(notes, "notes", max_chars=MAX_NOTES, multiline=True),
         )
         if p is not None

@@ -294,10 +294,12 @@ def _as_text(raw: Any, kind: FieldKind) -> str:
         raise _BadValue("give text", "text")
     long = kind is FieldKind.LONG_TEXT
     limit = MAX_LONG_TEXT if long else MAX_TEXT
-    found = text_problem(raw.strip(), "text", max_chars=limit, multiline=long)
+    # A one-line field's white space (line breaks too) is collapsed to single spaces.
+    text = raw.strip() if long else " ".join(raw.split())
+    found = text_problem(text, "text", max_chars=limit, multiline=long)
     if found is not None:
         raise _BadValue(found.message, found.check)
-    return raw.strip() if long else " ".join(raw.split())
+    return text
 
 
 # ---------------------------------------------------------------- formatting
