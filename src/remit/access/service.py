@@ -19,9 +19,11 @@ from remit.access.store import user_roles, users
 from remit.db import insert_id
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.parties.service import party_has_role
+from remit.text import NAME_MAX, text_problem
 
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
+EMAIL_MAX = 254  # the column's length
 _hasher = PasswordHasher()
 
 
@@ -54,10 +56,18 @@ def add_user(
     if not grants and not actor.is_system:
         raise ValidationFailed([Problem("role", "give the user a role in a book", "required")])
     problems = password_problems(password)
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):  # match() would let a trailing line break through
         problems.append(
             Problem("username", "2 to 100 lower-case letters, digits, . _ @ -", "username_format")
         )
+    problems += [
+        p
+        for p in (
+            text_problem(display_name, "display_name", max_chars=NAME_MAX),
+            text_problem(email, "email", max_chars=EMAIL_MAX),
+        )
+        if p is not None
+    ]
     if problems:
         raise ValidationFailed(problems)
     if conn.execute(select(users.c.id).where(users.c.username == username)).first():

@@ -28,6 +28,7 @@ from remit.access.service import actor_by_id
 from remit.access.store import api_tokens
 from remit.db import insert_id
 from remit.errors import NotFound, Problem, ValidationFailed
+from remit.text import text_problem
 
 P = Permission
 SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType(
@@ -43,6 +44,7 @@ SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType(
     }
 )
 TOKEN_PREFIX = "rmt"  # noqa: S105 - the marker of remit tokens, not a secret
+TOKEN_NAME_MAX = 100  # the column's length
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +84,10 @@ def issue_token(
     owner = actor.user_id if user_id is None else user_id
     scopes = sorted(set(scopes))
     problems = []
-    if not name.strip() or len(name) > 100:
-        problems.append(Problem("name", "1 to 100 characters", "required"))
+    if not name.strip():
+        problems.append(Problem("name", f"1 to {TOKEN_NAME_MAX} characters", "required"))
+    found = text_problem(name.strip(), "name", max_chars=TOKEN_NAME_MAX)
+    problems += [found] if found is not None else []
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         problems.append(

@@ -36,6 +36,7 @@ from remit.care.store import (
 from remit.cases import service as cases
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.money import exponent
+from remit.text import FREE_TEXT_MAX, text_problem
 
 PROVIDER_RESPONSE_DAYS = 14
 OPEN_RUNS = (RunStatus.RECONCILED.value, RunStatus.DECIDING.value, RunStatus.RESOLVED.value)
@@ -140,6 +141,8 @@ def _checked(row: Any, decision: Decision | str, reason: str, minutes: int | Non
         )
     if not reason.strip():
         problems.append(Problem("reason", "say why (the provider sees it)", "required"))
+    found = text_problem(reason.strip(), "reason", max_chars=FREE_TEXT_MAX, multiline=True)
+    problems += [found] if found is not None else []
     if chosen is Decision.SET_MINUTES and (
         minutes is None or not 0 <= minutes <= MAX_PLANNED_MINUTES
     ):

@@ -28,11 +28,12 @@ from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Permission, require
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, rate_millionths
-from remit.care.service import NewPackage, Slot, create_package
+from remit.care.service import SERVICE_CODE_MAX, NewPackage, Slot, create_package
 from remit.care.store import care_packages
 from remit.errors import Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS
 from remit.parties import service as parties
+from remit.text import FREE_TEXT_MAX, ID_MAX, date_problem, text_problem
 
 COLUMNS = (
     "package_id",
@@ -49,6 +50,12 @@ COLUMNS = (
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SETS = {"daily": tuple(range(7)), "weekdays": tuple(range(5)), "weekends": (5, 6)}
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+# How long each column's values may be; any other column holds at most FREE_TEXT_MAX.
+TEXT_LIMITS = {
+    **dict.fromkeys(("package_id", "client_id", "provider_id"), ID_MAX),
+    "service_code": SERVICE_CODE_MAX,
+}
+DATE_COLUMNS = ("start_date", "end_date", "rate_from")
 PACKAGE_FIELDS = ("client_id", "provider_id", "service_code", "start_date", "end_date")
 
 
@@ -122,14 +129,45 @@ def _rows(content: bytes, name: str) -> tuple[list[tuple[int, dict[str, str]]], 
         )
     rows = []
     problems: list[Problem] = []
+    cells: list[Problem] = []
+    line = 2  # where the record starts (a quoted line break would span lines)
     for raw in reader:
-        line = reader.line_num
         row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         problems += [
             Problem(c, "required", "required", line, name) for c in COLUMNS if not row.get(c)
         ]
+        cells += _cell_problems(row, line, name)
         rows.append((line, row))
+        line = reader.line_num + 1
+    if not rows:
+        raise ValidationFailed(
+            [Problem("file", "no rows under the header: nothing to import", "empty", source=name)]
+        )
+    if cells:  # before any value is looked up in the database (PostgreSQL refuses a NUL)
+        raise ValidationFailed(sorted(problems + cells, key=lambda p: (p.line or 0, p.field)))
     return rows, problems
+
+
+def _cell_problems(row: dict[str, str], line: int, name: str) -> list[Problem]:
+    """Each value too long for its column or holding a control character (a quoted line
+    break too: one record per line), and each date outside the kernel's range.
+
+    >>> [(p.field, p.check) for p in _cell_problems(
+    ...     {"package_id": "K\\x0b1", "start_date": "0001-01-01"}, 2, "p.csv")]
+    [('package_id', 'control_character'), ('start_date', 'date_range')]
+    """
+    found = [
+        text_problem(
+            value, column, max_chars=TEXT_LIMITS.get(column, FREE_TEXT_MAX), line=line, source=name
+        )
+        for column, value in row.items()
+    ]
+    found += [
+        date_problem(day, column, line=line, source=name)
+        for column in DATE_COLUMNS
+        if (day := _day(row.get(column, ""))) is not None
+    ]
+    return [p for p in found if p is not None]
 
 
 def _refs(
@@ -228,6 +266,8 @@ def _package(
             )
     if len(problems) > before or start is None:
         return None
+    if first["client_id"] not in clients or first["provider_id"] not in providers:
+        return None  # already reported by _refs
     return NewPackage(
         ref,
         clients[first["client_id"]],

@@ -32,9 +32,11 @@ from remit.events.service import emit
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.money import CURRENCY_EXPONENTS
+from remit.text import text_problem
 
 EXPENSE_ACCOUNT = "5000"  # the demo chart's care expense; a book may name another
 PAYABLE_ACCOUNT = "2000"  # the provider payables control account
+REASON_MAX = 500  # the columns' length (holds and adjustments)
 
 
 def run_row(conn: Connection, book_id: int, run_id: int) -> Any:
@@ -99,6 +101,9 @@ def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int, r
     require(actor, book_id, Permission.CARE_POLICY)
     if not reason.strip():
         raise ValidationFailed([Problem("reason", "say why the provider is held", "required")])
+    found = text_problem(reason.strip(), "reason", max_chars=REASON_MAX, multiline=True)
+    if found is not None:
+        raise ValidationFailed([found])
     if on_hold(conn, book_id, provider_party_id):
         raise Conflict("the provider is already held")
     hold_id = insert_id(
@@ -163,6 +168,8 @@ def request_adjustment(
         problems.append(Problem("amount_minor", "a non-zero amount in minor units", "amount"))
     if not reason.strip():
         problems.append(Problem("reason", "say why", "required"))
+    found = text_problem(reason.strip(), "reason", max_chars=REASON_MAX, multiline=True)
+    problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
     if run.status == RunStatus.POSTED.value:

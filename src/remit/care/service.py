@@ -34,10 +34,13 @@ from remit.db import insert_id
 from remit.errors import Conflict, Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS, to_rate
 from remit.parties import service as parties
+from remit.text import ID_MAX, date_problem, text_problem
 
 EPOCH = date(1970, 1, 1)
 DAY_SECONDS = 86_400
 BATCH = 50_000
+SERVICE_CODE_MAX = 32
+POLICY_NOTE_MAX = 500  # the column's length
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,21 @@ def days(first: date, last: date) -> Iterator[date]:
 def package_problems(new: NewPackage) -> list[Problem]:
     """Everything wrong with a package to commission, at once."""
     problems = []
-    if not new.ref.strip() or len(new.ref) > 64:
-        problems.append(Problem("ref", "a reference of 1 to 64 characters", "required"))
-    if not new.service_code.strip() or len(new.service_code) > 32:
+    if not new.ref.strip():
+        problems.append(Problem("ref", f"a reference of 1 to {ID_MAX} characters", "required"))
+    if not new.service_code.strip():
         problems.append(Problem("service_code", "a service code of 1 to 32 characters", "required"))
+    days_given = [("start_date", new.start_date), ("end_date", new.end_date)]
+    days_given += [(f"rates[{i}]", first) for i, (first, _rate, _cur) in enumerate(new.rates)]
+    problems += [
+        p
+        for p in (
+            text_problem(new.ref, "ref", max_chars=ID_MAX),
+            text_problem(new.service_code, "service_code", max_chars=SERVICE_CODE_MAX),
+            *(date_problem(day, field) for field, day in days_given if day is not None),
+        )
+        if p is not None
+    ]
     if new.end_date is not None and new.end_date < new.start_date:
         problems.append(Problem("end_date", "on or after the start date", "dates"))
     if not new.slots:
@@ -344,6 +358,10 @@ def set_policy(
 ) -> int:
     """A new version of the book's policy, or of one provider contract's override."""
     require(actor, book_id, Permission.CARE_POLICY)
+    found = text_problem(note, "note", max_chars=POLICY_NOTE_MAX, multiline=True)
+    found = found or date_problem(effective_from, "effective_from")
+    if found is not None:
+        raise ValidationFailed([found])
     if provider_party_id is not None and not parties.party_has_role(
         conn, book_id, provider_party_id, "provider"
     ):

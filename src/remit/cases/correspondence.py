@@ -40,6 +40,7 @@ from remit.errors import NotFound, Problem, ValidationFailed
 from remit.events.service import emit
 from remit.ledger import service as ledger
 from remit.parties import service as parties
+from remit.text import text_problem
 
 CALL, EMAIL, LETTER = "call", "email", "letter"
 DIRECTIONS = ("in", "out")
@@ -107,10 +108,16 @@ def log_call(
             )
         )
     title = " ".join(subject.split())
-    if not title or len(title) > letters.MAX_TEXT:
+    if not title:
         problems.append(Problem("subject", f"1 to {letters.MAX_TEXT} characters", "required"))
-    if len(notes) > MAX_NOTES:
-        problems.append(Problem("notes", f"at most {MAX_NOTES:,} characters", "length"))
+    problems += [
+        p
+        for p in (
+            text_problem(title, "subject", max_chars=letters.MAX_TEXT),
+            text_problem(notes, "notes", max_chars=MAX_NOTES, multiline=True),
+        )
+        if p is not None
+    ]
     if problems:
         raise ValidationFailed(problems)
     item_id = _insert(

@@ -46,6 +46,7 @@ from markupsafe import Markup, escape
 
 from remit.errors import Problem, ValidationFailed
 from remit.money import Money, format_money, parse_money
+from remit.text import date_problem, text_problem
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 SUPPORTED_LOCALES = ("en_GB", "en_US", "es_ES", "es_US")
@@ -266,12 +267,14 @@ class _BadValue(Exception):
 
 
 def _as_date(raw: Any) -> date:
-    if isinstance(raw, date):
-        return raw
     try:
-        return date.fromisoformat(str(raw).strip())
+        day = raw if isinstance(raw, date) else date.fromisoformat(str(raw).strip())
     except ValueError:
         raise _BadValue(f"{raw!r} is not a date (YYYY-MM-DD)", "date_format") from None
+    found = date_problem(day, "date")
+    if found is not None:
+        raise _BadValue(found.message, found.check)
+    return day
 
 
 def _as_money(raw: Any, currency: str) -> Money:
@@ -291,9 +294,11 @@ def _as_text(raw: Any, kind: FieldKind) -> str:
         raise _BadValue("give text", "text")
     long = kind is FieldKind.LONG_TEXT
     limit = MAX_LONG_TEXT if long else MAX_TEXT
+    # A one-line field's white space (line breaks too) is collapsed to single spaces.
     text = raw.strip() if long else " ".join(raw.split())
-    if len(text) > limit:
-        raise _BadValue(f"at most {limit:,} characters", "length")
+    found = text_problem(text, "text", max_chars=limit, multiline=long)
+    if found is not None:
+        raise _BadValue(found.message, found.check)
     return text
 
 

@@ -40,8 +40,11 @@ from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFaile
 from remit.events.service import emit
 from remit.ledger import service as ledger
 from remit.parties.service import party_names
+from remit.text import FREE_TEXT_MAX, ID_MAX, NAME_MAX, text_problem
 
 MAX_BODY = 20_000
+OWNER_MAX = 100  # a username
+TEAM_MAX = 32
 QUEUE_PAGE = 50
 
 
@@ -103,6 +106,25 @@ def _may_work(actor: Actor, book_id: int, row: Any, permission: Permission) -> N
     require(actor, book_id, permission)
 
 
+def _found(*problems: Problem | None) -> list[Problem]:
+    """The problems that were found, in order (``text_problem`` answers None for a good value)."""
+    return [p for p in problems if p is not None]
+
+
+def _refuse(*problems: Problem | None) -> None:
+    found = _found(*problems)
+    if found:
+        raise ValidationFailed(found)
+
+
+def _owner_team_problems(owner: str | None, team: str | None) -> list[Problem]:
+    """An owner is a username and a team a short code: one line, no control character."""
+    return _found(
+        text_problem(owner or "", "owner", max_chars=OWNER_MAX),
+        text_problem(team or "", "team", max_chars=TEAM_MAX),
+    )
+
+
 def _check_owner(conn: Connection, book_id: int, owner: str | None) -> None:
     if owner is None:
         return
@@ -129,10 +151,13 @@ def case_problems(new: NewCase) -> list[Problem]:
     problems = []
     if new.case_type not in CASE_TYPES:
         problems.append(Problem("case_type", f"unknown case type {new.case_type!r}", "case_type"))
-    if not new.title.strip() or len(new.title) > 200:
-        problems.append(Problem("title", "a title of 1 to 200 characters", "required"))
-    if len(new.description) > MAX_BODY:
-        problems.append(Problem("description", f"at most {MAX_BODY:,} characters", "length"))
+    if not new.title.strip():
+        problems.append(Problem("title", f"a title of 1 to {NAME_MAX} characters", "required"))
+    problems += _found(
+        text_problem(new.title.strip(), "title", max_chars=NAME_MAX),
+        text_problem(new.description, "description", max_chars=MAX_BODY, multiline=True),
+    )
+    problems += _owner_team_problems(new.owner, new.team)
     if new.priority not in tuple(Priority):
         problems.append(Problem("priority", "low, normal, high or urgent", "priority"))
     return problems
@@ -239,6 +264,7 @@ def transition(
     _may_work(actor, book_id, row, move.permission)
     if move.needs_reason and not reason.strip():
         raise ValidationFailed([Problem("reason", f"say why ({move.label.lower()})", "required")])
+    _refuse(text_problem(reason, "reason", max_chars=FREE_TEXT_MAX, multiline=True))
     _change(
         conn,
         row,
@@ -310,6 +336,10 @@ def assign(
     ids = sorted(set(case_ids))
     if not ids:
         raise ValidationFailed([Problem("cases", "choose at least one case", "required")])
+    _refuse(
+        *_owner_team_problems(owner, team),
+        text_problem(note, "note", max_chars=FREE_TEXT_MAX, multiline=True),
+    )
     _check_owner(conn, book_id, owner)
     c = cases.c
     rows = conn.execute(
@@ -377,8 +407,9 @@ def comment(
         _may_work(actor, book_id, row, _portal_permission(actor, book_id))
         portal_visible = True
     text = body.strip()
-    if not text or len(text) > MAX_BODY:
+    if not text:
         raise ValidationFailed([Problem("body", f"write 1 to {MAX_BODY:,} characters", "required")])
+    _refuse(text_problem(text, "body", max_chars=MAX_BODY, multiline=True))
     event_id = _history(conn, case_id, actor, "comment", text, portal_visible=portal_visible)
     audit.record(
         conn,
@@ -446,6 +477,11 @@ def link(
     _row(conn, book_id, case_id)
     if not object_type.strip() or not str(object_id).strip():
         raise ValidationFailed([Problem("object", "name the object type and id", "required")])
+    _refuse(
+        text_problem(object_type, "object_type", max_chars=TEAM_MAX),
+        text_problem(str(object_id), "object_id", max_chars=ID_MAX),
+        text_problem(label, "label", max_chars=NAME_MAX),
+    )
     cl = case_links.c
     exists = conn.execute(
         select(cl.case_id).where(

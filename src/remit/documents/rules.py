@@ -18,6 +18,7 @@ from io import BytesIO
 from pathlib import PurePath
 
 from remit.errors import Problem
+from remit.text import NAME_MAX, text_problem
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # extension -> media type remit stores; text types are checked for UTF-8 with no NUL.
@@ -80,8 +81,11 @@ def upload_problems(
     """Every reason to refuse an upload: empty, too big, unknown or disguised type, bad name."""
     problems = []
     name = PurePath(filename).name
-    if not name or len(name) > 200 or name.startswith("."):
+    if not name or name.startswith("."):
         problems.append(Problem("file", "give the file a name of 1 to 200 characters", "file_name"))
+    # The name goes into downloads' headers and listings: one line, no control character.
+    found = text_problem(name, "file", max_chars=NAME_MAX)
+    problems += [found] if found is not None else []
     if not content:
         problems.append(Problem("file", f"{name or 'the file'} is empty", "file_empty"))
         return problems

@@ -50,10 +50,18 @@ def webhook_create(
     description: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     values = {"url": url, "event_type": event_type or [], "description": description}
+    receiver = webhooks.receiver_problems(url)  # the look-up, before the write lock
     try:
         with ctx.db.write() as conn:
             made = webhooks.create_subscription(
-                conn, ctx.actor, ctx.web.vault(), ctx.book_id, url, event_type or [], description
+                conn,
+                ctx.actor,
+                ctx.web.vault(),
+                ctx.book_id,
+                url,
+                event_type or [],
+                description,
+                receiver=receiver,
             )
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), values, status=422)

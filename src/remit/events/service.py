@@ -42,6 +42,7 @@ from remit.events.store import (
     webhook_subscriptions,
 )
 from remit.secrets import Vault
+from remit.text import text_problem
 
 EVENT_TYPES = (
     "entry.posted",
@@ -175,6 +176,7 @@ def create_subscription(
     url: str,
     event_types: list[str],
     description: str = "",
+    receiver: list[Problem] | None = None,
 ) -> tuple[int, str]:
     """Subscribe a receiver's URL to event types; returns (id, secret).
 
@@ -185,16 +187,17 @@ def create_subscription(
     the way. A host that is or resolves to an internal address is refused, here and again
     at each delivery, unless ``REMIT_WEBHOOKS_ALLOW_PRIVATE=1`` (see
     ``delivery.checked_target``); a name that does not resolve yet is accepted here (its
-    deliveries fail until it does).
+    deliveries fail until it does). The look-up is the outside world: a caller holding a
+    write transaction passes ``receiver``, what ``receiver_problems(url)`` said before the
+    transaction began, so that no lock waits on a slow resolver.
     """
     require(actor, book_id, Permission.WEBHOOKS_MANAGE)
     patterns = list(dict.fromkeys(t.strip() for t in event_types if t.strip()))
-    problems = url_problems(url) or _address_problems(url)
-    problems += event_type_problems(patterns, EVENT_TYPES)
-    if len(description) > MAX_DESCRIPTION_LENGTH:
-        problems.append(
-            Problem("description", f"at most {MAX_DESCRIPTION_LENGTH} characters", "length")
-        )
+    if receiver is None:
+        receiver = receiver_problems(url)
+    problems = receiver + event_type_problems(patterns, EVENT_TYPES)
+    found = text_problem(description.strip(), "description", max_chars=MAX_DESCRIPTION_LENGTH)
+    problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
     secret = new_secret()
@@ -222,8 +225,12 @@ def create_subscription(
     return subscription_id, secret
 
 
-def _address_problems(url: str) -> list[Problem]:
-    """The receiver's host may not be an internal address (the URL itself is valid)."""
+def receiver_problems(url: str) -> list[Problem]:
+    """What is wrong with a receiver's URL: its form, then its host, which may not be or
+    resolve to an internal address (one look-up; no database)."""
+    problems = url_problems(url)
+    if problems:
+        return problems
     try:
         checked_target(url)
     except AddressUnresolved:

@@ -34,6 +34,7 @@ from remit.jobs.model import Job, JobKind, JobStatus, creator_of, job_kind, job_
 from remit.jobs.progress import throttle
 from remit.jobs.store import jobs
 from remit.ledger import service as ledger
+from remit.text import FREE_TEXT_MAX, ID_MAX, text_problem
 from remit.timestamps import utc_text
 
 log = logging.getLogger(__name__)
@@ -161,16 +162,39 @@ def _checked(
     require(actor, book_id, spec.permission)
     if not isinstance(params, Mapping):
         raise ValidationFailed([Problem("params", "parameters are a mapping", "params_type")])
-    problems = list(spec.validate(params))
-    if dedupe_key is not None and not 0 < len(dedupe_key) <= MAX_KEY_LENGTH:
+    problems = list(spec.validate(params)) + param_text_problems(params)
+    if dedupe_key is not None and not dedupe_key:
         problems.append(
             Problem("dedupe_key", f"1 to {MAX_KEY_LENGTH} characters", "dedupe_key_length")
         )
+    found = text_problem(dedupe_key or "", "dedupe_key", max_chars=MAX_KEY_LENGTH)
+    problems += [found] if found is not None else []
     if run_after is not None and run_after.utcoffset() is None:
         problems.append(Problem("run_after", "give the time with its time zone", "aware_time"))
     if problems:
         raise ValidationFailed(problems)
     return spec
+
+
+def param_text_problems(params: Mapping[str, Any]) -> list[Problem]:
+    """Each parameter name, and each text value, that is too long or holds a control
+    character: a parameter is one line (names at most ID_MAX characters).
+
+    >>> for p in param_text_problems({"name": "a\\x0bb.csv", "x" * 65: 1}):
+    ...     print(p)
+    params.name: control character U+000B at position 2 is not allowed [control_character]
+    params: at most 64 characters (65 given) [length]
+    """
+    found = [
+        text_problem(str(key), "params", max_chars=ID_MAX)
+        or (
+            text_problem(value, f"params.{key}", max_chars=FREE_TEXT_MAX)
+            if isinstance(value, str)
+            else None
+        )
+        for key, value in params.items()
+    ]
+    return [p for p in found if p is not None]
 
 
 def _by_key(conn: Connection, dedupe_key: str) -> Job | None:

@@ -46,6 +46,9 @@ from remit.secrets import Vault
 from remit.text import ID_MAX, NAME_MAX, text_problem
 
 ACTIVE, SUPERSEDED = "active", "superseded"
+# The columns' lengths; a contact's name is a name (NAME_MAX).
+CONTACT_LIMITS = {"name": NAME_MAX, "email": 254, "phone": 40, "address": 500, "role": ID_MAX}
+NOTE_MAX = 500  # a bank change's reason and its decision note
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ def party_problems(spec: NewParty, line: int | None = None) -> list[Problem]:
     for value, name, limit in ((spec.ref, "ref", ID_MAX), (spec.name, "name", NAME_MAX)):
         found = text_problem(value, name, max_chars=limit, line=line)
         problems += [found] if found is not None else []
+    problems += contact_problems(spec.contacts, line)
     if not spec.roles:
         problems.append(Problem("roles", "a party needs at least one role", "required", line=line))
     for scheme, value in spec.identifiers.items():
@@ -89,6 +93,27 @@ def party_problems(spec: NewParty, line: int | None = None) -> list[Problem]:
             Problem(p.field, p.message, p.check, line=line)
             for p in validate_identifier(scheme, value)
         )
+    return problems
+
+
+def contact_problems(found: Sequence[Contact], line: int | None = None) -> list[Problem]:
+    """Each contact's values too long for their columns or holding a control character (an
+    address may hold line breaks), named ``contacts[i].field``.
+
+    >>> [str(p) for p in contact_problems([Contact("Jo", phone="0113\\x00")])]
+    ['contacts[0].phone: control character U+0000 at position 5 is not allowed [control_character]']
+    """
+    problems = []
+    for i, contact in enumerate(found):
+        for name, limit in CONTACT_LIMITS.items():
+            problem = text_problem(
+                getattr(contact, name),
+                f"contacts[{i}].{name}",
+                max_chars=limit,
+                line=line,
+                multiline=name == "address",
+            )
+            problems += [problem] if problem is not None else []
     return problems
 
 
@@ -523,6 +548,8 @@ def request_bank_change(
                 "required",
             )
         )
+    found = text_problem(reason.strip(), "reason", max_chars=NOTE_MAX, multiline=True)
+    problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
     clean = normalise_bank_details(details)
@@ -592,6 +619,9 @@ def approve_bank_change(
 ) -> int:
     """Make a pending change the party's active bank account; needs a second person."""
     require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
+    found = text_problem(note.strip(), "note", max_chars=NOTE_MAX, multiline=True)
+    if found is not None:
+        raise ValidationFailed([found])
     change = _pending_change(conn, book_id, change_id)
     if change.requested_by == actor.username:
         raise Forbidden("the person who requested a bank-detail change cannot approve it")
@@ -647,6 +677,9 @@ def reject_bank_change(
     require(actor, book_id, Permission.BANK_CHANGE_APPROVE)
     if not note.strip():
         raise ValidationFailed([Problem("note", "say why the change is rejected", "required")])
+    found = text_problem(note.strip(), "note", max_chars=NOTE_MAX, multiline=True)
+    if found is not None:
+        raise ValidationFailed([found])
     change = _pending_change(conn, book_id, change_id)
     _decide(conn, change_id, BankChangeStatus.REJECTED, actor, note, audit.utc_now_text())
     audit.record(
