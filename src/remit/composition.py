@@ -18,7 +18,7 @@ from remit.db import Database
 from remit.events.delivery import deliver_due
 from remit.jobs import kinds as job_kinds
 from remit.jobs import worker
-from remit.jobs.model import JobKind, job_kind, register_job_kind
+from remit.jobs.model import JobKind, register_job_kind
 from remit.secrets import Vault
 
 JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS)
@@ -28,10 +28,9 @@ DAILY_KINDS = ("cases.escalate", "care.settle")
 
 
 def register_all() -> None:
-    """Register every kind of job (again is harmless: a kind already there is kept)."""
+    """Register every kind of job (again is harmless: the same kind twice is one kind)."""
     for kind in JOB_KINDS:
-        if job_kind(kind.code) is not kind:
-            register_job_kind(kind)
+        register_job_kind(kind)
 
 
 def schedule_daily_jobs(database: Database, vault: Vault) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from remit.errors import Problem, ValidationFailed
+from remit.errors import Problem
 
 ID_MAX = 64
 NAME_MAX = 200
@@ -132,20 +132,3 @@ def date_problem(
         line,
         source,
     )
-
-
-def clean_text(
-    value: str, field: str, *, max_chars: int, multiline: bool = False, required: bool = False
-) -> str:
-    """``value`` stripped of surrounding spaces, or ValidationFailed naming the field.
-
-    >>> clean_text("  Riverside Care ", "name", max_chars=NAME_MAX)
-    'Riverside Care'
-    """
-    stripped = value.strip()
-    problem = text_problem(
-        stripped, field, max_chars=max_chars, multiline=multiline, required=required
-    )
-    if problem is not None:
-        raise ValidationFailed([problem])
-    return stripped

@@ -58,12 +58,16 @@ def run_with_hold(conn: Connection, actor: Actor, book_id: int, run_id: int) -> 
 def adjustments_of(
     conn: Connection, actor: Actor, book_id: int, run_id: int
 ) -> list[dict[str, Any]]:
-    """A run's adjustments, oldest first."""
+    """A run's adjustments, oldest first (none for a run of another book)."""
     require(actor, book_id, Permission.CARE_READ)
-    run_row(conn, book_id, run_id)
-    a = care_adjustments.c
-    query = select(care_adjustments).where(a.run_id == run_id).order_by(a.id)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    a, r = care_adjustments.c, care_runs.c
+    query = (
+        select(care_adjustments)
+        .join(care_runs, r.id == a.run_id)
+        .where(and_(a.run_id == run_id, r.book_id == book_id))
+        .order_by(a.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def adjustment_run_id(conn: Connection, actor: Actor, book_id: int, adjustment_id: int) -> int:

@@ -471,7 +471,7 @@ def portal_upload(
 
 @portal.get("/runs/{run_id}/selfbill.{fmt}")
 def portal_selfbill(ctx: Portal, run_id: Id, fmt: str) -> Response:
-    """The provider's own self-bill (another provider's run answers 403)."""
+    """The provider's own self-bill (another provider's run answers 404, as a missing one)."""
     return _selfbill(ctx, run_id, fmt, portal=True)
 
 

@@ -283,23 +283,6 @@ def checked_target(url: str, env: Mapping[str, str] | None = None) -> Target:
     return Target(parts.scheme, host, port, path, addresses[0])
 
 
-def refused_address(url: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Why an event may not go to ``url`` (see ``checked_target``); None if it may.
-
-    >>> refused_address("http://127.0.0.1:9/hook", {})  # doctest: +ELLIPSIS
-    'refused: 127.0.0.1 is ... internal address (127.0.0.1); ...'
-    >>> refused_address("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}) is None
-    True
-    >>> refused_address("http://127.0.0.%31:9/hook", {ALLOW_PRIVATE_ENV: "1"})
-    "refused: the host '127.0.0.%31' is percent-encoded; write it plainly"
-    """
-    try:
-        checked_target(url, env)
-    except AddressRefused as refused:
-        return str(refused)
-    return None
-
-
 class _CheckedHTTPConnection(http.client.HTTPConnection):
     """HTTP to the checked address, not to a fresh lookup of the host name."""
 

@@ -241,6 +241,11 @@ def _parse_json(text: str, name: str) -> ParsedFile:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         return ParsedFile([], [Problem("file", exc.msg, "json_syntax", exc.lineno, name)])
+    except (ValueError, RecursionError) as exc:  # an integer past 4,300 digits; deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        return ParsedFile(
+            [], [Problem("file", f"not readable JSON: {reason}", "json_syntax", source=name)]
+        )
     items = doc.get("entries") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         return ParsedFile(

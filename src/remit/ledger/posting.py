@@ -166,11 +166,8 @@ class _Batch:
             for code, r in accounts_by_code(conn, book_id).items()
         }
         closed = ClosedDays(list_periods(conn, book_id))
-        members = _members(
-            conn,
-            book_id,
-            {p.party_id for d in drafts for p in d.postings if p.party_id is not None},
-        )
+        party_ids = {p.party_id for d in drafts for p in d.postings if p.party_id is not None}
+        members = party_roles_of(conn, book_id, party_ids) if party_ids else {}
         # SQLite stores a Date as ISO text: make it once per entry, not once per posting.
         as_text = not is_postgres(conn)
         for draft, entry_id in zip(drafts, ids, strict=True):
@@ -277,19 +274,6 @@ class ClosedDays:
         return at >= 0 and day <= self.ends[at]
 
 
-def _members(conn: Connection, book_id: int, party_ids: set[int]) -> dict[str | None, set[int]]:
-    """Which of these parties hold which role in the book: {role: {party_id}}."""
-    if not party_ids:
-        return {}
-
-    return party_roles_of(conn, book_id, party_ids)
-
-
-def _party_ids_with_role(conn: Connection, book_id: int, role: str) -> set[int]:
-
-    return party_ids_with_role(conn, book_id, role)
-
-
 def _raise_problems(
     conn: Connection, book_id: int, drafts: Sequence[EntryDraft], labels: Sequence[str] | None
 ) -> None:
@@ -390,7 +374,7 @@ def _party_problems(
         ]
     role = account.party_role
     if role not in members:
-        members[role] = _party_ids_with_role(conn, book_id, role)
+        members[role] = party_ids_with_role(conn, book_id, role)
     if posting.party_id not in members[role]:
         return [
             Problem(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -88,13 +89,17 @@ def write_sheet(
     return i + 1
 
 
+# The characters an XLSX cell cannot hold (what openpyxl refuses with IllegalCharacterError:
+# its ILLEGAL_CHARACTERS_RE), compiled here once so that openpyxl is imported only when a
+# workbook is made and no cell pays for an import.
+_XML_REFUSED = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
 def put_cell(sheet: Any, row: int, column: int, value: Any, kind: Kind = Kind.LABEL) -> None:
     """One cell: text stays text (never a formula; a character XML cannot hold, which
     older data may still carry, shows as U+FFFD), numbers and dates keep their type."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # noqa: PLC0415 - heavy import
-
     if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        value = _XML_REFUSED.sub("\ufffd", value)
     cell = sheet.cell(row, column, value)
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would read "=..." as a formula
