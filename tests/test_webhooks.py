@@ -845,3 +845,61 @@ def test_https_goes_to_the_checked_address_and_verifies_the_name(
     good, bad = deliveries(db)
     assert good["status"] == "succeeded"
     assert bad["status"] == "pending" and "certificate" in str(bad["last_error"]).lower()
+
+
+def test_a_delivery_tries_each_checked_address_in_turn(
+    db, book, vault, receiver, ada, system, monkeypatch
+):
+    """A name with two public addresses, the first not answering: the second is dialled,
+    as a plain connection would, and nothing else is looked up again."""
+    dead, alive = "93.184.215.15", "93.184.215.14"
+    real_lookup, real_connect = socket.getaddrinfo, socket.create_connection
+    dialled: list[str] = []
+
+    def two(host, port, *args, **kwargs):
+        if host != "two.receiver.test":
+            return real_lookup(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in (dead, alive)]
+
+    def route(address, *args, **kwargs):
+        dialled.append(address[0])
+        if address[0] == dead:
+            raise ConnectionRefusedError(111, "Connection refused")
+        to = "127.0.0.1" if address[0] == alive else address[0]
+        return real_connect((to, address[1]), *args, **kwargs)
+
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    monkeypatch.setattr(socket, "create_connection", route)
+    subscribe(db, ada, vault, book, f"http://two.receiver.test:{receiver.port}/hooks/remit")
+    post_fee(db, system, book)
+    deliver_due(db, vault)
+    assert dialled == [dead, alive]
+    assert deliveries(db)[0]["status"] == "succeeded" and len(receiver.requests) == 1
+
+
+def test_through_a_proxy_the_name_is_left_for_the_proxy_to_resolve(
+    db, book, vault, receiver, ada, system, monkeypatch
+):
+    """Where only the egress proxy can resolve names, a delivery still goes: through the
+    proxy (here the receiver itself plays it), with no local look-up of the name."""
+    real_lookup = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def local(host, *args, **kwargs):
+        looked_up.append(host)
+        if host == "only.proxy.knows":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_lookup(host, *args, **kwargs)
+
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    monkeypatch.setattr(socket, "getaddrinfo", local)
+    subscribe(db, ada, vault, book, "http://only.proxy.knows/hooks/remit")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{receiver.port}")
+    looked_up.clear()
+    post_fee(db, system, book)
+    deliver_due(db, vault)
+    assert "only.proxy.knows" not in looked_up
+    [got] = receiver.requests
+    assert got.path == "http://only.proxy.knows/hooks/remit"  # the proxy's form of a request
+    assert deliveries(db)[0]["status"] == "succeeded"

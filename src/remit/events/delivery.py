@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import and_, insert, select, update
 
@@ -223,13 +223,14 @@ class AddressUnresolved(AddressRefused):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a delivery goes: the URL's parts and the checked address to connect to."""
+    """Where a delivery goes: the URL's parts and the checked addresses to connect to, in
+    the resolver's order (tried in turn, as a plain connection would)."""
 
     scheme: str
     host: str
     port: int
     path: str
-    address: str
+    addresses: tuple[str, ...]
 
 
 def private_allowed(env: Mapping[str, str] | None = None) -> bool:
@@ -257,14 +258,10 @@ def checked_target(url: str, env: Mapping[str, str] | None = None) -> Target:
     """Resolve the URL's host once and check every address it has; raise
     ``AddressRefused`` (or ``AddressUnresolved``) when an event may not go there.
 
-    >>> checked_target("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}).address
-    '127.0.0.1'
+    >>> checked_target("http://127.0.0.1:9/hook", {ALLOW_PRIVATE_ENV: "1"}).addresses
+    ('127.0.0.1',)
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if "%" in host:
-        raise AddressRefused(f"refused: the host {host!r} is percent-encoded; write it plainly")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    parts, host, port = _host_of(url)
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
@@ -280,7 +277,51 @@ def checked_target(url: str, env: Mapping[str, str] | None = None) -> Target:
                     f"{ALLOW_PRIVATE_ENV}=1 to allow receivers on the internal network"
                 )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, host, port, path, addresses[0])
+    return Target(parts.scheme, host, port, path, tuple(addresses))
+
+
+def _host_of(url: str) -> tuple[SplitResult, str, int]:
+    """The URL's parts, host and port; a percent-encoded host is refused (urllib would
+    decode it after the check looked at the undecoded text)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if "%" in host:
+        raise AddressRefused(f"refused: the host {host!r} is percent-encoded; write it plainly")
+    return parts, host, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def checked_for_proxy(url: str, env: Mapping[str, str] | None = None) -> None:
+    """The checks that need no look-up, for a delivery an environment proxy makes (the
+    proxy resolves the name itself, and must refuse internal addresses on its side): no
+    percent-encoded host, and no internal address written as the host.
+
+    >>> checked_for_proxy("https://hooks.example.org/in", {})
+    >>> checked_for_proxy("http://[::ffff:127.0.0.1]/in", {})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    remit.events.delivery.AddressRefused: refused: ::ffff:127.0.0.1 is an internal address...
+    """
+    _, host, _ = _host_of(url)
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if is_internal(str(literal)) and not private_allowed(env):
+        raise AddressRefused(
+            f"refused: {host} is an internal address; set {ALLOW_PRIVATE_ENV}=1 to allow "
+            "receivers on the internal network"
+        )
+
+
+def _connect(addresses: tuple[str, ...], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of the checked addresses that answers."""
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as error:
+            failure = error
+    assert failure is not None  # checked_target never gives an empty list
+    raise failure
 
 
 class _CheckedHTTPConnection(http.client.HTTPConnection):
@@ -288,10 +329,10 @@ class _CheckedHTTPConnection(http.client.HTTPConnection):
 
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
-        self.address = target.address
+        self.addresses = target.addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = _connect(self.addresses, self.port, self.timeout)
 
 
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):
@@ -301,10 +342,10 @@ class _CheckedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         self.tls = ssl.create_default_context()
         super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
-        self.address = target.address
+        self.addresses = target.addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = _connect(self.addresses, self.port, self.timeout)
         try:
             self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
@@ -312,22 +353,28 @@ class _CheckedHTTPSConnection(http.client.HTTPSConnection):
             raise
 
 
-def _proxied(target: Target) -> bool:
-    """Whether an environment proxy applies to this host (then it makes the connection)."""
+def _proxied(url: str) -> bool:
+    """Whether an environment proxy applies to this URL (then it makes the connection, and
+    resolves the name: where only the proxy can, a local look-up would fail every time)."""
+    parts = urlsplit(url)
     proxies = urllib.request.getproxies()
-    return target.scheme in proxies and not urllib.request.proxy_bypass(target.host)
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout_seconds: float) -> Answer:
     """POST ``body``; the answer's status code, or the error when there was no answer."""
+    proxied = _proxied(url)
     try:
-        target = checked_target(url)
+        if proxied:
+            checked_for_proxy(url)
+        else:
+            target = checked_target(url)
     except AddressRefused as refused:
         return Answer(None, str(refused), 0)
     started = time.monotonic()
     code: int | None
     try:
-        if _proxied(target):
+        if proxied:
             code, error = _post_via_proxy(url, body, headers, timeout_seconds)
         else:
             code, error = _post_to(target, body, headers, timeout_seconds)
