@@ -216,16 +216,16 @@ def test_a_provider_raises_a_query_and_sees_only_its_own_cases(db, book, team):
         cases.comment(conn, team["carla"], book, mine, "internal: check the run")
         cases.comment(conn, team["carla"], book, mine, "Paid on Friday", portal_visible=True)
         cases.comment(conn, sunrise, book, mine, "Thank you")
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound, match="no such query of yours"):  # as a missing one
             cases.comment(conn, oak, book, mine, "peeking")
         with pytest.raises(Forbidden):
             cases.open_case(conn, sunrise, book, NewCase("dispute", "not via the portal"))
     with db.read() as conn:
         seen = cases.portal_case(conn, sunrise, book, mine)
         assert [c.id for c in cases.portal_cases(conn, oak, book)] == []
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound, match="no such query of yours"):
             cases.portal_case(conn, oak, book, mine)
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound, match="no such query of yours"):
             cases.portal_case(conn, sunrise, book, 999_999)
         staff_view = cases.get_case(conn, team["carla"], book, mine)
     bodies = [h["body"] for h in seen["history"]]
@@ -283,5 +283,5 @@ def test_a_party_sees_in_its_portal_only_the_cases_shared_with_it(db, book, team
     with db.read() as conn:
         seen = {row.id for row in cases.portal_cases(conn, sunrise, book)}
         assert shared in seen and internal not in seen
-        with pytest.raises(Forbidden):
+        with pytest.raises(NotFound, match="no such query of yours"):
             cases.portal_case(conn, sunrise, book, internal)

@@ -86,3 +86,22 @@ def test_another_providers_self_bill_answers_as_a_missing_one(demo_db):
         missing = other.get(f"/portal/{BOOK}/visits/runs/{NO_SUCH_ID}/selfbill.{fmt}")
         assert (theirs.status_code, theirs.text) == (missing.status_code, missing.text)
         assert theirs.status_code == 404
+
+
+def test_a_step_not_allowed_on_ones_own_query_is_a_refusal_not_a_missing_query(demo_db):
+    """Only another party's query answers as a missing one; on its own query, a step the
+    portal may not take is refused as such (403), so the user is not told it is gone."""
+    client = TestClient(create_app(demo_db))
+    csrf = sign_in(client, PROVIDER)
+    asked = client.post(
+        f"/portal/{BOOK}/queries",
+        data={"subject": "April invoice", "body": "Why short?", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    case_id = int(asked.headers["location"].rsplit("/", 1)[1])
+    refused = client.post(
+        f"/portal/{BOOK}/queries/{case_id}/transition",
+        data={"csrf_token": csrf, "action": "start", "version": "1"},  # staff work
+    )
+    assert refused.status_code == 403, refused.text
+    assert "no such query" not in refused.text

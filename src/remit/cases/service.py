@@ -820,11 +820,12 @@ def _portal_owns(actor: Actor, book_id: int, row: Any) -> None:
         or row.party_id != actor.party_in(book_id)
         or not _type(row.case_type).portal_shared
     ):
-        raise Forbidden("this case is not yours")
+        raise NotFound("there is no such query of yours")
 
 
 def portal_case_row(conn: Connection, actor: Actor, book_id: int, case_id: int) -> Any:
-    """One of the portal user's own cases (the row only), or Forbidden."""
+    """One of the portal user's own cases (the row only), or NotFound: another party's
+    case answers as a missing one."""
     require(actor, book_id, _portal_permission(actor, book_id))
     c = cases.c
     row = conn.execute(select(cases).where(and_(c.id == case_id, c.book_id == book_id))).first()

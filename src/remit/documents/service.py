@@ -222,7 +222,7 @@ def portal_download(
         or not (row.portal_visible or row.uploaded_by == actor.username)
     ):
         # The same answer whether it exists or not: a URL guess learns nothing.
-        raise Forbidden("you may not open this document")
+        raise NotFound("there is no such document of yours")
     return _fetch(conn, book_id, document_id)
 
 

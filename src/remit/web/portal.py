@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.cases import service as cases
 from remit.documents import service as documents
-from remit.errors import Forbidden, NotFound, ValidationFailed
+from remit.errors import NotFound, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import StatementLine
 from remit.money import Money
@@ -33,10 +33,12 @@ LINES = 100
 
 @contextmanager
 def _yours(kind: str) -> Iterator[None]:
-    """Another party's case or document answers as a missing one: 404, the same page."""
+    """Another party's case or document answers as a missing one (the services say so):
+    404 with the same page, whatever the service's own words. A step the user may not take
+    on its own case stays a refusal (403)."""
     try:
         yield
-    except (Forbidden, NotFound):
+    except NotFound:
         raise NotFound(f"there is no such {kind} of yours") from None
 
 
