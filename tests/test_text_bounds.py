@@ -40,6 +40,7 @@ def problems_of(checked: exchange.Checked) -> set[tuple[int | None, str, str]]:
     [
         ("K\x0b1", "control_character"),  # the vertical tab that broke the self-bill XLSX
         ("K\x001", "control_character"),
+        ("K\ufffe1", "control_character"),  # a noncharacter: its XLSX would not open
         ("K" * 5000, "length"),
         ('"K\n1"', "control_character"),  # a quoted line break: one record per line
     ],
@@ -245,12 +246,19 @@ def test_an_entry_posted_through_the_api_is_bounded_like_an_entry_file(care_api,
     assert fine.status_code == 201, fine.text
 
 
-def test_the_xlsx_writer_refuses_exactly_what_openpyxl_cannot_store():
+def test_the_xlsx_writer_replaces_what_openpyxl_refuses_and_what_xml_cannot_hold():
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # noqa: PLC0415
 
     from remit.reports import tables  # noqa: PLC0415
 
-    assert tables._XML_REFUSED.pattern == ILLEGAL_CHARACTERS_RE.pattern
+    every = [chr(c) for c in range(0x10000)]
+    assert {c for c in every if ILLEGAL_CHARACTERS_RE.match(c)} < {
+        c for c in every if tables._XML_REFUSED.match(c)
+    }
+    workbook = Workbook()
+    put_cell(workbook.active, 1, 1, "K\ufffeX\uffff")
+    opened = load_workbook(io.BytesIO(workbook_bytes(workbook)))  # a file that opens
+    assert opened.active.cell(1, 1).value == "K\ufffdX\ufffd"
 
 
 @pytest.mark.parametrize(

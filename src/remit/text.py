@@ -36,6 +36,9 @@ DATE_MAX = date(2100, 12, 31)
 _SINGLE_LINE_REFUSED = frozenset(
     "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+# Unicode's noncharacters of the basic plane (U+FDD0 to U+FDEF, U+FFFE, U+FFFF): never
+# text, and U+FFFE and U+FFFF cannot stand in XML, so a spreadsheet holding one is corrupt.
+_NONCHARACTERS = "\\ufdd0-\\ufdef\\ufffe\\uffff"
 
 
 # Every character ``control_position`` refuses in a single-line value, as one regular
@@ -44,6 +47,7 @@ _SINGLE_LINE_REFUSED = frozenset(
 SINGLE_LINE_REFUSED_PATTERN = (
     "[\\x00-\\x1f\\x7f-\\x9f"
     + "".join(f"\\u{ord(c):04x}" for c in sorted(_SINGLE_LINE_REFUSED))
+    + _NONCHARACTERS
     + "]"
 )
 
@@ -51,7 +55,9 @@ SINGLE_LINE_REFUSED_PATTERN = (
 # The same characters for Python's own strings, where a JSON body may also bring a lone
 # surrogate (refused everywhere); free text may hold line breaks and tabs.
 _SINGLE_LINE_REFUSED_RE = re.compile(SINGLE_LINE_REFUSED_PATTERN[:-1] + "\ud800-\udfff]")
-_MULTILINE_REFUSED_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTILINE_REFUSED_RE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + _NONCHARACTERS + "]"
+)
 
 
 def control_position(value: str, *, multiline: bool = False) -> int | None:

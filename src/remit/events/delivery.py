@@ -241,17 +241,37 @@ def private_allowed(env: Mapping[str, str] | None = None) -> bool:
 
 def is_internal(text: str) -> bool:
     """Whether an address is not a public unicast one (loopback, private, link-local,
-    shared, reserved, multicast; an IPv4 address mapped into IPv6 counts as itself).
+    shared, reserved, multicast; an IPv4 address carried in IPv6, mapped, NAT64, 6to4 or
+    Teredo, counts as itself).
 
     >>> [is_internal(a) for a in ("127.0.0.1", "10.1.2.3", "::ffff:127.0.0.1", "fe80::1%eth0")]
     [True, True, True, True]
+    >>> [is_internal(a) for a in ("64:ff9b::7f00:1", "2002:7f00:1::", "64:ff9b::5db8:d70e")]
+    [True, True, False]
     >>> is_internal("93.184.215.14"), is_internal("2a00:1450:4009:81f::200e")
     (False, False)
     """
     address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and is_internal(str(embedded)):
+            return True
     return not address.is_global or address.is_multicast
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: IPv4 in the last 32 bits
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches: mapped (``::ffff:a.b.c.d``),
+    NAT64 (``64:ff9b::/96``), 6to4 (``2002::/16``) or Teredo's client."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    return address.teredo[1] if address.teredo is not None else None
 
 
 def checked_target(url: str, env: Mapping[str, str] | None = None) -> Target:

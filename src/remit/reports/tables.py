@@ -89,10 +89,11 @@ def write_sheet(
     return i + 1
 
 
-# The characters an XLSX cell cannot hold (what openpyxl refuses with IllegalCharacterError:
-# its ILLEGAL_CHARACTERS_RE), compiled here once so that openpyxl is imported only when a
-# workbook is made and no cell pays for an import.
-_XML_REFUSED = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+# The characters an XLSX cell cannot hold: openpyxl's ILLEGAL_CHARACTERS_RE (C0 controls
+# but tab and line breaks), and what XML 1.0 or UTF-8 cannot carry either, which openpyxl
+# writes anyway into a file no spreadsheet opens (U+FFFE, U+FFFF, lone surrogates).
+# Compiled here once, so that openpyxl is imported only when a workbook is made.
+_XML_REFUSED = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]|[\ud800-\udfff\ufffe\uffff]")
 
 
 def put_cell(sheet: Any, row: int, column: int, value: Any, kind: Kind = Kind.LABEL) -> None:
