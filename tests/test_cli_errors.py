@@ -53,3 +53,27 @@ def test_a_usage_error_is_said_by_the_parser(tmp_path):
     done = remit(tmp_path, "ledger", "trial-balance", "--no-such-option")
     assert done.returncode == 2 and "No such option" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_what_an_outside_tester_typed_is_bad_input_not_a_fault(tmp_path):
+    """Each of these once ended as "failed unexpectedly" (exit 3), or did something with a
+    year no book keeps; each is bad input: a message naming it and exit 2, nothing written."""
+    assert remit(tmp_path, "init").returncode == 0
+    assert remit(tmp_path, "demo", "seed", "--scale", "small").returncode == 0
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"entries": [{"amount_minor": ' + "9" * 5000 + "}]}", encoding="utf-8")
+    for args, says in (
+        (("ledger", "close-period", "-b", "riverside", "9999-12"), "month"),
+        (("ledger", "close-period", "-b", "riverside", "0001-01"), "month"),
+        (("jobs", "show", "-b", "riverside", "99999999999999999999999"), "job_id"),
+        (("care", "plan", "-b", "riverside", "--from", "9999-12-25", "--to", "9999-12-31"), "9999"),
+        (("ledger", "post", "-b", "riverside", str(deep)), "JSON"),
+        (("ledger", "post", "-b", "riverside", str(huge)), "JSON"),
+    ):
+        done = remit(tmp_path, *args)
+        assert done.returncode == 2, (args, done.returncode, done.stderr)
+        assert "Traceback" not in done.stderr + done.stdout and says in done.stderr, done.stderr
+    listed = remit(tmp_path, "ledger", "trial-balance", "-b", "riverside")
+    assert listed.returncode == 0

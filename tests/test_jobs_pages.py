@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -120,3 +121,39 @@ def test_a_queued_job_can_be_cancelled_and_an_auditor_only_reads(web):
     assert 'data-status="cancelled"' in auditor.get(url).text
     assert "Start a job" not in auditor.get(f"/b/{BOOK}/jobs").text
     assert _start(auditor, token, kind="audit.verify").status_code == 403
+
+
+def test_a_json_entry_file_is_posted_from_the_page_as_the_page_says(web):
+    """The page offers "CSV or JSON": a .json file is taken, and one that cannot be read
+    fails its job with a problem, not a Python error."""
+    client, database = web
+    csrf = sign_in(client, f"demo-clerk@{BOOK}")
+    entry = {
+        "idempotency_key": "WEB-J1",
+        "date": "2026-10-31",
+        "description": "Care",
+        "postings": [
+            {"account": "5000", "currency": "GBP", "amount_minor": 1250},
+            {"account": "2000", "party": "P00001", "currency": "GBP", "amount_minor": -1250},
+        ],
+    }
+    sent = {
+        "good.json": json.dumps({"entries": [entry]}).encode(),
+        "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    }
+    started = {
+        name: client.post(
+            f"/b/{BOOK}/jobs/post-file",
+            data={"csrf_token": csrf},
+            files={"file": (name, content, "application/json")},
+            follow_redirects=False,
+        )
+        for name, content in sent.items()
+    }
+    assert [a.status_code for a in started.values()] == [303, 303], started
+    assert Worker(database, vault(), "page-test").run_until_empty() == 2
+    ok = client.get(started["good.json"].headers["location"])
+    assert 'data-status="succeeded"' in ok.text and '"posted": 1' in ok.text, ok.text
+    deep = client.get(started["deep.json"].headers["location"])
+    assert 'data-status="failed"' in deep.text and "not readable JSON" in deep.text
+    assert "RecursionError" not in deep.text

@@ -70,7 +70,7 @@ def init() -> None:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     worker: bool = typer.Option(
         True, "--worker/--no-worker", help="Run a background-job worker in this process."
     ),
@@ -126,7 +126,7 @@ def _start_worker() -> threading.Event | None:
 @user_errors
 def demo_seed(
     scale: str = typer.Option("small", help="small, medium or large."),
-    seed: int = typer.Option(42, help="Same seed, same data."),
+    seed: int = typer.Option(42, min=0, max=2**32 - 1, help="Same seed, same data."),
     if_empty: bool = typer.Option(
         False, "--if-empty", help="Do nothing when the store has a book."
     ),

@@ -34,6 +34,7 @@ metadata = MetaData(
 )
 
 DEFAULT_SQLITE_PATH = Path("var/remit.db")
+MAX_ID = 2**31 - 1  # the largest id of a row (ids are 32-bit integers; entries: 64-bit)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

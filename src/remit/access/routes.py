@@ -11,9 +11,10 @@ from remit.access import tokens
 from remit.access.model import STAFF_ROLES, Permission, Role
 from remit.access.service import USERNAME, add_user, password_problems, users_in_book
 from remit.access.sessions import unlock
+from remit.db import MAX_ID
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.parties.service import party_id_for
-from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
+from remit.web.deps import Ctx, Id, Need, field_errors
 
 P = Permission
 router = APIRouter(prefix="/b/{book}/admin")

@@ -25,6 +25,7 @@ from remit.cliutil import (
     resolve_book,
     user_errors,
 )
+from remit.db import MAX_ID
 from remit.errors import ValidationFailed
 from remit.money import Money, format_money
 from remit.parties import service as parties_service
@@ -270,7 +271,7 @@ def run_period(
 @care_app.command("decide")
 @user_errors
 def decide(
-    outcome: int = typer.Argument(..., help="The visit outcome's id."),
+    outcome: int = typer.Argument(..., min=1, max=MAX_ID, help="The visit outcome's id."),
     decision: str = typer.Argument(
         ..., help="accept_actual, accept_planned, set_minutes or reject"
     ),
@@ -290,7 +291,7 @@ def decide(
 @care_app.command("post")
 @user_errors
 def post(
-    run: int = typer.Argument(..., help="The run's id."),
+    run: int = typer.Argument(..., min=1, max=MAX_ID, help="The run's id."),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
 ) -> None:

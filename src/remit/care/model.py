@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from remit.errors import Problem, ValidationFailed
+from remit.text import date_problem
 
 
 class VisitStatus(StrEnum):
@@ -168,3 +170,19 @@ def amount_minor(minutes: Any, rate: Any, unit: Any) -> Any:
 def band_minutes(delivered_minutes: int, rounding_minutes: int) -> int:
     """Delivered minutes to the nearest band; a half band rounds up (the engine's rule)."""
     return (2 * delivered_minutes + rounding_minutes) // (2 * rounding_minutes) * rounding_minutes
+
+
+def checked_period(first: date, last: date, max_days: int) -> None:
+    """A period of 1 to ``max_days`` days, ``first`` to ``last`` inclusive, inside the dates
+    remit takes (1900-01-01 to 2100-12-31); ValidationFailed otherwise.
+
+    >>> checked_period(date(2026, 11, 2), date(2026, 11, 8), 63)
+    >>> checked_period(date(9999, 12, 25), date(9999, 12, 31), 63)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    remit.errors.ValidationFailed: from: 9999-12-25 is outside 1900-01-01 to 2100-12-31 ...
+    """
+    problems = [p for p in (date_problem(first, "from"), date_problem(last, "to")) if p]
+    if not problems and (last < first or (last - first).days >= max_days):
+        problems.append(Problem("period", f"a period of 1 to {max_days} days", "period"))
+    if problems:
+        raise ValidationFailed(problems)

@@ -29,7 +29,7 @@ from sqlalchemy import BigInteger, Connection, and_, case, cast, func, literal_c
 from sqlalchemy.sql import Subquery
 
 from remit.access.model import Actor, Permission, require
-from remit.care.model import VisitStatus
+from remit.care.model import VisitStatus, checked_period
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_runs, planned_visits, visit_outcomes
 from remit.errors import Problem, ValidationFailed
@@ -149,10 +149,7 @@ def money_text(amount_minor: int, currency: str, locale: str = "") -> str:
 
 
 def _checked_period(first: date, last: date) -> None:
-    if last < first or (last - first).days >= MAX_REPORT_DAYS:
-        raise ValidationFailed(
-            [Problem("period", f"a period of 1 to {MAX_REPORT_DAYS} days", "period")]
-        )
+    checked_period(first, last, MAX_REPORT_DAYS)
 
 
 def _seconds(first: date, last: date) -> tuple[int, int]:

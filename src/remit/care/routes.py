@@ -14,13 +14,14 @@ from remit.access.model import Permission
 from remit.care import decisions, imports, payables, reports, selfbill
 from remit.care import packages as care_packages
 from remit.care import service as care
+from remit.db import MAX_ID
 from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.parties import service as parties
 from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
-from remit.web.deps import MAX_ID, Ctx, Id, Need, NeedPortal, field_errors
+from remit.web.deps import Ctx, Id, Need, NeedPortal, field_errors
 from remit.web.downloads import download
 
 router = APIRouter(prefix="/b/{book}/care")

@@ -20,7 +20,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
 from remit.care.engine import reconcile
-from remit.care.model import Policy, RunStatus, rate_millionths
+from remit.care.model import Policy, RunStatus, checked_period, rate_millionths
 from remit.care.service import DAY_SECONDS, EPOCH, policies_on
 from remit.care.store import (
     actual_records,
@@ -61,8 +61,7 @@ def reconcile_period(
     """Reconcile ``first``..``last`` (inclusive) for the given providers (default: every
     provider with visits or records in the period)."""
     require(actor, book_id, Permission.CARE_RUN)
-    if last < first or (last - first).days > 62:
-        raise ValidationFailed([Problem("period", "a period of 1 to 63 days", "period")])
+    checked_period(first, last, 63)
     start_s = (first - EPOCH).days * DAY_SECONDS
     end_s = (last - EPOCH).days * DAY_SECONDS + DAY_SECONDS
     book_policy, overrides = policies_on(conn, book_id, first)

@@ -21,7 +21,13 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select
 from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, Policy, rate_millionths
+from remit.care.model import (
+    MAX_CARERS,
+    MAX_PLANNED_MINUTES,
+    Policy,
+    checked_period,
+    rate_millionths,
+)
 from remit.care.store import (
     care_imports,
     care_package_rates,
@@ -251,8 +257,7 @@ def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date, 
     refs ``<package ref>/<date>/<hh:mm>``; visits already generated are left as they are
     (running it twice plans nothing twice). Returns how many were added."""
     require(actor, book_id, Permission.CARE_IMPORT)
-    if last < first or (last - first).days > 366:
-        raise ValidationFailed([Problem("period", "a period of 1 to 367 days", "period")])
+    checked_period(first, last, 367)
     wanted = _visits_of(conn, book_id, first, last)
     taken = refs_taken(conn, planned_visits, book_id, wanted.get_column("ref").to_list())
     new = wanted.filter(~pl.col("ref").is_in(sorted(taken))) if taken else wanted

@@ -14,6 +14,7 @@ from remit.access.service import users_in_book
 from remit.cases import service as cases
 from remit.cases.catalog import TEAMS
 from remit.cases.model import CASE_TYPES, NewCase, Priority
+from remit.db import MAX_ID
 from remit.errors import Problem, ValidationFailed
 from remit.parties.service import pending_bank_changes
 from remit.web.api import (
@@ -27,7 +28,7 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
+from remit.web.deps import Ctx, Id, Need, field_errors
 
 P = Permission
 router = APIRouter(prefix="/b/{book}")

@@ -21,7 +21,7 @@ from remit.errors import Problem
 from remit.text import NAME_MAX, text_problem
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# extension -> media type remit stores; text types are checked for UTF-8 with no NUL.
+# extension -> media type remit stores; text types (and JSON) are checked for UTF-8 with no NUL.
 ACCEPTED = {
     ".pdf": "application/pdf",
     ".png": "image/png",
@@ -29,6 +29,7 @@ ACCEPTED = {
     ".jpeg": "image/jpeg",
     ".csv": "text/csv",
     ".txt": "text/plain",
+    ".json": "application/json",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _MAGIC = (
@@ -70,7 +71,7 @@ def sniff(filename: str, content: bytes) -> str | None:
             return media_type if media_type == expected else None
     if expected.endswith("spreadsheetml.sheet"):
         return expected if _is_xlsx(content) else None
-    if expected.startswith("text/"):
+    if expected.startswith("text/") or expected == "application/json":
         return expected if _is_text(content) else None
     return None
 

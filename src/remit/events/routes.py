@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access.model import Permission
+from remit.db import MAX_ID
 from remit.errors import ValidationFailed
 from remit.events import service as webhooks
-from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
+from remit.web.deps import Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/admin/webhooks")
 Manage = Annotated[Ctx, Depends(Need(Permission.WEBHOOKS_MANAGE))]

@@ -32,6 +32,7 @@ from remit.cliutil import (
     resolve_book,
     user_errors,
 )
+from remit.db import MAX_ID
 from remit.jobs import service
 from remit.jobs.model import Job, JobStatus, job_kinds
 from remit.jobs.worker import Worker, default_name
@@ -165,7 +166,7 @@ def worker(
 @user_errors
 def list_(
     book: str | None = BOOK_OPTION,
-    limit: int = typer.Option(30, help="How many, newest first."),
+    limit: int = typer.Option(30, min=1, max=1000, help="How many, newest first."),
     as_user: str | None = AS_OPTION,
 ) -> None:
     """The book's jobs, newest first."""
@@ -202,7 +203,7 @@ def _progress(job: Job) -> str:
 @jobs_app.command("show")
 @user_errors
 def show(
-    job_id: int = typer.Argument(..., help="The job's id."),
+    job_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The job's id."),
     book: str | None = typer.Option(
         None, "--book", "-b", help="Book code (default: the job's book)."
     ),

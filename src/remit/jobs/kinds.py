@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from remit import audit
 from remit.access.model import Permission
 from remit.cases import service as cases
-from remit.db import is_postgres
+from remit.db import MAX_ID, is_postgres
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
 from remit.jobs.model import JobContext, JobKind, no_params, unknown_params
@@ -89,8 +89,7 @@ def _cases_escalate(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, 
 
 POST_FILE_PARAMS = ("document_id", "file_id")
 POST_FILE_NAME = "name"  # optional: the uploaded file's name, shown in results and errors
-ID_LIMIT = 2**31 - 1  # ids of documents and stored files are INTEGER columns
-ENTRY_FILE_SUFFIX = {"text/csv": ".csv", "text/plain": ".txt"}  # JSON arrives as .txt
+ENTRY_FILE_SUFFIX = {"text/csv": ".csv", "text/plain": ".txt", "application/json": ".json"}
 
 
 def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
@@ -112,9 +111,9 @@ def post_file_problems(params: Mapping[str, Any]) -> list[Problem]:
         )
     for key in given:
         value = params[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= ID_LIMIT:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
             problems.append(
-                Problem(f"params.{key}", f"a whole number from 1 to {ID_LIMIT:,}", "positive_id")
+                Problem(f"params.{key}", f"a whole number from 1 to {MAX_ID:,}", "positive_id")
             )
     return problems
 

@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access.model import Permission, require
+from remit.db import MAX_ID
 from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.jobs.model import JobKind, job_kind, job_kinds
-from remit.web.deps import MAX_ID, Ctx, Id, Need, field_errors
+from remit.web.deps import Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/jobs")
 Read = Annotated[Ctx, Depends(Need(Permission.JOBS_READ))]

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from remit.access.model import Permission
 from remit.cases import service as cases
+from remit.db import MAX_ID
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalance
@@ -33,7 +34,7 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.deps import MAX_ID, Ctx, EntryId, Need
+from remit.web.deps import Ctx, EntryId, Need
 from remit.web.downloads import download
 from remit.web.templating import money_text
 

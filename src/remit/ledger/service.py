@@ -58,6 +58,7 @@ from remit.ledger.store import (
     postings,
 )
 from remit.money import CURRENCY_EXPONENTS
+from remit.text import DATE_MAX, DATE_MIN
 
 __all__ = ["get_entry", "list_periods", "post", "post_entries", "post_entry_file", "reverse"]
 
@@ -324,6 +325,10 @@ def _set_period(
     status: PeriodStatus,
     reason: str,
 ) -> Period:
+    if not (DATE_MIN.year <= year <= DATE_MAX.year and 1 <= month <= 12):
+        raise ValidationFailed(
+            [Problem("month", f"a month from {DATE_MIN:%Y-%m} to {DATE_MAX:%Y-%m}", "date_range")]
+        )
     start, end = month_bounds(year, month)
     pc = periods.c
     row = conn.execute(

@@ -32,13 +32,12 @@ from starlette.concurrency import run_in_threadpool
 
 from remit.access.model import Actor, Permission
 from remit.access.sessions import Session, resume, touch
-from remit.db import Database
+from remit.db import MAX_ID, Database
 from remit.errors import Forbidden, ValidationFailed
 from remit.ledger import service as ledger
 from remit.secrets import Vault
 
 SESSION_COOKIE = "remit_session"
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store (entries: 64-bit)
 # Ids in URLs are bounded here, so that a made-up number is a 422, never a database error.
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
