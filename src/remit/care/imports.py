@@ -12,7 +12,6 @@ SHA-256 and imports nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePath
@@ -95,11 +94,8 @@ def import_actual(
         require(actor, book_id, Permission.CARE_IMPORT)
     elif actor.party_in(book_id) != provider_party_id:
         raise Forbidden("a provider uploads only its own visits")
-    data = (
-        json.dumps(content, sort_keys=True, default=str).encode("utf-8")
-        if isinstance(content, list)
-        else content
-    )  # JSON records fingerprinted as text
+    # JSON records are fingerprinted as their canonical text (the audit chain's form).
+    data = audit.canonical(content).encode("utf-8") if isinstance(content, list) else content
     digest = hashlib.sha256(data).hexdigest()
     if _seen(conn, book_id, "actual", digest):
         return REPLAYED
