@@ -7,13 +7,14 @@ case is all-or-nothing.
 
 On SQLite a write transaction starts with ``BEGIN IMMEDIATE``: the writer takes the lock
 before it reads, so read-then-write use cases (allocating ids, appending to the audit
-chain) cannot interleave with another writer.
+chain) cannot interleave with another writer. It waits up to ``BUSY_TIMEOUT_MS`` for the
+lock; bookkeeping that a read may skip uses ``Database.write_if_free``, which never waits.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData(
     naming_convention={
@@ -36,6 +38,8 @@ metadata = MetaData(
 DEFAULT_SQLITE_PATH = Path("var/remit.db")
 MAX_ID = 2**31 - 1  # the largest id of a row (ids are 32-bit integers; entries: 64-bit)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for the write lock
+NO_WAIT_LOCK_TIMEOUT = "200ms"  # PostgreSQL: how long ``write_if_free`` waits for a row lock
 
 
 def database_url(env: dict[str, str] | None = None) -> str:
@@ -55,7 +59,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
@@ -93,6 +97,30 @@ def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def lock_unavailable(error: OperationalError) -> bool:
+    """True when the error says a lock was taken: SQLite's SQLITE_BUSY ("database is
+    locked"), PostgreSQL's lock_not_available (SQLSTATE 55P03, e.g. after ``lock_timeout``)."""
+    orig = error.orig
+    busy = str(getattr(orig, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+    return busy or getattr(orig, "sqlstate", None) == "55P03"
+
+
+@contextmanager
+def _sqlite_busy_timeout(plain: Connection, milliseconds: int) -> Iterator[None]:
+    """On SQLite, ``plain`` waits ``milliseconds`` for a lock inside the block, then
+    ``BUSY_TIMEOUT_MS`` again (it goes back to the pool); elsewhere nothing changes."""
+    if plain.dialect.name != "sqlite":
+        yield
+        return
+    raw = plain.connection.driver_connection  # outside any transaction: no autobegin
+    assert raw is not None
+    raw.execute(f"PRAGMA busy_timeout={int(milliseconds)}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 class Database:
     """An engine with the two ways in: ``read()`` and ``write()``, each one transaction."""
 
@@ -111,6 +139,28 @@ class Database:
             conn = plain.execution_options(remit_write=True)
             with conn.begin():
                 yield conn
+
+    def write_if_free(self, work: Callable[[Connection], object]) -> bool:
+        """Run ``work`` in a write transaction if the lock is free at once; False when
+        another transaction holds it (nothing is written, nothing waits).
+
+        For bookkeeping that a read may skip and do on a later request (a session's idle
+        timer, a token's last use), so that a read never waits for a long write. SQLite:
+        ``BEGIN IMMEDIATE`` with a busy timeout of 0; PostgreSQL: a ``lock_timeout`` of
+        ``NO_WAIT_LOCK_TIMEOUT`` for the rows that ``work`` updates. Other errors raise.
+        """
+        with self.engine.connect() as plain, _sqlite_busy_timeout(plain, 0):
+            conn = plain.execution_options(remit_write=True)
+            try:
+                with conn.begin():
+                    if is_postgres(conn):
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{NO_WAIT_LOCK_TIMEOUT}'")
+                    work(conn)
+            except OperationalError as error:
+                if not lock_unavailable(error):
+                    raise
+                return False
+        return True
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""

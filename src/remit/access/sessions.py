@@ -35,6 +35,12 @@ IP_FAILURE_LIMIT = 20
 WINDOW = timedelta(minutes=15)
 IDLE_TIMEOUT = timedelta(hours=1)
 ABSOLUTE_TIMEOUT = timedelta(hours=10)
+# The idle timer is refreshed at most once a TOUCH_EVERY, and only when the write lock is
+# free at once (``Database.write_if_free``): a touch that finds the lock held is skipped and
+# the next request tries again. ``last_seen_at`` is therefore never later than the user's
+# last request, only earlier (by under a minute, or longer while touches are skipped), so a
+# skipped touch can never stretch IDLE_TIMEOUT: at worst a session is signed out early, and
+# only after every request for about IDLE_TIMEOUT - TOUCH_EVERY found the lock held.
 TOUCH_EVERY = timedelta(minutes=1)
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("remit: a password nobody has")
@@ -231,8 +237,9 @@ def _open(conn: Connection, actor: Actor, ip: str, user_agent: str, moment: date
 def resume(conn: Connection, token: str, now: datetime | None = None) -> Session | None:
     """The live session of a cookie's token, or None (unknown, expired, idle, user gone).
 
-    Reads only: call ``touch`` in a write transaction when ``session.stale`` says the idle
-    timer needs refreshing (at most once a minute), so that most requests never write.
+    Reads only, and checks both timeouts on every call: call ``touch`` when
+    ``session.stale`` says the idle timer needs refreshing (at most once a minute), through
+    ``Database.write_if_free`` so that a read never waits for the write lock to do it.
     """
     if not token:
         return None

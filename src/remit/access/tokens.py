@@ -202,7 +202,8 @@ def token_actor(conn: Connection, token: str) -> TokenActor | None:
     """The actor of a live token (not revoked or expired, user active), or None.
 
     Reads only (an API call must not wait for the store's write lock): call ``touch_token``
-    in a write transaction when ``stale`` says the last use wants recording."""
+    through ``Database.write_if_free`` when ``stale`` says the last use wants recording (a
+    use that finds the lock held is recorded by a later one)."""
     parts = token.split("_", 2)  # the secret itself may hold "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         return None

@@ -311,9 +311,8 @@ class ApiNeed:
             if found is None:
                 raise LoginRequired
             book_row = ledger.get_book(conn, ledger.book_id_for(conn, book))
-        if found.stale:  # the token's last use, recorded at most once a minute
-            with db.write() as conn:
-                touch_token(conn, found.prefix)
+        if found.stale:  # the last use, at most once a minute, skipped while the lock is held
+            db.write_if_free(lambda conn: touch_token(conn, found.prefix))
         if int(book_row["id"]) != found.book_id:
             raise Forbidden("this token belongs to another book")
         if not found.actor.can(found.book_id, self.permission):

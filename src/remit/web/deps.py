@@ -14,7 +14,9 @@ that shows no data.
 The database is synchronous: a dependency or route that touches it is a plain ``def`` (run
 in a thread by FastAPI), and one that must ``await`` (the CSRF check reads the form) does
 its database work with ``run_in_threadpool``, so that a slow transaction (SQLite waits up
-to 30 s for its write lock) never blocks the event loop, and other requests go on.
+to 30 s for its write lock) never blocks the event loop, and other requests go on. A read
+never waits for the write lock itself: refreshing the session's idle timer is skipped when
+the lock is held (``Database.write_if_free``), and the next request tries again.
 """
 
 from __future__ import annotations
@@ -139,9 +141,8 @@ def _session(request: Request) -> Session:
         session = resume(conn, token)
     if session is None:
         raise LoginRequired
-    if session.stale:
-        with web.db.write() as conn:
-            touch(conn, session)
+    if session.stale:  # best effort: skipped while another transaction writes (see TOUCH_EVERY)
+        web.db.write_if_free(lambda conn: touch(conn, session))
     return session
 
 
