@@ -105,3 +105,26 @@ def test_a_step_not_allowed_on_ones_own_query_is_a_refusal_not_a_missing_query(d
     )
     assert refused.status_code == 403, refused.text
     assert "no such query" not in refused.text
+
+
+def test_a_page_notice_is_only_what_remit_wrote(demo_db):
+    """A notice after an action travels in the URL, signed: a link with words of someone
+    else's ("call this number") shows nothing, and remit's own notice shows."""
+    client = TestClient(create_app(demo_db))
+    csrf = sign_in(client, f"demo-clerk@{BOOK}")
+    spoof = "Bank details for all providers changed. Call 0800 000 000 to confirm."
+    for url in (f"/b/{BOOK}/care?notice={spoof}", f"/b/{BOOK}/care?notice={spoof}&sig=00"):
+        page = client.get(url)
+        assert page.status_code == 200 and "0800 000 000" not in page.text
+    planned = client.post(
+        f"/b/{BOOK}/care/plan",
+        data={"csrf_token": csrf, "from": "2026-12-07", "to": "2026-12-07"},
+        follow_redirects=False,
+    )
+    assert planned.status_code == 303
+    shown = client.get(planned.headers["location"])
+    assert re.search(r"planned \d+ visit\(s\)", shown.text)
+    moved = planned.headers["location"].replace(f"/b/{BOOK}/care", f"/portal/{BOOK}/visits")
+    provider = TestClient(create_app(demo_db))
+    sign_in(provider, PROVIDER)
+    assert "planned" not in provider.get(moved).text  # signed for another page

@@ -21,7 +21,15 @@ from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.parties import service as parties
 from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
-from remit.web.deps import Ctx, Id, Need, NeedPortal, field_errors
+from remit.web.deps import (
+    Ctx,
+    Id,
+    Need,
+    NeedPortal,
+    field_errors,
+    notice_redirect,
+    signed_notice,
+)
 from remit.web.downloads import download
 
 router = APIRouter(prefix="/b/{book}/care")
@@ -86,8 +94,8 @@ def _home(
 
 
 @router.get("", response_class=HTMLResponse)
-def care_home(ctx: Read, notice: str = "") -> HTMLResponse:
-    return _home(ctx, notice=notice[:200])
+def care_home(ctx: Read, notice: str = "", sig: str = "") -> HTMLResponse:
+    return _home(ctx, notice=signed_notice(ctx, notice, sig))
 
 
 def _dates(first: str, last: str) -> tuple[date, date]:
@@ -115,7 +123,7 @@ def care_plan(
             added = care.generate_planned(conn, ctx.actor, ctx.book_id, start, end)
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
-    return RedirectResponse(f"/b/{ctx.code}/care?notice=planned {added} visit(s)", status_code=303)
+    return notice_redirect(ctx, f"/b/{ctx.code}/care", f"planned {added} visit(s)")
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -139,9 +147,8 @@ def care_import(
         if kind == "packages":
             with ctx.db.write() as conn:
                 made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name, content)
-            return RedirectResponse(
-                f"/b/{ctx.code}/care?notice=commissioned {len(made)} care package(s) from {name}",
-                status_code=303,
+            return notice_redirect(
+                ctx, f"/b/{ctx.code}/care", f"commissioned {len(made)} care package(s) from {name}"
             )
         reader = imports.import_planned if kind == "planned" else imports.import_actual
         with ctx.db.write() as conn:
@@ -154,7 +161,7 @@ def care_import(
         else f"imported {result.rows} row(s) of {name}"
         + (f"; {result.rejected} rejected (download below)" if result.rejected else "")
     )
-    return RedirectResponse(f"/b/{ctx.code}/care?notice={notice}", status_code=303)
+    return notice_redirect(ctx, f"/b/{ctx.code}/care", notice)
 
 
 def _import_errors(exc: ValidationFailed) -> dict[str, list[str]]:
@@ -412,8 +419,8 @@ def care_reports_file(
 
 
 @portal.get("", response_class=HTMLResponse)
-def portal_visits(ctx: Portal, notice: str = "") -> HTMLResponse:
-    return _portal_page(ctx, {}, notice[:200])
+def portal_visits(ctx: Portal, notice: str = "", sig: str = "") -> HTMLResponse:
+    return _portal_page(ctx, {}, signed_notice(ctx, notice, sig))
 
 
 def _portal_page(
@@ -467,7 +474,7 @@ def portal_upload(
             else ""
         )
     )
-    return RedirectResponse(f"/portal/{ctx.code}/visits?notice={notice}", status_code=303)
+    return notice_redirect(ctx, f"/portal/{ctx.code}/visits", notice)
 
 
 @portal.get("/runs/{run_id}/selfbill.{fmt}")

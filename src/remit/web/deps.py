@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
@@ -233,3 +234,29 @@ class SignedIn:
         session = await run_in_threadpool(_session, request)
         await _check_csrf(request, session)
         return Ctx(request, state(request), session)
+
+
+# ---------------------------------------------------------------- notices after a redirect
+
+MAX_NOTICE = 300
+
+
+def _notice_signature(ctx: Ctx, path: str, notice: str) -> str:
+    return ctx.web.vault().fingerprint({"notice": notice, "path": path})[:32]
+
+
+def notice_redirect(ctx: Ctx, path: str, notice: str) -> RedirectResponse:
+    """See ``path`` (303) with a notice of what was just done. The notice travels in the
+    URL, signed with the installation's key, so that a link made by someone else cannot
+    show words of theirs as remit's (``signed_notice`` reads it back)."""
+    notice = notice[:MAX_NOTICE]
+    query = urlencode({"notice": notice, "sig": _notice_signature(ctx, path, notice)})
+    return RedirectResponse(f"{path}?{query}", status_code=303)
+
+
+def signed_notice(ctx: Ctx, notice: str, sig: str) -> str:
+    """The notice of this page's URL if remit signed it for this page, else nothing."""
+    if not notice or len(notice) > MAX_NOTICE:
+        return ""
+    expected = _notice_signature(ctx, ctx.request.url.path, notice)
+    return notice if hmac.compare_digest(sig.encode(), expected.encode()) else ""
