@@ -105,8 +105,9 @@ CSV_COLUMNS = (
 )
 
 
-def _print_csv(tb: TrialBalance) -> None:
-    rows = (
+def _row_values(tb: TrialBalance) -> list[dict[str, object]]:
+    """The rows of the trial balance as the CSV and JSON forms name them."""
+    return [
         {
             "account": r.account_code,
             "name": r.account_name,
@@ -116,8 +117,11 @@ def _print_csv(tb: TrialBalance) -> None:
             "credit_minor": r.credit_minor,
         }
         for r in tb.rows
-    )
-    sys.stdout.write(table_csv(CSV_COLUMNS, rows).decode("utf-8"))
+    ]
+
+
+def _print_csv(tb: TrialBalance) -> None:
+    sys.stdout.write(table_csv(CSV_COLUMNS, _row_values(tb)).decode("utf-8"))
 
 
 def _print_json(tb: TrialBalance) -> None:
@@ -125,17 +129,7 @@ def _print_json(tb: TrialBalance) -> None:
         "book": tb.book_code,
         "as_of": tb.as_of.isoformat() if tb.as_of else None,
         "balanced": tb.is_balanced(),
-        "rows": [
-            {
-                "account": r.account_code,
-                "name": r.account_name,
-                "type": r.account_type.value,
-                "currency": r.currency,
-                "debit_minor": r.debit_minor,
-                "credit_minor": r.credit_minor,
-            }
-            for r in tb.rows
-        ],
+        "rows": _row_values(tb),
         "totals": {c: {"debit_minor": d, "credit_minor": k} for c, (d, k) in tb.totals().items()},
     }
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
