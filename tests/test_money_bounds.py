@@ -504,3 +504,17 @@ def test_two_writers_near_the_limit_on_postgresql_cannot_overshoot_together(db, 
     with db.read() as conn:
         [debits] = [b for b in ledger.balances(conn, system, book) if b.account_code == "5000"]
     assert debits.balance_minor == BALANCE_LIMIT_MINOR
+
+
+def test_an_entry_file_with_an_unknown_party_says_its_other_problems_too(db, book, system):
+    """Every problem at once: an unknown party, an unknown account and an imbalance in one
+    file are reported together, not one kind per attempt."""
+    content = (
+        b"entry,date,description,account,party,currency,debit,credit\n"
+        b"E1,2026-10-31,Care,9999,,GBP,12.50,\n"
+        b"E1,2026-10-31,Care,1000,NOSUCH,GBP,,12.49\n"
+    )
+    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        ledger.post_entry_file(conn, system, book, "three.csv", content)
+    checks = {p.check for p in refused.value.problems}
+    assert {"unknown_party", "unknown_account", "unbalanced"} <= checks, refused.value

@@ -748,11 +748,19 @@ def post_entry_file(
                 source_id=name[:100],
             )
         )
+    labels = [f"{item.where} ({item.key})" for item in parsed.entries]
+    if problems and not parsed.problems:
+        # The file reads but names parties the book lacks: say what else is wrong with its
+        # entries too (unknown accounts, imbalance, closed periods), not one kind at a time.
+        # A posting without its unknown party would also be told it needs one: left out.
+        try:
+            _check_drafts(conn, book_id, drafts, labels)
+        except ValidationFailed as refused:
+            problems += [p for p in refused.problems if p.check != "party_required"]
     if problems:
         raise ValidationFailed(problems)
     if not drafts:
         raise ValidationFailed([Problem("file", "no entries in the file", "empty", source=name)])
-    labels = [f"{item.where} ({item.key})" for item in parsed.entries]
     return post_entries(conn, actor, book_id, drafts, labels)
 
 
