@@ -128,3 +128,12 @@ def test_a_page_notice_is_only_what_remit_wrote(demo_db):
     provider = TestClient(create_app(demo_db))
     sign_in(provider, PROVIDER)
     assert "planned" not in provider.get(moved).text  # signed for another page
+
+
+def test_a_page_address_with_an_id_that_cannot_be_one_is_a_missing_page(demo_db):
+    client = TestClient(create_app(demo_db))
+    sign_in(client, PROVIDER2)
+    for path in ("queries/abc", "documents/-1", f"queries/{10**30}"):
+        page = client.get(f"/portal/{BOOK}/{path}")
+        assert page.status_code == 404, (path, page.status_code)
+        assert "int_parsing" not in page.text and "nothing was saved" not in page.text

@@ -172,6 +172,10 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if not _is_api(request) and all(e["loc"][:1] == ("path",) for e in exc.errors()):
+            # A page address with an id that cannot be one (``/queries/abc``) is a page
+            # that does not exist, said as any missing page is, not a form's error list.
+            return _page_or_problem(request, 404, "Not found", "there is no such page")
         problems = tuple(api.request_problems(exc))
         return _page_or_problem(
             request,
