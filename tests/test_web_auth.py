@@ -202,6 +202,7 @@ def test_wrong_current_passwords_lock_like_failed_sign_ins(app, demo_db):
         assert change(client, csrf, "guess").status_code == 422
     paused = change(client, csrf, "remit-demo-only")
     assert paused.status_code == 429 and "paused" in paused.text
+    assert "The password was not changed" in paused.text and "Please correct" not in paused.text
     with demo_db.read() as conn:
         actions = list(
             conn.execute(

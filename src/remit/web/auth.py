@@ -14,7 +14,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from remit.access.sessions import LoginRefused, Session, change_password, login, logout
+from remit.access.sessions import (
+    LoginRefused,
+    Session,
+    change_password,
+    login,
+    logout,
+)
 from remit.db import Database
 from remit.errors import ValidationFailed
 from remit.ledger import service as ledger
@@ -164,9 +170,10 @@ def password_submit(
             )
         except (ValidationFailed, LoginRefused) as exc:  # inside: a failure is committed
             refused = exc
-    if isinstance(refused, LoginRefused):
-        errors = {"current_password": [str(refused)]}
-        return ctx.page("account.html", 429, errors=errors, done=False)
+    if isinstance(refused, LoginRefused):  # nothing to correct: the name or address is paused
+        said = str(refused)
+        paused = f"The password was not changed. {said[:1].upper()}{said[1:]} (signing in too)."
+        return ctx.page("account.html", 429, errors={}, done=False, paused=paused)
     if refused is not None:
         return ctx.page("account.html", 422, errors=field_errors(refused), done=False)
     response = RedirectResponse("/account?changed=1", status_code=303)
