@@ -82,6 +82,7 @@ class Permission(StrEnum):
     CASE_WORK = "case.work", _WRITE
     CASE_ASSIGN = "case.assign", _WRITE
     CASE_ESCALATE = "case.escalate", _WRITE
+    CASE_TAKE = "case.take", _WRITE  # take an unowned case as one's own
     DOCUMENT_READ = "document.read", _READ
     DOCUMENT_UPLOAD = "document.upload", _WRITE
     CORRESPONDENCE_READ = "correspondence.read", _READ
@@ -95,6 +96,7 @@ class Permission(StrEnum):
     CARE_RUN = "care.run", _WRITE  # reconcile a period
     CARE_DECIDE = "care.decide", _WRITE  # arbitration decisions on exceptions
     CARE_POLICY = "care.policy", _WRITE  # tolerance policies
+    CARE_APPROVE = "care.approve", _WRITE  # the second person's approval of a decision
     # Portals: a provider or client user acts only on the one party it is bound to.
     PORTAL_PROVIDER = "portal.provider", _WRITE
     PORTAL_CLIENT = "portal.client", _WRITE
@@ -122,6 +124,7 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CASE_WORK: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
         Permission.CASE_ASSIGN: frozenset({_R.ADMIN, _R.MANAGER}),
         Permission.CASE_ESCALATE: frozenset({_R.MANAGER}),
+        Permission.CASE_TAKE: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
         Permission.DOCUMENT_READ: frozenset(STAFF_ROLES),
         Permission.DOCUMENT_UPLOAD: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
         Permission.CORRESPONDENCE_READ: frozenset(STAFF_ROLES),
@@ -135,6 +138,7 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CARE_RUN: frozenset({_R.MANAGER, _R.CLERK}),
         Permission.CARE_DECIDE: frozenset({_R.MANAGER, _R.CLERK}),
         Permission.CARE_POLICY: frozenset({_R.MANAGER}),
+        Permission.CARE_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),
         Permission.PORTAL_PROVIDER: frozenset({_R.PROVIDER}),
         Permission.PORTAL_CLIENT: frozenset({_R.CLIENT}),
     }

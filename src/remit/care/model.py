@@ -92,6 +92,8 @@ class Policy:
     over_exception_minutes: int = 15  # delivered > planned + this: an exception (still planned)
     rounding_minutes: int = 15  # short visits are paid to the nearest band of this
     short_exception_minutes: int = 10  # a shortfall over this is an exception
+    # Controls (issue 9): a decision paying more than planned + this needs a second person.
+    second_approval_minutes: int = 0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object], source: str = "") -> Policy:

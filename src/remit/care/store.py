@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from remit.db import metadata
@@ -71,7 +72,69 @@ care_package_rates = Table(
     Column("effective_from", Date, nullable=False),
     Column("rate_per_hour", String(24), nullable=False),  # a decimal string, major units
     Column("currency", String(3), nullable=False),
-    UniqueConstraint("package_id", "effective_from", name="uq_care_package_rates_from"),
+    # The time band the rate prices: standard (any time without a band of its own),
+    # evening, weekend, bank_holiday; a visit is priced by the band of its planned start.
+    Column("band", String(16), nullable=False, server_default="standard"),
+    UniqueConstraint(
+        "package_id", "effective_from", "band", name="uq_care_package_rates_from_band"
+    ),
+)
+
+# A provider's rate card: what care without a package (unplanned, emergency care) is paid,
+# per service and time band, effective-dated.
+care_provider_rates = Table(
+    "care_provider_rates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("service_code", String(32), nullable=False),
+    Column("band", String(16), nullable=False, server_default="standard"),
+    Column("effective_from", Date, nullable=False),
+    Column("rate_per_hour", String(24), nullable=False),  # a decimal string, major units
+    Column("currency", String(3), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint(
+        "book_id",
+        "provider_party_id",
+        "service_code",
+        "band",
+        "effective_from",
+        name="uq_care_provider_rates_from",
+    ),
+)
+
+# A client's absence from care (a hospital stay): the package's visits of those dates are
+# suspended, not missed.
+care_absences = Table(
+    "care_absences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("client_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date),  # none: not yet back
+    Column("reason", String(200), nullable=False),
+    Column("import_id", Integer),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_care_absences_client", "book_id", "client_party_id"),
+)
+
+# Settings of a book (provider_party_id empty) or of one provider: payment terms of the
+# self-bill, and whether the person who decided a run's exceptions may post it.
+care_settings = Table(
+    "care_settings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id")),
+    Column("payment_terms_days", Integer),  # none: the book's (default 14)
+    Column("decider_may_post", Boolean),  # none: the book's (default no)
+    Column("updated_by", String(100), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_care_settings_scope", "book_id", "provider_party_id"),
 )
 
 # The tolerance policy of a book (provider_party_id empty) or of one provider's contract,
@@ -123,6 +186,9 @@ planned_visits = Table(
     Column("end_s", BigInteger, nullable=False),
     Column("carers", Integer, nullable=False),
     Column("import_id", Integer),
+    # planned | cancelled_notice | cancelled_short_notice | frustrated | hospital
+    Column("status", String(24), nullable=False, server_default="planned"),
+    Column("status_reason", String(200)),
     UniqueConstraint("book_id", "ref", name="uq_planned_visits_ref"),
     Index("ix_planned_visits_period", "book_id", "start_s"),
 )
@@ -134,7 +200,10 @@ actual_records = Table(
     # book_id and import_id carry no foreign key (see the module's docstring).
     Column("book_id", Integer, nullable=False),
     Column("ref", String(64), nullable=False),
-    Column("client_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    # None while the client is not in the book: the record is held under client_ref (the
+    # reference the provider sent) and matched when a client of that reference is registered.
+    Column("client_party_id", Integer, ForeignKey("parties.id")),
+    Column("client_ref", String(64)),
     Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
     Column("carer_ref", String(64), nullable=False),
     Column("service_code", String(32), nullable=False),
@@ -149,6 +218,8 @@ actual_records = Table(
 )
 
 # A reconciliation of one provider's period; its outcomes are the lines of the payable.
+# Sequence 0 is the period's first run; 1, 2, ... are its supplementary runs (late records,
+# adjustments asked after posting), each a further self-bill.
 care_runs = Table(
     "care_runs",
     metadata,
@@ -164,8 +235,16 @@ care_runs = Table(
     Column("created_by", String(100), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("version", Integer, nullable=False, default=1),
+    Column("sequence", Integer, nullable=False, server_default="0"),
+    Column("posted_on", Date),  # the self-bill's date (the first open ledger period's)
+    Column("due_on", Date),  # posted_on + the provider's payment terms
     UniqueConstraint(
-        "book_id", "provider_party_id", "period_start", "period_end", name="uq_care_runs_period"
+        "book_id",
+        "provider_party_id",
+        "period_start",
+        "period_end",
+        "sequence",
+        name="uq_care_runs_period_sequence",
     ),
 )
 
@@ -196,7 +275,66 @@ visit_outcomes = Table(
     Column("decided_at", String(32)),
     Column("final_minutes", Integer, nullable=False),
     Column("final_amount_minor", BigInteger, nullable=False),
+    # The carer place (1..carers) of a planned visit this row fills or misses; none for a
+    # duplicate or unplanned record, or a late record of a visit decided in another run.
+    Column("place", Integer),
+    Column("version", Integer, nullable=False, server_default="1"),  # +1 per decision
+    Column("flags", String(64), nullable=False, server_default=""),  # e.g. late_arrival
     Index("ix_visit_outcomes_run", "run_id", "exception"),
+    # Never paid twice: a record, and a carer place, belong to at most one run's outcome.
+    Index(
+        "uq_visit_outcomes_record",
+        "actual_record_id",
+        unique=True,
+        sqlite_where=text("actual_record_id IS NOT NULL"),
+        postgresql_where=text("actual_record_id IS NOT NULL"),
+    ),
+    Index(
+        "uq_visit_outcomes_place",
+        "planned_visit_id",
+        "place",
+        unique=True,
+        sqlite_where=text("place IS NOT NULL"),
+        postgresql_where=text("place IS NOT NULL"),
+    ),
+)
+
+# Every decision on an exception, in order: in force, waiting for a second person's
+# approval, approved, refused, or replaced by a later one.
+care_decisions = Table(
+    "care_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outcome_id", Integer, ForeignKey("visit_outcomes.id"), nullable=False),
+    Column("run_id", Integer, ForeignKey("care_runs.id"), nullable=False),
+    Column("decision", String(20), nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    # in_force | pending_approval | refused | replaced
+    Column("status", String(20), nullable=False),
+    Column("outcome_version", Integer, nullable=False),  # the version it was made on
+    Column("decided_by", String(100), nullable=False),
+    Column("decided_at", String(32), nullable=False),
+    Column("approved_by", String(100)),
+    Column("approved_at", String(32)),
+    Index("ix_care_decisions_outcome", "outcome_id"),
+    Index("ix_care_decisions_run", "run_id", "status"),
+)
+
+# A provider's answer to one exception of its run, from the portal, with a file if any.
+care_answers = Table(
+    "care_answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outcome_id", Integer, ForeignKey("visit_outcomes.id"), nullable=False),
+    Column("run_id", Integer, ForeignKey("care_runs.id"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("file_id", Integer, ForeignKey("stored_files.id")),
+    Column("filename", String(255)),
+    Column("answered_by", String(100), nullable=False),
+    Column("answered_at", String(32), nullable=False),
+    Index("ix_care_answers_run", "run_id", "outcome_id"),
 )
 
 # A provider held from payment: while a hold is not lifted, none of its runs is posted.
