@@ -19,6 +19,15 @@ demo's generator once the month is planned. Measured, each a transaction of its 
    the exchange format and of the book, then the insert);
 3. ``reconcile_s``: ``runs.reconcile_period`` for the month: the engine, the outcomes of
    every provider's run stored, an arbitration case opened per provider with exceptions.
+
+Then late records (issue 9), target <= 5 s: one record in a hundred (every 100th line of
+``actual.csv``) is held back from step 2. After step 3, every run is marked posted in one
+UPDATE (setup, not measured: deciding and posting 400 runs is not what is timed, and a
+posted run is kept, as a decided one is). Measured:
+
+4. ``late_import_s``: ``imports.import_actual`` of the late 1%;
+5. ``late_reconcile_s``: ``runs.reconcile_period`` of the month again: the runs are kept and
+   the late records go to supplementary runs of the period.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bench.ledger import open_store
 from remit import demo
@@ -41,7 +50,8 @@ from remit.access.model import Actor
 from remit.care import demo as demo_care
 from remit.care import imports, runs
 from remit.care import service as care
-from remit.care.store import visit_outcomes
+from remit.care.model import RunStatus
+from remit.care.store import care_runs, visit_outcomes
 from remit.db import Database
 from remit.ledger import service as ledger
 from remit.parties.model import PartyKind, PartyRole
@@ -49,6 +59,8 @@ from remit.parties.service import NewParty, create_parties
 
 OUT_DIR = Path(__file__).parent / "out"
 TARGET_S = 60.0
+LATE_TARGET_S = 5.0
+LATE_EVERY = 100  # one record in a hundred arrives late
 DEFAULT_SCALE = "large"
 DEFAULT_SEED = 42
 FIRST = date(2026, 10, 1)  # the large demo's care month
@@ -77,6 +89,15 @@ class Figures:
     cases: int
     outcomes: int
     stored_outcomes: int
+    late_records: int
+    late_import_s: float
+    late_reconcile_s: float
+    supplementary_runs: int
+    late_outcomes: int
+
+    @property
+    def late_s(self) -> float:
+        return self.late_import_s + self.late_reconcile_s
 
     @property
     def total_s(self) -> float:
@@ -84,13 +105,15 @@ class Figures:
 
     @property
     def passed(self) -> bool:
-        return self.total_s <= TARGET_S
+        return self.total_s <= TARGET_S and self.late_s <= LATE_TARGET_S
 
     def as_json(self) -> dict[str, object]:
         return {
             **asdict(self),
             "total_s": round(self.total_s, 3),
             "target_s": TARGET_S,
+            "late_s": round(self.late_s, 3),
+            "late_target_s": LATE_TARGET_S,
             "verdict": verdict(self.passed),
         }
 
@@ -168,9 +191,10 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
     csv_s = time.perf_counter() - t0
     note(f"setup: actual.csv of {len(content) / 1e6:.0f} MB in {csv_s:.1f} s")
 
+    on_time, late = split_late(content)
     t0 = time.perf_counter()
     with database.write() as conn:
-        result = imports.import_actual(conn, clerk, book_id, "ecm-2026-10.csv", content)
+        result = imports.import_actual(conn, clerk, book_id, "ecm-2026-10.csv", on_time)
     import_s = time.perf_counter() - t0
     note(f"import_actual: {result.rows:,} records in {import_s:.2f} s")
 
@@ -181,6 +205,19 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
     note(f"reconcile_period: {len(summaries):,} runs in {reconcile_s:.2f} s")
     with database.read() as conn:
         stored = int(conn.execute(select(func.count()).select_from(visit_outcomes)).scalar_one())
+
+    with database.write() as conn:  # setup: the month's runs are kept, as if posted
+        conn.execute(update(care_runs).values(status=RunStatus.POSTED.value))
+    t0 = time.perf_counter()
+    with database.write() as conn:
+        late_result = imports.import_actual(conn, clerk, book_id, "ecm-2026-10-late.csv", late)
+    late_import_s = time.perf_counter() - t0
+    note(f"import_actual (late): {late_result.rows:,} records in {late_import_s:.2f} s")
+    t0 = time.perf_counter()
+    with database.write() as conn:
+        extra = runs.reconcile_period(conn, clerk, book_id, FIRST, LAST)
+    late_reconcile_s = time.perf_counter() - t0
+    note(f"reconcile_period (late): {len(extra):,} supplementary runs in {late_reconcile_s:.2f} s")
     return Figures(
         db=db_kind,
         scale=scale,
@@ -201,7 +238,24 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
         cases=sum(s.case_id is not None for s in summaries),
         outcomes=sum(s.outcomes for s in summaries),
         stored_outcomes=stored,
+        late_records=late_result.rows,
+        late_import_s=late_import_s,
+        late_reconcile_s=late_reconcile_s,
+        supplementary_runs=len(extra),
+        late_outcomes=sum(x.outcomes for x in extra),
     )
+
+
+def split_late(content: bytes, every: int = LATE_EVERY) -> tuple[bytes, bytes]:
+    r"""The CSV without every ``every``-th data line, and those lines under the same header.
+
+    >>> split_late(b"h\na\nb\nc\nd\n", 2)
+    (b'h\na\nc\n', b'h\nb\nd\n')
+    """
+    header, *lines = content.splitlines(keepends=True)
+    late = lines[every - 1 :: every]
+    kept = [line for n, line in enumerate(lines, 1) if n % every]
+    return header + b"".join(kept), header + b"".join(late)
 
 
 def verdict(passed: bool) -> str:
@@ -224,6 +278,12 @@ def report(f: Figures) -> str:
         f"  {'total':<58} {f.total_s:>8.2f}   target <= {TARGET_S:.0f} s  {verdict(f.passed)}",
         f"  check: {f.stored_outcomes:,} outcomes stored "
         f"({'as reported' if f.stored_outcomes == f.outcomes else 'NOT as reported'})",
+        "  late records, the month's runs kept (posted in setup, not measured):",
+        f"  {f'import_actual: {f.late_records:,} late records':<58} {f.late_import_s:>8.2f}",
+        f"  {f'reconcile_period: {f.supplementary_runs:,} supplementary runs':<58}"
+        f" {f.late_reconcile_s:>8.2f}   ({f.late_outcomes:,} outcomes)",
+        f"  {'total (late)':<58} {f.late_s:>8.2f}   target <= {LATE_TARGET_S:.0f} s  "
+        f"{verdict(f.late_s <= LATE_TARGET_S)}",
     ]
     return "\n".join(lines)
 
