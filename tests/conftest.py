@@ -95,8 +95,13 @@ def system() -> Actor:
 def book(db: Database, system: Actor) -> int:
     """A book with a small chart of accounts: bank, provider payables (control), care expense,
     client receivables (control), contributions income, equity."""
+    return make_book(db, system)
+
+
+def make_book(db: Database, system: Actor, code: str = "test") -> int:
+    """The ``book`` fixture's book, under any code (a test that needs two of them)."""
     with db.write() as conn:
-        book_id = ledger.create_book(conn, system, "test", "Test council", "GBP", "Europe/London")
+        book_id = ledger.create_book(conn, system, code, "Test council", "GBP", "Europe/London")
         ledger.open_accounts(
             conn,
             system,
@@ -139,6 +144,11 @@ def demo_db(
 
 @pytest.fixture
 def council(db: Database, book: int, system: Actor) -> dict[str, Any]:
+    """The council's week of home care in the ``book`` (see ``make_council``)."""
+    return make_council(db, book, system)
+
+
+def make_council(db: Database, book: int, system: Actor) -> dict[str, Any]:
     """A council's week of home care: clients C1 (Ada) and C2 (Alan), providers P1
     (Sunrise) and P2 (Oakfield); Ada's package has a visit at 09:00 every day and a two-carer
     visit at 13:00 on weekdays, at 18.50 an hour until 2 November 2026 and 19.00 from then;
@@ -197,3 +207,15 @@ def council(db: Database, book: int, system: Actor) -> dict[str, Any]:
             ),
         )
     return {"clerk": clerk, "manager": manager, "p1": p1, "p2": p2, "c1": c1}
+
+
+@pytest.fixture
+def council_books() -> Any:
+    """A maker of fresh council books, ``make(db, code) -> (book_id, council)``, for a test
+    that needs a book per example."""
+
+    def make(db: Database, code: str) -> tuple[int, dict[str, Any]]:
+        book_id = make_book(db, Actor.system("test-setup"), code)
+        return book_id, make_council(db, book_id, Actor.system("test-setup"))
+
+    return make

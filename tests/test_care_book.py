@@ -15,7 +15,13 @@ from remit.care import decisions, imports, packages, payables, runs
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.service import NewPackage, Slot
-from remit.care.store import actual_records, care_packages, planned_visits, visit_outcomes
+from remit.care.store import (
+    actual_records,
+    care_packages,
+    care_runs,
+    planned_visits,
+    visit_outcomes,
+)
 from remit.cases import service as cases
 from remit.cli import app
 from remit.errors import Conflict, Forbidden, ValidationFailed
@@ -142,7 +148,7 @@ def test_a_provider_uploads_only_its_own_visits_and_staff_roles_are_checked(db, 
         runs.reconcile_period(conn, auditor, book, MONDAY, SUNDAY)
 
 
-def test_a_provider_policy_overrides_the_books_and_a_decided_run_is_not_recomputed(
+def test_a_provider_policy_overrides_the_books_and_an_overlapping_period_pays_nothing_again(
     db, book, council
 ):
     clerk, manager = council["clerk"], council["manager"]
@@ -162,8 +168,14 @@ def test_a_provider_policy_overrides_the_books_and_a_decided_run_is_not_recomput
             s.provider_party_id: s for s in runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
         }[council["p1"]]
     assert ada.paid_minutes == 30 + 30 + 15  # 22 of 30 is within 10 now
-    with db.write() as conn, pytest.raises(Conflict, match="part of this period"):
-        runs.reconcile_period(conn, clerk, book, MONDAY, date(2026, 11, 4))
+    # Part of the week again: the week's run holds every visit and record of it.
+    with db.write() as conn:
+        assert runs.reconcile_period(conn, clerk, book, MONDAY, date(2026, 11, 4)) == []
+        assert count_runs(conn) == 2
+
+
+def count_runs(conn) -> int:
+    return int(conn.execute(select(func.count()).select_from(care_runs)).scalar_one())
 
 
 def _reconciled_week(db, book, council):

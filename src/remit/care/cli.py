@@ -14,6 +14,7 @@ from remit.care import decisions, exchange, imports, packages, payables, runs
 from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
 from remit.care.model import Policy
+from remit.care.selfbill import clock_text
 from remit.care.summary import summarise, unpriced
 from remit.cliutil import (
     AS_OPTION,
@@ -239,26 +240,45 @@ def import_file(
 def run_period(
     first: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
     last: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    provider: list[str] = typer.Option(
+        [], "--provider", help="A provider's reference; repeat for several (default: all)."
+    ),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
 ) -> None:
-    """Reconcile a period in the book: one run per provider, exceptions to arbitration."""
+    """Reconcile a period in the book: one run per provider, exceptions to arbitration.
+
+    A provider's run of the period with no decision yet is computed again; once it has a
+    decision or is posted, what arrived since goes to a supplementary run of the period."""
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     start, end = _period(first, last)
     started = time.perf_counter()
     with database.write() as conn:
-        found = runs.reconcile_period(conn, actor, book_id, start, end)
+        chosen = runs.provider_ids_for(conn, actor, book_id, provider) if provider else None
+        found = runs.reconcile_period(conn, actor, book_id, start, end, chosen)
+        names = parties_service.party_names(conn, book_id, {s.provider_party_id for s in found})
     table = Table(
         title=f"{len(found)} run(s) in {time.perf_counter() - started:.2f} s", title_justify="left"
     )
-    for name in ("run", "provider", "outcomes", "exceptions", "paid h:mm", "amount", "case"):
-        table.add_column(name, justify="left" if name == "provider" else "right")
+    for name in (
+        "run",
+        "provider",
+        "kind",
+        "outcomes",
+        "exceptions",
+        "paid h:mm",
+        "amount",
+        "case",
+    ):
+        table.add_column(name, justify="left" if name in ("provider", "kind") else "right")
     for s in found:
         amount = format_money(Money(s.amount_minor, s.currency)) if s.currency else ""
+        kind = f"supplementary {s.sequence}" if s.sequence else "first"
         table.add_row(
             str(s.run_id),
-            str(s.provider_party_id),
+            " ".join(names.get(s.provider_party_id, (str(s.provider_party_id), ""))),
+            kind + (" (again)" if s.replaced else ""),
             f"{s.outcomes:,}",
             f"{s.exceptions:,}",
             f"{s.paid_minutes // 60:,}:{s.paid_minutes % 60:02d}",
@@ -266,6 +286,57 @@ def run_period(
             str(s.case_id or ""),
         )
     console.print(table)
+    if not found:
+        console.print("nothing new to reconcile: every visit and record of the period is in a run")
+
+
+@care_app.command("unmatched")
+@user_errors
+def unmatched(
+    provider: list[str] = typer.Option(
+        [], "--provider", help="A provider's reference; repeat for several (default: all)."
+    ),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Records that belong to no run yet (late records), oldest first."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.read() as conn:
+        chosen = runs.provider_ids_for(conn, actor, book_id, provider) if provider else None
+        total, rows = runs.unmatched_records(conn, actor, book_id, chosen)
+    table = Table(
+        title=f"{total:,} record(s) in no run"
+        + (f" (the oldest {len(rows):,} shown)" if total > len(rows) else ""),
+        title_justify="left",
+    )
+    for name in ("record", "provider", "client", "carer", "check-in", "check-out", "period run"):
+        table.add_column(name)
+    for row in rows:
+        check_in, check_out = (
+            selfbill_clock(row["check_in_s"]),
+            selfbill_clock(row["check_out_s"]),
+        )
+        state = (
+            f"run {row['posted_run_id']} posted: reconcile again for a supplementary run"
+            if row["posted_run_id"]
+            else (f"run {row['run_id']}" if row["run_id"] else "not reconciled yet")
+        )
+        table.add_row(
+            row["ref"],
+            row["provider_ref"],
+            row["client_ref_shown"] or "",
+            row["carer_ref"],
+            check_in,
+            check_out,
+            state,
+        )
+    console.print(table)
+
+
+def selfbill_clock(moment_s: int) -> str:
+    day, clock = clock_text(int(moment_s))
+    return f"{day} {clock}"
 
 
 @care_app.command("decide")

@@ -47,6 +47,8 @@ class Rule(StrEnum):
     NO_PLANNED_VISIT_IN_WINDOW = "no_planned_visit_in_window"
     CARER_ALREADY_PLACED = "carer_already_placed"
     PLACES_FILLED = "places_filled"
+    # In a book only: a late record of a visit whose places another run holds (decided).
+    VISIT_DECIDED_IN_OTHER_RUN = "visit_decided_in_other_run"
 
 
 class RunStatus(StrEnum):

@@ -10,7 +10,7 @@ second person approved it.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
@@ -23,6 +23,7 @@ from remit.care.store import (
     care_adjustments,
     care_holds,
     care_runs,
+    care_settings,
     planned_visits,
     visit_outcomes,
 )
@@ -31,12 +32,13 @@ from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFaile
 from remit.events.service import emit
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
-from remit.money import CURRENCY_EXPONENTS
+from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.text import text_problem
 
 EXPENSE_ACCOUNT = "5000"  # the demo chart's care expense; a book may name another
 PAYABLE_ACCOUNT = "2000"  # the provider payables control account
 REASON_MAX = 500  # the columns' length (holds and adjustments)
+DEFAULT_PAYMENT_TERMS_DAYS = 14  # a self-bill is due this long after it is posted
 
 
 def run_row(conn: Connection, book_id: int, run_id: int) -> Any:
@@ -176,9 +178,10 @@ def request_adjustment(
     problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
-    if run.status == RunStatus.POSTED.value:
-        raise Conflict("the run is posted: adjust a later period")
     currency = _currency(conn, run_id)
+    asked_on = run_id
+    if run.status == RunStatus.POSTED.value:  # goes to the period's next self-bill
+        run_id = open_supplementary(conn, actor, book_id, run)
     adjustment_id = insert_id(
         conn,
         insert(care_adjustments).values(
@@ -198,10 +201,80 @@ def request_adjustment(
         "care_adjustment",
         adjustment_id,
         None,
-        {"run_id": run_id, "amount_minor": amount_minor, "reason": reason.strip()},
+        {
+            "run_id": run_id,
+            "asked_on_run_id": asked_on,
+            "amount_minor": amount_minor,
+            "reason": reason.strip(),
+        },
         book_id,
     )
     return adjustment_id
+
+
+def open_supplementary(conn: Connection, actor: Actor, book_id: int, run: Any) -> int:
+    """The provider's not yet posted supplementary run of a posted run's period (made, with
+    no visit lines, when there is none): where an adjustment asked after posting goes."""
+    r = care_runs.c
+    same = and_(
+        r.book_id == book_id,
+        r.provider_party_id == run.provider_party_id,
+        r.period_start == run.period_start,
+        r.period_end == run.period_end,
+    )
+    latest = conn.execute(
+        select(r.id, r.sequence, r.status).where(same).order_by(r.sequence.desc()).limit(1)
+    ).one()
+    if latest.status != RunStatus.POSTED.value:
+        return int(latest.id)
+    run_id = insert_id(
+        conn,
+        insert(care_runs).values(
+            book_id=book_id,
+            provider_party_id=run.provider_party_id,
+            period_start=run.period_start,
+            period_end=run.period_end,
+            sequence=int(latest.sequence) + 1,
+            status=RunStatus.RESOLVED.value,
+            policy=run.policy,
+            created_by=actor.username,
+            created_at=audit.utc_now_text(),
+            version=1,
+        ),
+    )
+    audit.record(
+        conn,
+        actor,
+        "care.supplementary",
+        "care_run",
+        run_id,
+        None,
+        {"of_run_id": int(run.id), "sequence": int(latest.sequence) + 1},
+        book_id,
+    )
+    return run_id
+
+
+def payment_terms_days(conn: Connection, book_id: int, provider_party_id: int) -> int:
+    """The provider's payment terms in days: its own setting, else the book's, else 14."""
+    found = _setting(conn, book_id, provider_party_id, care_settings.c.payment_terms_days)
+    return DEFAULT_PAYMENT_TERMS_DAYS if found is None else int(found)
+
+
+def _setting(conn: Connection, book_id: int, provider_party_id: int, column: Any) -> Any:
+    s = care_settings.c
+    rows = conn.execute(
+        select(s.provider_party_id, column).where(
+            and_(
+                s.book_id == book_id,
+                (s.provider_party_id == provider_party_id) | s.provider_party_id.is_(None),
+                column.is_not(None),
+            )
+        )
+    ).all()
+    own = [value for pid, value in rows if pid is not None]
+    book = [value for pid, value in rows if pid is None]
+    return (own or book or [None])[0]
 
 
 def decide_adjustment(
@@ -240,10 +313,16 @@ def decide_adjustment(
 
 
 def _currency(conn: Connection, run_id: int) -> str:
-    o = visit_outcomes.c
-    found = conn.execute(
-        select(o.currency).where(and_(o.run_id == run_id, o.currency != "")).limit(1)
-    ).scalar()
+    """The run's currency: its visits', else (a run of adjustments only) its adjustments'."""
+    o, a = visit_outcomes.c, care_adjustments.c
+    found = (
+        conn.execute(
+            select(o.currency).where(and_(o.run_id == run_id, o.currency != "")).limit(1)
+        ).scalar()
+        or conn.execute(
+            select(a.currency).where(and_(a.run_id == run_id, a.currency != "")).limit(1)
+        ).scalar()
+    )
     return str(found) if found else ""
 
 
@@ -266,6 +345,7 @@ def post_payable(
         raise Conflict(f"the run is {run.status}: decide its exceptions first")
     if on_hold(conn, book_id, run.provider_party_id):
         raise Conflict("the provider is held: nothing passes to payment")
+    _refuse_pending_adjustments(conn, run_id)
     by_centre = cost_centres(conn, run_id)
     currency = _currency(conn, run_id)
     adjustments = conn.execute(
@@ -287,10 +367,14 @@ def post_payable(
                 )
             ]
         )
+    posted_on = ledger.first_open_date(conn, actor, book_id, run.period_end)
+    due_on = posted_on + timedelta(days=payment_terms_days(conn, book_id, run.provider_party_id))
     if total:
         if currency not in CURRENCY_EXPONENTS:
             raise ValidationFailed([Problem("currency", "the run has no currency", "currency")])
         period = f"{run.period_start.isoformat()} to {run.period_end.isoformat()}"
+        if run.sequence:
+            period += f" (supplementary {run.sequence})"
         lines = [
             PostingDraft(expense_account, amount, currency, memo=f"cost centre {centre}")
             for centre, amount in sorted(by_centre.items())
@@ -310,7 +394,7 @@ def post_payable(
             actor,
             book_id,
             EntryDraft(
-                run.period_end,
+                posted_on,
                 f"Care self-bill {period}",
                 f"care-run-{run_id}",
                 tuple(lines),
@@ -322,10 +406,14 @@ def post_payable(
     conn.execute(
         update(care_runs)
         .where(care_runs.c.id == run_id)
-        .values(status=RunStatus.POSTED.value, entry_id=entry_id)
+        .values(
+            status=RunStatus.POSTED.value, entry_id=entry_id, posted_on=posted_on, due_on=due_on
+        )
     )
     detail = {
         "entry_id": entry_id,
+        "posted_on": posted_on.isoformat(),
+        "due_on": due_on.isoformat(),
         "amount_minor": total,
         "currency": currency,
         "provider_party_id": int(run.provider_party_id),
@@ -342,6 +430,24 @@ def post_payable(
     )
     emit(conn, book_id, "care.payable.posted", "care_run", run_id, detail)
     return entry_id
+
+
+def _refuse_pending_adjustments(conn: Connection, run_id: int) -> None:
+    a = care_adjustments.c
+    waiting = conn.execute(
+        select(a.amount_minor, a.currency).where(and_(a.run_id == run_id, a.status == "pending"))
+    ).all()
+    if waiting:
+        amounts = ", ".join(
+            format_money(Money(int(x.amount_minor), x.currency))
+            if x.currency
+            else str(x.amount_minor)
+            for x in waiting
+        )
+        raise Conflict(
+            f"{len(waiting)} adjustment(s) of this run wait for a second person's approval "
+            f"({amounts}): approve or reject them before posting"
+        )
 
 
 def cost_centres(conn: Connection, run_id: int) -> dict[str, int]:

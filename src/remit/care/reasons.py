@@ -31,6 +31,9 @@ TEMPLATES: dict[Rule, str] = {
     "{window} minutes of check-in: not paid",
     Rule.CARER_ALREADY_PLACED: "this carer already has a place on the visit: not paid again",
     Rule.PLACES_FILLED: "all {carers} carer places of the visit are filled: not paid",
+    # Written by the book's reconciliation (care/runs.py), which names the other run.
+    Rule.VISIT_DECIDED_IN_OTHER_RUN: "the visit is already decided in another run: a late "
+    "record, paid nothing until decided",
 }
 FIELDS = (
     "planned",

@@ -2,28 +2,39 @@
 engine, one run per provider, with the exceptions opened as one arbitration case per
 provider and period.
 
-Visits belong to the period of their planned start; an actual record is read if its
-check-in is within the longest match window of the period's edges, and an unmatched one
-belongs to the period of its check-in. A run can be reconciled again (new imports, a new
-policy) until a decision is recorded on it; after that, its outcomes are the officer's.
+Visits belong to the period of their planned start; a record matched to a visit belongs to
+the visit's period, an unmatched one to the period of its check-in. A run can be reconciled
+again (new imports, a new policy) until a decision is recorded on it; after that its
+outcomes are the officer's, and what arrives later goes to a supplementary run of the
+period. A record and a carer place belong to at most one run's outcome (two partial unique
+indexes hold it in the store; ``_keep`` makes it so).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
 from remit.care.engine import reconcile
-from remit.care.model import Policy, RunStatus, checked_period, rate_millionths
+from remit.care.model import (
+    Policy,
+    Rule,
+    RunStatus,
+    VisitStatus,
+    checked_period,
+    rate_millionths,
+)
 from remit.care.service import DAY_SECONDS, EPOCH, policies_on
 from remit.care.store import (
     actual_records,
+    care_decisions,
     care_package_rates,
     care_packages,
     care_runs,
@@ -48,6 +59,17 @@ class RunSummary:
     amount_minor: int
     currency: str
     case_id: int | None
+    sequence: int = 0  # 0: the period's first run; 1, 2, ...: supplementary runs
+    replaced: bool = False  # an undecided run of the period computed again
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a provider's outcomes of the period go: a run replaced, or a new one."""
+
+    run_id: int | None
+    sequence: int
+    case_id: int | None
 
 
 def reconcile_period(
@@ -59,7 +81,15 @@ def reconcile_period(
     provider_party_ids: list[int] | None = None,
 ) -> list[RunSummary]:
     """Reconcile ``first``..``last`` (inclusive) for the given providers (default: every
-    provider with visits or records in the period)."""
+    provider with visits or records in the period).
+
+    A provider's run of exactly this period with no decision yet is replaced; once its run
+    has a decision or is posted, what no run holds yet (late records, visits imported since)
+    goes to a supplementary run of the period. Whatever the periods chosen, a record and a
+    carer place belong to at most one run: every run not replaced here keeps what it holds,
+    and the engine sees the visits and records around the period so that a record near its
+    edge is matched as it would be in one longer period (see ``_keep``).
+    """
     require(actor, book_id, Permission.CARE_RUN)
     checked_period(first, last, 63)
     start_s = (first - EPOCH).days * DAY_SECONDS
@@ -74,32 +104,35 @@ def reconcile_period(
         )
         * 60
     )
-    planned = _planned(conn, book_id, start_s, end_s, provider_party_ids)
+    targets = _targets(conn, book_id, first, last, provider_party_ids)
+    replaced = [t.run_id for t in targets.values() if t.run_id is not None]
+    if replaced:
+        conn.execute(delete(visit_outcomes).where(visit_outcomes.c.run_id.in_(replaced)))
+    planned = _planned(conn, book_id, start_s - 2 * reach, end_s + 2 * reach, provider_party_ids)
     actual = _actual(conn, book_id, start_s - reach, end_s + reach, provider_party_ids)
+    held_visits = _held_visits(conn, book_id, start_s - 2 * reach, end_s + 2 * reach)
+    actual = actual.filter(pl.col("held_run") == 0).drop("held_run")
     providers = sorted(
-        set(planned.get_column("provider_id").cast(pl.Int64).to_list())
+        set(
+            planned.filter(pl.col("start_s").is_between(start_s, end_s, closed="left"))
+            .get_column("provider_id")
+            .cast(pl.Int64)
+            .to_list()
+        )
         | set(
             actual.filter(pl.col("check_in_s").is_between(start_s, end_s, closed="left"))
             .get_column("provider_id")
             .cast(pl.Int64)
             .to_list()
         )
+        | {pid for pid, t in targets.items() if t.run_id is not None}
     )
-    _refuse_decided(conn, book_id, providers, first, last)
     rates = _rates(conn, book_id)
+    _refuse_mixed_currencies(conn, book_id, rates, providers)
     outcomes = reconcile(
         planned, actual, rates, book_policy, {str(k): v for k, v in overrides.items()}
     )
-    # Records matched to no visit count in the period of their check-in only.
-    check_ins = actual.select(record_id="record_id", check_in_s="check_in_s")
-    outcomes = (
-        outcomes.join(check_ins, on="record_id", how="left")
-        .filter(
-            (pl.col("visit_id") != "")
-            | pl.col("check_in_s").is_between(start_s, end_s, closed="left")
-        )
-        .drop("check_in_s")
-    )
+    outcomes = _keep(outcomes, planned, actual, held_visits, start_s, end_s)
     unpriced = outcomes.filter(pl.col("amount_minor").is_null())
     if unpriced.height:
         raise ValidationFailed(
@@ -119,19 +152,173 @@ def reconcile_period(
             "provider_id", as_dict=True, maintain_order=True
         ).items()
     }
-    return [
-        _store_run(
-            conn,
-            actor,
-            book_id,
-            pid,
-            first,
-            last,
-            overrides.get(pid, book_policy),
-            by_provider.get(str(pid), outcomes.clear()),
+    summaries = []
+    for pid in providers:
+        part = by_provider.get(str(pid), outcomes.clear())
+        target = targets.get(pid) or _new_target(conn, book_id, pid, first, last)
+        if target.run_id is None and not part.height:
+            continue  # nothing new for this provider: no empty run
+        summaries.append(
+            _store_run(
+                conn,
+                actor,
+                book_id,
+                pid,
+                first,
+                last,
+                overrides.get(pid, book_policy),
+                part,
+                target,
+            )
         )
-        for pid in providers
-    ]
+    return summaries
+
+
+def _keep(
+    outcomes: pl.DataFrame,
+    planned: pl.DataFrame,
+    actual: pl.DataFrame,
+    held_visits: pl.DataFrame,
+    start_s: int,
+    end_s: int,
+) -> pl.DataFrame:
+    """The engine's outcomes that belong to this period and to no other run, with ``place``.
+
+    A planned visit belongs to the period of its planned start's date; a record matched to
+    a visit belongs to the visit's period, an unmatched one to its check-in's. A visit whose
+    places a run already holds is not placed again: a record matched to it now (a late
+    record of a visit decided as missed, say) is an exception of this run, paid nothing
+    until decided, and the other run's decision stands.
+    """
+    visits = planned.select(
+        "visit_id", in_period=pl.col("start_s").is_between(start_s, end_s, closed="left")
+    ).join(held_visits, on="visit_id", how="left")
+    check_ins = actual.select("record_id", "check_in_s")
+    rows = (
+        outcomes.with_row_index("_order")
+        .join(visits, on="visit_id", how="left")
+        .join(check_ins, on="record_id", how="left")
+        .with_columns(pl.col("held_by").fill_null(0))
+    )
+    planned_row = pl.col("visit_id") != ""
+    rows = rows.filter(
+        pl.when(planned_row)
+        .then(pl.col("in_period").fill_null(False))
+        .otherwise(pl.col("check_in_s").is_between(start_s, end_s, closed="left"))
+    )
+    held = planned_row & (pl.col("held_by") != 0)
+    is_place = pl.col("status") != VisitStatus.DUPLICATE.value
+    rows = rows.filter(~(held & (pl.col("record_id") == "")))  # its places are held already
+    late = held & is_place
+    rows = rows.with_columns(
+        status=pl.when(late).then(pl.lit(VisitStatus.UNPLANNED.value)).otherwise("status"),
+        rule=pl.when(late).then(pl.lit(Rule.VISIT_DECIDED_IN_OTHER_RUN.value)).otherwise("rule"),
+        paid_minutes=pl.when(late).then(0).otherwise("paid_minutes"),
+        amount_minor=pl.when(late).then(0).otherwise("amount_minor"),
+        exception=pl.when(late).then(True).otherwise("exception"),
+        reason=pl.when(late)
+        .then(
+            pl.concat_str(
+                pl.lit("the visit is already decided in run "),
+                pl.col("held_by").cast(pl.String),
+                pl.lit(": a late record, paid nothing until decided"),
+            )
+        )
+        .otherwise("reason"),
+    )
+    eligible = (planned_row & ~held & is_place).alias("_eligible")
+    rows = rows.sort("_order").with_columns(eligible)
+    rows = rows.with_columns(
+        place=pl.when("_eligible")
+        .then(pl.col("_eligible").cast(pl.Int64).cum_sum().over("visit_id"))
+        .otherwise(None)
+    )
+    return rows.drop("_order", "_eligible", "in_period", "held_by", "check_in_s")
+
+
+def _held_visits(conn: Connection, book_id: int, start_s: int, end_s: int) -> pl.DataFrame:
+    """(visit_id, held_by): the visits of the span whose places a stored run holds."""
+    o, v = visit_outcomes.c, planned_visits.c
+    query = (
+        select(o.planned_visit_id, func.min(o.run_id))
+        .select_from(planned_visits)
+        .join(visit_outcomes, o.planned_visit_id == v.id)
+        .where(
+            and_(
+                v.book_id == book_id,
+                v.start_s >= start_s,
+                v.start_s < end_s,
+                o.place.is_not(None),
+            )
+        )
+        .group_by(o.planned_visit_id)
+    )
+    frame = read_frame(conn, query, {"visit": pl.Int64, "held_by": pl.Int64})
+    return frame.select(visit_id=pl.col("visit").cast(pl.String), held_by="held_by")
+
+
+def _targets(
+    conn: Connection, book_id: int, first: date, last: date, providers: list[int] | None
+) -> dict[int, _Target]:
+    """The providers' runs of exactly this period that are replaced (no decision, not
+    posted); a provider whose latest run of the period is kept is not listed."""
+    r, o, d = care_runs.c, visit_outcomes.c, care_decisions.c
+    query = select(r.id, r.provider_party_id, r.sequence, r.status, r.case_id).where(
+        and_(r.book_id == book_id, r.period_start == first, r.period_end == last)
+    )
+    if providers:
+        query = query.where(r.provider_party_id.in_(providers))
+    latest: dict[int, Any] = {}
+    for row in conn.execute(query.order_by(r.provider_party_id, r.sequence)).all():
+        latest[int(row.provider_party_id)] = row
+    if not latest:
+        return {}
+    ids = [int(x.id) for x in latest.values()]
+    decided = set(
+        conn.execute(
+            select(o.run_id).where(and_(o.run_id.in_(ids), o.decision.is_not(None))).distinct()
+        ).scalars()
+    ) | set(conn.execute(select(d.run_id).where(d.run_id.in_(ids)).distinct()).scalars())
+    return {
+        pid: _Target(int(row.id), int(row.sequence), row.case_id)
+        for pid, row in latest.items()
+        if row.status != RunStatus.POSTED.value and int(row.id) not in decided
+    }
+
+
+def _new_target(conn: Connection, book_id: int, provider: int, first: date, last: date) -> _Target:
+    r = care_runs.c
+    top = conn.execute(
+        select(func.max(r.sequence)).where(
+            and_(
+                r.book_id == book_id,
+                r.provider_party_id == provider,
+                r.period_start == first,
+                r.period_end == last,
+            )
+        )
+    ).scalar()
+    return _Target(None, 0 if top is None else int(top) + 1, None)
+
+
+def _refuse_mixed_currencies(
+    conn: Connection, book_id: int, rates: pl.DataFrame, providers: list[int]
+) -> None:
+    """One currency per provider: never price one provider's dollars as pounds."""
+    mixed = (
+        rates.filter(pl.col("provider_id").is_in([str(p) for p in providers]))
+        .group_by("provider_id")
+        .agg(pl.col("currency").unique().sort())
+        .filter(pl.col("currency").list.len() > 1)
+    )
+    if mixed.height:
+        pid = int(mixed.get_column("provider_id")[0])
+        ref, name = parties.party_names(conn, book_id, [pid]).get(pid, (str(pid), ""))
+        raise Conflict(
+            f"provider {ref} {name} has care packages priced in "
+            f"{' and '.join(mixed.get_column('currency')[0].to_list())}: a provider is paid "
+            "in one currency; correct its packages' rates"
+        )
 
 
 def _planned(
@@ -171,16 +358,22 @@ def _planned(
 def _actual(
     conn: Connection, book_id: int, start_s: int, end_s: int, providers: list[int] | None
 ) -> pl.DataFrame:
-    a = actual_records.c
-    query = select(
-        a.id,
-        a.client_party_id,
-        a.provider_party_id,
-        a.carer_ref,
-        a.service_code,
-        a.check_in_s,
-        a.check_out_s,
-    ).where(and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s))
+    a, o = actual_records.c, visit_outcomes.c
+    query = (
+        select(
+            a.id,
+            a.client_party_id,
+            a.provider_party_id,
+            a.carer_ref,
+            a.service_code,
+            a.check_in_s,
+            a.check_out_s,
+            func.coalesce(o.run_id, 0),
+        )
+        .select_from(actual_records)
+        .outerjoin(visit_outcomes, o.actual_record_id == a.id)
+        .where(and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s))
+    )
     if providers:
         query = query.where(a.provider_party_id.in_(providers))
     frame = read_frame(
@@ -194,6 +387,7 @@ def _actual(
             "service_code": pl.String,
             "check_in_s": pl.Int64,
             "check_out_s": pl.Int64,
+            "held_run": pl.Int64,
         },
     )
     return frame.select(
@@ -204,6 +398,7 @@ def _actual(
         service_code="service_code",
         check_in_s="check_in_s",
         check_out_s="check_out_s",
+        held_run="held_run",  # the run whose outcome holds the record; 0: none
     )
 
 
@@ -236,47 +431,6 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
     )
 
 
-def _refuse_decided(
-    conn: Connection, book_id: int, providers: list[int], first: date, last: date
-) -> None:
-    r, o = care_runs.c, visit_outcomes.c
-    decided = (
-        conn.execute(
-            select(r.provider_party_id).where(
-                and_(
-                    r.book_id == book_id,
-                    r.period_start == first,
-                    r.period_end == last,
-                    r.provider_party_id.in_(providers or [-1]),
-                    (r.status == RunStatus.POSTED.value)
-                    | r.id.in_(select(o.run_id).where(o.decision.is_not(None))),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if decided:
-        raise Conflict(
-            "decisions are recorded on the run of provider(s) "
-            f"{', '.join(str(b) for b in decided)} for this period (or it is "
-            "posted); it cannot be reconciled again"
-        )
-    overlap = conn.execute(
-        select(r.id).where(
-            and_(
-                r.book_id == book_id,
-                r.period_start <= last,
-                r.period_end >= first,
-                ~and_(r.period_start == first, r.period_end == last),
-                r.provider_party_id.in_(providers or [-1]),
-            )
-        )
-    ).first()
-    if overlap is not None:
-        raise Conflict(f"run {overlap.id} covers part of this period already")
-
-
 def _store_run(
     conn: Connection,
     actor: Actor,
@@ -286,19 +440,10 @@ def _store_run(
     last: date,
     policy: Policy,
     outcomes: pl.DataFrame,
+    target: _Target,
 ) -> RunSummary:
     r = care_runs.c
-    found = conn.execute(
-        select(r.id, r.case_id).where(
-            and_(
-                r.book_id == book_id,
-                r.provider_party_id == provider,
-                r.period_start == first,
-                r.period_end == last,
-            )
-        )
-    ).first()
-    if found is None:
+    if target.run_id is None:
         run_id = insert_id(
             conn,
             insert(care_runs).values(
@@ -306,6 +451,7 @@ def _store_run(
                 provider_party_id=provider,
                 period_start=first,
                 period_end=last,
+                sequence=target.sequence,
                 status=RunStatus.RECONCILED.value,  # settled below
                 policy=audit.canonical(policy.as_dict()),
                 created_by=actor.username,
@@ -314,9 +460,8 @@ def _store_run(
             ),
         )
         case_id = None
-    else:
-        run_id, case_id = int(found.id), found.case_id
-        conn.execute(delete(visit_outcomes).where(visit_outcomes.c.run_id == run_id))
+    else:  # its outcomes were deleted before the engine ran
+        run_id, case_id = target.run_id, target.case_id
         conn.execute(
             update(care_runs)
             .where(r.id == run_id)
@@ -330,7 +475,9 @@ def _store_run(
         .values(status=(RunStatus.RECONCILED if exceptions else RunStatus.RESOLVED).value)
     )
     if exceptions and case_id is None:
-        case_id = _open_arbitration(conn, actor, book_id, provider, first, last, run_id, exceptions)
+        case_id = _open_arbitration(
+            conn, actor, book_id, provider, first, last, run_id, exceptions, target.sequence
+        )
         conn.execute(update(care_runs).where(r.id == run_id).values(case_id=case_id))
     summary = RunSummary(
         run_id,
@@ -347,11 +494,14 @@ def _store_run(
             or [""]
         )[0],
         case_id,
+        target.sequence,
+        target.run_id is not None,
     )
     detail = {
         "provider_party_id": provider,
         "from": first.isoformat(),
         "to": last.isoformat(),
+        "sequence": target.sequence,
         "outcomes": summary.outcomes,
         "exceptions": exceptions,
         "amount_minor": summary.amount_minor,
@@ -382,6 +532,7 @@ def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
         reason="reason",
         final_minutes="paid_minutes",
         final_amount_minor="amount_minor",
+        place="place",
     )
 
 
@@ -394,11 +545,13 @@ def _open_arbitration(
     last: date,
     run_id: int,
     exceptions: int,
+    sequence: int = 0,
 ) -> int:
     _ref, name = parties.party_names(conn, book_id, [provider]).get(provider, ("", ""))
     title = (
         f"{name}: {exceptions} visit exception{'s' if exceptions != 1 else ''}, "
         f"{first.isoformat()} to {last.isoformat()}"
+        + (f" (supplementary run {sequence})" if sequence else "")
     )[:200]
     return cases.open_case(
         conn,
@@ -413,3 +566,79 @@ def _open_arbitration(
             links=(("care_run", str(run_id), "reconciliation run"),),
         ),
     )
+
+
+UNMATCHED_SHOWN = 500
+
+
+def provider_ids_for(conn: Connection, actor: Actor, book_id: int, refs: list[str]) -> list[int]:
+    """The book's providers of these references; every unknown one named at once."""
+    require(actor, book_id, Permission.CARE_READ)
+    found = parties.party_ids_for(conn, book_id, refs)
+    problems = [
+        Problem("provider", f"no provider {ref!r} in this book", "unknown_provider")
+        for ref in refs
+        if ref not in found or not parties.party_has_role(conn, book_id, found[ref], "provider")
+    ]
+    if problems:
+        raise ValidationFailed(problems)
+    return [found[ref] for ref in dict.fromkeys(refs)]
+
+
+def unmatched_records(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    provider_party_ids: list[int] | None = None,
+    limit: int = UNMATCHED_SHOWN,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Actual records that belong to no run's outcome, oldest check-in first: how many
+    there are, and the first ``limit`` with their provider, client and whether a posted run
+    of their provider covers their day (then only a supplementary run pays them)."""
+    require(actor, book_id, Permission.CARE_READ)
+    a, o = actual_records.c, visit_outcomes.c
+    where = and_(a.book_id == book_id, o.id.is_(None))
+    if provider_party_ids:
+        where = and_(where, a.provider_party_id.in_(provider_party_ids))
+    base = select(actual_records).outerjoin(visit_outcomes, o.actual_record_id == a.id)
+    total = int(
+        conn.execute(select(func.count()).select_from(base.where(where).subquery())).scalar_one()
+    )
+    rows = [
+        dict(x._mapping)
+        for x in conn.execute(base.where(where).order_by(a.check_in_s, a.id).limit(limit))
+    ]
+    ids = {int(x["provider_party_id"]) for x in rows} | {
+        int(x["client_party_id"]) for x in rows if x["client_party_id"] is not None
+    }
+    names = parties.party_names(conn, book_id, ids)
+    r = care_runs.c
+    covering = conn.execute(
+        select(r.id, r.provider_party_id, r.period_start, r.period_end, r.status).where(
+            and_(
+                r.book_id == book_id,
+                r.provider_party_id.in_({int(x["provider_party_id"]) for x in rows} or {-1}),
+            )
+        )
+    ).all()
+    for row in rows:
+        day = EPOCH.toordinal() + int(row["check_in_s"]) // DAY_SECONDS
+        runs_of_day = [
+            c
+            for c in covering
+            if c.provider_party_id == row["provider_party_id"]
+            and c.period_start.toordinal() <= day <= c.period_end.toordinal()
+        ]
+        row["day"] = date.fromordinal(day)
+        row["provider_ref"], row["provider_name"] = names.get(
+            int(row["provider_party_id"]), ("", "")
+        )
+        client = row["client_party_id"]
+        row["client_ref_shown"], row["client_name"] = (
+            names.get(int(client), ("", "")) if client is not None else (row["client_ref"], "")
+        )
+        row["posted_run_id"] = next(
+            (int(c.id) for c in runs_of_day if c.status == RunStatus.POSTED.value), None
+        )
+        row["run_id"] = next((int(c.id) for c in runs_of_day), None)
+    return total, rows

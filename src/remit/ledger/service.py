@@ -300,6 +300,29 @@ def trial_balance(
 # ---------------------------------------------------------------- periods
 
 
+def first_open_date(conn: Connection, actor: Actor, book_id: int, on_or_after: date) -> date:
+    """``on_or_after`` if its month is open, else the first day of the first open month
+    after it: the date a late document (a supplementary self-bill) is posted on."""
+    require(actor, book_id, Permission.LEDGER_READ)
+    pc = periods.c
+    closed = set(
+        conn.execute(
+            select(pc.start_date).where(
+                and_(
+                    pc.book_id == book_id,
+                    pc.status == PeriodStatus.CLOSED.value,
+                    pc.end_date >= on_or_after,
+                )
+            )
+        ).scalars()
+    )
+    day = on_or_after
+    while month_bounds(day.year, day.month)[0] in closed:
+        _start, end = month_bounds(day.year, day.month)
+        day = date.fromordinal(end.toordinal() + 1)
+    return day
+
+
 def close_period(conn: Connection, actor: Actor, book_id: int, year: int, month: int) -> Period:
     """Close a calendar month: it takes no more postings."""
     require(actor, book_id, Permission.PERIOD_CLOSE)
