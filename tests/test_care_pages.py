@@ -230,3 +230,44 @@ def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     assert table.status_code == 200 and refs["provider"] in table.text
     bad = client.get(f"/b/{BOOK}/care/reports?from=2023-13-01&to=2023-01-08")
     assert bad.status_code == 422
+
+
+def test_the_page_reconciles_one_provider_and_lists_records_in_no_run(web):
+    client, database, refs = web
+    csrf = sign_in(client, f"demo-clerk@{BOOK}")
+    late = actual(
+        refs, "PG-L1,{client},{provider},K1,PG,app,2023-01-02T09:01:00,2023-01-02T09:31:00"
+    )
+    client.post(
+        f"/b/{BOOK}/care/import",
+        data={"csrf_token": csrf, "kind": "actual"},
+        files={"file": ("late.csv", late, "text/csv")},
+    )
+    home = client.get(f"/b/{BOOK}/care")
+    assert "record(s) belong to no run yet" in home.text
+    listed = client.get(f"/b/{BOOK}/care/unmatched?provider={refs['provider']}")
+    assert listed.status_code == 200 and "PG-L1" in listed.text and "not reconciled yet" in listed.text
+    wrong = client.get(f"/b/{BOOK}/care/unmatched?provider=NOPE")
+    assert wrong.status_code == 422 and "no provider" in wrong.text
+    refused = client.post(
+        f"/b/{BOOK}/care/reconcile",
+        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02", "providers": "NOPE"},
+    )
+    assert refused.status_code == 422 and "no provider &#39;NOPE&#39;" in refused.text
+    assert 'value="NOPE"' in refused.text  # what was typed is kept
+    job = client.post(
+        f"/b/{BOOK}/care/reconcile",
+        data={
+            "csrf_token": csrf,
+            "from": "2023-01-02",
+            "to": "2023-01-02",
+            "providers": refs["provider"],
+        },
+        follow_redirects=False,
+    )
+    assert job.status_code == 303
+    Worker(database, vault(), "pages").run_until_empty()
+    result = client.get(job.headers["location"])
+    assert 'data-status="succeeded"' in result.text and result.text.count('"run_id"') == 1
+    listed = client.get(f"/b/{BOOK}/care/unmatched?provider={refs['provider']}")
+    assert "PG-L1" not in listed.text and "Every record is in a run" in listed.text

@@ -15,23 +15,32 @@ from remit.access.model import Permission
 from remit.care import decisions, runs
 from remit.errors import Problem
 from remit.jobs.model import JobContext, JobKind, no_params, unknown_params
+from remit.text import ID_MAX, text_problem
 
 
 def reconcile_problems(params: Mapping[str, Any]) -> list[Problem]:
-    problems = unknown_params(params, ("from", "to"))
+    problems = unknown_params(params, ("from", "to", "providers"))
     for key in ("from", "to"):
         try:
             date.fromisoformat(str(params.get(key, "")))
         except ValueError:
             problems.append(Problem(f"params.{key}", "a date like 2026-11-08", "date"))
+    chosen = params.get("providers", [])
+    if not isinstance(chosen, list) or not all(
+        isinstance(ref, str) and text_problem(ref, "providers", max_chars=ID_MAX) is None
+        for ref in chosen
+    ):
+        problems.append(Problem("params.providers", "a list of provider references", "providers"))
     return problems
 
 
 def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     first, last = date.fromisoformat(params["from"]), date.fromisoformat(params["to"])
     ctx.progress(0, 2, f"reconciling {first} to {last}")
+    refs = list(params.get("providers", []))
     with ctx.database.write() as conn:
-        found = runs.reconcile_period(conn, ctx.actor, ctx.book_id, first, last)
+        chosen = runs.provider_ids_for(conn, ctx.actor, ctx.book_id, refs) if refs else None
+        found = runs.reconcile_period(conn, ctx.actor, ctx.book_id, first, last, chosen)
     ctx.progress(2, 2, f"{len(found)} run(s), {sum(s.exceptions for s in found):,} exception(s)")
     return {
         "runs": [
@@ -44,6 +53,8 @@ def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
                 "amount_minor": s.amount_minor,
                 "currency": s.currency,
                 "case_id": s.case_id,
+                "sequence": s.sequence,
+                "replaced": s.replaced,
             }
             for s in found
         ]

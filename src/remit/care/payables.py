@@ -529,6 +529,8 @@ def _runs(
             r.status,
             r.case_id,
             r.entry_id,
+            r.sequence,
+            func.max(o.currency).label("currency"),
             func.count(o.id).label("outcomes"),
             func.coalesce(func.sum(o.final_amount_minor), 0).label("amount_minor"),
             func.coalesce(func.sum(func.cast(o.exception, r.version.type)), 0).label("exceptions"),
@@ -538,7 +540,14 @@ def _runs(
         .outerjoin(visit_outcomes, o.run_id == r.id)
         .where(r.book_id == book_id)
         .group_by(
-            r.id, r.provider_party_id, r.period_start, r.period_end, r.status, r.case_id, r.entry_id
+            r.id,
+            r.provider_party_id,
+            r.period_start,
+            r.period_end,
+            r.status,
+            r.case_id,
+            r.entry_id,
+            r.sequence,
         )
         .order_by(r.period_start.desc(), r.id)
     )

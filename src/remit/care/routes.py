@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
-from remit.care import decisions, imports, payables, reports, selfbill
+from remit.care import decisions, imports, payables, reports, runs, selfbill
 from remit.care import packages as care_packages
 from remit.care import service as care
 from remit.db import MAX_ID
@@ -71,6 +71,7 @@ def _home(
             {r["provider_party_id"] for r in found}
             | {v["provider_party_id"] for v in policies if v["provider_party_id"]},
         )
+        unmatched, _rows = runs.unmatched_records(conn, ctx.actor, ctx.book_id, limit=0)
         recent = care.recent_imports(conn, ctx.actor, ctx.book_id)
         for row in recent:  # the error file of rows an import turned away
             row["error_files"] = (
@@ -90,6 +91,7 @@ def _home(
         notice=notice,
         max_upload=MAX_UPLOAD_BYTES,
         policies=policies,
+        unmatched=unmatched,
     )
 
 
@@ -179,17 +181,57 @@ def care_reconcile(
     ctx: Run,
     first: Annotated[str, Form(alias="from")] = "",
     last: Annotated[str, Form(alias="to")] = "",
+    providers: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    """Reconcile in the background: the job's page shows the progress and the result."""
+    """Reconcile in the background: the job's page shows the progress and the result.
+    ``providers``: references separated by commas or spaces; none is every provider."""
+    refs = list(dict.fromkeys(providers.replace(",", " ").split()))
+    values = {"reconcile_from": first, "reconcile_to": last, "providers": providers}
     try:
         _dates(first, last)
         with ctx.db.write() as conn:
+            if refs:  # named in words now, not as a failed job later
+                runs.provider_ids_for(conn, ctx.actor, ctx.book_id, refs)
             job_id = jobs.enqueue(
-                conn, ctx.actor, ctx.book_id, "care.reconcile", {"from": first, "to": last}
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                "care.reconcile",
+                {"from": first, "to": last, **({"providers": refs} if refs else {})},
             )
     except ValidationFailed as exc:
-        return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
+        errors = field_errors(exc)
+        for name, key in (("from", "reconcile_from"), ("to", "reconcile_to")):
+            if name in errors:
+                errors[key] = errors.pop(name)
+        if "provider" in errors:
+            errors["providers"] = errors.pop("provider")
+        return _home(ctx, errors, values, status=422)
     return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
+
+
+@router.get("/unmatched", response_class=HTMLResponse)
+def care_unmatched(ctx: Read, provider: Annotated[str, Query(max_length=64)] = "") -> HTMLResponse:
+    """Records that belong to no run yet, oldest first: what a supplementary run would take."""
+    with ctx.db.read() as conn:
+        chosen = None
+        problem = ""
+        if provider.strip():
+            try:
+                chosen = runs.provider_ids_for(conn, ctx.actor, ctx.book_id, [provider.strip()])
+            except ValidationFailed as exc:
+                problem = exc.problems[0].message
+                chosen = [-1]
+        total, rows = runs.unmatched_records(conn, ctx.actor, ctx.book_id, chosen)
+    return ctx.page(
+        "care/unmatched.html",
+        422 if problem else 200,
+        nav="payments",
+        total=total,
+        rows=rows,
+        provider=provider,
+        problem=problem,
+    )
 
 
 def _run_page(

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from remit import __version__
-from remit.money import Money
+from remit.money import CURRENCY_EXPONENTS, Money, format_money
 
 SRC = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = (
@@ -37,6 +37,24 @@ def money_text(minor: int | None, currency: str, blank_zero: bool = True) -> str
     return f"{Money(minor, currency).to_decimal():,}"
 
 
+def locale_of(currency: str) -> str:
+    """The locale amounts and dates are written in: US English for dollars (the child care
+    agency's book), British English otherwise (the council's)."""
+    return "en_US" if currency == "USD" else "en_GB"
+
+
+def amount_text(minor: int | None, currency: str) -> str:
+    """An amount for people: its currency's symbol, grouped, in the currency's locale;
+    empty without an amount or a currency.
+
+    >>> amount_text(536622, "GBP"), amount_text(-1250, "USD"), amount_text(0, "GBP")
+    ('£5,366.22', '-$12.50', '£0.00')
+    """
+    if minor is None or currency not in CURRENCY_EXPONENTS:
+        return ""
+    return format_money(Money(int(minor), currency), locale_of(currency))
+
+
 def day_text(value: date | str | None) -> str:
     if value is None:
         return ""
@@ -56,7 +74,9 @@ def make_templates() -> Jinja2Templates:
         [FileSystemLoader([str(d) for d in TEMPLATE_DIRS if d.exists()])]
     )
     templates.env.globals.update(
-        version=__version__, money=money_text, day=day_text, when=when_text
+        version=__version__, money=money_text, amount=amount_text, day=day_text, when=when_text
     )
-    templates.env.filters.update(money=money_text, day=day_text, when=when_text, zip=zip)
+    templates.env.filters.update(
+        money=money_text, amount=amount_text, day=day_text, when=when_text, zip=zip
+    )
     return templates
