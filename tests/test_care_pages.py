@@ -246,7 +246,9 @@ def test_the_page_reconciles_one_provider_and_lists_records_in_no_run(web):
     home = client.get(f"/b/{BOOK}/care")
     assert "record(s) belong to no run yet" in home.text
     listed = client.get(f"/b/{BOOK}/care/unmatched?provider={refs['provider']}")
-    assert listed.status_code == 200 and "PG-L1" in listed.text and "not reconciled yet" in listed.text
+    assert (
+        listed.status_code == 200 and "PG-L1" in listed.text and "not reconciled yet" in listed.text
+    )
     wrong = client.get(f"/b/{BOOK}/care/unmatched?provider=NOPE")
     assert wrong.status_code == 422 and "no provider" in wrong.text
     refused = client.post(
