@@ -167,8 +167,15 @@ def test_reconcile_decide_post_and_the_portal(web):
         )
         assert decided.status_code == 200
     assert "<strong>resolved</strong>" in decided.text
-    posted = client.post(
-        f"/b/{BOOK}/care/runs/{run_id}/post", data={"csrf_token": csrf}, follow_redirects=True
+    # The clerk who decided cannot post the self-bill; a manager does.
+    refused_post = client.post(f"/b/{BOOK}/care/runs/{run_id}/post", data={"csrf_token": csrf})
+    assert refused_post.status_code == 403 and "another person posts it" in refused_post.text
+    manager = TestClient(client.app)
+    manager_token = sign_in(manager, f"demo-manager@{BOOK}")
+    posted = manager.post(
+        f"/b/{BOOK}/care/runs/{run_id}/post",
+        data={"csrf_token": manager_token},
+        follow_redirects=True,
     )
     assert "<strong>posted</strong>" in posted.text and "entry " in posted.text
     for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", b"Run,Provider ref,Line,")):

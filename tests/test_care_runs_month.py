@@ -174,13 +174,19 @@ def test_a_late_record_of_a_visit_decided_missed_is_an_exception_not_a_reversal(
             .order_by(visit_outcomes.c.id)
         ).all()
     assert after == before  # the posted run's decisions stand
-    # The officer accepts it: paid once, in the supplementary self-bill.
+    # The officer accepts it, a second person approves (a visit decided missed is paid
+    # after all): paid once, in the supplementary self-bill.
     with db.write() as conn:
         decided = decisions.decide(
             conn, clerk, book, row.id, "accept_planned", "the carer's phone failed"
         )
-        payables.post_payable(conn, manager, book, extra.run_id)
-    assert decided["final_amount_minor"] == 950  # 30 minutes at 19.00
+        assert decided["awaiting_approval"] and decided["final_amount_minor"] == 950
+        with pytest.raises(Conflict, match="decide its exceptions first"):
+            payables.post_payable(conn, manager, book, extra.run_id)
+        decisions.approve(conn, manager, book, decided["decision_id"], accept=True)
+        entry = payables.post_payable(conn, manager, book, extra.run_id)
+        balance = ledger.party_balances_by_account(conn, manager, book, month["p1"])
+    assert entry is not None and balance[0].balance_minor < 0
 
 
 def test_a_record_near_midnight_is_paid_once_however_the_days_are_cut(db, book, council):

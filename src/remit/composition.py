@@ -13,7 +13,9 @@ The interfaces call ``register_all()`` before they serve: the web app factory, t
 
 from __future__ import annotations
 
+from remit.care import decisions as care_decisions
 from remit.care import kinds as care_kinds
+from remit.cases.service import register_transition_guard
 from remit.db import Database
 from remit.events.delivery import deliver_due
 from remit.jobs import kinds as job_kinds
@@ -28,9 +30,12 @@ DAILY_KINDS = ("cases.escalate", "care.settle")
 
 
 def register_all() -> None:
-    """Register every kind of job (again is harmless: the same kind twice is one kind)."""
+    """Register every kind of job and the case guards other packages add (again is
+    harmless: the same kind twice is one kind)."""
     for kind in JOB_KINDS:
         register_job_kind(kind)
+    # An arbitration case moves with its care run: not decided while exceptions wait.
+    register_transition_guard("arbitration", "decide", care_decisions.arbitration_may_be_decided)
 
 
 def schedule_daily_jobs(database: Database, vault: Vault) -> int:

@@ -15,11 +15,12 @@ run is resolved and its arbitration case is closed as decided.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
@@ -27,6 +28,7 @@ from remit.care.model import MAX_PLANNED_MINUTES, RunStatus, amount_minor, rate_
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import (
     actual_records,
+    care_decisions,
     care_package_rates,
     care_packages,
     care_runs,
@@ -34,7 +36,8 @@ from remit.care.store import (
     visit_outcomes,
 )
 from remit.cases import service as cases
-from remit.errors import Conflict, NotFound, Problem, ValidationFailed
+from remit.db import insert_id
+from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.money import exponent
 from remit.text import FREE_TEXT_MAX, text_problem
 
@@ -69,39 +72,329 @@ def decide(
     decision: Decision | str,
     reason: str,
     minutes: int | None = None,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    """Record the decision on one exception; returns the outcome as it now stands."""
+    """Record the decision on one exception; returns the outcome as it now stands.
+
+    ``expected_version`` is the outcome's version the decider saw: if someone decided it
+    since, nothing changes and ``StaleDecision`` (409) says what stands now. A decision that
+    pays more than the plan by more than the policy's ``second_approval_minutes``, or that
+    pays an unplanned record, waits for a second person (``approve``): until then the
+    exception stays open.
+    """
     require(actor, book_id, Permission.CARE_DECIDE)
     row = _outcome(conn, book_id, outcome_id)
+    _fresh(row, expected_version)
     chosen = _checked(row, decision, reason, minutes)
     paid = minutes_for(chosen, row.planned_minutes, row.delivered_minutes, minutes)
     amount = _price(paid, _rate(conn, row), row.currency)
+    pending = needs_second_person(row, paid)
+    _bump(conn, row)  # claims the version: a second decider of the same version fails here
+    d = care_decisions.c
+    conn.execute(
+        update(care_decisions)
+        .where(and_(d.outcome_id == outcome_id, d.status == DecisionStatus.PENDING.value))
+        .values(status=DecisionStatus.REPLACED.value)
+    )
+    decision_id = insert_id(
+        conn,
+        insert(care_decisions).values(
+            outcome_id=outcome_id,
+            run_id=row.run_id,
+            decision=chosen.value,
+            minutes=paid,
+            amount_minor=amount,
+            reason=reason.strip(),
+            status=(DecisionStatus.PENDING if pending else DecisionStatus.IN_FORCE).value,
+            outcome_version=int(row.version),
+            decided_by=actor.username,
+            decided_at=audit.utc_now_text(),
+        ),
+    )
+    after = {
+        "decision": chosen.value,
+        "final_minutes": paid,
+        "final_amount_minor": amount,
+        "reason": reason.strip(),
+        "decision_id": decision_id,
+        "awaiting_approval": pending,
+    }
+    if pending:
+        audit.record(
+            conn, actor, "care.decide_pending", "visit_outcome", outcome_id, None, after, book_id
+        )
+        return {**dict(row._mapping), **after, "version": int(row.version) + 1}
+    _apply(conn, actor, book_id, row, decision_id, chosen.value, reason.strip(), paid, amount)
+    return {**dict(row._mapping), **after, "version": int(row.version) + 1}
+
+
+def decide_many(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    run_id: int,
+    versions: dict[int, int],
+    decision: Decision | str,
+    reason: str,
+    minutes: int | None = None,
+) -> list[dict[str, Any]]:
+    """One decision and one reason on many exceptions of one run (outcome id -> the version
+    seen), all or nothing: any stale row refuses the whole with ``StaleDecision`` listing
+    every stale row; any invalid row refuses it with every problem, each naming its row."""
+    require(actor, book_id, Permission.CARE_DECIDE)
+    if not versions:
+        raise ValidationFailed([Problem("outcomes", "choose at least one exception", "required")])
+    if len(versions) > MAX_BULK:
+        raise ValidationFailed(
+            [Problem("outcomes", f"at most {MAX_BULK} exceptions at once", "too_many")]
+        )
+    rows = {oid: _outcome(conn, book_id, oid) for oid in sorted(versions)}
+    if any(int(r.run_id) != run_id for r in rows.values()):
+        raise NotFound(f"an exception chosen is not of run {run_id}")
+    stale = [oid for oid, r in rows.items() if int(r.version) != versions[oid]]
+    if stale:
+        raise StaleDecision(
+            f"{len(stale)} of the {len(rows)} exceptions chosen were decided by someone else "
+            "since you opened the page: nothing was changed",
+            [_state(conn, rows[oid]) for oid in stale],
+        )
+    problems: list[Problem] = []
+    for r in rows.values():
+        try:
+            _checked(r, decision, reason, minutes)
+        except ValidationFailed as exc:
+            problems += [
+                Problem(p.field, f"{_label(r)}: {p.message}", p.check) for p in exc.problems
+            ]
+    if problems:
+        raise ValidationFailed(_unique(problems))
+    return [
+        decide(conn, actor, book_id, oid, decision, reason, minutes, versions[oid]) for oid in rows
+    ]
+
+
+def approve(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    decision_id: int,
+    accept: bool,
+    note: str = "",
+) -> dict[str, Any]:
+    """A second person's approval (or refusal) of a decision waiting for one. The person
+    who made the decision cannot; a refused decision leaves the exception open."""
+    require(actor, book_id, Permission.CARE_APPROVE)
+    d = care_decisions.c
+    found = conn.execute(
+        select(care_decisions)
+        .join(care_runs, care_runs.c.id == d.run_id)
+        .where(and_(d.id == decision_id, care_runs.c.book_id == book_id))
+    ).first()
+    if found is None:
+        raise NotFound(f"no care decision {decision_id} in this book")
+    if found.status != DecisionStatus.PENDING.value:
+        raise Conflict(f"the decision is {found.status.replace('_', ' ')}, not waiting")
+    if found.decided_by == actor.username:
+        raise Forbidden("the person who made a decision cannot approve it: a second person does")
+    problem = text_problem(note.strip(), "note", max_chars=FREE_TEXT_MAX, multiline=True)
+    if problem is not None:
+        raise ValidationFailed([problem])
+    row = _outcome(conn, book_id, int(found.outcome_id))
+    if row.run_status not in OPEN_RUNS:
+        raise Conflict(f"the run is {row.run_status}: its outcomes can no longer change")
+    status = DecisionStatus.IN_FORCE if accept else DecisionStatus.REFUSED
+    conn.execute(
+        update(care_decisions)
+        .where(and_(d.id == decision_id, d.status == DecisionStatus.PENDING.value))
+        .values(status=status.value, approved_by=actor.username, approved_at=audit.utc_now_text())
+    )
+    _bump(conn, row)
+    detail = {"decision_id": decision_id, "approved": accept, "note": note.strip()}
+    audit.record(conn, actor, "care.approve", "visit_outcome", row.id, None, detail, book_id)
+    if accept:
+        _apply(
+            conn,
+            Actor(found.decided_by),
+            book_id,
+            row,
+            decision_id,
+            found.decision,
+            found.reason,
+            int(found.minutes),
+            int(found.amount_minor),
+            approver=actor,
+        )
+    return {**detail, "outcome_id": int(row.id), "run_id": int(row.run_id)}
+
+
+def pending_approvals(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, Any]]:
+    """Decisions waiting for a second person, oldest first, with their run and provider."""
+    require(actor, book_id, Permission.CARE_READ)
+    d, r = care_decisions.c, care_runs.c
+    rows = conn.execute(
+        select(care_decisions, r.provider_party_id, r.period_start, r.period_end)
+        .join(care_runs, r.id == d.run_id)
+        .where(and_(r.book_id == book_id, d.status == DecisionStatus.PENDING.value))
+        .order_by(d.id)
+        .limit(500)
+    )
+    return [dict(x._mapping) for x in rows]
+
+
+def history(conn: Connection, actor: Actor, book_id: int, run_id: int) -> dict[int, list[Any]]:
+    """Every decision on the run's exceptions, by outcome, oldest first."""
+    require(actor, book_id, Permission.CARE_READ)
+    d, r = care_decisions.c, care_runs.c
+    out: dict[int, list[Any]] = {}
+    for row in conn.execute(
+        select(care_decisions)
+        .join(care_runs, r.id == d.run_id)
+        .where(and_(d.run_id == run_id, r.book_id == book_id))
+        .order_by(d.id)
+    ).mappings():
+        out.setdefault(int(row["outcome_id"]), []).append(dict(row))
+    return out
+
+
+def needs_second_person(row: Any, paid_minutes: int) -> bool:
+    """Paying more than planned + the policy's ``second_approval_minutes``, or paying a
+    record with no planned visit, needs a second person."""
+    if paid_minutes <= 0:
+        return False
+    if row.planned_visit_id is None or row.status == "unplanned":
+        return True
+    limit = int(json.loads(row.run_policy or "{}").get("second_approval_minutes", 0))
+    return bool(paid_minutes > int(row.planned_minutes) + limit)
+
+
+class DecisionStatus(StrEnum):
+    IN_FORCE = "in_force"
+    PENDING = "pending_approval"
+    REFUSED = "refused"
+    REPLACED = "replaced"
+
+
+class StaleDecision(Conflict):
+    """A decision made on a version of an exception that someone else changed since."""
+
+    def __init__(self, message: str, current: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+MAX_BULK = 500
+
+
+def _fresh(row: Any, expected_version: int | None) -> None:
+    if expected_version is not None and int(row.version) != expected_version:
+        state = _state_of(row)
+        raise StaleDecision(
+            f"{_label(row)} was decided by someone else since you opened it "
+            f"(now: {state['summary']}); nothing was changed",
+            [state],
+        )
+
+
+def _state(conn: Connection, row: Any) -> dict[str, Any]:
+    return _state_of(row)
+
+
+def _state_of(row: Any) -> dict[str, Any]:
+    summary = (
+        f"{row.decision.replace('_', ' ')} by {row.decided_by}, {row.final_minutes} min"
+        if row.decision
+        else "undecided (a decision may wait for approval)"
+    )
+    return {
+        "outcome_id": int(row.id),
+        "version": int(row.version),
+        "decision": row.decision,
+        "decided_by": row.decided_by,
+        "final_minutes": int(row.final_minutes),
+        "summary": summary,
+    }
+
+
+def _label(row: Any) -> str:
+    return f"exception {row.id}"
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: dict[tuple[str, str], Problem] = {}
+    for p in problems:
+        seen.setdefault((p.field, p.message), p)
+    return list(seen.values())
+
+
+def _bump(conn: Connection, row: Any) -> None:
+    """version + 1 where the version is the one read: exactly one of two concurrent
+    deciders of one version gets here; the other is told what stands."""
+    o = visit_outcomes.c
+    done = conn.execute(
+        update(visit_outcomes)
+        .where(and_(o.id == row.id, o.version == row.version))
+        .values(version=o.version + 1)
+    )
+    if done.rowcount != 1:
+        raise StaleDecision(
+            f"{_label(row)} was decided by someone else at the same moment; nothing was changed",
+            [_state_of(row)],
+        )
+
+
+def _apply(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    row: Any,
+    decision_id: int,
+    decision: str,
+    reason: str,
+    paid: int,
+    amount: int,
+    approver: Actor | None = None,
+) -> None:
+    """Put a decision in force on its outcome; the one before it is replaced."""
+    d = care_decisions.c
+    conn.execute(
+        update(care_decisions)
+        .where(
+            and_(
+                d.outcome_id == row.id,
+                d.status == DecisionStatus.IN_FORCE.value,
+                d.id != decision_id,
+            )
+        )
+        .values(status=DecisionStatus.REPLACED.value)
+    )
     before = {
         "decision": row.decision,
         "final_minutes": row.final_minutes,
         "final_amount_minor": row.final_amount_minor,
     }
     after = {
-        "decision": chosen.value,
+        "decision": decision,
         "final_minutes": paid,
         "final_amount_minor": amount,
-        "reason": reason.strip(),
+        "reason": reason,
+        **({"approved_by": approver.username} if approver else {}),
     }
     conn.execute(
         update(visit_outcomes)
-        .where(visit_outcomes.c.id == outcome_id)
+        .where(visit_outcomes.c.id == row.id)
         .values(
-            decision=chosen.value,
-            decision_reason=reason.strip(),
+            decision=decision,
+            decision_reason=reason,
             decided_by=actor.username,
             decided_at=audit.utc_now_text(),
             final_minutes=paid,
             final_amount_minor=amount,
         )
     )
-    audit.record(conn, actor, "care.decide", "visit_outcome", outcome_id, before, after, book_id)
-    _advance(conn, actor, book_id, int(row.run_id))
-    return {**dict(row._mapping), **after}
+    audit.record(
+        conn, approver or actor, "care.decide", "visit_outcome", row.id, before, after, book_id
+    )
+    _advance(conn, approver or actor, book_id, int(row.run_id))
 
 
 def outcome_run_id(conn: Connection, actor: Actor, book_id: int, outcome_id: int) -> int:
@@ -113,7 +406,9 @@ def outcome_run_id(conn: Connection, actor: Actor, book_id: int, outcome_id: int
 def _outcome(conn: Connection, book_id: int, outcome_id: int) -> Any:
     o, r = visit_outcomes.c, care_runs.c
     row = conn.execute(
-        select(visit_outcomes, r.status.label("run_status"), r.book_id)
+        select(
+            visit_outcomes, r.status.label("run_status"), r.book_id, r.policy.label("run_policy")
+        )
         .join(care_runs, r.id == o.run_id)
         .where(and_(o.id == outcome_id, r.book_id == book_id))
     ).first()
@@ -245,6 +540,31 @@ def _advance(conn: Connection, actor: Actor, book_id: int, run_id: int) -> None:
                 reason="every exception of the run is decided",
                 expected_version=case["version"],
             )
+
+
+def arbitration_may_be_decided(conn: Connection, book_id: int, case_id: int) -> str | None:
+    """The case guard of an arbitration case's *decide*: refused while its run still has an
+    exception without a decision in force (the last decision moves the case itself)."""
+    o, r = visit_outcomes.c, care_runs.c
+    waiting = conn.execute(
+        select(func.count())
+        .select_from(visit_outcomes)
+        .join(care_runs, r.id == o.run_id)
+        .where(
+            and_(
+                r.book_id == book_id,
+                r.case_id == case_id,
+                o.exception.is_(True),
+                o.decision.is_(None),
+            )
+        )
+    ).scalar_one()
+    if waiting:
+        return (
+            f"{waiting} exception(s) of the run still wait for a decision: decide them on the "
+            "run's page; the last decision closes this case as decided"
+        )
+    return None
 
 
 def settle_unanswered(

@@ -33,6 +33,7 @@ from remit.events.service import emit
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
+from remit.parties import service as parties
 from remit.text import text_problem
 
 EXPENSE_ACCOUNT = "5000"  # the demo chart's care expense; a book may name another
@@ -346,6 +347,7 @@ def post_payable(
     if on_hold(conn, book_id, run.provider_party_id):
         raise Conflict("the provider is held: nothing passes to payment")
     _refuse_pending_adjustments(conn, run_id)
+    _refuse_decider(conn, actor, book_id, run)
     by_centre = cost_centres(conn, run_id)
     currency = _currency(conn, run_id)
     adjustments = conn.execute(
@@ -430,6 +432,40 @@ def post_payable(
     )
     emit(conn, book_id, "care.payable.posted", "care_run", run_id, detail)
     return entry_id
+
+
+def deciders(conn: Connection, run_id: int) -> set[str]:
+    """Who decided the run's exceptions (the decisions in force; a settlement by the
+    policy's default is no one's, and a second person's approval is not a decision)."""
+    o = visit_outcomes.c
+    return set(
+        conn.execute(
+            select(o.decided_by).where(
+                and_(
+                    o.run_id == run_id,
+                    o.decision.is_not(None),
+                    o.decision != "policy_default",
+                )
+            )
+        ).scalars()
+    )
+
+
+def decider_may_post(conn: Connection, book_id: int, provider_party_id: int) -> bool:
+    """The setting of the provider, else the book's, else no: the person who decided a
+    run's exceptions does not post it."""
+    found = _setting(conn, book_id, provider_party_id, care_settings.c.decider_may_post)
+    return bool(found)
+
+
+def _refuse_decider(conn: Connection, actor: Actor, book_id: int, run: Any) -> None:
+    if actor.is_system or decider_may_post(conn, book_id, int(run.provider_party_id)):
+        return
+    if actor.username in deciders(conn, int(run.id)):
+        raise Forbidden(
+            "you decided exceptions of this run, so another person posts it "
+            "(the book's rule: two people see every self-bill)"
+        )
 
 
 def _refuse_pending_adjustments(conn: Connection, run_id: int) -> None:
@@ -565,3 +601,57 @@ def portal_runs(conn: Connection, actor: Actor, book_id: int) -> list[dict[str, 
     if party_id is None:
         raise Forbidden("this user is not bound to a provider")
     return _runs(conn, book_id, None, party_id)
+
+
+def set_settings(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    provider_party_id: int | None = None,
+    payment_terms_days: int | None = None,
+    decider_may_post: bool | None = None,
+) -> None:
+    """The book's (no provider) or one provider's care settings; None leaves one as it is."""
+    require(actor, book_id, Permission.CARE_POLICY)
+    if payment_terms_days is not None and not 0 <= payment_terms_days <= 366:
+        raise ValidationFailed(
+            [Problem("payment_terms_days", "payment terms of 0 to 366 days", "range")]
+        )
+    if provider_party_id is not None:
+        _refuse_not_provider(conn, book_id, provider_party_id)
+    s = care_settings.c
+    scope = and_(
+        s.book_id == book_id,
+        s.provider_party_id == provider_party_id
+        if provider_party_id is not None
+        else s.provider_party_id.is_(None),
+    )
+    row = conn.execute(select(care_settings).where(scope)).first()
+    values: dict[str, Any] = {"updated_by": actor.username, "updated_at": audit.utc_now_text()}
+    if payment_terms_days is not None:
+        values["payment_terms_days"] = payment_terms_days
+    if decider_may_post is not None:
+        values["decider_may_post"] = decider_may_post
+    if row is None:
+        conn.execute(
+            insert(care_settings).values(
+                book_id=book_id, provider_party_id=provider_party_id, **values
+            )
+        )
+    else:
+        conn.execute(update(care_settings).where(s.id == row.id).values(**values))
+    audit.record(
+        conn,
+        actor,
+        "care.settings",
+        "book" if provider_party_id is None else "party",
+        provider_party_id or book_id,
+        dict(row._mapping) if row is not None else None,
+        values,
+        book_id,
+    )
+
+
+def _refuse_not_provider(conn: Connection, book_id: int, party_id: int) -> None:
+    if not parties.party_has_role(conn, book_id, party_id, "provider"):
+        raise NotFound(f"no provider {party_id} in this book")

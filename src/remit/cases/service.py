@@ -8,7 +8,7 @@ people acting on the same case at once cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -241,6 +241,17 @@ def _insert_case(
 # ---------------------------------------------------------------- moving a case
 
 
+# Checks another package adds to a transition of one case type (registered by the
+# composition root, so that cases names no other package): (case type, action) -> a function
+# of (conn, book_id, case_id) returning why the transition cannot be taken now, or None.
+TransitionGuard = Callable[[Connection, int, int], "str | None"]
+_GUARDS: dict[tuple[str, str], TransitionGuard] = {}
+
+
+def register_transition_guard(case_type: str, action: str, guard: TransitionGuard) -> None:
+    _GUARDS[(case_type, action)] = guard
+
+
 def transition(
     conn: Connection,
     actor: Actor,
@@ -262,6 +273,10 @@ def transition(
             f"a {kind.label.lower()} in state {row.state!r} cannot {action!r} (allowed: {allowed})"
         )
     _may_work(actor, book_id, row, move.permission)
+    guard = _GUARDS.get((row.case_type, action))
+    refusal = guard(conn, book_id, case_id) if guard is not None else None
+    if refusal:
+        raise Conflict(refusal)
     if move.needs_reason and not reason.strip():
         raise ValidationFailed([Problem("reason", f"say why ({move.label.lower()})", "required")])
     _refuse(text_problem(reason, "reason", max_chars=FREE_TEXT_MAX, multiline=True))
