@@ -159,6 +159,19 @@ def test_reconcile_decide_post_and_the_portal(web):
     )
     assert refused.status_code == 422
     assert f'id="o{outcome_ids[0]}-reason-error"' in refused.text
+    assert f"Reason (exception {outcome_ids[0]})" in refused.text  # in words
+    assert f"o{outcome_ids[0]}-reason</a>" not in refused.text
+    kept = client.post(
+        f"/b/{BOOK}/care/outcomes/{outcome_ids[0]}/decide",
+        data={"csrf_token": csrf, "decision": "set_minutes", "minutes": "", "reason": "typed"},
+    )
+    assert kept.status_code == 422 and 'value="typed"' in kept.text
+    assert '<option value="set_minutes" selected>' in kept.text
+    stale = client.post(
+        f"/b/{BOOK}/care/outcomes/{outcome_ids[0]}/decide",
+        data={"csrf_token": csrf, "decision": "reject", "reason": "x", "version": "7"},
+    )
+    assert stale.status_code == 409 and "decided by someone else" in stale.text
     for outcome_id in outcome_ids:
         decided = client.post(
             f"/b/{BOOK}/care/outcomes/{outcome_id}/decide",

@@ -200,6 +200,7 @@ def _samples(database) -> dict[str, Any]:
         "run_id": run_id,
         "outcome_id": outcome_id,
         "adjustment_id": adjustment_id,
+        "decision_id": 1,  # a decision id: the route's roles are checked before the id
         "fmt": "csv",
     }
 

@@ -513,6 +513,7 @@ def payable_lines(
     rows = conn.execute(
         select(
             o.id,
+            o.version,
             v.ref.label("visit"),
             a.ref.label("record"),
             a.carer_ref.label("carer"),

@@ -234,11 +234,23 @@ def care_unmatched(ctx: Read, provider: Annotated[str, Query(max_length=64)] = "
     )
 
 
+FIELD_WORDS = {"decision": "Decision", "minutes": "Minutes", "reason": "Reason"}
+
+
 def _run_page(
-    ctx: Ctx, run_id: int, errors: dict[str, list[str]] | None = None, status: int = 200
+    ctx: Ctx,
+    run_id: int,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         run, held = payables.run_with_hold(conn, ctx.actor, ctx.book_id, run_id)
+        pending = {
+            int(d["outcome_id"]): d
+            for d in decisions.pending_approvals(conn, ctx.actor, ctx.book_id)
+            if int(d["run_id"]) == run_id
+        }
         lines = payables.payable_lines(conn, ctx.actor, ctx.book_id, run_id)
         provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
         adjustments = payables.adjustments_of(conn, ctx.actor, ctx.book_id, run_id)
@@ -258,6 +270,9 @@ def _run_page(
         adjustments=adjustments,
         decisions=DECISIONS,
         errors=errors or {},
+        summary=_worded(errors or {}),
+        values=values or {},
+        pending=pending,
         currency=next((x["currency"] for x in lines if x["currency"]), ""),
     )
 
@@ -292,26 +307,56 @@ def run_selfbill(ctx: Read, run_id: Id, fmt: str) -> Response:
     return _selfbill(ctx, run_id, fmt)
 
 
+def _worded(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The error summary's lines in words: "Minutes (exception 12)", not ``o12-minutes``."""
+    out: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        outcome, _, name = key.partition("-")
+        label = FIELD_WORDS.get(name, name.replace("_", " ").capitalize())
+        out.setdefault(f"{label} (exception {outcome.lstrip('o')})", []).extend(messages)
+    return out
+
+
 @router.post("/outcomes/{outcome_id}/decide", response_class=HTMLResponse)
 def outcome_decide(
     ctx: Decide,
     outcome_id: Id,
-    decision: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-    minutes: Annotated[str, Form()] = "",
+    decision: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=8000)] = "",
+    minutes: Annotated[str, Form(max_length=20)] = "",
+    version: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
+    """One decision, on the version of the exception the officer saw (a stale one is a 409
+    saying what stands now)."""
     with ctx.db.read() as conn:
         run_id = decisions.outcome_run_id(conn, ctx.actor, ctx.book_id, outcome_id)
     chosen = int(minutes) if minutes.strip().isdigit() and len(minutes) < 6 else None
+    seen = int(version) if version.strip().isdigit() else None
+    typed = {"decision": decision, "reason": reason, "minutes": minutes}
     try:
         if minutes.strip() and chosen is None:
             raise ValidationFailed([Problem("minutes", "a whole number of minutes", "minutes")])
         with ctx.db.write() as conn:
-            decisions.decide(conn, ctx.actor, ctx.book_id, outcome_id, decision, reason, chosen)
+            decisions.decide(
+                conn, ctx.actor, ctx.book_id, outcome_id, decision, reason, chosen, seen
+            )
     except ValidationFailed as exc:
         errors = {f"o{outcome_id}-{k}": v for k, v in field_errors(exc).items()}
-        return _run_page(ctx, run_id, errors, 422)
+        values = {f"o{outcome_id}-{k}": v for k, v in typed.items()}
+        return _run_page(ctx, run_id, errors, 422, values)
     return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#exceptions", status_code=303)
+
+
+@router.post("/decisions/{decision_id}/approve")
+def decision_approve(
+    ctx: Annotated[Ctx, Depends(Need(Permission.CARE_APPROVE))],
+    decision_id: Id,
+    accept: Annotated[bool, Form()] = False,
+) -> Response:
+    """A second person's approval or refusal of a decision waiting for one."""
+    with ctx.db.write() as conn:
+        done = decisions.approve(conn, ctx.actor, ctx.book_id, decision_id, accept)
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{done['run_id']}#exceptions", status_code=303)
 
 
 @router.post("/runs/{run_id}/post")
