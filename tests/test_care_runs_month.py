@@ -339,7 +339,7 @@ EXAMPLES = iter(range(10_000))  # a fresh pair of books per example
 
 
 @settings(
-    max_examples=12,
+    max_examples=16,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -355,16 +355,26 @@ EXAMPLES = iter(range(10_000))  # a fresh pair of books per example
         max_size=14,
     ),
     cuts=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=4),
+    scoped=st.sampled_from([0, 10**9]),
 )
 def test_every_record_and_place_is_paid_at_most_once_whatever_the_periods(
-    sqlite_db, council_books, records, cuts
+    sqlite_db, council_books, records, cuts, scoped
 ):
     """The week cut into random adjacent and overlapping periods, reconciled in that order,
     each run decided as the policy had it and posted, then the whole week again (what is
     left goes to supplementary runs); against the week reconciled once, in a second book
     with the same data and the same decisions. Every record and carer place is paid at
-    most once, and the totals are equal."""
+    most once, and the totals are equal. ``scoped``: every reconcile reads only what can
+    change (0), or every visit and record of the span (10**9), as a first run does."""
     n = next(EXAMPLES)
+    share, runs.SCOPED_SHARE = runs.SCOPED_SHARE, scoped
+    try:
+        _paid_once(sqlite_db, council_books, n, records, cuts)
+    finally:
+        runs.SCOPED_SHARE = share
+
+
+def _paid_once(sqlite_db, council_books, n, records, cuts):
     lines = [
         f"X{i},{c},{p},{k},HC,app,{DAYS[d].isoformat()}T{m // 60:02d}:{m % 60:02d}:00,"
         f"{DAYS[d].isoformat()}T{min(m + dur, 1439) // 60:02d}:{min(m + dur, 1439) % 60:02d}:00"

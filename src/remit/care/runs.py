@@ -12,6 +12,7 @@ indexes hold it in the store; ``_keep`` makes it so).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -43,7 +44,7 @@ from remit.care.store import (
 )
 from remit.cases import service as cases
 from remit.cases.model import NewCase
-from remit.db import insert_id
+from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, Problem, ValidationFailed
 from remit.events.service import emit
 from remit.parties import service as parties
@@ -108,10 +109,9 @@ def reconcile_period(
     replaced = [t.run_id for t in targets.values() if t.run_id is not None]
     if replaced:
         conn.execute(delete(visit_outcomes).where(visit_outcomes.c.run_id.in_(replaced)))
-    planned = _planned(conn, book_id, start_s - 2 * reach, end_s + 2 * reach, provider_party_ids)
-    actual = _actual(conn, book_id, start_s - reach, end_s + reach, provider_party_ids)
-    held_visits = _held_visits(conn, book_id, start_s - 2 * reach, end_s + 2 * reach)
-    actual = actual.filter(pl.col("held_run") == 0).drop("held_run")
+    planned, actual = _inputs(conn, book_id, start_s, end_s, reach, provider_party_ids)
+    held_visits = planned.filter(pl.col("held_by") != 0).select("visit_id", "held_by")
+    planned = planned.drop("held_by")
     providers = sorted(
         set(
             planned.filter(pl.col("start_s").is_between(start_s, end_s, closed="left"))
@@ -236,25 +236,76 @@ def _keep(
     return rows.drop("_order", "_eligible", "in_period", "held_by", "check_in_s")
 
 
-def _held_visits(conn: Connection, book_id: int, start_s: int, end_s: int) -> pl.DataFrame:
-    """(visit_id, held_by): the visits of the span whose places a stored run holds."""
-    o, v = visit_outcomes.c, planned_visits.c
-    query = (
-        select(o.planned_visit_id, func.min(o.run_id))
-        .select_from(planned_visits)
-        .join(visit_outcomes, o.planned_visit_id == v.id)
-        .where(
-            and_(
-                v.book_id == book_id,
-                v.start_s >= start_s,
-                v.start_s < end_s,
-                o.place.is_not(None),
-            )
-        )
-        .group_by(o.planned_visit_id)
+def _inputs(
+    conn: Connection,
+    book_id: int,
+    start_s: int,
+    end_s: int,
+    reach: int,
+    providers: list[int] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The engine's planned visits (with ``held_by``: the run holding its places, 0 none)
+    and the records no run holds, around the period: visits within two match windows of
+    its edges, records within one (see ``_keep``).
+
+    When few records are free (a supplementary run: at most one in ``SCOPED_SHARE`` of the
+    span's records), only what can change is read: the visits no run holds, and the held
+    visits of the free records' clients within two match windows of each record (those a
+    late record can be matched to). A held visit far from every free record would come out
+    of the engine missed, and be dropped by ``_keep``: leaving it out changes no outcome.
+    """
+    lo, hi = start_s - 2 * reach, end_s + 2 * reach
+    actual = _actual(conn, book_id, start_s - reach, end_s + reach, providers)
+    if actual.height * SCOPED_SHARE > _records_in(conn, book_id, lo, hi, providers):
+        return _planned(conn, book_id, lo, hi, providers), actual
+    free = _planned(conn, book_id, lo, hi, providers, free_only=True)
+    windows = actual.select(
+        client=pl.col("client_id").cast(pl.Int64, strict=False),
+        lo=pl.col("check_in_s") - 2 * reach,
+        hi=pl.col("check_in_s") + 2 * reach + 1,
+    ).drop_nulls()
+    near = _planned_near(conn, book_id, windows, lo, hi)
+    if providers:
+        near = near.filter(pl.col("provider_id").is_in([str(p) for p in providers]))
+    planned = pl.concat([free, near]).unique("visit_id", keep="first", maintain_order=True)
+    return planned, actual
+
+
+SCOPED_SHARE = 10  # a reconcile reads only what can change when <= 1 record in 10 is free
+
+_VISIT_SCHEMA = {
+    "id": pl.Int64,
+    "client": pl.Int64,
+    "provider": pl.Int64,
+    "package": pl.Int64,
+    "start_s": pl.Int64,
+    "end_s": pl.Int64,
+    "carers": pl.Int64,
+    "held_by": pl.Int64,
+}
+
+
+def _records_in(
+    conn: Connection, book_id: int, start_s: int, end_s: int, providers: list[int] | None
+) -> int:
+    a = actual_records.c
+    query = select(func.count()).where(
+        and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s)
     )
-    frame = read_frame(conn, query, {"visit": pl.Int64, "held_by": pl.Int64})
-    return frame.select(visit_id=pl.col("visit").cast(pl.String), held_by="held_by")
+    if providers:
+        query = query.where(a.provider_party_id.in_(providers))
+    return int(conn.execute(query).scalar_one())
+
+
+def _held_by() -> Any:
+    """The run holding a visit's places (0: none), per visit, through the places index."""
+    o, v = visit_outcomes.c, planned_visits.c
+    held = (
+        select(func.min(o.run_id))
+        .where(and_(o.planned_visit_id == v.id, o.place.is_not(None)))
+        .scalar_subquery()
+    )
+    return func.coalesce(held, 0)
 
 
 def _targets(
@@ -322,27 +373,35 @@ def _refuse_mixed_currencies(
 
 
 def _planned(
-    conn: Connection, book_id: int, start_s: int, end_s: int, providers: list[int] | None
+    conn: Connection,
+    book_id: int,
+    start_s: int,
+    end_s: int,
+    providers: list[int] | None,
+    free_only: bool = False,
 ) -> pl.DataFrame:
+    """The visits starting in the span, with ``held_by``; ``free_only``: those whose places
+    no run holds."""
     v = planned_visits.c
+    held_by = _held_by()
     query = select(
-        v.id, v.client_party_id, v.provider_party_id, v.package_id, v.start_s, v.end_s, v.carers
+        v.id,
+        v.client_party_id,
+        v.provider_party_id,
+        v.package_id,
+        v.start_s,
+        v.end_s,
+        v.carers,
+        held_by,
     ).where(and_(v.book_id == book_id, v.start_s >= start_s, v.start_s < end_s))
     if providers:
         query = query.where(v.provider_party_id.in_(providers))
-    frame = read_frame(
-        conn,
-        query,
-        {
-            "id": pl.Int64,
-            "client": pl.Int64,
-            "provider": pl.Int64,
-            "package": pl.Int64,
-            "start_s": pl.Int64,
-            "end_s": pl.Int64,
-            "carers": pl.Int64,
-        },
-    )
+    if free_only:
+        query = query.where(held_by == 0)
+    return _visit_frame(read_frame(conn, query, _VISIT_SCHEMA))
+
+
+def _visit_frame(frame: pl.DataFrame) -> pl.DataFrame:
     # The engine keys rates by provider and "service": here the package, whose rate it is.
     return frame.select(
         visit_id=pl.col("id").cast(pl.String),
@@ -352,28 +411,69 @@ def _planned(
         start_s="start_s",
         end_s="end_s",
         carers="carers",
+        held_by="held_by",
     )
+
+
+def _planned_near(
+    conn: Connection, book_id: int, windows: pl.DataFrame, start_s: int, end_s: int
+) -> pl.DataFrame:
+    """The visits of each window's client starting in the window (and in the span), with
+    ``held_by``: one query, the windows passed as arrays (PostgreSQL) or one JSON value
+    (SQLite), each read through the index of client and start."""
+    if windows.is_empty():
+        return _visit_frame(pl.DataFrame(schema=_VISIT_SCHEMA))
+    held = (
+        "COALESCE((SELECT MIN(o.run_id) FROM visit_outcomes o WHERE o.planned_visit_id = v.id"
+        " AND o.place IS NOT NULL), 0)"
+    )
+    columns = (
+        "v.id, v.client_party_id, v.provider_party_id, v.package_id, v.start_s, v.end_s,"
+        f" v.carers, {held}"
+    )
+    if is_postgres(conn):
+        sql = (
+            f"SELECT DISTINCT {columns} FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+            " AS w(client, lo, hi) JOIN planned_visits v ON v.book_id = %s"
+            " AND v.client_party_id = w.client AND v.start_s >= greatest(w.lo, %s)"
+            " AND v.start_s < least(w.hi, %s)"
+        )
+        params: tuple[Any, ...] = (
+            windows.get_column("client").to_list(),
+            windows.get_column("lo").to_list(),
+            windows.get_column("hi").to_list(),
+            book_id,
+            start_s,
+            end_s,
+        )
+    else:
+        sql = (
+            # CROSS JOIN: SQLite keeps the windows outside, each read through the index.
+            f"SELECT DISTINCT {columns} FROM json_each(?) w CROSS JOIN planned_visits v"
+            " WHERE v.book_id = ? AND v.client_party_id = json_extract(w.value, '$[0]')"
+            " AND v.start_s >= max(json_extract(w.value, '$[1]'), ?)"
+            " AND v.start_s < min(json_extract(w.value, '$[2]'), ?)"
+        )
+        params = (json.dumps(windows.rows()), book_id, start_s, end_s)
+    rows = conn.exec_driver_sql(sql, params).all()
+    return _visit_frame(pl.DataFrame(rows, orient="row", schema=_VISIT_SCHEMA))
 
 
 def _actual(
     conn: Connection, book_id: int, start_s: int, end_s: int, providers: list[int] | None
 ) -> pl.DataFrame:
+    """The records checked in during the span that no run's outcome holds."""
     a, o = actual_records.c, visit_outcomes.c
-    query = (
-        select(
-            a.id,
-            a.client_party_id,
-            a.provider_party_id,
-            a.carer_ref,
-            a.service_code,
-            a.check_in_s,
-            a.check_out_s,
-            func.coalesce(o.run_id, 0),
-        )
-        .select_from(actual_records)
-        .outerjoin(visit_outcomes, o.actual_record_id == a.id)
-        .where(and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s))
-    )
+    held = select(o.id).where(o.actual_record_id == a.id).exists()
+    query = select(
+        a.id,
+        a.client_party_id,
+        a.provider_party_id,
+        a.carer_ref,
+        a.service_code,
+        a.check_in_s,
+        a.check_out_s,
+    ).where(and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s, ~held))
     if providers:
         query = query.where(a.provider_party_id.in_(providers))
     frame = read_frame(
@@ -387,7 +487,6 @@ def _actual(
             "service_code": pl.String,
             "check_in_s": pl.Int64,
             "check_out_s": pl.Int64,
-            "held_run": pl.Int64,
         },
     )
     return frame.select(
@@ -398,7 +497,6 @@ def _actual(
         service_code="service_code",
         check_in_s="check_in_s",
         check_out_s="check_out_s",
-        held_run="held_run",  # the run whose outcome holds the record; 0: none
     )
 
 
