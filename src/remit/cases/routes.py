@@ -36,6 +36,7 @@ api = APIRouter(prefix="/api/v1/books/{book}/cases", tags=["cases"], responses=P
 Read = Annotated[Ctx, Depends(Need(P.CASE_READ))]
 Work = Annotated[Ctx, Depends(Need(P.CASE_WORK))]
 Assign = Annotated[Ctx, Depends(Need(P.CASE_ASSIGN))]
+Take = Annotated[Ctx, Depends(Need(P.CASE_TAKE))]
 PAGE = 50
 
 
@@ -74,9 +75,9 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
     with ctx.db.read() as conn:
         rows = cases.my_queue(conn, ctx.actor, ctx.book_id, _after(after), PAGE + 1)
         counts = cases.queue_counts(conn, ctx.actor, ctx.book_id, today)
-        unassigned = cases.list_cases(
-            conn, ctx.actor, ctx.book_id, cases.CaseFilter(owner="-"), limit=10
-        )
+        unowned = cases.unowned_by_type(conn, ctx.actor, ctx.book_id)
+        replies = cases.replies(conn, ctx.actor, ctx.book_id)
+        sections = cases.queue_sections(conn, ctx.actor, ctx.book_id)
         approvals = []
         if ctx.can(P.BANK_CHANGE_APPROVE):
             approvals = [
@@ -91,7 +92,9 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
         rows=rows[:PAGE],
         counts=counts,
         today=today,
-        unassigned=unassigned,
+        unowned=unowned,
+        replies=replies,
+        sections=sections,
         approvals=approvals,
         next_page=next_page,
         types=CASE_TYPES,
@@ -333,6 +336,13 @@ def case_assign(
             )
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
+    return _back(ctx, case_id)
+
+
+@router.post("/cases/{case_id}/take", response_class=HTMLResponse)
+def case_take(ctx: Take, case_id: Id, version: Annotated[int | None, Form()] = None) -> Response:
+    with ctx.db.write() as conn:
+        cases.take(conn, ctx.actor, ctx.book_id, case_id, version)
     return _back(ctx, case_id)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
+from remit.care import views as care_views
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
@@ -67,6 +68,11 @@ def party_list(
         rows = parties.party_page(
             conn, ctx.actor, ctx.book_id, role or None, q, _after(after), PAGE + 1
         )  # one past the page: is there a next one?
+        held = (
+            care_views.held_providers(conn, ctx.actor, ctx.book_id)
+            if ctx.can(P.CARE_READ)
+            else set()
+        )
     nxt = (
         encode_cursor({"name": rows[PAGE - 1]["name"], "id": rows[PAGE - 1]["id"]})
         if len(rows) > PAGE
@@ -82,6 +88,7 @@ def party_list(
         q=q,
         title=ROLE_TITLES.get(role, "Parties"),
         next_page=nxt,
+        held=held,
     )
 
 
