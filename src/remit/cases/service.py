@@ -470,7 +470,7 @@ def notify_owner(conn: Connection, book_id: int, case_id: int, text: str) -> int
 def clean_notice(text: str) -> str:
     """A notice's text: one paragraph, at most ``FREE_TEXT_MAX`` characters.
 
-    >>> clean_notice("  P001 answered\n visit 12 ")
+    >>> clean_notice("  P001 answered   visit 12 ")
     'P001 answered visit 12'
     """
     return " ".join(text.split())[:FREE_TEXT_MAX]
