@@ -12,14 +12,14 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from remit.access.service import actor_for
 from remit.audit import audit_events
-from remit.care import imports, payables, runs
+from remit.care import decisions, imports, payables, runs
 from remit.care import service as care
 from remit.care.service import NewPackage, Slot
-from remit.care.store import care_runs
+from remit.care.store import care_runs, planned_visits, visit_outcomes
 from remit.cases import service as cases
 from remit.errors import Conflict
 from remit.ledger import service as ledger
@@ -206,3 +206,63 @@ def test_client_and_provider_pages_show_their_care(web):
     client_id = int(re.search(rf'href="/b/{BOOK}/parties/(\d+)">[^<]+</a></td>\s*<td>', care)[1])
     client_page = client.get(f"/b/{BOOK}/parties/{client_id}").text
     assert "Care packages" in client_page and "Planned visits, this week and next" in client_page
+
+
+# ---------------------------------------------------------------- planning
+
+
+def test_planning_skips_visits_an_import_planned_and_reports_them_per_provider(db, book, council):
+    clerk = council["clerk"]
+    week = (date(2026, 11, 2), date(2026, 11, 8))
+    planned = (
+        "visit_id,client_id,provider_id,service_code,start,end\n"
+        "V1,C1,P1,HC,2026-11-02T09:00,2026-11-02T09:30\n"  # Ada's package visit, imported
+        "V2,C1,P1,HC,2026-11-03T13:00,2026-11-03T13:30\n"  # and her 13:00 of Tuesday
+        "V3,C1,P1,HC,2026-11-02T19:00,2026-11-02T19:30\n"  # an extra visit: no duplicate
+    )
+    with db.write() as conn:
+        imports.import_planned(conn, clerk, book, "plan.csv", planned.encode())
+        report = care.plan_period(conn, clerk, book, *week)
+        again = care.plan_period(conn, clerk, book, *week)
+    assert report.duplicates == {"P1": 2} and report.added == 7 + 5 + 1 - 2
+    assert "skipped 2 that duplicate imported visits (P1: 2)" in report.text()
+    assert (again.added, again.duplicates) == (0, {"P1": 2})  # still skipped, still said
+    with db.read() as conn:
+        v = planned_visits.c
+        starts = conn.execute(
+            select(v.start_s, func.count())
+            .where(v.book_id == book, v.client_party_id == council["c1"])
+            .group_by(v.start_s)
+            .having(func.count() > 1)
+        ).all()
+    assert starts == []  # no visit planned twice
+
+
+def test_planning_a_posted_period_is_refused_and_plans_nothing(db, book, council):
+    clerk, manager = council["clerk"], council["manager"]
+    week = (date(2026, 11, 2), date(2026, 11, 8))
+    with db.write() as conn:
+        care.generate_planned(conn, clerk, book, *week)
+        found = {s.provider_party_id: s for s in runs.reconcile_period(conn, clerk, book, *week)}
+        alan = found[council["p2"]]  # Oakfield's Monday: no record, one exception
+        for row in conn.execute(
+            select(visit_outcomes.c.id).where(
+                visit_outcomes.c.run_id == alan.run_id, visit_outcomes.c.exception.is_(True)
+            )
+        ).all():
+            decisions.decide(conn, clerk, book, row.id, "reject", "no visit took place")
+        payables.post_payable(conn, manager, book, alan.run_id)
+    before = count_rows(db, planned_visits)
+    with db.write() as conn, pytest.raises(Conflict) as refused:
+        care.plan_period(conn, clerk, book, date(2026, 11, 5), date(2026, 11, 12))
+    assert str(refused.value) == (
+        "the period 2026-11-02 to 2026-11-08 is posted for provider P2; plan a later period"
+    )
+    assert count_rows(db, planned_visits) == before
+    with db.write() as conn:  # the week after is open
+        assert care.plan_period(conn, clerk, book, date(2026, 11, 9), date(2026, 11, 15)).added
+
+
+def count_rows(db, table) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -123,10 +123,10 @@ def care_plan(
     try:
         start, end = _dates(first, last)
         with ctx.db.write() as conn:
-            added = care.generate_planned(conn, ctx.actor, ctx.book_id, start, end)
+            report = care.plan_period(conn, ctx.actor, ctx.book_id, start, end)
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
-    return notice_redirect(ctx, f"/b/{ctx.code}/care", f"planned {added} visit(s)")
+    return notice_redirect(ctx, f"/b/{ctx.code}/care", report.text())
 
 
 @router.post("/import", response_class=HTMLResponse)
