@@ -12,14 +12,14 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from remit.access.service import actor_for
 from remit.audit import audit_events
 from remit.care import decisions, imports, payables, runs
 from remit.care import service as care
 from remit.care.service import NewPackage, Slot
-from remit.care.store import care_runs, planned_visits, visit_outcomes
+from remit.care.store import care_answers, care_runs, planned_visits, visit_outcomes
 from remit.cases import service as cases
 from remit.errors import Conflict
 from remit.ledger import service as ledger
@@ -266,3 +266,25 @@ def test_planning_a_posted_period_is_refused_and_plans_nothing(db, book, council
 def count_rows(db, table) -> int:
     with db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_a_providers_answer_to_an_exception_is_in_the_queue_until_decided(web):
+    client, database = web
+    run_id, _, _ = arbitration_run(database)
+    with database.write() as conn:  # the portal's answer (stored as the portal stores it)
+        o = visit_outcomes.c
+        outcome = conn.execute(
+            select(o.id).where(o.run_id == run_id, o.exception.is_(True)).order_by(o.id).limit(1)
+        ).scalar()
+        conn.execute(
+            insert(care_answers).values(
+                outcome_id=outcome,
+                run_id=run_id,
+                body="the carer was there",
+                answered_by=f"demo-provider@{BOOK}",
+                answered_at="2026-11-20T10:00:00Z",
+            )
+        )
+    sign_in(client, f"demo-clerk@{BOOK}")
+    answered = section(client.get(f"/b/{BOOK}/queue").text, "Providers who answered an exception")
+    assert f"/b/{BOOK}/care/runs/{run_id}" in answered and "1 answer waiting" in answered
