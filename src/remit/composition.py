@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from remit.care import decisions as care_decisions
 from remit.care import kinds as care_kinds
-from remit.cases.service import register_transition_guard
+from remit.care import views as care_views
+from remit.cases.service import register_queue_source, register_transition_guard
 from remit.db import Database
 from remit.events.delivery import deliver_due
 from remit.jobs import kinds as job_kinds
@@ -36,6 +37,8 @@ def register_all() -> None:
         register_job_kind(kind)
     # An arbitration case moves with its care run: not decided while exceptions wait.
     register_transition_guard("arbitration", "decide", care_decisions.arbitration_may_be_decided)
+    # The queue lists care's work (runs to decide, to post, held; approvals; answers).
+    register_queue_source(care_views.queue_sections)
 
 
 def schedule_daily_jobs(database: Database, vault: Vault) -> int:

@@ -221,7 +221,10 @@ def seed(
             _users(conn, system, book_id, org.code, ids)
             _bank_details(conn, vault, book_id, org, ids["provider"], rng)
         counts[org.code] = _activity(database, book_id, org, scale, ids, rng, tick)
-        demo_cases.seed_cases(database, book_id, org.code, _sized(scale.cases, org), ids, rng, tick)
+        mix = demo_cases.MIXES["council" if org.code == CARE_BOOK else "agency"]
+        demo_cases.seed_cases(
+            database, book_id, org.code, _sized(scale.cases, org), ids, rng, tick, mix
+        )
         if org.code == CARE_BOOK:  # the newest month of the ledger's activity
             first, last = _month(scale.months - 1)
             demo_care.seed_care(

@@ -24,31 +24,38 @@ from remit.ledger import service as ledger
 MEAN_AGE_DAYS = 5  # cases' ages since opening are exponential, like a queue's
 MAX_AGE_DAYS = 40
 BATCH = 1_000
-# (case type, party role, weight, titles)
-MIX = (
+# (case type, party role, weight, titles): each book's queue holds only its own kind of work.
+Mix = tuple[tuple[str, str, int, tuple[str, ...]], ...]
+# The UK council: providers' queries (its care arbitration comes from reconciling the care
+# month, in ``care/demo.py``, linked to its runs; none is made up here).
+COUNCIL: Mix = (
     (
-        "arbitration",
+        "helpdesk",
         "provider",
-        30,
+        20,
         (
-            "Missed visit on {d}",
-            "Short call, 15 min of 45",
-            "Two-carer visit with one carer",
-            "Unplanned visit",
+            "Remittance for {m} not received",
+            "Query on rate change",
+            "Payment lower than the self-bill",
+            "Self-bill for {m} missing a visit",
         ),
     ),
+    (
+        "compliance_gap",
+        "provider",
+        4,
+        ("Insurance certificate expired", "CQC registration certificate out of date"),
+    ),
+)
+# The Californian payment agency: its providers, clients and carriers.
+AGENCY: Mix = (
     (
         "helpdesk",
         "provider",
         20,
         ("Remittance for {m} not received", "Query on rate change", "Payment lower than invoice"),
     ),
-    (
-        "payment_return",
-        "provider",
-        8,
-        ("BACS payment returned: account closed", "ACH return R03 on {d}"),
-    ),
+    ("payment_return", "provider", 8, ("ACH return R03 on {d}", "ACH return R01 on {d}")),
     (
         "compliance_gap",
         "provider",
@@ -59,12 +66,13 @@ MIX = (
         "unapplied_cash",
         "client",
         12,
-        ("Receipt with no reference on {d}", "Overpayment of contribution"),
+        ("Receipt with no reference on {d}", "Overpayment of copayment"),
     ),
     ("broken_promise", "client", 12, ("Promise to pay on {d} not kept", "Instalment missed")),
     ("dispute", "carrier", 5, ("Charge for disconnected line", "Late fee disputed")),
     ("invoice_alert", "carrier", 5, ("Bill up 32% on last month", "New recurring charge")),
 )
+MIXES = {"council": COUNCIL, "agency": AGENCY}
 OWNERS = ("demo-clerk", "demo-clerk2", "demo-manager", None)
 
 
@@ -76,16 +84,18 @@ def seed_cases(
     ids: dict[str, list[int]],
     rng: random.Random,
     tick: Callable[[str, int, int], None],
+    mix: Mix = AGENCY,
 ) -> int:
+    """Open ``count`` cases of the book's own kinds of work (``mix``)."""
     clerk = Actor(f"demo-clerk@{code}", roles={book_id: frozenset({Role.CLERK})})
-    weights = [w for _, _, w, _ in MIX]
+    weights = [w for _, _, w, _ in mix]
     done = 0
     with database.read() as conn:
         today = ledger.book_today(conn, book_id)
     while done < count:
         with database.write() as conn:
             for _ in range(min(BATCH, count - done)):
-                kind, role, _, titles = rng.choices(MIX, weights)[0]
+                kind, role, _, titles = rng.choices(mix, weights)[0]
                 party_ids = ids.get(role) or ids["provider"]
                 age = min(int(rng.expovariate(1 / MEAN_AGE_DAYS)), MAX_AGE_DAYS)
                 opened = today - timedelta(days=age)

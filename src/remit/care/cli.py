@@ -190,8 +190,8 @@ def plan(
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     start, end = _period(first, last)
     with database.write() as conn:
-        added = care_service.generate_planned(conn, actor, book_id, start, end)
-    console.print(f"planned {added:,} new visit(s) from {start} to {end}")
+        report = care_service.plan_period(conn, actor, book_id, start, end)
+    console.print(f"{report.text()} from {start} to {end}")
 
 
 @care_app.command("import")

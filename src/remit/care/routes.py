@@ -20,6 +20,7 @@ from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.parties import service as parties
+from remit.web import forms
 from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
 from remit.web.deps import (
     Ctx,
@@ -122,10 +123,10 @@ def care_plan(
     try:
         start, end = _dates(first, last)
         with ctx.db.write() as conn:
-            added = care.generate_planned(conn, ctx.actor, ctx.book_id, start, end)
+            report = care.plan_period(conn, ctx.actor, ctx.book_id, start, end)
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
-    return notice_redirect(ctx, f"/b/{ctx.code}/care", f"planned {added} visit(s)")
+    return notice_redirect(ctx, f"/b/{ctx.code}/care", report.text())
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -372,7 +373,9 @@ def run_adjust(
     run_id: Id,
     amount_minor: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
+    target = f"/b/{ctx.code}/care/runs/{run_id}#adjustments"
     try:
         text = amount_minor.strip()
         if not text.lstrip("-").isdigit() or len(text) > 14:
@@ -386,10 +389,12 @@ def run_adjust(
                 ]
             )
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.adjustment")
             payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, int(text), reason)
+            forms.spend(conn, ctx, once, "care.adjustment", target)
     except ValidationFailed as exc:
         return _run_page(ctx, run_id, field_errors(exc), 422)
-    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#adjustments", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/adjustments/{adjustment_id}/decide")

@@ -25,6 +25,7 @@ from remit.care.model import (
     MAX_CARERS,
     MAX_PLANNED_MINUTES,
     Policy,
+    RunStatus,
     checked_period,
     rate_millionths,
 )
@@ -34,6 +35,7 @@ from remit.care.store import (
     care_package_slots,
     care_packages,
     care_policies,
+    care_runs,
     planned_visits,
 )
 from remit.db import insert_id
@@ -252,15 +254,60 @@ def _refuse_taken_refs(conn: Connection, book_id: int, refs: list[str]) -> None:
         raise Conflict(f"care package {first!r} already exists{more}")
 
 
+@dataclass(frozen=True, slots=True)
+class PlanReport:
+    """What planning a period did: visits added, and per provider reference how many it
+    skipped because an imported visit of the same client, provider and start exists."""
+
+    added: int
+    duplicates: dict[str, int]
+
+    def text(self) -> str:
+        """In words, for the page and the command.
+
+        >>> PlanReport(12, {"P1": 2, "P2": 1}).text()
+        'planned 12 new visit(s); skipped 3 that duplicate imported visits (P1: 2, P2: 1)'
+        >>> PlanReport(0, {}).text()
+        'planned 0 new visit(s)'
+        """
+        words = f"planned {self.added:,} new visit(s)"
+        if self.duplicates:
+            each = ", ".join(f"{ref}: {n:,}" for ref, n in sorted(self.duplicates.items()))
+            total = sum(self.duplicates.values())
+            words += f"; skipped {total:,} that duplicate imported visits ({each})"
+        return words
+
+
 def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date, last: date) -> int:
     """The planned visits of the days ``first``..``last`` from every package in force,
     refs ``<package ref>/<date>/<hh:mm>``; visits already generated are left as they are
-    (running it twice plans nothing twice). Returns how many were added."""
+    (running it twice plans nothing twice). Returns how many were added (``plan_period``
+    says what was skipped too)."""
+    return plan_period(conn, actor, book_id, first, last).added
+
+
+def plan_period(
+    conn: Connection, actor: Actor, book_id: int, first: date, last: date
+) -> PlanReport:
+    """Plan ``first``..``last`` from the packages (see ``generate_planned``), skipping the
+    visits an import already planned (same client, provider and start), counted per
+    provider; a period with a posted run of a provider is refused, nothing planned."""
     require(actor, book_id, Permission.CARE_IMPORT)
     checked_period(first, last, 367)
+    _refuse_posted(conn, book_id, first, last)
     wanted = _visits_of(conn, book_id, first, last)
     taken = refs_taken(conn, planned_visits, book_id, wanted.get_column("ref").to_list())
     new = wanted.filter(~pl.col("ref").is_in(sorted(taken))) if taken else wanted
+    imported = _imported_visits(conn, book_id, first, last)
+    keys = ["client_party_id", "provider_party_id", "start_s"]
+    duplicate = new.join(imported, on=keys, how="semi")
+    new = new.join(imported, on=keys, how="anti")
+    counts = duplicate.group_by("provider_party_id").len()
+    refs = parties.party_names(conn, book_id, counts.get_column("provider_party_id").to_list())
+    duplicates = {
+        refs.get(int(pid), (str(pid), ""))[0]: int(n)
+        for pid, n in counts.iter_rows()  # one row per provider
+    }
     insert_frame(conn, planned_visits, new)
     audit.record(
         conn,
@@ -269,10 +316,62 @@ def generate_planned(conn: Connection, actor: Actor, book_id: int, first: date, 
         "book",
         book_id,
         None,
-        {"from": first.isoformat(), "to": last.isoformat(), "visits": new.height},
+        {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "visits": new.height,
+            "duplicates_skipped": duplicates,
+        },
         book_id,
     )
-    return new.height
+    return PlanReport(new.height, duplicates)
+
+
+def _imported_visits(conn: Connection, book_id: int, first: date, last: date) -> pl.DataFrame:
+    """(client, provider, start) of the visits of the period that an import planned."""
+    v = planned_visits.c
+    low, high = (first - EPOCH).days * DAY_SECONDS, (last - EPOCH).days * DAY_SECONDS
+    rows = conn.execute(
+        select(v.client_party_id, v.provider_party_id, v.start_s).where(
+            and_(
+                v.book_id == book_id,
+                v.import_id.is_not(None),
+                v.start_s >= low,
+                v.start_s < high + DAY_SECONDS,
+            )
+        )
+    ).all()
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema={"client_party_id": pl.Int64, "provider_party_id": pl.Int64, "start_s": pl.Int64},
+    )
+
+
+def _refuse_posted(conn: Connection, book_id: int, first: date, last: date) -> None:
+    """A period a provider's posted run covers is paid: planning it again is refused."""
+    r = care_runs.c
+    posted = conn.execute(
+        select(r.provider_party_id, r.period_start, r.period_end)
+        .where(
+            and_(
+                r.book_id == book_id,
+                r.status == RunStatus.POSTED.value,
+                r.period_start <= last,
+                r.period_end >= first,
+            )
+        )
+        .order_by(r.period_start, r.provider_party_id)
+    ).all()
+    if not posted:
+        return
+    refs = parties.party_names(conn, book_id, {int(p.provider_party_id) for p in posted})
+    words = "; ".join(
+        f"the period {p.period_start.isoformat()} to {p.period_end.isoformat()} is posted "
+        f"for provider {refs.get(int(p.provider_party_id), ('?', ''))[0]}"
+        for p in posted
+    )
+    raise Conflict(f"{words}; plan a later period")
 
 
 def _visits_of(conn: Connection, book_id: int, first: date, last: date) -> pl.DataFrame:

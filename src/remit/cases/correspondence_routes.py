@@ -12,6 +12,7 @@ from remit.cases import correspondence
 from remit.cases.letters import TEMPLATES
 from remit.errors import Problem, ValidationFailed
 from remit.parties.page import party_page_response
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 P = Permission
@@ -48,6 +49,7 @@ Fields = Annotated[dict[str, str], Depends(_form)]
 def log_call(ctx: Send, party_id: Id, form: Fields) -> Response:
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, form.get(forms.FIELD, ""), "call")
             correspondence.log_call(
                 conn,
                 ctx.actor,
@@ -58,6 +60,8 @@ def log_call(ctx: Send, party_id: Id, form: Fields) -> Response:
                 form.get("notes", ""),
                 _case_id(form.get("case_id", "")),
             )
+            target = f"/b/{ctx.code}/parties/{party_id}#correspondence"
+            forms.spend(conn, ctx, form.get(forms.FIELD, ""), "call", target)
     except ValidationFailed as exc:
         errors = field_errors(exc)
         if "subject" in errors:

@@ -138,6 +138,24 @@ class CaseRow:
         return self.is_open and self.due_date < today
 
 
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One line of work in a queue section: what it is, where to act on it, and a detail."""
+
+    text: str
+    href: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSection:
+    """Work another package puts in the queue (care runs needing action, approvals...)."""
+
+    title: str
+    items: tuple[QueueItem, ...]
+    note: str = ""
+
+
 # Imported for its side effect: the built-in case types register themselves.
 from remit.cases import catalog as _catalog  # noqa: E402
 

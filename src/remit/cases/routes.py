@@ -17,6 +17,7 @@ from remit.cases.model import CASE_TYPES, NewCase, Priority
 from remit.db import MAX_ID
 from remit.errors import Problem, ValidationFailed
 from remit.parties.service import pending_bank_changes
+from remit.web import forms
 from remit.web.api import (
     IDEMPOTENT,
     MAX_LIMIT,
@@ -36,6 +37,7 @@ api = APIRouter(prefix="/api/v1/books/{book}/cases", tags=["cases"], responses=P
 Read = Annotated[Ctx, Depends(Need(P.CASE_READ))]
 Work = Annotated[Ctx, Depends(Need(P.CASE_WORK))]
 Assign = Annotated[Ctx, Depends(Need(P.CASE_ASSIGN))]
+Take = Annotated[Ctx, Depends(Need(P.CASE_TAKE))]
 PAGE = 50
 
 
@@ -74,9 +76,9 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
     with ctx.db.read() as conn:
         rows = cases.my_queue(conn, ctx.actor, ctx.book_id, _after(after), PAGE + 1)
         counts = cases.queue_counts(conn, ctx.actor, ctx.book_id, today)
-        unassigned = cases.list_cases(
-            conn, ctx.actor, ctx.book_id, cases.CaseFilter(owner="-"), limit=10
-        )
+        unowned = cases.unowned_by_type(conn, ctx.actor, ctx.book_id)
+        replies = cases.replies(conn, ctx.actor, ctx.book_id)
+        sections = cases.queue_sections(conn, ctx.actor, ctx.book_id)
         approvals = []
         if ctx.can(P.BANK_CHANGE_APPROVE):
             approvals = [
@@ -91,7 +93,9 @@ def my_queue(ctx: Read, after: str | None = None) -> HTMLResponse:
         rows=rows[:PAGE],
         counts=counts,
         today=today,
-        unassigned=unassigned,
+        unowned=unowned,
+        replies=replies,
+        sections=sections,
         approvals=approvals,
         next_page=next_page,
         types=CASE_TYPES,
@@ -199,6 +203,7 @@ def new_case_submit(
     priority: Annotated[int, Form()] = 2,
     party_id: Annotated[str, Form()] = "",
     owner: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
     values = {
         "case_type": case_type,
@@ -222,10 +227,12 @@ def new_case_submit(
         if problems:
             raise ValidationFailed(problems)
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "case.new")
             case_id = cases.open_case(conn, ctx.actor, ctx.book_id, new)
+            target = forms.spend(conn, ctx, once, "case.new", f"/b/{ctx.code}/cases/{case_id}")
     except ValidationFailed as exc:
         return _new_form(ctx, values, field_errors(exc), 422)
-    return RedirectResponse(f"/b/{ctx.code}/cases/{case_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 def _priority(value: int) -> Priority:
@@ -285,10 +292,13 @@ def case_comment(
     case_id: Id,
     body: Annotated[str, Form()] = "",
     portal_visible: Annotated[bool, Form()] = False,
+    once: forms.Once = "",
 ) -> Response:
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "case.comment")
             cases.comment(conn, ctx.actor, ctx.book_id, case_id, body, portal_visible)
+            forms.spend(conn, ctx, once, "case.comment", f"/b/{ctx.code}/cases/{case_id}")
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
     return _back(ctx, case_id)
@@ -300,13 +310,16 @@ def case_attach(
     case_id: Id,
     file: Annotated[UploadFile, File()],
     portal_visible: Annotated[bool, Form()] = False,
+    once: forms.Once = "",
 ) -> Response:
     content = file.file.read()
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "case.attach")
             cases.attach(
                 conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content, portal_visible
             )
+            forms.spend(conn, ctx, once, "case.attach", f"/b/{ctx.code}/cases/{case_id}")
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
     return _back(ctx, case_id)
@@ -333,6 +346,13 @@ def case_assign(
             )
     except ValidationFailed as exc:
         return _case_page(ctx, case_id, field_errors(exc), 422)
+    return _back(ctx, case_id)
+
+
+@router.post("/cases/{case_id}/take", response_class=HTMLResponse)
+def case_take(ctx: Take, case_id: Id, version: Annotated[int | None, Form()] = None) -> Response:
+    with ctx.db.write() as conn:
+        cases.take(conn, ctx.actor, ctx.book_id, case_id, version)
     return _back(ctx, case_id)
 
 

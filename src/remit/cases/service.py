@@ -32,7 +32,15 @@ from remit import audit
 from remit.access.model import Actor, Permission, Role, require
 from remit.access.service import users_in_book
 from remit.calendar import BusinessCalendar
-from remit.cases.model import CASE_TYPES, CaseRow, CaseType, NewCase, Priority, Transition
+from remit.cases.model import (
+    CASE_TYPES,
+    CaseRow,
+    CaseType,
+    NewCase,
+    Priority,
+    QueueSection,
+    Transition,
+)
 from remit.cases.store import case_events, case_links, cases
 from remit.db import insert_id
 from remit.documents import service as documents
@@ -298,6 +306,8 @@ def transition(
         move.target,
         portal_visible=True,
     )
+    if not actor.is_staff_in(book_id):
+        notify_owner(conn, book_id, case_id, f"{actor.username}: {move.label}: {reason}")
     detail = {"action": action, "from": row.state, "to": move.target, "reason": reason}
     audit.record(
         conn, actor, "case.transition", "case", case_id, {"state": row.state}, detail, book_id
@@ -402,6 +412,143 @@ def assign(
     return len(rows)
 
 
+def take(
+    conn: Connection, actor: Actor, book_id: int, case_id: int, expected_version: int | None = None
+) -> None:
+    """A clerk takes an open case that has no owner: it becomes theirs (audited)."""
+    require(actor, book_id, Permission.CASE_TAKE)
+    row = _row(conn, book_id, case_id)
+    if not row.is_open:
+        raise Conflict(f"case {case_id} is closed")
+    if row.owner is not None and row.owner != actor.username:
+        raise Conflict(f"case {case_id} is already {row.owner}'s; ask a manager to reassign it")
+    if row.owner == actor.username:
+        return
+    _change(conn, row, expected_version, owner=actor.username)
+    _history(conn, case_id, actor, "assigned", f"taken by {actor.username}")
+    audit.record(
+        conn,
+        actor,
+        "case.take",
+        "case",
+        case_id,
+        {"owner": None},
+        {"owner": actor.username},
+        book_id,
+    )
+    emit(
+        conn, book_id, "case.assigned", "case", case_id, {"owner": actor.username, "team": row.team}
+    )
+
+
+NOTICE = "notice"  # a case event that tells the owner something happened (a reply)
+
+
+def notify_owner(conn: Connection, book_id: int, case_id: int, text: str) -> int | None:
+    """Tell the case's owner something needs their eye (a provider replied): a notice in
+    the case's history that the owner's queue lists under "Providers who replied" until the
+    owner next acts on the case. Nothing when the case has no owner; returns the notice's id.
+    """
+    row = _row(conn, book_id, case_id)
+    if row.owner is None:
+        return None
+    body = clean_notice(text)
+    event_id = _history(conn, case_id, Actor.system("notify"), NOTICE, body)
+    audit.record(
+        conn,
+        Actor.system("notify"),
+        "case.notify",
+        "case",
+        case_id,
+        None,
+        {"owner": row.owner, "event_id": event_id},
+        book_id,
+    )
+    return event_id
+
+
+def clean_notice(text: str) -> str:
+    """A notice's text: one paragraph, at most ``FREE_TEXT_MAX`` characters.
+
+    >>> clean_notice("  P001 answered   visit 12 ")
+    'P001 answered visit 12'
+    """
+    return " ".join(text.split())[:FREE_TEXT_MAX]
+
+
+def replies(conn: Connection, actor: Actor, book_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The actor's open cases with a notice (a reply) newer than the actor's last action on
+    the case, newest first."""
+    require(actor, book_id, Permission.CASE_READ)
+    c, ce = cases.c, case_events.c
+    mine = case_events.alias("mine")
+    last_mine = (
+        select(func.coalesce(func.max(mine.c.id), 0))
+        .where(and_(mine.c.case_id == c.id, mine.c.actor == actor.username))
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(c.id, c.title, c.party_id, ce.body, ce.at)
+        .join(case_events, ce.case_id == c.id)
+        .where(
+            and_(
+                c.book_id == book_id,
+                c.is_open.is_(True),
+                c.owner == actor.username,
+                ce.kind == NOTICE,
+                ce.id > last_mine,
+            )
+        )
+        .order_by(ce.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# Work other packages put in the queue (care runs needing action, approvals...), registered
+# by the composition root: each a function of (conn, actor, book_id) returning sections.
+QueueSource = Callable[[Connection, Actor, int], list[QueueSection]]
+_QUEUE_SOURCES: list[QueueSource] = []
+
+
+def register_queue_source(source: QueueSource) -> None:
+    if source not in _QUEUE_SOURCES:
+        _QUEUE_SOURCES.append(source)
+
+
+def queue_sections(conn: Connection, actor: Actor, book_id: int) -> list[QueueSection]:
+    """The sections other packages add to the queue, for this actor (empty ones left out)."""
+    require(actor, book_id, Permission.CASE_READ)
+    out: list[QueueSection] = []
+    for source in _QUEUE_SOURCES:
+        out += [s for s in source(conn, actor, book_id) if s.items]
+    return out
+
+
+def unowned_by_type(
+    conn: Connection, actor: Actor, book_id: int, per_type: int = 5
+) -> list[tuple[str, int, list[CaseRow]]]:
+    """Open cases with no owner, per case type: (type, how many, the soonest due few).
+    Per type, so that a type with a longer SLA (a care run's arbitration) is not hidden
+    behind the soonest due cases of the others."""
+    require(actor, book_id, Permission.CASE_READ)
+    c = cases.c
+    counts = conn.execute(
+        select(c.case_type, func.count())
+        .where(and_(c.book_id == book_id, c.is_open.is_(True), c.owner.is_(None)))
+        .group_by(c.case_type)
+        .order_by(c.case_type)
+    ).all()
+    return [
+        (
+            kind,
+            int(n),
+            list_cases(conn, actor, book_id, CaseFilter(owner="-", case_type=kind), limit=per_type),
+        )
+        for kind, n in counts
+    ]
+
+
 # ---------------------------------------------------------------- comments and files
 
 
@@ -426,6 +573,8 @@ def comment(
         raise ValidationFailed([Problem("body", f"write 1 to {MAX_BODY:,} characters", "required")])
     _refuse(text_problem(text, "body", max_chars=MAX_BODY, multiline=True))
     event_id = _history(conn, case_id, actor, "comment", text, portal_visible=portal_visible)
+    if not staff:
+        notify_owner(conn, book_id, case_id, f"{actor.username} replied: {text}")
     audit.record(
         conn,
         actor,
@@ -475,6 +624,8 @@ def attach(
         conn, actor, book_id, "case", case_id, filename, content, portal_visible=portal_visible
     )
     _history(conn, case_id, actor, "attachment", filename, portal_visible=portal_visible)
+    if not actor.is_staff_in(book_id):
+        notify_owner(conn, book_id, case_id, f"{actor.username} sent a file: {filename}")
     return doc_id
 
 

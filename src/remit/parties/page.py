@@ -1,5 +1,7 @@
 """A party's page, composed from the services of the packages it shows: the party and its
-bank-detail changes, its balances and postings, documents, cases and correspondence.
+bank-detail changes, its balances and postings, documents, cases and correspondence, and
+for a client or provider its care (packages, planned visits, rate card, holds, runs: read
+through ``care.views``, a service, like the others).
 
 Its own module, not a routes module, so that the pages whose forms sit on it (the party's
 own routes, and correspondence's calls, letters and e-mails) return it on a refused form
@@ -13,6 +15,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 
 from remit.access.model import Permission
+from remit.care import views as care_views
 from remit.cases import correspondence
 from remit.cases import service as cases
 from remit.cases.letters import TEMPLATES
@@ -53,6 +56,7 @@ def party_page_response(
         )
         pending = parties.pending_bank_changes(conn, actor, book_id, party_id)
         letters = _correspondence(conn, ctx, party_id)
+        care = _care(conn, ctx, party)
     return ctx.page(
         "parties/party.html",
         status,
@@ -64,6 +68,7 @@ def party_page_response(
         cases=party_cases,
         pending=pending,
         letters=letters,
+        care=care,
         errors=errors or {},
         templates=TEMPLATES,
         **extra,
@@ -74,3 +79,17 @@ def _correspondence(conn: Any, ctx: Ctx, party_id: Id) -> list[dict[str, Any]]:
     if not ctx.can(P.CORRESPONDENCE_READ):
         return []
     return correspondence.list_for_party(conn, ctx.actor, ctx.book_id, party_id, limit=20)
+
+
+def _care(conn: Any, ctx: Ctx, party: dict[str, Any]) -> dict[str, Any]:
+    """The party's care, by its roles: a client's packages and visits, a provider's packages,
+    rate card, holds and runs (nothing for a user who may not read care)."""
+    if not ctx.can(P.CARE_READ):
+        return {}
+    roles, party_id = party["roles"] or [], int(party["id"])
+    out: dict[str, Any] = {}
+    if "client" in roles:
+        out["client"] = care_views.client_care(conn, ctx.actor, ctx.book_id, party_id)
+    if "provider" in roles:
+        out["provider"] = care_views.provider_care(conn, ctx.actor, ctx.book_id, party_id)
+    return out

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
+from remit.care import views as care_views
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.parties.model import BANK_FIELD_SPECS, BankDetails, BankScheme, PartyKind, PartyRole
 from remit.parties.page import party_page_response
+from remit.web import forms
 from remit.web.api import (
     IDEMPOTENT,
     MAX_LIMIT,
@@ -67,6 +69,11 @@ def party_list(
         rows = parties.party_page(
             conn, ctx.actor, ctx.book_id, role or None, q, _after(after), PAGE + 1
         )  # one past the page: is there a next one?
+        held = (
+            care_views.held_providers(conn, ctx.actor, ctx.book_id)
+            if ctx.can(P.CARE_READ)
+            else set()
+        )
     nxt = (
         encode_cursor({"name": rows[PAGE - 1]["name"], "id": rows[PAGE - 1]["id"]})
         if len(rows) > PAGE
@@ -82,6 +89,7 @@ def party_list(
         q=q,
         title=ROLE_TITLES.get(role, "Parties"),
         next_page=nxt,
+        held=held,
     )
 
 
@@ -110,6 +118,7 @@ def bank_change_submit(
     iban: Annotated[str, Form()] = "",
     bic: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
     given = {
         "sort_code": sort_code,
@@ -122,9 +131,12 @@ def bank_change_submit(
     try:
         details = _details(scheme, given)
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "party.bank_change")
             parties.request_bank_change(
                 conn, ctx.actor, ctx.web.vault(), ctx.book_id, party_id, details, reason
             )
+            target = f"/b/{ctx.code}/parties/{party_id}?requested=1"
+            forms.spend(conn, ctx, once, "party.bank_change", target)
     except ValidationFailed as exc:
         return party_page_response(
             ctx,
@@ -204,10 +216,12 @@ def party_upload(
     file: Annotated[UploadFile, File()],
     title: Annotated[str, Form()] = "",
     portal_visible: Annotated[bool, Form()] = False,
+    once: forms.Once = "",
 ) -> Response:
     content = file.file.read()
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "party.document")
             parties.get_party(conn, ctx.actor, ctx.book_id, party_id)
             documents.attach(
                 conn,
@@ -221,6 +235,8 @@ def party_upload(
                 "upload",
                 portal_visible,
             )
+            target = f"/b/{ctx.code}/parties/{party_id}#documents"
+            forms.spend(conn, ctx, once, "party.document", target)
     except ValidationFailed as exc:
         return party_page_response(ctx, party_id, field_errors(exc), 422)
     return RedirectResponse(f"/b/{ctx.code}/parties/{party_id}#documents", status_code=303)

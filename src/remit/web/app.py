@@ -31,7 +31,7 @@ from remit.events import routes as event_routes
 from remit.jobs import routes as job_routes
 from remit.ledger import routes as ledger_routes
 from remit.parties import routes as party_routes
-from remit.web import api, auth, portal, work
+from remit.web import api, auth, forms, portal, work
 from remit.web.deps import LoginRequired, WebState, render
 from remit.web.templating import make_templates
 
@@ -143,6 +143,10 @@ def _handlers(app: FastAPI) -> None:
         return auth.login_redirect(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")
         )
+
+    @app.exception_handler(forms.Replayed)
+    async def replayed(_request: Request, exc: forms.Replayed) -> Response:
+        return forms.already_done(exc.target)  # the form was sent before: nothing made again
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:

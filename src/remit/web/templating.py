@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from remit import __version__
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
+from remit.web.forms import once_token
 
 SRC = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = (
@@ -74,7 +75,12 @@ def make_templates() -> Jinja2Templates:
         [FileSystemLoader([str(d) for d in TEMPLATE_DIRS if d.exists()])]
     )
     templates.env.globals.update(
-        version=__version__, money=money_text, amount=amount_text, day=day_text, when=when_text
+        version=__version__,
+        money=money_text,
+        amount=amount_text,
+        day=day_text,
+        when=when_text,
+        once_token=once_token,
     )
     templates.env.filters.update(
         money=money_text, amount=amount_text, day=day_text, when=when_text, zip=zip
