@@ -229,6 +229,8 @@ def import_file(
     console.print(
         f"imported {result.rows:,} {kind} row(s) from {file.name} (import {result.import_id})"
     )
+    if result.kept_text():
+        console.print(result.kept_text())
     if result.rejected:
         target = errors or file.with_suffix(".rejected.csv")
         target.write_bytes(result.rejected_csv)

@@ -161,6 +161,7 @@ def care_import(
         f"{name} was imported before: nothing new"
         if result.replayed
         else f"imported {result.rows} row(s) of {name}"
+        + (f"; {result.kept_text()}" if result.kept_text() else "")
         + (f"; {result.rejected} rejected (download below)" if result.rejected else "")
     )
     return notice_redirect(ctx, f"/b/{ctx.code}/care", notice)
