@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
-from remit.care import imports, payables, runs
+from remit.care import decisions, imports, payables, rates, runs
 from remit.care import service as care
 from remit.care.store import actual_records, visit_outcomes
 from remit.cli import app
@@ -243,3 +243,166 @@ def test_the_hold_page_answers_a_client_or_a_missing_id_without_a_500(pages):
         follow_redirects=False,
     )
     assert held.status_code == 303
+
+
+# ---------------------------------------------------------------- the rate card
+
+CARD = (
+    "provider_ref,service_code,band,effective_from,rate_per_hour,currency\n"
+    "P1,HC,,2026-04-01,20.00,GBP\n"
+    "P1,HC,standard,2026-11-03,22.00,GBP\n"
+)
+
+
+def _outcome_id(db, record_ref):
+    a, o = actual_records.c, visit_outcomes.c
+    with db.read() as conn:
+        return conn.execute(
+            select(o.id).join(actual_records, a.id == o.actual_record_id).where(a.ref == record_ref)
+        ).scalar_one()
+
+
+def test_a_rate_card_is_imported_and_listed_effective_dated(db, book, council):
+    with db.write() as conn:
+        assert len(rates.import_rates(conn, council["clerk"], book, "card.csv", CARD.encode())) == 2
+        found = rates.list_rates(conn, council["clerk"], book)
+        assert rates.card_rate(conn, book, council["p1"], "HC", date(2026, 11, 2)) == (
+            "20.00",
+            "GBP",
+        )
+        assert rates.card_rate(conn, book, council["p1"], "HC", date(2026, 11, 3)) == (
+            "22.00",
+            "GBP",
+        )
+        assert rates.card_rate(conn, book, council["p1"], "HC", date(2026, 3, 1)) is None
+    assert [(r["provider_ref"], r["band"], r["rate_per_hour"]) for r in found] == [
+        ("P1", "standard", "20.00"),
+        ("P1", "standard", "22.00"),
+    ]
+
+
+def test_every_problem_of_a_rate_card_is_named_by_line_and_field(db, book, council):
+    bad = (
+        "provider_ref,service_code,band,effective_from,rate_per_hour,currency\n"
+        "P9,HC,,2026-04-01,20.00,GBP\n"  # line 2: no such provider
+        "P1,HC,night,2026-04-01,cheap,GBP\n"  # line 3: band, rate
+        "P1,HC,,first of April,20.00,GBP\n"  # line 4: date
+        "P1,HC,,2026-05-01,20.00,USD\n"  # line 5: another currency than P1's packages
+        "P1,DC,,2026-05-01,20.00,GBP\n"  # line 6: good
+        "P1,DC,,2026-05-01,21.00,GBP\n"  # line 7: repeats line 6
+    )
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        rates.import_rates(conn, council["clerk"], book, "card.csv", bad.encode())
+    found = sorted((p.line, p.field, p.check) for p in caught.value.problems)
+    assert found == [
+        (2, "provider_ref", "unknown_provider"),
+        (3, "band", "band"),
+        (3, "rate_per_hour", "rate"),
+        (4, "effective_from", "date"),
+        (5, "currency", "currency_mismatch"),
+        (7, "effective_from", "repeated"),
+    ]
+    assert "card.csv: line 5: currency: provider P1 is paid in GBP; this rate is in USD" in [
+        str(p).removesuffix(" [currency_mismatch]") for p in caught.value.problems
+    ]
+    with db.read() as conn:
+        assert rates.list_rates(conn, council["clerk"], book) == []
+
+
+def test_a_package_rate_in_another_currency_than_the_providers_is_refused(db, book, council):
+    with db.read() as conn:
+        c2 = parties.party_ids_for(conn, book, ["C2"])["C2"]
+    new = care.NewPackage(
+        "PKG-ALAN-SUNRISE",
+        c2,
+        council["p1"],
+        "HC",
+        date(2026, 10, 1),
+        None,
+        (care.Slot(1, 15 * 60, 30),),
+        ((date(2026, 10, 1), "18.00", "USD"),),
+    )
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        care.create_package(conn, council["clerk"], book, new)
+    (problem,) = caught.value.problems
+    assert problem.field == "rates[0]"
+    assert problem.message == "provider P1 is paid in GBP; this rate is in USD"
+    with db.write() as conn:
+        rates.add_rates(
+            conn,
+            council["clerk"],
+            book,
+            [rates.NewRate(council["p2"], "HC", date(2026, 4, 1), "20.00", "GBP")],
+        )
+        with pytest.raises(
+            ValidationFailed, match="provider P2 is paid in GBP; this rate is in EUR"
+        ):
+            rates.add_rates(
+                conn,
+                council["clerk"],
+                book,
+                [rates.NewRate(council["p2"], "DC", date(2026, 4, 1), "20.00", "EUR")],
+            )
+
+
+def test_accepting_unplanned_care_is_priced_at_the_rate_card_or_refused_without_one(
+    db, book, council
+):
+    clerk = council["clerk"]
+    with db.write() as conn:
+        care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+        imports.import_actual(conn, clerk, book, "ecm.csv", RECORDS.encode())
+        runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
+    alan_with_sunrise = _outcome_id(db, "R2")  # Tuesday 3 November, 30 minutes
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        decisions.decide(conn, clerk, book, alan_with_sunrise, "accept_actual", "it happened")
+    assert caught.value.problems[0].message == (
+        "no care package and no rate card for service HC: "
+        "add a rate to the provider's rate card or a care package"
+    )
+    with db.write() as conn:  # rejecting needs no rate
+        rates.import_rates(conn, clerk, book, "card.csv", CARD.encode())
+        done = decisions.decide(
+            conn, clerk, book, alan_with_sunrise, "accept_actual", "it happened"
+        )
+    assert done["final_minutes"] == 30 and done["final_amount_minor"] == 1100  # 22.00 / 2
+    unknown = _outcome_id(db, "R3")  # Wednesday, 45 minutes, a client not in the book
+    with db.write() as conn:
+        done = decisions.decide(conn, clerk, book, unknown, "set_minutes", "agreed", minutes=40)
+    assert done["final_amount_minor"] == 1467  # 40 minutes at 22.00, half up
+
+
+def test_an_unplanned_record_a_package_covers_is_priced_at_the_package_rate(db, book, council):
+    clerk = council["clerk"]
+    extra = HEADER + "R5,C1,P1,K1,HC,app,2026-11-03T16:00:00,2026-11-03T16:30:00\n"
+    with db.write() as conn:
+        rates.import_rates(conn, clerk, book, "card.csv", CARD.encode())
+        care.generate_planned(conn, clerk, book, MONDAY, SUNDAY)
+        imports.import_actual(conn, clerk, book, "ecm.csv", extra.encode())
+        runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
+    with db.write() as conn:
+        done = decisions.decide(conn, clerk, book, _outcome_id(db, "R5"), "accept_actual", "ok")
+    assert done["final_amount_minor"] == 950  # Ada's package: 19.00 an hour, not the card's
+
+
+def test_the_rate_commands_import_and_list(db, book, council, tmp_path, monkeypatch):
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    with db.write() as conn:
+        add_user(
+            conn, Actor.system("t"), "carla", "a long enough password", grants=[(book, Role.CLERK)]
+        )
+    file = tmp_path / "card.csv"
+    file.write_text(CARD)
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["care", "rates", "import", str(file), "--book", "test", "--as", "carla"]
+    )
+    assert done.exit_code == 0 and "added 2 rate(s)" in done.output, done.output
+    again = runner.invoke(
+        app, ["care", "rates", "import", str(file), "--book", "test", "--as", "carla"]
+    )
+    assert again.exit_code == 2 and "line 2" in again.output and "effective_from" in again.output
+    listed = runner.invoke(
+        app, ["care", "rates", "list", "--provider", "P1", "--book", "test", "--as", "carla"]
+    )
+    assert listed.exit_code == 0 and "22.00" in listed.output and "GBP" in listed.output
