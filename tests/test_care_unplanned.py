@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
-from remit.care import decisions, imports, payables, rates, runs
+from remit.care import decisions, imports, packages, payables, rates, runs
 from remit.care import service as care
 from remit.care.store import actual_records, visit_outcomes
 from remit.cli import app
@@ -406,3 +406,18 @@ def test_the_rate_commands_import_and_list(db, book, council, tmp_path, monkeypa
         app, ["care", "rates", "list", "--provider", "P1", "--book", "test", "--as", "carla"]
     )
     assert listed.exit_code == 0 and "22.00" in listed.output and "GBP" in listed.output
+
+
+def test_a_packages_file_in_another_currency_than_the_providers_names_the_line(db, book, council):
+    body = (
+        "package_id,client_id,provider_id,service_code,start_date,days,start,minutes,"
+        "rate_per_hour,currency\n"
+        "PKG-9,C2,P1,HC,2026-11-02,daily,08:00,30,18.50,GBP\n"
+        "PKG-10,C2,P2,DC,2026-11-02,daily,09:00,30,18.50,USD\n"
+    )
+    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+        packages.import_packages(conn, council["clerk"], book, "packages.csv", body.encode())
+    assert [str(p) for p in caught.value.problems] == [
+        "packages.csv: line 3: currency: provider P2 is paid in GBP; this rate is in USD"
+        " [currency_mismatch]"
+    ]
