@@ -13,7 +13,7 @@ from tests.conftest import make_book, make_council
 from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
-from remit.access.service import add_user
+from remit.access.service import actor_for, add_user
 from remit.care import decisions, imports, packages, payables, rates, runs
 from remit.care import service as care
 from remit.care.store import actual_records, visit_outcomes
@@ -218,6 +218,23 @@ def test_the_import_notice_says_what_was_kept_as_unplanned(pages):
     )
     assert answer.status_code == 200, answer.text
     assert "1 kept under a client not in the book" in answer.text
+
+
+def test_the_portal_tells_the_provider_what_was_kept_under_an_unknown_client(demo_db):
+    with demo_db.read() as conn:
+        book_id = ledger.book_id_for(conn, "riverside")
+        provider = actor_for(conn, "demo-provider@riverside").party_in(book_id)
+        ref = parties.party_names(conn, book_id, [provider])[provider][0]
+    with TestClient(create_app(demo_db)) as client:
+        csrf = sign_in(client, "demo-provider@riverside")
+        body = HEADER + f"PU-2,NOBODY-YET,{ref},K1,HC,app,2023-01-02T09:00:00,2023-01-02T09:30:00\n"
+        answer = client.post(
+            "/portal/riverside/visits",
+            data={"csrf_token": csrf},
+            files={"file": ("visits.csv", body, "text/csv")},
+        )
+    assert answer.status_code == 200, answer.text
+    assert "received 1 visit record(s); 1 kept under a client not in the book" in answer.text
 
 
 def test_the_hold_page_answers_a_client_or_a_missing_id_without_a_500(pages):

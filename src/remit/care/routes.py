@@ -556,6 +556,7 @@ def portal_upload(
         f"{name} was sent before: nothing new"
         if result.replayed
         else f"received {result.rows} visit record(s)"
+        + (f"; {result.kept_text()}" if result.kept_text() else "")
         + (
             f"; {result.rejected} rejected: the error file is in your documents"
             if result.rejected
