@@ -94,14 +94,14 @@ def test_a_file_with_errors_imports_nothing_unless_asked_and_a_replay_is_recogni
 ):
     clerk = council["clerk"]
     bad = ACTUAL + (
-        "R7,C9,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"  # line 6
+        "R7,C1,P9,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"  # line 6
         "R8,C1,P1,K1,HC,app,2026-11-02T09:00:00,soon\n"  # line 7
         "R1,C1,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"
     )  # line 8
     with db.write() as conn, pytest.raises(ValidationFailed) as caught:
         imports.import_actual(conn, clerk, book, "ecm.csv", bad.encode())
     text = [str(p) for p in caught.value.problems]
-    assert "ecm.csv: line 6: client_id: no client C9 in this book [unknown_client]" in text
+    assert "ecm.csv: line 6: provider_id: no provider P9 in this book [unknown_provider]" in text
     assert any("line 7: check_out" in t for t in text)
     assert any("line 8: record_id: record R1 repeats line 2" in t for t in text)
     assert count(db, actual_records) == 0
@@ -341,11 +341,11 @@ def test_the_book_commands_plan_import_run_decide_and_post(
         "care", "plan", "--from", "2026-11-02", "--to", "2026-11-08"
     )
     bad = tmp_path / "ecm.csv"
-    bad.write_text(ACTUAL + "R7,C9,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n")
+    bad.write_text(ACTUAL + "R7,C1,P9,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n")
     refused = runner.invoke(
         app, ["care", "import", "actual", str(bad), "--book", "test", "--as", "carla"]
     )
-    assert refused.exit_code == 2 and "no client C9" in refused.output
+    assert refused.exit_code == 2 and "no provider P9" in refused.output
     out = remit("care", "import", "actual", str(bad), "--valid-only")
     assert "imported 4 actual row(s)" in out and "rejected 1 row(s)" in out
     assert "R7" in (tmp_path / "ecm.rejected.csv").read_text()

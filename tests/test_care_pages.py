@@ -67,7 +67,7 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
     bad = actual(
         refs,
         "PG-R1,{client},{provider},K1,PG,phone,2023-01-02T09:02:00,soon",
-        "PG-R2,NOPE,{provider},K1,PG,phone,2023-01-02T13:00:00,2023-01-02T13:30:00",
+        "PG-R2,{client},NOPE,K1,PG,phone,2023-01-02T13:00:00,2023-01-02T13:30:00",
     )
     answer = client.post(
         f"/b/{BOOK}/care/import",
@@ -75,7 +75,10 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
         files={"file": ("ecm.csv", bad, "text/csv")},
     )
     assert answer.status_code == 422 and "Nothing was saved" in answer.text
-    assert "line 2, check_out" in answer.text and "line 3, client_id: no client NOPE" in answer.text
+    assert (
+        "line 2, check_out" in answer.text
+        and "line 3, provider_id: no provider NOPE" in answer.text
+    )
     partial = client.post(
         f"/b/{BOOK}/care/import",
         data={"csrf_token": csrf, "kind": "actual", "valid_only": "true"},
@@ -86,7 +89,7 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
     link = re.search(r'href="(/b/riverside/documents/\d+)">error file', partial.text)
     assert link, "the error file is offered for download"
     errors = client.get(link.group(1))
-    assert errors.status_code == 200 and "no client NOPE" in errors.text
+    assert errors.status_code == 200 and "no provider NOPE" in errors.text
     assert "Tolerance policy" in partial.text
 
 

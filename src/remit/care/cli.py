@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from remit.care import decisions, exchange, imports, packages, payables, runs
+from remit.care import decisions, exchange, imports, packages, payables, rates, runs
 from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
 from remit.care.model import Policy
@@ -229,6 +229,8 @@ def import_file(
     console.print(
         f"imported {result.rows:,} {kind} row(s) from {file.name} (import {result.import_id})"
     )
+    if result.kept_text():
+        console.print(result.kept_text())
     if result.rejected:
         target = errors or file.with_suffix(".rejected.csv")
         target.write_bytes(result.rejected_csv)
@@ -410,3 +412,50 @@ def policy_set(
         + ": "
         + ", ".join(f"{k} {v}" for k, v in new.as_dict().items())
     )
+
+
+rates_app = typer.Typer(help="Providers' rate cards: rates for care no package covers.")
+care_app.add_typer(rates_app, name="rates")
+
+
+@rates_app.command("import")
+@user_errors
+def rates_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Add the rates of a rate card file (docs/formats/care.md), all or nothing."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        made = rates.import_rates(conn, actor, book_id, file.name, file.read_bytes())
+    console.print(f"added {len(made):,} rate(s) from {file.name}")
+
+
+@rates_app.command("list")
+@user_errors
+def rates_list(
+    provider: str | None = typer.Option(None, "--provider", help="A provider's reference."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """The providers' rate cards, by provider, service, band and date."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.read() as conn:
+        chosen = runs.provider_ids_for(conn, actor, book_id, [provider]) if provider else [None]
+        found = rates.list_rates(conn, actor, book_id, chosen[0])
+    table = Table(title=f"{len(found):,} rate(s)", title_justify="left")
+    for name in ("provider", "service", "band", "from", "rate per hour", "currency"):
+        table.add_column(name)
+    for row in found:
+        table.add_row(
+            row["provider_ref"],
+            row["service_code"],
+            row["band"],
+            row["effective_from"].isoformat(),
+            row["rate_per_hour"],
+            row["currency"],
+        )
+    console.print(table)

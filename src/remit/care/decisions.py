@@ -24,6 +24,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
+from remit.care import rates
 from remit.care.model import MAX_PLANNED_MINUTES, RunStatus, amount_minor, rate_millionths
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import (
@@ -87,7 +88,7 @@ def decide(
     _fresh(row, expected_version)
     chosen = _checked(row, decision, reason, minutes)
     paid = minutes_for(chosen, row.planned_minutes, row.delivered_minutes, minutes)
-    amount = _price(paid, _rate(conn, row), row.currency)
+    amount = _price(paid, *_rate(conn, row))
     pending = needs_second_person(row, paid)
     _bump(conn, row)  # claims the version: a second decider of the same version fails here
     d = care_decisions.c
@@ -457,9 +458,12 @@ def _checked(row: Any, decision: Decision | str, reason: str, minutes: int | Non
     return chosen
 
 
-def _rate(conn: Connection, row: Any) -> int | None:
-    """Millionths per hour: the rate of the visit's package on its date."""
+def _rate(conn: Connection, row: Any) -> tuple[int | None, str, str]:
+    """(millionths per hour, currency, why there is none): the rate of the visit's package
+    on its date; for a record with no visit, of the package covering it or else of its
+    provider's rate card for that service on that date."""
     p, v, a, r = care_packages.c, planned_visits.c, actual_records.c, care_package_rates.c
+    missing = "no rate of a care package covers this visit: set up the package's rate first"
     if row.planned_visit_id is not None:
         visit = conn.execute(
             select(v.package_id, v.start_s).where(v.id == row.planned_visit_id)
@@ -467,9 +471,9 @@ def _rate(conn: Connection, row: Any) -> int | None:
         package_id, moment = visit.package_id, visit.start_s
     else:
         record = conn.execute(
-            select(a.client_party_id, a.provider_party_id, a.service_code, a.check_in_s).where(
-                a.id == row.actual_record_id
-            )
+            select(
+                a.book_id, a.client_party_id, a.provider_party_id, a.service_code, a.check_in_s
+            ).where(a.id == row.actual_record_id)
         ).one()
         day = EPOCH + timedelta(days=record.check_in_s // DAY_SECONDS)
         package_id = conn.execute(
@@ -487,8 +491,22 @@ def _rate(conn: Connection, row: Any) -> int | None:
             .limit(1)
         ).scalar()
         moment = record.check_in_s
+        if package_id is None:
+            card = rates.card_rate(
+                conn, record.book_id, record.provider_party_id, record.service_code, day
+            )
+            if card is None:
+                return (
+                    None,
+                    row.currency,
+                    (
+                        f"no care package and no rate card for service {record.service_code}: "
+                        "add a rate to the provider's rate card or a care package"
+                    ),
+                )
+            return rate_millionths(card[0]), card[1], missing
     if package_id is None:
-        return None
+        return None, row.currency, missing
     day = EPOCH + timedelta(days=moment // DAY_SECONDS)
     rate = conn.execute(
         select(r.rate_per_hour)
@@ -497,23 +515,15 @@ def _rate(conn: Connection, row: Any) -> int | None:
         .limit(1)
     ).scalar()
     if rate is None:
-        return None
-    return rate_millionths(str(rate))
+        return None, row.currency, missing
+    return rate_millionths(str(rate)), row.currency, missing
 
 
-def _price(minutes: int, rate: int | None, currency: str) -> int:
+def _price(minutes: int, rate: int | None, currency: str, missing: str) -> int:
     if minutes == 0:
         return 0
     if rate is None or not currency:
-        raise ValidationFailed(
-            [
-                Problem(
-                    "decision",
-                    "no rate of a care package covers this visit: set up the package's rate first",
-                    "no_rate",
-                )
-            ]
-        )
+        raise ValidationFailed([Problem("decision", missing, "no_rate")])
     return int(amount_minor(minutes, rate, 10 ** exponent(currency)))  # as the engine
 
 

@@ -12,13 +12,13 @@ SHA-256 and imports nothing.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import PurePath
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, case, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
@@ -40,6 +40,23 @@ class ImportResult:
     replayed: bool  # the same file was imported before: nothing new
     rejected_csv: bytes  # the refused rows as they came, with their line and problems
     rejected_document_id: int | None = None  # the same, kept as a document to download
+    unplanned: int = 0  # records kept whose client has no package of that provider, service
+    unknown_client: int = 0  # records kept under a client reference not in the book
+
+    def kept_text(self) -> str:
+        """What was kept as unplanned care, for a notice ('' when nothing was).
+
+        >>> ImportResult(1, 5, 0, False, b"", None, 2, 1).kept_text()
+        '2 kept as unplanned (no care package); 1 kept under a client not in the book'
+        >>> ImportResult(1, 5, 0, False, b"").kept_text()
+        ''
+        """
+        parts = []
+        if self.unplanned:
+            parts.append(f"{self.unplanned:,} kept as unplanned (no care package)")
+        if self.unknown_client:
+            parts.append(f"{self.unknown_client:,} kept under a client not in the book")
+        return "; ".join(parts)
 
 
 REPLAYED = ImportResult(None, 0, 0, True, b"")  # the same file again: nothing new
@@ -104,7 +121,7 @@ def import_actual(
         if isinstance(content, list)
         else exchange.read_actual(content, filename)
     )
-    rows = _with_parties(conn, book_id, checked)
+    rows = _with_parties(conn, book_id, checked, keep_unknown_clients=True)
     if provider_party_id is not None:
         _collect(
             checked,
@@ -116,7 +133,7 @@ def import_actual(
             "own_records",
         )
     _already(conn, actual_records, book_id, rows, "record_id", "record", checked)
-    return _finish(
+    result = _finish(
         conn,
         actor,
         book_id,
@@ -130,6 +147,50 @@ def import_actual(
         _actual_values,
         keep_rejected,
     )
+    claim_held_records(conn, book_id)
+    return _with_kept_counts(result, package_ids(conn, book_id, rows), checked)
+
+
+def claim_held_records(conn: Connection, book_id: int) -> int:
+    """Give the records held under a client reference (``client_party_id`` NULL) the client
+    of the book with that reference, once the client is registered: one UPDATE over every
+    such record. Returns how many records were claimed."""
+    a = actual_records.c
+    held = a.book_id == book_id, a.client_party_id.is_(None), a.client_ref.is_not(None)
+    refs = conn.execute(select(a.client_ref).where(*held).distinct()).scalars().all()
+    if not refs:
+        return 0
+    clients = parties.party_ids_with_role(conn, book_id, "client")
+    found = {
+        ref: pid
+        for ref, pid in parties.party_ids_for(conn, book_id, refs).items()
+        if pid in clients
+    }
+    if not found:
+        return 0
+    changed = conn.execute(
+        update(actual_records)
+        .where(*held, a.client_ref.in_(sorted(found)))
+        .values(client_party_id=case(found, value=a.client_ref))
+    )
+    return int(changed.rowcount or 0)
+
+
+def _with_kept_counts(
+    result: ImportResult, rows: pl.DataFrame, checked: exchange.Checked
+) -> ImportResult:
+    """The result with how many of its imported records are unplanned care."""
+    if result.import_id is None:
+        return result
+    bad_lines = sorted({p.line for p in checked.problems if p.line is not None})
+    good = rows.filter(~pl.col("line").is_in(bad_lines))
+    unknown = good.filter(pl.col("client_party_id").is_null()).height
+    no_plan = good.filter(
+        pl.col("client_party_id").is_not_null()
+        & pl.col("provider_party_id").is_not_null()
+        & pl.col("package_id").is_null()
+    ).height
+    return replace(result, unplanned=no_plan, unknown_client=unknown)
 
 
 # ---------------------------------------------------------------- checks of the book
@@ -151,9 +212,12 @@ def _seen(conn: Connection, book_id: int, kind: str, digest: str) -> bool:
     )
 
 
-def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> pl.DataFrame:
+def _with_parties(
+    conn: Connection, book_id: int, checked: exchange.Checked, keep_unknown_clients: bool = False
+) -> pl.DataFrame:
     """The rows with the party ids of their client and provider refs (``client_party_id``,
-    ``provider_party_id``); a problem for each ref unknown in that role."""
+    ``provider_party_id``); a problem for each ref unknown in that role, except, with
+    ``keep_unknown_clients`` (actual records), a client: its ``client_party_id`` is null."""
     rows = checked.rows
     for role, column in (("client", "client_id"), ("provider", "provider_id")):
         names = rows.get_column(column).drop_nulls().unique().to_list()
@@ -164,6 +228,9 @@ def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> 
             schema={"ref": pl.String, f"{role}_party_id": pl.Int64},
         )
         table = table.filter(pl.col(f"{role}_party_id").is_in(list(with_role)))
+        if role == "client" and keep_unknown_clients:
+            rows = rows.join(table, left_on=column, right_on="ref", how="left")
+            continue
         _collect(
             checked,
             rows,
@@ -179,8 +246,28 @@ def _with_parties(conn: Connection, book_id: int, checked: exchange.Checked) -> 
 def _with_packages(
     conn: Connection, book_id: int, rows: pl.DataFrame, checked: exchange.Checked
 ) -> pl.DataFrame:
-    """Each planned visit's care package: same client, provider and service, in force on
-    the visit's date (the latest that started, if two overlap)."""
+    """Each planned visit's care package (see ``package_ids``); a problem for a visit with
+    none."""
+    matched = package_ids(conn, book_id, rows)
+    _collect(
+        checked,
+        matched,
+        pl.col("client_party_id").is_not_null()
+        & pl.col("provider_party_id").is_not_null()
+        & pl.col("start_s").is_not_null()
+        & pl.col("package_id").is_null(),
+        "service_code",
+        "no care package of this client, provider and service on the visit's date",
+        "no_package",
+    )
+    return matched
+
+
+def package_ids(conn: Connection, book_id: int, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows (with ``client_party_id``, ``provider_party_id``, ``service_code`` and
+    ``start_s`` or ``check_in_s``), in their order, with ``package_id``: the care package of
+    the same client, provider and service in force on the row's date (the latest that
+    started, if two overlap), null when there is none."""
     p = care_packages.c
     found = conn.execute(
         select(
@@ -209,7 +296,12 @@ def _with_packages(
         },
         orient="row",
     )
-    keyed = rows.with_columns(day=pl.col("start_s") // DAY_SECONDS).sort("day")
+    moment = "start_s" if "start_s" in rows.columns else "check_in_s"
+    keyed = (
+        rows.with_row_index("_order")
+        .with_columns(day=pl.col(moment) // DAY_SECONDS)
+        .sort("day", nulls_last=True)
+    )
     matched = keyed.join_asof(
         packages.sort("from_day"),
         left_on="day",
@@ -222,19 +314,8 @@ def _with_packages(
         package_id=pl.when(pl.col("day") <= pl.col("to_day"))
         .then(pl.col("package_id"))
         .otherwise(None)
-    ).sort("line")
-    _collect(
-        checked,
-        matched,
-        pl.col("client_party_id").is_not_null()
-        & pl.col("provider_party_id").is_not_null()
-        & pl.col("start_s").is_not_null()
-        & pl.col("package_id").is_null(),
-        "service_code",
-        "no care package of this client, provider and service on the visit's date",
-        "no_package",
-    )
-    return matched.drop("day", "from_day", "to_day")
+    ).sort("_order")
+    return matched.drop("_order", "day", "from_day", "to_day")
 
 
 def _already(
@@ -366,6 +447,7 @@ def _actual_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataF
         book_id=pl.lit(book_id),
         ref="record_id",
         client_party_id="client_party_id",
+        client_ref="client_id",
         provider_party_id="provider_party_id",
         carer_ref="carer_id",
         service_code="service_code",

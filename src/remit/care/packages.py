@@ -21,6 +21,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -28,7 +29,13 @@ from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Permission, require
 from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, rate_millionths
-from remit.care.service import SERVICE_CODE_MAX, NewPackage, Slot, create_package
+from remit.care.service import (
+    SERVICE_CODE_MAX,
+    NewPackage,
+    Slot,
+    create_package,
+    currency_problems,
+)
 from remit.care.store import care_packages
 from remit.errors import Problem, ValidationFailed
 from remit.money import CURRENCY_EXPONENTS
@@ -99,6 +106,18 @@ def import_packages(
         new = _package(ref, members, clients, providers, taken, filename, problems)
         if new is not None:
             news.append(new)
+    problems += [
+        replace(p, source=filename)
+        for p in currency_problems(
+            conn,
+            book_id,
+            [
+                (line, providers[row["provider_id"]], row["currency"].upper(), "currency")
+                for line, row in rows
+                if row["provider_id"] in providers and row["currency"].upper() in CURRENCY_EXPONENTS
+            ],
+        )
+    ]
     if problems:
         raise ValidationFailed(sorted(problems, key=lambda p: (p.line or 0, p.field)))
     return [create_package(conn, actor, book_id, new) for new in news]

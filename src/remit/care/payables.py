@@ -106,6 +106,7 @@ def on_hold(conn: Connection, book_id: int, provider_party_id: int) -> bool:
 def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int, reason: str) -> int:
     """Suspend a provider: none of its runs passes to payment until the hold is lifted."""
     require(actor, book_id, Permission.CARE_POLICY)
+    _refuse_no_provider(conn, book_id, provider_party_id)
     if not reason.strip():
         raise ValidationFailed([Problem("reason", "say why the provider is held", "required")])
     found = text_problem(reason.strip(), "reason", max_chars=REASON_MAX, multiline=True)
@@ -134,6 +135,20 @@ def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int, r
         book_id,
     )
     return hold_id
+
+
+def _refuse_no_provider(conn: Connection, book_id: int, party_id: int) -> None:
+    """A hold is for a provider of this book: NotFound for an id not in the book, a
+    ValidationFailed for a party of the book that is no provider (a client, say)."""
+    if parties.party_has_role(conn, book_id, party_id, "provider"):
+        return
+    names = parties.party_names(conn, book_id, [party_id])
+    if party_id not in names:
+        raise NotFound(f"no party {party_id} in this book")
+    ref, name = names[party_id]
+    raise ValidationFailed(
+        [Problem("provider", f"{name} ({ref}) is not a provider: only a provider is held", "role")]
+    )
 
 
 def lift_hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int) -> None:

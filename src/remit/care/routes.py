@@ -162,6 +162,7 @@ def care_import(
         f"{name} was imported before: nothing new"
         if result.replayed
         else f"imported {result.rows} row(s) of {name}"
+        + (f"; {result.kept_text()}" if result.kept_text() else "")
         + (f"; {result.rejected} rejected (download below)" if result.rejected else "")
     )
     return notice_redirect(ctx, f"/b/{ctx.code}/care", notice)
@@ -560,6 +561,7 @@ def portal_upload(
         f"{name} was sent before: nothing new"
         if result.replayed
         else f"received {result.rows} visit record(s)"
+        + (f"; {result.kept_text()}" if result.kept_text() else "")
         + (
             f"; {result.rejected} rejected: the error file is in your documents"
             if result.rejected

@@ -24,6 +24,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
 from remit.care.engine import reconcile
+from remit.care.imports import claim_held_records, package_ids
 from remit.care.model import (
     Policy,
     Rule,
@@ -92,6 +93,7 @@ def reconcile_period(
     edge is matched as it would be in one longer period (see ``_keep``).
     """
     require(actor, book_id, Permission.CARE_RUN)
+    claim_held_records(conn, book_id)  # a client registered since is matched now
     checked_period(first, last, 63)
     start_s = (first - EPOCH).days * DAY_SECONDS
     end_s = (last - EPOCH).days * DAY_SECONDS + DAY_SECONDS
@@ -130,9 +132,14 @@ def reconcile_period(
     rates = _rates(conn, book_id)
     _refuse_mixed_currencies(conn, book_id, rates, providers)
     outcomes = reconcile(
-        planned, actual, rates, book_policy, {str(k): v for k, v in overrides.items()}
+        planned,
+        actual.drop("support"),
+        rates,
+        book_policy,
+        {str(k): v for k, v in overrides.items()},
     )
     outcomes = _keep(outcomes, planned, actual, held_visits, start_s, end_s)
+    outcomes = _unplanned_reasons(outcomes, actual)
     unpriced = outcomes.filter(pl.col("amount_minor").is_null())
     if unpriced.height:
         raise ValidationFailed(
@@ -468,6 +475,7 @@ def _actual(
     query = select(
         a.id,
         a.client_party_id,
+        a.client_ref,
         a.provider_party_id,
         a.carer_ref,
         a.service_code,
@@ -482,6 +490,7 @@ def _actual(
         {
             "id": pl.Int64,
             "client": pl.Int64,
+            "client_ref": pl.String,
             "provider": pl.Int64,
             "carer_id": pl.String,
             "service_code": pl.String,
@@ -489,15 +498,54 @@ def _actual(
             "check_out_s": pl.Int64,
         },
     )
-    return frame.select(
+    covered = package_ids(
+        conn,
+        book_id,
+        frame.select(
+            client_party_id="client",
+            provider_party_id="provider",
+            service_code="service_code",
+            check_in_s="check_in_s",
+        ),
+    ).get_column("package_id")
+    unknown = pl.col("client").is_null()
+    return frame.with_columns(covered=covered.is_not_null()).select(
         record_id=pl.col("id").cast(pl.String),
-        client_id=pl.col("client").cast(pl.String),
+        # a client not in the book is a client of its own, which no visit can match
+        client_id=pl.when(unknown)
+        .then(pl.concat_str(pl.lit("ref:"), pl.col("client_ref")))
+        .otherwise(pl.col("client").cast(pl.String)),
         provider_id=pl.col("provider").cast(pl.String),
         carer_id="carer_id",
         service_code="service_code",
         check_in_s="check_in_s",
         check_out_s="check_out_s",
+        # why the record cannot be planned care, if it cannot (null: it could be)
+        support=pl.when(unknown)
+        .then(pl.format(UNKNOWN_CLIENT, pl.col("client_ref")))
+        .when(~pl.col("covered"))
+        .then(pl.lit(NO_SUPPORT_PLAN))
+        .otherwise(None),
     )
+
+
+NO_SUPPORT_PLAN = "no support plan: no care package for this client and provider"
+UNKNOWN_CLIENT = "client not in the book (reference {})"
+
+
+def _unplanned_reasons(outcomes: pl.DataFrame, actual: pl.DataFrame) -> pl.DataFrame:
+    """The engine's unplanned outcomes of records that could not have been planned (no care
+    package, or a client not in the book) say so; every other reason is the engine's."""
+    support = actual.select("record_id", "support").filter(pl.col("support").is_not_null())
+    if not support.height:
+        return outcomes
+    rows = outcomes.join(support, on="record_id", how="left", maintain_order="left")
+    why = (pl.col("rule") == Rule.NO_PLANNED_VISIT_IN_WINDOW.value) & pl.col(
+        "support"
+    ).is_not_null()
+    return rows.with_columns(
+        reason=pl.when(why).then(pl.col("support")).otherwise(pl.col("reason"))
+    ).drop("support")
 
 
 def _rates(conn: Connection, book_id: int) -> pl.DataFrame:

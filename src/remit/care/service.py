@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, and_, delete, insert, or_, select, union
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
@@ -35,6 +35,7 @@ from remit.care.store import (
     care_package_slots,
     care_packages,
     care_policies,
+    care_provider_rates,
     care_runs,
     planned_visits,
 )
@@ -163,6 +164,17 @@ def create_packages(
         problems += [replace(p, line=n) for p in found] if many else found
     if problems:
         raise ValidationFailed(problems)
+    problems = currency_problems(
+        conn,
+        book_id,
+        [
+            (n if many else None, new.provider_party_id, currency, f"rates[{i}]")
+            for n, new in enumerate(news, start=1)
+            for i, (_from, _rate, currency) in enumerate(new.rates)
+        ],
+    )
+    if problems:
+        raise ValidationFailed(problems)
     _refuse_taken_refs(conn, book_id, [new.ref for new in news])
     now = audit.utc_now_text()
     ids = [
@@ -226,6 +238,52 @@ def create_packages(
         ],
     )
     return ids
+
+
+def provider_currencies(
+    conn: Connection, book_id: int, provider_ids: Iterable[int]
+) -> dict[int, str]:
+    """The currency each provider is paid in: that of its package rates or rate card (one
+    query; a provider with neither is absent)."""
+    wanted = sorted(set(provider_ids))
+    if not wanted:
+        return {}
+    p, r, c = care_packages.c, care_package_rates.c, care_provider_rates.c
+    packaged = (
+        select(p.provider_party_id, r.currency)
+        .join(care_package_rates, r.package_id == p.id)
+        .where(and_(p.book_id == book_id, p.provider_party_id.in_(wanted)))
+    )
+    carded = select(c.provider_party_id, c.currency).where(
+        and_(c.book_id == book_id, c.provider_party_id.in_(wanted))
+    )
+    return {int(pid): str(cur) for pid, cur in conn.execute(union(packaged, carded)).all()}
+
+
+def currency_problems(
+    conn: Connection,
+    book_id: int,
+    rates: Sequence[tuple[int | None, int, str, str]],
+) -> list[Problem]:
+    """A problem for each rate (line, provider, currency, field) in another currency than
+    its provider is paid in: that of the provider's rates in the book, or else of the first
+    of these rates (a provider is paid in one currency)."""
+    paid_in = provider_currencies(conn, book_id, [r[1] for r in rates])
+    refs = parties.party_names(conn, book_id, {r[1] for r in rates})
+    problems = []
+    for line, pid, currency, field in rates:
+        expected = paid_in.setdefault(pid, currency)
+        if currency != expected:
+            who = refs.get(pid, (str(pid), ""))[0]
+            problems.append(
+                Problem(
+                    field,
+                    f"provider {who} is paid in {expected}; this rate is in {currency}",
+                    "currency_mismatch",
+                    line,
+                )
+            )
+    return problems
 
 
 def _holding(conn: Connection, book_id: int, role: str, party_ids: set[int]) -> set[int]:
