@@ -411,3 +411,23 @@ def policy_set(
         + ": "
         + ", ".join(f"{k} {v}" for k, v in new.as_dict().items())
     )
+
+
+absences_app = typer.Typer(help="Clients' hospital stays.", no_args_is_help=True)
+care_app.add_typer(absences_app, name="absences")
+
+
+@absences_app.command("import")
+@user_errors
+def absences_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Import hospital stays (``client_ref,first_day,last_day,reason``), all or nothing: the
+    client's visits of those days are suspended at the next reconciliation."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        count = imports.import_absences(conn, actor, book_id, file.name, file.read_bytes())
+    console.print(f"recorded {count:,} hospital stay(s) from {file.name}")

@@ -518,6 +518,57 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
     return checked
 
 
+ABSENCE_COLUMNS = ("client_ref", "first_day", "reason")
+
+
+def read_absences(path: Source, name: str = "absences.csv") -> Checked:
+    """Hospital stays: ``client_ref,first_day,last_day,reason`` (``last_day`` empty: not yet
+    back); ``first_day_n`` and ``last_day_n`` are days since 1970-01-01."""
+    checked = _read(path, name, ABSENCE_COLUMNS)
+    rows = checked.rows
+    if "last_day" not in rows.columns:
+        rows = rows.with_columns(last_day=pl.lit(None, dtype=pl.String))
+    day = "%Y-%m-%d"
+    rows = rows.with_columns(
+        first_day_n=pl.col("first_day").str.strptime(pl.Date, day, strict=False).cast(pl.Int64),
+        last_day_n=pl.col("last_day").str.strptime(pl.Date, day, strict=False).cast(pl.Int64),
+    )
+    checked.rows = rows
+    collect(
+        checked,
+        [
+            *_required(ABSENCE_COLUMNS),
+            (
+                "first_day",
+                "date",
+                pl.col("first_day").is_not_null() & pl.col("first_day_n").is_null(),
+                "a date like 2026-11-02",
+            ),
+            (
+                "last_day",
+                "date",
+                pl.col("last_day").is_not_null() & pl.col("last_day_n").is_null(),
+                "a date like 2026-11-09, or empty while the client is not yet back",
+            ),
+            (
+                "last_day",
+                "stay",
+                pl.col("last_day_n") < pl.col("first_day_n"),
+                "the last day is before the first day",
+            ),
+            (
+                "reason",
+                "too_long",
+                pl.col("reason").str.len_chars() > 200,
+                "at most 200 characters",
+            ),
+        ],
+    )
+    for column in ("first_day", "last_day"):
+        _out_of_range(checked, column, pl.col(f"{column}_n"))
+    return checked
+
+
 def rejected_csv(checked: Checked) -> bytes:
     """The rejected rows as they came, with their ``line`` and ``problems``, for correction."""
     by_line: dict[int, list[str]] = {}

@@ -180,6 +180,29 @@ class Policy:
 
 
 BASE_FIELDS = 7  # the policy's numbers before issue 9's
+# What each of the policy's numbers means, in words for the policy page.
+POLICY_MEANINGS = {
+    "match_window_minutes": "a record matches the planned visit whose start is nearest its "
+    "check-in, within this many minutes either side",
+    "max_visit_minutes": "a record longer than this is broken, not a visit: not paid",
+    "tolerance_minutes": "delivered at least planned minus this: paid as planned",
+    "over_exception_minutes": "delivered more than planned plus this: paid as planned, to review",
+    "rounding_minutes": "a short visit is paid to the nearest band of this many minutes",
+    "short_exception_minutes": "a visit short by more than this is to review",
+    "second_approval_minutes": "a decision paying more than planned plus this needs a second "
+    "person's approval",
+    "late_minutes": "a check-in later than the planned start plus this is a late arrival",
+    "early_minutes": "a check-out earlier than the planned end minus this is an early leaving",
+    "late_exception": "1: a late arrival is also to review; 0: only flagged",
+    "early_exception": "1: an early leaving is also to review; 0: only flagged",
+    "short_notice_paid_percent": "a visit cancelled at short notice is paid this percentage of "
+    "its planned minutes",
+    "frustrated_paid_percent": "a frustrated visit (the carer came, the client was not there) is "
+    "paid this percentage of its planned minutes",
+    "minimum_charge_minutes": "a visit paid any minutes is paid at least this many",
+    "evening_from_minute": "the evening rate starts at this minute of the day (1200 = 20:00)",
+    "evening_to_minute": "the evening rate ends at this minute of the day (420 = 07:00)",
+}
 MINUTES = "a whole number of minutes from 0 to 100000"
 _ONE_OR_ZERO = "0 (a flag only) or 1 (also an exception)"
 _PERCENT = "a whole percentage from 0 to 100"

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
+from remit.care import visits
 from remit.care.engine import reconcile
 from remit.care.model import (
     Policy,
@@ -109,6 +110,7 @@ def reconcile_period(
     if replaced:
         conn.execute(delete(visit_outcomes).where(visit_outcomes.c.run_id.in_(replaced)))
     planned = _planned(conn, book_id, start_s - 2 * reach, end_s + 2 * reach, provider_party_ids)
+    planned = visits.with_absences(conn, book_id, planned)
     actual = _actual(conn, book_id, start_s - reach, end_s + reach, provider_party_ids)
     held_visits = _held_visits(conn, book_id, start_s - 2 * reach, end_s + 2 * reach)
     actual = actual.filter(pl.col("held_run") == 0).drop("held_run")
@@ -130,7 +132,12 @@ def reconcile_period(
     rates = _rates(conn, book_id)
     _refuse_mixed_currencies(conn, book_id, rates, providers)
     outcomes = reconcile(
-        planned, actual, rates, book_policy, {str(k): v for k, v in overrides.items()}
+        planned,
+        actual,
+        rates,
+        book_policy,
+        {str(k): v for k, v in overrides.items()},
+        visits.holidays(conn, book_id, start_s - 2 * reach, end_s + 2 * reach),
     )
     outcomes = _keep(outcomes, planned, actual, held_visits, start_s, end_s)
     unpriced = outcomes.filter(pl.col("amount_minor").is_null())
@@ -405,7 +412,7 @@ def _actual(
 def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
     p, r = care_packages.c, care_package_rates.c
     rows = conn.execute(
-        select(p.provider_party_id, p.id, r.effective_from, r.rate_per_hour, r.currency)
+        select(p.provider_party_id, p.id, r.effective_from, r.rate_per_hour, r.currency, r.band)
         .join(care_package_rates, r.package_id == p.id)
         .where(p.book_id == book_id)
     ).all()
@@ -417,6 +424,7 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
                 (x.effective_from - EPOCH).days,
                 rate_millionths(x.rate_per_hour),
                 x.currency,
+                x.band,
             )
             for x in rows
         ],
@@ -427,6 +435,7 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
             "effective_day": pl.Int64,
             "rate_millionths": pl.Int64,
             "currency": pl.String,
+            "band": pl.String,
         },
     )
 
@@ -533,6 +542,7 @@ def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
         final_minutes="paid_minutes",
         final_amount_minor="amount_minor",
         place="place",
+        flags="flags",
     )
 
 
