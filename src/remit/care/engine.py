@@ -170,10 +170,15 @@ def reconcile(
         if out.height
         else out.with_columns(reason=pl.lit("", dtype=pl.String))
     )
-    notes = [pl.when(flag).then(_sentence(note)).otherwise(pl.lit("")) for flag, note in NOTES]
+    # The notes after the sentence, only where one applies (most runs have none).
+    notes = [
+        pl.when(flag).then(_sentence(note)).otherwise(pl.lit(""))
+        for flag, note in NOTES
+        if out.get_column(flag).any()
+    ]
+    out = out.with_columns(reason=pl.concat_str(["reason", *notes])) if notes else out
     return (
         out.sort("k1", "k2", "k3")
-        .with_columns(reason=pl.concat_str([pl.col("reason"), *notes]))
         .select(ENGINE_COLUMNS)
         .with_columns(pl.col("currency").fill_null(""))
     )
@@ -224,22 +229,25 @@ def _priced(plan: pl.DataFrame, rates: pl.DataFrame, holidays: Collection[int]) 
         pl.col("rate_millionths").cast(I64),
         band=pl.col("band") if "band" in rates.columns else pl.lit("standard"),
     ).sort("effective_day")
-    keyed = keyed.with_columns(band=_band(holidays) if banded else pl.lit("standard"))
-    standard = _as_of(keyed.with_columns(band=pl.lit("standard")), table)
     if not banded:
-        return standard.sort("vidx")
-    own = _as_of(keyed, table).sort("vidx")
+        return _as_of(keyed, table.filter(pl.col("band") == "standard").drop("band"), ()).sort(
+            "vidx"
+        )
+    standard = _as_of(keyed.with_columns(band=pl.lit("standard")), table)
+    own = _as_of(keyed.with_columns(band=_band(holidays)), table).sort("vidx")
     return own.with_columns(
         pl.coalesce("rate_millionths", standard.sort("vidx").get_column("rate_millionths"))
     )
 
 
-def _as_of(keyed: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+def _as_of(
+    keyed: pl.DataFrame, table: pl.DataFrame, by: tuple[str, ...] = ("band",)
+) -> pl.DataFrame:
     return keyed.sort("visit_day").join_asof(
         table,
         left_on="visit_day",
         right_on="effective_day",
-        by=["provider_id", "service_code", "band"],
+        by=["provider_id", "service_code", *by],
         strategy="backward",
         check_sortedness=False,
     )
