@@ -5,11 +5,14 @@ plain reference."""
 
 from __future__ import annotations
 
+import csv
+import json
 from datetime import date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from remit.access.service import actor_for
 from remit.care import decisions, exchange, imports, payables, runs, visits
@@ -17,6 +20,7 @@ from remit.care import service as care
 from remit.care.model import POLICY_MEANINGS, Policy
 from remit.care.service import NewPackage, Slot
 from remit.care.store import care_absences, planned_visits, visit_outcomes
+from remit.cli import app
 from remit.errors import Conflict, ValidationFailed
 from remit.ledger import service as ledger
 from remit.parties import service as parties
@@ -308,3 +312,40 @@ def test_hospital_stays_are_uploaded_on_their_page(pages):
         },
     )
     assert bad.status_code == 422 and "line 2, client_ref: no client NOPE" in bad.text
+
+
+def test_the_offline_command_prices_bank_holidays_and_cancellations(tmp_path):
+    (tmp_path / "planned.csv").write_text(
+        "visit_id,client_id,provider_id,service_code,start,end,status,reason\n"
+        "V1,C1,P1,HC,2026-12-25T09:00,2026-12-25T10:00,,\n"
+        "V2,C1,P1,HC,2026-12-24T21:00,2026-12-24T22:00,,\n"
+        "V3,C1,P1,HC,2026-12-23T09:00,2026-12-23T10:00,cancelled_short_notice,ill\n"
+    )
+    (tmp_path / "actual.csv").write_text(
+        "record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out\n"
+        "R1,C1,P1,K1,HC,app,2026-12-25T09:00:00,2026-12-25T10:00:00\n"
+        "R2,C1,P1,K1,HC,app,2026-12-24T21:00:00,2026-12-24T22:00:00\n"
+    )
+    (tmp_path / "rates.csv").write_text(
+        "provider_id,service_code,rate_per_hour,currency,effective_from,band\n"
+        "P1,HC,18,GBP,2026-04-01,\n"
+        "P1,HC,24,GBP,2026-04-01,evening\n"
+        "P1,HC,36,GBP,2026-04-01,bank_holiday\n"
+    )
+    (tmp_path / "policy.toml").write_text(
+        "short_notice_paid_percent = 50\nbank_holidays = [2026-12-25]\n"
+    )
+    args = ["care", "reconcile", "--out", str(tmp_path / "out")]
+    for name in ("planned", "actual", "rates", "policy"):
+        args += [f"--{name}", str(tmp_path / f"{name}.{'toml' if name == 'policy' else 'csv'}")]
+    done = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    with (tmp_path / "out" / "outcomes.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["visit_id"], r["status"], r["amount_minor"]) for r in rows] == [
+        ("V1", "verified", "3600"),
+        ("V2", "verified", "2400"),
+        ("V3", "short_notice", "900"),
+    ]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["policy"]["short_notice_paid_percent"] == 50
