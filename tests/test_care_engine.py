@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remit.care.engine import reconcile
-from remit.care.model import Policy
+from remit.care.model import BANDS, PLANNED_STATUSES, Policy
 from remit.testkit.care_reference import reconcile_rows
 
 PLANNED = {
@@ -96,16 +96,28 @@ def record(
 DEFAULT = Policy()
 
 
-def run(planned, actual, rates=RATE_ROWS, policy=DEFAULT, overrides=None) -> list[dict]:
+def run(
+    planned, actual, rates=RATE_ROWS, policy=DEFAULT, overrides=None, holidays=()
+) -> list[dict]:
+    plan_schema = {
+        **PLANNED,
+        **{k: pl.String for k in ("status", "reason") if planned_has(planned, k)},
+    }
+    rate_schema = {**RATES, **({"band": pl.String} if planned_has(rates, "band") else {})}
     out = reconcile(
-        pl.DataFrame(planned, schema=PLANNED),
+        pl.DataFrame(planned, schema=plan_schema),
         pl.DataFrame(actual, schema=ACTUAL),
-        pl.DataFrame(rates, schema=RATES),
+        pl.DataFrame(rates, schema=rate_schema),
         policy,
         overrides,
+        holidays,
     ).to_dicts()
-    assert out == reconcile_rows(planned, actual, rates, policy, overrides)
+    assert out == reconcile_rows(planned, actual, rates, policy, overrides, holidays)
     return out
+
+
+def planned_has(rows: list[dict], key: str) -> bool:
+    return any(key in row for row in rows)
 
 
 def brief(rows: list[dict]) -> list[tuple]:
@@ -257,6 +269,8 @@ def _morning(rng: random.Random) -> tuple[list, list, list]:
                 "start_s": start,
                 "end_s": start + rng.choice([1, 15, 30, 45, 60]) * 60,
                 "carers": rng.choice([1, 1, 2, 3]),
+                "status": rng.choice(["planned"] * 6 + list(PLANNED_STATUSES[1:])),
+                "reason": rng.choice(["", "family visiting"]),
             }
         )
     actual = []
@@ -286,10 +300,12 @@ def _morning(rng: random.Random) -> tuple[list, list, list]:
             "effective_day": base // 86_400 + rng.choice([-5, 0, 1]),
             "rate_millionths": rng.randint(1, 40_000_000),
             "currency": currency,
+            "band": band,
         }
         for p, currency in (("x", rng.choice(["GBP", "JPY", "KWD"])), ("y", "USD"))
         for s in ("HC", "NC")
-        if rng.random() < 0.9
+        for band in BANDS
+        if rng.random() < (0.9 if band == "standard" else 0.4)
     ]
     return planned, actual, rates
 
@@ -307,11 +323,26 @@ def test_the_engine_agrees_with_the_plain_reading_of_the_policy(rng, tolerance, 
         match_window_minutes=window, tolerance_minutes=tolerance, rounding_minutes=rounding
     )
     overrides = (
-        {"y": Policy(match_window_minutes=15, short_exception_minutes=0)}
+        {
+            "y": Policy(
+                match_window_minutes=15,
+                short_exception_minutes=0,
+                late_minutes=rng.choice([0, 5, 15]),
+                early_minutes=rng.choice([0, 10]),
+                late_exception=rng.choice([0, 1]),
+                early_exception=rng.choice([0, 1]),
+                short_notice_paid_percent=rng.choice([0, 50, 100]),
+                frustrated_paid_percent=rng.choice([33, 100]),
+                minimum_charge_minutes=rng.choice([0, 30, 45]),
+                evening_from_minute=rng.choice([1200, 600]),
+                evening_to_minute=rng.choice([420, 840]),
+            )
+        }
         if rng.random() < 0.3
         else None
     )
-    out = run(planned, actual, rates, policy, overrides)
+    holidays = [at("00:00") // 86_400] if rng.random() < 0.3 else []
+    out = run(planned, actual, rates, policy, overrides, holidays)
     # Every planned carer place is held or missed once; every record appears once.
     for p in planned:
         places = [r for r in out if r["visit_id"] == p["visit_id"] and r["status"] != "duplicate"]
@@ -319,4 +350,145 @@ def test_the_engine_agrees_with_the_plain_reading_of_the_policy(rng, tolerance, 
     assert sorted(r["record_id"] for r in out if r["record_id"]) == sorted(
         a["record_id"] for a in actual
     )
-    assert all(0 <= r["paid_minutes"] <= max(r["planned_minutes"], 0) for r in out)
+    assert all(
+        0 <= r["paid_minutes"] <= max(r["planned_minutes"], 45 if overrides else 0) for r in out
+    )
+
+
+# Issue 9: late and early, cancellations, hospital, minimum charge, time bands.
+
+
+def rate(band: str, per_hour: int, effective_day: int = 0) -> dict:
+    return {
+        **RATE_ROWS[0],
+        "band": band,
+        "rate_millionths": per_hour * 10**6,
+        "effective_day": effective_day,
+    }
+
+
+def cancelled(vid: str, status: str, reason: str = "", **kw) -> dict:
+    return {**visit(vid, "09:00", "10:00", **kw), "status": status, "reason": reason}
+
+
+def test_a_late_arrival_and_an_early_leaving_are_flagged_not_exceptions_by_default():
+    planned = [visit("V1", "09:00", "10:00"), visit("V2", "12:00", "13:00")]
+    actual = [
+        record("R1", "K1", "09:20", "10:15"),  # 20 late: flagged, still within tolerance
+        record("R2", "K1", "12:00", "12:40"),  # leaves 20 early (short anyway)
+    ]
+    out = run(planned, actual)
+    assert [(r["flags"], r["status"], r["exception"]) for r in out] == [
+        ("late_arrival", "verified", False),
+        ("early_leaving", "short", True),
+    ]
+
+
+def test_fifteen_minutes_late_is_not_late_and_the_policy_may_make_lateness_an_exception():
+    planned = [visit("V1", "09:00", "10:00"), visit("V2", "12:00", "13:00")]
+    actual = [record("R1", "K1", "09:15", "10:10"), record("R2", "K1", "12:16", "13:16")]
+    policy = Policy(late_exception=1)
+    out = run(planned, actual, policy=policy)
+    assert [(r["flags"], r["exception"]) for r in out] == [("", False), ("late_arrival", True)]
+    assert out[1]["reason"].endswith("; arrived 16 minutes late, to review")
+
+
+def test_both_flags_are_written_sorted():
+    out = run([visit("V1", "09:00", "10:00")], [record("R1", "K1", "09:30", "09:40")])
+    assert out[0]["flags"] == "early_leaving,late_arrival"
+
+
+def test_cancellations_are_paid_their_share_and_only_a_missed_visit_is_an_exception():
+    planned = [
+        visit("V0", "08:00", "09:00"),
+        cancelled("V1", "cancelled_notice", "client request", client="C2"),
+        cancelled("V2", "cancelled_short_notice", "family visiting", client="C3"),
+        cancelled("V3", "frustrated", "no answer at the door", client="C4"),
+        cancelled("V4", "hospital", client="C5"),
+    ]
+    policy = Policy(short_notice_paid_percent=50, frustrated_paid_percent=100)
+    out = run(planned, [], policy=policy)
+    assert [
+        (r["status"], r["rule"], r["paid_minutes"], r["amount_minor"], r["exception"]) for r in out
+    ] == [
+        ("missed", "no_record_for_place", 0, 0, True),
+        ("cancelled", "cancelled_with_notice", 0, 0, False),
+        ("short_notice", "cancelled_short_notice", 30, 900, False),
+        ("frustrated", "frustrated_visit", 60, 1800, False),
+        ("hospital", "client_in_hospital", 0, 0, False),
+    ]
+    assert out[1]["reason"] == "visit cancelled with notice (client request): not paid"
+    assert out[2]["reason"] == (
+        "visit cancelled at short notice (family visiting): paid 50% of 60 planned minutes"
+    )
+    assert out[4]["reason"] == "the client was in hospital: visit suspended, not paid"
+
+
+def test_a_record_at_a_visit_cancelled_with_notice_is_an_exception_paid_nothing():
+    planned = [cancelled("V1", "cancelled_notice", "client request")]
+    out = run(planned, [record("R1", "K1", "09:00", "10:00")])
+    assert [
+        (r["record_id"], r["status"], r["rule"], r["paid_minutes"], r["exception"]) for r in out
+    ] == [("R1", "cancelled", "record_at_cancelled_visit", 0, True)]
+
+
+def test_a_frustrated_visit_with_the_carers_record_is_paid_its_share_once():
+    planned = [cancelled("V1", "frustrated", "client out")]
+    out = run(
+        planned, [record("R1", "K1", "09:00", "09:05")], policy=Policy(frustrated_paid_percent=25)
+    )
+    assert [(r["status"], r["delivered_minutes"], r["paid_minutes"], r["flags"]) for r in out] == [
+        ("frustrated", 5, 15, "")
+    ]
+
+
+def test_a_minimum_charge_raises_a_paid_visit_and_leaves_an_unpaid_one():
+    planned = [visit("V1", "09:00", "09:15"), visit("V2", "12:00", "12:30")]
+    policy = Policy(minimum_charge_minutes=30)
+    out = run(planned, [record("R1", "K1", "09:00", "09:15")], policy=policy)
+    assert [(r["paid_minutes"], r["amount_minor"]) for r in out] == [(30, 900), (0, 0)]
+    assert out[0]["reason"].endswith("; paid the minimum charge of 30 minutes")
+
+
+def test_a_visit_is_priced_by_the_band_of_its_planned_start():
+    monday, saturday = at("00:00") // 86_400, at("00:00") // 86_400 + 5
+    rates = [
+        rate("standard", 18),
+        rate("evening", 24),
+        rate("weekend", 27),
+        rate("bank_holiday", 36),
+    ]
+    planned = [
+        visit("V1", "09:00", "10:00"),
+        visit("V2", "20:00", "21:00"),
+        visit("V3", "06:59", "07:59"),
+        visit("V4", "07:00", "08:00"),
+        {
+            **visit("V5", "09:00", "10:00"),
+            "start_s": at("09:00") + 5 * 86_400,
+            "end_s": at("10:00") + 5 * 86_400,
+        },
+    ]
+    actual = [
+        record(f"R{i}", "K1", v, e)
+        for i, (v, e) in enumerate(
+            [("09:00", "10:00"), ("20:00", "21:00"), ("06:59", "07:59"), ("07:00", "08:00")], 1
+        )
+    ]
+    actual.append(
+        {
+            **record("R5", "K1", "09:00", "10:00"),
+            "check_in_s": at("09:00") + 5 * 86_400,
+            "check_out_s": at("10:00") + 5 * 86_400,
+        }
+    )
+    out = run(planned, actual, rates=rates)
+    assert [r["amount_minor"] for r in out] == [1800, 2400, 2400, 1800, 2700]
+    holiday = run(planned, actual, rates=rates, holidays=[monday, saturday])
+    assert [r["amount_minor"] for r in holiday] == [3600] * 4 + [3600]
+
+
+def test_a_band_without_a_rate_falls_back_to_the_standard_rate():
+    rates = [rate("standard", 18), rate("evening", 24, effective_day=at("00:00") // 86_400 + 1)]
+    out = run([visit("V1", "20:00", "21:00")], [record("R1", "K1", "20:00", "21:00")], rates=rates)
+    assert out[0]["amount_minor"] == 1800  # the evening rate starts the next day

@@ -29,7 +29,7 @@ from remit.care import payables
 from remit.care import runs as care_runs
 from remit.care import service as care
 from remit.care.service import NewPackage, Slot
-from remit.care.store import visit_outcomes
+from remit.care.store import planned_visits, visit_outcomes
 from remit.cases import correspondence
 from remit.cases import service as cases
 from remit.cases.model import NewCase
@@ -180,6 +180,9 @@ def _samples(database) -> dict[str, Any]:
         title = cases.get_case(conn, admin, book_id, case_id)["title"]
         job_id = jobs.enqueue(conn, admin, book_id, "audit.verify", {})
         run_id, outcome_id, adjustment_id = _care_samples(conn, clerk, book_id, party_id)
+        visit_id = conn.execute(
+            select(planned_visits.c.id).where(planned_visits.c.service_code == "WALK")
+        ).scalar_one()
     return {
         "book": BOOK,
         "case_id": case_id,
@@ -200,6 +203,7 @@ def _samples(database) -> dict[str, Any]:
         "run_id": run_id,
         "outcome_id": outcome_id,
         "adjustment_id": adjustment_id,
+        "visit_id": visit_id,
         "decision_id": 1,  # a decision id: the route's roles are checked before the id
         "fmt": "csv",
     }
@@ -276,6 +280,8 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
         "/b/{book}/care/runs/{run_id}/adjustments": {"amount_minor": "100", "reason": "walk"},
         "/b/{book}/care/adjustments/{adjustment_id}/decide": {"approve": "true"},
         "/b/{book}/care/providers/{party_id}/hold": {"reason": "walk"},
+        "/b/{book}/care/visits/{visit_id}/status": {"status": "frustrated", "reason": "walk"},
+        "/b/{book}/care/policy": {"from": "2023-01-02", "tolerance_minutes": "5"},
         # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
         "/b/{book}/jobs": {
             "kind": "audit.verify" if role in ("admin", "manager") else "ledger.post_file"
@@ -289,7 +295,7 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
     }
     files = (
         {"file": TXT}
-        if path.endswith(("/attach", "/documents", "/post-file", "/import", "/visits"))
+        if path.endswith(("/attach", "/documents", "/post-file", "/import", "/visits", "/absences"))
         else None
     )
     return samples.get(path, {}), files

@@ -79,6 +79,16 @@ class BusinessCalendar:
             raise ValidationFailed(problems)
         self.code = code
 
+    def holidays_between(self, first: date, last: date) -> list[date]:
+        """The public holidays from ``first`` to ``last`` inclusive, in order (a holiday on a
+        weekend and the weekday it is moved to both).
+
+        >>> BusinessCalendar("GB-ENG").holidays_between(date(2026, 12, 25), date(2026, 12, 31))
+        [datetime.date(2026, 12, 25), datetime.date(2026, 12, 26), datetime.date(2026, 12, 28)]
+        """
+        years = range(first.year, last.year + 1)
+        return sorted(d for y in years for d in _holiday_set(self.code, y) if first <= d <= last)
+
     def is_business_day(self, day: date) -> bool:
         return day.weekday() < SATURDAY and day not in _holiday_set(self.code, day.year)
 

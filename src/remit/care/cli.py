@@ -13,7 +13,7 @@ from rich.table import Table
 from remit.care import decisions, exchange, imports, packages, payables, rates, runs
 from remit.care import service as care_service
 from remit.care.engine import reconcile as run_engine
-from remit.care.model import Policy
+from remit.care.model import OUTCOME_COLUMNS, Policy
 from remit.care.selfbill import clock_text
 from remit.care.summary import summarise, unpriced
 from remit.cliutil import (
@@ -100,12 +100,13 @@ def reconcile(
         exchange.actual_frame(actual_file.valid_rows()),
         exchange.rate_frame(rate_file.rows),
         the_policy,
-    )
+        holidays=exchange.read_bank_holidays(policy, policy.name if policy else "policy.toml"),
+    ).select(OUTCOME_COLUMNS)
     problems = unpriced(outcomes, plan_file.valid_rows(), plan_file.name)
     if problems:
         raise ValidationFailed(problems)
     summary = summarise(outcomes)
-    summary["policy"] = the_policy.as_dict()
+    summary["policy"] = the_policy.summary_dict()
     out.mkdir(parents=True, exist_ok=True)
     outcomes.write_csv(out / "outcomes.csv")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -459,3 +460,23 @@ def rates_list(
             row["currency"],
         )
     console.print(table)
+
+
+absences_app = typer.Typer(help="Clients' hospital stays.", no_args_is_help=True)
+care_app.add_typer(absences_app, name="absences")
+
+
+@absences_app.command("import")
+@user_errors
+def absences_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Import hospital stays (``client_ref,first_day,last_day,reason``), all or nothing: the
+    client's visits of those days are suspended at the next reconciliation."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        count = imports.import_absences(conn, actor, book_id, file.name, file.read_bytes())
+    console.print(f"recorded {count:,} hospital stay(s) from {file.name}")

@@ -26,15 +26,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Role
-from remit.care import imports, runs
+from remit.care import imports, runs, visits
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.service import DAY_SECONDS, EPOCH, NewPackage, Slot
 from remit.care.store import planned_visits
 from remit.db import Database
+from remit.parties import service as parties
 
 SERVICE = "HC"  # domiciliary home care
 CLIENTS_PER_PACKAGE = 10
@@ -154,6 +155,8 @@ def seed_care(
         result = imports.import_actual(conn, clerk, book_id, f"ecm-{first:%Y-%m}.csv", content)
     tick(f"{code}: visit records", result.rows, result.rows)
     with database.write() as conn:
+        what_became(conn, clerk, book_id)
+    with database.write() as conn:
         summaries = runs.reconcile_period(conn, clerk, book_id, first, last)
     tick(f"{code}: care runs", len(summaries), len(summaries))
     return {
@@ -163,6 +166,30 @@ def seed_care(
         "runs": len(summaries),
         "cases": sum(s.case_id is not None for s in summaries),
     }
+
+
+def what_became(conn: Connection, clerk: Actor, book_id: int) -> None:
+    """A few visits of the month cancelled (with and without notice) or frustrated, and a
+    client's three days in hospital, as a coordinator records them."""
+    v = planned_visits.c
+    rows = conn.execute(
+        select(v.id, v.client_party_id, v.start_s).where(v.book_id == book_id).order_by(v.id)
+    ).all()
+    if len(rows) < 50:
+        return
+    for row, status, reason in (
+        (rows[10], "cancelled_notice", "client at a family wedding"),
+        (rows[20], "cancelled_short_notice", "client went out with family"),
+        (rows[30], "frustrated", "no answer at the door"),
+    ):
+        visits.set_visit_status(conn, clerk, book_id, row.id, status, reason)
+    stay = rows[40]
+    first = EPOCH + timedelta(days=stay.start_s // DAY_SECONDS)
+    ref = parties.party_names(conn, book_id, [stay.client_party_id])[stay.client_party_id][0]
+    stays = (
+        f"client_ref,first_day,last_day,reason\n{ref},{first},{first + timedelta(days=2)},fall\n"
+    )
+    imports.import_absences(conn, clerk, book_id, "stays.csv", stays.encode())
 
 
 def choose_agencies(

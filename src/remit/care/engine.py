@@ -15,8 +15,13 @@ The steps, each one vectorised:
    takes the next carer place while places are left; every other record is a duplicate.
 3. **decide**: each placed record against the plan and the policy; each place without a
    record is missed; each record without a visit is unplanned.
-4. **price**: paid minutes / 60 x the rate in force on the planned start's date, half-up to
-   the minor unit, in exact integer arithmetic.
+4. **price**: paid minutes (at least the minimum charge when more than 0) / 60 x the rate of
+   the visit's time band in force on the planned start's date (the standard rate when its
+   band has none), half-up to the minor unit, in exact integer arithmetic.
+
+A planned visit may carry a ``status`` (cancelled with or without notice, frustrated, in
+hospital) and its ``reason``; a rate may carry a ``band``. Frames without them read as
+planned visits and standard rates, so the offline files of before read the same.
 
 >>> import polars as pl
 >>> planned = pl.DataFrame({"visit_id": ["V1"], "client_id": ["C1"], "provider_id": ["P1"],
@@ -33,12 +38,19 @@ The steps, each one vectorised:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import polars as pl
 
-from remit.care.model import OUTCOME_COLUMNS, Policy, Rule, VisitStatus, amount_minor
-from remit.care.reasons import FIELDS, pieces
+from remit.care.model import (
+    ENGINE_COLUMNS,
+    OUTCOME_COLUMNS,
+    Policy,
+    Rule,
+    VisitStatus,
+    amount_minor,
+)
+from remit.care.reasons import EARLY_NOTE, FIELDS, LATE_NOTE, MINIMUM_NOTE, pieces
 from remit.money import exponent
 
 DAY_SECONDS = 86_400
@@ -50,7 +62,40 @@ POLICY_COLUMNS = {
     "over_exception_minutes": "over",
     "rounding_minutes": "rounding",
     "short_exception_minutes": "short_limit",
+    "late_minutes": "late",
+    "early_minutes": "early",
+    "late_exception": "late_exc",
+    "early_exception": "early_exc",
+    "short_notice_paid_percent": "short_share",
+    "frustrated_paid_percent": "frustrated_share",
+    "minimum_charge_minutes": "minimum",
+    "evening_from_minute": "evening_from",
+    "evening_to_minute": "evening_to",
 }
+STATUS_OF = {
+    Rule.CHECK_OUT_BEFORE_CHECK_IN: VisitStatus.INVALID,
+    Rule.OVER_MAX_VISIT: VisitStatus.INVALID,
+    Rule.OVER_EXCEPTION: VisitStatus.OVER,
+    Rule.WITHIN_TOLERANCE: VisitStatus.VERIFIED,
+    Rule.SHORT_EXCEPTION: VisitStatus.SHORT,
+    Rule.SHORT_BANDED: VisitStatus.SHORT,
+    Rule.NO_RECORD_FOR_PLACE: VisitStatus.MISSED,
+    Rule.CANCELLED_WITH_NOTICE: VisitStatus.CANCELLED,
+    Rule.CANCELLED_SHORT_NOTICE: VisitStatus.SHORT_NOTICE,
+    Rule.FRUSTRATED_VISIT: VisitStatus.FRUSTRATED,
+    Rule.CLIENT_IN_HOSPITAL: VisitStatus.HOSPITAL,
+    Rule.RECORD_AT_CANCELLED_VISIT: VisitStatus.CANCELLED,
+    Rule.RECORD_IN_HOSPITAL: VisitStatus.HOSPITAL,
+}
+# A place of a visit that is not planned, by the visit's status (with or without a record).
+PLACE_RULE = {
+    "cancelled_notice": (Rule.CANCELLED_WITH_NOTICE, Rule.RECORD_AT_CANCELLED_VISIT),
+    "hospital": (Rule.CLIENT_IN_HOSPITAL, Rule.RECORD_IN_HOSPITAL),
+    "cancelled_short_notice": (Rule.CANCELLED_SHORT_NOTICE, Rule.CANCELLED_SHORT_NOTICE),
+    "frustrated": (Rule.FRUSTRATED_VISIT, Rule.FRUSTRATED_VISIT),
+}
+SHARED = (Rule.CANCELLED_SHORT_NOTICE.value, Rule.FRUSTRATED_VISIT.value)
+NOTES = (("raised", MINIMUM_NOTE), ("late_note", LATE_NOTE), ("early_note", EARLY_NOTE))
 
 
 def reconcile(
@@ -59,8 +104,11 @@ def reconcile(
     rates: pl.DataFrame,
     policy: Policy,
     overrides: Mapping[str, Policy] | None = None,
+    holidays: Collection[int] = (),
 ) -> pl.DataFrame:
-    """Every carer place and every left-over record with its outcome (``OUTCOME_COLUMNS``).
+    """Every carer place and every left-over record with its outcome (``ENGINE_COLUMNS``).
+
+    ``holidays`` are the bank holidays (days since 1970-01-01) of the time bands.
 
     ``amount_minor`` is null where minutes are paid but no rate is in force (the caller
     reports those); rows come in the order of the planned file, each visit's places then its
@@ -71,11 +119,23 @@ def reconcile(
     plan = (
         planned.with_row_index("vidx")
         .with_columns(
-            pl.col("carers").cast(I64), planned_minutes=(pl.col("end_s") - pl.col("start_s")) // 60
+            pl.col("carers").cast(I64),
+            planned_minutes=(pl.col("end_s") - pl.col("start_s")) // 60,
+            vstatus=pl.col("status").fill_null("planned")
+            if "status" in planned.columns
+            else pl.lit("planned"),
+            vreason=pl.col("reason").fill_null("") if "reason" in planned.columns else pl.lit(""),
         )
         .join(pol, on="provider_id", how="left")
+        .with_columns(
+            share=pl.when(pl.col("vstatus") == "cancelled_short_notice")
+            .then(pl.col("short_share"))
+            .when(pl.col("vstatus") == "frustrated")
+            .then(pl.col("frustrated_share"))
+            .otherwise(0)
+        )
     )
-    plan = _priced(plan, rates).join(money, on="provider_id", how="left")
+    plan = _priced(plan, rates, holidays).join(money, on="provider_id", how="left")
     act = actual.with_row_index("aidx").with_columns(
         delivered_minutes=(pl.col("check_out_s") - pl.col("check_in_s")) // 60
     )
@@ -91,8 +151,9 @@ def reconcile(
         _unplanned(unplanned, pol, money),
     ]
     keep = (
-        [c for c in OUTCOME_COLUMNS if c != "reason"]
+        [c for c in ENGINE_COLUMNS if c != "reason"]
         + [c for c in FIELDS if c not in OUTCOME_COLUMNS]
+        + [flag for flag, _ in NOTES]
         + ["k1", "k2", "k3"]
     )
     out = pl.concat([f.select(keep) for f in frames], how="vertical_relaxed")
@@ -109,9 +170,16 @@ def reconcile(
         if out.height
         else out.with_columns(reason=pl.lit("", dtype=pl.String))
     )
+    # The notes after the sentence, only where one applies (most runs have none).
+    notes = [
+        pl.when(flag).then(_sentence(note)).otherwise(pl.lit(""))
+        for flag, note in NOTES
+        if out.get_column(flag).any()
+    ]
+    out = out.with_columns(reason=pl.concat_str(["reason", *notes])) if notes else out
     return (
         out.sort("k1", "k2", "k3")
-        .select(OUTCOME_COLUMNS)
+        .select(ENGINE_COLUMNS)
         .with_columns(pl.col("currency").fill_null(""))
     )
 
@@ -149,24 +217,63 @@ def _provider_currency(rates: pl.DataFrame) -> pl.DataFrame:
     return rates.group_by("provider_id").agg(pl.col("currency").first())
 
 
-def _priced(plan: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
-    """The rate in force on each visit's planned start date (null when none is)."""
+def _priced(plan: pl.DataFrame, rates: pl.DataFrame, holidays: Collection[int]) -> pl.DataFrame:
+    """The rate in force on each visit's planned start date (null when none is): its time
+    band's, else the standard one (rates without a ``band`` column are all standard)."""
     keyed = plan.with_columns(visit_day=(pl.col("start_s") // DAY_SECONDS).cast(I64))
+    banded = "band" in rates.columns and bool(rates.filter(pl.col("band") != "standard").height)
     table = rates.select(
         "provider_id",
         "service_code",
         pl.col("effective_day").cast(I64),
         pl.col("rate_millionths").cast(I64),
+        band=pl.col("band") if "band" in rates.columns else pl.lit("standard"),
     ).sort("effective_day")
-    priced = keyed.sort("visit_day").join_asof(
+    if not banded:
+        return _as_of(keyed, table.filter(pl.col("band") == "standard").drop("band"), ()).sort(
+            "vidx"
+        )
+    standard = _as_of(keyed.with_columns(band=pl.lit("standard")), table)
+    own = _as_of(keyed.with_columns(band=_band(holidays)), table).sort("vidx")
+    return own.with_columns(
+        pl.coalesce("rate_millionths", standard.sort("vidx").get_column("rate_millionths"))
+    )
+
+
+def _as_of(
+    keyed: pl.DataFrame, table: pl.DataFrame, by: tuple[str, ...] = ("band",)
+) -> pl.DataFrame:
+    return keyed.sort("visit_day").join_asof(
         table,
         left_on="visit_day",
         right_on="effective_day",
-        by=["provider_id", "service_code"],
+        by=["provider_id", "service_code", *by],
         strategy="backward",
         check_sortedness=False,
     )
-    return priced.sort("vidx")
+
+
+def _band(holidays: Collection[int]) -> pl.Expr:
+    """The time band of a visit's planned start: a bank holiday, else a weekend (Saturday or
+    Sunday), else the evening (from ``evening_from`` to ``evening_to``, minutes of the day,
+    across midnight when from > to), else standard. 1970-01-01 was a Thursday."""
+    day = pl.col("start_s") // DAY_SECONDS
+    minute = (pl.col("start_s") % DAY_SECONDS) // 60
+    start, end = pl.col("evening_from"), pl.col("evening_to")
+    evening = (
+        pl.when(start > end)
+        .then((minute >= start) | (minute < end))
+        .otherwise((minute >= start) & (minute < end))
+    )
+    return (
+        pl.when(day.is_in(list(holidays)))
+        .then(pl.lit("bank_holiday"))
+        .when((day + 3) % 7 >= 5)
+        .then(pl.lit("weekend"))
+        .when(evening)
+        .then(pl.lit("evening"))
+        .otherwise(pl.lit("standard"))
+    )
 
 
 def _match(plan: pl.DataFrame, act: pl.DataFrame) -> pl.DataFrame:
@@ -243,6 +350,11 @@ def _placed(matched: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
         planned_minutes="planned_minutes",
         rate="rate_millionths",
         currency="currency",
+        vstatus="vstatus",
+        vreason="vreason",
+        share="share",
+        p_start="start_s",
+        p_end="end_s",
         **{c: c for c in POLICY_COLUMNS.values() if c != "window"},
     )
     rows = matched.join(visit, on="vidx", how="left").sort("vidx", "check_in_s", "aidx")
@@ -271,8 +383,12 @@ def _placed(matched: pl.DataFrame, plan: pl.DataFrame) -> pl.DataFrame:
 
 
 def _reason(rule: Rule) -> pl.Expr:
+    return _sentence(rule)
+
+
+def _sentence(template: Rule | str) -> pl.Expr:
     parts: list[pl.Expr] = []
-    for literal, name in pieces(rule):
+    for literal, name in pieces(template):
         if literal:
             parts.append(pl.lit(literal))
         if name is not None:
@@ -293,8 +409,17 @@ def _decided(rows: pl.DataFrame) -> pl.DataFrame:
     d, p = pl.col("delivered_minutes"), pl.col("planned_minutes")
     within = d >= p - pl.col("tolerance")
     banded = ((2 * d + pl.col("rounding")) // (2 * pl.col("rounding"))) * pl.col("rounding")
+    vs = pl.col("vstatus")
     rule = (
-        pl.when(pl.col("check_out_s") < pl.col("check_in_s"))
+        pl.when(vs == "cancelled_notice")
+        .then(pl.lit(Rule.RECORD_AT_CANCELLED_VISIT.value))
+        .when(vs == "hospital")
+        .then(pl.lit(Rule.RECORD_IN_HOSPITAL.value))
+        .when(vs == "cancelled_short_notice")
+        .then(pl.lit(Rule.CANCELLED_SHORT_NOTICE.value))
+        .when(vs == "frustrated")
+        .then(pl.lit(Rule.FRUSTRATED_VISIT.value))
+        .when(pl.col("check_out_s") < pl.col("check_in_s"))
         .then(pl.lit(Rule.CHECK_OUT_BEFORE_CHECK_IN.value))
         .when(d > pl.col("max_visit"))
         .then(pl.lit(Rule.OVER_MAX_VISIT.value))
@@ -306,45 +431,91 @@ def _decided(rows: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(Rule.SHORT_EXCEPTION.value))
         .otherwise(pl.lit(Rule.SHORT_BANDED.value))
     )
-    status = {
-        Rule.CHECK_OUT_BEFORE_CHECK_IN: VisitStatus.INVALID,
-        Rule.OVER_MAX_VISIT: VisitStatus.INVALID,
-        Rule.OVER_EXCEPTION: VisitStatus.OVER,
-        Rule.WITHIN_TOLERANCE: VisitStatus.VERIFIED,
-        Rule.SHORT_EXCEPTION: VisitStatus.SHORT,
-        Rule.SHORT_BANDED: VisitStatus.SHORT,
-    }
     exceptional = (
         Rule.CHECK_OUT_BEFORE_CHECK_IN.value,
         Rule.OVER_MAX_VISIT.value,
         Rule.OVER_EXCEPTION.value,
         Rule.SHORT_EXCEPTION.value,
+        Rule.RECORD_AT_CANCELLED_VISIT.value,
+        Rule.RECORD_IN_HOSPITAL.value,
     )
-    rows = rows.with_columns(rule=rule).with_columns(
-        status=pl.col("rule").replace_strict({r.value: s.value for r, s in status.items()}),
+    timed = (
+        Rule.WITHIN_TOLERANCE.value,
+        Rule.OVER_EXCEPTION.value,
+        Rule.SHORT_BANDED.value,
+        Rule.SHORT_EXCEPTION.value,
+    )
+    rows = rows.with_columns(rule=rule)
+    is_timed = pl.col("rule").is_in(timed)
+    late = is_timed & (pl.col("check_in_s") > pl.col("p_start") + pl.col("late") * 60)
+    early = is_timed & (pl.col("check_out_s") < pl.col("p_end") - pl.col("early") * 60)
+    rows = rows.with_columns(
+        status=_status(),
         paid_minutes=pl.when(
             pl.col("rule").is_in([Rule.OVER_EXCEPTION.value, Rule.WITHIN_TOLERANCE.value])
         )
         .then(p)
         .when(pl.col("rule").is_in([Rule.SHORT_EXCEPTION.value, Rule.SHORT_BANDED.value]))
         .then(pl.min_horizontal(banded, p))
+        .when(pl.col("rule").is_in(SHARED))
+        .then(p * pl.col("share") // 100)
         .otherwise(0),
-        exception=pl.col("rule").is_in(exceptional),
+        flags=pl.when(early & late)
+        .then(pl.lit("early_leaving,late_arrival"))
+        .when(early)
+        .then(pl.lit("early_leaving"))
+        .when(late)
+        .then(pl.lit("late_arrival"))
+        .otherwise(pl.lit("")),
+        late_note=late & (pl.col("late_exc") == 1),
+        early_note=early & (pl.col("early_exc") == 1),
+        late_by=(pl.col("check_in_s") - pl.col("p_start")) // 60,
+        early_by=(pl.col("p_end") - pl.col("check_out_s")) // 60,
     )
-    rows = _exp(rows).with_columns(
+    rows = rows.with_columns(
+        exception=pl.col("rule").is_in(exceptional) | pl.col("late_note") | pl.col("early_note")
+    )
+    return _finish(_paid(rows), visit=True).with_columns(
+        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64)
+    )
+
+
+def _status() -> pl.Expr:
+    return pl.col("rule").replace_strict({r.value: s.value for r, s in STATUS_OF.items()})
+
+
+def _paid(rows: pl.DataFrame) -> pl.DataFrame:
+    """Paid minutes raised to the minimum charge (``raised``), and their amount."""
+    paid = pl.col("paid_minutes")
+    rows = rows.with_columns(raised=(paid > 0) & (paid < pl.col("minimum")))
+    rows = rows.with_columns(paid_minutes=pl.when("raised").then(pl.col("minimum")).otherwise(paid))
+    return _exp(rows).with_columns(
         amount_minor=pl.when(pl.col("paid_minutes") == 0)
         .then(0)
         .otherwise(amount_minor(pl.col("paid_minutes"), pl.col("rate"), pl.col("unit")))
     )
-    return _finish(rows, visit=True).with_columns(
-        k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.col("aidx").cast(I64)
-    )
+
+
+DEFAULTS = {
+    "share": pl.lit(0, dtype=I64),
+    "vreason": pl.lit(""),
+    "late_by": pl.lit(0, dtype=I64),
+    "early_by": pl.lit(0, dtype=I64),
+    "flags": pl.lit(""),
+    "raised": pl.lit(False),
+    "late_note": pl.lit(False),
+    "early_note": pl.lit(False),
+}
 
 
 def _finish(rows: pl.DataFrame, visit: bool) -> pl.DataFrame:
     """The outcome columns shared by every kind of row, and the fields of the reasons."""
     extra = {"provider_id": pl.col("p_provider"), "client_id": pl.col("p_client")} if visit else {}
+    rows = rows.with_columns(**{k: v for k, v in DEFAULTS.items() if k not in rows.columns})
     return rows.with_columns(
+        because=pl.when(pl.col("vreason") != "")
+        .then(pl.concat_str(pl.lit(" ("), pl.col("vreason"), pl.lit(")")))
+        .otherwise(pl.lit("")),
         shortfall=pl.col("planned_minutes") - pl.col("delivered_minutes"),
         paid=pl.col("paid_minutes"),
         planned=pl.col("planned_minutes"),
@@ -379,19 +550,25 @@ def _missed(plan: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
         .with_columns(place=pl.int_ranges(pl.col("held") + 1, pl.col("carers") + 1))
         .explode("place")
     )
+    rule = pl.lit(Rule.NO_RECORD_FOR_PLACE.value)
+    for status, (without, _with) in PLACE_RULE.items():
+        rule = pl.when(pl.col("vstatus") == status).then(pl.lit(without.value)).otherwise(rule)
     rows = places.with_columns(
         record_id=pl.lit(""),
         carer_id=pl.lit(""),
-        status=pl.lit(VisitStatus.MISSED.value),
-        rule=pl.lit(Rule.NO_RECORD_FOR_PLACE.value),
+        rule=rule,
         delivered_minutes=pl.lit(0, dtype=I64),
-        paid_minutes=pl.lit(0, dtype=I64),
-        amount_minor=pl.lit(0, dtype=I64),
-        exception=pl.lit(True),
         p_provider=pl.col("provider_id"),
         p_client=pl.col("client_id"),
+        rate="rate_millionths",
+    ).with_columns(
+        status=_status(),
+        paid_minutes=pl.when(pl.col("rule").is_in(SHARED))
+        .then(pl.col("planned_minutes") * pl.col("share") // 100)
+        .otherwise(0),
+        exception=pl.col("rule") == Rule.NO_RECORD_FOR_PLACE.value,
     )
-    return _finish(rows, visit=True).with_columns(
+    return _finish(_paid(rows), visit=True).with_columns(
         k1=pl.col("vidx").cast(I64), k2=pl.col("place"), k3=pl.lit(0, dtype=I64)
     )
 

@@ -21,7 +21,15 @@ from typing import Any
 
 import polars as pl
 
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, MAX_RATE, METHODS, Policy
+from remit.care.model import (
+    BANDS,
+    MAX_CARERS,
+    MAX_PLANNED_MINUTES,
+    MAX_RATE,
+    METHODS,
+    PLANNED_STATUSES,
+    Policy,
+)
 from remit.errors import Problem, ValidationFailed
 from remit.money import UnknownCurrency, exponent
 from remit.text import (
@@ -247,11 +255,16 @@ def _repeats(column: str, what: str) -> tuple[str, str, pl.Expr, pl.Expr]:
 
 
 def read_planned(path: Source, name: str = "planned.csv") -> Checked:
-    """Planned visits: ``visit_id,client_id,provider_id,service_code,start,end[,carers]``."""
+    """Planned visits: ``visit_id,client_id,provider_id,service_code,start,end[,carers]
+    [,status,reason]``."""
     checked = _read(path, name, PLANNED_COLUMNS)
     rows = checked.rows
     if "carers" not in rows.columns:
         rows = rows.with_columns(carers=pl.lit(None, dtype=pl.String))
+    rows = rows.with_columns(
+        status_code=_optional(rows, "status", "planned").str.to_lowercase(),
+        status_reason=_optional(rows, "reason", ""),
+    )
     rows = rows.with_columns(
         start_s=_seconds(pl.col("start")),
         end_s=_seconds(pl.col("end")),
@@ -289,11 +302,24 @@ def read_planned(path: Source, name: str = "planned.csv") -> Checked:
                 f"a whole number of carers from 1 to {MAX_CARERS}",
             ),
             _repeats("visit_id", "visit"),
+            (
+                "status",
+                "visit_status",
+                ~pl.col("status_code").is_in(PLANNED_STATUSES),
+                f"one of {', '.join(PLANNED_STATUSES)} (empty means planned)",
+            ),
         ],
     )
     for column in ("start", "end"):
         _out_of_range(checked, column, pl.col(f"{column}_s") // DAY_S)
     return checked
+
+
+def _optional(rows: pl.DataFrame, column: str, default: str) -> pl.Expr:
+    """An optional column's values, ``default`` where it is absent or empty."""
+    if column not in rows.columns:
+        return pl.lit(default, dtype=pl.String)
+    return pl.col(column).fill_null(default)
 
 
 def read_actual(path: Source, name: str = "actual.csv") -> Checked:
@@ -416,9 +442,12 @@ def _check_actual(checked: Checked, name: str) -> Checked:
 
 
 def read_rates(path: Source, name: str = "rates.csv") -> Checked:
-    """Hourly rates: ``provider_id,service_code,rate_per_hour,currency,effective_from``."""
+    """Hourly rates: ``provider_id,service_code,rate_per_hour,currency,effective_from[,band]``."""
     checked = _read(path, name, RATE_COLUMNS)
     rows = checked.rows.with_columns(
+        band_code=_optional(checked.rows, "band", "standard").str.to_lowercase(),
+    )
+    rows = rows.with_columns(
         rate_millionths=_millionths(pl.col("rate_per_hour")),
         effective_day=pl.col("effective_from")
         .str.strptime(pl.Date, "%Y-%m-%d", strict=False)
@@ -433,7 +462,7 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
         except UnknownCurrency:
             pass
     checked.rows = rows
-    key = ("provider_id", "service_code", "effective_from")
+    key = ("provider_id", "service_code", "effective_from", "band_code")
     first_of_key = pl.col("line").min().over(key)
     currencies = pl.col("currency").n_unique().over("provider_id")
     collect(
@@ -467,7 +496,7 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
                 "duplicate",
                 pl.col("line") > first_of_key,
                 pl.format(
-                    "this provider and service already have a rate from this date (line {})",
+                    "this provider, service and band already have a rate from this date (line {})",
                     first_of_key,
                 ),
             ),
@@ -477,9 +506,66 @@ def read_rates(path: Source, name: str = "rates.csv") -> Checked:
                 currencies > 1,
                 "a provider is paid in one currency; its rates name more than one",
             ),
+            (
+                "band",
+                "band",
+                ~pl.col("band_code").is_in(BANDS),
+                f"one of {', '.join(BANDS)} (empty means standard)",
+            ),
         ],
     )
     _out_of_range(checked, "effective_from", pl.col("effective_day"))
+    return checked
+
+
+ABSENCE_COLUMNS = ("client_ref", "first_day", "reason")
+
+
+def read_absences(path: Source, name: str = "absences.csv") -> Checked:
+    """Hospital stays: ``client_ref,first_day,last_day,reason`` (``last_day`` empty: not yet
+    back); ``first_day_n`` and ``last_day_n`` are days since 1970-01-01."""
+    checked = _read(path, name, ABSENCE_COLUMNS)
+    rows = checked.rows
+    if "last_day" not in rows.columns:
+        rows = rows.with_columns(last_day=pl.lit(None, dtype=pl.String))
+    day = "%Y-%m-%d"
+    rows = rows.with_columns(
+        first_day_n=pl.col("first_day").str.strptime(pl.Date, day, strict=False).cast(pl.Int64),
+        last_day_n=pl.col("last_day").str.strptime(pl.Date, day, strict=False).cast(pl.Int64),
+    )
+    checked.rows = rows
+    collect(
+        checked,
+        [
+            *_required(ABSENCE_COLUMNS),
+            (
+                "first_day",
+                "date",
+                pl.col("first_day").is_not_null() & pl.col("first_day_n").is_null(),
+                "a date like 2026-11-02",
+            ),
+            (
+                "last_day",
+                "date",
+                pl.col("last_day").is_not_null() & pl.col("last_day_n").is_null(),
+                "a date like 2026-11-09, or empty while the client is not yet back",
+            ),
+            (
+                "last_day",
+                "stay",
+                pl.col("last_day_n") < pl.col("first_day_n"),
+                "the last day is before the first day",
+            ),
+            (
+                "reason",
+                "too_long",
+                pl.col("reason").str.len_chars() > 200,
+                "at most 200 characters",
+            ),
+        ],
+    )
+    for column in ("first_day", "last_day"):
+        _out_of_range(checked, column, pl.col(f"{column}_n"))
     return checked
 
 
@@ -510,7 +596,39 @@ def read_policy(path: Path | str | None, name: str = "policy.toml") -> Policy:
         ) from None
     if isinstance(values.get("policy"), dict) and len(values) == 1:
         values = values["policy"]
+    values = {k: v for k, v in values.items() if k != "bank_holidays"}
     return Policy.from_mapping(values, source=name)
+
+
+def read_bank_holidays(path: Path | str | None, name: str = "policy.toml") -> list[int]:
+    """The ``bank_holidays`` of a policy file (a list of dates, for the time bands), as days
+    since 1970-01-01; none without the key.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+    ...     _ = f.write('bank_holidays = [2026-12-25, "2026-12-28"]')
+    >>> read_bank_holidays(f.name); os.unlink(f.name)
+    [20812, 20815]
+    """
+    if path is None:
+        return []
+    values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(values.get("policy"), dict) and len(values) == 1:
+        values = values["policy"]
+    days = values.get("bank_holidays", [])
+    problem = Problem(
+        "bank_holidays", "a list of dates like 2026-12-25", "bank_holidays", source=name
+    )
+    if not isinstance(days, list):
+        raise ValidationFailed([problem])
+    out = []
+    for day in days:
+        try:
+            parsed = day if isinstance(day, date) else date.fromisoformat(str(day))
+        except ValueError:
+            raise ValidationFailed([problem]) from None
+        out.append((parsed - date(1970, 1, 1)).days)
+    return out
 
 
 def planned_frame(rows: pl.DataFrame) -> pl.DataFrame:
@@ -523,6 +641,8 @@ def planned_frame(rows: pl.DataFrame) -> pl.DataFrame:
         "start_s",
         "end_s",
         carers="carers_n",
+        status="status_code",
+        reason="status_reason",
     )
 
 
@@ -540,5 +660,10 @@ def actual_frame(rows: pl.DataFrame) -> pl.DataFrame:
 
 def rate_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select(
-        "provider_id", "service_code", "effective_day", "rate_millionths", "currency"
+        "provider_id",
+        "service_code",
+        "effective_day",
+        "rate_millionths",
+        "currency",
+        band="band_code",
     )

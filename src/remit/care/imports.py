@@ -25,7 +25,13 @@ from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care import exchange
 from remit.care.service import DAY_SECONDS, EPOCH
-from remit.care.store import actual_records, care_imports, care_packages, planned_visits
+from remit.care.store import (
+    actual_records,
+    care_absences,
+    care_imports,
+    care_packages,
+    planned_visits,
+)
 from remit.db import insert_id
 from remit.documents import service as documents
 from remit.errors import Forbidden, ValidationFailed
@@ -427,6 +433,52 @@ def _finish(
     return ImportResult(import_id, good.height, len(bad_lines), False, rejected, document_id)
 
 
+def import_absences(
+    conn: Connection, actor: Actor, book_id: int, filename: str, content: bytes
+) -> int:
+    """Clients' hospital stays from an absences.csv (``client_ref,first_day,last_day,
+    reason``), all or nothing; their days suspend the clients' visits at reconciliation
+    (``care.visits.with_absences``). Returns the number of stays recorded."""
+    require(actor, book_id, Permission.CARE_IMPORT)
+    checked = exchange.read_absences(content, filename)
+    found = parties.party_ids_for(
+        conn, book_id, checked.rows.get_column("client_ref").drop_nulls().unique().to_list()
+    )
+    clients = parties.party_ids_with_role(conn, book_id, "client")
+    known = {ref: pid for ref, pid in found.items() if pid in clients}
+    _collect(
+        checked,
+        checked.rows,
+        pl.col("client_ref").is_not_null() & ~pl.col("client_ref").is_in(list(known)),
+        "client_ref",
+        pl.format("no client {} in this book", pl.col("client_ref")),
+        "unknown_client",
+    )
+    if checked.problems:
+        raise ValidationFailed(checked.problems)
+    stays = checked.rows.select(
+        book_id=pl.lit(book_id),
+        client_party_id=pl.col("client_ref").replace_strict(known, return_dtype=pl.Int64),
+        first_day=pl.col("first_day").str.to_date("%Y-%m-%d"),
+        last_day=pl.col("last_day").str.to_date("%Y-%m-%d", strict=False),
+        reason="reason",
+        created_by=pl.lit(actor.username),
+        created_at=pl.lit(audit.utc_now_text()),
+    )
+    insert_frame(conn, care_absences, stays)
+    audit.record(
+        conn,
+        actor,
+        "care.absences.import",
+        "care_absences",
+        filename,
+        None,
+        {"filename": filename, "stays": stays.height},
+        book_id,
+    )
+    return stays.height
+
+
 def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.DataFrame:
     return rows.select(
         book_id=pl.lit(book_id),
@@ -438,6 +490,8 @@ def _planned_values(rows: pl.DataFrame, book_id: int, import_id: int) -> pl.Data
         start_s="start_s",
         end_s="end_s",
         carers="carers_n",
+        status="status_code",
+        status_reason=pl.when(pl.col("status_reason") != "").then("status_reason"),
         import_id=pl.lit(import_id),
     )
 

@@ -32,6 +32,10 @@ class VisitStatus(StrEnum):
     MISSED = "missed"  # a carer place with no record: paid 0
     UNPLANNED = "unplanned"  # a record with no planned visit in the window: paid 0
     DUPLICATE = "duplicate"  # a second record of a placed carer, or beyond the carers planned
+    CANCELLED = "cancelled"  # the visit was cancelled with notice: paid 0
+    SHORT_NOTICE = "short_notice"  # cancelled at short notice: paid a share of the plan
+    FRUSTRATED = "frustrated"  # the carer came, the client was not there: paid a share
+    HOSPITAL = "hospital"  # the client was in hospital: the visit is suspended, paid 0
 
 
 class Rule(StrEnum):
@@ -47,6 +51,12 @@ class Rule(StrEnum):
     NO_PLANNED_VISIT_IN_WINDOW = "no_planned_visit_in_window"
     CARER_ALREADY_PLACED = "carer_already_placed"
     PLACES_FILLED = "places_filled"
+    CANCELLED_WITH_NOTICE = "cancelled_with_notice"
+    CANCELLED_SHORT_NOTICE = "cancelled_short_notice"
+    FRUSTRATED_VISIT = "frustrated_visit"
+    CLIENT_IN_HOSPITAL = "client_in_hospital"
+    RECORD_AT_CANCELLED_VISIT = "record_at_cancelled_visit"
+    RECORD_IN_HOSPITAL = "record_in_hospital"
     # In a book only: a late record of a visit whose places another run holds (decided).
     VISIT_DECIDED_IN_OTHER_RUN = "visit_decided_in_other_run"
 
@@ -76,6 +86,18 @@ OUTCOME_COLUMNS = (
     "exception",
     "reason",
 )
+# The engine's columns: the offline outcomes.csv (OUTCOME_COLUMNS), then what a book also keeps.
+ENGINE_COLUMNS = (*OUTCOME_COLUMNS, "flags")
+FLAGS = ("early_leaving", "late_arrival")  # sorted: a row's flags are written in this order
+# A planned visit's status (planned_visits.status; planned.csv's optional ``status`` column).
+PLANNED_STATUSES = (
+    "planned",
+    "cancelled_notice",
+    "cancelled_short_notice",
+    "frustrated",
+    "hospital",
+)
+BANDS = ("standard", "evening", "weekend", "bank_holiday")
 METHODS = ("app", "phone", "manual")
 MAX_CARERS = 10
 MAX_PLANNED_MINUTES = 1440  # one day; longer care is more than one planned visit
@@ -96,6 +118,16 @@ class Policy:
     short_exception_minutes: int = 10  # a shortfall over this is an exception
     # Controls (issue 9): a decision paying more than planned + this needs a second person.
     second_approval_minutes: int = 0
+    # Issue 9: arrival and leaving, cancellations, minimum charge, time bands.
+    late_minutes: int = 15  # check-in later than planned start + this: flagged late_arrival
+    early_minutes: int = 15  # check-out earlier than planned end - this: flagged early_leaving
+    late_exception: int = 0  # 1: a late arrival is also an exception
+    early_exception: int = 0  # 1: an early leaving is also an exception
+    short_notice_paid_percent: int = 100  # a visit cancelled at short notice is paid this share
+    frustrated_paid_percent: int = 100  # a frustrated visit (client not there) is paid this share
+    minimum_charge_minutes: int = 0  # a visit paid more than 0 minutes is paid at least this
+    evening_from_minute: int = 1200  # the evening band starts at this minute of the day (20:00)
+    evening_to_minute: int = 420  # ... and ends at this one (07:00), across midnight
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object], source: str = "") -> Policy:
@@ -121,20 +153,9 @@ class Policy:
             if name not in values:
                 continue
             value = values[name]
-            least = 1 if name in ("rounding_minutes", "max_visit_minutes") else 0
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or not least <= value <= 100_000
-            ):
-                problems.append(
-                    Problem(
-                        name,
-                        f"a whole number of minutes from {least} to 100000",
-                        "minutes",
-                        source=source,
-                    )
-                )
+            least, most, what = BOUNDS.get(name, (0, 100_000, MINUTES))
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+                problems.append(Problem(name, what, "minutes", source=source))
             else:
                 chosen[name] = value
         if problems:
@@ -143,6 +164,60 @@ class Policy:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def summary_dict(self) -> dict[str, int]:
+        """The numbers an offline summary lists: the first seven always, a later one only
+        when it is not its default (so that a summary written before them reads the same).
+
+        >>> list(Policy(late_minutes=20).summary_dict())[-2:]
+        ['second_approval_minutes', 'late_minutes']
+        """
+        values = self.as_dict()
+        default = Policy().as_dict()
+        return {
+            k: v for i, (k, v) in enumerate(values.items()) if i < BASE_FIELDS or v != default[k]
+        }
+
+
+BASE_FIELDS = 7  # the policy's numbers before issue 9's
+# What each of the policy's numbers means, in words for the policy page.
+POLICY_MEANINGS = {
+    "match_window_minutes": "a record matches the planned visit whose start is nearest its "
+    "check-in, within this many minutes either side",
+    "max_visit_minutes": "a record longer than this is broken, not a visit: not paid",
+    "tolerance_minutes": "delivered at least planned minus this: paid as planned",
+    "over_exception_minutes": "delivered more than planned plus this: paid as planned, to review",
+    "rounding_minutes": "a short visit is paid to the nearest band of this many minutes",
+    "short_exception_minutes": "a visit short by more than this is to review",
+    "second_approval_minutes": "a decision paying more than planned plus this needs a second "
+    "person's approval",
+    "late_minutes": "a check-in later than the planned start plus this is a late arrival",
+    "early_minutes": "a check-out earlier than the planned end minus this is an early leaving",
+    "late_exception": "1: a late arrival is also to review; 0: only flagged",
+    "early_exception": "1: an early leaving is also to review; 0: only flagged",
+    "short_notice_paid_percent": "a visit cancelled at short notice is paid this percentage of "
+    "its planned minutes",
+    "frustrated_paid_percent": "a frustrated visit (the carer came, the client was not there) is "
+    "paid this percentage of its planned minutes",
+    "minimum_charge_minutes": "a visit paid any minutes is paid at least this many",
+    "evening_from_minute": "the evening rate starts at this minute of the day (1200 = 20:00)",
+    "evening_to_minute": "the evening rate ends at this minute of the day (420 = 07:00)",
+}
+MINUTES = "a whole number of minutes from 0 to 100000"
+_ONE_OR_ZERO = "0 (a flag only) or 1 (also an exception)"
+_PERCENT = "a whole percentage from 0 to 100"
+_MINUTE_OF_DAY = "a minute of the day from 0 (midnight) to 1439 (23:59)"
+# Bounds other than 0..100000 minutes: (least, most, what the number must be).
+BOUNDS = {
+    "rounding_minutes": (1, 100_000, "a whole number of minutes from 1 to 100000"),
+    "max_visit_minutes": (1, 100_000, "a whole number of minutes from 1 to 100000"),
+    "late_exception": (0, 1, _ONE_OR_ZERO),
+    "early_exception": (0, 1, _ONE_OR_ZERO),
+    "short_notice_paid_percent": (0, 100, _PERCENT),
+    "frustrated_paid_percent": (0, 100, _PERCENT),
+    "evening_from_minute": (0, 1439, _MINUTE_OF_DAY),
+    "evening_to_minute": (0, 1439, _MINUTE_OF_DAY),
+}
 
 
 def rate_millionths(text: str) -> int | None:

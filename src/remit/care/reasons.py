@@ -31,6 +31,16 @@ TEMPLATES: dict[Rule, str] = {
     "{window} minutes of check-in: not paid",
     Rule.CARER_ALREADY_PLACED: "this carer already has a place on the visit: not paid again",
     Rule.PLACES_FILLED: "all {carers} carer places of the visit are filled: not paid",
+    Rule.CANCELLED_WITH_NOTICE: "visit cancelled with notice{because}: not paid",
+    Rule.CANCELLED_SHORT_NOTICE: "visit cancelled at short notice{because}: paid {share}% of "
+    "{planned} planned minutes",
+    Rule.FRUSTRATED_VISIT: "the carer came but could not give the care{because}: paid "
+    "{share}% of {planned} planned minutes",
+    Rule.CLIENT_IN_HOSPITAL: "the client was in hospital{because}: visit suspended, not paid",
+    Rule.RECORD_AT_CANCELLED_VISIT: "a record of care at a visit cancelled with "
+    "notice{because}: not paid, to review",
+    Rule.RECORD_IN_HOSPITAL: "a record of care while the client was in hospital{because}: "
+    "not paid, to review",
     # Written by the book's reconciliation (care/runs.py), which names the other run.
     Rule.VISIT_DECIDED_IN_OTHER_RUN: "the visit is already decided in another run: a late "
     "record, paid nothing until decided",
@@ -48,20 +58,48 @@ FIELDS = (
     "window",
     "carers",
     "place",
+    "share",
+    "because",
+    "late_by",
+    "early_by",
+    "minimum",
 )
+# Notes added after the rule's sentence, in this order, when they apply.
+MINIMUM_NOTE = "; paid the minimum charge of {minimum} minutes"
+LATE_NOTE = "; arrived {late_by} minutes late, to review"
+EARLY_NOTE = "; left {early_by} minutes early, to review"
 
 
-def pieces(rule: Rule) -> tuple[tuple[str, str | None], ...]:
-    """The template as (literal text, field name or None) pairs, for building it column-wise."""
-    return tuple(
-        (literal, name) for literal, name, _spec, _conv in Formatter().parse(TEMPLATES[rule])
-    )
+def pieces(rule: Rule | str) -> tuple[tuple[str, str | None], ...]:
+    """The template (of a rule, or a note) as (literal text, field name or None) pairs, for
+    building it column-wise."""
+    text = TEMPLATES[rule] if isinstance(rule, Rule) else rule
+    return tuple((literal, name) for literal, name, _spec, _conv in Formatter().parse(text))
+
+
+def because(reason: str) -> str:
+    """A visit's status reason as the sentence carries it.
+
+    >>> because("family visiting"), because("")
+    (' (family visiting)', '')
+    """
+    return f" ({reason})" if reason else ""
 
 
 def reason_text(
-    rule: Rule, planned: int, delivered: int, paid: int, policy: Policy, carers: int, place: int
+    rule: Rule,
+    planned: int,
+    delivered: int,
+    paid: int,
+    policy: Policy,
+    carers: int,
+    place: int,
+    share: int = 0,
+    status_reason: str = "",
 ) -> str:
     return TEMPLATES[rule].format(
+        share=share,
+        because=because(status_reason),
         planned=planned,
         delivered=delivered,
         paid=paid,

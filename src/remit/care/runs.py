@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, read_frame
+from remit.care import visits
 from remit.care.engine import reconcile
 from remit.care.imports import claim_held_records, package_ids
 from remit.care.model import (
@@ -114,6 +115,7 @@ def reconcile_period(
     planned, actual = _inputs(conn, book_id, start_s, end_s, reach, provider_party_ids)
     held_visits = planned.filter(pl.col("held_by") != 0).select("visit_id", "held_by")
     planned = planned.drop("held_by")
+    planned = visits.with_absences(conn, book_id, planned)
     providers = sorted(
         set(
             planned.filter(pl.col("start_s").is_between(start_s, end_s, closed="left"))
@@ -137,6 +139,7 @@ def reconcile_period(
         rates,
         book_policy,
         {str(k): v for k, v in overrides.items()},
+        visits.holidays(conn, book_id, start_s - 2 * reach, end_s + 2 * reach),
     )
     outcomes = _keep(outcomes, planned, actual, held_visits, start_s, end_s)
     outcomes = _unplanned_reasons(outcomes, actual)
@@ -288,6 +291,8 @@ _VISIT_SCHEMA = {
     "start_s": pl.Int64,
     "end_s": pl.Int64,
     "carers": pl.Int64,
+    "status": pl.String,
+    "reason": pl.String,
     "held_by": pl.Int64,
 }
 
@@ -399,6 +404,8 @@ def _planned(
         v.start_s,
         v.end_s,
         v.carers,
+        v.status,
+        func.coalesce(v.status_reason, ""),
         held_by,
     ).where(and_(v.book_id == book_id, v.start_s >= start_s, v.start_s < end_s))
     if providers:
@@ -418,6 +425,8 @@ def _visit_frame(frame: pl.DataFrame) -> pl.DataFrame:
         start_s="start_s",
         end_s="end_s",
         carers="carers",
+        status="status",
+        reason="reason",
         held_by="held_by",
     )
 
@@ -436,7 +445,7 @@ def _planned_near(
     )
     columns = (
         "v.id, v.client_party_id, v.provider_party_id, v.package_id, v.start_s, v.end_s,"
-        f" v.carers, {held}"
+        f" v.carers, v.status, COALESCE(v.status_reason, ''), {held}"
     )
     if is_postgres(conn):
         sql = (
@@ -551,7 +560,7 @@ def _unplanned_reasons(outcomes: pl.DataFrame, actual: pl.DataFrame) -> pl.DataF
 def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
     p, r = care_packages.c, care_package_rates.c
     rows = conn.execute(
-        select(p.provider_party_id, p.id, r.effective_from, r.rate_per_hour, r.currency)
+        select(p.provider_party_id, p.id, r.effective_from, r.rate_per_hour, r.currency, r.band)
         .join(care_package_rates, r.package_id == p.id)
         .where(p.book_id == book_id)
     ).all()
@@ -563,6 +572,7 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
                 (x.effective_from - EPOCH).days,
                 rate_millionths(x.rate_per_hour),
                 x.currency,
+                x.band,
             )
             for x in rows
         ],
@@ -573,6 +583,7 @@ def _rates(conn: Connection, book_id: int) -> pl.DataFrame:
             "effective_day": pl.Int64,
             "rate_millionths": pl.Int64,
             "currency": pl.String,
+            "band": pl.String,
         },
     )
 
@@ -679,6 +690,7 @@ def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
         final_minutes="paid_minutes",
         final_amount_minor="amount_minor",
         place="place",
+        flags="flags",
     )
 
 
