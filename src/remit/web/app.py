@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from remit import __version__, composition, config
 from remit.access import routes as access_routes
 from remit.care import routes as care_routes
+from remit.care import worklist_routes as care_worklist_routes
 from remit.cases import correspondence_routes
 from remit.cases import routes as case_routes
 from remit.db import Database, database_url
@@ -102,6 +103,7 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
             correspondence_routes.router,
             care_routes.router,
             care_routes.portal,
+            care_worklist_routes.portal,
             api.health,
         ],
         [case_routes.api, party_routes.api, ledger_routes.api, care_routes.api],
