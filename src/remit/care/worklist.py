@@ -183,7 +183,7 @@ def _order(sort: str) -> list[Any]:
         "status": o.decision,
         "delivered": o.delivered_minutes,
     }[sort]
-    return [first, moment, o.id]
+    return [first.asc().nulls_last(), moment, o.id]  # the same order on both stores
 
 
 def _run(conn: Connection, book_id: int, run_id: int) -> Any:
