@@ -13,15 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from remit.access.model import Actor, Role
-from remit.access.service import actor_for
 from remit.care import decisions, imports, runs, worklist
 from remit.care import service as care
-from remit.care.service import NewPackage, Slot
 from remit.care.store import care_answers, visit_outcomes
 from remit.care.worklist import Filters
 from remit.errors import NotFound, ValidationFailed
-from remit.ledger import service as ledger
-from remit.parties import service as parties
+from remit.testkit.care_worklist import seed_long_run
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
 
@@ -182,36 +179,10 @@ def test_the_provider_answers_an_exception_of_its_own_run_only(db, book, council
 
 @pytest.fixture
 def big_run(demo_db):
-    """Five visits a day for three weeks of February 2023 (before any demo package) for the
-    demo provider: over 100 exceptions, nearly all missed, one short visit by carer K1."""
-    first, last = date(2023, 2, 6), date(2023, 2, 26)
-    with demo_db.write() as conn:
-        book_id = ledger.book_id_for(conn, BOOK)
-        clerk = actor_for(conn, f"demo-clerk@{BOOK}")
-        provider = actor_for(conn, f"demo-provider@{BOOK}").party_in(book_id)
-        client = min(parties.party_ids_with_role(conn, book_id, "client"))
-        refs = {
-            k: parties.get_party(conn, clerk, book_id, v)["ref"]
-            for k, v in (("client", client), ("provider", provider))
-        }
-        slots = tuple(Slot(d, h * 60, 30) for d in range(7) for h in (7, 10, 13, 16, 19))
-        care.create_package(
-            conn,
-            clerk,
-            book_id,
-            NewPackage(
-                "WL-1", client, provider, "WL", first, last, slots, ((first, "20.00", "GBP"),)
-            ),
-        )
-        care.generate_planned(conn, clerk, book_id, first, last)
-        record = f"WL-R1,{refs['client']},{refs['provider']},K1,WL,phone,"
-        record += "2023-02-06T07:02:00,2023-02-06T07:10:00\n"
-        imports.import_actual(conn, clerk, book_id, "wl.csv", (HEADER + record).encode())
-        (run,) = runs.reconcile_period(conn, clerk, book_id, first, last, [provider])
-        total, _ = worklist.exceptions(conn, clerk, book_id, run.run_id, Filters())
-        line_count, _ = worklist.lines(conn, clerk, book_id, run.run_id)
-    with TestClient(create_app(demo_db)) as client_:
-        yield client_, run.run_id, total, line_count
+    """The demo book with a long run (see ``seed_long_run``) and a client of its pages."""
+    run_id, total, line_count = seed_long_run(demo_db)
+    with TestClient(create_app(demo_db)) as client:
+        yield client, run_id, total, line_count
 
 
 def _rows(html: str) -> list[int]:
