@@ -6,6 +6,7 @@ of its own run in its portal."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 
 import pytest
@@ -15,9 +16,10 @@ from sqlalchemy import select, update
 from remit.access.model import Actor, Role
 from remit.care import decisions, imports, runs, worklist
 from remit.care import service as care
-from remit.care.store import care_answers, visit_outcomes
+from remit.care.service import NewPackage, Slot
+from remit.care.store import care_answers, care_runs, visit_outcomes
 from remit.care.worklist import Filters
-from remit.errors import NotFound, ValidationFailed
+from remit.errors import Conflict, NotFound, ValidationFailed
 from remit.testkit.care_worklist import seed_long_run
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
@@ -170,6 +172,10 @@ def test_the_provider_answers_an_exception_of_its_own_run_only(db, book, council
         assert refused.value.problems[0].field == "body"
     with db.write() as conn, pytest.raises(NotFound):
         worklist.answer(conn, oakfield, book, short["id"], "not ours")
+    with db.write() as conn:
+        conn.execute(update(care_runs).where(care_runs.c.id == months).values(status="posted"))
+    with db.write() as conn, pytest.raises(Conflict):
+        worklist.answer(conn, sunrise, book, short["id"], "too late")
     with db.read() as conn:
         assert len(conn.execute(select(care_answers.c.id)).all()) == 1
 
@@ -317,3 +323,44 @@ def test_the_provider_answers_in_its_portal_and_the_officer_sees_it(big_run):
     line = re.search(rf'<tr id="row-{row}".*?</tr>', officer.text, re.S).group(0)
     assert "Provider: the client was in hospital" in line and "(file letter.csv)" in line
     assert "ours" not in officer.text
+
+
+@pytest.mark.slow
+def test_a_page_of_a_run_of_two_thousand_exceptions_is_read_in_sql_quickly(db, book, council):
+    """Every half hour from 06:00 to 21:30 for two months, none visited: 2,000+ exceptions;
+    a 50-row page (filtered, sorted, with the totals and a page of lines) in <= 200 ms p95."""
+    slots = tuple(Slot(d, m, 20) for d in range(7) for m in range(360, 1320, 30))
+    with db.write() as conn:
+        care.create_package(
+            conn,
+            council["clerk"],
+            book,
+            NewPackage(
+                "BIG",
+                council["c1"],
+                council["p1"],
+                "HC",
+                OCTOBER,
+                None,
+                slots,
+                ((OCTOBER, "18.50", "GBP"),),
+            ),
+        )
+        care.generate_planned(conn, council["clerk"], book, OCTOBER, NOVEMBER_END)
+        (run,) = runs.reconcile_period(
+            conn, council["clerk"], book, OCTOBER, NOVEMBER_END, [council["p1"]]
+        )
+    took = []
+    for n in range(20):
+        chosen = Filters(
+            page=n * 2 + 1, state="undecided" if n % 2 else "", sort=("date", "carer")[n % 2]
+        )
+        start = time.perf_counter()
+        with db.read() as conn:
+            total, rows = worklist.exceptions(conn, council["clerk"], book, run.run_id, chosen)
+            worklist.totals(conn, council["clerk"], book, run.run_id)
+            worklist.lines(conn, council["clerk"], book, run.run_id, n + 1)
+        took.append(time.perf_counter() - start)
+        assert len(rows) == 50
+    assert total >= 2000
+    assert sorted(took)[18] <= 0.2, f"p95 {sorted(took)[18] * 1000:.0f} ms"

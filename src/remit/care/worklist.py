@@ -33,7 +33,7 @@ from remit.care.store import (
     visit_outcomes,
 )
 from remit.documents import service as documents
-from remit.errors import NotFound, Problem, ValidationFailed
+from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.parties import service as parties
 from remit.text import FREE_TEXT_MAX, ID_MAX, text_problem
 
@@ -338,6 +338,8 @@ def answer(
         run = _own_run(conn, actor, book_id, int(row.run_id))
     except NotFound:
         raise NotFound(f"no exception {outcome_id} of yours") from None
+    if run.status == "posted":
+        raise Conflict("the period is posted and paid: ask the council about it in Queries")
     text = body.strip()
     problems = []
     if not text:
