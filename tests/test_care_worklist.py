@@ -19,6 +19,7 @@ from remit.care import service as care
 from remit.care.service import NewPackage, Slot
 from remit.care.store import care_answers, care_runs, visit_outcomes
 from remit.care.worklist import Filters
+from remit.documents import service as documents
 from remit.errors import Conflict, NotFound, ValidationFailed
 from remit.testkit.care_worklist import seed_long_run
 from remit.testkit.web import sign_in
@@ -157,6 +158,10 @@ def test_the_provider_answers_an_exception_of_its_own_run_only(db, book, council
             conn, sunrise, book, short["id"], "her phone died", "rota.csv", b"carer\nK1\n"
         )
     assert done["run_id"] == months and done["file_id"] is not None
+    with db.read() as conn:  # filed with the run's arbitration case, for the officer
+        case_id = conn.execute(select(care_runs.c.case_id).where(care_runs.c.id == months))
+        filed = documents.list_documents(conn, council["clerk"], book, "case", case_id.scalar())
+    assert [d["filename"] for d in filed] == ["rota.csv"]
     (short,) = _all(db, council, book, months, rule="short_exception")[1]
     assert [(a["body"], a["filename"]) for a in short["answers"]] == [
         ("her phone died", "rota.csv")
@@ -321,7 +326,9 @@ def test_the_provider_answers_in_its_portal_and_the_officer_sees_it(big_run):
     sign_in(client, f"demo-clerk@{BOOK}")
     officer = client.get(f"/b/{BOOK}/care/runs/{run_id}")
     line = re.search(rf'<tr id="row-{row}".*?</tr>', officer.text, re.S).group(0)
-    assert "Provider: the client was in hospital" in line and "(file letter.csv)" in line
+    assert "Provider: the client was in hospital" in line and "(file letter.csv, in" in line
+    case = re.search(r'href="(/b/riverside/cases/\d+)">the case', line).group(1)
+    assert "letter.csv" in client.get(case).text  # the officer opens it there
     assert "ours" not in officer.text
 
 

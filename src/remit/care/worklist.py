@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, insert, or_, select
@@ -318,6 +319,33 @@ def _own_run(conn: Connection, actor: Actor, book_id: int, run_id: int) -> Any:
 ANSWER_MAX = FREE_TEXT_MAX
 
 
+def _keep_file(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    run: Any,
+    outcome_id: int,
+    filename: str,
+    content: bytes,
+) -> int | None:
+    """The answer's file, if any, kept once and filed with the run's arbitration case (or
+    the provider's own documents when the run has none), where the officer opens it."""
+    if not content:
+        return None
+    where = ("case", int(run.case_id)) if run.case_id else ("party", int(run.provider_party_id))
+    documents.attach(
+        conn,
+        actor,
+        book_id,
+        *where,
+        filename,
+        content,
+        title=f"{PurePath(filename).name} (answer to exception {outcome_id})",
+        kind="care_answer",
+    )
+    return documents.store_file(conn, book_id, filename, content)  # the same file, by content
+
+
 def answer(
     conn: Connection,
     actor: Actor,
@@ -348,13 +376,13 @@ def answer(
     problems += [found] if found is not None else []
     if problems:
         raise ValidationFailed(problems)
-    file_id = documents.store_file(conn, book_id, filename, content) if content else None
+    file_id = _keep_file(conn, actor, book_id, run, outcome_id, filename, content)
     values = {
         "outcome_id": outcome_id,
         "run_id": int(row.run_id),
         "body": text,
         "file_id": file_id,
-        "filename": filename if content else None,
+        "filename": PurePath(filename).name[:255] if content else None,
         "answered_by": actor.username,
         "answered_at": audit.utc_now_text(),
     }
