@@ -208,7 +208,7 @@ def test_the_run_page_is_a_worklist_with_filters_and_pages(big_run):
     assert first.status_code == 200 and len(_rows(first.text)) == 50
     pages = -(-total // 50)
     assert f"{total} of {total} exceptions: page 1 of {pages}" in first.text
-    assert f'href="?page={pages}#exceptions"' in first.text  # the last page is one click away
+    assert f'href="{url}?page={pages}#exceptions"' in first.text  # the last page: one click
     seen = set(_rows(first.text))
     for n in range(2, pages + 1):
         seen |= set(_rows(client.get(url, params={"page": n}).text))
@@ -223,7 +223,7 @@ def test_the_run_page_is_a_worklist_with_filters_and_pages(big_run):
     assert line_count > 100 and "Lines 1 to 100 of" in first.text
     last_lines = client.get(url, params={"lines": -(-line_count // 100)})
     assert f"to {line_count} of {line_count}" in last_lines.text
-    assert 'href="?lines=2#lines"' in first.text
+    assert f'href="{url}?lines=2#lines"' in first.text
 
 
 def test_a_decided_row_is_one_line_with_its_history_on_demand(big_run):
@@ -268,6 +268,7 @@ def test_a_bulk_decision_is_all_or_nothing_and_keeps_what_was_typed(big_run):
     assert failed.status_code == 422
     assert "Minutes (the exceptions ticked)" in failed.text and "0 to 1440 minutes" in failed.text
     assert "bulk-minutes</a>" not in failed.text
+    assert f'href="{url}?rule=no_record_for_place&amp;page=2#exceptions"' in failed.text
     assert 'id="bulk-reason" name="reason" value="typed"' in failed.text
     assert '<option value="set_minutes" selected>' in failed.text
     for pick in picks:
