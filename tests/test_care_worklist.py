@@ -111,6 +111,10 @@ def test_status_filter_tells_decided_waiting_and_undecided_apart(db, book, counc
     assert waiting == 1 and rows[0]["id"] == extra["id"]
     assert rows[0]["state"] == "awaiting approval"
     assert _all(db, council, book, months, state="undecided")[0] == everyone - 2
+    by_status = [
+        r["id"] for r in _all(db, council, book, months, sort="status", page=-(-everyone // 50))[1]
+    ]
+    assert by_status[-2:] == [extra["id"], short["id"]]  # open, then waiting, then decided
 
 
 def test_flags_are_shown_in_words(db, book, council, months):

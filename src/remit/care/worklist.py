@@ -181,7 +181,7 @@ def _order(sort: str) -> list[Any]:
         "client": func.coalesce(v.client_party_id, a.client_party_id),
         "carer": a.carer_ref,
         "rule": o.rule,
-        "status": o.decision,
+        "status": case((o.decision.is_not(None), 2), (_awaiting(), 1), else_=0),  # open first
         "delivered": o.delivered_minutes,
     }[sort]
     return [first.asc().nulls_last(), moment, o.id]  # the same order on both stores
