@@ -40,8 +40,13 @@ from remit.text import FREE_TEXT_MAX, ID_MAX, text_problem
 
 PAGE_ROWS = 50
 LINE_ROWS = 100
-STATES = {"undecided": "undecided", "open": "undecided", "decided": "decided"}
-STATES |= {"awaiting": "awaiting"}
+# The status filter's values (``open`` is another word for undecided).
+STATES = {
+    "undecided": "undecided",
+    "open": "undecided",
+    "awaiting": "awaiting",
+    "decided": "decided",
+}
 SORTS = ("date", "client", "carer", "rule", "status", "delivered")
 RULE_WORDS = {
     Rule.WITHIN_TOLERANCE: "within tolerance",
