@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
-from remit.care import decisions, imports, payables, reports, runs, selfbill
+from remit.care import decisions, imports, payables, reports, runs, selfbill, worklist
 from remit.care import packages as care_packages
 from remit.care import service as care
 from remit.db import MAX_ID
@@ -41,7 +42,6 @@ Run = Annotated[Ctx, Depends(Need(Permission.CARE_RUN))]
 Decide = Annotated[Ctx, Depends(Need(Permission.CARE_DECIDE))]
 Policy_ = Annotated[Ctx, Depends(Need(Permission.CARE_POLICY))]
 Portal = Annotated[Ctx, Depends(NeedPortal(Permission.PORTAL_PROVIDER))]
-LINES_SHOWN = 300
 DECISIONS = (
     ("accept_actual", "Accept actual"),
     ("accept_planned", "Accept planned"),
@@ -237,6 +237,7 @@ def care_unmatched(ctx: Read, provider: Annotated[str, Query(max_length=64)] = "
 
 
 FIELD_WORDS = {"decision": "Decision", "minutes": "Minutes", "reason": "Reason"}
+FIELD_WORDS |= {"outcomes": "Exceptions"}
 
 
 def _run_page(
@@ -245,7 +246,14 @@ def _run_page(
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
     values: dict[str, str] | None = None,
+    stale: list[dict[str, Any]] | None = None,
 ) -> HTMLResponse:
+    """The run as a worklist: its exceptions filtered, sorted and paged as the query string
+    says (``rule``, ``state``, ``client``, ``carer``, ``sort``, ``page``; ``lines``: the
+    page of the visit lines)."""
+    chosen = worklist.Filters.of(ctx.request.query_params)
+    lines_text = ctx.request.query_params.get("lines", "1")
+    line_page = int(lines_text) if lines_text.isdigit() and len(lines_text) < 7 else 1
     with ctx.db.read() as conn:
         run, held = payables.run_with_hold(conn, ctx.actor, ctx.book_id, run_id)
         pending = {
@@ -253,10 +261,11 @@ def _run_page(
             for d in decisions.pending_approvals(conn, ctx.actor, ctx.book_id)
             if int(d["run_id"]) == run_id
         }
-        lines = payables.payable_lines(conn, ctx.actor, ctx.book_id, run_id)
+        sums = worklist.totals(conn, ctx.actor, ctx.book_id, run_id)
+        matching, exceptions = worklist.exceptions(conn, ctx.actor, ctx.book_id, run_id, chosen)
+        line_count, lines = worklist.lines(conn, ctx.actor, ctx.book_id, run_id, line_page)
         provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
         adjustments = payables.adjustments_of(conn, ctx.actor, ctx.book_id, run_id)
-    exceptions = [line for line in lines if line["exception"]]
     return ctx.page(
         "care/run.html",
         status,
@@ -264,9 +273,17 @@ def _run_page(
         run=run,
         provider=provider,
         exceptions=exceptions,
-        lines=lines[:LINES_SHOWN],
-        line_count=len(lines),
-        total=sum(line["final_amount_minor"] for line in lines)
+        exception_count=sums["exceptions"],
+        matching=matching,
+        chosen=chosen,
+        pages=-(-matching // worklist.PAGE_ROWS),
+        rules=worklist.RULE_WORDS,
+        lines=lines,
+        line_count=line_count,
+        line_page=line_page,
+        line_pages=-(-line_count // worklist.LINE_ROWS),
+        query=urlencode(chosen.query()),
+        total=sums["amount_minor"]
         + sum(a["amount_minor"] for a in adjustments if a["status"] == "approved"),
         held=held,
         adjustments=adjustments,
@@ -275,7 +292,8 @@ def _run_page(
         summary=_worded(errors or {}),
         values=values or {},
         pending=pending,
-        currency=next((x["currency"] for x in lines if x["currency"]), ""),
+        stale=stale or [],
+        currency=sums["currency"] or "",
     )
 
 
@@ -315,7 +333,8 @@ def _worded(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     for key, messages in errors.items():
         outcome, _, name = key.partition("-")
         label = FIELD_WORDS.get(name, name.replace("_", " ").capitalize())
-        out.setdefault(f"{label} (exception {outcome.lstrip('o')})", []).extend(messages)
+        where = "the exceptions ticked" if outcome == "bulk" else f"exception {outcome[1:]}"
+        out.setdefault(f"{label} ({where})", []).extend(messages)
     return out
 
 
@@ -346,7 +365,47 @@ def outcome_decide(
         errors = {f"o{outcome_id}-{k}": v for k, v in field_errors(exc).items()}
         values = {f"o{outcome_id}-{k}": v for k, v in typed.items()}
         return _run_page(ctx, run_id, errors, 422, values)
-    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}#exceptions", status_code=303)
+    return _back_to_run(ctx, run_id)
+
+
+def _back_to_run(ctx: Ctx, run_id: int) -> Response:
+    """To the worklist as the officer left it (its filters, sort and page)."""
+    query = f"?{ctx.request.url.query}" if ctx.request.url.query else ""
+    return RedirectResponse(f"/b/{ctx.code}/care/runs/{run_id}{query}#exceptions", status_code=303)
+
+
+@router.post("/runs/{run_id}/decide", response_class=HTMLResponse)
+def run_decide_many(
+    ctx: Decide,
+    run_id: Id,
+    pick: Annotated[list[str] | None, Form(max_length=40)] = None,
+    decision: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=8000)] = "",
+    minutes: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """One decision and one reason on the exceptions ticked (``pick``: ``id:version``), all
+    or nothing; a stale row refuses the whole with 409, listing every stale row."""
+    versions = {
+        int(i): int(v)
+        for i, _, v in (p.partition(":") for p in pick or [])
+        if i.isdigit() and v.isdigit() and len(i) < 12 and len(v) < 12
+    }
+    chosen = int(minutes) if minutes.strip().isdigit() and len(minutes) < 6 else None
+    typed = {"bulk-decision": decision, "bulk-reason": reason, "bulk-minutes": minutes}
+    typed |= {f"pick-{i}": "on" for i in versions}
+    try:
+        if minutes.strip() and chosen is None:
+            raise ValidationFailed([Problem("minutes", "a whole number of minutes", "minutes")])
+        with ctx.db.write() as conn:
+            decisions.decide_many(
+                conn, ctx.actor, ctx.book_id, run_id, versions, decision, reason, chosen
+            )
+    except ValidationFailed as exc:
+        errors = {f"bulk-{k}": v for k, v in field_errors(exc).items()}
+        return _run_page(ctx, run_id, errors, 422, typed)
+    except decisions.StaleDecision as exc:
+        return _run_page(ctx, run_id, {"bulk-outcomes": [str(exc)]}, 409, typed, exc.current)
+    return _back_to_run(ctx, run_id)
 
 
 @router.post("/decisions/{decision_id}/approve")

@@ -24,6 +24,7 @@ from remit import __version__, composition, config
 from remit.access import routes as access_routes
 from remit.care import policy_routes as care_policy_routes
 from remit.care import routes as care_routes
+from remit.care import worklist_routes as care_worklist_routes
 from remit.cases import correspondence_routes
 from remit.cases import routes as case_routes
 from remit.db import Database, database_url
@@ -104,6 +105,7 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
             care_routes.router,
             care_routes.portal,
             care_policy_routes.router,
+            care_worklist_routes.portal,
             api.health,
         ],
         [case_routes.api, party_routes.api, ledger_routes.api, care_routes.api],
