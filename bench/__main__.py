@@ -2,7 +2,8 @@
 or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests N]
 [--db sqlite|postgresql]``, or ``python -m bench care [--planned N] [--repeat K]
 [--no-reference]``, or ``python -m bench care-book [--db sqlite|postgresql|both]
-[--scale large]``."""
+[--scale large]``, or ``python -m bench worklist [--db sqlite|postgresql] [--scale large]
+[--seconds N]``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bench import care, care_book, ledger, web
+from bench import care, care_book, ledger, web, worklist
 from remit import demo
 
 
@@ -85,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
         help="a month of the large demo's care imported, reconciled and stored "
         "(python -m bench care-book --help)",
     )
+    commands.add_parser(
+        "worklist",
+        add_help=False,
+        help="50-row pages of a 2,000-exception care run under 8 clients "
+        "(python -m bench worklist --help)",
+    )
     return top
 
 
@@ -135,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["care-book"]:  # its own options: see bench/care_book.py
         return care_book.main(argv[1:])
+    if argv[:1] == ["worklist"]:  # its own options: see bench/worklist.py
+        return worklist.main(argv[1:])
     args = parser().parse_args(argv)
     if args.benchmark == "web":
         return run_web(args)

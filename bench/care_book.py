@@ -275,7 +275,8 @@ def report(f: Figures) -> str:
         f"  {f'import_actual: {f.records:,} actual records from CSV':<58} {f.import_s:>8.2f}",
         f"  {f'reconcile_period: {f.runs:,} runs, {f.outcomes:,} outcomes, {f.cases:,} cases':<58}"
         f" {f.reconcile_s:>8.2f}",
-        f"  {'total':<58} {f.total_s:>8.2f}   target <= {TARGET_S:.0f} s  {verdict(f.total_s <= TARGET_S)}",
+        f"  {'total':<58} {f.total_s:>8.2f}   target <= {TARGET_S:.0f} s  "
+        f"{verdict(f.total_s <= TARGET_S)}",
         f"  check: {f.stored_outcomes:,} outcomes stored "
         f"({'as reported' if f.stored_outcomes == f.outcomes else 'NOT as reported'})",
         "  late records, the month's runs kept (posted in setup, not measured):",

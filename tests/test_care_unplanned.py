@@ -25,6 +25,7 @@ from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 MONDAY = date(2026, 11, 2)
 SUNDAY = date(2026, 11, 8)
@@ -243,7 +244,7 @@ def test_the_hold_page_answers_a_client_or_a_missing_id_without_a_500(pages):
     for party_id, status in ((client_id, 422), (999_999, 404)):
         answer = client.post(
             f"/b/riverside/care/providers/{party_id}/hold",
-            data={"csrf_token": csrf, "reason": "checking"},
+            data={"csrf_token": csrf, "reason": "checking", "once": new_token()},
             follow_redirects=False,
         )
         assert answer.status_code == status, answer.text
@@ -251,15 +252,28 @@ def test_the_hold_page_answers_a_client_or_a_missing_id_without_a_500(pages):
         "not a provider"
         in client.post(
             f"/b/riverside/care/providers/{client_id}/hold",
-            data={"csrf_token": csrf, "reason": "checking"},
+            data={"csrf_token": csrf, "reason": "checking", "once": new_token()},
         ).text
     )
-    held = client.post(
+    missing = client.post(
         f"/b/riverside/care/providers/{provider_id}/hold",
         data={"csrf_token": csrf, "reason": "checking"},
         follow_redirects=False,
     )
+    assert missing.status_code == 422 and "one-time token" in missing.text  # and nothing held
+    once = new_token()
+    held = client.post(
+        f"/b/riverside/care/providers/{provider_id}/hold",
+        data={"csrf_token": csrf, "reason": "checking", "once": once},
+        follow_redirects=False,
+    )
     assert held.status_code == 303
+    again = client.post(  # a double click: the same token, one hold, "already done"
+        f"/b/riverside/care/providers/{provider_id}/hold",
+        data={"csrf_token": csrf, "reason": "checking", "once": once},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303 and "already=1" in again.headers["location"]
 
 
 # ---------------------------------------------------------------- the rate card
@@ -438,3 +452,42 @@ def test_a_packages_file_in_another_currency_than_the_providers_names_the_line(d
         "packages.csv: line 3: currency: provider P2 is paid in GBP; this rate is in USD"
         " [currency_mismatch]"
     ]
+
+
+def test_unplanned_care_of_a_provider_with_only_a_rate_card_is_posted_in_its_currency(
+    db, book, council
+):
+    """Brightwell (P3) has no care package at all: its record comes out unplanned with no
+    currency from the engine; accepted at the rate card and approved by a second person,
+    the run's self-bill is posted in the card's currency."""
+    clerk, manager = council["clerk"], council["manager"]
+    card = "provider_ref,service_code,band,effective_from,rate_per_hour,currency\n"
+    card += "P3,HC,,2026-04-01,24.00,GBP\n"
+    record = HEADER + "B1,C1,P3,K9,HC,app,2026-11-03T15:00:00,2026-11-03T15:30:00\n"
+    with db.write() as conn:
+        create_parties(
+            conn,
+            Actor.system("test"),
+            book,
+            [NewParty("P3", "Brightwell Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
+        )
+        rates.import_rates(conn, clerk, book, "card.csv", card.encode())
+        imports.import_actual(conn, clerk, book, "b.csv", record.encode())
+        (run,) = [
+            s
+            for s in runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
+            if s.currency == "" and s.exceptions == 1
+        ]
+    with db.write() as conn:
+        asked = decisions.decide(conn, clerk, book, _outcome_id(db, "B1"), "accept_actual", "ok")
+    assert asked["awaiting_approval"] and asked["final_amount_minor"] == 1200
+    with db.write() as conn:
+        decisions.approve(conn, manager, book, asked["decision_id"], True)
+    with db.read() as conn:
+        currency = conn.execute(
+            select(visit_outcomes.c.currency).where(visit_outcomes.c.run_id == run.run_id)
+        ).scalar_one()
+    assert currency == "GBP"
+    with db.write() as conn:
+        entry = payables.post_payable(conn, manager, book, run.run_id)
+    assert entry is not None

@@ -248,6 +248,8 @@ def test_the_run_page_is_a_worklist_with_filters_and_pages(big_run):
     short = client.get(url, params={"rule": "short_exception", "carer": "K1"})
     assert len(_rows(short.text)) == 1 and "too short" in short.text
     assert "07:00–07:30" in short.text and "07:02–07:10" in short.text and "phone" in short.text
+    visit = re.search(rf'href="(/b/{BOOK}/care/visits/\d+)"', short.text)
+    assert visit and "07:00" in client.get(visit.group(1)).text  # the visit's own page
     assert f"1 of {total} exceptions." in short.text
     nobody = client.get(url, params={"carer": "NOBODY", "sort": "carer"})
     assert _rows(nobody.text) == [] and f"0 of {total} exceptions" in nobody.text

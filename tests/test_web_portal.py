@@ -123,7 +123,7 @@ def test_a_page_notice_is_only_what_remit_wrote(demo_db):
     )
     assert planned.status_code == 303
     shown = client.get(planned.headers["location"])
-    assert re.search(r"planned \d+ visit\(s\)", shown.text)
+    assert re.search(r"planned \d+ new visit\(s\)", shown.text)
     moved = planned.headers["location"].replace(f"/b/{BOOK}/care", f"/portal/{BOOK}/visits")
     provider = TestClient(create_app(demo_db))
     sign_in(provider, PROVIDER)

@@ -380,6 +380,9 @@ def _apply(
         "reason": reason,
         **({"approved_by": approver.username} if approver else {}),
     }
+    # An unplanned record priced at its provider's rate card has no currency from the
+    # engine: it takes the card's, so that the run's self-bill knows what it pays in.
+    currency = row.currency or (_rate(conn, row)[1] if paid else "")
     conn.execute(
         update(visit_outcomes)
         .where(visit_outcomes.c.id == row.id)
@@ -390,6 +393,7 @@ def _apply(
             decided_at=audit.utc_now_text(),
             final_minutes=paid,
             final_amount_minor=amount,
+            **({"currency": currency} if currency != row.currency else {}),
         )
     )
     audit.record(

@@ -474,13 +474,19 @@ def provider_hold(
     reason: Annotated[str, Form()] = "",
     lift: Annotated[bool, Form()] = False,
     run_id: Annotated[int, Form(ge=1, le=MAX_ID)] = 0,
+    once: forms.Once = "",
 ) -> Response:
-    with ctx.db.write() as conn:
-        if lift:
-            payables.lift_hold(conn, ctx.actor, ctx.book_id, party_id)
-        else:
-            payables.hold(conn, ctx.actor, ctx.book_id, party_id, reason)
     target = f"/b/{ctx.code}/care/runs/{run_id}" if run_id else f"/b/{ctx.code}/care"
+    try:
+        with ctx.db.write() as conn:
+            if lift:
+                payables.lift_hold(conn, ctx.actor, ctx.book_id, party_id)
+            else:  # a hold is made once, however often the form is sent
+                forms.replay_if_spent(conn, ctx, once, "care.hold")
+                payables.hold(conn, ctx.actor, ctx.book_id, party_id, reason)
+                forms.spend(conn, ctx, once, "care.hold", target)
+    except forms.Replayed as replay:
+        return forms.already_done(replay.target)
     return RedirectResponse(target, status_code=303)
 
 

@@ -129,6 +129,7 @@ def _columns() -> list[Any]:
         o.currency,
         o.exception,
         v.ref.label("visit"),
+        o.planned_visit_id.label("visit_id"),
         v.start_s,
         v.end_s,
         a.ref.label("record"),
