@@ -21,33 +21,41 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, and_, func, select
 
 from remit.access.model import Actor, Permission, require
-from remit.care.payables import cost_centres, run_row
-from remit.care.reports import locale_for, money_text
+from remit.calendar import local_date
+from remit.care.payables import cost_centres, payment_terms_days, run_row
+from remit.care.reports import hours_text, locale_for, money_text
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import NotFound
 from remit.ledger import service as ledger
 from remit.parties.service import party_names
+from remit.parties.store import contacts
 from remit.reports.tables import Column, Kind, put_cell, table_csv, workbook_bytes, write_sheet
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ADJUSTMENTS_CENTRE = "adjustments"  # as post_payable names their posting
 
 NOT_YOURS = "there is no such self-bill of yours"
+# The PDF's lines are cut into pages here (not by WeasyPrint) so that each page carries the
+# total of its own lines: the first page, under the parties and the wording, holds fewer.
+FIRST_PAGE_LINES = 8
+PAGE_LINES = 18
 
 
 @dataclass(frozen=True, slots=True)
 class SelfBill:
     """Everything a self-bill shows; the totals are integers of minor units."""
 
+    book_code: str
     book_name: str
     provider_party_id: int
     provider_ref: str
@@ -57,6 +65,10 @@ class SelfBill:
     period_end: date
     status: str
     entry_id: int | None
+    sequence: int  # 0 for the period's first run, 1, 2 ... for supplementary runs
+    issued_on: date  # the posting date, or today while a draft
+    due_on: date  # the issue date + the provider's payment terms
+    provider_address: str
     currency: str
     locale: str
     lines: tuple[dict[str, Any], ...]
@@ -69,12 +81,50 @@ class SelfBill:
     def money(self, amount_minor: int) -> str:
         return money_text(amount_minor, self.currency, self.locale)
 
+    def day(self, value: date | None) -> str:
+        return local_date(value, self.locale)
+
+    @property
+    def draft(self) -> bool:
+        return self.status != "posted"
+
+    @property
+    def number(self) -> str:
+        return invoice_number(self.book_code, self.provider_ref, self.run_id, self.sequence)
+
+    def pages(self) -> list[tuple[dict[str, Any], ...]]:
+        """The lines cut into the PDF's pages, each page a table with its page total."""
+        first, rest = self.lines[:FIRST_PAGE_LINES], self.lines[FIRST_PAGE_LINES:]
+        return [first, *(rest[i : i + PAGE_LINES] for i in range(0, len(rest), PAGE_LINES))]
+
     def filename(self, extension: str) -> str:
         return (
             f"self-bill-{self.provider_ref or self.provider_party_id}-"
             f"{self.period_start.isoformat()}-{self.period_end.isoformat()}-"
             f"run-{self.run_id}.{extension}"
         )
+
+
+def invoice_number(book_code: str, provider_ref: str, run_id: int, sequence: int) -> str:
+    """The self-bill's invoice number: book, provider and run, and the supplementary run's
+    sequence.
+
+    >>> invoice_number("RIV", "P1", 12, 0), invoice_number("RIV", "P1", 15, 2)
+    ('RIV-SB-P1-12', 'RIV-SB-P1-15-S2')
+    """
+    suffix = f"-S{sequence}" if sequence else ""
+    return f"{book_code}-SB-{provider_ref}-{run_id}{suffix}"
+
+
+def flags_text(flags: str | None) -> str:
+    """A line's flags in words; nothing for none.
+
+    >>> flags_text("late_arrival,early_leaving"), flags_text(None), flags_text("")
+    ('late arrival, left early', '', '')
+    """
+    words = {"late_arrival": "late arrival", "early_leaving": "left early"}
+    found = [f.strip() for f in (flags or "").split(",") if f.strip()]
+    return ", ".join(words.get(f, f.replace("_", " ")) for f in found)
 
 
 def clock_text(moment_s: int) -> tuple[str, str]:
@@ -85,9 +135,15 @@ def clock_text(moment_s: int) -> tuple[str, str]:
 
 
 def self_bill(
-    conn: Connection, actor: Actor, book_id: int, run_id: int, portal: bool = False
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    run_id: int,
+    portal: bool = False,
+    today: date | None = None,
 ) -> SelfBill:
-    """The self-bill of a run, as it stands (a run not yet posted can still change).
+    """The self-bill of a run, as it stands (a run not yet posted can still change): a
+    draft is dated ``today`` (the book's), due after the provider's payment terms.
 
     Staff need ``care.read``; with ``portal``, a provider's user sees its own runs only.
     """
@@ -115,10 +171,14 @@ def self_bill(
             run_id=run_id,
             provider_ref=ref,
             amount=money_text(item["amount_minor"], currency, locale),
+            day=local_date(date.fromisoformat(item["date"]), locale),
         )
     visits = sum(amount for _, amount in centres)
     adjusted = sum(a["amount_minor"] for a in adjustments)
+    issued = run.posted_on or today or datetime.now(ZoneInfo(str(book["timezone"]))).date()
+    due = run.due_on or issued + timedelta(days=payment_terms_days(conn, book_id, provider))
     return SelfBill(
+        str(book["code"]),
         str(book["name"]),
         provider,
         ref,
@@ -128,6 +188,10 @@ def self_bill(
         run.period_end,
         str(run.status),
         None if run.entry_id is None else int(run.entry_id),
+        int(run.sequence),
+        issued,
+        due,
+        _address(conn, provider),
         currency,
         locale,
         tuple(found),
@@ -137,6 +201,18 @@ def self_bill(
         adjusted,
         visits + adjusted,
     )
+
+
+def _address(conn: Connection, party_id: int) -> str:
+    """The provider's postal address: that of its first contact that has one."""
+    c = contacts.c
+    found = conn.execute(
+        select(c.address)
+        .where(and_(c.party_id == party_id, c.address != ""))
+        .order_by(c.id)
+        .limit(1)
+    ).scalar()
+    return str(found or "")
 
 
 def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
@@ -150,6 +226,11 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
             a.ref.label("record_ref"),
             func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
             a.carer_ref,
+            a.check_in_s,
+            a.check_out_s,
+            v.start_s.label("planned_start_s"),
+            v.end_s.label("planned_end_s"),
+            o.flags,
             func.coalesce(v.service_code, a.service_code).label("cost_centre"),
             o.status,
             o.rule,
@@ -185,6 +266,10 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
                 "record_ref": r.record_ref or "",
                 "client_ref": clients.get(r.client_id, ("", ""))[0],
                 "carer": r.carer_ref or "",
+                "planned": _span(r.planned_start_s, r.planned_end_s),
+                "check_in": _time(r.check_in_s),
+                "check_out": _time(r.check_out_s),
+                "flags": flags_text(r.flags),
                 "cost_centre": r.cost_centre,
                 "status": r.status,
                 "rule": r.rule,
@@ -199,6 +284,14 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
             }
         )
     return lines
+
+
+def _time(moment_s: int | None) -> str:
+    return "" if moment_s is None else clock_text(int(moment_s))[1]
+
+
+def _span(start_s: int | None, end_s: int | None) -> str:
+    return "" if start_s is None else f"{_time(start_s)}-{_time(end_s)}"
 
 
 def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
@@ -271,11 +364,16 @@ def selfbill_csv(bill: SelfBill) -> bytes:
 
 
 def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
+    """The document's header, as (label, value); dates stay dates (the XLSX types them)."""
     return [
+        ("Invoice number", bill.number),
+        ("Issue date", bill.issued_on),
+        ("Payment due", bill.due_on),
         ("Council", bill.book_name),
         ("Provider", bill.provider_name),
         ("Provider ref", bill.provider_ref),
-        ("Period", f"{bill.period_start.isoformat()} to {bill.period_end.isoformat()}"),
+        ("Provider address", bill.provider_address or "not held"),
+        ("Period", f"{bill.day(bill.period_start)} to {bill.day(bill.period_end)}"),
         ("Run", bill.run_id),
         ("Status", bill.status),
         ("Ledger entry", bill.entry_id if bill.entry_id is not None else "not posted"),
@@ -333,6 +431,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["hours"] = hours_text
     return env
 
 
@@ -362,7 +461,15 @@ thead { display: table-header-group; } tr { break-inside: avoid; }
 th { background: #eee; } .num { text-align: right; white-space: nowrap; }
 tfoot td, tr.total td { font-weight: bold; border-top: 0.8pt solid #000; }
 h2 { font-size: 10.5pt; margin: 4mm 0 1.5mm; } .summary { width: 50%; }
-td.reason { font-size: 7pt; color: #333; width: 30%; }
+td.reason { font-size: 7pt; color: #333; width: 24%; } .nowrap { white-space: nowrap; }
+section.more { break-after: page; } tr.pagetotal td { font-weight: bold;
+    border-top: 0.8pt solid #000; } td.carried { font-size: 7pt; color: #555; border: 0; }
+tr.grand td { font-size: 11pt; }
+.draft { position: fixed; top: 60mm; left: 40mm; font-size: 110pt; font-weight: bold;
+         color: rgba(200, 0, 0, 0.18); transform: rotate(-20deg); z-index: -1; }
+.parties { display: flex; gap: 8mm; margin: 0 0 3mm; } .parties > div { flex: 1; }
+.parties h3 { font-size: 8.5pt; margin: 0 0 1mm; color: #444; } .parties p { margin: 0; }
+.wording { font-size: 8pt; border: 0.6pt solid #999; padding: 1.5mm 2mm; margin: 0 0 3mm; }
 """
 
 
