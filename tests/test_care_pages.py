@@ -241,7 +241,7 @@ def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     Worker(database, vault(), "pages").run_until_empty()
     page = client.get(f"/b/{BOOK}/care/reports?from=2023-01-02&to=2023-01-08")
     assert page.status_code == 200 and "<svg" in page.text
-    assert "Commissioned (carer-minutes)" in page.text and ">60<" in page.text  # 2 x 30
+    assert "Hours commissioned" in page.text and ">1h 00m<" in page.text  # 2 x 30 minutes
     book = client.get(f"/b/{BOOK}/care/reports.xlsx?from=2023-01-02&to=2023-01-08")
     assert book.status_code == 200 and book.content.startswith(b"PK")
     table = client.get(

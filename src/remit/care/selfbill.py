@@ -7,8 +7,8 @@ service code), the approved adjustments, and the grand total, which is what the 
 (or posted) to the provider's payable. Amounts are integers of minor units throughout and
 are formatted with their currency only for people.
 
-- CSV: flat, one row per line and per approved adjustment, each naming its run and
-  provider; the ``Amount (minor units)`` column adds up to the grand total.
+- CSV: flat, one row per line and per approved adjustment, each naming its invoice number,
+  run and provider; the ``Amount paid`` column (major units) adds up to the grand total.
 - XLSX: a ``Self-bill`` sheet (header, cost centres, adjustments, totals), then ``Visits``
   and ``Adjustments`` sheets with the CSV's columns.
 - PDF: ``templates/care/selfbill_pdf.html`` rendered by WeasyPrint, A4 landscape.
@@ -20,6 +20,7 @@ are formatted with their currency only for people.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -37,9 +38,17 @@ from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import NotFound
 from remit.ledger import service as ledger
-from remit.parties.service import party_names
-from remit.parties.store import contacts
-from remit.reports.tables import Column, Kind, put_cell, table_csv, workbook_bytes, write_sheet
+from remit.parties.service import party_names, postal_address
+from remit.reports.tables import (
+    Column,
+    Kind,
+    money_format,
+    put_cell,
+    table_csv,
+    typed_value,
+    workbook_bytes,
+    write_sheet,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ADJUSTMENTS_CENTRE = "adjustments"  # as post_payable names their posting
@@ -48,6 +57,7 @@ NOT_YOURS = "there is no such self-bill of yours"
 # The PDF's lines are cut into pages here (not by WeasyPrint) so that each page carries the
 # total of its own lines: the first page, under the parties and the wording, holds fewer.
 FIRST_PAGE_LINES = 8
+_NOT_IN_NUMBER = re.compile(r"[^A-Za-z0-9./-]")
 PAGE_LINES = 18
 
 
@@ -109,11 +119,17 @@ def invoice_number(book_code: str, provider_ref: str, run_id: int, sequence: int
     """The self-bill's invoice number: book, provider and run, and the supplementary run's
     sequence.
 
+    Characters other than letters, digits, ``-``, ``.`` and ``/`` of a reference become
+    ``_``, so the number is one word wherever it is written (a file, a bank's remittance).
+
     >>> invoice_number("RIV", "P1", 12, 0), invoice_number("RIV", "P1", 15, 2)
     ('RIV-SB-P1-12', 'RIV-SB-P1-15-S2')
+    >>> invoice_number("RIV", "=A1 (old)", 3, 0)
+    'RIV-SB-_A1__old_-3'
     """
     suffix = f"-S{sequence}" if sequence else ""
-    return f"{book_code}-SB-{provider_ref}-{run_id}{suffix}"
+    plain = _NOT_IN_NUMBER.sub("_", provider_ref)
+    return f"{_NOT_IN_NUMBER.sub('_', book_code)}-SB-{plain}-{run_id}{suffix}"
 
 
 def flags_text(flags: str | None) -> str:
@@ -166,12 +182,16 @@ def self_bill(
     adjustments = _adjustments(conn, run_id)
     provider = int(run.provider_party_id)
     ref, name = party_names(conn, book_id, [provider]).get(provider, ("", ""))
+    sequence = int(run.sequence)
+    number = invoice_number(str(book["code"]), ref, run_id, sequence)
     for item in (*found, *adjustments):
         item.update(
             run_id=run_id,
             provider_ref=ref,
             amount=money_text(item["amount_minor"], currency, locale),
             day=local_date(date.fromisoformat(item["date"]), locale),
+            on=date.fromisoformat(item["date"]),
+            invoice=number,
         )
     visits = sum(amount for _, amount in centres)
     adjusted = sum(a["amount_minor"] for a in adjustments)
@@ -188,10 +208,10 @@ def self_bill(
         run.period_end,
         str(run.status),
         None if run.entry_id is None else int(run.entry_id),
-        int(run.sequence),
+        sequence,
         issued,
         due,
-        _address(conn, provider),
+        postal_address(conn, book_id, provider),
         currency,
         locale,
         tuple(found),
@@ -201,18 +221,6 @@ def self_bill(
         adjusted,
         visits + adjusted,
     )
-
-
-def _address(conn: Connection, party_id: int) -> str:
-    """The provider's postal address: that of its first contact that has one."""
-    c = contacts.c
-    found = conn.execute(
-        select(c.address)
-        .where(and_(c.party_id == party_id, c.address != ""))
-        .order_by(c.id)
-        .limit(1)
-    ).scalar()
-    return str(found or "")
 
 
 def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
@@ -326,35 +334,39 @@ def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
 
 _C, _K = Column, Kind
 LINE_COLUMNS = (
+    _C("invoice", "Invoice number", _K.LABEL),
     _C("run_id", "Run"),
     _C("provider_ref", "Provider ref", _K.TEXT),
     _C("kind", "Line", _K.LABEL),
-    _C("date", "Date", _K.LABEL),
+    _C("on", "Date", _K.DATE),
     _C("time", "Time (local)", _K.LABEL),
+    _C("planned", "Planned (local)", _K.LABEL),
+    _C("check_in", "Check-in", _K.LABEL),
+    _C("check_out", "Check-out", _K.LABEL),
     _C("visit_ref", "Visit", _K.TEXT),
     _C("record_ref", "Record", _K.TEXT),
     _C("client_ref", "Client ref", _K.TEXT),
     _C("carer", "Carer", _K.TEXT),
     _C("cost_centre", "Cost centre (service)", _K.TEXT),
     _C("status", "Status", _K.LABEL),
+    _C("flags", "Flags", _K.LABEL),
     _C("decision", "Decision", _K.LABEL),
-    _C("planned_minutes", "Planned (minutes)"),
-    _C("delivered_minutes", "Delivered (minutes)"),
-    _C("paid_minutes", "Paid (minutes, final)"),
-    _C("amount_minor", "Amount (minor units)"),
+    _C("planned_minutes", "Hours planned", _K.HOURS),
+    _C("delivered_minutes", "Hours delivered", _K.HOURS),
+    _C("paid_minutes", "Hours paid", _K.HOURS),
+    _C("amount_minor", "Amount paid", _K.MONEY),
     _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL),
     _C("reason", "Reason", _K.TEXT),
 )
 ADJUSTMENT_COLUMNS = (
+    _C("invoice", "Invoice number", _K.LABEL),
     _C("adjustment_id", "Adjustment"),
-    _C("date", "Approved on", _K.LABEL),
+    _C("on", "Approved on", _K.DATE),
     _C("reason", "Reason", _K.TEXT),
     _C("requested_by", "Requested by", _K.TEXT),
     _C("approved_by", "Approved by", _K.TEXT),
-    _C("amount_minor", "Amount (minor units)"),
+    _C("amount_minor", "Amount", _K.MONEY),
     _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL),
 )
 
 
@@ -395,7 +407,7 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
         put_cell(summary, row, 2, value)
         row += 1
     row += 1
-    for j, heading in enumerate(("Cost centre", "Amount (minor units)", "Amount"), start=1):
+    for j, heading in enumerate(("Cost centre", "Amount"), start=1):
         summary.cell(row, j, heading).font = bold
     totals = [
         *((centre, amount) for centre, amount in bill.cost_centres),
@@ -406,12 +418,11 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
     for label, amount in totals:
         row += 1
         put_cell(summary, row, 1, label)
-        put_cell(summary, row, 2, amount)
-        put_cell(summary, row, 3, bill.money(amount))
+        put_cell(summary, row, 2, typed_value(amount, Kind.MONEY, bill.currency), Kind.MONEY)
+        summary.cell(row, 2).number_format = money_format(bill.currency)
     summary.cell(row, 1).font = bold
     summary.column_dimensions["A"].width = 26
-    summary.column_dimensions["B"].width = 22
-    summary.column_dimensions["C"].width = 16
+    summary.column_dimensions["B"].width = 30
     for title, columns, rows in (
         ("Visits", LINE_COLUMNS, bill.lines),
         ("Adjustments", ADJUSTMENT_COLUMNS, bill.adjustments),
