@@ -273,7 +273,7 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
         "/b/{book}/care/import": {"kind": "actual"},
         "/b/{book}/care/reconcile": {"from": "2026-01-12", "to": "2026-01-12"},
         "/b/{book}/care/outcomes/{outcome_id}/decide": {"decision": "reject", "reason": "walk"},
-        "/b/{book}/care/runs/{run_id}/adjustments": {"amount_minor": "100", "reason": "walk"},
+        "/b/{book}/care/runs/{run_id}/adjustments": {"amount": "1.00", "reason": "walk"},
         "/b/{book}/care/adjustments/{adjustment_id}/decide": {"approve": "true"},
         "/b/{book}/care/providers/{party_id}/hold": {"reason": "walk"},
         # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
