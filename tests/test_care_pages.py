@@ -191,7 +191,8 @@ def test_reconcile_decide_post_and_the_portal(web):
         follow_redirects=True,
     )
     assert "<strong>posted</strong>" in posted.text and "entry " in posted.text
-    for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", b"Run,Provider ref,Line,")):
+    csv_head = b"Invoice number,Run,Provider ref,Line,"
+    for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", csv_head)):
         download = client.get(f"/b/{BOOK}/care/runs/{run_id}/selfbill.{fmt}")
         assert download.status_code == 200 and download.content.startswith(magic)
 
