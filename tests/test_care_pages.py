@@ -194,7 +194,8 @@ def test_reconcile_decide_post_and_the_portal(web):
         follow_redirects=True,
     )
     assert "<strong>posted</strong>" in posted.text and "entry " in posted.text
-    for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", b"Run,Provider ref,Line,")):
+    csv_head = b"Invoice number,Run,Provider ref,Line,"
+    for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK"), ("csv", csv_head)):
         download = client.get(f"/b/{BOOK}/care/runs/{run_id}/selfbill.{fmt}")
         assert download.status_code == 200 and download.content.startswith(magic)
 
@@ -244,7 +245,7 @@ def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     Worker(database, vault(), "pages").run_until_empty()
     page = client.get(f"/b/{BOOK}/care/reports?from=2023-01-02&to=2023-01-08")
     assert page.status_code == 200 and "<svg" in page.text
-    assert "Commissioned (carer-minutes)" in page.text and ">60<" in page.text  # 2 x 30
+    assert "Hours commissioned" in page.text and ">1h 00m<" in page.text  # 2 x 30 minutes
     book = client.get(f"/b/{BOOK}/care/reports.xlsx?from=2023-01-02&to=2023-01-08")
     assert book.status_code == 200 and book.content.startswith(b"PK")
     table = client.get(

@@ -208,18 +208,18 @@ def test_report_tables_round_trip_through_csv_and_xlsx(db, book, council):
     assert lines[0] == [
         "Provider ref",
         "Provider",
-        "Carer places",
-        "Commissioned (carer-minutes)",
-        "Delivered (carer-minutes)",
-        "Delivered (% of commissioned)",
-        "Paid (minutes, final)",
-        "Amount (minor units, final)",
-        "Currency (ISO 4217)",
-        "Amount (formatted)",
+        "Carer visits",
+        "Hours commissioned",
+        "Hours delivered",
+        "Delivered (%)",
+        "Hours paid",
+        "Amount paid",
+        "Currency",
     ]
     assert lines[1:] == [
-        ["P2", "Oakfield Care", "2", "90", "45", "50.0", "45", "1583", "GBP", "£15.83"],
-        ["P1", "Sunrise Home Care", "34", "1020", "227", "22.3", "210", "6650", "GBP", "£66.50"],
+        ["P2", "Oakfield Care", "2", "1.50", "0.75", "50.0", "0.75", "15.83", "GBP"],
+        ["P1", "Sunrise Home Care", "34", "17.00", "3.78", "22.3", "3.50", "66.50", "GBP"],
+        ["Total", "", "36", "18.50", "4.53", "24.5", "4.25", "82.33", "GBP"],
     ]
     workbook = load_workbook(io.BytesIO(reports.report_xlsx(by_provider, by_week, lateness)))
     assert workbook.sheetnames == [
@@ -227,14 +227,21 @@ def test_report_tables_round_trip_through_csv_and_xlsx(db, book, council):
         "care-delivery-by-week",
         "care-punctuality-by-provider",
     ]
-    rows = list(workbook["care-delivery-by-provider"].iter_rows(values_only=True))
+    sheet = workbook["care-delivery-by-provider"]
+    rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == tuple(lines[0])
-    assert rows[2][:6] == ("P1", "Sunrise Home Care", 34, 1020, 227, 22.3)
-    assert rows[2][6:] == (210, 6650, "GBP", "£66.50")
+    assert rows[2][:6] == ("P1", "Sunrise Home Care", 34, 17, 3.78, 22.3)
+    assert rows[2][6:] == (3.5, 66.5, "GBP")
+    assert rows[3][0] == "Total" and rows[3][7] == 82.33
+    assert sheet["H3"].data_type == "n" and sheet["H3"].number_format.startswith('"£"#,##0.00')
+    assert sheet["D3"].data_type == "n" and sheet["D3"].number_format == "0.00"
     weeks = list(workbook["care-delivery-by-week"].iter_rows(values_only=True))
     # openpyxl reads a date cell back as a naive datetime at midnight
     naive_midnights = [datetime(2026, 11, 2), datetime(2026, 11, 9)]  # noqa: DTZ001
-    assert [(r[0], r[6]) for r in weeks[1:]] == list(zip(naive_midnights, (7283, 950), strict=True))
+    assert [(r[0], r[6]) for r in weeks[1:3]] == list(
+        zip(naive_midnights, (72.83, 9.5), strict=True)
+    )
+    assert workbook["care-delivery-by-week"]["A2"].is_date
     punctual = list(workbook["care-punctuality-by-provider"].iter_rows(values_only=True))
     assert punctual[2][:8] == ("P1", "Sunrise Home Care", 9, 1, 6, 1, 1, 0)
 
@@ -332,17 +339,19 @@ def test_a_self_bill_with_a_decision_as_csv_xlsx_and_pdf(db, book, council):
 
     rows = list(csv.DictReader(io.StringIO(selfbill.selfbill_csv(bill).decode("utf-8"))))
     assert len(rows) == 19 and {r["Run"] for r in rows} == {str(run_id)}
-    assert sum(int(r["Amount (minor units)"]) for r in rows) == 5763
+    assert sum(Decimal(r["Amount paid"]) for r in rows) == Decimal("57.63")
+    assert {r["Invoice number"] for r in rows} == {f"test-SB-P1-{run_id}"}
 
     workbook = load_workbook(io.BytesIO(selfbill.selfbill_xlsx(bill)))
     assert workbook.sheetnames == ["Self-bill", "Visits", "Adjustments"]
     summary = {r[0]: r[1:] for r in workbook["Self-bill"].iter_rows(values_only=True) if r[0]}
     assert summary["Provider"][0] == "Sunrise Home Care" and summary["Run"][0] == run_id
     assert summary["Ledger entry"][0] == "not posted"
-    assert summary["HC"][:2] == (5763, "£57.63")
-    assert summary["Grand total"][:2] == (5763, "£57.63")
+    assert summary["HC"][0] == 57.63 and summary["Grand total"][0] == 57.63
     visits = list(workbook["Visits"].iter_rows(values_only=True))
-    assert len(visits) == 1 + 19 and visits[1][15] == 475
+    amount = visits[0].index("Amount paid")
+    assert len(visits) == 1 + 19 and visits[1][amount] == 4.75
+    assert isinstance(visits[1][visits[0].index("Date")], datetime)
 
     pdf = PdfReader(io.BytesIO(selfbill.selfbill_pdf(bill)))
     assert pdf.pages[0].mediabox.width > pdf.pages[0].mediabox.height  # A4 landscape
@@ -370,9 +379,9 @@ def test_a_posted_self_bill_names_its_entry_and_counts_approved_adjustments(db, 
     ]
     assert (bill.visits_minor, bill.adjustments_minor, bill.total_minor) == (1583, 1000, 2583)
     rows = list(csv.DictReader(io.StringIO(selfbill.selfbill_csv(bill).decode("utf-8"))))
-    assert [(r["Line"], r["Cost centre (service)"], r["Amount (minor units)"]) for r in rows] == [
-        ("visit", "HC", "1583"),
-        ("adjustment", "adjustments", "1000"),
+    assert [(r["Line"], r["Cost centre (service)"], r["Amount paid"]) for r in rows] == [
+        ("visit", "HC", "15.83"),
+        ("adjustment", "adjustments", "10.00"),
     ]
     summary = {
         r[0]: r[1:]
@@ -382,8 +391,8 @@ def test_a_posted_self_bill_names_its_entry_and_counts_approved_adjustments(db, 
         if r[0]
     }
     assert summary["Ledger entry"][0] == entry_id
-    assert summary["Adjustments (approved)"][:2] == (1000, "£10.00")
-    assert summary["Grand total"][:2] == (2583, "£25.83")
+    assert summary["Adjustments (approved)"][0] == 10
+    assert summary["Grand total"][0] == 25.83
     text = "".join(
         page.extract_text() for page in PdfReader(io.BytesIO(selfbill.selfbill_pdf(bill))).pages
     )

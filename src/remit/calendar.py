@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 import holidays
+from babel.dates import format_date
 
 from remit.errors import Problem, ValidationFailed
 
@@ -127,3 +128,15 @@ class BusinessCalendar:
             if self.is_business_day(day):
                 count += 1
         return count
+
+
+def local_date(day: date | None, locale: str = "en_GB") -> str:
+    """A date for people in a locale: the day, the month's short name and the year, in the
+    locale's order; empty without a date.
+
+    >>> local_date(date(2026, 11, 2)), local_date(date(2026, 11, 2), "en_US"), local_date(None)
+    ('2 Nov 2026', 'Nov 2, 2026', '')
+    """
+    if day is None:
+        return ""
+    return format_date(day, "medium", locale=locale)

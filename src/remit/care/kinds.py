@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from remit.access.model import Permission
 from remit.care import decisions, runs
+from remit.care.reports import money_text
 from remit.errors import Problem
 from remit.jobs.model import JobContext, JobKind, no_params, unknown_params
 from remit.text import ID_MAX, text_problem
@@ -34,6 +35,25 @@ def reconcile_problems(params: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def reconcile_summary(found: Sequence[Any]) -> str:
+    """What a reconciliation made, in words: runs, exceptions and the amount per currency.
+
+    >>> from types import SimpleNamespace as Run
+    >>> reconcile_summary([Run(exceptions=2, amount_minor=536622, currency="GBP"),
+    ...                    Run(exceptions=0, amount_minor=1000, currency="GBP")])
+    '2 run(s), 2 exception(s), £5,376.22 to pay'
+    """
+    totals: dict[str, int] = {}
+    for s in found:
+        if s.currency:
+            totals[s.currency] = totals.get(s.currency, 0) + int(s.amount_minor)
+    amounts = " and ".join(money_text(v, c) for c, v in sorted(totals.items()))
+    exceptions = sum(s.exceptions for s in found)
+    return f"{len(found)} run(s), {exceptions:,} exception(s)" + (
+        f", {amounts} to pay" if amounts else ""
+    )
+
+
 def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     first, last = date.fromisoformat(params["from"]), date.fromisoformat(params["to"])
     ctx.progress(0, 2, f"reconciling {first} to {last}")
@@ -41,7 +61,7 @@ def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     with ctx.database.write() as conn:
         chosen = runs.provider_ids_for(conn, ctx.actor, ctx.book_id, refs) if refs else None
         found = runs.reconcile_period(conn, ctx.actor, ctx.book_id, first, last, chosen)
-    ctx.progress(2, 2, f"{len(found)} run(s), {sum(s.exceptions for s in found):,} exception(s)")
+    ctx.progress(2, 2, reconcile_summary(found))
     return {
         "runs": [
             {
@@ -52,6 +72,7 @@ def _reconcile(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
                 "paid_minutes": s.paid_minutes,
                 "amount_minor": s.amount_minor,
                 "currency": s.currency,
+                "amount": money_text(s.amount_minor, s.currency),
                 "case_id": s.case_id,
                 "sequence": s.sequence,
                 "replaced": s.replaced,

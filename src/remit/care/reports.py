@@ -84,6 +84,46 @@ class Report:
     def filename(self, extension: str) -> str:
         return f"{self.name}-{self.first.isoformat()}-{self.last.isoformat()}.{extension}"
 
+    @property
+    def totals(self) -> tuple[dict[str, Any], ...]:
+        """A totals row per currency (one without amounts): each count, hours and amount
+        summed, each percentage of the sums; the first column says "Total"."""
+        return totals_rows(self.columns, self.rows)
+
+    def with_totals(self) -> tuple[dict[str, Any], ...]:
+        return (*self.rows, *self.totals)
+
+
+def totals_rows(
+    columns: Sequence[Column], rows: Sequence[dict[str, Any]]
+) -> tuple[dict[str, Any], ...]:
+    """The totals of ``rows``, one per currency.
+
+    >>> cols = (Column("who", "Who", Kind.TEXT), Column("places", "Visits"),
+    ...         Column("missed", "Missed"), Column("missed_percent", "%", Kind.DECIMAL))
+    >>> totals_rows(cols, [{"who": "a", "places": 3, "missed": 1}, {"who": "b", "places": 1,
+    ...                     "missed": 1}])
+    ({'who': 'Total', 'places': 4, 'missed': 2, 'missed_percent': Decimal('50.0')},)
+    """
+    if not rows:
+        return ()
+    has_currency = any(c.key == "currency" for c in columns)
+    currencies = sorted({r.get("currency") or "" for r in rows}) if has_currency else [""]
+    found = []
+    for currency in currencies:
+        mine = [r for r in rows if not has_currency or (r.get("currency") or "") == currency]
+        total: dict[str, Any] = {columns[0].key: "Total"}
+        for c in columns[1:]:
+            if c.kind in SUMMED:
+                total[c.key] = sum(int(r.get(c.key) or 0) for r in mine)
+        for key, (part, whole) in _PERCENTS.items():
+            if any(c.key == key for c in columns):
+                total[key] = percent(total[part], total[whole])
+        if has_currency:
+            total["currency"] = currency or None
+        found.append(total)
+    return tuple(found)
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderChart:
@@ -95,18 +135,25 @@ class ProviderChart:
 
 _C, _K = Column, Kind
 _AMOUNT = (
-    _C("paid_minutes", "Paid (minutes, final)"),
-    _C("amount_minor", "Amount (minor units, final)"),
-    _C("currency", "Currency (ISO 4217)", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL),
+    _C("paid_minutes", "Hours paid", _K.HOURS),
+    _C("amount_minor", "Amount paid", _K.MONEY),
+    _C("currency", "Currency", _K.LABEL),
 )
 _DELIVERY = (
-    _C("places", "Carer places"),
-    _C("planned_minutes", "Commissioned (carer-minutes)"),
-    _C("delivered_minutes", "Delivered (carer-minutes)"),
-    _C("delivered_percent", "Delivered (% of commissioned)", _K.DECIMAL),
+    _C("places", "Carer visits"),
+    _C("planned_minutes", "Hours commissioned", _K.HOURS),
+    _C("delivered_minutes", "Hours delivered", _K.HOURS),
+    _C("delivered_percent", "Delivered (%)", _K.DECIMAL),
     *_AMOUNT,
 )
+# A totals row recomputes each percentage from its summed parts.
+_PERCENTS = {
+    "delivered_percent": ("delivered_minutes", "planned_minutes"),
+    "missed_percent": ("missed", "places"),
+    "exception_percent": ("exceptions", "places"),
+    "on_time_percent": ("on_time", "matched"),
+}
+SUMMED = (_K.INT, _K.HOURS, _K.MONEY)
 _KEYS = {
     Grouping.PROVIDER: (
         _C("provider_ref", "Provider ref", _K.TEXT),
@@ -392,11 +439,11 @@ def exceptions(
         last,
         (
             *_KEYS[Grouping.PROVIDER],
-            _C("places", "Carer places"),
-            _C("missed", "Missed places"),
-            _C("missed_percent", "Missed (% of places)", _K.DECIMAL),
+            _C("places", "Carer visits"),
+            _C("missed", "Missed visits"),
+            _C("missed_percent", "Missed (%)", _K.DECIMAL),
             _C("exceptions", "Exceptions"),
-            _C("exception_percent", "Exception rate (% of places)", _K.DECIMAL),
+            _C("exception_percent", "Exception rate (%)", _K.DECIMAL),
             _C("undecided", "Exceptions awaiting a decision"),
             _C("unplanned", "Unplanned records"),
             _C("duplicates", "Duplicate records"),
@@ -462,13 +509,13 @@ def punctuality(
         last,
         (
             *_KEYS[Grouping.PROVIDER],
-            _C("matched", "Places with a record"),
+            _C("matched", "Visits with a record"),
             _C("early", "Early (over 15 minutes)"),
             _C("on_time", "On time (within 15 minutes)"),
             _C("late_15_30", "Late 15-30 minutes"),
             _C("late_30_60", "Late 30-60 minutes"),
             _C("late_over_60", "Late over 60 minutes"),
-            _C("on_time_percent", "On time (% of places with a record)", _K.DECIMAL),
+            _C("on_time_percent", "On time (%)", _K.DECIMAL),
         ),
         tuple(found),
     )
@@ -545,7 +592,8 @@ def delivery_charts(
 
 
 def report_csv(report: Report) -> bytes:
-    return table_csv(report.columns, report.rows)
+    """The report's rows, then its totals rows."""
+    return table_csv(report.columns, report.with_totals())
 
 
 def report_xlsx(*reports: Report) -> bytes:
@@ -556,6 +604,6 @@ def report_xlsx(*reports: Report) -> bytes:
     book.remove(book.active)
     for report in reports:
         sheet = book.create_sheet(report.name[:31])
-        write_sheet(sheet, report.columns, report.rows)
+        write_sheet(sheet, report.columns, report.with_totals())
         sheet.freeze_panes = "A2"
     return workbook_bytes(book)

@@ -20,6 +20,7 @@ from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
+from remit.money import UnknownCurrency, parse_money
 from remit.parties import service as parties
 from remit.web import forms
 from remit.web.api import IDEMPOTENT, PROBLEMS, ApiCtx, ApiNeed, idempotent
@@ -33,6 +34,7 @@ from remit.web.deps import (
     signed_notice,
 )
 from remit.web.downloads import download
+from remit.web.templating import locale_of
 
 router = APIRouter(prefix="/b/{book}/care")
 portal = APIRouter(prefix="/portal/{book}/visits")
@@ -431,30 +433,47 @@ def run_post(ctx: Run, run_id: Id) -> Response:  # the service also needs ledger
 def run_adjust(
     ctx: Decide,
     run_id: Id,
-    amount_minor: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form()] = "",
     once: forms.Once = "",
 ) -> Response:
     target = f"/b/{ctx.code}/care/runs/{run_id}#adjustments"
     try:
-        text = amount_minor.strip()
-        if not text.lstrip("-").isdigit() or len(text) > 14:
-            raise ValidationFailed(
-                [
-                    Problem(
-                        "amount_minor",
-                        "a whole number of minor units (pence), minus to pay less",
-                        "amount",
-                    )
-                ]
-            )
+        minor = adjustment_minor(amount, str(ctx.book["base_currency"]) if ctx.book else "GBP")
         with ctx.db.write() as conn:
             forms.replay_if_spent(conn, ctx, once, "care.adjustment")
-            payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, int(text), reason)
+            payables.request_adjustment(conn, ctx.actor, ctx.book_id, run_id, minor, reason)
             forms.spend(conn, ctx, once, "care.adjustment", target)
     except ValidationFailed as exc:
-        return _run_page(ctx, run_id, field_errors(exc), 422)
+        typed = {"amount": amount[:40], "reason": reason[:200]}
+        return _run_page(ctx, run_id, field_errors(exc), 422, values=typed)
     return RedirectResponse(target, status_code=303)
+
+
+ADJUSTMENT_LIMIT_MINOR = 10**13  # as payables.request_adjustment bounds it
+
+
+def adjustment_minor(text: str, currency: str) -> int:
+    """An adjustment typed in major units (``12.50``, ``-3``, ``£1,200``) as minor units;
+    empty, zero, more decimals than the currency has, or beyond the bound are refused.
+
+    >>> adjustment_minor("12.50", "GBP"), adjustment_minor("-3", "GBP"), adjustment_minor(
+    ...     "$1,200", "USD")
+    (1250, -300, 120000)
+    >>> adjustment_minor("1250p", "GBP")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    remit.errors.ValidationFailed: amount: a sum like 12.50, minus to pay less (not zero)
+    """
+    problem = ValidationFailed(
+        [Problem("amount", "a sum like 12.50, minus to pay less (not zero)", "amount")]
+    )
+    try:
+        minor = parse_money(text.strip(), currency, locale_of(currency)).amount_minor
+    except (ValidationFailed, UnknownCurrency):
+        raise problem from None
+    if minor == 0 or abs(minor) >= ADJUSTMENT_LIMIT_MINOR:
+        raise problem
+    return minor
 
 
 @router.post("/adjustments/{adjustment_id}/decide")

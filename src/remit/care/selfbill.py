@@ -7,8 +7,8 @@ service code), the approved adjustments, and the grand total, which is what the 
 (or posted) to the provider's payable. Amounts are integers of minor units throughout and
 are formatted with their currency only for people.
 
-- CSV: flat, one row per line and per approved adjustment, each naming its run and
-  provider; the ``Amount (minor units)`` column adds up to the grand total.
+- CSV: flat, one row per line and per approved adjustment, each naming its invoice number,
+  run and provider; the ``Amount paid`` column (major units) adds up to the grand total.
 - XLSX: a ``Self-bill`` sheet (header, cost centres, adjustments, totals), then ``Visits``
   and ``Adjustments`` sheets with the CSV's columns.
 - PDF: ``templates/care/selfbill_pdf.html`` rendered by WeasyPrint, A4 landscape.
@@ -20,34 +20,52 @@ are formatted with their currency only for people.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, and_, func, select
 
 from remit.access.model import Actor, Permission, require
-from remit.care.payables import cost_centres, run_row
-from remit.care.reports import locale_for, money_text
+from remit.calendar import local_date
+from remit.care.payables import cost_centres, payment_terms_days, run_row
+from remit.care.reports import hours_text, locale_for, money_text
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import NotFound
 from remit.ledger import service as ledger
-from remit.parties.service import party_names
-from remit.reports.tables import Column, Kind, put_cell, table_csv, workbook_bytes, write_sheet
+from remit.parties.service import party_names, postal_address
+from remit.reports.tables import (
+    Column,
+    Kind,
+    money_format,
+    put_cell,
+    table_csv,
+    typed_value,
+    workbook_bytes,
+    write_sheet,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ADJUSTMENTS_CENTRE = "adjustments"  # as post_payable names their posting
 
 NOT_YOURS = "there is no such self-bill of yours"
+# The PDF's lines are cut into pages here (not by WeasyPrint) so that each page carries the
+# total of its own lines: the first page, under the parties and the wording, holds fewer.
+FIRST_PAGE_LINES = 8
+_NOT_IN_NUMBER = re.compile(r"[^A-Za-z0-9./-]")
+PAGE_LINES = 18
 
 
 @dataclass(frozen=True, slots=True)
 class SelfBill:
     """Everything a self-bill shows; the totals are integers of minor units."""
 
+    book_code: str
     book_name: str
     provider_party_id: int
     provider_ref: str
@@ -57,6 +75,10 @@ class SelfBill:
     period_end: date
     status: str
     entry_id: int | None
+    sequence: int  # 0 for the period's first run, 1, 2 ... for supplementary runs
+    issued_on: date  # the posting date, or today while a draft
+    due_on: date  # the issue date + the provider's payment terms
+    provider_address: str
     currency: str
     locale: str
     lines: tuple[dict[str, Any], ...]
@@ -69,12 +91,56 @@ class SelfBill:
     def money(self, amount_minor: int) -> str:
         return money_text(amount_minor, self.currency, self.locale)
 
+    def day(self, value: date | None) -> str:
+        return local_date(value, self.locale)
+
+    @property
+    def draft(self) -> bool:
+        return self.status != "posted"
+
+    @property
+    def number(self) -> str:
+        return invoice_number(self.book_code, self.provider_ref, self.run_id, self.sequence)
+
+    def pages(self) -> list[tuple[dict[str, Any], ...]]:
+        """The lines cut into the PDF's pages, each page a table with its page total."""
+        first, rest = self.lines[:FIRST_PAGE_LINES], self.lines[FIRST_PAGE_LINES:]
+        return [first, *(rest[i : i + PAGE_LINES] for i in range(0, len(rest), PAGE_LINES))]
+
     def filename(self, extension: str) -> str:
         return (
             f"self-bill-{self.provider_ref or self.provider_party_id}-"
             f"{self.period_start.isoformat()}-{self.period_end.isoformat()}-"
             f"run-{self.run_id}.{extension}"
         )
+
+
+def invoice_number(book_code: str, provider_ref: str, run_id: int, sequence: int) -> str:
+    """The self-bill's invoice number: book, provider and run, and the supplementary run's
+    sequence.
+
+    Characters other than letters, digits, ``-``, ``.`` and ``/`` of a reference become
+    ``_``, so the number is one word wherever it is written (a file, a bank's remittance).
+
+    >>> invoice_number("RIV", "P1", 12, 0), invoice_number("RIV", "P1", 15, 2)
+    ('RIV-SB-P1-12', 'RIV-SB-P1-15-S2')
+    >>> invoice_number("RIV", "=A1 (old)", 3, 0)
+    'RIV-SB-_A1__old_-3'
+    """
+    suffix = f"-S{sequence}" if sequence else ""
+    plain = _NOT_IN_NUMBER.sub("_", provider_ref)
+    return f"{_NOT_IN_NUMBER.sub('_', book_code)}-SB-{plain}-{run_id}{suffix}"
+
+
+def flags_text(flags: str | None) -> str:
+    """A line's flags in words; nothing for none.
+
+    >>> flags_text("late_arrival,early_leaving"), flags_text(None), flags_text("")
+    ('late arrival, left early', '', '')
+    """
+    words = {"late_arrival": "late arrival", "early_leaving": "left early"}
+    found = [f.strip() for f in (flags or "").split(",") if f.strip()]
+    return ", ".join(words.get(f, f.replace("_", " ")) for f in found)
 
 
 def clock_text(moment_s: int) -> tuple[str, str]:
@@ -85,9 +151,15 @@ def clock_text(moment_s: int) -> tuple[str, str]:
 
 
 def self_bill(
-    conn: Connection, actor: Actor, book_id: int, run_id: int, portal: bool = False
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    run_id: int,
+    portal: bool = False,
+    today: date | None = None,
 ) -> SelfBill:
-    """The self-bill of a run, as it stands (a run not yet posted can still change).
+    """The self-bill of a run, as it stands (a run not yet posted can still change): a
+    draft is dated ``today`` (the book's), due after the provider's payment terms.
 
     Staff need ``care.read``; with ``portal``, a provider's user sees its own runs only.
     """
@@ -110,15 +182,23 @@ def self_bill(
     adjustments = _adjustments(conn, run_id)
     provider = int(run.provider_party_id)
     ref, name = party_names(conn, book_id, [provider]).get(provider, ("", ""))
+    sequence = int(run.sequence)
+    number = invoice_number(str(book["code"]), ref, run_id, sequence)
     for item in (*found, *adjustments):
         item.update(
             run_id=run_id,
             provider_ref=ref,
             amount=money_text(item["amount_minor"], currency, locale),
+            day=local_date(date.fromisoformat(item["date"]), locale),
+            on=date.fromisoformat(item["date"]),
+            invoice=number,
         )
     visits = sum(amount for _, amount in centres)
     adjusted = sum(a["amount_minor"] for a in adjustments)
+    issued = run.posted_on or today or datetime.now(ZoneInfo(str(book["timezone"]))).date()
+    due = run.due_on or issued + timedelta(days=payment_terms_days(conn, book_id, provider))
     return SelfBill(
+        str(book["code"]),
         str(book["name"]),
         provider,
         ref,
@@ -128,6 +208,10 @@ def self_bill(
         run.period_end,
         str(run.status),
         None if run.entry_id is None else int(run.entry_id),
+        sequence,
+        issued,
+        due,
+        postal_address(conn, book_id, provider),
         currency,
         locale,
         tuple(found),
@@ -150,6 +234,11 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
             a.ref.label("record_ref"),
             func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
             a.carer_ref,
+            a.check_in_s,
+            a.check_out_s,
+            v.start_s.label("planned_start_s"),
+            v.end_s.label("planned_end_s"),
+            o.flags,
             func.coalesce(v.service_code, a.service_code).label("cost_centre"),
             o.status,
             o.rule,
@@ -185,6 +274,10 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
                 "record_ref": r.record_ref or "",
                 "client_ref": clients.get(r.client_id, ("", ""))[0],
                 "carer": r.carer_ref or "",
+                "planned": _span(r.planned_start_s, r.planned_end_s),
+                "check_in": _time(r.check_in_s),
+                "check_out": _time(r.check_out_s),
+                "flags": flags_text(r.flags),
                 "cost_centre": r.cost_centre,
                 "status": r.status,
                 "rule": r.rule,
@@ -199,6 +292,14 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
             }
         )
     return lines
+
+
+def _time(moment_s: int | None) -> str:
+    return "" if moment_s is None else clock_text(int(moment_s))[1]
+
+
+def _span(start_s: int | None, end_s: int | None) -> str:
+    return "" if start_s is None else f"{_time(start_s)}-{_time(end_s)}"
 
 
 def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
@@ -233,35 +334,39 @@ def _adjustments(conn: Connection, run_id: int) -> list[dict[str, Any]]:
 
 _C, _K = Column, Kind
 LINE_COLUMNS = (
+    _C("invoice", "Invoice number", _K.LABEL),
     _C("run_id", "Run"),
     _C("provider_ref", "Provider ref", _K.TEXT),
     _C("kind", "Line", _K.LABEL),
-    _C("date", "Date", _K.LABEL),
+    _C("on", "Date", _K.DATE),
     _C("time", "Time (local)", _K.LABEL),
+    _C("planned", "Planned (local)", _K.LABEL),
+    _C("check_in", "Check-in", _K.LABEL),
+    _C("check_out", "Check-out", _K.LABEL),
     _C("visit_ref", "Visit", _K.TEXT),
     _C("record_ref", "Record", _K.TEXT),
     _C("client_ref", "Client ref", _K.TEXT),
     _C("carer", "Carer", _K.TEXT),
     _C("cost_centre", "Cost centre (service)", _K.TEXT),
     _C("status", "Status", _K.LABEL),
+    _C("flags", "Flags", _K.LABEL),
     _C("decision", "Decision", _K.LABEL),
-    _C("planned_minutes", "Planned (minutes)"),
-    _C("delivered_minutes", "Delivered (minutes)"),
-    _C("paid_minutes", "Paid (minutes, final)"),
-    _C("amount_minor", "Amount (minor units)"),
+    _C("planned_minutes", "Hours planned", _K.HOURS),
+    _C("delivered_minutes", "Hours delivered", _K.HOURS),
+    _C("paid_minutes", "Hours paid", _K.HOURS),
+    _C("amount_minor", "Amount paid", _K.MONEY),
     _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL),
     _C("reason", "Reason", _K.TEXT),
 )
 ADJUSTMENT_COLUMNS = (
+    _C("invoice", "Invoice number", _K.LABEL),
     _C("adjustment_id", "Adjustment"),
-    _C("date", "Approved on", _K.LABEL),
+    _C("on", "Approved on", _K.DATE),
     _C("reason", "Reason", _K.TEXT),
     _C("requested_by", "Requested by", _K.TEXT),
     _C("approved_by", "Approved by", _K.TEXT),
-    _C("amount_minor", "Amount (minor units)"),
+    _C("amount_minor", "Amount", _K.MONEY),
     _C("currency", "Currency", _K.LABEL),
-    _C("amount", "Amount (formatted)", _K.LABEL),
 )
 
 
@@ -271,11 +376,16 @@ def selfbill_csv(bill: SelfBill) -> bytes:
 
 
 def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
+    """The document's header, as (label, value); dates stay dates (the XLSX types them)."""
     return [
+        ("Invoice number", bill.number),
+        ("Issue date", bill.issued_on),
+        ("Payment due", bill.due_on),
         ("Council", bill.book_name),
         ("Provider", bill.provider_name),
         ("Provider ref", bill.provider_ref),
-        ("Period", f"{bill.period_start.isoformat()} to {bill.period_end.isoformat()}"),
+        ("Provider address", bill.provider_address or "not held"),
+        ("Period", f"{bill.day(bill.period_start)} to {bill.day(bill.period_end)}"),
         ("Run", bill.run_id),
         ("Status", bill.status),
         ("Ledger entry", bill.entry_id if bill.entry_id is not None else "not posted"),
@@ -297,7 +407,7 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
         put_cell(summary, row, 2, value)
         row += 1
     row += 1
-    for j, heading in enumerate(("Cost centre", "Amount (minor units)", "Amount"), start=1):
+    for j, heading in enumerate(("Cost centre", "Amount"), start=1):
         summary.cell(row, j, heading).font = bold
     totals = [
         *((centre, amount) for centre, amount in bill.cost_centres),
@@ -308,12 +418,11 @@ def selfbill_xlsx(bill: SelfBill) -> bytes:
     for label, amount in totals:
         row += 1
         put_cell(summary, row, 1, label)
-        put_cell(summary, row, 2, amount)
-        put_cell(summary, row, 3, bill.money(amount))
+        put_cell(summary, row, 2, typed_value(amount, Kind.MONEY, bill.currency), Kind.MONEY)
+        summary.cell(row, 2).number_format = money_format(bill.currency)
     summary.cell(row, 1).font = bold
     summary.column_dimensions["A"].width = 26
-    summary.column_dimensions["B"].width = 22
-    summary.column_dimensions["C"].width = 16
+    summary.column_dimensions["B"].width = 30
     for title, columns, rows in (
         ("Visits", LINE_COLUMNS, bill.lines),
         ("Adjustments", ADJUSTMENT_COLUMNS, bill.adjustments),
@@ -333,6 +442,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["hours"] = hours_text
     return env
 
 
@@ -362,7 +472,15 @@ thead { display: table-header-group; } tr { break-inside: avoid; }
 th { background: #eee; } .num { text-align: right; white-space: nowrap; }
 tfoot td, tr.total td { font-weight: bold; border-top: 0.8pt solid #000; }
 h2 { font-size: 10.5pt; margin: 4mm 0 1.5mm; } .summary { width: 50%; }
-td.reason { font-size: 7pt; color: #333; width: 30%; }
+td.reason { font-size: 7pt; color: #333; width: 24%; } .nowrap { white-space: nowrap; }
+section.more { break-after: page; } tr.pagetotal td { font-weight: bold;
+    border-top: 0.8pt solid #000; } td.carried { font-size: 7pt; color: #555; border: 0; }
+tr.grand td { font-size: 11pt; }
+.draft { position: fixed; top: 60mm; left: 40mm; font-size: 110pt; font-weight: bold;
+         color: rgba(200, 0, 0, 0.18); transform: rotate(-20deg); z-index: -1; }
+.parties { display: flex; gap: 8mm; margin: 0 0 3mm; } .parties > div { flex: 1; }
+.parties h3 { font-size: 8.5pt; margin: 0 0 1mm; color: #444; } .parties p { margin: 0; }
+.wording { font-size: 8pt; border: 0.6pt solid #999; padding: 1.5mm 2mm; margin: 0 0 3mm; }
 """
 
 

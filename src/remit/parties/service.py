@@ -343,6 +343,20 @@ def party_names(conn: Connection, book_id: int, ids: Iterable[int]) -> dict[int,
     return found
 
 
+def postal_address(conn: Connection, book_id: int, party_id: int) -> str:
+    """The address of the book's party for a document it is named on (a self-bill): that
+    of its first contact with one, or empty."""
+    c, p = contacts.c, parties.c
+    found = conn.execute(
+        select(c.address)
+        .join(parties, p.id == c.party_id)
+        .where(and_(p.book_id == book_id, c.party_id == party_id, c.address != ""))
+        .order_by(c.id)
+        .limit(1)
+    ).scalar()
+    return str(found or "")
+
+
 def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[str, int]:
     wanted = list(dict.fromkeys(refs))
     found: dict[str, int] = {}

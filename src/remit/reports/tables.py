@@ -18,8 +18,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from babel.numbers import get_currency_symbol
+
+from remit.money import CURRENCY_EXPONENTS, Money, exponent
 
 
 class Kind(StrEnum):
@@ -30,16 +35,48 @@ class Kind(StrEnum):
     INT = "int"  # minutes, counts, minor units
     DATE = "date"
     DECIMAL = "decimal"  # a percentage
+    HOURS = "hours"  # given in minutes, written as decimal hours
+    MONEY = "money"  # given in minor units of the row's "currency", written in major units
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
     key: str
-    heading: str  # names the unit: "Commissioned (carer-minutes)"
+    heading: str  # in plain words, naming a unit the kind does not: "Hours commissioned"
     kind: Kind = Kind.INT
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def typed_value(value: Any, kind: Kind, currency: str | None = None) -> Any:
+    """What a cell holds: minutes as decimal hours, minor units as major units of their
+    currency (left as they are without one); anything else unchanged.
+
+    >>> typed_value(750, Kind.HOURS), typed_value(-1250, Kind.MONEY, "GBP")
+    (Decimal('12.50'), Decimal('-12.50'))
+    """
+    if value is None:
+        return None
+    if kind is Kind.HOURS:
+        return (Decimal(int(value)) / 60).quantize(Decimal("0.01"))
+    if kind is Kind.MONEY and currency in CURRENCY_EXPONENTS:
+        return Money(int(value), str(currency)).to_decimal()
+    return value
+
+
+def money_format(currency: str | None) -> str:
+    """A spreadsheet number format with the currency's symbol and decimals.
+
+    >>> money_format("GBP"), money_format("JPY"), money_format(None)
+    ('"£"#,##0.00;-"£"#,##0.00', '"¥"#,##0;-"¥"#,##0', '#,##0')
+    """
+    if currency not in CURRENCY_EXPONENTS:
+        return "#,##0"
+    places = exponent(str(currency))
+    symbol = get_currency_symbol(str(currency), locale="en")
+    number = "#,##0" + ("." + "0" * places if places else "")
+    return f'"{symbol}"{number};-"{symbol}"{number}'
 
 
 def cell_text(value: Any, kind: Kind) -> str:
@@ -64,7 +101,13 @@ def table_csv(columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> byte
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([c.heading for c in columns])
-    writer.writerows([cell_text(row.get(c.key), c.kind) for c in columns] for row in rows)
+    writer.writerows(
+        [
+            cell_text(typed_value(row.get(c.key), c.kind, row.get("currency")), c.kind)
+            for c in columns
+        ]
+        for row in rows
+    )
     return out.getvalue().encode("utf-8")
 
 
@@ -85,7 +128,10 @@ def write_sheet(
     i = first_row
     for i, row in enumerate(rows, start=first_row + 1):
         for j, column in enumerate(columns, start=1):
-            put_cell(sheet, i, j, row.get(column.key), column.kind)
+            value = typed_value(row.get(column.key), column.kind, row.get("currency"))
+            put_cell(sheet, i, j, value, column.kind)
+            if column.kind is Kind.MONEY and value is not None:
+                sheet.cell(i, j).number_format = money_format(row.get("currency"))
     return i + 1
 
 
@@ -110,6 +156,8 @@ def put_cell(sheet: Any, row: int, column: int, value: Any, kind: Kind = Kind.LA
         cell.number_format = "yyyy-mm-dd"
     elif kind is Kind.DECIMAL:
         cell.number_format = "0.0"
+    elif kind is Kind.HOURS:
+        cell.number_format = "0.00"
 
 
 def workbook_bytes(workbook: Any) -> bytes:

@@ -11,6 +11,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from remit import __version__
+from remit.calendar import local_date
+from remit.care.reports import hours_text
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.web.forms import once_token
 
@@ -56,6 +58,26 @@ def amount_text(minor: int | None, currency: str) -> str:
     return format_money(Money(int(minor), currency), locale_of(currency))
 
 
+def date_local(value: date | str | None, currency: str = "") -> str:
+    """A date for people, in the locale of the book's currency (``amount``'s); text that is
+    no date (a typed value sent back) as it is.
+
+    >>> date_local(date(2026, 11, 2), "GBP"), date_local("2026-11-02", "USD"), date_local("")
+    ('2 Nov 2026', 'Nov 2, 2026', '')
+    >>> date_local("2026-13-01")
+    '2026-13-01'
+    """
+    if not value:
+        return ""
+    if isinstance(value, date):
+        return local_date(value, locale_of(currency))
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return local_date(day, locale_of(currency))
+
+
 def day_text(value: date | str | None) -> str:
     if value is None:
         return ""
@@ -83,6 +105,12 @@ def make_templates() -> Jinja2Templates:
         once_token=once_token,
     )
     templates.env.filters.update(
-        money=money_text, amount=amount_text, day=day_text, when=when_text, zip=zip
+        money=money_text,
+        amount=amount_text,
+        date_local=date_local,
+        hours=hours_text,
+        day=day_text,
+        when=when_text,
+        zip=zip,
     )
     return templates
