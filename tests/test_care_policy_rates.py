@@ -349,3 +349,78 @@ def test_the_offline_command_prices_bank_holidays_and_cancellations(tmp_path):
     ]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["policy"]["short_notice_paid_percent"] == 50
+
+
+# Time band rates entered in a book: the packages file's optional band columns.
+
+BANDED = (
+    "package_id,client_id,provider_id,service_code,start_date,days,start,minutes,"
+    "rate_per_hour,currency,evening_rate_per_hour,weekend_rate_per_hour\n"
+    "EV-1,C2,P2,EV,2026-11-02,Tue,10:00,30,20.00,GBP,26.00,24.00\n"
+    "EV-1,C2,P2,EV,2026-11-02,Mon,21:00,30,20.00,GBP,26.00,24.00\n"
+    "EV-1,C2,P2,EV,2026-11-02,Sat,10:00,30,20.00,GBP,26.00,24.00\n"
+)
+BANDED_RECORDS = (
+    "record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out\n"
+    "E1,C2,P2,K5,EV,app,2026-11-02T21:00:00,2026-11-02T21:30:00\n"
+    "E2,C2,P2,K5,EV,app,2026-11-03T10:00:00,2026-11-03T10:30:00\n"
+    "E3,C2,P2,K5,EV,app,2026-11-07T10:00:00,2026-11-07T10:30:00\n"
+)
+
+
+def test_a_packages_file_gives_band_rates_and_visits_are_paid_by_band(db, book, council):
+    from remit.care import packages  # noqa: PLC0415
+
+    clerk = council["clerk"]
+    monday, sunday = date(2026, 11, 2), date(2026, 11, 8)
+    with db.write() as conn:
+        packages.import_packages(conn, clerk, book, "packages.csv", BANDED.encode())
+        care.generate_planned(conn, clerk, book, monday, sunday)
+        imports.import_actual(conn, clerk, book, "ev.csv", BANDED_RECORDS.encode())
+        runs.reconcile_period(conn, clerk, book, monday, sunday, [council["p2"]])
+    o, v = visit_outcomes.c, planned_visits.c
+    with db.read() as conn:
+        paid = dict(
+            conn.execute(
+                select(v.start_s, o.amount_minor)
+                .join(planned_visits, v.id == o.planned_visit_id)
+                .where(v.service_code == "EV")
+            ).all()
+        )
+    by_day = {_day(start): amount for start, amount in paid.items()}
+    assert by_day == {2: 1300, 3: 1000, 7: 1200}  # evening 26.00, standard 20.00, weekend
+
+
+def test_a_bad_band_rate_is_named_by_line_and_column(db, book, council):
+    from remit.care import packages  # noqa: PLC0415
+
+    bad = BANDED.replace(
+        "26.00,24.00\nEV-1,C2,P2,EV,2026-11-02,Mon",
+        "26.001234567,24.00\nEV-1,C2,P2,EV,2026-11-02,Mon",
+    )
+    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        packages.import_packages(conn, council["clerk"], book, "packages.csv", bad.encode())
+    assert [(p.line, p.field) for p in refused.value.problems] == [(2, "evening_rate_per_hour")]
+
+
+def test_a_decision_on_an_evening_visit_is_priced_at_the_evening_rate(db, book, council):
+    from remit.care import packages  # noqa: PLC0415
+
+    clerk = council["clerk"]
+    monday, sunday = date(2026, 11, 2), date(2026, 11, 8)
+    short = BANDED_RECORDS.replace("2026-11-02T21:30:00", "2026-11-02T21:10:00")
+    with db.write() as conn:
+        packages.import_packages(conn, clerk, book, "packages.csv", BANDED.encode())
+        care.generate_planned(conn, clerk, book, monday, sunday)
+        imports.import_actual(conn, clerk, book, "ev.csv", short.encode())
+        runs.reconcile_period(conn, clerk, book, monday, sunday, [council["p2"]])
+    o, v = visit_outcomes.c, planned_visits.c
+    with db.read() as conn:
+        evening = conn.execute(
+            select(o.id)
+            .join(planned_visits, v.id == o.planned_visit_id)
+            .where(v.service_code == "EV", o.exception.is_(True))
+        ).scalar_one()
+    with db.write() as conn:
+        done = decisions.decide(conn, clerk, book, evening, "accept_planned", "phoned")
+    assert done["final_amount_minor"] == 1300  # 30 minutes at the evening 26.00, not 20.00

@@ -24,8 +24,16 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.care import rates
-from remit.care.model import MAX_PLANNED_MINUTES, RunStatus, amount_minor, rate_millionths
+from remit.care import rates, visits
+from remit.care.engine import band_of
+from remit.care.model import (
+    BANDS,
+    MAX_PLANNED_MINUTES,
+    Policy,
+    RunStatus,
+    amount_minor,
+    rate_millionths,
+)
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import (
     actual_records,
@@ -512,15 +520,33 @@ def _rate(conn: Connection, row: Any) -> tuple[int | None, str, str]:
     if package_id is None:
         return None, row.currency, missing
     day = EPOCH + timedelta(days=moment // DAY_SECONDS)
-    rate = conn.execute(
-        select(r.rate_per_hour)
-        .where(and_(r.package_id == package_id, r.effective_from <= day))
+    band = _band(conn, row, moment)
+    found = conn.execute(  # the visit's band's rate in force, else the standard one's
+        select(r.band, r.rate_per_hour)
+        .where(
+            and_(
+                r.package_id == package_id,
+                r.effective_from <= day,
+                r.band.in_(sorted({band, BANDS[0]})),
+            )
+        )
         .order_by(r.effective_from.desc())
-        .limit(1)
-    ).scalar()
+    ).all()
+    rate = next((x.rate_per_hour for x in found if x.band == band), None) or next(
+        (x.rate_per_hour for x in found if x.band == BANDS[0]), None
+    )
     if rate is None:
         return None, row.currency, missing
     return rate_millionths(str(rate)), row.currency, missing
+
+
+def _band(conn: Connection, row: Any, moment: int) -> str:
+    """The time band of the visit's planned start under its run's policy and the book's
+    bank holidays (as the engine priced it)."""
+    policy = Policy.from_mapping(json.loads(row.run_policy or "{}"))
+    day = moment // DAY_SECONDS
+    holidays = visits.holidays(conn, int(row.book_id), day * DAY_SECONDS, (day + 1) * DAY_SECONDS)
+    return band_of(moment, policy.evening_from_minute, policy.evening_to_minute, holidays)
 
 
 def _price(minutes: int, rate: int | None, currency: str, missing: str) -> int:

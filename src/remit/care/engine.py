@@ -253,6 +253,29 @@ def _as_of(
     )
 
 
+def band_of(start_s: int, evening_from: int, evening_to: int, holidays: Collection[int]) -> str:
+    """The time band of one planned start, as ``_band`` has it for a frame (for a decision
+    priced one visit at a time).
+
+    >>> band_of(0, 1200, 420, ())  # Thursday 1970-01-01 00:00: the evening, across midnight
+    'evening'
+    >>> band_of(2 * 86_400 + 36_000, 1200, 420, ()), band_of(36_000, 1200, 420, (0,))
+    ('weekend', 'bank_holiday')
+    >>> band_of(36_000, 1200, 420, ())
+    'standard'
+    """
+    day, minute = start_s // DAY_SECONDS, (start_s % DAY_SECONDS) // 60
+    if evening_from > evening_to:
+        evening = minute >= evening_from or minute < evening_to
+    else:
+        evening = evening_from <= minute < evening_to
+    if day in holidays:
+        return "bank_holiday"
+    if (day + 3) % 7 >= 5:
+        return "weekend"
+    return "evening" if evening else "standard"
+
+
 def _band(holidays: Collection[int]) -> pl.Expr:
     """The time band of a visit's planned start: a bank holiday, else a weekend (Saturday or
     Sunday), else the evening (from ``evening_from`` to ``evening_to``, minutes of the day,

@@ -5,8 +5,10 @@ start_date, end_date`` (the package; the same on each of its rows), ``days, star
 carers`` (a weekly visit: ``days`` names weekdays, ``Mon Wed Fri``, or ``daily``,
 ``weekdays``, ``weekends``), and ``rate_per_hour, currency, rate_from`` (a rate and the date
 it holds from, by default the package's start; rows with another ``rate_from`` give the
-package's later rates). The whole file is checked first, every problem with its line; a
-package whose id exists already is refused.
+package's later rates), with optional ``evening_rate_per_hour``, ``weekend_rate_per_hour``
+and ``bank_holiday_rate_per_hour`` (the time bands' rates from the same date). The whole
+file is checked first, every problem with its line; a package whose id exists already is
+refused.
 
 >>> weekdays("Mon Wed fri"), weekdays("weekends"), weekdays("daily")
 ((0, 2, 4), (5, 6), (0, 1, 2, 3, 4, 5, 6))
@@ -283,6 +285,7 @@ def _package(
                     name,
                 )
             )
+    band_rates = _band_rates(members, start, name, problems)
     if len(problems) > before or start is None:
         return None
     if first["client_id"] not in clients or first["provider_id"] not in providers:
@@ -296,7 +299,52 @@ def _package(
         end,
         tuple(sorted(slots, key=lambda s: (s.weekday, s.start_minute))),
         tuple((d, r, c) for d, (r, c) in sorted(rates.items())),
+        band_rates,
     )
+
+
+# Optional columns: the rate per hour of a visit starting in another time band (the policy
+# says when evening starts and ends; bank holidays are the book's calendar's), from the
+# row's rate_from, in the row's currency. A band left empty is paid the standard rate.
+BAND_COLUMNS = {
+    "evening_rate_per_hour": "evening",
+    "weekend_rate_per_hour": "weekend",
+    "bank_holiday_rate_per_hour": "bank_holiday",
+}
+
+
+def _band_rates(
+    members: list[tuple[int, dict[str, Any]]],
+    start: date | None,
+    name: str,
+    problems: list[Problem],
+) -> tuple[tuple[date, str, str, str], ...]:
+    """The package's rates of the other time bands, each (from, band, rate, currency)."""
+    found: dict[tuple[date, str], tuple[str, str]] = {}
+    for line, row in members:
+        rate_from = _day(row.get("rate_from", "")) if row.get("rate_from") else start
+        for column, band in BAND_COLUMNS.items():
+            rate = (row.get(column) or "").strip()
+            if not rate or rate_from is None:
+                continue
+            if rate_millionths(rate) is None:
+                problems.append(
+                    Problem(column, "a rate of at most six decimals, or empty", "rate", line, name)
+                )
+            elif found.setdefault((rate_from, band), (rate, row["currency"].upper())) != (
+                rate,
+                row["currency"].upper(),
+            ):
+                problems.append(
+                    Problem(
+                        column,
+                        f"another {band} rate from {rate_from} is on an earlier line",
+                        "rate",
+                        line,
+                        name,
+                    )
+                )
+    return tuple((d, b, r, c) for (d, b), (r, c) in sorted(found.items()))
 
 
 def _slots(row: dict[str, Any], line: int, name: str, problems: list[Problem]) -> set[Slot]:

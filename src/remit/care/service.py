@@ -22,6 +22,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.bulk import insert_frame, refs_taken
 from remit.care.model import (
+    BANDS,
     MAX_CARERS,
     MAX_PLANNED_MINUTES,
     Policy,
@@ -72,6 +73,9 @@ class NewPackage:
     end_date: date | None
     slots: tuple[Slot, ...]
     rates: tuple[tuple[date, str, str], ...]  # (effective from, rate per hour, currency)
+    # Rates of the other time bands (evening, weekend, bank_holiday): (effective from, band,
+    # rate per hour, currency); a band with no rate in force is paid the standard rate.
+    band_rates: tuple[tuple[date, str, str, str], ...] = ()
 
 
 def days(first: date, last: date) -> Iterator[date]:
@@ -127,6 +131,22 @@ def package_problems(new: NewPackage) -> list[Problem]:
                 Problem(
                     f"rates[{i}]",
                     "a rate per hour with at most six decimals and an ISO 4217 currency",
+                    "rate",
+                )
+            )
+    paid_in = {c for _f, _r, c in new.rates}
+    for i, (first, band, rate, currency) in enumerate(new.band_rates):
+        if (
+            band not in BANDS[1:]
+            or rate_millionths(rate) is None
+            or (paid_in and currency not in paid_in)
+            or date_problem(first, f"band_rates[{i}]") is not None
+        ):
+            problems.append(
+                Problem(
+                    f"band_rates[{i}]",
+                    f"a band ({', '.join(BANDS[1:])}), a date, a rate per hour with at most "
+                    "six decimals, in the package's currency",
                     "rate",
                 )
             )
@@ -209,9 +229,25 @@ def create_packages(
         for s in new.slots
     ]
     rates = [
-        {"package_id": pid, "effective_from": f, "rate_per_hour": str(to_rate(r)), "currency": c}
+        {
+            "package_id": pid,
+            "effective_from": f,
+            "band": BANDS[0],
+            "rate_per_hour": str(to_rate(r)),
+            "currency": c,
+        }
         for pid, new in zip(ids, news, strict=True)
         for f, r, c in new.rates
+    ] + [
+        {
+            "package_id": pid,
+            "effective_from": f,
+            "band": b,
+            "rate_per_hour": str(to_rate(r)),
+            "currency": c,
+        }
+        for pid, new in zip(ids, news, strict=True)
+        for f, b, r, c in new.band_rates
     ]
     for table, rows in ((care_package_slots, slots), (care_package_rates, rates)):
         for i in range(0, len(rows), BATCH):
