@@ -63,6 +63,11 @@ def test_the_care_home_page_shows_amounts_and_periods_for_people(web):
     assert page.status_code == 200
     assert re.search(r'<td class="num">-?£[\d,]+\.\d\d</td></tr>', page.text)
     assert LOCAL_PERIOD.search(page.text) and not ISO_PERIOD.search(page.text)
+    assert f'href="/b/{BOOK}/care/absences"' in page.text  # the hospital stays, one click
+    assert client.get(f"/b/{BOOK}/care/absences").status_code == 200
+    assert f'href="/b/{BOOK}/care/policy"' not in page.text  # a manager's page
+    sign_in(client, f"demo-manager@{BOOK}")
+    assert f'href="/b/{BOOK}/care/policy"' in client.get(f"/b/{BOOK}/care").text
 
 
 def test_the_portal_visits_page_shows_amounts_and_periods_for_people(web):

@@ -123,7 +123,9 @@ def test_a_late_record_goes_to_a_supplementary_run_posted_in_the_first_open_peri
     # Alan's Monday visit was delivered; a second record arrives, of an unplanned Friday
     # visit, after the week was posted and November closed.
     late = HEADER + "R20,C2,P2,K4,HC,app,2026-11-06T15:00:00,2026-11-06T15:45:00\n"
-    _import(db, month, "late.csv", late)
+    with db.write() as conn:  # kept, and the import says where it will be paid
+        said = imports.import_actual(conn, clerk, book, "late.csv", late.encode()).kept_text()
+    assert said.startswith("1 fall in a period already posted: kept, and paid by a supplementary")
     with db.read() as conn:
         total, rows = runs.unmatched_records(conn, clerk, book, [month["p2"]])
     assert total == 1 and rows[0]["ref"] == "R20" and rows[0]["posted_run_id"] == alan.run_id

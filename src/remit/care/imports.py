@@ -30,6 +30,7 @@ from remit.care.store import (
     care_absences,
     care_imports,
     care_packages,
+    care_runs,
     planned_visits,
 )
 from remit.db import insert_id
@@ -48,6 +49,7 @@ class ImportResult:
     rejected_document_id: int | None = None  # the same, kept as a document to download
     unplanned: int = 0  # records kept whose client has no package of that provider, service
     unknown_client: int = 0  # records kept under a client reference not in the book
+    posted_period: int = 0  # records of a period whose run is posted: a supplementary run's
 
     def kept_text(self) -> str:
         """What was kept as unplanned care, for a notice ('' when nothing was).
@@ -56,8 +58,15 @@ class ImportResult:
         '2 kept as unplanned (no care package); 1 kept under a client not in the book'
         >>> ImportResult(1, 5, 0, False, b"").kept_text()
         ''
+        >>> ImportResult(1, 5, 0, False, b"", posted_period=3).kept_text()  # doctest: +ELLIPSIS
+        '3 fall in a period already posted: ... reconciled again'
         """
         parts = []
+        if self.posted_period:
+            parts.append(
+                f"{self.posted_period:,} fall in a period already posted: kept, and paid by a "
+                "supplementary self-bill when the period is reconciled again"
+            )
         if self.unplanned:
             parts.append(f"{self.unplanned:,} kept as unplanned (no care package)")
         if self.unknown_client:
@@ -154,7 +163,7 @@ def import_actual(
         keep_rejected,
     )
     claim_held_records(conn, book_id)
-    return _with_kept_counts(result, package_ids(conn, book_id, rows), checked)
+    return _with_kept_counts(conn, book_id, result, package_ids(conn, book_id, rows), checked)
 
 
 def claim_held_records(conn: Connection, book_id: int) -> int:
@@ -183,7 +192,11 @@ def claim_held_records(conn: Connection, book_id: int) -> int:
 
 
 def _with_kept_counts(
-    result: ImportResult, rows: pl.DataFrame, checked: exchange.Checked
+    conn: Connection,
+    book_id: int,
+    result: ImportResult,
+    rows: pl.DataFrame,
+    checked: exchange.Checked,
 ) -> ImportResult:
     """The result with how many of its imported records are unplanned care."""
     if result.import_id is None:
@@ -196,7 +209,42 @@ def _with_kept_counts(
         & pl.col("provider_party_id").is_not_null()
         & pl.col("package_id").is_null()
     ).height
-    return replace(result, unplanned=no_plan, unknown_client=unknown)
+    return replace(
+        result,
+        unplanned=no_plan,
+        unknown_client=unknown,
+        posted_period=_in_posted_periods(conn, book_id, good),
+    )
+
+
+def _in_posted_periods(conn: Connection, book_id: int, good: pl.DataFrame) -> int:
+    """How many of the records check in during a period their provider's run has posted."""
+    r = care_runs.c
+    posted = pl.DataFrame(
+        [
+            (x.provider_party_id, _day(x.period_start), _day(x.period_end))
+            for x in conn.execute(
+                select(r.provider_party_id, r.period_start, r.period_end)
+                .where(and_(r.book_id == book_id, r.status == "posted"))
+                .distinct()
+            )
+        ],
+        orient="row",
+        schema={"provider_party_id": pl.Int64, "first": pl.Int64, "last": pl.Int64},
+    )
+    if posted.is_empty() or good.is_empty():
+        return 0
+    return (
+        good.select(
+            "line",
+            provider_party_id=pl.col("provider_party_id").cast(pl.Int64),
+            day=pl.col("check_in_s") // DAY_SECONDS,
+        )
+        .join(posted, on="provider_party_id")
+        .filter(pl.col("day").is_between("first", "last"))
+        .get_column("line")
+        .n_unique()
+    )
 
 
 # ---------------------------------------------------------------- checks of the book
