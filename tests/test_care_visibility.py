@@ -120,6 +120,11 @@ def test_the_queue_shows_runs_to_decide_held_and_ready_to_post(web):
     assert '<span class="badge escalated">held</span>' in providers
     provider_page = client.get(f"/b/{BOOK}/parties/{provider}").text
     assert "Held from payment" in provider_page and "insurance lapsed" in provider_page
+    home = client.get(f"/b/{BOOK}/care").text  # and on the runs of the care page
+    row = re.search(rf'<a href="/b/{BOOK}/care/runs/{resolved.id}">.*?</tr>', home, re.S)
+    assert row and ">held</mark>" in row.group(0)
+    run_page = client.get(f"/b/{BOOK}/care/runs/{resolved.id}").text
+    assert "provider held: nothing passes to payment" in run_page
 
 
 MONDAY = date(2023, 1, 2)  # before any demo package: only this test's visits

@@ -87,6 +87,17 @@ def adjustment_run_id(conn: Connection, actor: Actor, book_id: int, adjustment_i
     return int(found)
 
 
+def held_providers(conn: Connection, actor: Actor, book_id: int) -> set[int]:
+    """The providers of the book held from payment now."""
+    require(actor, book_id, Permission.CARE_READ)
+    h = care_holds.c
+    return set(
+        conn.execute(
+            select(h.provider_party_id).where(and_(h.book_id == book_id, h.lifted_at.is_(None)))
+        ).scalars()
+    )
+
+
 def on_hold(conn: Connection, book_id: int, provider_party_id: int) -> bool:
     h = care_holds.c
     return (

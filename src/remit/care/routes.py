@@ -75,6 +75,7 @@ def _home(
             | {v["provider_party_id"] for v in policies if v["provider_party_id"]},
         )
         unmatched, _rows = runs.unmatched_records(conn, ctx.actor, ctx.book_id, limit=0)
+        held = payables.held_providers(conn, ctx.actor, ctx.book_id)
         recent = care.recent_imports(conn, ctx.actor, ctx.book_id)
         for row in recent:  # the error file of rows an import turned away
             row["error_files"] = (
@@ -95,6 +96,7 @@ def _home(
         max_upload=MAX_UPLOAD_BYTES,
         policies=policies,
         unmatched=unmatched,
+        held=held,
     )
 
 
