@@ -213,6 +213,7 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
         late_result = imports.import_actual(conn, clerk, book_id, "ecm-2026-10-late.csv", late)
     late_import_s = time.perf_counter() - t0
     note(f"import_actual (late): {late_result.rows:,} records in {late_import_s:.2f} s")
+    note(unmatched_count(database, clerk, book_id))
     t0 = time.perf_counter()
     with database.write() as conn:
         extra = runs.reconcile_period(conn, clerk, book_id, FIRST, LAST)
@@ -244,6 +245,14 @@ def bench(database: Database, db_kind: str, scale: str, seed: int, say: bool) ->
         supplementary_runs=len(extra),
         late_outcomes=sum(x.outcomes for x in extra),
     )
+
+
+def unmatched_count(database: Database, clerk: Actor, book_id: int) -> str:
+    """The care page's count of records in no run, timed (a figure, not a target)."""
+    t0 = time.perf_counter()
+    with database.read() as conn:
+        waiting, _rows = runs.unmatched_records(conn, clerk, book_id, limit=0)
+    return f"unmatched count: {waiting:,} records in no run in {time.perf_counter() - t0:.2f} s"
 
 
 def split_late(content: bytes, every: int = LATE_EVERY) -> tuple[bytes, bytes]:

@@ -16,6 +16,12 @@ from sqlalchemy import Connection, Select, Table
 from remit.db import is_postgres
 
 BATCH = 50_000
+# After a bulk write of this many rows PostgreSQL's statistics of the table are refreshed in
+# the same transaction (``ANALYZE``): until autovacuum comes round, the planner would take a
+# table just loaded with a million rows for an empty one, and a lookup by an array of
+# references in the next import became a sequential scan of the million (98 s instead of
+# under one for 8,311 late records, bench/care_book.py).
+ANALYZE_ROWS = 20_000
 
 
 def refs_taken(conn: Connection, table: Table, book_id: int, refs: Sequence[str]) -> set[str]:
@@ -76,7 +82,15 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
                         include_header=False, null_value="\\N", quote_style="non_numeric"
                     )
                 )
+        analyze_after(conn, table, frame.height)
         return
     sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * frame.width)})"
     for start in range(0, frame.height, BATCH):
         conn.exec_driver_sql(sql, frame.slice(start, BATCH).rows())
+
+
+def analyze_after(conn: Connection, table: Table, rows_written: int) -> None:
+    """Refresh PostgreSQL's statistics of ``table`` after a bulk write of at least
+    ``ANALYZE_ROWS`` rows (see ``ANALYZE_ROWS``); SQLite plans without them."""
+    if rows_written >= ANALYZE_ROWS and is_postgres(conn):
+        conn.exec_driver_sql(f"ANALYZE {table.name}")

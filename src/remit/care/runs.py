@@ -18,11 +18,11 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, literal, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.bulk import insert_frame, read_frame
+from remit.bulk import analyze_after, insert_frame, read_frame
 from remit.care import visits
 from remit.care.engine import reconcile
 from remit.care.imports import claim_held_records, package_ids
@@ -48,7 +48,7 @@ from remit.cases import service as cases
 from remit.cases.model import NewCase
 from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, Problem, ValidationFailed
-from remit.events.service import emit
+from remit.events.service import emit_many
 from remit.parties import service as parties
 
 
@@ -162,25 +162,38 @@ def reconcile_period(
             "provider_id", as_dict=True, maintain_order=True
         ).items()
     }
-    summaries = []
+    summaries, lines, details = [], [], []
+    names = parties.party_names(conn, book_id, providers)
     for pid in providers:
         part = by_provider.get(str(pid), outcomes.clear())
         target = targets.get(pid) or _new_target(conn, book_id, pid, first, last)
         if target.run_id is None and not part.height:
             continue  # nothing new for this provider: no empty run
-        summaries.append(
-            _store_run(
-                conn,
-                actor,
-                book_id,
-                pid,
-                first,
-                last,
-                overrides.get(pid, book_policy),
-                part,
-                target,
-            )
+        summary, rows, detail = _store_run(
+            conn,
+            actor,
+            book_id,
+            pid,
+            first,
+            last,
+            overrides.get(pid, book_policy),
+            part,
+            target,
+            names.get(pid, ("", ""))[1],
         )
+        summaries.append(summary)
+        lines.append(rows)
+        details.append((summary.run_id, detail))
+    # Every run's lines in one bulk write, their audit events and events in one each.
+    if details:
+        insert_frame(conn, visit_outcomes, pl.concat(lines))
+        audit.record_many(
+            conn,
+            actor,
+            [("care.reconcile", "care_run", run_id, None, d, book_id) for run_id, d in details],
+        )
+        emit_many(conn, book_id, "care.run.reconciled", "care_run", details)
+    analyze_after(conn, visit_outcomes, sum(x.outcomes for x in summaries))
     return summaries
 
 
@@ -394,8 +407,11 @@ def _planned(
 ) -> pl.DataFrame:
     """The visits starting in the span, with ``held_by``; ``free_only``: those whose places
     no run holds."""
-    v = planned_visits.c
-    held_by = _held_by()
+    v, o = planned_visits.c, visit_outcomes.c
+    # The free ones through NOT EXISTS, which PostgreSQL answers with one anti-join, rather
+    # than the held run's id looked up visit by visit.
+    held = select(o.id).where(and_(o.planned_visit_id == v.id, o.place.is_not(None))).exists()
+    held_by = literal(0) if free_only else _held_by()
     query = select(
         v.id,
         v.client_party_id,
@@ -411,7 +427,7 @@ def _planned(
     if providers:
         query = query.where(v.provider_party_id.in_(providers))
     if free_only:
-        query = query.where(held_by == 0)
+        query = query.where(~held)
     return _visit_frame(read_frame(conn, query, _VISIT_SCHEMA))
 
 
@@ -598,8 +614,13 @@ def _store_run(
     policy: Policy,
     outcomes: pl.DataFrame,
     target: _Target,
-) -> RunSummary:
+    provider_name: str,
+) -> tuple[RunSummary, pl.DataFrame, dict[str, Any]]:
+    """The provider's run of the period stored (or updated) with its state and case; its
+    lines and its audit detail are the caller's to write, with every other run's."""
     r = care_runs.c
+    exceptions = int(outcomes.get_column("exception").sum())
+    status = (RunStatus.RECONCILED if exceptions else RunStatus.RESOLVED).value
     if target.run_id is None:
         run_id = insert_id(
             conn,
@@ -609,7 +630,7 @@ def _store_run(
                 period_start=first,
                 period_end=last,
                 sequence=target.sequence,
-                status=RunStatus.RECONCILED.value,  # settled below
+                status=status,
                 policy=audit.canonical(policy.as_dict()),
                 created_by=actor.username,
                 created_at=audit.utc_now_text(),
@@ -622,18 +643,19 @@ def _store_run(
         conn.execute(
             update(care_runs)
             .where(r.id == run_id)
-            .values(policy=audit.canonical(policy.as_dict()), version=r.version + 1)
+            .values(policy=audit.canonical(policy.as_dict()), version=r.version + 1, status=status)
         )
-    insert_frame(conn, visit_outcomes, _outcome_rows(outcomes, run_id))
-    exceptions = int(outcomes.get_column("exception").sum())
-    conn.execute(
-        update(care_runs)
-        .where(r.id == run_id)
-        .values(status=(RunStatus.RECONCILED if exceptions else RunStatus.RESOLVED).value)
-    )
     if exceptions and case_id is None:
         case_id = _open_arbitration(
-            conn, actor, book_id, provider, first, last, run_id, exceptions, target.sequence
+            conn,
+            actor,
+            book_id,
+            (provider, provider_name),
+            first,
+            last,
+            run_id,
+            exceptions,
+            target.sequence,
         )
         conn.execute(update(care_runs).where(r.id == run_id).values(case_id=case_id))
     summary = RunSummary(
@@ -664,9 +686,7 @@ def _store_run(
         "amount_minor": summary.amount_minor,
         "currency": summary.currency,
     }
-    audit.record(conn, actor, "care.reconcile", "care_run", run_id, None, detail, book_id)
-    emit(conn, book_id, "care.run.reconciled", "care_run", run_id, detail)
-    return summary
+    return summary, _outcome_rows(outcomes, run_id), detail
 
 
 def _outcome_rows(outcomes: pl.DataFrame, run_id: int) -> pl.DataFrame:
@@ -698,14 +718,14 @@ def _open_arbitration(
     conn: Connection,
     actor: Actor,
     book_id: int,
-    provider: int,
+    provider_and_name: tuple[int, str],
     first: date,
     last: date,
     run_id: int,
     exceptions: int,
     sequence: int = 0,
 ) -> int:
-    _ref, name = parties.party_names(conn, book_id, [provider]).get(provider, ("", ""))
+    provider, name = provider_and_name
     title = (
         f"{name}: {exceptions} visit exception{'s' if exceptions != 1 else ''}, "
         f"{first.isoformat()} to {last.isoformat()}"
