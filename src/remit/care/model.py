@@ -11,6 +11,8 @@ versioned and effective-dated, and a provider contract may override them.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -265,3 +267,52 @@ def checked_period(first: date, last: date, max_days: int) -> None:
         problems.append(Problem("period", f"a period of 1 to {max_days} days", "period"))
     if problems:
         raise ValidationFailed(problems)
+
+
+def csv_records(
+    content: bytes, name: str, columns: tuple[str, ...]
+) -> list[tuple[int, dict[str, str]]]:
+    r"""A book file's records (packages, rate cards): UTF-8 CSV whose header names every
+    column of ``columns`` (any case, spaces around ignored), each record with the line it
+    starts on and its values stripped; a file that is not such CSV, or holds no record, is
+    refused with the line and field.
+
+    >>> csv_records(b"a,B\n1, 2\n", "x.csv", ("a", "b"))
+    [(2, {'a': '1', 'b': '2'})]
+    >>> csv_records(b"a\n1\n", "x.csv", ("a", "b"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    remit.errors.ValidationFailed: b: missing column ...
+    """
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(
+            [Problem("file", "not UTF-8 text", "encoding", source=name)]
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in reader.fieldnames or ()]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValidationFailed(
+            [
+                Problem(
+                    c,
+                    f"missing column (the header must name: {', '.join(columns)})",
+                    "missing_column",
+                    1,
+                    name,
+                )
+                for c in missing
+            ]
+        )
+    records, line = [], 2  # where the record starts (a quoted line break would span lines)
+    for raw in reader:
+        records.append(
+            (line, {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k})
+        )
+        line = reader.line_num + 1
+    if not records:
+        raise ValidationFailed(
+            [Problem("file", "no rows under the header: nothing to import", "empty", source=name)]
+        )
+    return records

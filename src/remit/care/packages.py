@@ -19,8 +19,6 @@ ValueError: Funday
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from dataclasses import replace
@@ -30,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Permission, require
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, rate_millionths
+from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, csv_records, rate_millionths
 from remit.care.service import (
     SERVICE_CODE_MAX,
     NewPackage,
@@ -126,44 +124,14 @@ def import_packages(
 
 
 def _rows(content: bytes, name: str) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(
-            [Problem("file", "not UTF-8 text", "encoding", source=name)]
-        ) from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or ()]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ValidationFailed(
-            [
-                Problem(
-                    c,
-                    f"missing column (the header must name: {', '.join(COLUMNS)})",
-                    "missing_column",
-                    1,
-                    name,
-                )
-                for c in missing
-            ]
-        )
-    rows = []
-    problems: list[Problem] = []
-    cells: list[Problem] = []
-    line = 2  # where the record starts (a quoted line break would span lines)
-    for raw in reader:
-        row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        problems += [
-            Problem(c, "required", "required", line, name) for c in COLUMNS if not row.get(c)
-        ]
-        cells += _cell_problems(row, line, name)
-        rows.append((line, row))
-        line = reader.line_num + 1
-    if not rows:
-        raise ValidationFailed(
-            [Problem("file", "no rows under the header: nothing to import", "empty", source=name)]
-        )
+    rows = csv_records(content, name, COLUMNS)
+    problems = [
+        Problem(c, "required", "required", line, name)
+        for line, row in rows
+        for c in COLUMNS
+        if not row.get(c)
+    ]
+    cells = [p for line, row in rows for p in _cell_problems(row, line, name)]
     if cells:  # before any value is looked up in the database (PostgreSQL refuses a NUL)
         raise ValidationFailed(sorted(problems + cells, key=lambda p: (p.line or 0, p.field)))
     return rows, problems

@@ -15,8 +15,6 @@ in another currency than the provider's existing package rates or rate card is r
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -26,7 +24,7 @@ from sqlalchemy import Connection, and_, insert, select, tuple_
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.care.model import rate_millionths
+from remit.care.model import csv_records, rate_millionths
 from remit.care.service import SERVICE_CODE_MAX, currency_problems
 from remit.care.store import care_provider_rates
 from remit.errors import Problem, ValidationFailed
@@ -241,49 +239,19 @@ def import_rates(
 
 def _read(content: bytes, name: str) -> list[tuple[int, dict[str, str]]]:
     """The file's rows with their line numbers; a refusal for what makes it no rate card."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(
-            [Problem("file", "not UTF-8 text", "encoding", source=name)]
-        ) from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or ()]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ValidationFailed(
-            [
-                Problem(
-                    c,
-                    f"missing column (the header names {', '.join(COLUMNS)})",
-                    "missing_column",
-                    1,
-                    name,
-                )
-                for c in missing
-            ]
-        )
-    rows, problems, line = [], [], 2
-    for raw in reader:
-        row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        problems += [
-            Problem(c, "required", "required", line, name) for c in COLUMNS if not row.get(c)
-        ]
-        problems += [
-            p
-            for p in (
-                text_problem(
-                    row.get("provider_ref", ""), "provider_ref", max_chars=ID_MAX, line=line
-                ),
-            )
-            if p is not None
-        ]
-        rows.append((line, row))
-        line = reader.line_num + 1
-    if not rows:
-        problems.append(
-            Problem("file", "no rows under the header: nothing to import", "empty", source=name)
-        )
+    rows = csv_records(content, name, COLUMNS)
+    problems = [
+        Problem(c, "required", "required", line, name)
+        for line, row in rows
+        for c in COLUMNS
+        if not row.get(c)
+    ]
+    problems += [
+        p
+        for line, row in rows
+        if (p := text_problem(row["provider_ref"], "provider_ref", max_chars=ID_MAX, line=line))
+        is not None
+    ]
     if problems:
         raise ValidationFailed(problems)
     return rows
