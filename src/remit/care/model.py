@@ -281,7 +281,7 @@ def csv_records(
     [(2, {'a': '1', 'b': '2'})]
     >>> csv_records(b"a\n1\n", "x.csv", ("a", "b"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    remit.errors.ValidationFailed: b: missing column ...
+    remit.errors.ValidationFailed: x.csv: line 1: b: missing column ...
     """
     try:
         text = content.decode("utf-8-sig")
