@@ -70,6 +70,16 @@ def test_the_care_home_page_shows_amounts_and_periods_for_people(web):
     assert f'href="/b/{BOOK}/care/policy"' in client.get(f"/b/{BOOK}/care").text
 
 
+def test_the_run_page_dates_its_period_and_lines_for_people(web):
+    client, database = web
+    sign_in(client, f"demo-clerk@{BOOK}")
+    page = client.get(f"/b/{BOOK}/care/runs/{_open_run(database)}")
+    assert page.status_code == 200
+    assert LOCAL_PERIOD.search(page.text) and not ISO_PERIOD.search(page.text)
+    assert not re.search(r"<td>\d{4}-\d{2}-\d{2}</td>", page.text)  # no ISO day on a line
+    assert not re.search(r"\d\.\d\d GBP", page.text)  # £5.00, not 5.00 GBP
+
+
 def test_the_portal_visits_page_shows_amounts_and_periods_for_people(web):
     client, _ = web
     sign_in(client, f"demo-provider@{BOOK}")
