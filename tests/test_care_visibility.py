@@ -115,6 +115,7 @@ def test_the_queue_shows_runs_to_decide_held_and_ready_to_post(web):
         payables.hold(conn, manager, book_id, int(resolved.provider_party_id), "insurance lapsed")
     queue = client.get(f"/b/{BOOK}/queue").text
     assert f"/b/{BOOK}/care/runs/{resolved.id}" in section(queue, "Held care runs")
+    assert "2 Jan 2023 to 2 Jan 2023" in section(queue, "Held care runs")  # dated for people
     assert "Care runs ready to post" not in queue  # the only resolved run is held
     providers = client.get(f"/b/{BOOK}/parties?role=provider&q=").text
     assert '<span class="badge escalated">held</span>' in providers

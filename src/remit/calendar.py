@@ -130,6 +130,16 @@ class BusinessCalendar:
         return count
 
 
+def locale_of(currency: str) -> str:
+    """The locale a book's amounts and dates are written in: US English for dollars (the
+    child care agency's book), British English otherwise (the council's).
+
+    >>> locale_of("USD"), locale_of("GBP")
+    ('en_US', 'en_GB')
+    """
+    return "en_US" if currency == "USD" else "en_GB"
+
+
 def local_date(day: date | None, locale: str = "en_GB") -> str:
     """A date for people in a locale: the day, the month's short name and the year, in the
     locale's order; empty without a date.

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from remit.access.model import Permission
+from remit.calendar import locale_of
 from remit.care import decisions, imports, payables, reports, runs, selfbill, worklist
 from remit.care import packages as care_packages
 from remit.care import service as care
@@ -34,7 +35,6 @@ from remit.web.deps import (
     signed_notice,
 )
 from remit.web.downloads import download
-from remit.web.templating import locale_of
 
 router = APIRouter(prefix="/b/{book}/care")
 portal = APIRouter(prefix="/portal/{book}/visits")

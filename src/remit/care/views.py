@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, func, literal, select
 
 from remit.access.model import Actor, Permission, require
+from remit.calendar import local_date, locale_of
 from remit.care.model import RunStatus
 from remit.care.reports import money_text
 from remit.care.service import DAY_SECONDS, EPOCH
@@ -42,13 +43,13 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 OPEN_STATUSES = (RunStatus.RECONCILED.value, RunStatus.DECIDING.value)
 
 
-def period_text(first: date, last: date) -> str:
-    """A run's period in words.
+def period_text(first: date, last: date, locale: str = "en_GB") -> str:
+    """A run's period in words, in the book's locale.
 
     >>> period_text(date(2026, 11, 2), date(2026, 11, 8))
-    '2026-11-02 to 2026-11-08'
+    '2 Nov 2026 to 8 Nov 2026'
     """
-    return f"{first.isoformat()} to {last.isoformat()}"
+    return f"{local_date(first, locale)} to {local_date(last, locale)}"
 
 
 def _plural(n: int, words: str) -> str:
@@ -69,24 +70,29 @@ def queue_sections(conn: Connection, actor: Actor, book_id: int) -> list[QueueSe
     """The care work of the book for the queue (none for a user who may not read care)."""
     if not actor.can(book_id, Permission.CARE_READ):
         return []
-    code = str(ledger.get_book(conn, book_id)["code"])
+    book = ledger.get_book(conn, book_id)
+    place = (str(book["code"]), locale_of(str(book["base_currency"])))
     return [
-        _section(conn, book_id, code, "Care runs needing a decision", _undecided(book_id)),
-        _section(conn, book_id, code, "Providers who answered an exception", _answered(book_id)),
-        _section(conn, book_id, code, "Decisions waiting for a second person", _pending(book_id)),
-        _section(conn, book_id, code, "Care runs ready to post", _ready(book_id)),
-        _section(conn, book_id, code, "Held care runs", _held_runs(book_id)),
+        _section(conn, book_id, place, "Care runs needing a decision", _undecided(book_id)),
+        _section(conn, book_id, place, "Providers who answered an exception", _answered(book_id)),
+        _section(conn, book_id, place, "Decisions waiting for a second person", _pending(book_id)),
+        _section(conn, book_id, place, "Care runs ready to post", _ready(book_id)),
+        _section(conn, book_id, place, "Held care runs", _held_runs(book_id)),
     ]
 
 
-def _section(conn: Connection, book_id: int, code: str, title: str, query: Any) -> QueueSection:
-    """Rows of (run id, provider, period start, end, count, word) as queue items."""
+def _section(
+    conn: Connection, book_id: int, place: tuple[str, str], title: str, query: Any
+) -> QueueSection:
+    """Rows of (run id, provider, period start, end, count, word) as queue items; ``place``:
+    the book's code and locale."""
+    code, locale = place
     rows = list(conn.execute(query.limit(SHOWN + 1)))
     names = parties.party_names(conn, book_id, {int(r.provider_party_id) for r in rows})
     items = tuple(
         QueueItem(
             f"{names.get(int(r.provider_party_id), ('', '?'))[1]}, "
-            f"{period_text(r.period_start, r.period_end)}",
+            f"{period_text(r.period_start, r.period_end, locale)}",
             f"/b/{code}/care/runs/{r.id}",
             _plural(int(r.n), r.word) if r.word else "",
         )

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from remit import __version__
-from remit.calendar import local_date
+from remit.calendar import local_date, locale_of
 from remit.care.reports import hours_text
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.web.forms import once_token
@@ -38,12 +38,6 @@ def money_text(minor: int | None, currency: str, blank_zero: bool = True) -> str
     if minor is None or (minor == 0 and blank_zero):
         return ""
     return f"{Money(minor, currency).to_decimal():,}"
-
-
-def locale_of(currency: str) -> str:
-    """The locale amounts and dates are written in: US English for dollars (the child care
-    agency's book), British English otherwise (the council's)."""
-    return "en_US" if currency == "USD" else "en_GB"
 
 
 def amount_text(minor: int | None, currency: str) -> str:
