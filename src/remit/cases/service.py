@@ -45,7 +45,7 @@ from remit.cases.store import case_events, case_links, cases
 from remit.db import insert_id
 from remit.documents import service as documents
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
-from remit.events.service import emit
+from remit.events.service import emit, emit_many
 from remit.ledger import service as ledger
 from remit.parties.service import party_names
 from remit.text import FREE_TEXT_MAX, ID_MAX, NAME_MAX, text_problem
@@ -146,11 +146,16 @@ def _check_owner(conn: Connection, book_id: int, owner: str | None) -> None:
 
 
 def _party_in_book(conn: Connection, book_id: int, party_id: int | None) -> None:
-    if party_id is None:
-        return
-    if party_id not in party_names(conn, book_id, (party_id,)):
+    if party_id is not None:
+        _parties_in_book(conn, book_id, {party_id})
+
+
+def _parties_in_book(conn: Connection, book_id: int, party_ids: set[int]) -> None:
+    known = party_names(conn, book_id, tuple(sorted(party_ids))) if party_ids else {}
+    missing = sorted(party_ids - set(known))
+    if missing:
         raise ValidationFailed(
-            [Problem("party_id", f"no party {party_id} in this book", "unknown_party")]
+            [Problem("party_id", f"no party {p} in this book", "unknown_party") for p in missing]
         )
 
 
@@ -178,72 +183,109 @@ def open_case(
     conn: Connection, actor: Actor, book_id: int, new: NewCase, today: date | None = None
 ) -> int:
     """Open a case; its due date is its type's SLA in business days of the book."""
+    return open_cases(conn, actor, book_id, [new], today)[0]
+
+
+def open_cases(
+    conn: Connection, actor: Actor, book_id: int, news: Sequence[NewCase], today: date | None = None
+) -> list[int]:
+    """Open several cases at once (a reconciliation opens one per provider's run): one
+    permission check, one calendar, and every row, history line, link, audit event and
+    event written in one statement each. All or nothing: any problem opens none."""
     if actor.is_staff_in(book_id):
         require(actor, book_id, Permission.CASE_WORK)
     else:
         raise Forbidden(f"{actor.username} may not open cases here")
-    problems = case_problems(new)
+    if not news:
+        return []
+    problems = [p for new in news for p in case_problems(new)]
     if problems:
         raise ValidationFailed(problems)
-    _party_in_book(conn, book_id, new.party_id)
-    _check_owner(conn, book_id, new.owner)
-    return _insert_case(conn, actor, book_id, new, today)
+    _parties_in_book(conn, book_id, {n.party_id for n in news if n.party_id is not None})
+    for owner in sorted({n.owner for n in news if n.owner is not None}):
+        _check_owner(conn, book_id, owner)
+    return _insert_cases(conn, actor, book_id, news, today)
 
 
-def _insert_case(
-    conn: Connection, actor: Actor, book_id: int, new: NewCase, today: date | None
-) -> int:
-    kind = _type(new.case_type)
+def _insert_cases(
+    conn: Connection, actor: Actor, book_id: int, news: Sequence[NewCase], today: date | None
+) -> list[int]:
     opened = today or ledger.book_today(conn, book_id)
-    due = _calendar(conn, book_id).add_business_days(opened, kind.sla_business_days)
-    values = {
-        "book_id": book_id,
-        "case_type": kind.code,
-        "state": kind.initial,
-        "is_open": True,
-        "title": new.title.strip(),
-        "description": new.description,
-        "priority": int(new.priority),
-        "owner": new.owner,
-        "team": new.team or kind.team,
-        "party_id": new.party_id,
-        "opened_on": opened,
-        "due_date": due,
-        "opened_by": actor.username,
-        "opened_at": audit.utc_now_text(),
-        "escalation_level": 0,
-        "version": 1,
-    }
-    case_id = insert_id(conn, insert(cases).values(**values))
-    _history(
-        conn,
-        case_id,
-        actor,
-        "opened",
-        new.description,
-        None,
-        kind.initial,
-        portal_visible=not actor.is_staff_in(book_id),
-    )
-    for object_type, object_id, label in new.links:
-        conn.execute(
-            insert(case_links).values(
-                case_id=case_id, object_type=object_type, object_id=str(object_id), label=label
-            )
+    calendar = _calendar(conn, book_id)
+    now = audit.utc_now_text()
+    rows: list[dict[str, Any]] = []
+    for new in news:
+        kind = _type(new.case_type)
+        rows.append(
+            {
+                "book_id": book_id,
+                "case_type": kind.code,
+                "state": kind.initial,
+                "is_open": True,
+                "title": new.title.strip(),
+                "description": new.description,
+                "priority": int(new.priority),
+                "owner": new.owner,
+                "team": new.team or kind.team,
+                "party_id": new.party_id,
+                "opened_on": opened,
+                "due_date": calendar.add_business_days(opened, kind.sla_business_days),
+                "opened_by": actor.username,
+                "opened_at": now,
+                "escalation_level": 0,
+                "version": 1,
+            }
         )
-    summary = {
-        "case_type": kind.code,
-        "title": values["title"],
-        "state": kind.initial,
-        "owner": new.owner,
-        "team": values["team"],
-        "party_id": new.party_id,
-        "due_date": due.isoformat(),
-        "priority": int(new.priority),
-    }
-    audit.record(conn, actor, "case.open", "case", case_id, None, summary, book_id)
-    emit(conn, book_id, "case.created", "case", case_id, summary)
-    return case_id
+    ids = list(
+        conn.execute(
+            insert(cases).returning(cases.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    )
+    portal_visible = not actor.is_staff_in(book_id)
+    conn.execute(
+        insert(case_events),
+        [
+            {
+                "case_id": case_id,
+                "at": now,
+                "actor": actor.username,
+                "kind": "opened",
+                "from_state": None,
+                "to_state": row["state"],
+                "body": row["description"],
+                "portal_visible": portal_visible,
+            }
+            for case_id, row in zip(ids, rows, strict=True)
+        ],
+    )
+    links = [
+        {"case_id": case_id, "object_type": t, "object_id": str(o), "label": label}
+        for case_id, new in zip(ids, news, strict=True)
+        for t, o, label in new.links
+    ]
+    if links:
+        conn.execute(insert(case_links), links)
+    summaries = [
+        (
+            case_id,
+            {
+                "case_type": row["case_type"],
+                "title": row["title"],
+                "state": row["state"],
+                "owner": row["owner"],
+                "team": row["team"],
+                "party_id": row["party_id"],
+                "due_date": row["due_date"].isoformat(),
+                "priority": row["priority"],
+            },
+        )
+        for case_id, row in zip(ids, rows, strict=True)
+    ]
+    audit.record_many(
+        conn, actor, [("case.open", "case", i, None, summary, book_id) for i, summary in summaries]
+    )
+    emit_many(conn, book_id, "case.created", "case", summaries)
+    return ids
 
 
 # ---------------------------------------------------------------- moving a case
@@ -947,7 +989,7 @@ def portal_raise_query(
         problems.append(Problem("description", "say what your query is about", "required"))
     if problems:
         raise ValidationFailed(problems)
-    return _insert_case(conn, actor, book_id, new, today)
+    return _insert_cases(conn, actor, book_id, [new], today)[0]
 
 
 def portal_shared_types() -> list[str]:
