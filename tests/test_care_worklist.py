@@ -138,9 +138,9 @@ def test_the_lines_are_paged_and_summed_in_sql(db, book, council, months):
         count, first = worklist.lines(conn, council["clerk"], book, months, 1)
         pages = [first] + [
             worklist.lines(conn, council["clerk"], book, months, n)[1]
-            for n in range(2, -(-count // 100) + 1)
+            for n in range(2, -(-count // worklist.LINE_ROWS) + 1)
         ]
-    assert count == sums["lines"] > 100 and len(first) == 100
+    assert count == sums["lines"] > worklist.LINE_ROWS and len(first) == worklist.LINE_ROWS
     assert sum(len(p) for p in pages) == count
     assert sum(r["final_amount_minor"] for p in pages for r in p) == sums["amount_minor"]
     assert sums["currency"] == "GBP"
@@ -253,9 +253,9 @@ def test_the_run_page_is_a_worklist_with_filters_and_pages(big_run):
     assert f"1 of {total} exceptions." in short.text
     nobody = client.get(url, params={"carer": "NOBODY", "sort": "carer"})
     assert _rows(nobody.text) == [] and f"0 of {total} exceptions" in nobody.text
-    # The visit lines: 100 a page, every page reachable.
-    assert line_count > 100 and "Lines 1 to 100 of" in first.text
-    last_lines = client.get(url, params={"lines": -(-line_count // 100)})
+    # The visit lines: 50 a page, every page reachable.
+    assert line_count > 50 and "Lines 1 to 50 of" in first.text
+    last_lines = client.get(url, params={"lines": -(-line_count // 50)})
     assert f"to {line_count} of {line_count}" in last_lines.text
     assert f'href="{url}?lines=2#lines"' in first.text
 

@@ -225,3 +225,20 @@ def test_the_client_address_is_forwarded_only_by_trusted_proxies(
         before = len(attempt_addresses(path))
         failed_sign_in(client(server), "203.0.113.7")
         assert attempt_addresses(path)[before:] == [recorded]
+
+
+def test_the_served_app_sends_the_security_headers_on_pages_errors_and_files(
+    demo_template, tmp_path
+):
+    with running(demo_template, tmp_path) as (server, _path):
+        made = client(server)
+        page, missing = made.get("/login"), made.get("/no-such-page")
+        static = made.get("/static/remit.css")
+    for answer in (page, missing):
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
+    assert missing.status_code == 404 and page.status_code == 200
+    assert static.status_code == 200 and static.headers["x-frame-options"] == "DENY"
+    assert static.headers.get("cache-control") != "no-store"  # files may be cached

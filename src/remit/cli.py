@@ -97,7 +97,7 @@ def serve(
     stop = _start_worker() if worker else None
     try:
         uvicorn.run(
-            "remit.web.app:create_app",
+            "remit.web.app:create_served_app",
             factory=True,
             host=host,
             port=port,

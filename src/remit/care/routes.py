@@ -286,6 +286,7 @@ def _run_page(
         line_count=line_count,
         line_page=line_page,
         line_pages=-(-line_count // worklist.LINE_ROWS),
+        line_rows=worklist.LINE_ROWS,
         query=urlencode(chosen.query()),
         total=sums["amount_minor"]
         + sum(a["amount_minor"] for a in adjustments if a["status"] == "approved"),
