@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -34,7 +34,7 @@ INVALID = {
     "iat-invalidAddenda10.ach": ("record_length", 22),
     "ppd-debit-fixedLengthInvalid.ach": ("record_length", 1),
 }
-STAMP = FileStamp(datetime(2026, 5, 8, 15, 5), date(2026, 5, 11), file_id_modifier="B")
+STAMP = FileStamp(datetime(2026, 5, 8, 15, 5, tzinfo=UTC), date(2026, 5, 11), file_id_modifier="B")
 
 
 def payment(n: int, amount: int = 1234, **bank: str) -> FilePayment:
@@ -195,3 +195,13 @@ def test_round_trip(rows: list[tuple[int, str, str, str, str, str]], sec: str) -
         (p.amount_minor, nacha.ascii_upper(p.payee_name, width).strip(), p.reference, dict(p.bank))
         for p in pays
     ]
+
+
+def test_writing_100000_entries_takes_at_most_two_seconds() -> None:
+    pays = [payment(n, amount=100 + n) for n in range(100_000)]
+    started = time.perf_counter()
+    data = nacha.write(pays, nacha.ORIGINATOR_EXAMPLE, STAMP)
+    assert time.perf_counter() - started <= 2.0
+    report = nacha.check(data)
+    assert report.valid and report.entries == 100_000
+    assert report.credit_minor == sum(100 + n for n in range(100_000))
