@@ -205,3 +205,15 @@ def test_writing_100000_entries_takes_at_most_two_seconds() -> None:
     report = nacha.check(data)
     assert report.valid and report.entries == 100_000
     assert report.credit_minor == sum(100 + n for n in range(100_000))
+
+
+def test_returns_and_notifications_of_change_from_moov_files() -> None:
+    web = nacha.returns(shared_file(MOOV, "test", "testdata", "return-WEB.ach").read_bytes())
+    assert [(r["kind"], r["code"], r["original_trace"]) for r in web] == [
+        ("return", "R01", "091400600000001"),
+        ("return", "R03", "091400600000003"),
+    ]
+    cor = nacha.returns(shared_file(MOOV, "test", "testdata", "cor-example.ach").read_bytes())
+    assert [(r["kind"], r["code"], r["corrected_data"]) for r in cor] == [
+        ("change", "C01", "1918171614")
+    ]

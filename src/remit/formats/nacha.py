@@ -28,7 +28,7 @@ from typing import Any
 from remit.formats.nacha_check import FILL, RECORD, aba_valid, check, split_records
 from remit.formats.payfile import FilePayment, FileStamp, RemittanceLine
 
-__all__ = ["check", "parse", "sniff", "write"]
+__all__ = ["check", "parse", "returns", "sniff", "write"]
 
 FORMAT = "nacha"
 CURRENCY = "USD"
@@ -74,10 +74,8 @@ def sniff(data: bytes) -> bool:
     (True, False)
     """
     first = data[:200].split(b"\n", 1)[0].rstrip(b"\r")
-    return (
-        (first.startswith(b"101")
-        and 80 <= len(first) <= 100)
-        or (first.startswith(b"101") and len(data) % RECORD == 0)
+    return (first.startswith(b"101") and 80 <= len(first) <= 100) or (
+        first.startswith(b"101") and len(data) % RECORD == 0
     )
 
 
@@ -277,3 +275,42 @@ def parse(data: bytes) -> list[FilePayment]:
             )
         )
     return payments
+
+
+def _return_row(entry: str, addenda: str) -> dict[str, Any]:
+    kind = "return" if addenda[1:3] == "99" else "change"
+    row: dict[str, Any] = {
+        "kind": kind,
+        "code": addenda[3:6],
+        "original_trace": addenda[6:21].strip(),
+        "original_rdfi": addenda[27:35].strip(),
+        "transaction_code": entry[1:3],
+        "routing_number": entry[3:12],
+        "account_number": entry[12:29].strip(),
+        "amount_minor": int(entry[29:39]) if entry[29:39].isdigit() else 0,
+        "trace": addenda[79:94].strip(),
+    }
+    if kind == "change":
+        row["corrected_data"] = addenda[35:64].strip()
+    else:
+        row["information"] = addenda[35:79].strip()
+    return row
+
+
+def returns(data: bytes) -> list[dict[str, Any]]:
+    """The returns (addenda 99, R-codes) and notifications of change (98, C-codes) of a file.
+
+    >>> entry = "621" + "091400606" + "1".ljust(17) + "0000012500" + " " * 40 + "1" + "0" * 15
+    >>> addenda = "799R01091400600000001      09100001" + " " * 44 + "091000017611242"
+    >>> row = returns((entry + "\\n" + addenda + "\\n").encode())[0]
+    >>> row["kind"], row["code"], row["original_trace"], row["amount_minor"]
+    ('return', 'R01', '091400600000001', 12500)
+    """
+    found: list[dict[str, Any]] = []
+    entry = ""
+    for rec in split_records(data):
+        if rec[:1] == "6":
+            entry = rec
+        elif rec[:3] in ("799", "798") and entry:
+            found.append(_return_row(entry, rec))
+    return found
