@@ -33,6 +33,7 @@ INVALID = {
     "iat-invalidBatchControl.ach": ("record_length", 22),
     "iat-invalidAddenda10.ach": ("record_length", 22),
     "ppd-debit-fixedLengthInvalid.ach": ("record_length", 1),
+    "ppd-debit-invalid-entryDetail-checkDigit.ach": ("check_digit", 3),
 }
 STAMP = FileStamp(datetime(2026, 5, 8, 15, 5, tzinfo=UTC), date(2026, 5, 11), file_id_modifier="B")
 

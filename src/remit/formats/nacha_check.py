@@ -255,7 +255,7 @@ def _walk(state: _State, records: list[str]) -> int:
     for n, rec in enumerate(records, start=1):
         if len(rec) != RECORD:
             state.error("record_length", f"line {n} has {len(rec)} characters, not 94", n)
-            continue
+            rec = rec[:RECORD].ljust(RECORD)  # read on, so that later findings still show
         if previous == "9":
             if rec != FILL:
                 state.error("record_order", f"line {n}: a record follows the file control", n)
