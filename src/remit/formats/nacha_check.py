@@ -252,7 +252,8 @@ def _record_order(state: _State, previous: str, kind: str, n: int) -> bool:
 def _walk(state: _State, records: list[str]) -> int:
     """Read every record up to the file control; return how many records precede padding."""
     previous = ""
-    for n, rec in enumerate(records, start=1):
+    for n, physical in enumerate(records, start=1):
+        rec = physical
         if len(rec) != RECORD:
             state.error("record_length", f"line {n} has {len(rec)} characters, not 94", n)
             rec = rec[:RECORD].ljust(RECORD)  # read on, so that later findings still show
