@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import schwifty
 from lxml import etree
@@ -62,13 +63,17 @@ def minor_of_decimal(text: str | None) -> int | None:
     return int(minor) if minor == minor.to_integral_value() else None
 
 
+def schema_path(version: str) -> Traversable:
+    """Where the shipped XSD of one message version is, inside the package."""
+    if version not in VERSIONS:
+        raise ValueError(f"no schema is shipped for {version!r}")
+    return resources.files("remit.formats").joinpath("schemas", f"{version}.xsd")
+
+
 @cache
 def schema(version: str) -> etree.XMLSchema:
     """The shipped XSD of one message version, compiled once per process."""
-    if version not in VERSIONS:
-        raise ValueError(f"no schema is shipped for {version!r}")
-    source = resources.files("remit.formats").joinpath("schemas", f"{version}.xsd")
-    return etree.XMLSchema(etree.fromstring(source.read_bytes()))
+    return etree.XMLSchema(etree.fromstring(schema_path(version).read_bytes()))
 
 
 def safe_parser() -> etree.XMLParser:
@@ -163,7 +168,8 @@ def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
     return (child for child in element if _local(child.tag) == name)
 
 
-def _child_text(element: etree._Element, *path: str) -> str | None:
+def child_text(element: etree._Element, *path: str) -> str | None:
+    """The stripped text at a path of child names (any namespace), or None when absent."""
     node: etree._Element | None = element
     for name in path:
         node = next(_children(node, name), None) if node is not None else None
@@ -185,7 +191,7 @@ def transactions_of(block: etree._Element, paths: Paths) -> list[Transaction]:
         found.append(
             Transaction(
                 xpath=paths.add(tx, f"{block_path}/{name}[{len(found) + 1}]"),
-                end_to_end_id=_child_text(tx, "PmtId", "EndToEndId") or "",
+                end_to_end_id=child_text(tx, "PmtId", "EndToEndId") or "",
                 amount_text="" if amount is None else (amount.text or ""),
                 currency="" if amount is None else amount.get("Ccy", ""),
             )
@@ -241,7 +247,7 @@ def control_findings(
         parent = next(_children(parent, name), parent)
     where = paths.of(parent)
     found = []
-    stated = _child_text(parent, "NbOfTxs")
+    stated = child_text(parent, "NbOfTxs")
     if stated is not None and stated != str(len(txs)):
         found.append(
             Finding(
@@ -250,7 +256,7 @@ def control_findings(
                 xpath=where,
             )
         )
-    ctrl = _child_text(parent, "CtrlSum")
+    ctrl = child_text(parent, "CtrlSum")
     if ctrl is not None:
         actual = _sum_text(txs)
         try:
