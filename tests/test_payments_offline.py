@@ -1,0 +1,397 @@
+"""``remit payments file`` (offline bank files) and ``remit check FILE``.
+
+The validation and the check's unreadable/unknown answers need no scheme module; the tests
+that write or check a real file import the scheme's module or are skipped until it exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from remit.cli import app
+from remit.errors import ValidationFailed
+from remit.formats import offline, registry
+from remit.testkit import shared
+
+NACHA_HEADER = (
+    "payable_id,payee_id,payee_name,amount_minor,currency,reference,"
+    "routing_number,account_number,account_type,notes\n"
+)
+NACHA_ROWS = (
+    "SB1,V7,Sunrise Care,12500,USD,SB-RIV-1,011000015,12345678,checking,x\n"
+    "SB2,V8,Élan Homecare Services of the Valley,4000,USD,SB-RIV-2,021000021,987654321,savings,\n"
+    "SB3,V7,Sunrise Care,500,USD,SB-RIV-3,011000015,12345678,checking,\n"
+)
+NACHA_TOML = """\
+[nacha]
+immediate_destination = "011000015"
+immediate_origin = "1234567890"
+destination_name = "FEDERAL RESERVE BANK"
+origin_name = "RIVERSIDE COUNCIL"
+company_name = "RIVERSIDE"
+company_id = "1234567890"
+odfi_routing = "021000021"
+sec_code = "CCD"
+addenda = true
+entry_description = "CAREPAY"
+"""
+BACS_CSV = (
+    "payable_id,payee_id,payee_name,amount_minor,currency,reference,sort_code,account_number\n"
+    "SB1,V7,Sunrise Care,12500,GBP,SB-1,20-00-00,55779911\n"
+)
+BACS_TOML = """\
+[bacs]
+service_user_number = "123456"
+sort_code = "40-00-01"
+account_number = "12345678"
+name = "RIVERSIDE COUNCIL"
+"""
+SEPA_CSV = (
+    "payable_id,payee_id,payee_name,amount_minor,currency,reference,iban,bic\n"
+    "SB1,V7,Sunrise Pflege,12500,EUR,SB-1,DE89 3704 0044 0532 0130 00,COBADEFFXXX\n"
+    "SB2,V8,Aide à domicile,300,EUR,SB-2,FR1420041010050500013M02606,\n"
+)
+SEPA_TOML = """\
+[sepa]
+name = "Riverside Council"
+iban = "DE89370400440532013000"
+"""
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def write_inputs(tmp_path: Path, payables: str, originator: str) -> tuple[Path, Path]:
+    csv_path, toml_path = tmp_path / "payables.csv", tmp_path / "originator.toml"
+    csv_path.write_text(payables, encoding="utf-8")
+    toml_path.write_text(originator, encoding="utf-8")
+    return csv_path, toml_path
+
+
+def file_args(csv_path: Path, toml_path: Path, out: Path, fmt: str = "nacha") -> list[str]:
+    return [
+        "payments",
+        "file",
+        "--payables",
+        str(csv_path),
+        "--format",
+        fmt,
+        "--originator",
+        str(toml_path),
+        "--date",
+        "2026-11-26",
+        "--out",
+        str(out),
+    ]
+
+
+def problems_of(call: object) -> list[tuple[int | None, str, str]]:
+    with pytest.raises(ValidationFailed) as failed:
+        call()  # type: ignore[operator]
+    return [(p.line, p.field, p.check) for p in failed.value.problems]
+
+
+# --- payables.csv ------------------------------------------------------------------------
+
+
+def test_rows_of_one_payee_and_account_are_one_payment_listing_each_payable() -> None:
+    payments = offline.read_payables((NACHA_HEADER + NACHA_ROWS).encode(), registry.scheme("nacha"))
+    assert [(p.payment_id, p.payee_id, p.amount_minor) for p in payments] == [
+        ("PAY-000001", "V7", 13000),
+        ("PAY-000002", "V8", 4000),
+    ]
+    assert [line.payable_id for line in payments[0].lines] == ["SB1", "SB3"]
+    assert payments[0].reference == "PAY-000001"  # several payables: the remittance lists them
+    assert payments[1].reference == "SB-RIV-2"
+    assert dict(payments[1].bank) == {
+        "routing_number": "021000021",
+        "account_number": "987654321",
+        "account_type": "savings",
+    }
+
+
+def test_same_payee_with_another_account_is_another_payment() -> None:
+    rows = NACHA_ROWS.replace(
+        "SB3,V7,Sunrise Care,500,USD,SB-RIV-3,011000015,12345678",
+        "SB3,V7,Sunrise Care,500,USD,SB-RIV-3,011000015,999",
+    )
+    payments = offline.read_payables((NACHA_HEADER + rows).encode(), registry.scheme("nacha"))
+    assert [p.amount_minor for p in payments] == [12500, 4000, 500]
+
+
+def test_every_bad_nacha_value_is_named_by_line_and_column() -> None:
+    rows = (
+        "SB1,V7,Sunrise Care,0,USD,SB-1,011000016,12345678,checking\n"
+        "SB2,V8,Elan,12.50,EUR,SB-2,02100002,1234567890123456789,loan\n"
+        "SB2,V9,,-4,USD,,011000015,12-34,savings\n"
+        f"SB4,V9,Nine,{10**15 + 1},USD,SB-4,011000015,1,checking\n"
+    )
+    found = problems_of(
+        lambda: offline.read_payables((NACHA_HEADER + rows).encode(), registry.scheme("nacha"))
+    )
+    assert found == [
+        (2, "amount_minor", "amount"),
+        (2, "routing_number", "routing_number"),
+        (3, "amount_minor", "amount"),
+        (3, "currency", "currency"),
+        (3, "routing_number", "routing_number"),
+        (3, "account_number", "account_number"),
+        (3, "account_type", "account_type"),
+        (4, "payee_name", "required"),
+        (4, "reference", "required"),
+        (4, "amount_minor", "amount"),
+        (4, "account_number", "account_number"),
+        (4, "payable_id", "duplicate"),
+        (5, "amount_minor", "amount_bound"),
+    ]
+
+
+def test_missing_bank_columns_are_each_named_on_line_1() -> None:
+    content = (
+        b"payable_id,payee_id,payee_name,amount_minor,currency,reference,iban\nA,B,C,1,GBP,R,x\n"
+    )
+    assert problems_of(lambda: offline.read_payables(content, registry.scheme("bacs18"))) == [
+        (1, "sort_code", "missing_column"),
+        (1, "account_number", "missing_column"),
+    ]
+
+
+def test_bacs_sort_code_forms_and_account_length() -> None:
+    fmt = registry.scheme("bacs18")
+    [payment] = offline.read_payables(BACS_CSV.encode(), fmt)
+    assert dict(payment.bank) == {"sort_code": "200000", "account_number": "55779911"}
+    bad = BACS_CSV.replace("20-00-00,55779911", "20-0000-0,5577991")
+    assert problems_of(lambda: offline.read_payables(bad.encode(), fmt)) == [
+        (2, "sort_code", "sort_code"),
+        (2, "account_number", "account_number"),
+    ]
+
+
+def test_iban_check_digits_and_national_checks_bic_optional() -> None:
+    fmt = registry.scheme("pain.001.001.03")
+    payments = offline.read_payables(SEPA_CSV.encode(), fmt)
+    assert dict(payments[0].bank) == {"iban": "DE89370400440532013000", "bic": "COBADEFFXXX"}
+    assert dict(payments[1].bank) == {"iban": "FR1420041010050500013M02606"}
+    bad = (
+        SEPA_CSV.replace("DE89 3704", "DE88 3704")
+        .replace(",FR14200", ",FR14200")
+        .replace("COBADEFFXXX", "COBA")
+    )
+    bad = bad.replace("FR1420041010050500013M02606", "FR7630006000011234567890188")  # RIB key
+    found = problems_of(lambda: offline.read_payables(bad.encode(), fmt))
+    assert found == [(2, "iban", "iban"), (2, "bic", "bic"), (3, "iban", "iban")]
+
+
+def test_one_payment_over_the_schemes_amount_field_is_refused() -> None:
+    rows = (
+        "SB1,V7,Sunrise,9000000000,USD,R1,011000015,1,checking\n"
+        "SB2,V7,Sunrise,1000000000,USD,R2,011000015,1,checking\n"
+    )
+    found = problems_of(
+        lambda: offline.read_payables((NACHA_HEADER + rows).encode(), registry.scheme("nacha"))
+    )
+    assert found == [(3, "amount_minor", "payment_total")]
+
+
+# --- originator.toml ---------------------------------------------------------------------
+
+
+def test_originator_table_is_cleaned_and_addenda_defaults_to_false() -> None:
+    table = offline.read_originator(NACHA_TOML.encode(), registry.scheme("nacha"))
+    assert table["sec_code"] == "CCD" and table["addenda"] is True
+    plain = NACHA_TOML.replace("addenda = true\n", "")
+    assert offline.read_originator(plain.encode(), registry.scheme("nacha"))["addenda"] is False
+    bacs = offline.read_originator(BACS_TOML.encode(), registry.scheme("bacs18"))
+    assert bacs["sort_code"] == "400001"
+
+
+def test_bad_originator_values_name_their_key_and_line() -> None:
+    bad = (
+        NACHA_TOML.replace('odfi_routing = "021000021"', 'odfi_routing = "021000022"')
+        .replace('"CCD"', '"WEB"')
+        .replace("addenda = true", 'addenda = "yes"')
+        .replace('company_id = "1234567890"\n', "colour = 1\n")
+    )
+    found = problems_of(lambda: offline.read_originator(bad.encode(), registry.scheme("nacha")))
+    assert found == [
+        (7, "nacha.colour", "unknown_key"),
+        (1, "nacha.company_id", "required"),  # a missing key: the table's line
+        (8, "nacha.odfi_routing", "odfi_routing"),
+        (9, "nacha.sec_code", "sec_code"),
+        (10, "nacha.addenda", "boolean"),
+    ]
+
+
+def test_bacs_service_user_number_and_missing_table() -> None:
+    bad = BACS_TOML.replace('"123456"', '"12345"')
+    found = problems_of(lambda: offline.read_originator(bad.encode(), registry.scheme("bacs18")))
+    assert found == [(2, "bacs.service_user_number", "service_user_number")]
+    found = problems_of(
+        lambda: offline.read_originator(BACS_TOML.encode(), registry.scheme("nacha"))
+    )
+    assert found == [(None, "nacha", "missing_table")]
+    found = problems_of(lambda: offline.read_originator(b"[bacs\n", registry.scheme("bacs18")))
+    assert found == [(1, "file", "toml")]
+
+
+def test_sepa_originator_iban_checked() -> None:
+    bad = SEPA_TOML.replace("DE89", "DE88")
+    found = problems_of(
+        lambda: offline.read_originator(bad.encode(), registry.scheme("pain.001.001.09"))
+    )
+    assert found == [(3, "sepa.iban", "iban")]
+
+
+# --- the date, the remittance, the registry ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "pay_date", "expected"),
+    [
+        ("nacha", date(2026, 11, 26), date(2026, 11, 27)),  # Thanksgiving
+        ("nacha", date(2026, 7, 3), date(2026, 7, 3)),  # the Fed does not observe Saturday's
+        ("bacs18", date(2026, 12, 26), date(2026, 12, 29)),  # Boxing Day moved to the 28th
+        ("pain.001.001.03", date(2026, 5, 1), date(2026, 5, 4)),  # TARGET2 closed on 1 May
+    ],
+)
+def test_value_date_is_the_next_banking_day_of_the_schemes_calendar(
+    fmt: str, pay_date: date, expected: date
+) -> None:
+    assert offline.value_date(pay_date, registry.scheme(fmt)) == expected
+
+
+def test_remittance_lists_each_payable_under_its_payment() -> None:
+    payments = offline.read_payables((NACHA_HEADER + NACHA_ROWS).encode(), registry.scheme("nacha"))
+    rows = list(csv.DictReader(io.StringIO(offline.remittance_csv(payments))))
+    assert [(r["payment_id"], r["payable_id"], r["amount_minor"]) for r in rows] == [
+        ("PAY-000001", "SB1", "12500"),
+        ("PAY-000001", "SB3", "500"),
+        ("PAY-000002", "SB2", "4000"),
+    ]
+    assert list(rows[0]) == list(offline.REMITTANCE_COLUMNS)
+
+
+def test_registry_knows_each_format_and_refuses_others() -> None:
+    assert {f: s.currency for f, s in registry.SCHEMES.items()} == {
+        "nacha": "USD",
+        "bacs18": "GBP",
+        "pain.001.001.03": "EUR",
+        "pain.001.001.09": "EUR",
+    }
+    with pytest.raises(registry.UnknownFormat):
+        registry.scheme("pain.008.001.02")
+
+
+# --- the command: refusals write nothing --------------------------------------------------
+
+
+def test_every_problem_of_every_input_at_once_exit_2_and_no_file(tmp_path: Path) -> None:
+    rows = NACHA_ROWS.replace("011000015", "011000016", 1).replace("4000,USD", "4000,EUR")
+    toml = NACHA_TOML.replace('"011000015"', '"011000010"')
+    csv_path, toml_path = write_inputs(tmp_path, NACHA_HEADER + rows, toml)
+    out = tmp_path / "out.ach"
+    out.write_bytes(b"the file of an earlier run")
+    args = file_args(csv_path, toml_path, out)
+    args[args.index("2026-11-26")] = "2026-13-01"
+    result = run(*args, "--remittance", str(tmp_path / "remit.csv"))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    said = result.output  # type: ignore[attr-defined]
+    assert "payables.csv: line 2: routing_number:" in said
+    assert "payables.csv: line 3: currency: nacha files pay in USD only ('EUR' given)" in said
+    assert "originator.toml: line 2: nacha.immediate_destination:" in said
+    assert "--date:" in said
+    assert "nothing was written" in said
+    assert out.read_bytes() == b"the file of an earlier run"
+    assert not (tmp_path / "remit.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "originator.toml",
+        "out.ach",
+        "payables.csv",
+    ]
+
+
+def test_unknown_format_and_missing_input_exit_2(tmp_path: Path) -> None:
+    csv_path, toml_path = write_inputs(tmp_path, BACS_CSV, BACS_TOML)
+    result = run(*file_args(csv_path, toml_path, tmp_path / "x", fmt="swift"))
+    assert result.exit_code == 2 and "unknown format 'swift'" in result.output  # type: ignore[attr-defined]
+    result = run(*file_args(tmp_path / "absent.csv", toml_path, tmp_path / "x", fmt="bacs18"))
+    assert result.exit_code == 2 and "payables.csv: file: cannot be read" in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "x").exists()
+
+
+# --- remit check: no scheme module needed -------------------------------------------------
+
+
+def test_check_of_a_missing_file_is_unreadable_exit_2(tmp_path: Path) -> None:
+    result = run("check", str(tmp_path / "absent.ach"))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    said = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert said["format"] is None and said["valid"] is False
+    assert [e["code"] for e in said["errors"]] == ["unreadable"]
+    assert said["totals"] == {"entries": 0, "credit_minor": 0, "debit_minor": 0}
+
+
+def test_check_of_an_unknown_format_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("dear provider,\nthis is not a bank file\n")
+    result = run("check", str(path))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    said = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert said["format"] is None and said["errors"][0]["code"] == "unknown_format"
+
+
+# --- with the scheme modules (skipped until they are merged) ------------------------------
+
+
+def _round_trip(tmp_path: Path, module: str, fmt: str, payables: str, originator: str) -> None:
+    scheme_module = pytest.importorskip(f"remit.formats.{module}")
+    csv_path, toml_path = write_inputs(tmp_path, payables, originator)
+    out, remittance = tmp_path / "bank.file", tmp_path / "remittance.csv"
+    args = file_args(csv_path, toml_path, out, fmt=fmt)
+    result = run(*args, "--remittance", str(remittance), "--created", "2026-11-25T09:30")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    first = out.read_bytes()
+    assert run(*args, "--created", "2026-11-25T09:30").exit_code == 0  # type: ignore[attr-defined]
+    assert out.read_bytes() == first  # the same inputs give the same bytes
+    checked = run("check", str(out))
+    report = json.loads(checked.stdout)  # type: ignore[attr-defined]
+    assert checked.exit_code == 0 and report["valid"], report  # type: ignore[attr-defined]
+    expected = offline.read_payables(payables.encode(), registry.scheme(fmt))
+    assert report["totals"]["entries"] == len(expected)
+    assert report["totals"]["credit_minor"] == sum(p.amount_minor for p in expected)
+    parsed = scheme_module.parse(first)
+    assert [p.amount_minor for p in parsed] == [p.amount_minor for p in expected]
+    rows = list(csv.DictReader(io.StringIO(remittance.read_text())))
+    assert len(rows) == len(payables.strip().splitlines()) - 1
+
+
+def test_nacha_file_written_checks_valid_and_parses_back(tmp_path: Path) -> None:
+    _round_trip(tmp_path, "nacha", "nacha", NACHA_HEADER + NACHA_ROWS, NACHA_TOML)
+
+
+def test_bacs18_file_written_checks_valid_and_parses_back(tmp_path: Path) -> None:
+    _round_trip(tmp_path, "bacs18", "bacs18", BACS_CSV, BACS_TOML)
+
+
+@pytest.mark.parametrize("fmt", ["pain.001.001.03", "pain.001.001.09"])
+def test_pain001_file_written_checks_valid_and_parses_back(tmp_path: Path, fmt: str) -> None:
+    _round_trip(tmp_path, "pain001", fmt, SEPA_CSV, SEPA_TOML)
+
+
+def test_check_of_moov_io_samples_exit_codes() -> None:
+    pytest.importorskip("remit.formats.nacha")
+    valid = shared.testdata("moov-io-ach", "examples", "testdata", "ppd-credit.ach")
+    result = run("check", str(valid))
+    assert result.exit_code == 0 and json.loads(result.stdout)["format"] == "nacha"  # type: ignore[attr-defined]
+    short = shared.testdata("moov-io-ach", "test", "testdata", "short-line.ach")
+    result = run("check", str(short))
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == 1 and not report["valid"]  # type: ignore[attr-defined]
