@@ -7,17 +7,21 @@ that write or check a real file import the scheme's module or are skipped until 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from remit.cli import app
 from remit.errors import ValidationFailed
 from remit.formats import offline, registry
+from remit.formats.findings import CheckReport, Finding
+from remit.formats.payfile import FilePayment, FileStamp
 from remit.testkit import shared
 
 NACHA_HEADER = (
@@ -65,7 +69,7 @@ iban = "DE89370400440532013000"
 """
 
 
-def run(*args: str) -> object:
+def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
@@ -302,8 +306,8 @@ def test_every_problem_of_every_input_at_once_exit_2_and_no_file(tmp_path: Path)
     args = file_args(csv_path, toml_path, out)
     args[args.index("2026-11-26")] = "2026-13-01"
     result = run(*args, "--remittance", str(tmp_path / "remit.csv"))
-    assert result.exit_code == 2  # type: ignore[attr-defined]
-    said = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2
+    said = result.output
     assert "payables.csv: line 2: routing_number:" in said
     assert "payables.csv: line 3: currency: nacha files pay in USD only ('EUR' given)" in said
     assert "originator.toml: line 2: nacha.immediate_destination:" in said
@@ -321,10 +325,99 @@ def test_every_problem_of_every_input_at_once_exit_2_and_no_file(tmp_path: Path)
 def test_unknown_format_and_missing_input_exit_2(tmp_path: Path) -> None:
     csv_path, toml_path = write_inputs(tmp_path, BACS_CSV, BACS_TOML)
     result = run(*file_args(csv_path, toml_path, tmp_path / "x", fmt="swift"))
-    assert result.exit_code == 2 and "unknown format 'swift'" in result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2 and "unknown format 'swift'" in result.output
     result = run(*file_args(tmp_path / "absent.csv", toml_path, tmp_path / "x", fmt="bacs18"))
-    assert result.exit_code == 2 and "payables.csv: file: cannot be read" in result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2 and "payables.csv: file: cannot be read" in result.output
     assert not (tmp_path / "x").exists()
+
+
+class _Writer:
+    """A scheme module for the command's own steps: what it was given, what it returns."""
+
+    def __init__(self, data: bytes, report: CheckReport, refuse: str = "") -> None:
+        self.data, self.report, self.refuse = data, report, refuse
+        self.given: dict[str, object] = {}
+
+    def write(
+        self, payments: list[FilePayment], originator: dict, stamp: FileStamp, **kw: str
+    ) -> bytes:
+        if self.refuse:
+            raise ValueError(self.refuse)
+        self.given = {"payments": payments, "originator": originator, "stamp": stamp, **kw}
+        return self.data
+
+    def check(self, data: bytes) -> CheckReport:
+        return self.report
+
+
+def _with_writer(monkeypatch: pytest.MonkeyPatch, writer: _Writer) -> None:
+    monkeypatch.setattr(registry, "module_of", lambda fmt: writer)
+
+
+def test_files_are_written_only_after_the_writer_and_its_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _Writer(b"<Document/>", CheckReport("pain.001.001.09", entries=2))
+    _with_writer(monkeypatch, writer)
+    csv_path, toml_path = write_inputs(tmp_path, SEPA_CSV, SEPA_TOML)
+    out, remittance = tmp_path / "sct.xml", tmp_path / "remittance.csv"
+    args = file_args(csv_path, toml_path, out, fmt="pain.001.001.09")
+    result = run(*args, "--remittance", str(remittance), "--created", "2026-11-25T09:30:00")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == b"<Document/>"
+    assert remittance.read_text().splitlines()[1] == "PAY-000001,V7,SB1,SB-1,12500,EUR"
+    assert writer.given["version"] == "pain.001.001.09"
+    stamp = writer.given["stamp"]
+    assert isinstance(stamp, FileStamp)
+    assert stamp.value_date == date(2026, 11, 26) and stamp.message_id == "REMIT-20261125093000"
+    assert writer.given["originator"] == {
+        "name": "Riverside Council",
+        "iban": "DE89370400440532013000",
+    }
+    assert "2 payment(s), 12,800 minor units EUR, value date 2026-11-26" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "originator.toml",
+        "payables.csv",
+        "remittance.csv",
+        "sct.xml",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("writer", "said"),
+    [
+        (
+            _Writer(b"x", CheckReport("nacha"), refuse="currency GBP"),
+            "the writer refused: currency GBP",
+        ),
+        (
+            _Writer(
+                b"x", CheckReport("nacha", errors=(Finding("entry_hash", "off by 1", line=9),))
+            ),
+            "the written file fails its own check (entry_hash: off by 1)",
+        ),
+    ],
+)
+def test_a_writer_refusal_or_a_failed_self_check_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: _Writer, said: str
+) -> None:
+    _with_writer(monkeypatch, writer)
+    csv_path, toml_path = write_inputs(tmp_path, NACHA_HEADER + NACHA_ROWS, NACHA_TOML)
+    out, remittance = tmp_path / "out.ach", tmp_path / "remittance.csv"
+    result = run(*file_args(csv_path, toml_path, out), "--remittance", str(remittance))
+    assert result.exit_code == 2 and said in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["originator.toml", "payables.csv"]
+
+
+def test_a_format_whose_module_is_absent_is_said_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absent = dataclasses.replace(registry.SCHEMES["nacha"], module="absent_scheme")
+    monkeypatch.setitem(registry.SCHEMES, "nacha", absent)
+    csv_path, toml_path = write_inputs(tmp_path, NACHA_HEADER + NACHA_ROWS, NACHA_TOML)
+    result = run(*file_args(csv_path, toml_path, tmp_path / "out.ach"))
+    assert result.exit_code == 2 and "the nacha writer is not installed" in result.output
+    assert not (tmp_path / "out.ach").exists()
 
 
 # --- remit check: no scheme module needed -------------------------------------------------
@@ -332,8 +425,8 @@ def test_unknown_format_and_missing_input_exit_2(tmp_path: Path) -> None:
 
 def test_check_of_a_missing_file_is_unreadable_exit_2(tmp_path: Path) -> None:
     result = run("check", str(tmp_path / "absent.ach"))
-    assert result.exit_code == 2  # type: ignore[attr-defined]
-    said = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == 2
+    said = json.loads(result.stdout)
     assert said["format"] is None and said["valid"] is False
     assert [e["code"] for e in said["errors"]] == ["unreadable"]
     assert said["totals"] == {"entries": 0, "credit_minor": 0, "debit_minor": 0}
@@ -343,9 +436,35 @@ def test_check_of_an_unknown_format_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("dear provider,\nthis is not a bank file\n")
     result = run("check", str(path))
-    assert result.exit_code == 2  # type: ignore[attr-defined]
-    said = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == 2
+    said = json.loads(result.stdout)
     assert said["format"] is None and said["errors"][0]["code"] == "unknown_format"
+
+
+@pytest.mark.parametrize(
+    ("report", "code"),
+    [
+        (CheckReport("bacs18", entries=1, credit_minor=5), 0),
+        (CheckReport("bacs18", warnings=(Finding("blocking", "not blocked"),)), 0),
+        (CheckReport("bacs18", errors=(Finding("record_length", "99 characters", line=3),)), 1),
+        (
+            CheckReport(
+                "pain.001.001.03", errors=(Finding("not_xml", "no"),), details={"unreadable": True}
+            ),
+            2,
+        ),
+    ],
+)
+def test_check_prints_the_modules_report_and_exits_by_its_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: CheckReport, code: int
+) -> None:
+    checker = _Writer(b"", report)
+    monkeypatch.setattr(registry, "sniff", lambda data: checker)
+    path = tmp_path / "file"
+    path.write_bytes(b"VOL1")
+    result = run("check", str(path))
+    assert result.exit_code == code
+    assert json.loads(result.stdout) == report.as_json()
 
 
 # --- with the scheme modules (skipped until they are merged) ------------------------------
@@ -357,13 +476,13 @@ def _round_trip(tmp_path: Path, module: str, fmt: str, payables: str, originator
     out, remittance = tmp_path / "bank.file", tmp_path / "remittance.csv"
     args = file_args(csv_path, toml_path, out, fmt=fmt)
     result = run(*args, "--remittance", str(remittance), "--created", "2026-11-25T09:30")
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
     first = out.read_bytes()
-    assert run(*args, "--created", "2026-11-25T09:30").exit_code == 0  # type: ignore[attr-defined]
+    assert run(*args, "--created", "2026-11-25T09:30").exit_code == 0
     assert out.read_bytes() == first  # the same inputs give the same bytes
     checked = run("check", str(out))
-    report = json.loads(checked.stdout)  # type: ignore[attr-defined]
-    assert checked.exit_code == 0 and report["valid"], report  # type: ignore[attr-defined]
+    report = json.loads(checked.stdout)
+    assert checked.exit_code == 0 and report["valid"], report
     expected = offline.read_payables(payables.encode(), registry.scheme(fmt))
     assert report["totals"]["entries"] == len(expected)
     assert report["totals"]["credit_minor"] == sum(p.amount_minor for p in expected)
@@ -390,8 +509,8 @@ def test_check_of_moov_io_samples_exit_codes() -> None:
     pytest.importorskip("remit.formats.nacha")
     valid = shared.testdata("moov-io-ach", "examples", "testdata", "ppd-credit.ach")
     result = run("check", str(valid))
-    assert result.exit_code == 0 and json.loads(result.stdout)["format"] == "nacha"  # type: ignore[attr-defined]
+    assert result.exit_code == 0 and json.loads(result.stdout)["format"] == "nacha"
     short = shared.testdata("moov-io-ach", "test", "testdata", "short-line.ach")
     result = run("check", str(short))
-    report = json.loads(result.stdout)  # type: ignore[attr-defined]
-    assert result.exit_code == 1 and not report["valid"]  # type: ignore[attr-defined]
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and not report["valid"]
