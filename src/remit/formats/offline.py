@@ -22,10 +22,12 @@ datetime.date(2026, 11, 27)
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -38,7 +40,7 @@ from remit.errors import Problem, ValidationFailed
 from remit.formats.payfile import FilePayment, RemittanceLine
 from remit.formats.registry import Scheme, scheme  # noqa: F401 - the doctests name formats
 from remit.money import MAX_AMOUNT_MINOR
-from remit.text import ID_MAX, NAME_MAX, date_problem, text_problem
+from remit.text import ID_MAX, NAME_MAX, date_problem, is_clean_line, text_problem
 
 PAYABLES = "payables.csv"
 ORIGINATOR = "originator.toml"
@@ -195,15 +197,20 @@ def columns_of(fmt: Scheme) -> tuple[str, ...]:
     return COMMON_COLUMNS + fmt.bank_columns
 
 
-def _records(content: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header (lower case) and each record with the physical line it starts on."""
-    text = content.decode("utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or ()]
-    reader.fieldnames = header
+def _records(
+    content: bytes, wanted: Sequence[str]
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header (lower case) and each record's ``wanted`` columns (stripped; empty when
+    the record is short) with the physical line the record starts on."""
+    reader = csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+    header = [h.strip().lower() for h in next(reader, [])]
+    where = [(c, header.index(c)) for c in wanted if c in header]
+    width = len(header)
     records, line = [], 2
-    for raw in reader:
-        records.append((line, {k: (v or "").strip() for k, v in raw.items() if k}))
+    for values in reader:
+        if values:
+            padded = values + [""] * (width - len(values))
+            records.append((line, {c: padded[i].strip() for c, i in where}))
         line = reader.line_num + 1
     return header, records
 
@@ -223,14 +230,25 @@ def _amount(value: str, line: int) -> tuple[int | None, Problem | None]:
     return amount, None
 
 
+_TEXT_BOUNDS = (
+    ("payable_id", ID_MAX),
+    ("payee_id", ID_MAX),
+    ("payee_name", NAME_MAX),
+    ("reference", REFERENCE_MAX),
+)
+
+
 def _text_problems(row: Mapping[str, str], line: int) -> Iterable[Problem]:
-    bounds = {"payable_id": ID_MAX, "payee_id": ID_MAX, "payee_name": NAME_MAX}
-    for column, limit in (*bounds.items(), ("reference", REFERENCE_MAX)):
-        problem = text_problem(
-            row[column], column, max_chars=limit, line=line, required=True, source=PAYABLES
-        )
-        if problem:
-            yield problem
+    values = [(row[column], column, limit) for column, limit in _TEXT_BOUNDS]
+    if all(0 < len(v) <= limit for v, _, limit in values) and is_clean_line(
+        "".join(v for v, _, _ in values)
+    ):
+        return ()  # the common case, said at once
+    found = (
+        text_problem(v, column, max_chars=limit, line=line, required=True, source=PAYABLES)
+        for v, column, limit in values
+    )
+    return [p for p in found if p]
 
 
 def _row_problems(
@@ -264,11 +282,29 @@ def _bank(fmt: Scheme, row: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+@contextmanager
+def _no_collection_pauses() -> Iterator[None]:
+    """Hold the cycle collector while a file's rows become objects: they form no cycles,
+    and its passes over 100,000 new rows took a third of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_payables(content: bytes, fmt: Scheme) -> list[FilePayment]:
     """The payments of payables.csv for ``fmt``, one per payee, currency and bank account
     (in the order each first appears), or ValidationFailed with every problem."""
+    with _no_collection_pauses():
+        return _read_payables(content, fmt)
+
+
+def _read_payables(content: bytes, fmt: Scheme) -> list[FilePayment]:
     try:
-        header, records = _records(content)
+        header, records = _records(content, columns_of(fmt))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValidationFailed(
             [Problem("file", f"not UTF-8 CSV: {exc}", "encoding", source=PAYABLES)]
@@ -305,13 +341,19 @@ def _group(fmt: Scheme, records: Sequence[tuple[int, Mapping[str, str]]]) -> lis
     """One payment per payee, currency and bank account; ValidationFailed if one payment's
     total is over what the file's amount field holds."""
     groups: dict[tuple[str, ...], list[tuple[int, Mapping[str, str]]]] = {}
+    banks: dict[tuple[str, ...], dict[str, str]] = {}  # the payee's account, as written
     for line, row in records:
-        bank = _bank(fmt, row)
-        key = (row["payee_id"], row["currency"], *(f"{k}={v}" for k, v in sorted(bank.items())))
+        raw = tuple(row.get(column, "") for column in fmt.bank_columns)
+        bank = banks.get(raw)
+        if bank is None:
+            bank = banks[raw] = _bank(fmt, row)
+        key = (row["payee_id"], row["currency"], *(f"{k}={v}" for k, v in bank.items()))
         groups.setdefault(key, []).append((line, row))
     payments, problems = [], []
     for number, rows in enumerate(groups.values(), start=1):
-        payment = _payment(fmt, f"PAY-{number:06d}", rows)
+        first = rows[0][1]
+        bank = banks[tuple(first.get(column, "") for column in fmt.bank_columns)]
+        payment = _payment(f"PAY-{number:06d}", rows, bank)
         if payment.amount_minor > fmt.payment_max_minor:
             message = (
                 f"the payment to {payment.payee_id!r} totals {payment.amount_minor:,} minor units; "
@@ -325,7 +367,7 @@ def _group(fmt: Scheme, records: Sequence[tuple[int, Mapping[str, str]]]) -> lis
 
 
 def _payment(
-    fmt: Scheme, payment_id: str, rows: Sequence[tuple[int, Mapping[str, str]]]
+    payment_id: str, rows: Sequence[tuple[int, Mapping[str, str]]], bank: Mapping[str, str]
 ) -> FilePayment:
     """The payment of one payee's rows: its reference is the payable's own when it pays one,
     else the payment id (the remittance lists each payable)."""
@@ -340,7 +382,7 @@ def _payment(
         amount_minor=sum(item.amount_minor for item in lines),
         currency=first["currency"],
         reference=lines[0].reference if len(lines) == 1 else payment_id,
-        bank=_bank(fmt, first),
+        bank=bank,
         lines=lines,
     )
 
