@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib
 import io
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from remit.cli import app
@@ -514,3 +518,43 @@ def test_check_of_moov_io_samples_exit_codes() -> None:
     result = run("check", str(short))
     report = json.loads(result.stdout)
     assert result.exit_code == 1 and not report["valid"]
+
+
+# --- properties and size ------------------------------------------------------------------
+
+_PAYEES = st.sampled_from(["V1", "V2", "V3"])
+_ACCOUNTS = st.sampled_from([("011000015", "111"), ("021000021", "222")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_PAYEES, _ACCOUNTS, st.integers(1, 10**9)), min_size=1, max_size=30))
+def test_grouping_pays_each_payable_once_with_its_amount(
+    rows: list[tuple[str, tuple[str, str], int]],
+) -> None:
+    body = "".join(
+        f"SB{i},{payee},Payee {payee},{amount},USD,R{i},{routing},{account},checking\n"
+        for i, (payee, (routing, account), amount) in enumerate(rows)
+    )
+    payments = offline.read_payables((NACHA_HEADER + body).encode(), registry.scheme("nacha"))
+    assert len({(p.payee_id, p.bank["routing_number"]) for p in payments}) == len(payments)
+    for payment in payments:
+        assert payment.amount_minor == sum(line.amount_minor for line in payment.lines)
+    listed = list(csv.DictReader(io.StringIO(offline.remittance_csv(payments))))
+    assert sorted((r["payable_id"], int(r["amount_minor"])) for r in listed) == sorted(
+        (f"SB{i}", amount) for i, (_, _, amount) in enumerate(rows)
+    )
+
+
+def test_the_offline_benchmark_runs_small() -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    bench = importlib.import_module("bench.formats_offline")
+    figures = bench.run(entries=200)
+    assert set(figures) == {
+        "read_payables_nacha",
+        "read_payables_bacs18",
+        "read_payables_pain.001.001.03",
+        "remittance_csv",
+    }
+    assert all(seconds >= 0 for seconds in figures.values())
