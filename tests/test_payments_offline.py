@@ -424,6 +424,17 @@ def test_a_format_whose_module_is_absent_is_said_exit_2(
     assert not (tmp_path / "out.ach").exists()
 
 
+def test_an_output_in_a_missing_folder_or_over_an_input_is_refused_first(tmp_path: Path) -> None:
+    csv_path, toml_path = write_inputs(tmp_path, BACS_CSV, BACS_TOML)
+    args = file_args(csv_path, toml_path, tmp_path / "absent" / "out.txt", fmt="bacs18")
+    result = run(*args, "--remittance", str(csv_path))
+    said = " ".join(result.output.replace("\n", "").split())  # the console wraps long paths
+    assert result.exit_code == 2
+    assert "--out: the folder" in said and "does not exist [folder]" in said
+    assert f"--remittance: {csv_path} is already an input or output" in said
+    assert csv_path.read_text() == BACS_CSV
+
+
 # --- remit check: no scheme module needed -------------------------------------------------
 
 

@@ -50,15 +50,31 @@ def _created(value: str | None) -> datetime:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
+def _target_problems(targets: dict[str, Path | None], inputs: tuple[Path, ...]) -> list[Problem]:
+    """What stops writing each target: a folder that is not there, or a path that is one of
+    the inputs or another target."""
+    problems, taken = [], {p.resolve() for p in inputs}
+    for option, target in targets.items():
+        if target is None:
+            continue
+        if not target.parent.is_dir():
+            message = f"the folder {target.parent} does not exist"
+            problems.append(Problem(option, message, "folder"))
+        elif target.is_dir():
+            problems.append(Problem(option, f"{target} is a folder", "folder"))
+        elif target.resolve() in taken:
+            problems.append(Problem(option, f"{target} is already an input or output", "same_file"))
+        taken.add(target.resolve())
+    return problems
+
+
 def _replace_all(targets: dict[Path, bytes]) -> None:
     """Write each target through a temporary file beside it, renaming only when all are
     written (a failure leaves no target touched)."""
     staged: list[tuple[str, Path]] = []
     try:
         for target, data in targets.items():
-            handle, temporary = tempfile.mkstemp(
-                prefix=f".{target.name}.", dir=target.parent or Path.cwd()
-            )
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
             staged.append((temporary, target))
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
@@ -123,6 +139,8 @@ def file_command(
         stamp_time = _created(created)
     except ValidationFailed as exc:
         problems.extend(exc.problems)
+    outputs = {"--out": out, "--remittance": remittance}
+    problems.extend(_target_problems(outputs, (payables, originator)))
     if problems:
         raise ValidationFailed(problems)
     payments, table, day = offline.prepare(contents[0], contents[1], pay_date, fmt)
