@@ -30,6 +30,7 @@ from remit.jobs.cli import jobs_app
 from remit.jobs.worker import Worker
 from remit.ledger.cli import audit_app, ledger_app
 from remit.ledger.service import list_books
+from remit.payments.cli import check_command, payments_app
 from remit.secrets import KEY_ENV, KEY_FILE_ENV, create_key_file
 
 app = typer.Typer(
@@ -46,6 +47,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(care_app, name="care")
 app.add_typer(token_app, name="token")
+app.add_typer(payments_app, name="payments")
+app.command("check")(check_command)
 composition.register_all()  # the one composition root fills the registries before any command
 
 

@@ -1,0 +1,1 @@
+"""Paying providers: bank files from payables (``remit payments file``) and their checks."""

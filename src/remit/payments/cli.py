@@ -1,0 +1,188 @@
+"""``remit payments file`` (a bank file from CSV and TOML, no store) and ``remit check FILE``.
+
+Both run offline: nothing here opens the database. ``payments file`` checks every input
+first and writes nothing on any problem (exit 2); the bank file and the remittance CSV are
+written to temporary files beside their targets and renamed only once both are complete and
+the file passes the format's own check. ``remit check`` prints the check's JSON and exits
+0 (valid), 1 (invalid) or 2 (unreadable or not a known format); docs/formats/payments.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from remit.cliutil import BAD_INPUT, console, user_errors
+from remit.errors import Problem, ValidationFailed
+from remit.formats import offline, registry
+from remit.formats.findings import CheckReport, Finding
+from remit.formats.payfile import FileStamp
+
+payments_app = typer.Typer(help="Payments: bank files.", no_args_is_help=True)
+INVALID = 1
+
+
+def _read(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationFailed(
+            [Problem("file", f"cannot be read: {exc.strerror or exc}", "unreadable", source=name)]
+        ) from None
+
+
+def _created(value: str | None) -> datetime:
+    """The file's creation time: ``--created`` (ISO, UTC when no offset) or now."""
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        created = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            [Problem("--created", f"a date and time YYYY-MM-DDTHH:MM ({value!r} given)", "date")]
+        ) from None
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
+def _target_problems(targets: dict[str, Path | None], inputs: tuple[Path, ...]) -> list[Problem]:
+    """What stops writing each target: a folder that is not there, or a path that is one of
+    the inputs or another target."""
+    problems, taken = [], {p.resolve() for p in inputs}
+    for option, target in targets.items():
+        if target is None:
+            continue
+        if not target.parent.is_dir():
+            message = f"the folder {target.parent} does not exist"
+            problems.append(Problem(option, message, "folder"))
+        elif target.is_dir():
+            problems.append(Problem(option, f"{target} is a folder", "folder"))
+        elif target.resolve() in taken:
+            problems.append(Problem(option, f"{target} is already an input or output", "same_file"))
+        taken.add(target.resolve())
+    return problems
+
+
+def _replace_all(targets: dict[Path, bytes]) -> None:
+    """Write each target through a temporary file beside it, renaming only when all are
+    written (a failure leaves no target touched)."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, data in targets.items():
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            staged.append((temporary, target))
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+        for temporary, target in staged:
+            os.replace(temporary, target)
+        staged.clear()
+    finally:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def _write(fmt: registry.Scheme, payments: Any, originator: Any, stamp: FileStamp) -> bytes:
+    """The bank file's bytes from the scheme's writer, refused unless its own check passes."""
+    module = registry.module_of(fmt)
+    extra = {"version": fmt.version} if fmt.version else {}
+    try:
+        data: bytes = module.write(payments, originator, stamp, **extra)
+    except ValueError as exc:
+        raise ValidationFailed(
+            [Problem("--format", f"the writer refused: {exc}", "writer")]
+        ) from None
+    report: CheckReport = module.check(data)
+    if not report.valid:
+        found = "; ".join(f"{f.code}: {f.message}" for f in report.errors[:5])
+        raise ValidationFailed(
+            [Problem("--out", f"the written file fails its own check ({found})", "self_check")]
+        )
+    return data
+
+
+@payments_app.command("file")
+@user_errors
+def file_command(
+    payables: Path = typer.Option(
+        ..., "--payables", help="payables.csv (docs/formats/payments.md)"
+    ),
+    format_name: str = typer.Option(
+        ..., "--format", help="nacha | bacs18 | pain.001.001.03 | pain.001.001.09"
+    ),
+    originator: Path = typer.Option(..., "--originator", help="originator.toml"),
+    pay_date: str = typer.Option(
+        ..., "--date", help="Pay date YYYY-MM-DD (moved to the next banking day)."
+    ),
+    out: Path = typer.Option(..., "--out", help="The bank file to write."),
+    remittance: Path | None = typer.Option(
+        None, "--remittance", help="Also write the remittance CSV here."
+    ),
+    created: str | None = typer.Option(
+        None, "--created", help="The file's creation time (ISO; default now), for repeatable files."
+    ),
+) -> None:
+    """Write one bank file from payables.csv and originator.toml, with no store."""
+    fmt = registry.scheme(format_name)
+    problems: list[Problem] = []
+    contents = []
+    for path, name in ((payables, offline.PAYABLES), (originator, offline.ORIGINATOR)):
+        try:
+            contents.append(_read(path, name))
+        except ValidationFailed as exc:
+            problems.extend(exc.problems)
+    try:
+        stamp_time = _created(created)
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    outputs = {"--out": out, "--remittance": remittance}
+    problems.extend(_target_problems(outputs, (payables, originator)))
+    if problems:
+        raise ValidationFailed(problems)
+    payments, table, day = offline.prepare(contents[0], contents[1], pay_date, fmt)
+    stamp = FileStamp(
+        created=stamp_time,
+        value_date=day,
+        message_id=f"REMIT-{stamp_time:%Y%m%d%H%M%S}",
+    )
+    targets = {out: _write(fmt, payments, table, stamp)}
+    if remittance is not None:
+        targets[remittance] = offline.remittance_csv(payments).encode("utf-8")
+    _replace_all(targets)
+    total = sum(p.amount_minor for p in payments)
+    console.print(
+        f"wrote {out}: {fmt.format}, {len(payments):,} payment(s), "
+        f"{total:,} minor units {fmt.currency}, value date {day.isoformat()}",
+        highlight=False,
+    )
+
+
+def _unreadable(code: str, message: str) -> dict[str, Any]:
+    report = CheckReport("", errors=(Finding(code, message),)).as_json()
+    return {**report, "format": None}
+
+
+def check_command(
+    path: Path = typer.Argument(..., help="A NACHA, BACS Standard 18 or pain.001/pain.008 file."),
+) -> None:
+    """Check a bank file written by anyone; print JSON; exit 0 valid, 1 invalid, 2 unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(json.dumps(_unreadable("unreadable", f"cannot read {path}: {exc.strerror or exc}")))
+        raise typer.Exit(BAD_INPUT) from None
+    module = registry.sniff(data)
+    if module is None:
+        known = ", ".join(registry.SCHEMES)
+        message = f"not a format remit checks ({known}, pain.008)"
+        print(json.dumps(_unreadable("unknown_format", message)))
+        raise typer.Exit(BAD_INPUT)
+    report: CheckReport = module.check(data)
+    print(json.dumps(report.as_json()))
+    if report.details.get("unreadable"):
+        raise typer.Exit(BAD_INPUT)
+    raise typer.Exit(0 if report.valid else INVALID)
