@@ -3,7 +3,7 @@ or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests
 [--db sqlite|postgresql]``, or ``python -m bench care [--planned N] [--repeat K]
 [--no-reference]``, or ``python -m bench care-book [--db sqlite|postgresql|both]
 [--scale large]``, or ``python -m bench worklist [--db sqlite|postgresql] [--scale large]
-[--seconds N]``."""
+[--seconds N]``, or ``python -m bench formats [--entries N]``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bench import care, care_book, ledger, web, worklist
+from bench import (
+    care,
+    care_book,
+    formats_bacs18,
+    formats_nacha,
+    formats_offline,
+    formats_pain,
+    ledger,
+    web,
+    worklist,
+)
 from remit import demo
 
 
@@ -138,12 +148,26 @@ def run_web(args: argparse.Namespace) -> int:
     return 1 if figures.failures else 0  # a target missed is a figure; a failed answer is not
 
 
+def run_formats(argv: Sequence[str]) -> int:
+    """``python -m bench formats [--entries N]``: NACHA, BACS and pain.001 written, checked
+    and parsed, and payables.csv read, each printing its medians beside its target."""
+    top = argparse.ArgumentParser(prog="python -m bench formats")
+    top.add_argument("--entries", type=positive, default=100_000)
+    entries = top.parse_args(list(argv)).entries
+    for module in (formats_nacha, formats_bacs18, formats_pain, formats_offline):
+        module.run(entries)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["care-book"]:  # its own options: see bench/care_book.py
-        return care_book.main(argv[1:])
-    if argv[:1] == ["worklist"]:  # its own options: see bench/worklist.py
-        return worklist.main(argv[1:])
+    own_options = {  # each parses its own options: see its module
+        "care-book": care_book.main,
+        "worklist": worklist.main,
+        "formats": run_formats,  # the bank files offline: each module prints its figures
+    }
+    if argv[:1] and argv[0] in own_options:
+        return own_options[argv[0]](argv[1:])
     args = parser().parse_args(argv)
     if args.benchmark == "web":
         return run_web(args)

@@ -378,7 +378,7 @@ def test_files_are_written_only_after_the_writer_and_its_check(
         "name": "Riverside Council",
         "iban": "DE89370400440532013000",
     }
-    assert "2 payment(s), 12,800 minor units EUR, value date 2026-11-26" in result.output
+    assert "2 payment(s), €128.00 in all, value date 2026-11-26" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "originator.toml",
         "payables.csv",

@@ -18,11 +18,13 @@ from typing import Any
 
 import typer
 
+from remit.calendar import locale_of
 from remit.cliutil import BAD_INPUT, console, user_errors
 from remit.errors import Problem, ValidationFailed
 from remit.formats import offline, registry
 from remit.formats.findings import CheckReport, Finding
 from remit.formats.payfile import FileStamp
+from remit.money import Money, format_money
 
 payments_app = typer.Typer(help="Payments: bank files.", no_args_is_help=True)
 INVALID = 1
@@ -156,7 +158,8 @@ def file_command(
     total = sum(p.amount_minor for p in payments)
     console.print(
         f"wrote {out}: {fmt.format}, {len(payments):,} payment(s), "
-        f"{total:,} minor units {fmt.currency}, value date {day.isoformat()}",
+        f"{format_money(Money(total, fmt.currency), locale_of(fmt.currency))} in all, "
+        f"value date {day.isoformat()}",
         highlight=False,
     )
 
