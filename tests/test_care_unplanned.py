@@ -491,3 +491,28 @@ def test_unplanned_care_of_a_provider_with_only_a_rate_card_is_posted_in_its_cur
     with db.write() as conn:
         entry = payables.post_payable(conn, manager, book, run.run_id)
     assert entry is not None
+
+
+def test_unplanned_care_is_priced_at_the_rate_cards_band_of_its_check_in(db, book, council):
+    """The card has a weekend rate: Saturday's record is paid at it, Tuesday's at the
+    standard one (a band the card lacks falls back to standard, as a package's does)."""
+    clerk = council["clerk"]
+    card = "provider_ref,service_code,band,effective_from,rate_per_hour,currency\n"
+    card += "P3,HC,,2026-04-01,24.00,GBP\nP3,HC,weekend,2026-04-01,30.00,GBP\n"
+    record = HEADER + "W1,C1,P3,K9,HC,app,2026-11-07T10:00:00,2026-11-07T10:30:00\n"
+    record += "W2,C1,P3,K9,HC,app,2026-11-03T10:00:00,2026-11-03T10:30:00\n"
+    with db.write() as conn:
+        create_parties(
+            conn,
+            Actor.system("test"),
+            book,
+            [NewParty("P3", "Brightwell Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
+        )
+        rates.import_rates(conn, clerk, book, "card.csv", card.encode())
+        imports.import_actual(conn, clerk, book, "w.csv", record.encode())
+        runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
+    with db.write() as conn:
+        saturday = decisions.decide(conn, clerk, book, _outcome_id(db, "W1"), "accept_actual", "ok")
+        tuesday = decisions.decide(conn, clerk, book, _outcome_id(db, "W2"), "accept_actual", "ok")
+    assert saturday["final_amount_minor"] == 1500  # 30 minutes at £30.00 an hour
+    assert tuesday["final_amount_minor"] == 1200  # at £24.00

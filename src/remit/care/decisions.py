@@ -504,7 +504,10 @@ def _rate(conn: Connection, row: Any) -> tuple[int | None, str, str]:
         ).scalar()
         moment = record.check_in_s
         if package_id is None:
+            band = _band(conn, row, moment)  # the card's band rate, else its standard one
             card = rates.card_rate(
+                conn, record.book_id, record.provider_party_id, record.service_code, day, band
+            ) or rates.card_rate(
                 conn, record.book_id, record.provider_party_id, record.service_code, day
             )
             if card is None:
