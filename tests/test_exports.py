@@ -58,6 +58,7 @@ EXCHANGE_COMMANDS = {  # docs/formats: read and written exactly as the data is
     ("care", "reconcile"),
     ("care", "import"),
     ("ledger", "post"),
+    ("payments", "file"),  # docs/formats/payments.md: the bank file and the remittance CSV
 }
 
 
