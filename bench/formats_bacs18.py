@@ -8,11 +8,9 @@ of three runs; the payments are built once, before timing.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from bench.timing import median_s
 from remit.formats import bacs18
 from remit.formats.payfile import FilePayment, FileStamp
 
@@ -40,15 +38,6 @@ def credits(entries: int) -> list[FilePayment]:
         )
         for i in range(entries)
     ]
-
-
-def median_s(work: Callable[[], object], rounds: int = 3) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(entries: int = 100_000) -> dict[str, float]:

@@ -8,11 +8,9 @@ Targets (issue 10, Speed): writing 100,000 entries offline <= 2 s; ``remit check
 from __future__ import annotations
 
 import gzip
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from bench.timing import median_s
 from remit.formats import nacha
 from remit.formats.payfile import FilePayment, FileStamp
 from remit.testkit.shared import testdata_root
@@ -32,15 +30,6 @@ def payments(entries: int) -> list[FilePayment]:
         )
         for n in range(entries)
     ]  # fmt: skip
-
-
-def median_s(work: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def run(entries: int = 100_000, repeat: int = 3) -> dict[str, float]:

@@ -8,10 +8,7 @@ input should take well under half of that.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
+from bench.timing import median_s
 from remit.formats import offline, registry
 
 ROUTING = ("011000015", "021000021", "026009593", "011000028")
@@ -37,25 +34,16 @@ def payables(fmt: str, entries: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def median_seconds(step: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def run(entries: int = 100_000) -> dict[str, float]:
     """Median seconds per step; printed with the target."""
     figures: dict[str, float] = {}
     for fmt in ("nacha", "bacs18", "pain.001.001.03"):
         data, scheme = payables(fmt, entries), registry.scheme(fmt)
-        figures[f"read_payables_{fmt}"] = median_seconds(
+        figures[f"read_payables_{fmt}"] = median_s(
             lambda d=data, s=scheme: offline.read_payables(d, s)
         )
     payments = offline.read_payables(payables("nacha", entries), registry.scheme("nacha"))
-    figures["remittance_csv"] = median_seconds(lambda: offline.remittance_csv(payments))
+    figures["remittance_csv"] = median_s(lambda: offline.remittance_csv(payments))
     for name, seconds in figures.items():
         print(f"{name:32} {seconds:6.2f} s  ({entries:,} payables; target <= {TARGET_S} s)")
     return figures

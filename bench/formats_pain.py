@@ -19,16 +19,14 @@ Run: ``.venv/bin/python -m bench.formats_pain [entries]``.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import schwifty
 import xmlschema
 from lxml import etree
 
+from bench.timing import median_s
 from remit.formats import iso20022, pain001
 from remit.formats.payfile import FilePayment, FileStamp
 
@@ -59,15 +57,6 @@ def payments(entries: int) -> list[FilePayment]:
     ]
 
 
-def _median(action: Callable[[], object], repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
-
-
 def run(entries: int = 100_000, repeat: int = 3, naive_entries: int = 5_000) -> dict[str, float]:
     """Measure and print the figures; return them (seconds, and the ratios)."""
     rows = payments(entries)
@@ -78,12 +67,12 @@ def run(entries: int = 100_000, repeat: int = 3, naive_entries: int = 5_000) -> 
     reference = xmlschema.XMLSchema(str(iso20022.schema_path(VERSION)))
     figures = {
         "entries": float(entries),
-        "build_s": _median(lambda: pain001.build(rows, ORIGINATOR, STAMP, VERSION), repeat),
-        "validate_s": _median(lambda: xsd.assertValid(tree), repeat),
-        "write_s": _median(lambda: pain001.write(rows, ORIGINATOR, STAMP, VERSION), repeat),
-        "check_s": _median(lambda: pain001.check(data), repeat),
-        "parse_s": _median(lambda: pain001.parse(data), repeat),
-        "xmlschema_s": _median(lambda: reference.validate(etree.fromstring(small)), 1)
+        "build_s": median_s(lambda: pain001.build(rows, ORIGINATOR, STAMP, VERSION), repeat),
+        "validate_s": median_s(lambda: xsd.assertValid(tree), repeat),
+        "write_s": median_s(lambda: pain001.write(rows, ORIGINATOR, STAMP, VERSION), repeat),
+        "check_s": median_s(lambda: pain001.check(data), repeat),
+        "parse_s": median_s(lambda: pain001.parse(data), repeat),
+        "xmlschema_s": median_s(lambda: reference.validate(etree.fromstring(small)), 1)
         * entries
         / min(entries, naive_entries),
         "file_mb": len(data) / 1e6,
