@@ -11,10 +11,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from remit.care.store import care_adjustments, care_runs
+from remit.access.service import actor_for
+from remit.access.store import api_tokens, users
+from remit.care.model import POLICY_MEANINGS, Policy
+from remit.care.store import (
+    actual_records,
+    care_absences,
+    care_adjustments,
+    care_policies,
+    care_runs,
+    planned_visits,
+)
 from remit.cases.store import case_events, cases, correspondence
 from remit.documents.store import documents
+from remit.events.store import webhook_subscriptions
+from remit.jobs.store import jobs
 from remit.ledger import service as ledger
+from remit.parties import service as parties
 from remit.parties.store import bank_changes
 from remit.testkit.web import sign_in
 from remit.web import forms
@@ -32,7 +45,7 @@ def web(demo_db):
         yield client, demo_db, csrf, samples(demo_db)
 
 
-def samples(database) -> dict[str, int]:
+def samples(database) -> dict[str, Any]:
     with database.read() as conn:
         book_id = ledger.book_id_for(conn, BOOK)
         r = care_runs.c
@@ -42,7 +55,17 @@ def samples(database) -> dict[str, int]:
         case_id = conn.execute(
             select(cases.c.id).where(cases.c.book_id == book_id).order_by(cases.c.id)
         ).scalar()
-    return {"run": int(run_id), "case": int(case_id), "party": 1}
+        provider = actor_for(conn, f"demo-provider@{BOOK}").party_in(book_id)
+        assert provider is not None
+        client = min(parties.party_ids_with_role(conn, book_id, "client"))
+        refs = parties.party_names(conn, book_id, [provider, client])
+    return {
+        "run": int(run_id),
+        "case": int(case_id),
+        "party": 1,
+        "provider_ref": refs[provider][0],
+        "client_ref": refs[client][0],
+    }
 
 
 def count(database, table) -> int:
@@ -177,3 +200,235 @@ def test_another_users_token_is_refused(web, demo_db):
             follow_redirects=False,
         )
     assert answer.status_code == 422 and "belongs to another form" in answer.text
+
+
+# The forms of other users' pages: (name, who signs in, page with the form, the form's
+# action, its fields, its file, the table it adds to). ``{pcase}`` is a query the provider
+# raised first; the refs are the demo provider's and a client's.
+PASSWORD = "a long enough password"
+ACTUAL = (
+    "record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out\n"
+    "TOK-1,{client_ref},{provider_ref},K1,PC,phone,2023-01-02T09:00:00,2023-01-02T09:30:00\n"
+)
+MORE_FORMS: list[tuple[str, str, str, str, dict[str, str], Any, Any]] = [
+    (
+        "care import",
+        "demo-clerk",
+        "/b/{b}/care",
+        "/b/{b}/care/import",
+        {"kind": "actual"},
+        {"file": ("ecm.csv", ACTUAL, "text/csv")},
+        actual_records,
+    ),
+    (
+        "care plan",
+        "demo-clerk",
+        "/b/{b}/care",
+        "/b/{b}/care/plan",
+        {"from": "2027-06-07", "to": "2027-06-13"},
+        None,
+        planned_visits,
+    ),
+    (
+        "care reconcile",
+        "demo-clerk",
+        "/b/{b}/care",
+        "/b/{b}/care/reconcile",
+        {"from": "2023-01-02", "to": "2023-01-08"},
+        None,
+        jobs,
+    ),
+    (
+        "care policy",
+        "demo-manager",
+        "/b/{b}/care/policy",
+        "/b/{b}/care/policy",
+        {
+            "from": "2027-04-01",
+            "note": "the new framework",
+            **{name: str(getattr(Policy(), name)) for name in POLICY_MEANINGS},
+        },
+        None,
+        care_policies,
+    ),
+    (
+        "hospital stays",
+        "demo-clerk",
+        "/b/{b}/care/absences",
+        "/b/{b}/care/absences",
+        {},
+        {
+            "file": (
+                "stays.csv",
+                "client_ref,first_day,last_day,reason\n{client_ref},2023-01-02,,fall\n",
+                "text/csv",
+            )
+        },
+        care_absences,
+    ),
+    (
+        "portal visits",
+        "demo-provider",
+        "/portal/{b}/visits",
+        "/portal/{b}/visits",
+        {},
+        {"file": ("visits.csv", ACTUAL, "text/csv")},
+        actual_records,
+    ),
+    (
+        "user",
+        "demo-admin",
+        "/b/{b}/admin/users",
+        "/b/{b}/admin/users",
+        {"username": "new-clerk", "role": "clerk", "password": PASSWORD},
+        None,
+        users,
+    ),
+    (
+        "api token",
+        "demo-admin",
+        "/b/{b}/admin/tokens",
+        "/b/{b}/admin/tokens",
+        {"name": "the nightly export", "scope": "ledger:read"},
+        None,
+        api_tokens,
+    ),
+    (
+        "webhook",
+        "demo-admin",
+        "/b/{b}/admin/webhooks",
+        "/b/{b}/admin/webhooks",
+        {"url": "https://example.org/hook", "event_type": "*"},
+        None,
+        webhook_subscriptions,
+    ),
+    (
+        "job",
+        "demo-manager",
+        "/b/{b}/jobs",
+        "/b/{b}/jobs",
+        {"kind": "cases.escalate"},
+        None,
+        jobs,
+    ),
+    (
+        "entry file job",
+        "demo-clerk",
+        "/b/{b}/jobs",
+        "/b/{b}/jobs/post-file",
+        {},
+        {"file": ("entries.csv", "entry,date,account,debit,credit\n", "text/csv")},
+        jobs,
+    ),
+    (
+        "letter",
+        "demo-clerk",
+        "/b/{b}/parties/{party}",
+        "/b/{b}/parties/{party}/letters",
+        {
+            "template": "general",
+            "channel": "letter",
+            "locale": "en",
+            "subject": "Your remittance",
+            "body": "Paid on Friday.",
+        },
+        None,
+        correspondence,
+    ),
+    (
+        "portal query",
+        "demo-provider",
+        "/portal/{b}/queries",
+        "/portal/{b}/queries",
+        {"subject": "Visit of 2 January", "body": "Was it paid?"},
+        None,
+        cases,
+    ),
+    (
+        "portal comment",
+        "demo-provider",
+        "/portal/{b}/queries/{pcase}",
+        "/portal/{b}/queries/{pcase}/comment",
+        {"body": "The carer's rota is attached."},
+        None,
+        case_events,
+    ),
+    (
+        "portal attachment",
+        "demo-provider",
+        "/portal/{b}/queries/{pcase}",
+        "/portal/{b}/queries/{pcase}/attach",
+        {},
+        {"file": ("rota.txt", "rota for the week\n", "text/plain")},
+        documents,
+    ),
+    (
+        "portal document",
+        "demo-provider",
+        "/portal/{b}/documents",
+        "/portal/{b}/documents",
+        {"title": "Insurance"},
+        {"file": ("insurance.txt", "cover to March\n", "text/plain")},
+        documents,
+    ),
+]
+
+
+def provider_query(client: TestClient, csrf: str) -> int:
+    """A query the signed-in provider raised, for its comment and attachment forms."""
+    raised = client.post(
+        f"/portal/{BOOK}/queries",
+        data={
+            "csrf_token": csrf,
+            "subject": "A query",
+            "body": "Text",
+            forms.FIELD: forms.new_token(),
+        },
+        follow_redirects=False,
+    )
+    assert raised.status_code == 303, raised.text[:2000]
+    return int(raised.headers["location"].rsplit("/", 1)[1])
+
+
+def posted_files(files: Any, ids: dict[str, Any]) -> Any:
+    if files is None:
+        return None
+    return {k: (n, text.format(**ids).encode(), mime) for k, (n, text, mime) in files.items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "user", "page", "action", "fields", "files", "table"),
+    MORE_FORMS,
+    ids=[f[0] for f in MORE_FORMS],
+)
+def test_a_second_submit_of_any_create_form_creates_nothing_more(
+    demo_db, name, user, page, action, fields, files, table
+):
+    ids = samples(demo_db)
+    with TestClient(create_app(demo_db)) as client:
+        csrf = sign_in(client, f"{user}@{BOOK}")
+        if "{pcase}" in page:
+            ids["pcase"] = provider_query(client, csrf)
+        form_page = client.get(url(page, ids))
+        assert form_page.status_code == 200, form_page.text[:2000]
+        action_url = url(action, ids)
+        form_html = form_page.text[form_page.text.index(f'action="{action_url}"') :]
+        token = TOKEN.search(form_html[: form_html.index("</form>")])
+        assert token, f"the {name} form carries no one-time token"
+        before = count(demo_db, table)
+        data = {"csrf_token": csrf, **fields, forms.FIELD: token.group(1)}
+        sent = posted_files(files, ids)
+        first = client.post(action_url, data=data, files=sent, follow_redirects=False)
+        assert first.status_code in (200, 303), first.text[:3000]
+        made = count(demo_db, table)
+        assert made > before, f"the first {name} form made nothing"
+        second = client.post(
+            action_url, data=data, files=posted_files(files, ids), follow_redirects=False
+        )
+        assert second.status_code == 303, second.text[:2000]
+        assert "already=1" in second.headers["location"]
+        if first.status_code == 303:
+            assert second.headers["location"].startswith(first.headers["location"].split("#")[0])
+        assert count(demo_db, table) == made  # nothing more, however often it is sent
+        shown = client.get(second.headers["location"])
+        assert shown.status_code == 200 and "Already done." in shown.text

@@ -11,6 +11,7 @@ from remit.access.model import Permission
 from remit.db import MAX_ID
 from remit.errors import ValidationFailed
 from remit.events import service as webhooks
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/admin/webhooks")
@@ -49,11 +50,15 @@ def webhook_create(
     url: Annotated[str, Form()] = "",
     event_type: Annotated[list[str] | None, Form()] = None,
     description: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> HTMLResponse:
+    """Subscribe a receiver and show its secret this once; a second submit of the form
+    goes to the list, the secret not shown again."""
     values = {"url": url, "event_type": event_type or [], "description": description}
     receiver = webhooks.receiver_problems(url)  # the look-up, before the write lock
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "webhook")
             made = webhooks.create_subscription(
                 conn,
                 ctx.actor,
@@ -64,6 +69,7 @@ def webhook_create(
                 description,
                 receiver=receiver,
             )
+            forms.spend(conn, ctx, once, "webhook", f"/b/{ctx.code}/admin/webhooks")
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), values, status=422)
     return _list(ctx, {}, {}, secret=made)
