@@ -5,9 +5,11 @@ a form without its token is refused in words and saves nothing."""
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -432,3 +434,78 @@ def test_a_second_submit_of_any_create_form_creates_nothing_more(
         assert count(demo_db, table) == made  # nothing more, however often it is sent
         shown = client.get(second.headers["location"])
         assert shown.status_code == 200 and "Already done." in shown.text
+
+
+@pytest.mark.parametrize(
+    ("name", "user", "page", "action", "fields", "files", "table"),
+    MORE_FORMS,
+    ids=[f[0] for f in MORE_FORMS],
+)
+def test_any_create_form_without_its_token_is_refused_and_saves_nothing(
+    demo_db, name, user, page, action, fields, files, table
+):
+    ids = samples(demo_db)
+    with TestClient(create_app(demo_db)) as client:
+        csrf = sign_in(client, f"{user}@{BOOK}")
+        if "{pcase}" in page:
+            ids["pcase"] = provider_query(client, csrf)
+        before = (count(demo_db, table), count(demo_db, form_submissions))
+        answer = client.post(
+            url(action, ids),
+            data={"csrf_token": csrf, **fields},
+            files=posted_files(files, ids),
+            follow_redirects=False,
+        )
+    assert answer.status_code == 422, answer.text[:2000]
+    assert "one-time token: reload the page and send it again" in answer.text
+    assert (count(demo_db, table), count(demo_db, form_submissions)) == before
+
+
+class Inbox:
+    """An SMTP handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def test_a_second_submit_of_an_email_sends_and_keeps_nothing_more(demo_db, monkeypatch):
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = Controller(inbox, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        monkeypatch.setenv("REMIT_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("REMIT_SMTP_PORT", str(port))
+        monkeypatch.setenv("REMIT_SMTP_FROM", "payments@riverside.example")
+        ids = samples(demo_db)
+        with TestClient(create_app(demo_db)) as client:
+            csrf = sign_in(client, f"demo-clerk@{BOOK}")
+            action = url("/b/{b}/parties/{party}/letters", ids)
+            data = {
+                "csrf_token": csrf,
+                "template": "general",
+                "channel": "email",
+                "locale": "en",
+                "to": "accounts@provider.example",
+                "subject": "Your remittance",
+                "body": "Paid on Friday.",
+                forms.FIELD: forms.new_token(),
+            }
+            before = count(demo_db, correspondence)
+            first = client.post(action, data=data, follow_redirects=False)
+            assert first.status_code == 303, first.text[:2000]
+            second = client.post(action, data=data, follow_redirects=False)
+            unsent = client.post(action, data={**data, forms.FIELD: ""}, follow_redirects=False)
+    finally:
+        server.stop()
+    assert second.status_code == 303
+    assert second.headers["location"] == first.headers["location"] + "?already=1"
+    assert unsent.status_code == 422 and "one-time token" in unsent.text
+    assert count(demo_db, correspondence) == before + 1
+    assert len(inbox.messages) == 1  # one e-mail, however often the form is sent
