@@ -509,3 +509,33 @@ def test_a_second_submit_of_an_email_sends_and_keeps_nothing_more(demo_db, monke
     assert unsent.status_code == 422 and "one-time token" in unsent.text
     assert count(demo_db, correspondence) == before + 1
     assert len(inbox.messages) == 1  # one e-mail, however often the form is sent
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "says"),
+    [
+        (
+            "/b/{b}/admin/tokens",
+            {"name": "the nightly export", "scope": "ledger:read"},
+            "(the nightly export) was made when the form was first sent",
+        ),
+        (
+            "/b/{b}/admin/webhooks",
+            {"url": "https://example.org/hook", "event_type": "*"},
+            "(https://example.org/hook) was made when the form was first sent",
+        ),
+    ],
+    ids=["api token", "webhook"],
+)
+def test_a_secret_shown_once_and_sent_twice_says_what_to_do(demo_db, action, fields, says):
+    """A double click shows the second answer: the secret of the first is not shown again,
+    and the page says which one was made and how to get a secret that was missed."""
+    with TestClient(create_app(demo_db)) as client:
+        csrf = sign_in(client, f"demo-admin@{BOOK}")
+        data = {"csrf_token": csrf, **fields, forms.FIELD: forms.new_token()}
+        first = client.post(url(action, {}), data=data, follow_redirects=False)
+        assert first.status_code == 200 and "it will not be shown again" in first.text
+        again = client.post(url(action, {}), data=data, follow_redirects=True)
+    assert again.status_code == 200 and "Already done." in again.text
+    assert says in again.text
+    assert "it will not be shown again" not in again.text  # no secret on the second answer

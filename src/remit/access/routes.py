@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access import tokens
@@ -111,12 +111,19 @@ def users_unlock(ctx: Users, user_id: Id) -> Response:
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-def tokens_page(ctx: Tokens) -> HTMLResponse:
-    return _tokens(ctx, {}, None)
+def tokens_page(
+    ctx: Tokens, made: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
+    """The tokens; ``made``: the one a form sent twice made (its text was shown once)."""
+    return _tokens(ctx, {}, None, made=made)
 
 
 def _tokens(
-    ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken | None, status: int = 200
+    ctx: Ctx,
+    errors: dict[str, list[str]],
+    issued: tokens.IssuedToken | None,
+    status: int = 200,
+    made: int | None = None,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = tokens.list_tokens(conn, ctx.actor, ctx.book_id)
@@ -134,6 +141,7 @@ def _tokens(
         issued=issued,
         scopes=list(tokens.SCOPES),
         staff=staff,
+        made=made,
     )
 
 
@@ -154,7 +162,8 @@ def tokens_issue(
             issued = tokens.issue_token(
                 conn, ctx.actor, ctx.book_id, name, scope or [], expires_in_days, user_id
             )
-            forms.spend(conn, ctx, once, "access.token", f"/b/{ctx.code}/admin/tokens")
+            target = f"/b/{ctx.code}/admin/tokens?made={issued.id}"
+            forms.spend(conn, ctx, once, "access.token", target)
     except ValidationFailed as exc:
         return _tokens(ctx, field_errors(exc), None, 422)
     return _tokens(ctx, {}, issued)

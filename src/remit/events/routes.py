@@ -24,6 +24,7 @@ def _list(
     values: dict[str, Any],
     secret: tuple[int, str] | None = None,
     status: int = 200,
+    made: int | None = None,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = webhooks.list_subscriptions(conn, ctx.actor, ctx.book_id)
@@ -36,12 +37,17 @@ def _list(
         values=values,
         secret=secret,
         event_types=webhooks.EVENT_TYPES,
+        made=made,
     )
 
 
 @router.get("", response_class=HTMLResponse)
-def webhook_list(ctx: Manage) -> HTMLResponse:
-    return _list(ctx, {}, {})
+def webhook_list(
+    ctx: Manage, made: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
+    """The subscriptions; ``made``: the one a form sent twice made (its secret was shown
+    once)."""
+    return _list(ctx, {}, {}, made=made)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -69,7 +75,8 @@ def webhook_create(
                 description,
                 receiver=receiver,
             )
-            forms.spend(conn, ctx, once, "webhook", f"/b/{ctx.code}/admin/webhooks")
+            target = f"/b/{ctx.code}/admin/webhooks?made={made[0]}"
+            forms.spend(conn, ctx, once, "webhook", target)
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), values, status=422)
     return _list(ctx, {}, {}, secret=made)
