@@ -18,6 +18,7 @@ from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 BOOK = "riverside"
 MONDAY = date(2023, 1, 2)  # before any demo package: only this test's visits
@@ -71,7 +72,7 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
     )
     answer = client.post(
         f"/b/{BOOK}/care/import",
-        data={"csrf_token": csrf, "kind": "actual"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual"},
         files={"file": ("ecm.csv", bad, "text/csv")},
     )
     assert answer.status_code == 422 and "Nothing was saved" in answer.text
@@ -81,7 +82,7 @@ def test_an_import_with_errors_shows_each_line_in_place_and_imports_nothing(web)
     )
     partial = client.post(
         f"/b/{BOOK}/care/import",
-        data={"csrf_token": csrf, "kind": "actual", "valid_only": "true"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual", "valid_only": "true"},
         files={"file": ("ecm.csv", bad, "text/csv")},
         follow_redirects=True,
     )
@@ -101,14 +102,14 @@ def test_reconcile_decide_post_and_the_portal(web):
     )  # 18 of 30: short by 12, an exception
     done = client.post(
         f"/b/{BOOK}/care/import",
-        data={"csrf_token": csrf, "kind": "actual"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual"},
         files={"file": ("ecm.csv", good, "text/csv")},
         follow_redirects=True,
     )
     assert "imported 1 row(s) of ecm.csv" in done.text
     job = client.post(
         f"/b/{BOOK}/care/reconcile",
-        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02"},
+        data={"once": new_token(), "csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02"},
         follow_redirects=False,
     )
     assert job.status_code == 303 and "/jobs/" in job.headers["location"]
@@ -147,7 +148,7 @@ def test_reconcile_decide_post_and_the_portal(web):
     assert answered.status_code == 200
     attached = agency.post(
         f"/portal/{BOOK}/queries/{case_id}/attach",
-        data={"csrf_token": agency_token},
+        data={"once": new_token(), "csrf_token": agency_token},
         files={"file": ("rota.csv", b"carer,start\nK1,09:02\n", "text/csv")},
         follow_redirects=True,
     )
@@ -211,7 +212,7 @@ def test_reconcile_decide_post_and_the_portal(web):
     )  # as if it did not exist
     upload = provider.post(
         f"/portal/{BOOK}/visits",
-        data={"csrf_token": token},
+        data={"once": new_token(), "csrf_token": token},
         files={
             "file": (
                 "mine.csv",
@@ -235,12 +236,12 @@ def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     )
     client.post(
         f"/b/{BOOK}/care/import",
-        data={"csrf_token": csrf, "kind": "actual"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual"},
         files={"file": ("ecm.csv", good, "text/csv")},
     )
     client.post(
         f"/b/{BOOK}/care/reconcile",
-        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-08"},
+        data={"once": new_token(), "csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-08"},
     )
     Worker(database, vault(), "pages").run_until_empty()
     page = client.get(f"/b/{BOOK}/care/reports?from=2023-01-02&to=2023-01-08")
@@ -264,7 +265,7 @@ def test_the_page_reconciles_one_provider_and_lists_records_in_no_run(web):
     )
     client.post(
         f"/b/{BOOK}/care/import",
-        data={"csrf_token": csrf, "kind": "actual"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual"},
         files={"file": ("late.csv", late, "text/csv")},
     )
     home = client.get(f"/b/{BOOK}/care")
@@ -277,13 +278,20 @@ def test_the_page_reconciles_one_provider_and_lists_records_in_no_run(web):
     assert wrong.status_code == 422 and "no provider" in wrong.text
     refused = client.post(
         f"/b/{BOOK}/care/reconcile",
-        data={"csrf_token": csrf, "from": "2023-01-02", "to": "2023-01-02", "providers": "NOPE"},
+        data={
+            "once": new_token(),
+            "csrf_token": csrf,
+            "from": "2023-01-02",
+            "to": "2023-01-02",
+            "providers": "NOPE",
+        },
     )
     assert refused.status_code == 422 and "no provider &#39;NOPE&#39;" in refused.text
     assert 'value="NOPE"' in refused.text  # what was typed is kept
     job = client.post(
         f"/b/{BOOK}/care/reconcile",
         data={
+            "once": new_token(),
             "csrf_token": csrf,
             "from": "2023-01-02",
             "to": "2023-01-02",

@@ -26,6 +26,7 @@ from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 
 @pytest.mark.parametrize(
@@ -262,13 +263,25 @@ def test_the_policy_page_shows_every_number_with_its_meaning_and_makes_a_version
     form = {k: str(v) for k, v in Policy(late_minutes=20, late_exception=1).as_dict().items()}
     bad = client.post(
         f"/b/{DEMO}/care/policy",
-        data={**form, "late_exception": "3", "from": "2023-01-01", "csrf_token": csrf},
+        data={
+            "once": new_token(),
+            **form,
+            "late_exception": "3",
+            "from": "2023-01-01",
+            "csrf_token": csrf,
+        },
     )
     assert bad.status_code == 422 and "0 (a flag only) or 1 (also an exception)" in bad.text
     assert 'value="3"' in bad.text  # what was typed is kept
     done = client.post(
         f"/b/{DEMO}/care/policy",
-        data={**form, "from": "2023-01-01", "note": "late visits to review", "csrf_token": csrf},
+        data={
+            "once": new_token(),
+            **form,
+            "from": "2023-01-01",
+            "note": "late visits to review",
+            "csrf_token": csrf,
+        },
         follow_redirects=True,
     )
     assert done.status_code == 200 and "policy from 2023-01-01 saved" in done.text
@@ -299,14 +312,14 @@ def test_hospital_stays_are_uploaded_on_their_page(pages):
     body = f"client_ref,first_day,last_day,reason\n{ids['client']},2023-01-02,,fall\n".encode()
     done = client.post(
         f"/b/{DEMO}/care/absences",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("stays.csv", body, "text/csv")},
         follow_redirects=True,
     )
     assert "recorded 1 hospital stay(s)" in done.text and "not yet back" in done.text
     bad = client.post(
         f"/b/{DEMO}/care/absences",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={
             "file": ("stays.csv", b"client_ref,first_day,reason\nNOPE,2023-01-02,x\n", "text/csv")
         },

@@ -214,7 +214,7 @@ def test_the_import_notice_says_what_was_kept_as_unplanned(pages):
     body = HEADER + f"PU-1,NOBODY-YET,{client.provider_ref},K1,HC,app,2023-01-02T09:00:00,"
     answer = client.post(
         "/b/riverside/care/import",
-        data={"csrf_token": csrf, "kind": "actual"},
+        data={"once": new_token(), "csrf_token": csrf, "kind": "actual"},
         files={"file": ("ecm.csv", body + "2023-01-02T09:30:00\n", "text/csv")},
     )
     assert answer.status_code == 200, answer.text
@@ -231,7 +231,7 @@ def test_the_portal_tells_the_provider_what_was_kept_under_an_unknown_client(dem
         body = HEADER + f"PU-2,NOBODY-YET,{ref},K1,HC,app,2023-01-02T09:00:00,2023-01-02T09:30:00\n"
         answer = client.post(
             "/portal/riverside/visits",
-            data={"csrf_token": csrf},
+            data={"once": new_token(), "csrf_token": csrf},
             files={"file": ("visits.csv", body, "text/csv")},
         )
     assert answer.status_code == 200, answer.text

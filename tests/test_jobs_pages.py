@@ -12,6 +12,7 @@ from remit.config import vault
 from remit.jobs.worker import Worker
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 BOOK = "riverside"
 GOOD = (
@@ -33,7 +34,11 @@ def web(demo_db):
 
 
 def _start(client, csrf, **data):
-    return client.post(f"/b/{BOOK}/jobs", data={"csrf_token": csrf, **data}, follow_redirects=False)
+    return client.post(
+        f"/b/{BOOK}/jobs",
+        data={"once": new_token(), "csrf_token": csrf, **data},
+        follow_redirects=False,
+    )
 
 
 def test_a_job_started_from_the_page_shows_live_progress_then_its_result(web):
@@ -64,13 +69,13 @@ def test_an_entry_file_is_posted_by_a_job_and_a_bad_one_fails_with_every_problem
     csrf = sign_in(client, f"demo-clerk@{BOOK}")
     good = client.post(
         f"/b/{BOOK}/jobs/post-file",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("entries.csv", GOOD, "text/csv")},
         follow_redirects=False,
     )
     bad = client.post(
         f"/b/{BOOK}/jobs/post-file",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("broken.csv", BAD, "text/csv")},
         follow_redirects=False,
     )
@@ -95,13 +100,13 @@ def test_a_clerk_cannot_start_what_needs_another_permission_and_bad_files_are_re
     assert unknown.status_code == 422 and "choose a kind of job" in unknown.text
     exe = client.post(
         f"/b/{BOOK}/jobs/post-file",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("run.exe", b"MZ\x90\x00" + b"\x00" * 60, "application/octet-stream")},
     )
     assert exe.status_code == 422 and "Nothing was saved" in exe.text
     big = client.post(
         f"/b/{BOOK}/jobs/post-file",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("big.csv", b"a," * (5 * 1024 * 1024 + 10), "text/csv")},
     )
     assert big.status_code == 422 and "MB" in big.text
@@ -144,7 +149,7 @@ def test_a_json_entry_file_is_posted_from_the_page_as_the_page_says(web):
     started = {
         name: client.post(
             f"/b/{BOOK}/jobs/post-file",
-            data={"csrf_token": csrf},
+            data={"once": new_token(), "csrf_token": csrf},
             files={"file": (name, content, "application/json")},
             follow_redirects=False,
         )

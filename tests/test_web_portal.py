@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 BOOK = "riverside"
 PROVIDER, PROVIDER2 = f"demo-provider@{BOOK}", f"demo-provider2@{BOOK}"
@@ -21,18 +22,23 @@ def test_another_partys_case_or_document_answers_as_a_missing_one(demo_db):
     csrf = sign_in(owner, PROVIDER)
     asked = owner.post(
         f"/portal/{BOOK}/queries",
-        data={"subject": "March invoice", "body": "Why short?", "csrf_token": csrf},
+        data={
+            "once": new_token(),
+            "subject": "March invoice",
+            "body": "Why short?",
+            "csrf_token": csrf,
+        },
         follow_redirects=False,
     )
     case_id = int(asked.headers["location"].rsplit("/", 1)[1])
     owner.post(
         f"/portal/{BOOK}/queries/{case_id}/attach",
-        data={"csrf_token": csrf},
+        data={"once": new_token(), "csrf_token": csrf},
         files={"file": ("timesheet.csv", b"date,hours\n2026-03-02,7\n", "text/csv")},
     )
     uploaded = owner.post(
         f"/portal/{BOOK}/documents",
-        data={"csrf_token": csrf, "title": "Insurance"},
+        data={"once": new_token(), "csrf_token": csrf, "title": "Insurance"},
         files={"file": ("insurance.txt", b"Policy RV-778", "text/plain")},
     )
     assert uploaded.status_code == 200
@@ -48,7 +54,8 @@ def test_another_partys_case_or_document_answers_as_a_missing_one(demo_db):
             for a in (
                 other.get(f"/portal/{BOOK}/queries/{object_id}"),
                 other.post(
-                    f"/portal/{BOOK}/queries/{object_id}/comment", data={**posted, "body": "x"}
+                    f"/portal/{BOOK}/queries/{object_id}/comment",
+                    data={"once": new_token(), **posted, "body": "x"},
                 ),
                 other.post(
                     f"/portal/{BOOK}/queries/{object_id}/transition",
@@ -95,7 +102,12 @@ def test_a_step_not_allowed_on_ones_own_query_is_a_refusal_not_a_missing_query(d
     csrf = sign_in(client, PROVIDER)
     asked = client.post(
         f"/portal/{BOOK}/queries",
-        data={"subject": "April invoice", "body": "Why short?", "csrf_token": csrf},
+        data={
+            "once": new_token(),
+            "subject": "April invoice",
+            "body": "Why short?",
+            "csrf_token": csrf,
+        },
         follow_redirects=False,
     )
     case_id = int(asked.headers["location"].rsplit("/", 1)[1])
@@ -118,7 +130,7 @@ def test_a_page_notice_is_only_what_remit_wrote(demo_db):
         assert page.status_code == 200 and "0800 000 000" not in page.text
     planned = client.post(
         f"/b/{BOOK}/care/plan",
-        data={"csrf_token": csrf, "from": "2026-12-07", "to": "2026-12-07"},
+        data={"once": new_token(), "csrf_token": csrf, "from": "2026-12-07", "to": "2026-12-07"},
         follow_redirects=False,
     )
     assert planned.status_code == 303

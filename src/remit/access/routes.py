@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from remit.access import tokens
@@ -14,6 +14,7 @@ from remit.access.sessions import unlock
 from remit.db import MAX_ID
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.parties.service import party_id_for
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 P = Permission
@@ -58,6 +59,7 @@ def users_add(
     role: Annotated[str, Form()] = "",
     party_ref: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
     values = {
         "username": username,
@@ -85,17 +87,20 @@ def users_add(
             raise ValidationFailed(problems)
         assert chosen is not None
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "access.user")
             party = party_id_for(conn, ctx.book_id, party_ref.strip()) if portal else None
             add_user(
                 conn, ctx.actor, name, password, display_name, email, [(ctx.book_id, chosen)], party
             )
+            target = f"/b/{ctx.code}/admin/users?added={name}"
+            forms.spend(conn, ctx, once, "access.user", target)
     except ValidationFailed as exc:
         return _users(ctx, values, field_errors(exc), 422)
     except NotFound as exc:
         return _users(ctx, values, {"party_ref": [str(exc)]}, 422)
     except Conflict as exc:
         return _users(ctx, values, {"username": [str(exc)]}, 409)
-    return RedirectResponse(f"/b/{ctx.code}/admin/users?added={name}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/users/{user_id}/unlock")
@@ -106,12 +111,19 @@ def users_unlock(ctx: Users, user_id: Id) -> Response:
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-def tokens_page(ctx: Tokens) -> HTMLResponse:
-    return _tokens(ctx, {}, None)
+def tokens_page(
+    ctx: Tokens, made: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
+    """The tokens; ``made``: the one a form sent twice made (its text was shown once)."""
+    return _tokens(ctx, {}, None, made=made)
 
 
 def _tokens(
-    ctx: Ctx, errors: dict[str, list[str]], issued: tokens.IssuedToken | None, status: int = 200
+    ctx: Ctx,
+    errors: dict[str, list[str]],
+    issued: tokens.IssuedToken | None,
+    status: int = 200,
+    made: int | None = None,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = tokens.list_tokens(conn, ctx.actor, ctx.book_id)
@@ -129,6 +141,7 @@ def _tokens(
         issued=issued,
         scopes=list(tokens.SCOPES),
         staff=staff,
+        made=made,
     )
 
 
@@ -139,12 +152,18 @@ def tokens_issue(
     scope: Annotated[list[str] | None, Form()] = None,
     expires_in_days: Annotated[int, Form()] = 90,
     user_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+    once: forms.Once = "",
 ) -> HTMLResponse:
+    """Make an API token and show its text this once; a second submit of the form goes to
+    the list, the text not shown again."""
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "access.token")
             issued = tokens.issue_token(
                 conn, ctx.actor, ctx.book_id, name, scope or [], expires_in_days, user_id
             )
+            target = f"/b/{ctx.code}/admin/tokens?made={issued.id}"
+            forms.spend(conn, ctx, once, "access.token", target)
     except ValidationFailed as exc:
         return _tokens(ctx, field_errors(exc), None, 422)
     return _tokens(ctx, {}, issued)

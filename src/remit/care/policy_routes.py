@@ -19,6 +19,7 @@ from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.parties import service as parties
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors, notice_redirect, signed_notice
 
 router = APIRouter(prefix="/b/{book}/care")
@@ -68,6 +69,7 @@ async def policy_set(request: Request, ctx: PolicyCtx) -> Response:
     """A new version of the book's policy (or of a provider's override) from a date."""
     form = await request.form()
     typed = {k: str(form.get(k, ""))[:200] for k in (*NAMES, "from", "provider", "note")}
+    once = str(form.get(forms.FIELD, ""))
     problems: list[Problem] = []
     numbers: dict[str, object] = {}
     for name in NAMES:
@@ -85,6 +87,7 @@ async def policy_set(request: Request, ctx: PolicyCtx) -> Response:
             raise ValidationFailed(problems)
         policy = Policy.from_mapping(numbers)
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.policy")
             provider = None
             if typed["provider"].strip():
                 found = parties.party_ids_for(conn, ctx.book_id, [typed["provider"].strip()])
@@ -96,6 +99,11 @@ async def policy_set(request: Request, ctx: PolicyCtx) -> Response:
             care.set_policy(
                 conn, ctx.actor, ctx.book_id, policy, first, provider, typed["note"].strip()
             )
+            whose = f"provider {typed['provider'].strip()}'s" if provider else "the book's"
+            answer = notice_redirect(
+                ctx, f"/b/{ctx.code}/care/policy", f"{whose} policy from {first.isoformat()} saved"
+            )
+            forms.spend(conn, ctx, once, "care.policy", answer.headers["location"])
     except ValidationFailed as exc:
         errors = field_errors(exc)
         if "provider_party_id" in errors:
@@ -103,10 +111,7 @@ async def policy_set(request: Request, ctx: PolicyCtx) -> Response:
         if "effective_from" in errors:
             errors["from"] = errors.pop("effective_from")
         return _policy_page(ctx, errors, typed, status=422)
-    whose = f"provider {typed['provider'].strip()}'s" if provider else "the book's"
-    return notice_redirect(
-        ctx, f"/b/{ctx.code}/care/policy", f"{whose} policy from {first.isoformat()} saved"
-    )
+    return answer
 
 
 STATUS_CHOICES = tuple((s, visits.STATUS_WORDS[s]) for s in PLANNED_STATUSES)
@@ -188,22 +193,27 @@ def absences_page(ctx: Read, notice: str = "", sig: str = "") -> HTMLResponse:
 
 
 @router.post("/absences", response_class=HTMLResponse)
-def absences_upload(ctx: Import, file: Annotated[UploadFile, File()]) -> Response:
+def absences_upload(
+    ctx: Import, file: Annotated[UploadFile, File()], once: forms.Once = ""
+) -> Response:
     """Clients' hospital stays from a file, all or nothing."""
     content = file.file.read(MAX_UPLOAD_BYTES + 1)
     try:
         if len(content) > MAX_UPLOAD_BYTES:
             raise ValidationFailed([Problem("file", "the file is too large", "too_large")])
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.absences")
             count = imports.import_absences(
                 conn, ctx.actor, ctx.book_id, file.filename or "absences.csv", content
             )
+            answer = notice_redirect(
+                ctx, f"/b/{ctx.code}/care/absences", f"recorded {count} hospital stay(s)"
+            )
+            forms.spend(conn, ctx, once, "care.absences", answer.headers["location"])
     except ValidationFailed as exc:
         lines = [
             f"line {p.line}, {p.field}: {p.message}" if p.line else f"{p.field}: {p.message}"
             for p in exc.problems[:50]
         ]
         return _absences_page(ctx, lines, status=422)
-    return notice_redirect(
-        ctx, f"/b/{ctx.code}/care/absences", f"recorded {count} hospital stay(s)"
-    )
+    return answer

@@ -123,14 +123,18 @@ def care_plan(
     ctx: Import,
     first: Annotated[str, Form(alias="from")] = "",
     last: Annotated[str, Form(alias="to")] = "",
+    once: forms.Once = "",
 ) -> Response:
     try:
         start, end = _dates(first, last)
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.plan")
             report = care.plan_period(conn, ctx.actor, ctx.book_id, start, end)
+            answer = notice_redirect(ctx, f"/b/{ctx.code}/care", report.text())
+            forms.spend(conn, ctx, once, "care.plan", answer.headers["location"])
     except ValidationFailed as exc:
         return _home(ctx, field_errors(exc), {"from": first, "to": last}, status=422)
-    return notice_redirect(ctx, f"/b/{ctx.code}/care", report.text())
+    return answer
 
 
 @router.post("/import", response_class=HTMLResponse)
@@ -139,6 +143,7 @@ def care_import(
     file: Annotated[UploadFile, File()],
     kind: Annotated[str, Form()] = "actual",
     valid_only: Annotated[bool, Form()] = False,
+    once: forms.Once = "",
 ) -> Response:
     content = file.file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "upload.csv"
@@ -151,25 +156,30 @@ def care_import(
             raise ValidationFailed(
                 [Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB", "size")]
             )
-        if kind == "packages":
-            with ctx.db.write() as conn:
-                made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name, content)
-            return notice_redirect(
-                ctx, f"/b/{ctx.code}/care", f"commissioned {len(made)} care package(s) from {name}"
-            )
-        reader = imports.import_planned if kind == "planned" else imports.import_actual
         with ctx.db.write() as conn:
-            result = reader(conn, ctx.actor, ctx.book_id, name, content, valid_only)
+            forms.replay_if_spent(conn, ctx, once, "care.import")
+            if kind == "packages":
+                made = care_packages.import_packages(conn, ctx.actor, ctx.book_id, name, content)
+                notice = f"commissioned {len(made)} care package(s) from {name}"
+            else:
+                reader = imports.import_planned if kind == "planned" else imports.import_actual
+                result = reader(conn, ctx.actor, ctx.book_id, name, content, valid_only)
+                notice = _import_notice(name, result)
+            answer = notice_redirect(ctx, f"/b/{ctx.code}/care", notice)
+            forms.spend(conn, ctx, once, "care.import", answer.headers["location"])
     except ValidationFailed as exc:
         return _home(ctx, _import_errors(exc), {"kind": kind, "valid_only": valid_only}, status=422)
-    notice = (
+    return answer
+
+
+def _import_notice(name: str, result: imports.ImportResult) -> str:
+    return (
         f"{name} was imported before: nothing new"
         if result.replayed
         else f"imported {result.rows} row(s) of {name}"
         + (f"; {result.kept_text()}" if result.kept_text() else "")
         + (f"; {result.rejected} rejected (download below)" if result.rejected else "")
     )
-    return notice_redirect(ctx, f"/b/{ctx.code}/care", notice)
 
 
 def _import_errors(exc: ValidationFailed) -> dict[str, list[str]]:
@@ -188,6 +198,7 @@ def care_reconcile(
     first: Annotated[str, Form(alias="from")] = "",
     last: Annotated[str, Form(alias="to")] = "",
     providers: Annotated[str, Form(max_length=4000)] = "",
+    once: forms.Once = "",
 ) -> Response:
     """Reconcile in the background: the job's page shows the progress and the result.
     ``providers``: references separated by commas or spaces; none is every provider."""
@@ -196,6 +207,7 @@ def care_reconcile(
     try:
         _dates(first, last)
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.reconcile")
             if refs:  # named in words now, not as a failed job later
                 runs.provider_ids_for(conn, ctx.actor, ctx.book_id, refs)
             job_id = jobs.enqueue(
@@ -205,6 +217,7 @@ def care_reconcile(
                 "care.reconcile",
                 {"from": first, "to": last, **({"providers": refs} if refs else {})},
             )
+            target = forms.spend(conn, ctx, once, "care.reconcile", f"/b/{ctx.code}/jobs/{job_id}")
     except ValidationFailed as exc:
         errors = field_errors(exc)
         for name, key in (("from", "reconcile_from"), ("to", "reconcile_to")):
@@ -213,7 +226,7 @@ def care_reconcile(
         if "provider" in errors:
             errors["providers"] = errors.pop("provider")
         return _home(ctx, errors, values, status=422)
-    return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/unmatched", response_class=HTMLResponse)
@@ -623,7 +636,10 @@ def _portal_page(
 
 @portal.post("", response_class=HTMLResponse)
 def portal_upload(
-    ctx: Portal, file: Annotated[UploadFile, File()], valid_only: Annotated[bool, Form()] = False
+    ctx: Portal,
+    file: Annotated[UploadFile, File()],
+    valid_only: Annotated[bool, Form()] = False,
+    once: forms.Once = "",
 ) -> Response:
     content = file.file.read(MAX_UPLOAD_BYTES + 1)
     name = file.filename or "visits.csv"
@@ -633,6 +649,7 @@ def portal_upload(
                 [Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB", "size")]
             )
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.portal_visits")
             result = imports.import_actual(
                 conn,
                 ctx.actor,
@@ -642,9 +659,17 @@ def portal_upload(
                 valid_only,
                 provider_party_id=ctx.actor.party_in(ctx.book_id),
             )
+            answer = notice_redirect(
+                ctx, f"/portal/{ctx.code}/visits", _portal_notice(name, result)
+            )
+            forms.spend(conn, ctx, once, "care.portal_visits", answer.headers["location"])
     except ValidationFailed as exc:
         return _portal_page(ctx, _import_errors(exc), status=422)
-    notice = (
+    return answer
+
+
+def _portal_notice(name: str, result: imports.ImportResult) -> str:
+    return (
         f"{name} was sent before: nothing new"
         if result.replayed
         else f"received {result.rows} visit record(s)"
@@ -655,7 +680,6 @@ def portal_upload(
             else ""
         )
     )
-    return notice_redirect(ctx, f"/portal/{ctx.code}/visits", notice)
 
 
 @portal.get("/runs/{run_id}/selfbill.{fmt}")

@@ -21,7 +21,7 @@ its Message-ID lets an officer check the mail server's log before sending again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -218,12 +218,15 @@ def send_email(
     mailer: mail.Mailer | None,
     case_id: int | None = None,
     to: str | None = None,
+    on_kept: Callable[[Connection, int], object] | None = None,
 ) -> int:
     """Send an e-mail to the party (its first contact's address, or ``to``) and keep it.
 
     Returns the item's id whether the server accepted it or not: its ``status`` says which
     (``sent``, or ``failed`` with the server's answer in ``error``). Input that cannot be
     sent (no address, a missing field, no SMTP set up) is refused and nothing is stored.
+    ``on_kept(conn, item_id)`` runs in the transaction that keeps the item, before it is
+    sent: an exception there keeps and sends nothing (a page spends its one-time token).
     """
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
     if mailer is None:
@@ -241,6 +244,8 @@ def send_email(
         item_id, message = _store_email(
             conn, actor, book_id, party_id, template, locale, context, mailer.sender, case_id, to
         )
+        if on_kept is not None:
+            on_kept(conn, item_id)
     error: str | None = None
     try:
         mailer.send(message)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection
 
 from remit.access.model import Permission
 from remit.cases import correspondence
@@ -74,13 +75,20 @@ def log_call(ctx: Send, party_id: Id, form: Fields) -> Response:
 def send_item(ctx: Send, party_id: Id, form: Fields) -> Response:
     """Issue a letter (PDF) or send an e-mail from a template, in English or Spanish."""
     template, channel = form.get("template", ""), form.get("channel", "letter")
+    once, kind = form.get(forms.FIELD, ""), "email" if channel == "email" else "letter"
+
+    def spend(conn: Connection, item_id: int) -> str:  # in the transaction that keeps the item
+        return forms.spend(conn, ctx, once, kind, f"/b/{ctx.code}/correspondence/{item_id}")
+
     spec = TEMPLATES.get(template)
     context = {
         f.name: form[f.name] for f in (spec.fields if spec else ()) if form.get(f.name, "").strip()
     }
     try:
         case_id = _case_id(form.get("case_id", ""))
-        if channel == "email":
+        if kind == "email":
+            with ctx.db.read() as conn:  # a second submit sends nothing
+                forms.replay_if_spent(conn, ctx, once, kind)
             item_id = correspondence.send_email(
                 ctx.db,
                 ctx.actor,
@@ -92,9 +100,11 @@ def send_item(ctx: Send, party_id: Id, form: Fields) -> Response:
                 ctx.web.mailer(),
                 case_id,
                 form.get("to", "").strip() or None,
+                on_kept=spend,
             )
         else:
             with ctx.db.write() as conn:
+                forms.replay_if_spent(conn, ctx, once, kind)
                 item_id = correspondence.issue_letter(
                     conn,
                     ctx.actor,
@@ -105,6 +115,7 @@ def send_item(ctx: Send, party_id: Id, form: Fields) -> Response:
                     context,
                     case_id,
                 )
+                spend(conn, item_id)
     except ValidationFailed as exc:
         return _party_page(ctx, party_id, field_errors(exc), {"kind": "letter", **form})
     return RedirectResponse(f"/b/{ctx.code}/correspondence/{item_id}", status_code=303)

@@ -11,6 +11,7 @@ from remit.access.model import Permission
 from remit.db import MAX_ID
 from remit.errors import ValidationFailed
 from remit.events import service as webhooks
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/admin/webhooks")
@@ -23,6 +24,7 @@ def _list(
     values: dict[str, Any],
     secret: tuple[int, str] | None = None,
     status: int = 200,
+    made: int | None = None,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = webhooks.list_subscriptions(conn, ctx.actor, ctx.book_id)
@@ -35,12 +37,17 @@ def _list(
         values=values,
         secret=secret,
         event_types=webhooks.EVENT_TYPES,
+        made=made,
     )
 
 
 @router.get("", response_class=HTMLResponse)
-def webhook_list(ctx: Manage) -> HTMLResponse:
-    return _list(ctx, {}, {})
+def webhook_list(
+    ctx: Manage, made: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> HTMLResponse:
+    """The subscriptions; ``made``: the one a form sent twice made (its secret was shown
+    once)."""
+    return _list(ctx, {}, {}, made=made)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -49,11 +56,15 @@ def webhook_create(
     url: Annotated[str, Form()] = "",
     event_type: Annotated[list[str] | None, Form()] = None,
     description: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> HTMLResponse:
+    """Subscribe a receiver and show its secret this once; a second submit of the form
+    goes to the list, the secret not shown again."""
     values = {"url": url, "event_type": event_type or [], "description": description}
     receiver = webhooks.receiver_problems(url)  # the look-up, before the write lock
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "webhook")
             made = webhooks.create_subscription(
                 conn,
                 ctx.actor,
@@ -64,6 +75,8 @@ def webhook_create(
                 description,
                 receiver=receiver,
             )
+            target = f"/b/{ctx.code}/admin/webhooks?made={made[0]}"
+            forms.spend(conn, ctx, once, "webhook", target)
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), values, status=422)
     return _list(ctx, {}, {}, secret=made)

@@ -18,6 +18,7 @@ from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.jobs import service as jobs
 from remit.jobs.model import JobKind, job_kind, job_kinds
+from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors
 
 router = APIRouter(prefix="/b/{book}/jobs")
@@ -68,7 +69,7 @@ def job_list(
 
 
 @router.post("", response_class=HTMLResponse)
-def job_start(ctx: Run, kind: Annotated[str, Form()] = "") -> Response:
+def job_start(ctx: Run, kind: Annotated[str, Form()] = "", once: forms.Once = "") -> Response:
     """Start a kind that takes no parameters from the page."""
     known = job_kind(kind)
     try:
@@ -77,19 +78,22 @@ def job_start(ctx: Run, kind: Annotated[str, Form()] = "") -> Response:
                 [Problem("kind", "choose a kind of job from the list", "unknown_kind")]
             )
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "job")
             job_id = jobs.enqueue(conn, ctx.actor, ctx.book_id, kind, {})
+            target = forms.spend(conn, ctx, once, "job", f"/b/{ctx.code}/jobs/{job_id}")
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), {"kind": kind}, status=422)
-    return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/post-file", response_class=HTMLResponse)
-def job_post_file(ctx: Run, file: Annotated[UploadFile, File()]) -> Response:
+def job_post_file(ctx: Run, file: Annotated[UploadFile, File()], once: forms.Once = "") -> Response:
     """Upload an entry file (CSV or JSON) and queue ``ledger.post_file`` for it."""
     content = file.file.read(MAX_UPLOAD_BYTES + 1)  # enough to refuse a bigger file
     name = file.filename or ""
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "job.post_file")
             require(ctx.actor, ctx.book_id, Permission.LEDGER_POST)
             require(ctx.actor, ctx.book_id, Permission.DOCUMENT_UPLOAD)
             file_id = documents.store_file(conn, ctx.book_id, name, content)
@@ -100,9 +104,10 @@ def job_post_file(ctx: Run, file: Annotated[UploadFile, File()]) -> Response:
                 "ledger.post_file",
                 {"file_id": file_id, "name": name[:255]},
             )
+            target = forms.spend(conn, ctx, once, "job.post_file", f"/b/{ctx.code}/jobs/{job_id}")
     except ValidationFailed as exc:
         return _list(ctx, field_errors(exc), status=422)
-    return RedirectResponse(f"/b/{ctx.code}/jobs/{job_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/{job_id}", response_class=HTMLResponse)

@@ -9,7 +9,9 @@ spent: ``spend`` raises ``Replayed``, the second creation rolls back, and the ro
 the user where the first led, with the words "already done" (``already_done``). A failed
 submit rolls back with its transaction, token and all, so the corrected form may be sent
 with the same token. A form with no token is refused in words: scripts use the API, whose
-POSTs take an Idempotency-Key instead.
+POSTs take an Idempotency-Key instead. A form that posts and carries no token is a state
+change a second submit cannot repeat, listed with its reason in
+``tests/test_form_token_walk.py``, which fails on any other.
 
     try:
         with ctx.db.write() as conn:

@@ -23,6 +23,7 @@ from remit.ledger.model import StatementLine
 from remit.money import Money
 from remit.parties.service import get_party_public
 from remit.reports.tables import Column, Kind, table_csv
+from remit.web import forms
 from remit.web.deps import Ctx, Id, NeedPortal, field_errors
 from remit.web.downloads import download, file_response
 
@@ -131,11 +132,17 @@ def queries(ctx: Portal) -> HTMLResponse:
 
 @router.post("/queries", response_class=HTMLResponse)
 def query_submit(
-    ctx: Portal, subject: Annotated[str, Form()] = "", body: Annotated[str, Form()] = ""
+    ctx: Portal,
+    subject: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "portal.query")
             case_id = cases.portal_raise_query(conn, ctx.actor, ctx.book_id, subject, body)
+            target = f"/portal/{ctx.code}/queries/{case_id}"
+            forms.spend(conn, ctx, once, "portal.query", target)
     except ValidationFailed as exc:
         with ctx.db.read() as conn:
             rows = cases.portal_cases(conn, ctx.actor, ctx.book_id)
@@ -152,7 +159,7 @@ def query_submit(
             errors=errors,
             values={"subject": subject, "body": body},
         )
-    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/queries/{case_id}", response_class=HTMLResponse)
@@ -167,13 +174,18 @@ def _query(ctx: Ctx, case_id: Id, errors: dict[str, list[str]], status: int = 20
 
 
 @router.post("/queries/{case_id}/comment", response_class=HTMLResponse)
-def query_comment(ctx: Portal, case_id: Id, body: Annotated[str, Form()] = "") -> Response:
+def query_comment(
+    ctx: Portal, case_id: Id, body: Annotated[str, Form()] = "", once: forms.Once = ""
+) -> Response:
+    target = f"/portal/{ctx.code}/queries/{case_id}"
     try:
         with _yours("query"), ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "portal.comment")
             cases.comment(conn, ctx.actor, ctx.book_id, case_id, body)
+            forms.spend(conn, ctx, once, "portal.comment", target)
     except ValidationFailed as exc:
         return _query(ctx, case_id, field_errors(exc), 422)
-    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post("/queries/{case_id}/transition", response_class=HTMLResponse)
@@ -193,14 +205,19 @@ def query_transition(
 
 
 @router.post("/queries/{case_id}/attach", response_class=HTMLResponse)
-def query_attach(ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
+def query_attach(
+    ctx: Portal, case_id: Id, file: Annotated[UploadFile, File()], once: forms.Once = ""
+) -> Response:
     content = file.file.read()
+    target = f"/portal/{ctx.code}/queries/{case_id}"
     try:
         with _yours("query"), ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "portal.attach")
             cases.attach(conn, ctx.actor, ctx.book_id, case_id, file.filename or "", content)
+            forms.spend(conn, ctx, once, "portal.attach", target)
     except ValidationFailed as exc:
         return _query(ctx, case_id, field_errors(exc), 422)
-    return RedirectResponse(f"/portal/{ctx.code}/queries/{case_id}", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/documents", response_class=HTMLResponse)
@@ -216,17 +233,23 @@ def _documents(ctx: Ctx, errors: dict[str, list[str]], status: int = 200) -> HTM
 
 @router.post("/documents", response_class=HTMLResponse)
 def documents_upload(
-    ctx: Portal, file: Annotated[UploadFile, File()], title: Annotated[str, Form()] = ""
+    ctx: Portal,
+    file: Annotated[UploadFile, File()],
+    title: Annotated[str, Form()] = "",
+    once: forms.Once = "",
 ) -> Response:
     content = file.file.read()
+    target = f"/portal/{ctx.code}/documents?uploaded=1"
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "portal.document")
             documents.portal_upload(
                 conn, ctx.actor, ctx.book_id, file.filename or "", content, title
             )
+            forms.spend(conn, ctx, once, "portal.document", target)
     except ValidationFailed as exc:
         return _documents(ctx, field_errors(exc), 422)
-    return RedirectResponse(f"/portal/{ctx.code}/documents?uploaded=1", status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/documents/{document_id}")
