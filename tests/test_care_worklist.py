@@ -26,6 +26,7 @@ from remit.errors import Conflict, NotFound, ValidationFailed
 from remit.testkit.care_worklist import seed_long_run
 from remit.testkit.web import sign_in
 from remit.web.app import create_app
+from remit.web.forms import new_token
 
 BOOK = "riverside"
 
@@ -338,24 +339,31 @@ def test_the_provider_answers_in_its_portal_and_the_officer_sees_it(big_run):
     row = int(re.search(r'id="row-(\d+)"', page.text).group(1))
     refused = agency.post(
         f"/portal/{BOOK}/visits/outcomes/{row}/answer",
-        data={"csrf_token": token, "run_id": run_id, "body": "bad\x00text"},
+        data={"csrf_token": token, "run_id": run_id, "body": "bad\x00text", "once": new_token()},
     )
     assert refused.status_code == 422 and f"Your answer (exception {row})" in refused.text
     assert "bad" in refused.text  # what was typed is kept
-    sent = agency.post(
-        f"/portal/{BOOK}/visits/outcomes/{row}/answer",
-        data={"csrf_token": token, "run_id": run_id, "body": "the client was in hospital"},
-        files={"file": ("letter.csv", b"date,ward\n2023-02-06,7\n", "text/csv")},
-        follow_redirects=True,
+    once = new_token()
+    answer = {"csrf_token": token, "run_id": run_id, "body": "the client was in hospital"}
+    sent, again = (
+        agency.post(
+            f"/portal/{BOOK}/visits/outcomes/{row}/answer",
+            data=answer | {"once": once},
+            files={"file": ("letter.csv", b"date,ward\n2023-02-06,7\n", "text/csv")},
+            follow_redirects=True,
+        )
+        for _ in range(2)  # a double click: the same one-time token twice
     )
     assert sent.status_code == 200 and f"your answer to exception {row} was sent" in sent.text
     assert "You answered" in sent.text and "letter.csv" in sent.text
+    assert again.status_code == 200 and "lready done" in again.text
+    assert again.text.count("You answered") == sent.text.count("You answered")  # one answer
     other = TestClient(client.app)
     other_token = sign_in(other, f"demo-provider2@{BOOK}")
     assert other.get(f"/portal/{BOOK}/visits/runs/{run_id}").status_code == 404
     stolen = other.post(
         f"/portal/{BOOK}/visits/outcomes/{row}/answer",
-        data={"csrf_token": other_token, "run_id": run_id, "body": "ours"},
+        data={"csrf_token": other_token, "run_id": run_id, "body": "ours", "once": new_token()},
     )
     assert stolen.status_code == 404
     sign_in(client, f"demo-clerk@{BOOK}")

@@ -83,10 +83,6 @@ STATE_CHANGES: dict[tuple[str, str], str] = {
     ("care/templates/care/run.html", "/b/{{ code }}/care/adjustments/{{ a.id }}/decide"): (
         "only a pending adjustment is decided"
     ),
-    (
-        "care/templates/care/portal_run.html",
-        "/portal/{{ code }}/visits/outcomes/{{ e.id }}/answer",
-    ): "to do: the provider's answer is made here and has no token yet",
 }
 
 

@@ -13,6 +13,7 @@ from remit.access.model import Permission
 from remit.care import worklist
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
+from remit.web import forms
 from remit.web.deps import Ctx, Id, NeedPortal, field_errors, notice_redirect, signed_notice
 
 portal = APIRouter(prefix="/portal/{book}/visits")
@@ -64,8 +65,10 @@ def portal_answer(
     run_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     body: Annotated[str, Form(max_length=8000)] = "",
     file: Annotated[UploadFile | None, File()] = None,
+    once: forms.Once = "",
 ) -> Response:
-    """The provider's answer to one exception; the typed text is kept when it is refused."""
+    """The provider's answer to one exception; the typed text is kept when it is refused,
+    and the same form sent twice answers once."""
     content = file.file.read(MAX_UPLOAD_BYTES + 1) if file is not None else b""
     name = (file.filename or "answer") if file is not None and content else ""
     try:
@@ -74,10 +77,13 @@ def portal_answer(
                 [Problem("file", f"at most {MAX_UPLOAD_BYTES // 2**20} MB", "size")]
             )
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "care.answer")
             done = worklist.answer(conn, ctx.actor, ctx.book_id, outcome_id, body, name, content)
+            path = f"/portal/{ctx.code}/visits/runs/{done['run_id']}"
+            answer = notice_redirect(ctx, path, f"your answer to exception {outcome_id} was sent")
+            forms.spend(conn, ctx, once, "care.answer", answer.headers["location"])
     except ValidationFailed as exc:
         errors = {f"o{outcome_id}-{k}": v for k, v in field_errors(exc).items()}
         values = {f"o{outcome_id}-body": body}
         return _page(ctx, run_id, 1, errors, values, status=422)
-    path = f"/portal/{ctx.code}/visits/runs/{done['run_id']}"
-    return notice_redirect(ctx, path, f"your answer to exception {outcome_id} was sent")
+    return answer
