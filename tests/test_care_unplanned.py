@@ -454,6 +454,17 @@ def test_a_packages_file_in_another_currency_than_the_providers_names_the_line(d
     ]
 
 
+def _brightwell_with_card(conn, clerk, book, card):
+    """Provider P3, Brightwell Care, with no care package: only this rate card."""
+    create_parties(
+        conn,
+        Actor.system("test"),
+        book,
+        [NewParty("P3", "Brightwell Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
+    )
+    rates.import_rates(conn, clerk, book, "card.csv", card.encode())
+
+
 def test_unplanned_care_of_a_provider_with_only_a_rate_card_is_posted_in_its_currency(
     db, book, council
 ):
@@ -465,13 +476,7 @@ def test_unplanned_care_of_a_provider_with_only_a_rate_card_is_posted_in_its_cur
     card += "P3,HC,,2026-04-01,24.00,GBP\n"
     record = HEADER + "B1,C1,P3,K9,HC,app,2026-11-03T15:00:00,2026-11-03T15:30:00\n"
     with db.write() as conn:
-        create_parties(
-            conn,
-            Actor.system("test"),
-            book,
-            [NewParty("P3", "Brightwell Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
-        )
-        rates.import_rates(conn, clerk, book, "card.csv", card.encode())
+        _brightwell_with_card(conn, clerk, book, card)
         imports.import_actual(conn, clerk, book, "b.csv", record.encode())
         (run,) = [
             s
@@ -502,13 +507,7 @@ def test_unplanned_care_is_priced_at_the_rate_cards_band_of_its_check_in(db, boo
     record = HEADER + "W1,C1,P3,K9,HC,app,2026-11-07T10:00:00,2026-11-07T10:30:00\n"
     record += "W2,C1,P3,K9,HC,app,2026-11-03T10:00:00,2026-11-03T10:30:00\n"
     with db.write() as conn:
-        create_parties(
-            conn,
-            Actor.system("test"),
-            book,
-            [NewParty("P3", "Brightwell Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
-        )
-        rates.import_rates(conn, clerk, book, "card.csv", card.encode())
+        _brightwell_with_card(conn, clerk, book, card)
         imports.import_actual(conn, clerk, book, "w.csv", record.encode())
         runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
     with db.write() as conn:
