@@ -269,6 +269,22 @@ def checked_period(first: date, last: date, max_days: int) -> None:
         raise ValidationFailed(problems)
 
 
+def empty_cells(
+    rows: list[tuple[int, dict[str, str]]], name: str, columns: tuple[str, ...]
+) -> list[Problem]:
+    """A "required" problem for every empty cell of ``columns`` in ``csv_records``' rows.
+
+    >>> [(p.line, p.field) for p in empty_cells([(2, {"a": "", "b": "1"})], "x.csv", ("a", "b"))]
+    [(2, 'a')]
+    """
+    return [
+        Problem(c, "required", "required", line, name)
+        for line, row in rows
+        for c in columns
+        if not row.get(c)
+    ]
+
+
 def csv_records(
     content: bytes, name: str, columns: tuple[str, ...]
 ) -> list[tuple[int, dict[str, str]]]:

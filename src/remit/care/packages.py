@@ -28,7 +28,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Permission, require
-from remit.care.model import MAX_CARERS, MAX_PLANNED_MINUTES, csv_records, rate_millionths
+from remit.care.model import (
+    MAX_CARERS,
+    MAX_PLANNED_MINUTES,
+    csv_records,
+    empty_cells,
+    rate_millionths,
+)
 from remit.care.service import (
     SERVICE_CODE_MAX,
     NewPackage,
@@ -125,12 +131,7 @@ def import_packages(
 
 def _rows(content: bytes, name: str) -> tuple[list[tuple[int, dict[str, str]]], list[Problem]]:
     rows = csv_records(content, name, COLUMNS)
-    problems = [
-        Problem(c, "required", "required", line, name)
-        for line, row in rows
-        for c in COLUMNS
-        if not row.get(c)
-    ]
+    problems = empty_cells(rows, name, COLUMNS)
     cells = [p for line, row in rows for p in _cell_problems(row, line, name)]
     if cells:  # before any value is looked up in the database (PostgreSQL refuses a NUL)
         raise ValidationFailed(sorted(problems + cells, key=lambda p: (p.line or 0, p.field)))

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, insert, select, tuple_
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.care.model import csv_records, rate_millionths
+from remit.care.model import csv_records, empty_cells, rate_millionths
 from remit.care.service import SERVICE_CODE_MAX, currency_problems
 from remit.care.store import care_provider_rates
 from remit.errors import Problem, ValidationFailed
@@ -240,12 +240,7 @@ def import_rates(
 def _read(content: bytes, name: str) -> list[tuple[int, dict[str, str]]]:
     """The file's rows with their line numbers; a refusal for what makes it no rate card."""
     rows = csv_records(content, name, COLUMNS)
-    problems = [
-        Problem(c, "required", "required", line, name)
-        for line, row in rows
-        for c in COLUMNS
-        if not row.get(c)
-    ]
+    problems = empty_cells(rows, name, COLUMNS)
     problems += [
         p
         for line, row in rows
