@@ -398,6 +398,16 @@ def posted_files(files: Any, ids: dict[str, Any]) -> Any:
     return {k: (n, text.format(**ids).encode(), mime) for k, (n, text, mime) in files.items()}
 
 
+def signed_in(demo_db: Any, client: Any, user: str, page: str) -> tuple[dict[str, Any], str]:
+    """The sample ids for the form's URLs (a provider's own query made when the page needs
+    one) and the CSRF token of ``user`` signed in."""
+    ids = samples(demo_db)
+    csrf = sign_in(client, f"{user}@{BOOK}")
+    if "{pcase}" in page:
+        ids["pcase"] = provider_query(client, csrf)
+    return ids, csrf
+
+
 @pytest.mark.parametrize(
     ("name", "user", "page", "action", "fields", "files", "table"),
     MORE_FORMS,
@@ -406,11 +416,8 @@ def posted_files(files: Any, ids: dict[str, Any]) -> Any:
 def test_a_second_submit_of_any_create_form_creates_nothing_more(
     demo_db, name, user, page, action, fields, files, table
 ):
-    ids = samples(demo_db)
     with TestClient(create_app(demo_db)) as client:
-        csrf = sign_in(client, f"{user}@{BOOK}")
-        if "{pcase}" in page:
-            ids["pcase"] = provider_query(client, csrf)
+        ids, csrf = signed_in(demo_db, client, user, page)
         form_page = client.get(url(page, ids))
         assert form_page.status_code == 200, form_page.text[:2000]
         action_url = url(action, ids)
@@ -444,11 +451,8 @@ def test_a_second_submit_of_any_create_form_creates_nothing_more(
 def test_any_create_form_without_its_token_is_refused_and_saves_nothing(
     demo_db, name, user, page, action, fields, files, table
 ):
-    ids = samples(demo_db)
     with TestClient(create_app(demo_db)) as client:
-        csrf = sign_in(client, f"{user}@{BOOK}")
-        if "{pcase}" in page:
-            ids["pcase"] = provider_query(client, csrf)
+        ids, csrf = signed_in(demo_db, client, user, page)
         before = (count(demo_db, table), count(demo_db, form_submissions))
         answer = client.post(
             url(action, ids),
