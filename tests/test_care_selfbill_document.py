@@ -14,7 +14,8 @@ from sqlalchemy import insert, update
 from remit.care import imports, payables, runs, selfbill
 from remit.care import service as care
 from remit.care.store import actual_records, visit_outcomes
-from remit.parties.store import contacts
+from remit.ledger import service as ledger
+from remit.parties.store import contacts, party_identifiers
 
 MONDAY = date(2026, 11, 2)
 TODAY = date(2026, 11, 20)
@@ -73,7 +74,8 @@ def test_a_draft_names_its_number_dates_parties_and_wording(db, book, week):
     assert "DRAFT" in first and f"test-SB-P1-{run_id}" in first
     assert "Issue date: 20 Nov 2026" in first and "Payment due: 4 Dec 2026" in first
     assert "Sunrise Home Care" in first and "1 Mill Lane" in first and "Riverside RV1 2AB" in first
-    assert "Test council" in first and "VAT: not applicable" in first
+    assert "Test council" in first and "Address not set" in first
+    assert "VAT number: not registered" in first
     assert "This is a self-billed invoice" in first
     assert "agrees not to issue sales invoices" in first
     late = next(line for line in bill.lines if line["record_ref"] == "R10")
@@ -86,6 +88,34 @@ def test_a_draft_names_its_number_dates_parties_and_wording(db, book, week):
     assert late["flags"] == "late arrival, left early"
     text = "".join(pages)
     assert "late arrival, left early" in text and "09:20" in text and "09:50" in text
+
+
+def test_the_council_and_provider_addresses_and_vat_numbers_are_on_the_bill(db, book, week, system):
+    """HMRC's self-billing rules: both parties' names and addresses, and the supplier's VAT
+    registration number when it has one; the book's details are set once by an admin."""
+    run_id = week["runs"][week["p1"]]
+    with db.write() as conn:
+        ledger.set_book_details(
+            conn,
+            system,
+            book,
+            address="Town Hall\n1 River Street\nRV1 1AA",
+            vat_number="GB 980780684",
+        )
+        conn.execute(
+            insert(party_identifiers).values(
+                party_id=week["p1"], scheme="uk_vat", value="223456719"
+            )
+        )
+    with db.read() as conn:
+        bill = selfbill.self_bill(conn, week["clerk"], book, run_id, today=TODAY)
+    fields = dict(selfbill.header_fields(bill))
+    assert fields["Council address"] == "Town Hall, 1 River Street, RV1 1AA"
+    assert fields["Council VAT number"] == "GB 980 7806 84"
+    assert fields["Provider VAT number"] == "GB 223 4567 19"
+    first = _text(selfbill.selfbill_pdf(bill))[0]
+    assert "1 River Street" in first and "RV1 1AA" in first
+    assert "VAT number: GB 980 7806 84" in first and "VAT number: GB 223 4567 19" in first
 
 
 def test_each_page_has_its_own_total_and_the_last_the_grand_total(db, book, week, monkeypatch):

@@ -175,6 +175,20 @@ def test_reopen_needs_a_manager_and_is_audited(seeded):
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
 
 
+def test_book_details_are_shown_and_set_by_an_admin(seeded):
+    shown = runner.invoke(app, ["ledger", "book-details", "-b", "riverside"])
+    assert shown.exit_code == 0, shown.output
+    assert "Town Hall, 1 River" in shown.output and "VAT number: 115356727" in shown.output
+    args = ["ledger", "book-details", "-b", "riverside", "--vat-number", "GB 980 7806 84"]
+    clerk = runner.invoke(app, [*args, "--as", "demo-clerk@riverside"])
+    assert clerk.exit_code == 2 and "book.admin" in clerk.output
+    bad = runner.invoke(app, [*args[:-1], "GB123456789"])
+    assert bad.exit_code == 2 and "vat_number" in bad.output and "check digits" in bad.output
+    done = runner.invoke(app, [*args, "--address", "Town Hall\\nRV1 1AA"])
+    assert done.exit_code == 0 and "VAT number: 980780684" in done.output, done.output
+    assert "address: Town Hall, RV1 1AA" in done.output
+
+
 def test_user_add_checks_the_password(seeded):
     short = runner.invoke(
         app,

@@ -217,6 +217,9 @@ def seed(
                 conn, system, org.code, org.name, org.currency, org.timezone, org.calendar
             )
             ledger.open_accounts(conn, system, book_id, COUNCIL_CHART)
+            if org.code in BOOK_DETAILS:
+                address, vat = BOOK_DETAILS[org.code]
+                ledger.set_book_details(conn, system, book_id, address=address, vat_number=vat)
             ids = _parties(conn, system, book_id, org, scale, rng)
             _users(conn, system, book_id, org.code, ids)
             _bank_details(conn, vault, book_id, org, ids["provider"], rng)
@@ -252,6 +255,26 @@ def _month(index: int) -> tuple[date, date]:
     return first, month_bounds(first.year, first.month)[1]
 
 
+# The demo books' own details for their documents (fictional addresses; VAT numbers made
+# with HMRC's check digits by demo_vat_number, not registered to anyone).
+BOOK_DETAILS: dict[str, tuple[str, str]] = {
+    "riverside": (
+        "Riverside Council\nAdult Social Care Finance\nTown Hall, 1 River Street\n"
+        "Riverside RV1 1AA",
+        "115356727",
+    ),
+    "valley-app": ("Valley Child Care Payments\n100 Orchard Avenue\nFresno, CA 93721", ""),
+}
+
+
+def demo_vat_number(n: int) -> str:
+    """A 9-digit number that passes HMRC's 9755 check (weights 8..2, + 55, mod 97): made up
+    from ``n`` with no random draw, so the rest of the demo's data stays the same."""
+    base = f"{(1_234_567 + n * 7_919) % 9_000_000 + 1_000_000:07d}"
+    total = sum(int(d) * w for d, w in zip(base, range(8, 1, -1), strict=True))
+    return f"{base}{(-(total + 55)) % 97:02d}"
+
+
 def _with_refs(party_ids: list[int], pattern: str) -> list[tuple[int, str]]:
     return [(pid, pattern.format(n)) for n, pid in enumerate(party_ids, start=1)]
 
@@ -273,6 +296,8 @@ def _parties(
             if org.currency == "USD"
             else {IdentifierScheme.UK_COMPANY: f"{rng.randrange(10**8):08d}"}
         )
+        if org.currency == "GBP" and n % 3 == 0:  # a third of the council's providers
+            ident = {**ident, IdentifierScheme.UK_VAT: demo_vat_number(n)}
         name = f"{rng.choice(PLACE)} {rng.choice(org.provider_words)}"
         specs["provider"].append(
             NewParty(

@@ -38,7 +38,8 @@ from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import NotFound
 from remit.ledger import service as ledger
-from remit.parties.service import party_names, postal_address
+from remit.parties.model import IdentifierScheme
+from remit.parties.service import party_identifier, party_names, postal_address
 from remit.reports.tables import (
     Column,
     Kind,
@@ -79,6 +80,9 @@ class SelfBill:
     issued_on: date  # the posting date, or today while a draft
     due_on: date  # the issue date + the provider's payment terms
     provider_address: str
+    provider_vat_number: str | None
+    book_address: str
+    book_vat_number: str | None
     currency: str
     locale: str
     lines: tuple[dict[str, Any], ...]
@@ -93,6 +97,9 @@ class SelfBill:
 
     def day(self, value: date | None) -> str:
         return local_date(value, self.locale)
+
+    def vat(self, number: str | None) -> str:
+        return vat_text(number)
 
     @property
     def draft(self) -> bool:
@@ -212,6 +219,9 @@ def self_bill(
         issued,
         due,
         postal_address(conn, book_id, provider),
+        party_identifier(conn, book_id, provider, IdentifierScheme.UK_VAT),
+        str(book.get("address") or ""),
+        book.get("vat_number"),
         currency,
         locale,
         tuple(found),
@@ -375,6 +385,16 @@ def selfbill_csv(bill: SelfBill) -> bytes:
     return table_csv(LINE_COLUMNS, (*bill.lines, *bill.adjustments))
 
 
+def vat_text(number: str | None) -> str:
+    """A VAT registration number as HMRC prints it (GB 123 4567 89), or "not registered"."""
+    if not number:
+        return "not registered"
+    if number.isdigit() and len(number) in (9, 12):
+        groups = [number[:3], number[3:7], number[7:9], number[9:]]
+        return "GB " + " ".join(g for g in groups if g)
+    return f"GB {number}"
+
+
 def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
     """The document's header, as (label, value); dates stay dates (the XLSX types them)."""
     return [
@@ -382,9 +402,12 @@ def header_fields(bill: SelfBill) -> list[tuple[str, Any]]:
         ("Issue date", bill.issued_on),
         ("Payment due", bill.due_on),
         ("Council", bill.book_name),
+        ("Council address", bill.book_address.replace("\n", ", ") or "not set"),
+        ("Council VAT number", vat_text(bill.book_vat_number)),
         ("Provider", bill.provider_name),
         ("Provider ref", bill.provider_ref),
-        ("Provider address", bill.provider_address or "not held"),
+        ("Provider address", bill.provider_address.replace("\n", ", ") or "not held"),
+        ("Provider VAT number", vat_text(bill.provider_vat_number)),
         ("Period", f"{bill.day(bill.period_start)} to {bill.day(bill.period_end)}"),
         ("Run", bill.run_id),
         ("Status", bill.status),

@@ -157,6 +157,34 @@ def post_file(
     )
 
 
+@ledger_app.command("book-details")
+@user_errors
+def book_details(
+    address: str | None = typer.Option(
+        None, help='Postal address, lines separated by "\\n" or newlines ("" clears it).'
+    ),
+    vat_number: str | None = typer.Option(None, help='VAT registration number ("" clears it).'),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Show, or set (admin, audited), the book's address and VAT number for its documents."""
+    database = open_database()
+    actor = resolve_actor(database, as_user)
+    book_id = resolve_book(database, book)
+    with database.write() as conn:
+        if address is None and vat_number is None:
+            ledger.require_read(actor, book_id)
+            found = ledger.get_book(conn, book_id)
+        else:
+            lines = None if address is None else address.replace("\\n", "\n")
+            found = ledger.set_book_details(
+                conn, actor, book_id, address=lines, vat_number=vat_number
+            )
+    console.print(f"{found['name']} ({found['code']})")
+    console.print("address: " + (found["address"] or "not set").replace("\n", ", "))
+    console.print("VAT number: " + (found["vat_number"] or "not set"))
+
+
 @ledger_app.command("close-period")
 @user_errors
 def close_period(

@@ -58,7 +58,9 @@ from remit.ledger.store import (
     postings,
 )
 from remit.money import CURRENCY_EXPONENTS
-from remit.text import DATE_MAX, DATE_MIN
+from remit.parties.model import IdentifierScheme
+from remit.parties.rules import normalise_identifier, uk_vat_problems
+from remit.text import DATE_MAX, DATE_MIN, text_problem
 
 __all__ = ["get_entry", "list_periods", "post", "post_entries", "post_entry_file", "reverse"]
 
@@ -135,6 +137,56 @@ def get_book(conn: Connection, book_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no book {book_id}")
     return dict(row)
+
+
+ADDRESS_MAX = 500
+ADDRESS_LINES_MAX = 8
+
+
+def set_book_details(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    *,
+    address: str | None = None,
+    vat_number: str | None = None,
+) -> dict[str, Any]:
+    """Set the book's postal address and VAT number (admin, audited); None keeps a value,
+    "" clears it. Its documents (self-billed invoices) show both."""
+    require(actor, book_id, Permission.BOOK_ADMIN)
+    before = get_book(conn, book_id)
+    values: dict[str, str | None] = {}
+    problems: list[Problem] = []
+    if address is not None:
+        lines = [line.strip() for line in address.replace("\r\n", "\n").split("\n")]
+        cleaned = "\n".join(line for line in lines if line)
+        found = text_problem(cleaned, "address", max_chars=ADDRESS_MAX, multiline=True)
+        if found is not None:
+            problems.append(found)
+        elif cleaned.count("\n") >= ADDRESS_LINES_MAX:
+            problems.append(Problem("address", f"at most {ADDRESS_LINES_MAX} lines", "length"))
+        values["address"] = cleaned or None
+    if vat_number is not None:
+        compact = normalise_identifier(IdentifierScheme.UK_VAT, vat_number) if vat_number else ""
+        if compact:
+            problems += uk_vat_problems(vat_number, "vat_number")
+        values["vat_number"] = compact or None
+    if problems:
+        raise ValidationFailed(problems)
+    changed = {k: v for k, v in values.items() if before.get(k) != v}
+    if changed:
+        conn.execute(update(books).where(books.c.id == book_id).values(**changed))
+        audit.record(
+            conn,
+            actor,
+            "book.details",
+            "book",
+            book_id,
+            {k: before.get(k) for k in changed},
+            changed,
+            book_id,
+        )
+    return get_book(conn, book_id)
 
 
 def list_books(conn: Connection) -> list[dict[str, Any]]:

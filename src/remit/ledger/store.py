@@ -47,6 +47,10 @@ books = Table(
     Column("created_at", String(32), nullable=False),
     # Holiday calendar for business days (SLAs, pay dates): "GB-ENG", "US", "US-CA", "XFED".
     Column("calendar", String(16), nullable=False, server_default="GB-ENG"),
+    # The organisation's own details for its documents (self-billed invoices, letters):
+    # postal address (lines separated by newlines) and VAT registration number.
+    Column("address", String(500)),
+    Column("vat_number", String(20)),
 )
 
 accounts = Table(

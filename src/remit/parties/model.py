@@ -40,6 +40,7 @@ class IdentifierScheme(StrEnum):
     US_SSN = "us_ssn"
     US_ITIN = "us_itin"
     UK_COMPANY = "uk_company"
+    UK_VAT = "uk_vat"  # a VAT registration number (HMRC): shown on self-billed invoices
 
 
 class BankScheme(StrEnum):

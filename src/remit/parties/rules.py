@@ -5,7 +5,8 @@ Every problem names the field and the check that failed; check names are stable 
 that tests, imports and screens rely on:
 
 - identifiers: ``ein_format``, ``ein_prefix``, ``ssn_format``, ``itin_format``,
-  ``uk_company_format``, ``uk_company_prefix``, ``unknown_scheme``
+  ``uk_company_format``, ``uk_company_prefix``, ``uk_vat_format``,
+  ``uk_vat_checksum``, ``unknown_scheme``
 - bank details: ``required``, ``unknown_field``, ``unknown_scheme``, ``aba_format``,
   ``aba_checksum``, ``aba_prefix``, ``us_account_format``, ``us_account_type``,
   ``sort_code_format``, ``uk_account_format``, ``iban_format``, ``iban_checksum``,
@@ -35,7 +36,9 @@ from schwifty.exceptions import (
     InvalidLength,
     SchwiftyException,
 )
+from stdnum.exceptions import InvalidChecksum as NumberChecksum
 from stdnum.exceptions import InvalidComponent, ValidationError
+from stdnum.gb import vat as gb_vat
 from stdnum.us import ein, itin, rtn, ssn
 
 from remit.errors import Problem
@@ -109,6 +112,8 @@ def normalise_identifier(scheme: IdentifierScheme | str, value: str) -> str:
         compact = compact.upper()
         if compact.isascii() and compact.isdigit() and len(compact) < 8:
             compact = compact.zfill(8)
+    if scheme == IdentifierScheme.UK_VAT:
+        compact = gb_vat.compact(compact)
     return compact
 
 
@@ -131,7 +136,29 @@ def validate_identifier(
         return _check_uk_company(normalise_identifier(scheme, value), field)
     if scheme in _US_NUMBERS:
         return _check_us_number(IdentifierScheme(scheme), value, field)
+    if scheme == IdentifierScheme.UK_VAT:
+        return uk_vat_problems(value, field)
     return [Problem(field, f"unknown identifier scheme {scheme!r}", "unknown_scheme")]
+
+
+def uk_vat_problems(value: str, field: str = "vat_number") -> list[Problem]:
+    """A UK VAT registration number: 9 digits (12 with a branch), GB optional, with HMRC's
+    check digits (both the mod-97 and the 9755 series), or a GD/HA government number; python-
+    stdnum holds the rules.
+
+    >>> uk_vat_problems("GB 980 7806 84")
+    []
+    >>> [p.check for p in uk_vat_problems("GB123456789")]
+    ['uk_vat_checksum']
+    """
+    try:
+        gb_vat.validate(value)
+    except NumberChecksum:
+        return [Problem(field, "the check digits do not match (HMRC)", "uk_vat_checksum")]
+    except ValidationError:
+        message = "a UK VAT number is GB and 9 digits (12 with a branch), or GD/HA and 3 digits"
+        return [Problem(field, message, "uk_vat_format")]
+    return []
 
 
 def _check_us_number(scheme: IdentifierScheme, value: str, field: str) -> list[Problem]:

@@ -357,6 +357,19 @@ def postal_address(conn: Connection, book_id: int, party_id: int) -> str:
     return str(found or "")
 
 
+def party_identifier(
+    conn: Connection, book_id: int, party_id: int, scheme: IdentifierScheme
+) -> str | None:
+    """One identifier of the book's party (its VAT number for a self-bill), or None."""
+    i, p = party_identifiers.c, parties.c
+    found = conn.execute(
+        select(i.value)
+        .join(parties, p.id == i.party_id)
+        .where(and_(p.book_id == book_id, i.party_id == party_id, i.scheme == str(scheme)))
+    ).scalar()
+    return None if found is None else str(found)
+
+
 def party_ids_for(conn: Connection, book_id: int, refs: Iterable[str]) -> dict[str, int]:
     wanted = list(dict.fromkeys(refs))
     found: dict[str, int] = {}
