@@ -463,6 +463,26 @@ def test_reversing_an_unsettled_entry_leaves_nothing_open(db, book, system, two_
         assert ledger.integrity_problems(conn) == []
 
 
+def test_reversing_a_payment_reopens_the_bills_it_paid(db, book, system, two_bills):
+    first, second, p1 = two_bills["first"], two_bills["second"], two_bills["p1"]
+    paid = _post(
+        db,
+        system,
+        book,
+        _payment(D0 + timedelta(days=10), "pay", p1, 12_000, [second.id, first.id]),
+    )
+    with db.write() as conn:
+        back = ledger.reverse(conn, system, book, paid, "bounced").entry_id
+    assert _item_of(db, system, book, first.entry_id).open_minor == -10_000
+    assert _item_of(db, system, book, second.entry_id).open_minor == -5_000
+    assert _item_of(db, system, book, paid).open_minor == 0
+    assert _item_of(db, system, book, back).open_minor == 0
+    with db.read() as conn:
+        assert ledger.integrity_problems(conn) == []
+        before = items.party_open_total(conn, book, PAYABLES, p1, as_of=D0 + timedelta(days=9))
+        assert before == {"GBP": -11_000}
+
+
 def test_an_item_carries_its_due_date_and_document(db, book, system, two_bills):
     first, second = two_bills["first"], two_bills["second"]
     assert first.doc_ref == "INV-1" and first.due_date == D0
@@ -597,3 +617,47 @@ def test_the_migration_gives_existing_balances_their_items(at_0006, system):
     # Posting still works after it, and new ids follow the migrated ones.
     new = _post(db, system, book, _bill(D0, "after", providers[0], 100))
     assert _item_of(db, system, book, new).id == 41
+
+
+# ---------------------------------------------------------------- care self-bills
+
+
+def test_a_posted_self_bill_is_an_item_due_on_the_runs_due_date(db, book, council):
+    from remit.care import payables  # noqa: PLC0415
+    from remit.care.selfbill import self_bill  # noqa: PLC0415
+
+    from .test_care_book import _reconciled_week  # noqa: PLC0415
+
+    manager = council["manager"]
+    alan = _reconciled_week(db, book, council)[council["p2"]]  # no exceptions: resolved
+    with db.write() as conn:
+        entry_id = payables.post_payable(conn, manager, book, alan.run_id)
+        bill = self_bill(conn, manager, book, alan.run_id)
+    [item] = [i for i in _items(db, manager, book) if i.entry_id == entry_id]
+    assert (item.due_date, item.doc_ref) == (bill.due_on, bill.number)
+    assert item.due_date > item.item_date and item.open_minor == -bill.total_minor
+
+
+def _items(db: Database, actor: Actor, book: int) -> list[items.OpenItem]:
+    with db.read() as conn:
+        return items.open_items(conn, actor, book, include_settled=True)
+
+
+def test_fingerprints_of_entries_without_item_fields_are_as_before():
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from remit.ledger.rules import fingerprint  # noqa: PLC0415
+
+    draft = _bill(D0, "k", 7, 250)
+    before = [
+        D0.isoformat(),
+        "self-bill",
+        "",
+        "",
+        [["5000", None, "GBP", 250, ""], ["2000", 7, "GBP", -250, ""]],
+    ]
+    expected = hashlib.sha256(json.dumps(before, separators=(",", ":")).encode()).hexdigest()
+    assert fingerprint(draft) == expected
+    assert fingerprint(_bill(D0, "k", 7, 250, doc_ref="INV-9")) != expected
+    assert fingerprint(_bill(D0, "k", 7, 250, due_date=D0)) != expected

@@ -187,16 +187,18 @@ def items_frame(
     if not account_codes:
         return pl.DataFrame(schema=FRAME_SCHEMA)
     due: Any = due_by if is_postgres(conn) else due_by.isoformat()
-    rows = conn.execute(query, {"book": book_id, "codes": list(account_codes), "due": due}).all()
-    names = list(FRAME_SCHEMA)
+    result = conn.execute(query, {"book": book_id, "codes": list(account_codes), "due": due})
+    # The driver's own tuples, turned into columns: no row objects in between.
+    columns = list(zip(*result.cursor.fetchall(), strict=False)) or [()] * len(FRAME_SCHEMA)
+    result.close()
     if is_postgres(conn):
-        return pl.DataFrame([tuple(r) for r in rows], schema=FRAME_SCHEMA, orient="row")
+        return pl.DataFrame(dict(zip(FRAME_SCHEMA, columns, strict=True)), schema=FRAME_SCHEMA)
     # SQLite keeps dates as ISO text: parse the two columns at once.
     as_text = {name: (pl.Utf8 if kind == pl.Date else kind) for name, kind in FRAME_SCHEMA.items()}
-    frame = pl.DataFrame([tuple(r) for r in rows], schema=as_text, orient="row")
+    frame = pl.DataFrame(dict(zip(as_text, columns, strict=True)), schema=as_text)
     return frame.with_columns(
         pl.col("due_date").str.to_date("%Y-%m-%d"), pl.col("item_date").str.to_date("%Y-%m-%d")
-    ).select(names)
+    )
 
 
 # ---------------------------------------------------------------- settling
@@ -418,7 +420,9 @@ def settle_reversal(
 ) -> None:
     """Settle each item of a reversal against the item it reverses, as far as that one is
     still open (and may be settled on ``on``): an unsettled entry reversed leaves nothing
-    open. An item already settled elsewhere stays settled; the reversal's rest stays open."""
+    open. What the reversed posting itself settled (its ``settles=``) is undone first, so
+    reversing a payment re-opens the bills it paid. An item settled by a separate
+    settlement stays settled (reverse that one first); the reversal's rest stays open."""
     i = item_table.c
     rows = conn.execute(
         select(i.id, i.entry_id, i.line_no).where(i.entry_id.in_([original_id, reversal_id]))
@@ -431,6 +435,8 @@ def settle_reversal(
         for line_no, ids in sorted(by_line.items())
         if original_id in ids and reversal_id in ids
     ]
+    for _old, _new, line_no in pairs:
+        _undo_posting_settlement(conn, username, book_id, original_id, reversal_id, line_no, on)
     found = _load_items(conn, (n for pair in pairs for n in pair[:2]))
     last = _last_settled(conn, (old for old, _, _ in pairs))
     for old, new, line_no in pairs:
@@ -450,6 +456,48 @@ def settle_reversal(
             f"reversal of entry {original_id}",
             [(old, toward_zero), (new, -toward_zero)],
         )
+
+
+def _undo_posting_settlement(
+    conn: Connection,
+    username: str,
+    book_id: int,
+    original_id: int,
+    reversal_id: int,
+    line_no: int,
+    on: date,
+) -> None:
+    """Reverse the settlement a posting made with ``settles=``, if any, not yet reversed,
+    and datable on ``on``."""
+    made = _settlement_by_key(conn, book_id, f"posting:{original_id}:{line_no}")
+    s = settlements.c
+    if (
+        made is None
+        or conn.execute(select(s.id).where(s.reverses_settlement_id == made.id)).first()
+    ):
+        return
+    moved = _allocations_of(conn, int(made.id))
+    _load_items(conn, (n for n, _ in moved))  # locks them
+    if max(_last_settled(conn, (n for n, _ in moved)).values(), default=on) > on:
+        return
+    key = f"unsettle:{reversal_id}:{line_no}"
+    write_settlement(
+        conn,
+        username,
+        book_id,
+        on,
+        key,
+        _print(key),
+        f"reversal of entry {original_id}",
+        [(item_id, -amount) for item_id, amount in moved],
+        reverses=int(made.id),
+    )
+
+
+def _allocations_of(conn: Connection, settlement_id: int) -> list[tuple[int, int]]:
+    x = item_allocations.c
+    rows = conn.execute(select(x.item_id, x.amount_minor).where(x.settlement_id == settlement_id))
+    return [(int(r.item_id), int(r.amount_minor)) for r in rows]
 
 
 def settle(
@@ -614,7 +662,7 @@ def reverse_settlement(
                 f"idempotency key {idempotency_key!r} was already used for another settlement"
             )
         return int(prior.id)
-    s, x = settlements.c, item_allocations.c
+    s = settlements.c
     original = conn.execute(
         select(settlements).where(and_(s.id == settlement_id, s.book_id == book_id))
     ).first()
@@ -625,12 +673,7 @@ def reverse_settlement(
     done = conn.execute(select(s.id).where(s.reverses_settlement_id == settlement_id)).first()
     if done is not None:
         raise Conflict(f"settlement {settlement_id} was already reversed by {done.id}")
-    moved = [
-        (int(r.item_id), int(r.amount_minor))
-        for r in conn.execute(
-            select(x.item_id, x.amount_minor).where(x.settlement_id == settlement_id)
-        )
-    ]
+    moved = _allocations_of(conn, settlement_id)
     problems = _header_problems(idempotency_key, "", on)
     _load_items(conn, (n for n, _ in moved))  # locks them
     latest = max(_last_settled(conn, (n for n, _ in moved)).values(), default=on)

@@ -227,6 +227,7 @@ class _Batch:
         rows: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
         settling: list[tuple[int, int, int]] = []
+        ref = ""
         no_party: set[int] = set()
         for line_no, p in enumerate(lines, start=1):
             account = chart.get(p.account)
@@ -256,12 +257,26 @@ class _Batch:
                 (entry_id, line_no, count, account[0], party, currency, amount, stored_day, p.memo)
             )
             if account[1]:
-                item = _item_row(p, draft, account[0], entry_id, line_no, stored_day, as_text)
-                if item is None:
+                # An item; the usual one (no open-item fields) is made here, the rest apart.
+                if p.due_date is None and not p.doc_ref and not p.settles:
+                    ref = ref or default_doc_ref(
+                        draft.source_type, draft.source_id, draft.idempotency_key
+                    )
+                    item = (account[0], party, currency, entry_id, line_no, stored_day)
+                    items.append((*item, stored_day, ref, amount))
+                elif not self._add_item(
+                    p,
+                    draft,
+                    account[0],
+                    entry_id,
+                    line_no,
+                    stored_day,
+                    as_text,
+                    index,
+                    items,
+                    settling,
+                ):
                     return False
-                if p.settles:
-                    settling.append((index, line_no, len(self.items) + len(items)))
-                items.append(item)
         # Balanced per currency with debits of at most the bound: then no posting is past
         # the bound either way (rules.entry_problems also says which one is).
         if debits > MAX_AMOUNT_MINOR or any(sums.values()):
@@ -281,6 +296,28 @@ class _Batch:
             else:
                 turnover[1] -= amount
         self.entries.append((entry_id, day, count))
+        return True
+
+    def _add_item(
+        self,
+        p: PostingDraft,
+        draft: EntryDraft,
+        account_id: int,
+        entry_id: int,
+        line_no: int,
+        stored_day: Any,
+        as_text: bool,
+        index: int,
+        items: list[tuple[Any, ...]],
+        settling: list[tuple[int, int, int]],
+    ) -> bool:
+        """The item of a posting with open-item fields; False when they are wrong."""
+        item = _item_row(p, draft, account_id, entry_id, line_no, stored_day, as_text)
+        if item is None:
+            return False
+        if p.settles:
+            settling.append((index, line_no, len(self.items) + len(items)))
+        items.append(item)
         return True
 
 

@@ -161,7 +161,12 @@ def fingerprint(draft: EntryDraft) -> str:
         draft.description,
         draft.source_type,
         draft.source_id,
-        [_posting_print(p) for p in draft.postings],
+        [
+            [p.account, p.party_id, p.currency, p.amount_minor, p.memo]
+            if p.due_date is None and not p.doc_ref and not p.settles
+            else _posting_print(p)
+            for p in draft.postings
+        ],
     ]
     return hashlib.sha256(_FINGERPRINT_JSON.encode(body).encode()).hexdigest()
 
