@@ -17,7 +17,7 @@ from remit.db import Database, migrate
 from remit.errors import Conflict, ValidationFailed
 from remit.ledger import items
 from remit.ledger import service as ledger
-from remit.ledger.model import EntryDraft, PostingDraft
+from remit.ledger.model import EntryDraft, OpenItem, PostingDraft
 from remit.ledger.store import journal_entries, open_items, postings
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
@@ -76,7 +76,7 @@ def _post(db: Database, actor: Actor, book: int, draft: EntryDraft) -> int:
         return ledger.post(conn, actor, book, draft).entry_id
 
 
-def _item_of(db: Database, system: Actor, book: int, entry_id: int) -> items.OpenItem:
+def _item_of(db: Database, system: Actor, book: int, entry_id: int) -> OpenItem:
     with db.read() as conn:
         found = [
             i
@@ -638,7 +638,7 @@ def test_a_posted_self_bill_is_an_item_due_on_the_runs_due_date(db, book, counci
     assert item.due_date > item.item_date and item.open_minor == -bill.total_minor
 
 
-def _items(db: Database, actor: Actor, book: int) -> list[items.OpenItem]:
+def _items(db: Database, actor: Actor, book: int) -> list[OpenItem]:
     with db.read() as conn:
         return items.open_items(conn, actor, book, include_settled=True)
 
