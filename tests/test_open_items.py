@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from sqlalchemy import insert, select, text
+from tests.conftest import make_book
 
 from remit.access.model import Actor
 from remit.db import Database, migrate
@@ -21,8 +22,6 @@ from remit.ledger.model import EntryDraft, OpenItem, PostingDraft
 from remit.ledger.store import journal_entries, open_items, postings
 from remit.parties.model import PartyKind, PartyRole
 from remit.parties.service import NewParty, create_parties
-
-from .conftest import make_book
 
 D0 = date(2026, 1, 5)
 PAYABLES, RECEIVABLES = "2000", "1100"
@@ -623,10 +622,10 @@ def test_the_migration_gives_existing_balances_their_items(at_0006, system):
 
 
 def test_a_posted_self_bill_is_an_item_due_on_the_runs_due_date(db, book, council):
+    from tests.test_care_book import _reconciled_week  # noqa: PLC0415
+
     from remit.care import payables  # noqa: PLC0415
     from remit.care.selfbill import self_bill  # noqa: PLC0415
-
-    from .test_care_book import _reconciled_week  # noqa: PLC0415
 
     manager = council["manager"]
     alan = _reconciled_week(db, book, council)[council["p2"]]  # no exceptions: resolved
