@@ -415,6 +415,8 @@ def post_payable(
                 currency,
                 party_id=int(run.provider_party_id),
                 memo=f"self-bill, care run {run_id}",
+                due_date=due_on,
+                doc_ref=_invoice_number(conn, book_id, run),
             )
         )
         result = ledger.post(
@@ -458,6 +460,17 @@ def post_payable(
     )
     emit(conn, book_id, "care.payable.posted", "care_run", run_id, detail)
     return entry_id
+
+
+def _invoice_number(conn: Connection, book_id: int, run: Any) -> str:
+    """The self-bill's invoice number, the document reference of its open item."""
+    # selfbill imports this module: its pure numbering function is imported when used.
+    from remit.care.selfbill import invoice_number  # noqa: PLC0415
+
+    provider = int(run.provider_party_id)
+    ref = parties.party_names(conn, book_id, [provider]).get(provider, ("", ""))[0]
+    book_code = str(ledger.get_book(conn, book_id)["code"])
+    return invoice_number(book_code, ref, int(run.id), int(run.sequence))[:100]
 
 
 def deciders(conn: Connection, run_id: int) -> set[str]:

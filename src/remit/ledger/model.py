@@ -51,13 +51,22 @@ class AccountSpec:
 
 @dataclass(frozen=True, slots=True)
 class PostingDraft:
-    """One line of an entry to be posted: account code, optional party, signed amount."""
+    """One line of an entry to be posted: account code, optional party, signed amount.
+
+    A line on a control account becomes an open item: ``due_date`` (None: the entry date)
+    and ``doc_ref`` (empty: the entry's ``source_type:source_id``, or its idempotency key)
+    describe it, and ``settles`` names open items (ids) the new item settles, in that order,
+    each as far as it is still open, until the new item is used up.
+    """
 
     account: str
     amount_minor: int
     currency: str
     party_id: int | None = None
     memo: str = ""
+    due_date: date | None = None
+    doc_ref: str = ""
+    settles: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,26 @@ class EntryDraft:
     postings: tuple[PostingDraft, ...]
     source_type: str = ""
     source_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    """A payable or receivable on a control account, and how much of it is still open.
+
+    Amounts are signed like the posting it came from: on a liability, negative means we
+    owe the party. ``open_minor`` moves toward zero as settlements allocate to the item.
+    """
+
+    id: int
+    account_code: str
+    party_id: int
+    currency: str
+    entry_id: int
+    item_date: date
+    due_date: date
+    doc_ref: str
+    amount_minor: int
+    open_minor: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,15 @@ from remit.db import is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
 from remit.ledger.entryfile import parse_entry_file
+from remit.ledger.items import (
+    ITEM_COLUMNS,
+    MAX_DOC_REF,
+    PendingSettle,
+    default_doc_ref,
+    plan_settles,
+    settle_posted,
+    settle_reversal,
+)
 from remit.ledger.model import (
     Entry,
     EntryDraft,
@@ -51,6 +60,7 @@ from remit.ledger.store import (
 )
 from remit.money import BALANCE_LIMIT_MINOR, CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from remit.parties.service import party_ids_for, party_ids_with_role, party_roles_of
+from remit.text import DATE_MAX, DATE_MIN, date_problem, is_clean_line, text_problem
 
 KEY_LOOKUP_CHUNK = 500
 AUDIT_DETAIL_LIMIT = 10
@@ -111,6 +121,12 @@ def post_entries(
     ``labels`` name each draft in problems (a file and line); by default "entry N (key)".
     """
     require(actor, book_id, Permission.LEDGER_POST)
+
+    def fresh_label(i: int) -> str:
+        if labels is not None:
+            return labels[i]
+        return f"entry {i + 1} ({drafts[i].idempotency_key})" if len(drafts) > 1 else ""
+
     prints = [fingerprint(d) for d in drafts]
     known = _existing_keys(conn, book_id, [d.idempotency_key for d in drafts])
     first_of_key: dict[str, int] = {}
@@ -131,6 +147,10 @@ def post_entries(
     batch = _Batch.build(conn, book_id, new_drafts, ids)
     if batch.flagged:
         _raise_problems(conn, book_id, drafts, labels)
+    if batch.settling:
+        batch.plans = plan_settles(
+            conn, book_id, _pending_settles(batch, new_drafts, [fresh_label(i) for i in fresh])
+        )
     _write(conn, actor, book_id, new_drafts, ids, [prints[i] for i in fresh], batch)
     posted = {d.idempotency_key: entry_id for d, entry_id in zip(new_drafts, ids, strict=True)}
     posted.update({key: found[0] for key, found in known.items()})
@@ -148,12 +168,18 @@ class _Batch:
     only says *whether* something is wrong; ``_raise_problems`` then says what and where.
     """
 
-    __slots__ = ("entries", "flagged", "postings", "totals")
+    __slots__ = ("entries", "flagged", "items", "plans", "postings", "settling", "totals")
 
     def __init__(self) -> None:
         self.postings: list[tuple[Any, ...]] = []
         self.entries: list[tuple[int, date, int]] = []
         self.totals: dict[tuple[int, str, date], list[int]] = {}
+        # Open items, as (account, party, currency, entry, line, date, due date, doc ref,
+        # amount); ``settling``: (draft index, line no, index in ``items``) of the postings
+        # with ``settles``, and ``plans`` their allocations (``items.plan_settles``).
+        self.items: list[tuple[Any, ...]] = []
+        self.settling: list[tuple[int, int, int]] = []
+        self.plans: list[list[tuple[int, int]]] = []
         self.flagged = False
 
     @classmethod
@@ -170,8 +196,8 @@ class _Batch:
         members = party_roles_of(conn, book_id, party_ids) if party_ids else {}
         # SQLite stores a Date as ISO text: make it once per entry, not once per posting.
         as_text = not is_postgres(conn)
-        for draft, entry_id in zip(drafts, ids, strict=True):
-            if not batch.add(draft, entry_id, chart, closed, members, as_text):
+        for n, (draft, entry_id) in enumerate(zip(drafts, ids, strict=True)):
+            if not batch.add(draft, entry_id, chart, closed, members, as_text, n):
                 batch.flagged = True
                 break
         return batch
@@ -184,6 +210,7 @@ class _Batch:
         closed: ClosedDays,
         members: dict[str | None, set[int]],
         as_text: bool,
+        index: int = 0,
     ) -> bool:
         """Add the entry's rows; False (and nothing added) when anything is wrong."""
         day, lines, count = draft.entry_date, draft.postings, len(draft.postings)
@@ -198,6 +225,9 @@ class _Batch:
         sums: dict[str, int] = {}
         debits = 0
         rows: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
+        settling: list[tuple[int, int, int]] = []
+        ref = ""
         no_party: set[int] = set()
         for line_no, p in enumerate(lines, start=1):
             account = chart.get(p.account)
@@ -211,7 +241,12 @@ class _Batch:
                 or (
                     party not in members.get(account[2], no_party)
                     if account[1]
-                    else party is not None
+                    else (
+                        party is not None
+                        or p.due_date is not None
+                        or p.doc_ref != ""
+                        or p.settles != ()
+                    )
                 )
             ):
                 return False
@@ -221,11 +256,34 @@ class _Batch:
             rows.append(
                 (entry_id, line_no, count, account[0], party, currency, amount, stored_day, p.memo)
             )
+            if account[1]:
+                # An item; the usual one (no open-item fields) is made here, the rest apart.
+                if p.due_date is None and not p.doc_ref and not p.settles:
+                    ref = ref or default_doc_ref(
+                        draft.source_type, draft.source_id, draft.idempotency_key
+                    )
+                    item = (account[0], party, currency, entry_id, line_no, stored_day)
+                    items.append((*item, stored_day, ref, amount))
+                elif not self._add_item(
+                    p,
+                    draft,
+                    account[0],
+                    entry_id,
+                    line_no,
+                    stored_day,
+                    as_text,
+                    index,
+                    items,
+                    settling,
+                ):
+                    return False
         # Balanced per currency with debits of at most the bound: then no posting is past
         # the bound either way (rules.entry_problems also says which one is).
         if debits > MAX_AMOUNT_MINOR or any(sums.values()):
             return False
         self.postings += rows
+        self.items += items
+        self.settling += settling
         totals = self.totals
         for row in rows:
             key = (row[3], row[5], day)
@@ -239,6 +297,66 @@ class _Batch:
                 turnover[1] -= amount
         self.entries.append((entry_id, day, count))
         return True
+
+    def _add_item(
+        self,
+        p: PostingDraft,
+        draft: EntryDraft,
+        account_id: int,
+        entry_id: int,
+        line_no: int,
+        stored_day: Any,
+        as_text: bool,
+        index: int,
+        items: list[tuple[Any, ...]],
+        settling: list[tuple[int, int, int]],
+    ) -> bool:
+        """The item of a posting with open-item fields; False when they are wrong."""
+        item = _item_row(p, draft, account_id, entry_id, line_no, stored_day, as_text)
+        if item is None:
+            return False
+        if p.settles:
+            settling.append((index, line_no, len(self.items) + len(items)))
+        items.append(item)
+        return True
+
+
+def _item_row(
+    p: PostingDraft,
+    draft: EntryDraft,
+    account_id: int,
+    entry_id: int,
+    line_no: int,
+    stored_day: Any,
+    as_text: bool,
+) -> tuple[Any, ...] | None:
+    """The open item of a posting to a control account (see ``_Batch.items``); None when
+    its due date or document reference is wrong."""
+    due = p.due_date
+    doc_ref = p.doc_ref or default_doc_ref(
+        draft.source_type, draft.source_id, draft.idempotency_key
+    )
+    if due is None:
+        stored_due = stored_day
+    elif type(due) is not date or not DATE_MIN <= due <= DATE_MAX:
+        return None
+    else:
+        stored_due = due.isoformat() if as_text else due
+    if len(doc_ref) > MAX_DOC_REF or not is_clean_line(doc_ref):
+        return None
+    if p.settles and not all(type(n) is int for n in p.settles):
+        return None
+    return (
+        account_id,
+        p.party_id,
+        p.currency,
+        entry_id,
+        line_no,
+        stored_day,
+        stored_due,
+        doc_ref,
+        p.amount_minor,
+    )
 
 
 class ClosedDays:
@@ -326,9 +444,65 @@ def _check_drafts(
             problems.extend(
                 _party_problems(conn, book_id, account, posting, members, _at(where, k))
             )
+            problems.extend(_item_field_problems(account, posting, _at(where, k)))
 
     if problems:
         raise ValidationFailed(problems)
+
+
+def _item_field_problems(account: Any, posting: PostingDraft, where: str) -> list[Problem]:
+    """What is wrong with a posting's open-item fields (only control accounts have items)."""
+    if not account.is_control:
+        if posting.due_date is not None or posting.doc_ref or posting.settles:
+            return [
+                Problem(
+                    "due_date"
+                    if posting.due_date is not None
+                    else "doc_ref"
+                    if posting.doc_ref
+                    else "settles",
+                    f"account {account.code} is not a control account: it has no open items",
+                    "item_fields_not_allowed",
+                    source=where,
+                )
+            ]
+        return []
+    problems = []
+    due = posting.due_date
+    if due is not None:
+        if type(due) is not date:
+            problems.append(Problem("due_date", "must be a date", "date", source=where))
+        elif (bad := date_problem(due, "due_date", source=where)) is not None:
+            problems.append(bad)
+    if bad := text_problem(posting.doc_ref, "doc_ref", max_chars=MAX_DOC_REF, source=where):
+        problems.append(bad)
+    if not all(type(n) is int for n in posting.settles):
+        problems.append(
+            Problem("settles", "names open items by their ids (integers)", "item_id", source=where)
+        )
+    return problems
+
+
+def _pending_settles(
+    batch: _Batch, drafts: Sequence[EntryDraft], labels: Sequence[str]
+) -> list[PendingSettle]:
+    """The new items that settle others, for ``items.plan_settles``."""
+    pending = []
+    for index, line_no, at in batch.settling:
+        account_id, party, currency, _entry, _line, _day, _due, _ref, amount = batch.items[at]
+        draft = drafts[index]
+        pending.append(
+            PendingSettle(
+                _at(labels[index], line_no),
+                account_id,
+                party,
+                currency,
+                amount,
+                draft.entry_date,
+                tuple(draft.postings[line_no - 1].settles),
+            )
+        )
+    return pending
 
 
 def _at(where: str, posting: int) -> str:
@@ -482,6 +656,23 @@ def _write(
     else:
         _bulk_insert(conn, "postings", POSTING_COLUMNS, batch.postings)
         _bulk_insert(conn, "journal_entries", ENTRY_COLUMNS, entry_rows)
+    if batch.items:
+        _bulk_insert(
+            conn,
+            "open_items",
+            ITEM_COLUMNS,
+            [(book_id, *row, row[8], now) for row in batch.items],
+        )
+    if batch.plans:
+        settle_posted(
+            conn,
+            actor.username,
+            book_id,
+            [
+                (batch.items[at][3], line_no, drafts[index].entry_date, plan)
+                for (index, line_no, at), plan in zip(batch.settling, batch.plans, strict=True)
+            ],
+        )
     _add_day_totals(conn, book_id, batch.totals)
     _audit_posting(conn, actor, book_id, drafts, ids, prints, len(batch.postings))
     _emit_posted(conn, book_id, drafts, ids, len(batch.postings), reverses)
@@ -835,4 +1026,5 @@ def reverse(
     if batch.flagged:
         _raise_problems(conn, book_id, [draft], None)
     _write(conn, actor, book_id, [draft], [new_id], [fingerprint(draft)], batch, reverses=entry_id)
+    settle_reversal(conn, actor.username, book_id, entry_id, new_id, draft.entry_date)
     return PostResult(new_id, draft.idempotency_key, replayed=False)

@@ -161,9 +161,24 @@ def fingerprint(draft: EntryDraft) -> str:
         draft.description,
         draft.source_type,
         draft.source_id,
-        [[p.account, p.party_id, p.currency, p.amount_minor, p.memo] for p in draft.postings],
+        [
+            [p.account, p.party_id, p.currency, p.amount_minor, p.memo]
+            if p.due_date is None and not p.doc_ref and not p.settles
+            else _posting_print(p)
+            for p in draft.postings
+        ],
     ]
     return hashlib.sha256(_FINGERPRINT_JSON.encode(body).encode()).hexdigest()
+
+
+def _posting_print(p: PostingDraft) -> list[object]:
+    """What a posting says; its open-item fields only when set, so that the fingerprints
+    of entries posted before open items existed stay as they were (replays still match)."""
+    said: list[object] = [p.account, p.party_id, p.currency, p.amount_minor, p.memo]
+    if p.due_date is not None or p.doc_ref or p.settles:
+        due = p.due_date.isoformat() if p.due_date is not None else None
+        said.append({"due_date": due, "doc_ref": p.doc_ref, "settles": list(p.settles)})
+    return said
 
 
 # Compact JSON, as json.dumps(separators=(",", ":")) writes it; built once (posting is hot).

@@ -53,7 +53,9 @@ from remit.ledger.store import (
     account_daily_totals,
     accounts,
     books,
+    item_allocations,
     journal_entries,
+    open_items,
     periods,
     postings,
 )
@@ -441,8 +443,9 @@ def _set_period(
 
 
 def integrity_problems(conn: Connection, limit: int = 100) -> list[str]:
-    """What should never be: entries that do not balance, postings without their entry, and
-    day totals that disagree with the postings."""
+    """What should never be: entries that do not balance, postings without their entry, day
+    totals that disagree with the postings, and open items that do not sum to their party's
+    control-account balance or whose cached open amount disagrees with their allocations."""
     p, je, t = postings.c, journal_entries.c, account_daily_totals.c
     unbalanced = conn.execute(
         select(p.entry_id, p.currency)
@@ -493,6 +496,46 @@ def integrity_problems(conn: Connection, limit: int = 100) -> list[str]:
             for r in mismatched
         }
     )
+    return found + _item_problems(conn, limit)
+
+
+def _item_problems(conn: Connection, limit: int) -> list[str]:
+    p, a, i, x = postings.c, accounts.c, open_items.c, item_allocations.c
+    # Postings count plus, items minus: every (account, party, currency) nets to zero. Each
+    # side is summed apart (a balance fits BIGINT, see posting._check_turnover).
+    from_postings = (
+        select(p.account_id, p.party_id, p.currency, func.sum(p.amount_minor).label("total"))
+        .join(accounts, a.id == p.account_id)
+        .where(and_(a.is_control.is_(True), p.party_id.is_not(None)))
+        .group_by(p.account_id, p.party_id, p.currency)
+    )
+    from_items = select(
+        i.account_id, i.party_id, i.currency, func.sum(i.open_minor).label("total")
+    ).group_by(i.account_id, i.party_id, i.currency)
+    both = union_all(from_postings, from_items).subquery()
+    differing = conn.execute(
+        select(both.c.account_id, both.c.party_id, both.c.currency)
+        .group_by(both.c.account_id, both.c.party_id, both.c.currency, both.c.total)
+        .having(func.count() != 2)
+        .limit(limit)
+    )
+    found = sorted(
+        {
+            f"open items of party {r.party_id} on account {r.account_id} in {r.currency} "
+            "do not sum to its balance"
+            for r in differing
+        }
+    )
+    moved = (
+        select(x.item_id, func.sum(x.amount_minor).label("moved")).group_by(x.item_id).subquery()
+    )
+    stale = conn.execute(
+        select(i.id)
+        .outerjoin(moved, moved.c.item_id == i.id)
+        .where(i.open_minor != i.amount_minor + func.coalesce(moved.c.moved, 0))
+        .limit(limit)
+    )
+    found += [f"open item {r.id}: its open amount disagrees with its allocations" for r in stale]
     return found
 
 

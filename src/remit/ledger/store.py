@@ -147,3 +147,72 @@ account_daily_totals = Table(
     Column("credit_minor", BigInteger, nullable=False),
     Index("ix_account_daily_totals_book_date", "book_id", "entry_date"),
 )
+
+# The open items of the control accounts: one per posting to a control account (with its
+# party), made in the posting's transaction. ``open_minor`` is a cache of ``amount_minor``
+# plus the item's allocations, the one column ever updated (the migration's triggers refuse
+# a DELETE and an UPDATE of any other column); the CHECK keeps it between 0 and the amount.
+# No foreign keys to postings or accounts: on PostgreSQL those lock a parent row per item;
+# ``integrity_problems`` compares the items with the postings instead.
+open_items = Table(
+    "open_items",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("account_id", Integer, nullable=False),
+    Column("party_id", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("entry_id", Id, nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("item_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("doc_ref", String(100), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("entry_id", "line_no", name="uq_open_items_posting"),
+    CheckConstraint(
+        "(amount_minor > 0 AND open_minor BETWEEN 0 AND amount_minor)"
+        " OR (amount_minor < 0 AND open_minor BETWEEN amount_minor AND 0)",
+        name="open_within_amount",
+    ),
+    # A payment run: the open items of an account due by a date.
+    Index(
+        "ix_open_items_due",
+        "book_id",
+        "account_id",
+        "due_date",
+        sqlite_where=text("open_minor <> 0"),
+        postgresql_where=text("open_minor <> 0"),
+    ),
+    Index("ix_open_items_party", "party_id", "account_id", "currency"),
+)
+
+# A settlement allocates amounts among open items of one account, party and currency; its
+# allocations sum to zero. Append-only: a settlement is undone by its reversal (at most one).
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("settled_on", Date, nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("memo", String(200), nullable=False, default=""),
+    Column("reverses_settlement_id", Id, ForeignKey("settlements.id"), unique=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("idempotency_key", "book_id", name="uq_settlements_key"),
+)
+
+# Signed like the move it makes: toward zero for the item (opposite sign to the item's
+# amount), away from it in a reversal. Append-only.
+item_allocations = Table(
+    "item_allocations",
+    metadata,
+    Column("settlement_id", Id, ForeignKey("settlements.id"), primary_key=True),
+    Column("item_id", Id, ForeignKey("open_items.id"), primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    CheckConstraint("amount_minor <> 0", name="allocation_not_zero"),
+    Index("ix_item_allocations_item", "item_id"),
+)
