@@ -289,3 +289,61 @@ def test_payee_bank_states_say_active_recent_and_pending(db, book, system, provi
     empty = make_book(db, system, "empty")
     with db.read() as conn:
         assert parties.payee_bank_states(conn, empty).is_empty()
+
+
+# ---------------------------------------------------------------- the commands
+
+
+ORIGINATOR_TOML = """[bacs]
+service_user_number = "123456"
+sort_code = "20-00-00"
+account_number = "55779911"
+name = "TEST COUNCIL"
+"""
+
+
+def test_the_commands_add_list_block_and_unblock(sqlite_template, tmp_path, monkeypatch, system):
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from remit.cli import app  # noqa: PLC0415
+    from remit.db import Database  # noqa: PLC0415
+
+    path = tmp_path / "remit.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    database = Database(f"sqlite:///{path}")
+    book = make_book(database, system)
+    with database.write() as conn:
+        parties.create_party(
+            conn,
+            system,
+            book,
+            parties.NewParty("P1", "Sunrise", PartyKind.ORGANISATION, (PartyRole.PROVIDER,)),
+        )
+    database.dispose()
+    monkeypatch.setenv("REMIT_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    toml = tmp_path / "originator.toml"
+    toml.write_text(ORIGINATOR_TOML)
+    runner = CliRunner()
+    add = ["payments", "house-account", "add", "--book", "test", "--code", "OPS-GBP"]
+    add += ["--name", "Operations", "--gl", "1000", "--currency", "GBP", "--scheme", "bacs18"]
+    result = runner.invoke(app, [*add, "--originator", str(toml)])
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["payments", "house-account", "list", "--book", "test"])
+    assert listed.exit_code == 0 and "OPS-GBP" in listed.output and "****9911" in listed.output
+    assert "55779911" not in listed.output
+    toml.write_text(ORIGINATOR_TOML.replace('"20-00-00"', '"2000001"'))
+    second = [*add[:6], "OPS-2", *add[7:]]
+    bad = runner.invoke(app, [*second, "--originator", str(toml)])
+    assert bad.exit_code == 2
+    assert "originator.toml: line 3: bacs.sort_code" in bad.output
+    block = ["payments", "block", "--book", "test", "--party", "P1"]
+    result = runner.invoke(app, [*block, "--reason", "provider_on_hold", "--note", "review"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, [*block, "--reason", "late"]).exit_code == 2
+    unblock = runner.invoke(app, ["payments", "unblock", "--book", "test", "--party", "P1"])
+    assert unblock.exit_code == 0 and "lifted 1" in unblock.output
+    assert (
+        runner.invoke(app, ["payments", "unblock", "--book", "test", "--party", "P1"]).exit_code
+        == 2
+    )

@@ -321,3 +321,27 @@ def test_a_hundred_thousand_items_in_well_under_a_second():
         ].sum()
     )
     assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_engine_agrees_with_the_rules_said_one_item_at_a_time(seed):
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # `bench` sits beside `src`, not inside the package
+        sys.path.insert(0, root)
+    from bench.payments_selection import PAY_DATE, frames, naive_select  # noqa: PLC0415
+
+    stock, accounts, held = frames(3_000, 400, seed=seed)
+    chosen = select_payments(stock, accounts, held, pay_date=PAY_DATE)
+    payments, excluded = naive_select(stock, accounts, held)
+    assert reasons(chosen) == excluded
+    assert {
+        (r["party_id"], r["currency"], r["bank_account_id"], r["method"]): (
+            r["amount_minor"],
+            r["item_ids"],
+        )
+        for r in chosen.payments.iter_rows(named=True)
+    } == payments
+    assert len(set(excluded.values())) >= 5  # the story holds every kind of reason

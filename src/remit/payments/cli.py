@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from remit.calendar import locale_of
 from remit.cliutil import (
@@ -271,22 +270,19 @@ def house_list(
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.read() as conn:
         found = house.list_house_accounts(conn, actor, book_id, include_closed=include_closed)
-    table = Table("code", "name", "GL", "currency", "schemes", "originator", "status")
+    if not found:
+        console.print("no bank accounts in this book")
     for account in found:
-        details = "; ".join(
-            f"{t}: " + ", ".join(f"{k}={v}" for k, v in values.items())
-            for t, values in account.originators.items()
+        console.print(
+            f"{account.code}  {account.name}  GL {account.gl_account_code}  {account.currency}  "
+            f"{', '.join(account.schemes)}  {account.status.value}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
         )
-        table.add_row(
-            account.code,
-            account.name,
-            account.gl_account_code,
-            account.currency,
-            ", ".join(account.schemes),
-            details,
-            account.status.value,
-        )
-    console.print(table)
+        for name, values in account.originators.items():
+            shown = ", ".join(f"{k}={v}" for k, v in values.items())
+            console.print(f"  {name}: {shown}", highlight=False, markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- payment blocks
