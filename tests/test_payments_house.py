@@ -218,6 +218,31 @@ def test_a_block_is_set_once_and_lifted(db, book, clerk, provider):
         ) not in (first, item)
 
 
+def test_the_store_itself_holds_one_active_block_per_target_and_reason(db, book, clerk, provider):
+    from sqlalchemy import insert  # noqa: PLC0415
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+    from remit.payments.store import payment_blocks  # noqa: PLC0415
+
+    with db.write() as conn:
+        blocks.set_block(conn, clerk, book, party_id=provider, reason="other", note="")
+    row = {
+        "book_id": book,
+        "party_id": provider,
+        "target": f"party:{provider}",
+        "reason": "other",
+        "note": "",
+        "source": "",
+        "set_by": "x",
+        "set_at": "2026-12-04T00:00:00Z",
+    }
+    with pytest.raises(IntegrityError), db.write() as conn:  # a second process, unchecked
+        conn.execute(insert(payment_blocks).values(**row))
+    with db.write() as conn:  # another reason, or a lifted one, is another row
+        conn.execute(insert(payment_blocks).values(**(row | {"reason": "disputed_amount"})))
+        conn.execute(insert(payment_blocks).values(**(row | {"lifted_at": "2026-12-04"})))
+
+
 def test_bad_blocks_are_refused_naming_the_field(db, book, clerk, provider, system):
     other = make_book(db, system, "other")
     with db.write() as conn:

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
@@ -93,7 +94,14 @@ def set_block(
         "set_by": actor.username,
         "set_at": audit.utc_now_text(),
     }
-    block_id = insert_id(conn, insert(payment_blocks).values(**values))
+    try:
+        with conn.begin_nested():  # another package may set the same block between the two
+            block_id = insert_id(conn, insert(payment_blocks).values(**values))
+    except IntegrityError:
+        existing = _active(conn, book_id, target, reason)
+        if not existing:
+            raise
+        return int(existing[0].id)
     after = {k: v for k, v in values.items() if k not in ("book_id", "set_at")}
     audit.record(conn, actor, "payments.block.set", "payment_block", block_id, None, after, book_id)
     return block_id
