@@ -14,9 +14,22 @@ from remit.events import store as _events
 from remit.jobs import store as _jobs
 from remit.ledger import store as _ledger
 from remit.parties import store as _parties
+from remit.payments import store as _payments
 from remit.web import store as _web
 
-_ALL = (_audit, _access, _care, _cases, _documents, _events, _jobs, _ledger, _parties, _web)
+_ALL = (
+    _audit,
+    _access,
+    _care,
+    _cases,
+    _documents,
+    _events,
+    _jobs,
+    _ledger,
+    _parties,
+    _payments,
+    _web,
+)
 
 
 def load_all_tables() -> MetaData:

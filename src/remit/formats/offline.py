@@ -489,6 +489,20 @@ def _table_problems(name: str, table: Mapping[str, Any], lines: Mapping[str, int
     return problems
 
 
+def originator_problems(table_name: str, table: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of one originator table (``nacha``, ``bacs`` or ``sepa``) given as a
+    mapping rather than read from originator.toml (a house bank account's details), each
+    named ``table.key``; no line, as there is no file.
+
+    >>> [p.field for p in originator_problems("bacs", {"service_user_number": "12345"})]
+    ['bacs.service_user_number', 'bacs.sort_code', 'bacs.account_number', 'bacs.name']
+    """
+    if table_name not in _ORIGINATOR_KEYS:
+        known = ", ".join(_ORIGINATOR_KEYS)
+        return [Problem(table_name, f"no such originator table (one of {known})", "table")]
+    return [Problem(p.field, p.message, p.check) for p in _table_problems(table_name, table, {})]
+
+
 def read_originator(content: bytes, fmt: Scheme) -> dict[str, Any]:
     """The ``fmt`` table of originator.toml, checked and cleaned (sort codes as 6 digits,
     IBAN and BIC compact; ``addenda`` false when not given), or ValidationFailed."""

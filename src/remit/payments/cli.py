@@ -1,6 +1,8 @@
-"""``remit payments file`` (a bank file from CSV and TOML, no store) and ``remit check FILE``.
+"""``remit payments file`` (a bank file from CSV and TOML, no store) and ``remit check FILE``;
+``remit payments house-account add|list`` and ``block|unblock`` (the book's bank accounts and
+payment blocks, through their services).
 
-Both run offline: nothing here opens the database. ``payments file`` checks every input
+``file`` and ``check`` run offline: neither opens the database. ``payments file`` checks every input
 first and writes nothing on any problem (exit 2); the bank file and the remittance CSV are
 written to temporary files beside their targets and renamed only once both are complete and
 the file passes the format's own check. ``remit check`` prints the check's JSON and exits
@@ -19,14 +21,28 @@ from typing import Any
 import typer
 
 from remit.calendar import locale_of
-from remit.cliutil import BAD_INPUT, console, user_errors
+from remit.cliutil import (
+    AS_OPTION,
+    BAD_INPUT,
+    BOOK_OPTION,
+    console,
+    open_database,
+    resolve_actor,
+    resolve_book,
+    user_errors,
+)
 from remit.errors import Problem, ValidationFailed
 from remit.formats import offline, registry
 from remit.formats.findings import CheckReport, Finding
 from remit.formats.payfile import FileStamp
 from remit.money import Money, format_money
+from remit.parties import service as parties_service
+from remit.payments import blocks, house
+from remit.payments.model import PAYMENT_SCHEMES, NewHouseAccount
 
-payments_app = typer.Typer(help="Payments: bank files.", no_args_is_help=True)
+payments_app = typer.Typer(
+    help="Payments: bank files, the book's bank accounts, payment blocks.", no_args_is_help=True
+)
 INVALID = 1
 
 
@@ -189,3 +205,128 @@ def check_command(
     if report.details.get("unreadable"):
         raise typer.Exit(BAD_INPUT)
     raise typer.Exit(0 if report.valid else INVALID)
+
+
+# ---------------------------------------------------------------- the book's bank accounts
+
+house_app = typer.Typer(help="The book's own bank accounts.", no_args_is_help=True)
+payments_app.add_typer(house_app, name="house-account")
+
+
+def _originators(path: Path, schemes: list[str]) -> dict[str, dict[str, Any]]:
+    """Each named scheme's table of originator.toml, read and checked as the offline
+    command reads it (problems name the line and key)."""
+    content = _read(path, offline.ORIGINATOR)
+    found: dict[str, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    for name in dict.fromkeys(schemes):
+        fmt = PAYMENT_SCHEMES.get(name)
+        if fmt is None:
+            known = ", ".join(PAYMENT_SCHEMES)
+            problems.append(Problem("--scheme", f"unknown scheme {name!r} (one of {known})"))
+            continue
+        try:
+            found[fmt.originator_table] = offline.read_originator(content, fmt)
+        except ValidationFailed as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ValidationFailed(problems)
+    return found
+
+
+@house_app.command("add")
+@user_errors
+def house_add(
+    code: str = typer.Option(..., "--code", help="Unique in the book, e.g. OPS-GBP."),
+    name: str = typer.Option(..., "--name", help="The account's name."),
+    gl: str = typer.Option(..., "--gl", help="The asset account of the chart it books to."),
+    currency: str = typer.Option(..., "--currency", help="ISO currency, e.g. GBP."),
+    scheme: list[str] = typer.Option(
+        ..., "--scheme", help="nacha | bacs18 | pain.001 (repeat for several)."
+    ),
+    originator: Path = typer.Option(..., "--originator", help="originator.toml"),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Add one of the book's own bank accounts with its originator details."""
+    tables = _originators(originator, scheme)
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    spec = NewHouseAccount(code, name, gl, currency.upper(), tuple(scheme), tables)
+    with database.write() as conn:
+        account_id = house.add_house_account(conn, actor, book_id, spec)
+    console.print(f"added bank account {code} (id {account_id}): {', '.join(scheme)}")
+
+
+@house_app.command("list")
+@user_errors
+def house_list(
+    include_closed: bool = typer.Option(False, "--all", help="Closed accounts too."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """The book's bank accounts, account numbers masked."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.read() as conn:
+        found = house.list_house_accounts(conn, actor, book_id, include_closed=include_closed)
+    if not found:
+        console.print("no bank accounts in this book")
+    for account in found:
+        console.print(
+            f"{account.code}  {account.name}  GL {account.gl_account_code}  {account.currency}  "
+            f"{', '.join(account.schemes)}  {account.status.value}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        for name, values in account.originators.items():
+            shown = ", ".join(f"{k}={v}" for k, v in values.items())
+            console.print(f"  {name}: {shown}", highlight=False, markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- payment blocks
+
+
+@payments_app.command("block")
+@user_errors
+def block_command(
+    party: str = typer.Option(..., "--party", help="The party's ref."),
+    reason: str = typer.Option(
+        ...,
+        "--reason",
+        help="provider_on_hold | incomplete_provider_file | disputed_amount | other",
+    ),
+    note: str = typer.Option("", "--note", help="Why (up to 500 characters)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Keep a party out of payment runs until the block is lifted."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        party_id = parties_service.party_id_for(conn, book_id, party)
+        block_id = blocks.set_block(
+            conn, actor, book_id, party_id=party_id, reason=reason, note=note
+        )
+    console.print(f"party {party} is blocked from payment runs: {reason} (block {block_id})")
+
+
+@payments_app.command("unblock")
+@user_errors
+def unblock_command(
+    party: str = typer.Option(..., "--party", help="The party's ref."),
+    reason: str | None = typer.Option(None, "--reason", help="Lift only this reason's block."),
+    note: str = typer.Option("", "--note", help="Why the block is lifted."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Lift a party's payment blocks (of one reason, or all)."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        party_id = parties_service.party_id_for(conn, book_id, party)
+        lifted = blocks.lift_block(
+            conn, actor, book_id, party_id=party_id, reason=reason, note=note
+        )
+    console.print(f"lifted {len(lifted)} payment block(s) of party {party}")
