@@ -189,3 +189,8 @@ def check_command(
     if report.details.get("unreadable"):
         raise typer.Exit(BAD_INPUT)
     raise typer.Exit(0 if report.valid else INVALID)
+
+
+from remit.payments.returns_cli import returns_command  # noqa: E402 - after payments_app
+
+payments_app.command("returns")(returns_command)
