@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from remit.cli import app
@@ -479,10 +481,44 @@ def test_every_example_of_the_doc_is_what_the_reader_gives() -> None:
         "pain.002",
         "confirmations",
     }
-    for kind, given, expected in examples:
-        assert read_feedback(given.encode(), kind=kind).as_json() == json.loads(expected), kind
-        assert read_feedback(given.encode()).as_json() == json.loads(expected), kind  # sniffed
+    for kind, source, expected in examples:
+        assert read_feedback(source.encode(), kind=kind).as_json() == json.loads(expected), kind
+        assert read_feedback(source.encode()).as_json() == json.loads(expected), kind  # sniffed
 
 
 def test_the_payments_doc_links_the_returns_page() -> None:
     assert "(payments-returns.md)" in (DOC.parent / "payments.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "code"),
+    [
+        ("pos-invalidReturnFile.ach", 4, "R96"),
+        ("web-invalidNOCFile.ach", 4, "C92"),
+        ("iat-invalidAddenda99.ach", 11, "R96"),
+    ],
+)
+def test_moov_invalid_return_files_are_refused_for_their_code(
+    name: str, line: int, code: str
+) -> None:
+    read = read_feedback(moov("test", "testdata", name))
+    assert problems(read) == [(line, "reason_code", "reason_code")]
+    assert repr(code) in read.problems[0].message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=300).map(lambda t: (BACS_HEADER + t).encode()),
+        st.text(max_size=300).map(lambda t: (CONFIRM_HEADER + t).encode()),
+        st.text(max_size=300).map(lambda t: pain002("pain.002.001.10", t)),
+    ),
+    kind=st.sampled_from([None, "nacha", "bacs-returns", "pain.002", "confirmations"]),
+)
+def test_any_bytes_give_notices_or_problems_never_both_never_an_exception(
+    data: bytes, kind: str | None
+) -> None:
+    read = read_feedback(data, kind=kind)
+    assert bool(read.notices) != bool(read.problems)
+    json.dumps(read.as_json())
