@@ -522,3 +522,22 @@ def test_any_bytes_give_notices_or_problems_never_both_never_an_exception(
     read = read_feedback(data, kind=kind)
     assert bool(read.notices) != bool(read.problems)
     json.dumps(read.as_json())
+
+
+def test_a_group_status_alone_is_one_notice_and_a_group_rjct_comes_before_its_transactions() -> (
+    None
+):
+    (accepted,) = read_feedback(pain002("pain.002.001.10", "", group_status="ACTC")).notices
+    assert (accepted.kind, accepted.reference, accepted.reason) == (
+        "accepted",
+        "REMIT-20261125093000",
+        "accepted after the technical validation",
+    )
+    body = block(tx("SB-1", "", reason="AM04"), tx("SB-2", "RJCT", reason="MD07"))
+    read = read_feedback(pain002("pain.002.001.03", body, group_status="RJCT"))
+    assert [(n.kind, n.reference, n.reason_code) for n in read.notices] == [
+        ("rejected", "REMIT-20261125093000", ""),
+        ("rejected", "SB-1", "AM04"),  # no TxSts: the group's RJCT
+        ("rejected", "SB-2", "MD07"),
+    ]
+    assert read.notices[2].reason == "end customer deceased"
