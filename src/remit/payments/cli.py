@@ -330,3 +330,8 @@ def unblock_command(
             conn, actor, book_id, party_id=party_id, reason=reason, note=note
         )
     console.print(f"lifted {len(lifted)} payment block(s) of party {party}")
+
+
+from remit.payments.returns_cli import returns_command  # noqa: E402 - after payments_app
+
+payments_app.command("returns")(returns_command)

@@ -40,7 +40,7 @@ payment_blocks = Table(
     Column("id", Integer, primary_key=True),
     Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
     Column("party_id", Integer, ForeignKey("parties.id")),
-    Column("open_item_id", Integer),  # the lead adds the foreign key to open items at merge
+    Column("open_item_id", Integer, ForeignKey("open_items.id")),
     Column("target", String(32), nullable=False),  # party:<id> | item:<id>
     Column("reason", String(32), nullable=False),
     Column("note", String(500), nullable=False, default=""),

@@ -5,7 +5,7 @@ scheme's originator details), and the blocks any package sets on a party or an o
 to keep it out of payment runs, one active block per target and reason (issue 10).
 
 Revision ID: 0009
-Revises: 0006 (the lead re-chains it after the open items' migration at merge)
+Revises: 0008
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("book_id", sa.Integer(), nullable=False),
         sa.Column("party_id", sa.Integer(), nullable=True),
-        sa.Column("open_item_id", sa.Integer(), nullable=True),
+        sa.Column("open_item_id", sa.Integer(), sa.ForeignKey("open_items.id"), nullable=True),
         sa.Column("target", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("note", sa.String(length=500), nullable=False),
