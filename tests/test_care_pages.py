@@ -254,7 +254,8 @@ def test_the_reports_page_shows_charts_and_tables_and_exports_them(web):
     )
     assert table.status_code == 200 and refs["provider"] in table.text
     bad = client.get(f"/b/{BOOK}/care/reports?from=2023-13-01&to=2023-01-08")
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and "The report was not run." in bad.text
+    assert "Nothing was saved" not in bad.text  # a report saves nothing; it was refused
 
 
 def test_the_page_reconciles_one_provider_and_lists_records_in_no_run(web):

@@ -189,6 +189,20 @@ def test_book_details_are_shown_and_set_by_an_admin(seeded):
     assert "address: Town Hall, RV1 1AA" in done.output
 
 
+def test_payments_preview_pays_the_demo_providers_and_names_a_block(seeded):
+    block = ["payments", "block", "-b", "riverside", "--party", "P00003"]
+    done = runner.invoke(app, [*block, "--reason", "disputed_amount", "--note", "queried"])
+    assert done.exit_code == 0, done.output
+    args = ["payments", "preview", "-b", "riverside", "--pay-date", "2026-12-31"]
+    shown = runner.invoke(app, [*args, "--as", "demo-clerk@riverside", "--json"])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.output)
+    assert found["excluded"] == {"blocked:disputed_amount": 1}  # its older bills are matched
+    assert [t["method"] for t in found["totals"]] == ["bacs18"] and found["totals"][0]["payments"]
+    text = runner.invoke(app, args).output
+    assert "P00003" in text and "£" in text and "blocked:disputed_amount" in text
+
+
 def test_user_add_checks_the_password(seeded):
     short = runner.invoke(
         app,

@@ -3,7 +3,7 @@ reads, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -13,6 +13,9 @@ from tests.conftest import make_book
 from remit.access.model import Role
 from remit.audit import audit_events
 from remit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from remit.ledger import items as open_items
+from remit.ledger import service as ledger
+from remit.ledger.model import EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
 from remit.payments import blocks, house
@@ -186,8 +189,24 @@ def provider(db, book, system):
         )
 
 
-def test_a_block_is_set_once_and_lifted(db, book, clerk, provider):
+def test_a_block_is_set_once_and_lifted(db, book, clerk, provider, system):
     with db.write() as conn:
+        bill = ledger.post(
+            conn,
+            system,
+            book,
+            EntryDraft(
+                date(2026, 10, 31),
+                "bill",
+                "bill-1",
+                (PostingDraft("5000", 500, "GBP"), PostingDraft("2000", -500, "GBP", provider)),
+            ),
+        )
+        item_id = open_items.open_items(conn, system, book, account="2000")[0].id
+        assert bill.entry_id
+        with pytest.raises(ValidationFailed) as refused:
+            blocks.set_block(conn, clerk, book, open_item_id=item_id + 1, reason="other", note="")
+        assert refused.value.problems[0].field == "open_item_id"
         first = blocks.set_block(
             conn, clerk, book, party_id=provider, reason="provider_on_hold", note="CQC review"
         )
@@ -195,13 +214,19 @@ def test_a_block_is_set_once_and_lifted(db, book, clerk, provider):
             conn, clerk, book, party_id=provider, reason="provider_on_hold", note="said twice"
         )
         item = blocks.set_block(
-            conn, clerk, book, open_item_id=41, reason="disputed_amount", note="", source="care:9"
+            conn,
+            clerk,
+            book,
+            open_item_id=item_id,
+            reason="disputed_amount",
+            note="",
+            source="care:9",
         )
         assert again == first
         assert len(events(conn, "payments.block.set")) == 2
         frame = blocks.blocks_frame(conn, book)
         assert sorted(frame.rows(), key=str) == sorted(
-            [(provider, None, "provider_on_hold"), (None, 41, "disputed_amount")], key=str
+            [(provider, None, "provider_on_hold"), (None, item_id, "disputed_amount")], key=str
         )
         assert [b.id for b in blocks.active_blocks(conn, book)] == [first, item]
     with db.write() as conn:
@@ -211,7 +236,7 @@ def test_a_block_is_set_once_and_lifted(db, book, clerk, provider):
         with pytest.raises(NotFound):
             blocks.lift_block(conn, clerk, book, party_id=provider)
         assert len(events(conn, "payments.block.lift")) == 1
-        assert [b.open_item_id for b in blocks.active_blocks(conn, book)] == [41]
+        assert [b.open_item_id for b in blocks.active_blocks(conn, book)] == [item_id]
         # Lifted, the same block may be set anew.
         assert blocks.set_block(
             conn, clerk, book, party_id=provider, reason="provider_on_hold", note=""
@@ -299,17 +324,22 @@ def test_payee_bank_states_say_active_recent_and_pending(db, book, system, provi
         )
         change = parties.request_bank_change(conn, clerk, vault, book, provider, details, "form")
         account = parties.approve_bank_change(conn, approver, book, change)
-        parties.request_bank_change(conn, clerk, vault, book, provider, details, "again")
+        again = parties.request_bank_change(conn, clerk, vault, book, provider, details, "again")
         parties.request_bank_change(conn, clerk, vault, book, second, details, "first account")
     today = datetime.now(UTC).date()
     with db.read() as conn:
         frame = parties.payee_bank_states(conn, book)
         assert frame.rows() == [
-            (provider, account, "bacs18", "GBP", True, today, True),
+            (provider, account, "bacs18", "GBP", True, None, True),  # a first account
             (second, None, None, None, False, None, True),
         ]
         assert parties.payee_bank_states(conn, book, [second, third])["party_id"].to_list() == [
             second
+        ]
+    with db.write() as conn:  # the first account replaced: a change, dated today
+        replaced = parties.approve_bank_change(conn, approver, book, again)
+        assert parties.payee_bank_states(conn, book, [provider]).rows() == [
+            (provider, replaced, "bacs18", "GBP", True, today, False)
         ]
     empty = make_book(db, system, "empty")
     with db.read() as conn:

@@ -22,6 +22,7 @@ from remit.access.model import Actor, Role
 from remit.access.service import add_user
 from remit.care import demo as demo_care
 from remit.db import Database
+from remit.ledger import items as open_items
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
 from remit.ledger.rules import month_bounds
@@ -501,6 +502,11 @@ def _activity(
         tick(f"{org.code}: entries", done, total)
     manager = Actor(f"demo-manager@{org.code}", roles={book_id: frozenset({Role.MANAGER})})
     with database.write() as conn:
+        # The demo's payments and receipts were posted without naming what they settle:
+        # match them to the bills and invoices they paid, oldest first.
+        open_items.match_open_items(
+            conn, Actor.system("demo"), book_id, ("2000", "2100", "1100", "1200"), key_prefix="demo"
+        )
         for m in range(scale.months - 1):  # every month but the newest is closed
             month = FIRST_MONTH.month + m - 1
             ledger.close_period(

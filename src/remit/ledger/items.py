@@ -709,3 +709,63 @@ def reverse_settlement(
         book_id,
     )
     return reversal_id
+
+
+def item_in_book(conn: Connection, book_id: int, item_id: int) -> bool:
+    """Whether ``item_id`` is an open item (settled or not) of the book."""
+    i = item_table.c
+    found = conn.execute(select(i.id).where(and_(i.id == item_id, i.book_id == book_id)))
+    return found.first() is not None
+
+
+def match_open_items(
+    conn: Connection, actor: Actor, book_id: int, account_codes: Sequence[str], *, key_prefix: str
+) -> int:
+    """Settle each party's opposite-sign open items with each other, oldest first, per
+    account and currency (a payment posted without ``settles`` against the bills it paid;
+    how the migration gave old balances their items). Each settlement is dated the later of
+    its two items' dates and their last settlements, keyed ``key_prefix:<item>:<item>``;
+    returns how many were made. One audit event for the whole match."""
+    require(actor, book_id, Permission.LEDGER_POST)
+    i, a = item_table.c, accounts.c
+    rows = conn.execute(
+        select(i.id, i.account_id, i.party_id, i.currency, i.item_date, i.open_minor)
+        .join(accounts, a.id == i.account_id)
+        .where(and_(i.book_id == book_id, a.code.in_(list(account_codes)), i.open_minor != 0))
+        .order_by(i.account_id, i.party_id, i.currency, i.item_date, i.id)
+    ).all()
+    last = _last_settled(conn, (r.id for r in rows))
+    groups: dict[tuple[int, int, str], tuple[list[list[Any]], list[list[Any]]]] = {}
+    for r in rows:
+        debits, credits = groups.setdefault((r.account_id, r.party_id, r.currency), ([], []))
+        day = max(r.item_date, last.get(int(r.id), r.item_date))
+        (debits if r.open_minor > 0 else credits).append([int(r.id), int(r.open_minor), day])
+    made = 0
+    for debits, credits in groups.values():
+        while debits and credits:
+            debit, credit = debits[0], credits[0]
+            take = min(debit[1], -credit[1])
+            day = max(debit[2], credit[2])
+            pairs = [(debit[0], -take), (credit[0], take)]
+            key = f"{key_prefix}:{debit[0]}:{credit[0]}"
+            said = _print(day.isoformat(), "matched", sorted([n, m] for n, m in pairs))
+            write_settlement(conn, actor.username, book_id, day, key, said, "matched", pairs)
+            made += 1
+            debit[1], credit[1] = debit[1] - take, credit[1] + take
+            debit[2] = credit[2] = day
+            if debit[1] == 0:
+                debits.pop(0)
+            if credit[1] == 0:
+                credits.pop(0)
+    if made:
+        audit.record(
+            conn,
+            actor,
+            "ledger.match_items",
+            "book",
+            book_id,
+            None,
+            {"accounts": list(account_codes), "settlements": made, "key_prefix": key_prefix},
+            book_id,
+        )
+    return made

@@ -833,7 +833,9 @@ def payee_bank_states(
     last_change_at, pending_change), in two queries and without decrypting anything.
 
     ``valid`` says an active account exists; ``last_change_at`` is the day (UTC) it was
-    activated. A party with only a pending change has a row with no account.
+    activated when it replaced an earlier account (a party's first account is not a
+    change of details, so it never waits ``bank_change_days``). A party with only a
+    pending change has a row with no account.
     """
     p, ba, bc = parties.c, bank_accounts.c, bank_changes.c
     wanted = None if party_ids is None else sorted(set(party_ids))
@@ -852,8 +854,15 @@ def payee_bank_states(
     if wanted is not None and len(wanted) <= 1000:  # else one scan, filtered below
         active_query = active_query.where(ba.party_id.in_(wanted))
         pending_query = pending_query.where(bc.party_id.in_(wanted))
+    replaced_query = (
+        select(ba.party_id)
+        .join(parties, p.id == ba.party_id)
+        .where(and_(in_book, ba.status != ACTIVE))
+        .distinct()
+    )
     active = {int(r[0]): r for r in conn.execute(active_query)}
     pending = {int(r[0]) for r in conn.execute(pending_query)}
+    replaced = {int(r[0]) for r in conn.execute(replaced_query)}
     ids = sorted(active.keys() | pending)
     if wanted is not None:
         keep = set(wanted)
@@ -869,7 +878,7 @@ def payee_bank_states(
                 method,
                 _METHOD_CURRENCIES.get(method or ""),
                 found is not None,
-                None if found is None else str(found.activated_at)[:10],
+                None if found is None or party_id not in replaced else str(found.activated_at)[:10],
                 party_id in pending,
             )
         )

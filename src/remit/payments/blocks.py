@@ -19,6 +19,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id
 from remit.errors import NotFound, Problem, ValidationFailed
+from remit.ledger import items as open_items
 from remit.parties import service as parties
 from remit.payments.model import BlockReason, PaymentBlock
 from remit.payments.store import payment_blocks
@@ -79,6 +80,9 @@ def set_block(
     if party_id is not None and party_id not in parties.party_names(conn, book_id, [party_id]):
         message = f"no party {party_id} in this book"
         raise ValidationFailed([Problem("party_id", message, "unknown_party")])
+    if open_item_id is not None and not open_items.item_in_book(conn, book_id, open_item_id):
+        message = f"no open item {open_item_id} in this book"
+        raise ValidationFailed([Problem("open_item_id", message, "unknown_item")])
     target = _target(party_id, open_item_id)
     existing = _active(conn, book_id, target, reason)
     if existing:

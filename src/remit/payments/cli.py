@@ -35,9 +35,10 @@ from remit.errors import Problem, ValidationFailed
 from remit.formats import offline, registry
 from remit.formats.findings import CheckReport, Finding
 from remit.formats.payfile import FileStamp
+from remit.ledger import service as ledger_service
 from remit.money import Money, format_money
 from remit.parties import service as parties_service
-from remit.payments import blocks, house
+from remit.payments import blocks, house, preview
 from remit.payments.model import PAYMENT_SCHEMES, NewHouseAccount
 
 payments_app = typer.Typer(
@@ -330,6 +331,51 @@ def unblock_command(
             conn, actor, book_id, party_id=party_id, reason=reason, note=note
         )
     console.print(f"lifted {len(lifted)} payment block(s) of party {party}")
+
+
+@payments_app.command("preview")
+@user_errors
+def preview_command(
+    pay_date: str = typer.Option(..., "--pay-date", help="YYYY-MM-DD: items due by then."),
+    account: list[str] = typer.Option(["2000"], "--account", help="Payables control account."),
+    method: list[str] = typer.Option([], "--method", help="nacha | bacs18 | pain.001 ..."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
+) -> None:
+    """What a payment run on a pay date would pay, and what it leaves out and why
+    (reads only; preparing, approving and releasing runs are not built yet)."""
+    day = offline.parse_date(pay_date, "--pay-date")
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.read() as conn:
+        found = preview.preview_run(
+            conn, actor, book_id, day, accounts=account, methods=set(method) or None
+        )
+        names = parties_service.party_names(conn, book_id, found.excluded["party_id"].to_list())
+        locale = locale_of(str(ledger_service.get_book(conn, book_id)["base_currency"]))
+    reasons = found.excluded.group_by("reason").len().sort("reason").rows()
+    if as_json:
+        totals = found.totals.to_dicts()
+        print(
+            json.dumps(
+                {"pay_date": day.isoformat(), "totals": totals, "excluded": dict(reasons)}, indent=2
+            )
+        )
+        return
+    console.print(f"pay date {day.isoformat()}: {found.payments.height} payment(s)")
+    for method_name, currency, count, amount in found.totals.rows():
+        money = format_money(Money(int(amount), str(currency)), locale)
+        console.print(f"  {method_name} {currency}: {count} payment(s), {money}")
+    console.print(f"{found.excluded.height} item(s) left out")
+    for reason, count in reasons:
+        console.print(f"  {reason}: {count}")
+    for party_id, currency, open_minor, reason in (
+        found.excluded.select("party_id", "currency", "open_minor", "reason").head(20).rows()
+    ):
+        ref, name = names.get(int(party_id), ("?", "?"))
+        money = format_money(Money(-int(open_minor), str(currency)), locale)
+        console.print(f"    {ref} {name}: {money} ({reason})")
 
 
 from remit.payments.returns_cli import returns_command  # noqa: E402 - after payments_app
