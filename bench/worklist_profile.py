@@ -87,7 +87,7 @@ def timed(sections: Counter[str]) -> None:
     for owner, name in (
         (worklist, "run_page"),
         (worklist, "_worded"),
-        (worklist, "_rows"),
+        (worklist, "_rows_of_page"),
         (worklist, "_totals"),
         (parties, "party_names"),
         (worklist, "exceptions"),

@@ -14,6 +14,7 @@ Filters(rule='short_exception', state='undecided', client='', carer='', sort='ca
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -154,16 +155,6 @@ def _joined(query: Any) -> Any:
     )
 
 
-def _of_run(run_id: int) -> Any:
-    return _joined(select(*_columns())).where(visit_outcomes.c.run_id == run_id)
-
-
-def _ids_of_run(run_id: int) -> Any:
-    """The outcome ids alone: a page is chosen (filtered, sorted, offset) on these, so that
-    the database sorts narrow rows and reads the full row, with its status, for 50 only."""
-    return _joined(select(visit_outcomes.c.id)).where(visit_outcomes.c.run_id == run_id)
-
-
 class Row(dict[str, Any]):
     """A row of the worklist: a dict whose keys read as attributes too. Jinja reads
     ``e.id`` as an attribute first and a key only after an AttributeError; a page reads
@@ -178,43 +169,70 @@ class Row(dict[str, Any]):
             raise AttributeError(name) from None
 
 
-# Built once: SQLAlchemy's compiled form is then found by the statement's own cache key.
-_BY_IDS = _joined(select(*_columns())).where(
-    visit_outcomes.c.id.in_(bindparam("ids", expanding=True))
-)
-
-
-def _rows(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """The full rows of ``ids``, in the order of ``ids``."""
-    if not ids:
-        return []
-    found = {int(r["id"]): Row(r) for r in conn.execute(_BY_IDS, {"ids": ids}).mappings()}
-    return [found[i] for i in ids]
-
-
-def _filtered(conn: Connection, book_id: int, query: Any, chosen: Filters) -> Any:
+def _page_of(chosen_ids: Any, sort: str) -> Any:
+    """The full rows of a page, in one statement: ``chosen_ids`` (a query of the page's
+    ids, sorted and offset) joined to the rows, sorted again (50 rows). One statement, not
+    two: each statement and each fetched row lets go of the interpreter's lock, and with 8
+    pages at once every letting go is a wait to get it back."""
+    page = chosen_ids.subquery("page")
     o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
-    query = query.where(o.exception.is_(True))
-    if chosen.rule:
-        query = query.where(o.rule == chosen.rule)
-    if chosen.state == "decided":
-        query = query.where(o.decision.is_not(None))
-    elif chosen.state:
-        waiting = _awaiting()
-        query = query.where(
-            and_(o.decision.is_(None), waiting if chosen.state == "awaiting" else ~waiting)
+    return (
+        select(*_columns())
+        .select_from(
+            page.join(visit_outcomes, o.id == page.c.id)
+            .outerjoin(planned_visits, v.id == o.planned_visit_id)
+            .outerjoin(actual_records, a.id == o.actual_record_id)
         )
-    if chosen.carer:
-        query = query.where(a.carer_ref == chosen.carer)
-    if chosen.client:
-        party = parties.party_ids_for(conn, book_id, [chosen.client]).get(chosen.client, -1)
-        query = query.where(
+        .order_by(*_order(sort))
+    )
+
+
+def _rows_of_page(conn: Connection, statement: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+    result = conn.execute(statement, values)
+    keys = list(result.keys())
+    return [Row(zip(keys, r, strict=True)) for r in result]
+
+
+@functools.lru_cache(maxsize=128)
+def _statements(sort: str, rule: bool, state: str, carer: bool, client: bool) -> tuple[Any, Any]:
+    """(the count, the page) of the exceptions for filters of this shape, built once with
+    their values bound (``run_id``, ``rule``, ``carer``, ``client_party``, ``client``,
+    ``limit``, ``offset``): building a statement of 29 columns, and its cache key, each
+    time cost more than running it."""
+    o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
+    keys = _joined(select(o.id)).where(and_(o.run_id == bindparam("run_id"), o.exception.is_(True)))
+    if rule:
+        keys = keys.where(o.rule == bindparam("rule"))
+    if state == "decided":
+        keys = keys.where(o.decision.is_not(None))
+    elif state:
+        waiting = _awaiting()
+        keys = keys.where(and_(o.decision.is_(None), waiting if state == "awaiting" else ~waiting))
+    if carer:
+        keys = keys.where(a.carer_ref == bindparam("carer"))
+    if client:
+        keys = keys.where(
             or_(
-                func.coalesce(v.client_party_id, a.client_party_id) == party,
-                a.client_ref == chosen.client,
+                func.coalesce(v.client_party_id, a.client_party_id) == bindparam("client_party"),
+                a.client_ref == bindparam("client"),
             )
         )
-    return query
+    count = select(func.count()).select_from(keys.subquery())
+    chosen_ids = keys.order_by(*_order(sort)).limit(bindparam("limit")).offset(bindparam("offset"))
+    return count, _page_of(chosen_ids, sort)
+
+
+@functools.lru_cache(maxsize=1)
+def _lines_statement() -> Any:
+    o = visit_outcomes.c
+    chosen_ids = (
+        _joined(select(o.id))
+        .where(o.run_id == bindparam("run_id"))
+        .order_by(*_order("date"))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return _page_of(chosen_ids, "date")
 
 
 def _order(sort: str) -> list[Any]:
@@ -253,12 +271,22 @@ def exceptions(
 def _page(
     conn: Connection, book_id: int, run_id: int, chosen: Filters
 ) -> tuple[int, list[dict[str, Any]]]:
-    keys = _filtered(conn, book_id, _ids_of_run(run_id), chosen)
-    total = conn.execute(select(func.count()).select_from(keys.subquery())).scalar_one()
-    ids = conn.execute(
-        keys.order_by(*_order(chosen.sort)).limit(PAGE_ROWS).offset((chosen.page - 1) * PAGE_ROWS)
-    ).scalars()
-    return int(total), _worded(conn, book_id, run_id, _rows(conn, [int(i) for i in ids]))
+    count, page = _statements(
+        chosen.sort, bool(chosen.rule), chosen.state, bool(chosen.carer), bool(chosen.client)
+    )
+    values: dict[str, Any] = {"run_id": run_id}
+    if chosen.rule:
+        values["rule"] = chosen.rule
+    if chosen.carer:
+        values["carer"] = chosen.carer
+    if chosen.client:
+        party = parties.party_ids_for(conn, book_id, [chosen.client]).get(chosen.client, -1)
+        values |= {"client_party": party, "client": chosen.client}
+    total = conn.execute(count, values).scalar_one()
+    if not total:
+        return 0, []
+    values |= {"limit": PAGE_ROWS, "offset": (chosen.page - 1) * PAGE_ROWS}
+    return int(total), _worded(conn, book_id, run_id, _rows_of_page(conn, page, values))
 
 
 def lines(
@@ -273,16 +301,12 @@ def lines(
 
 
 def _lines(conn: Connection, run_id: int, page: int) -> list[dict[str, Any]]:
-    ids = conn.execute(
-        _ids_of_run(run_id)
-        .order_by(*_order("date"))
-        .limit(LINE_ROWS)
-        .offset((max(page, 1) - 1) * LINE_ROWS)
-    ).scalars()
-    rows = _rows(conn, [int(i) for i in ids])
+    values = {"run_id": run_id, "limit": LINE_ROWS, "offset": (max(page, 1) - 1) * LINE_ROWS}
+    rows = _rows_of_page(conn, _lines_statement(), values)
     for r in rows:
         r["day"] = clock_text(int(r["moment_s"]))[0]
-    return rows
+        r["flag_words"] = flag_words(r["flags"])
+    return list(rows)
 
 
 @dataclass(frozen=True)
@@ -314,16 +338,17 @@ def totals(conn: Connection, actor: Actor, book_id: int, run_id: int) -> dict[st
 
 
 def _totals(conn: Connection, run_id: int) -> dict[str, Any]:
-    o = visit_outcomes.c
-    row = conn.execute(
-        select(
-            func.count(o.id).label("lines"),
-            func.count(case((o.exception.is_(True), o.id))).label("exceptions"),
-            func.coalesce(func.sum(o.final_amount_minor), 0).label("amount_minor"),
-            func.max(o.currency).label("currency"),
-        ).where(o.run_id == run_id)
-    ).one()
-    return dict(row._mapping)
+    return dict(conn.execute(_TOTALS, {"run_id": run_id}).one()._mapping)
+
+
+_TOTALS = select(
+    func.count(visit_outcomes.c.id).label("lines"),
+    func.count(case((visit_outcomes.c.exception.is_(True), visit_outcomes.c.id))).label(
+        "exceptions"
+    ),
+    func.coalesce(func.sum(visit_outcomes.c.final_amount_minor), 0).label("amount_minor"),
+    func.max(visit_outcomes.c.currency).label("currency"),
+).where(visit_outcomes.c.run_id == bindparam("run_id"))
 
 
 def _worded(
