@@ -274,7 +274,6 @@ def _run_page(
     with ctx.db.read() as conn:
         run, held = payables.run_with_hold(conn, ctx.actor, ctx.book_id, run_id)
         seen = worklist.run_page(conn, ctx.actor, ctx.book_id, run_id, chosen, line_page)
-        names = parties.party_names(conn, ctx.book_id, [run.provider_party_id])
         adjustments = payables.adjustments_of(conn, ctx.actor, ctx.book_id, run_id)
     sums, matching, exceptions, lines = seen.totals, seen.matching, seen.exceptions, seen.lines
     line_count = sums["lines"]
@@ -285,7 +284,7 @@ def _run_page(
         status,
         nav="payments",
         run=run,
-        provider={"id": run.provider_party_id, "name": names[run.provider_party_id][1]},
+        provider={"id": run.provider_party_id, "name": seen.provider_name},
         exceptions=exceptions,
         exception_count=sums["exceptions"],
         matching=matching,

@@ -265,7 +265,8 @@ def exceptions(
     """(how many exceptions match, the page's rows in words), 50 rows a page."""
     require(actor, book_id, Permission.CARE_READ)
     _run(conn, book_id, run_id)
-    return _page(conn, book_id, run_id, chosen)
+    total, rows = _page(conn, book_id, run_id, chosen)
+    return total, _worded(conn, book_id, run_id, rows)
 
 
 def _page(
@@ -286,7 +287,7 @@ def _page(
     if not total:
         return 0, []
     values |= {"limit": PAGE_ROWS, "offset": (chosen.page - 1) * PAGE_ROWS}
-    return int(total), _worded(conn, book_id, run_id, _rows_of_page(conn, page, values))
+    return int(total), _rows_of_page(conn, page, values)
 
 
 def lines(
@@ -317,6 +318,7 @@ class RunPage:
     matching: int
     exceptions: list[dict[str, Any]]
     lines: list[dict[str, Any]]
+    provider_name: str
 
 
 def run_page(
@@ -325,9 +327,15 @@ def run_page(
     """The run's totals, the chosen page of its exceptions and a page of its lines (the
     line count is the totals' ``lines``)."""
     require(actor, book_id, Permission.CARE_READ)
-    _run(conn, book_id, run_id)
+    provider = int(_run(conn, book_id, run_id).provider_party_id)
     matching, rows = _page(conn, book_id, run_id, chosen)
-    return RunPage(_totals(conn, run_id), matching, rows, _lines(conn, run_id, line_page))
+    names = parties.party_names(
+        conn, book_id, {r["client_party_id"] for r in rows} - {None} | {provider}
+    )  # the provider's name with the clients' (one statement)
+    rows = _worded(conn, book_id, run_id, rows, names)
+    lines = _lines(conn, run_id, line_page)
+    provider_name = names.get(provider, ("", ""))[1]
+    return RunPage(_totals(conn, run_id), matching, rows, lines, provider_name)
 
 
 def totals(conn: Connection, actor: Actor, book_id: int, run_id: int) -> dict[str, Any]:
@@ -352,7 +360,11 @@ _TOTALS = select(
 
 
 def _worded(
-    conn: Connection, book_id: int, run_id: int, rows: list[dict[str, Any]]
+    conn: Connection,
+    book_id: int,
+    run_id: int,
+    rows: list[dict[str, Any]],
+    names: dict[int, tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The page's rows with client names, times, rule and flags in words, each row's
     decisions (oldest first; ``waiting``: the one awaiting a second person, if any) and the
@@ -360,7 +372,8 @@ def _worded(
     if not rows:
         return rows
     ids = [int(r["id"]) for r in rows]
-    names = parties.party_names(conn, book_id, {r["client_party_id"] for r in rows} - {None})
+    if names is None:
+        names = parties.party_names(conn, book_id, {r["client_party_id"] for r in rows} - {None})
     past: dict[int, list[dict[str, Any]]] = {}
     for h in conn.execute(_HISTORY, {"ids": ids}).mappings():
         past.setdefault(int(h["outcome_id"]), []).append(dict(h))
@@ -420,7 +433,7 @@ def portal_exceptions(
     its exception count and one page of them with the answers given."""
     run = _own_run(conn, actor, book_id, run_id)
     total, rows = _page(conn, book_id, run_id, Filters(page=page))
-    return run, total, rows
+    return run, total, _worded(conn, book_id, run_id, rows)
 
 
 def _own_run(conn: Connection, actor: Actor, book_id: int, run_id: int) -> Any:
