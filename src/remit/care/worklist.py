@@ -169,7 +169,7 @@ class Row(dict[str, Any]):
             raise AttributeError(name) from None
 
 
-def _page_of(chosen_ids: Any, sort: str) -> Any:
+def _page_of(chosen_ids: Any, sort: str, columns: list[Any] | None = None) -> Any:
     """The full rows of a page, in one statement: ``chosen_ids`` (a query of the page's
     ids, sorted and offset) joined to the rows, sorted again (50 rows). One statement, not
     two: each statement and each fetched row lets go of the interpreter's lock, and with 8
@@ -177,7 +177,7 @@ def _page_of(chosen_ids: Any, sort: str) -> Any:
     page = chosen_ids.subquery("page")
     o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
     return (
-        select(*_columns())
+        select(*(columns or _columns()))
         .select_from(
             page.join(visit_outcomes, o.id == page.c.id)
             .outerjoin(planned_visits, v.id == o.planned_visit_id)
@@ -232,7 +232,23 @@ def _lines_statement() -> Any:
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    return _page_of(chosen_ids, "date")
+    o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
+    shown = [  # what a line shows, and no more (a line has no status to work out)
+        o.id,
+        o.status,
+        o.flags,
+        o.decision,
+        o.planned_minutes,
+        o.delivered_minutes,
+        o.final_minutes,
+        o.final_amount_minor,
+        o.currency,
+        v.ref.label("visit"),
+        a.ref.label("record"),
+        a.carer_ref.label("carer"),
+        func.coalesce(v.start_s, a.check_in_s).label("moment_s"),
+    ]
+    return _page_of(chosen_ids, "date", shown)
 
 
 def _order(sort: str) -> list[Any]:
