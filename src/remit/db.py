@@ -77,6 +77,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:":
+            kwargs.setdefault("pool_size", 20)
         engine = create_engine(url, **kwargs)
         _install_sqlite_hooks(engine)
         return engine

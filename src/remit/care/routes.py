@@ -273,22 +273,18 @@ def _run_page(
     line_page = int(lines_text) if lines_text.isdigit() and len(lines_text) < 7 else 1
     with ctx.db.read() as conn:
         run, held = payables.run_with_hold(conn, ctx.actor, ctx.book_id, run_id)
-        pending = {
-            int(d["outcome_id"]): d
-            for d in decisions.pending_approvals(conn, ctx.actor, ctx.book_id)
-            if int(d["run_id"]) == run_id
-        }
-        sums = worklist.totals(conn, ctx.actor, ctx.book_id, run_id)
-        matching, exceptions = worklist.exceptions(conn, ctx.actor, ctx.book_id, run_id, chosen)
-        line_count, lines = worklist.lines(conn, ctx.actor, ctx.book_id, run_id, line_page)
-        provider = parties.get_party(conn, ctx.actor, ctx.book_id, run.provider_party_id)
+        seen = worklist.run_page(conn, ctx.actor, ctx.book_id, run_id, chosen, line_page)
         adjustments = payables.adjustments_of(conn, ctx.actor, ctx.book_id, run_id)
+    sums, matching, exceptions, lines = seen.totals, seen.matching, seen.exceptions, seen.lines
+    line_count = sums["lines"]
+    # The decisions awaiting a second person, of this page's rows (read with the rows).
+    pending = {int(e["id"]): e["waiting"] for e in exceptions if e["waiting"] is not None}
     return ctx.page(
         "care/run.html",
         status,
         nav="payments",
         run=run,
-        provider=provider,
+        provider={"id": run.provider_party_id, "name": seen.provider_name},
         exceptions=exceptions,
         exception_count=sums["exceptions"],
         matching=matching,
