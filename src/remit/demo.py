@@ -34,6 +34,7 @@ from remit.parties.service import (
     create_parties,
     request_bank_change,
 )
+from remit.payments import demo as demo_payments
 from remit.secrets import Vault
 
 
@@ -56,6 +57,8 @@ SCALES = {
         providers=2_000, clients=100_000, customers=5_000, carriers=100, months=3, cases=20_000
     ),
 }
+CARE_RUNS_POSTED = 3  # providers whose month the demo finishes; the others wait for a user
+PAY_AHEAD_DAYS = 21  # the demo's pay run pays what falls due in the next three weeks
 FIRST_MONTH = date(2026, 8, 1)  # fixed, so that a seed always gives the same book
 DEMO_PASSWORD = "remit-demo-only"  # noqa: S105 - printed for the demo; never use outside it
 DEMO_USERS = (
@@ -214,6 +217,7 @@ def seed(
     counts = {}
     for org in orgs:
         rng = random.Random(f"{seed_value}:{org.code}")
+        paid: set[int] = set()
         with database.write() as conn:
             book_id = ledger.create_book(
                 conn, system, org.code, org.name, org.currency, org.timezone, org.calendar
@@ -244,6 +248,21 @@ def seed(
                 seed_value,
                 tick,
             )
+            paid = demo_care.finish_runs(database, book_id, org.code, CARE_RUNS_POSTED)
+            tick(f"{org.code}: care self-bills posted", len(paid), len(paid))
+        with database.read() as conn:
+            pay_date = ledger.book_today(conn, book_id) + timedelta(days=PAY_AHEAD_DAYS)
+        demo_payments.seed_payments(
+            database,
+            vault,
+            book_id,
+            org.code,
+            org.currency,
+            pay_date,
+            release=org.code == CARE_BOOK,
+            party_ids=paid if org.code == CARE_BOOK else None,
+        )
+        tick(f"{org.code}: payment run", 1, 1)
     return counts
 
 

@@ -29,11 +29,11 @@ import polars as pl
 from sqlalchemy import Connection, and_, select
 
 from remit.access.model import Actor, Role
-from remit.care import imports, runs, visits
+from remit.care import decisions, imports, payables, runs, visits
 from remit.care import service as care
 from remit.care.model import Policy
 from remit.care.service import DAY_SECONDS, EPOCH, NewPackage, Slot
-from remit.care.store import planned_visits
+from remit.care.store import care_runs, planned_visits, visit_outcomes
 from remit.db import Database
 from remit.parties import service as parties
 
@@ -453,3 +453,46 @@ def _degrees(e5: pl.Expr) -> pl.Expr:
 
 def _local_text(seconds: pl.Expr) -> pl.Expr:
     return pl.from_epoch(seconds, time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# What the demo officer decides on each kind of exception of the runs it finishes: a short
+# visit is paid as delivered, an over-run as planned, everything else (missed, unplanned,
+# impossible times, a record in hospital) is not paid. None of these needs a second person.
+DEMO_DECISIONS = {"short_exception": "accept_actual", "over_exception": "accept_planned"}
+
+
+def finish_runs(database: Database, book_id: int, code: str, count: int) -> set[int]:
+    """The month's first ``count`` provider runs decided by the demo clerk and posted as
+    self-bills by the demo manager (someone other than the decider, as the rules want);
+    returns the providers (party ids) paid. The other runs stay for a user to decide."""
+    clerk, manager = staff(book_id, code)
+    r, o = care_runs.c, visit_outcomes.c
+    with database.read() as conn:
+        chosen = conn.execute(
+            select(r.id, r.provider_party_id)
+            .where(r.book_id == book_id)
+            .order_by(r.id)
+            .limit(count)
+        ).all()
+    posted = set()
+    for run_id, provider in chosen:
+        with database.write() as conn:
+            open_ones = conn.execute(
+                select(o.id, o.version, o.rule).where(
+                    and_(o.run_id == run_id, o.exception.is_(True), o.decision.is_(None))
+                )
+            ).all()
+            by_decision: dict[str, dict[int, int]] = {}
+            for row in open_ones:
+                choice = DEMO_DECISIONS.get(str(row.rule), "reject")
+                by_decision.setdefault(choice, {})[int(row.id)] = int(row.version)
+            for choice, versions in by_decision.items():
+                for start in range(0, len(versions), decisions.MAX_BULK):
+                    part = dict(list(versions.items())[start : start + decisions.MAX_BULK])
+                    decisions.decide_many(
+                        conn, clerk, book_id, run_id, part, choice, "demo: month-end review"
+                    )
+        with database.write() as conn:
+            payables.post_payable(conn, manager, book_id, run_id)
+        posted.add(int(provider))
+    return posted

@@ -38,7 +38,7 @@ from remit.formats.payfile import FileStamp
 from remit.ledger import service as ledger_service
 from remit.money import Money, format_money
 from remit.parties import service as parties_service
-from remit.payments import blocks, house, preview
+from remit.payments import blocks, house, runs
 from remit.payments.model import PAYMENT_SCHEMES, NewHouseAccount
 
 payments_app = typer.Typer(
@@ -344,12 +344,12 @@ def preview_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
 ) -> None:
     """What a payment run on a pay date would pay, and what it leaves out and why
-    (reads only; preparing, approving and releasing runs are not built yet)."""
+    (reads only; `remit payments run prepare` makes the run)."""
     day = offline.parse_date(pay_date, "--pay-date")
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.read() as conn:
-        found = preview.preview_run(
+        found, held = runs.preview(
             conn, actor, book_id, day, accounts=account, methods=set(method) or None
         )
         names = parties_service.party_names(conn, book_id, found.excluded["party_id"].to_list())
@@ -359,7 +359,13 @@ def preview_command(
         totals = found.totals.to_dicts()
         print(
             json.dumps(
-                {"pay_date": day.isoformat(), "totals": totals, "excluded": dict(reasons)}, indent=2
+                {
+                    "pay_date": day.isoformat(),
+                    "totals": totals,
+                    "excluded": dict(reasons),
+                    "held_by_other_runs": held,
+                },
+                indent=2,
             )
         )
         return
@@ -368,6 +374,8 @@ def preview_command(
         money = format_money(Money(int(amount), str(currency)), locale)
         console.print(f"  {method_name} {currency}: {count} payment(s), {money}")
     console.print(f"{found.excluded.height} item(s) left out")
+    if held:
+        console.print(f"  {held} item(s) are held by other runs (`remit payments run list`)")
     for reason, count in reasons:
         console.print(f"  {reason}: {count}")
     for party_id, currency, open_minor, reason in (
@@ -381,3 +389,8 @@ def preview_command(
 from remit.payments.returns_cli import returns_command  # noqa: E402 - after payments_app
 
 payments_app.command("returns")(returns_command)
+
+from remit.payments.runs_cli import approval_limit_command, run_app  # noqa: E402
+
+payments_app.add_typer(run_app, name="run")
+payments_app.command("approval-limit")(approval_limit_command)

@@ -18,7 +18,7 @@ from remit.formats.returns import FeedbackFile, FeedbackProblem, read_feedback
 
 
 def returns_command(
-    path: Path = typer.Argument(..., help="The bank's feedback file."),  # noqa: B008
+    path: Path = typer.Argument(..., help="The bank's feedback file."),
     kind: str | None = typer.Option(
         None,
         "--kind",

@@ -206,6 +206,22 @@ def get_payment(conn: Connection, actor: Actor, book_id: int, payment_id: int) -
     return _payment(_payment_row(conn, book_id, payment_id))
 
 
+def payment_by_reference(
+    conn: Connection, actor: Actor, book_id: int, reference: str
+) -> RunPayment:
+    """The payment a bank names by the reference remit wrote in its file (``R<run>-<n>``)."""
+    require(actor, book_id, Permission.PAYMENT_READ)
+    rp = run_payments.c
+    row = conn.execute(
+        select(run_payments).where(
+            and_(rp.book_id == book_id, rp.reference == reference.strip().upper())
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no payment {reference!r} in this book")
+    return _payment(row)
+
+
 def _payment_row(conn: Connection, book_id: int, payment_id: int) -> Any:
     row = conn.execute(
         select(run_payments).where(
@@ -325,6 +341,43 @@ def _note_problems(note: str) -> list[Problem]:
     return [found] if found is not None else []
 
 
+def held_item_ids(conn: Connection, book_id: int) -> set[int]:
+    """The book's items that a run not cancelled holds (not due for another run)."""
+    hi, pr = held_items.c, payment_runs.c
+    return set(
+        conn.execute(
+            select(hi.item_id).join(payment_runs, pr.id == hi.run_id).where(pr.book_id == book_id)
+        ).scalars()
+    )
+
+
+def preview(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    pay_date: date,
+    *,
+    accounts: Sequence[str] = ("2000",),
+    methods: set[str] | None = None,
+    party_ids: set[int] | None = None,
+) -> tuple[Any, int]:
+    """What ``prepare_run`` would take now: the preview less the items other runs hold,
+    and how many those are."""
+    require(actor, book_id, Permission.PAYMENT_READ)
+    held = held_item_ids(conn, book_id)
+    found = preview_run(
+        conn,
+        actor,
+        book_id,
+        pay_date,
+        accounts=accounts,
+        methods=methods,
+        party_ids=party_ids,
+        skip_item_ids=held,
+    )
+    return found, len(held)
+
+
 def prepare_run(
     conn: Connection,
     actor: Actor,
@@ -343,7 +396,7 @@ def prepare_run(
     problems = _note_problems(note)
     if problems:
         raise ValidationFailed(problems)
-    held = set(conn.execute(select(held_items.c.item_id)).scalars())
+    held = held_item_ids(conn, book_id)
     chosen = preview_run(
         conn,
         actor,
@@ -1302,13 +1355,16 @@ __all__ = [
     "file_bytes",
     "get_payment",
     "get_run",
+    "held_item_ids",
     "limit_of",
     "list_files",
     "list_payments",
     "list_runs",
     "mark_sent",
+    "payment_by_reference",
     "payment_items",
     "prepare_run",
+    "preview",
     "release_run",
     "return_payment",
     "run_totals",

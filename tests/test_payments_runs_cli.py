@@ -1,0 +1,167 @@
+"""``remit payments run ...`` on the demo books (issue 10, points 2, 9 and 10): the council's
+October self-bills paid in a run a second demo user approved; the agency's run through
+four eyes, a limit, release, a byte-identical download, settlement and a return."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
+
+from remit.cli import app
+
+runner = CliRunner()
+KEY = Fernet.generate_key().decode()
+VALLEY = ["-b", "valley-app"]
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("payments-demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REMIT_DATABASE_URL", f"sqlite:///{folder / 'remit.db'}")
+        mp.setenv("REMIT_SECRET_KEY", KEY)
+        assert runner.invoke(app, ["init"]).exit_code == 0
+        done = runner.invoke(app, ["demo", "seed", "--scale", "small", "--seed", "7"])
+        assert done.exit_code == 0, done.output
+    with sqlite3.connect(folder / "remit.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder / "remit.db"
+
+
+@pytest.fixture
+def demo(demo_template, tmp_path, monkeypatch):
+    shutil.copy(demo_template, tmp_path / "remit.db")
+    monkeypatch.setenv("REMIT_DATABASE_URL", f"sqlite:///{tmp_path / 'remit.db'}")
+    monkeypatch.setenv("REMIT_SECRET_KEY", KEY)
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def remit(*args: str, user: str | None = None):
+    argv = [*args, "--as", user] if user else list(args)
+    return runner.invoke(app, argv)
+
+
+def said(result) -> str:
+    """What a command printed, its lines joined (the console wraps long messages)."""
+    return " ".join(result.output.split())
+
+
+def shown(run: int, book: list[str]) -> dict:
+    done = remit("payments", "run", "show", str(run), *book, "--json")
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def test_the_council_demo_paid_its_care_self_bills_in_a_run_a_second_user_approved(demo):
+    run = shown(1, ["-b", "riverside"])
+    assert run["status"] == "released"
+    assert run["prepared_by"] == "demo-clerk@riverside"
+    assert run["approved_by"] == "demo-approver@riverside"
+    assert run["released_by"] not in (None, run["prepared_by"])
+    assert [f["format"] for f in run["files"]] == ["bacs18"]
+    db = sqlite3.connect(demo / "remit.db")
+    refs = [r for (r,) in db.execute("SELECT doc_ref FROM run_items WHERE run_id = 1")]
+    self_bills = [r for r in refs if "-SB-" in r]
+    assert len(self_bills) == 3, refs[:10]  # the three care runs the demo finished
+    text = remit("payments", "run", "show", "1", "-b", "riverside").output
+    assert "£" in text and "demo-approver@riverside" in text
+
+
+def test_the_agency_run_through_four_eyes_release_download_settle_and_return(demo):
+    run = shown(2, VALLEY)
+    assert run["status"] == "prepared" and run["prepared_by"] == "demo-clerk@valley-app"
+    clerk = remit("payments", "run", "approve", "2", *VALLEY, user="demo-clerk@valley-app")
+    assert clerk.exit_code == 2 and "may not payment.approve" in said(clerk)
+    first = remit("payments", "run", "approve", "2", *VALLEY, user="demo-approver@valley-app")
+    assert first.exit_code == 0, first.output
+    assert "waits for a second approver" in said(first)  # over the approver's $50,000.00
+    again = remit("payments", "run", "approve", "2", *VALLEY, user="demo-approver@valley-app")
+    assert again.exit_code == 2 and "a second approver must be someone else" in said(again)
+    early = remit("payments", "run", "release", "2", *VALLEY, user="demo-manager@valley-app")
+    assert early.exit_code == 2 and shown(2, VALLEY)["status"] == "prepared"
+    second = remit("payments", "run", "approve", "2", *VALLEY, user="demo-manager@valley-app")
+    assert second.exit_code == 0 and shown(2, VALLEY)["status"] == "approved"
+    by_clerk = remit("payments", "run", "release", "2", *VALLEY, user="demo-clerk@valley-app")
+    assert by_clerk.exit_code == 2 and shown(2, VALLEY)["status"] == "approved"
+    released = remit("payments", "run", "release", "2", *VALLEY, user="demo-approver@valley-app")
+    assert released.exit_code == 0, released.output
+    run = shown(2, VALLEY)
+    assert run["status"] == "released" and [f["format"] for f in run["files"]] == ["nacha"]
+
+    for folder in ("a", "b"):
+        (demo / folder).mkdir()
+        done = remit(
+            "payments", "run", "download", "2", *VALLEY, "--out", folder,
+            user="demo-approver@valley-app",
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+    name = run["files"][0]["filename"]
+    assert (demo / "a" / name).read_bytes() == (demo / "b" / name).read_bytes()
+    checked = remit("check", str(demo / "a" / name))
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.stdout)
+    assert report["totals"]["entries"] == run["payments"]
+    assert report["totals"]["credit_minor"] == run["total_minor"]
+
+    back = remit(
+        "payments", "run", "return", "R2-000001", *VALLEY, "--code", "R03", "--on",
+        "2026-12-30", "--detail", "no account", user="demo-clerk@valley-app",
+    )  # fmt: skip
+    assert back.exit_code == 0, back.output
+    settle = remit(
+        "payments", "run", "settle", "2", *VALLEY, "--on", "2026-12-31",
+        user="demo-clerk@valley-app",
+    )  # fmt: skip
+    assert settle.exit_code == 0, settle.output
+    assert f"settled {run['payments'] - 1} payment(s)" in said(settle)
+    assert shown(2, VALLEY)["status"] == "settled"
+    statuses = {t["status"]: t["payments"] for t in shown(2, VALLEY)["totals"]}
+    assert statuses == {"returned": 1, "settled": run["payments"] - 1}
+    # the returned payment's items are open again: the next run takes them
+    nxt = remit(
+        "payments", "run", "prepare", *VALLEY, "--pay-date", "2027-01-31",
+        user="demo-clerk@valley-app",
+    )  # fmt: skip
+    assert nxt.exit_code == 0, nxt.output
+    assert shown(3, VALLEY)["payments"] >= 1
+
+
+def test_an_approval_limit_lets_one_approver_approve_alone_and_bad_input_is_named(demo):
+    bad = remit("payments", "approval-limit", "demo-approver@valley-app", *VALLEY,
+                "--limit", "lots", user="demo-admin@valley-app")  # fmt: skip
+    assert bad.exit_code == 2 and "--limit" in said(bad)
+    clerk = remit("payments", "approval-limit", "demo-clerk@valley-app", *VALLEY,
+                  "--limit", "10.00", user="demo-admin@valley-app")  # fmt: skip
+    assert clerk.exit_code == 2 and "does not approve payments" in said(clerk)
+    for who in ("demo-clerk@valley-app", "demo-manager@valley-app"):  # limits are the admin's
+        refused = remit("payments", "approval-limit", "demo-approver@valley-app", *VALLEY,
+                        "--limit", "500000.00", user=who)  # fmt: skip
+        assert refused.exit_code == 2 and "users.manage" in said(refused)
+    done = remit("payments", "approval-limit", "demo-approver@valley-app", *VALLEY,
+                 "--limit", "500,000.00", user="demo-admin@valley-app")  # fmt: skip
+    assert done.exit_code == 0 and "$500,000.00" in said(done)
+    one = remit("payments", "run", "approve", "2", *VALLEY, user="demo-approver@valley-app")
+    assert one.exit_code == 0 and shown(2, VALLEY)["status"] == "approved"
+    stale = remit("payments", "run", "cancel", "2", *VALLEY, "--reason", "wrong date",
+                  "--version", "1", user="demo-clerk@valley-app")  # fmt: skip
+    assert stale.exit_code == 2 and "changed since it was read (version 1, now 2" in said(stale)
+    cancelled = remit("payments", "run", "cancel", "2", *VALLEY, "--reason", "wrong date",
+                      user="demo-clerk@valley-app")  # fmt: skip
+    assert cancelled.exit_code == 0 and shown(2, VALLEY)["status"] == "cancelled"
+
+
+def test_a_run_with_nothing_due_is_refused_and_writes_nothing(demo):
+    early = remit("payments", "run", "prepare", *VALLEY, "--pay-date", "2026-01-01",
+                  user="demo-clerk@valley-app")  # fmt: skip
+    assert early.exit_code == 2 and "nothing to pay on 2026-01-01" in said(early)
+    listed = remit("payments", "run", "list", *VALLEY)
+    assert listed.output.count("run ") == 1  # the demo's own run only
+    bad_date = remit("payments", "run", "prepare", *VALLEY, "--pay-date", "31/12/2026")
+    assert bad_date.exit_code == 2 and "--pay-date" in said(bad_date)
