@@ -462,7 +462,7 @@ DEMO_DECISIONS = {"short_exception": "accept_actual", "over_exception": "accept_
 
 
 def finish_runs(database: Database, book_id: int, code: str, count: int) -> set[int]:
-    """The month's first ``count`` provider runs decided by the demo clerk and posted as
+    """The month's last ``count`` provider runs decided by the demo clerk and posted as
     self-bills by the demo manager (someone other than the decider, as the rules want);
     returns the providers (party ids) paid. The other runs stay for a user to decide."""
     clerk, manager = staff(book_id, code)
@@ -471,7 +471,7 @@ def finish_runs(database: Database, book_id: int, code: str, count: int) -> set[
         chosen = conn.execute(
             select(r.id, r.provider_party_id)
             .where(r.book_id == book_id)
-            .order_by(r.id)
+            .order_by(r.id.desc())
             .limit(count)
         ).all()
     posted = set()
