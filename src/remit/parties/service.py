@@ -344,6 +344,25 @@ def party_names(conn: Connection, book_id: int, ids: Iterable[int]) -> dict[int,
     return found
 
 
+def party_ids_matching(conn: Connection, book_id: int, text: str, limit: int) -> list[int]:
+    """The book's parties whose reference or name holds ``text`` (any case), at most
+    ``limit`` of them (a search box's first step)."""
+    p = parties.c
+    pattern = "%" + text.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+    rows = conn.execute(
+        select(p.id)
+        .where(
+            and_(
+                p.book_id == book_id,
+                or_(func.lower(p.ref).like(pattern), func.lower(p.name).like(pattern)),
+            )
+        )
+        .order_by(p.id)
+        .limit(limit)
+    )
+    return [int(r.id) for r in rows]
+
+
 def postal_address(conn: Connection, book_id: int, party_id: int) -> str:
     """The address of the book's party for a document it is named on (a self-bill): that
     of its first contact with one, or empty."""
@@ -414,6 +433,13 @@ def get_party(conn: Connection, actor: Actor, book_id: int, party_id: int) -> di
     active = _active_account(conn, party_id)
     out["bank_account"] = active.masked if active is not None else None
     return out
+
+
+def masked_bank_account(conn: Connection, book_id: int, party_id: int) -> str | None:
+    """The party's active bank account, masked (for a remittance advice), or None."""
+    _party_in_book(conn, book_id, party_id)
+    active = _active_account(conn, party_id)
+    return active.masked if active is not None else None
 
 
 def get_party_public(conn: Connection, actor: Actor, book_id: int, party_id: int) -> dict[str, Any]:

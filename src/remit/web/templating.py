@@ -27,6 +27,7 @@ TEMPLATE_DIRS = (
     SRC / "events" / "templates",
     SRC / "access" / "templates",
     SRC / "care" / "templates",
+    SRC / "payments" / "templates",
 )
 
 
