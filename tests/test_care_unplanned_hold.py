@@ -20,7 +20,7 @@ from remit.audit import audit_events
 from remit.care import decisions, imports, payables, runs, selfbill
 from remit.care import service as care
 from remit.care.service import NewPackage, Slot
-from remit.care.store import actual_records, care_runs, visit_outcomes
+from remit.care.store import RECORD_PAID_BY, actual_records, care_runs, visit_outcomes
 from remit.cli import app
 from remit.errors import Conflict, ValidationFailed
 from remit.parties import service as parties
@@ -344,3 +344,10 @@ def test_the_worklist_page_and_the_commands_hold_a_record(db, monday, monkeypatc
     listed = runner.invoke(app, ["care", "unmatched", "--book", "test", "--as", "carla"])
     assert listed.exit_code == 0, listed.output
     assert listed.output.count("held until") == 2, listed.output
+
+
+def test_the_hold_is_one_word_for_the_decision_the_runs_and_the_index():
+    """The runs (a sibling layer of the decisions, which may not import them) and the
+    store's partial unique index spell the decision themselves: they must spell it alike."""
+    assert decisions.Decision.HOLD.value == runs.HOLD
+    assert f"decision <> '{decisions.Decision.HOLD.value}'" in RECORD_PAID_BY

@@ -764,7 +764,8 @@ def _arbitration(run: RunSummary, name: str, period: tuple[date, date]) -> NewCa
         "arbitration",
         title,
         "Visits that failed a rule of the tolerance policy wait here "
-        "for a decision: accept actual, accept planned, set minutes, or reject.",
+        "for a decision: accept actual, accept planned, set minutes, hold (unplanned care "
+        "with no package, until one exists) or reject.",
         party_id=run.provider_party_id,
         links=(("care_run", str(run.run_id), "reconciliation run"),),
     )
