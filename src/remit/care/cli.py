@@ -320,11 +320,7 @@ def unmatched(
             selfbill_clock(row["check_in_s"]),
             selfbill_clock(row["check_out_s"]),
         )
-        state = (
-            f"run {row['posted_run_id']} posted: reconcile again for a supplementary run"
-            if row["posted_run_id"]
-            else (f"run {row['run_id']}" if row["run_id"] else "not reconciled yet")
-        )
+        state = _unmatched_state(row)
         table.add_row(
             row["ref"],
             row["provider_ref"],
@@ -337,6 +333,17 @@ def unmatched(
     console.print(table)
 
 
+def _unmatched_state(row: dict[str, object]) -> str:
+    """Where a record in no run stands: held until a package exists, late for a posted
+    run, or not reconciled yet."""
+    if row["held_run_id"]:
+        waiting = "a package covers it now, reconcile again" if row["covered"] else "awaiting one"
+        return f"held until a package exists (run {row['held_run_id']}): {waiting}"
+    if row["posted_run_id"]:
+        return f"run {row['posted_run_id']} posted: reconcile again for a supplementary run"
+    return f"run {row['run_id']}" if row["run_id"] else "not reconciled yet"
+
+
 def selfbill_clock(moment_s: int) -> str:
     day, clock = clock_text(int(moment_s))
     return f"{day} {clock}"
@@ -347,7 +354,8 @@ def selfbill_clock(moment_s: int) -> str:
 def decide(
     outcome: int = typer.Argument(..., min=1, max=MAX_ID, help="The visit outcome's id."),
     decision: str = typer.Argument(
-        ..., help="accept_actual, accept_planned, set_minutes or reject"
+        ...,
+        help="accept_actual, accept_planned, set_minutes, hold (until a package exists) or reject",
     ),
     reason: str = typer.Option(..., "--reason", help="Why (the provider sees it)."),
     minutes: int | None = typer.Option(None, "--minutes", help="For set_minutes."),

@@ -7,10 +7,28 @@ provider and service on its date). It can be changed until the run is posted; ev
 decision is audited with what it replaced. When every exception of a run is decided, the
 run is resolved and its arbitration case is closed as decided.
 
+The policy's **minimum charge** holds for a decision as it does for the engine: accepting
+the actual or the planned minutes (a visit's, or an unplanned record's at the rate card)
+pays at least ``minimum_charge_minutes`` when it pays any minutes, so that the engine and
+the officer price the same visit alike. *Set minutes* is the officer's own figure and is
+paid as typed, below the minimum too: it is the one way to pay less than the contract's
+minimum (a visit cut short by the client, a settlement), and what the officer typed is
+what the self-bill shows. The second person's check looks at the minutes decided before
+the minimum is applied: the contract's minimum is no officer's choice.
+
+*Hold until a package exists* is for an unplanned record that no care package covers (or
+whose client is not in the book yet): it pays nothing now and rejects nothing; the run can
+be decided and posted without it. The held record is listed with the records in no run,
+and once a package covers it, the next reconciliation of its period matches it like any
+late record (a supplementary run if its run is kept) and pays it there, once: the held
+outcome stays in its run, paid nothing, beside the outcome that pays it.
+
 >>> minutes_for(Decision.ACCEPT_ACTUAL, planned=30, delivered=22, chosen=None)
 22
 >>> minutes_for(Decision.SET_MINUTES, planned=30, delivered=22, chosen=25)
 25
+>>> with_minimum(10, 30), with_minimum(45, 30), with_minimum(0, 30)
+(30, 45, 0)
 """
 
 from __future__ import annotations
@@ -59,7 +77,12 @@ class Decision(StrEnum):
     ACCEPT_PLANNED = "accept_planned"  # pay the planned minutes
     SET_MINUTES = "set_minutes"  # pay the minutes the officer sets
     REJECT = "reject"  # pay nothing
+    HOLD = "hold"  # an unplanned record: pay nothing now, pay it once a package covers it
     POLICY_DEFAULT = "policy_default"  # what the policy decided (no answer in time)
+
+
+# The decisions raised to the policy's minimum charge, as the engine raises what it pays.
+AT_LEAST_MINIMUM = frozenset({Decision.ACCEPT_ACTUAL, Decision.ACCEPT_PLANNED})
 
 
 def minutes_for(decision: Decision, planned: int, delivered: int, chosen: int | None) -> int:
@@ -71,6 +94,22 @@ def minutes_for(decision: Decision, planned: int, delivered: int, chosen: int | 
     if decision is Decision.SET_MINUTES:
         return chosen or 0
     return 0
+
+
+def with_minimum(minutes: int, minimum: int) -> int:
+    """The engine's minimum charge: a visit paid any minutes is paid at least ``minimum``."""
+    return max(minutes, minimum) if minutes > 0 else 0
+
+
+def paid_minutes(row: Any, decision: Decision, chosen: int | None) -> tuple[int, int]:
+    """(minutes paid, minutes decided): the decision's minutes raised to the run's policy
+    minimum charge when it accepts what was planned or delivered (not an officer's own
+    figure), and the minutes before that raise."""
+    decided = minutes_for(decision, row.planned_minutes, row.delivered_minutes, chosen)
+    if decision not in AT_LEAST_MINIMUM:
+        return decided, decided
+    minimum = int(json.loads(row.run_policy or "{}").get("minimum_charge_minutes", 0))
+    return with_minimum(decided, minimum), decided
 
 
 def decide(
@@ -89,15 +128,16 @@ def decide(
     since, nothing changes and ``StaleDecision`` (409) says what stands now. A decision that
     pays more than the plan by more than the policy's ``second_approval_minutes``, or that
     pays an unplanned record, waits for a second person (``approve``): until then the
-    exception stays open.
+    exception stays open. Accepting actual or planned minutes pays at least the policy's
+    minimum charge; set minutes pays the minutes set (see the module's docstring).
     """
     require(actor, book_id, Permission.CARE_DECIDE)
     row = _outcome(conn, book_id, outcome_id)
     _fresh(row, expected_version)
-    chosen = _checked(row, decision, reason, minutes)
-    paid = minutes_for(chosen, row.planned_minutes, row.delivered_minutes, minutes)
+    chosen = _checked(conn, row, decision, reason, minutes)
+    paid, decided = paid_minutes(row, chosen, minutes)
     amount = _price(paid, *_rate(conn, row))
-    pending = needs_second_person(row, paid)
+    pending = needs_second_person(row, decided)
     _bump(conn, row)  # claims the version: a second decider of the same version fails here
     d = care_decisions.c
     conn.execute(
@@ -127,6 +167,7 @@ def decide(
         "reason": reason.strip(),
         "decision_id": decision_id,
         "awaiting_approval": pending,
+        **({"minimum_charge_from": decided} if paid != decided else {}),
     }
     if pending:
         audit.record(
@@ -170,7 +211,7 @@ def decide_many(
     problems: list[Problem] = []
     for r in rows.values():
         try:
-            _checked(r, decision, reason, minutes)
+            _checked(conn, r, decision, reason, minutes)
         except ValidationFailed as exc:
             problems += [
                 Problem(p.field, f"{_label(r)}: {p.message}", p.check) for p in exc.problems
@@ -430,14 +471,20 @@ def _outcome(conn: Connection, book_id: int, outcome_id: int) -> Any:
     return row
 
 
-def _checked(row: Any, decision: Decision | str, reason: str, minutes: int | None) -> Decision:
+def _checked(
+    conn: Connection, row: Any, decision: Decision | str, reason: str, minutes: int | None
+) -> Decision:
     problems = []
     try:
         chosen = Decision(decision)
     except ValueError:
         chosen = Decision.REJECT
         problems.append(
-            Problem("decision", "accept actual, accept planned, set minutes or reject", "decision")
+            Problem(
+                "decision",
+                "accept actual, accept planned, set minutes, hold until a package exists or reject",
+                "decision",
+            )
         )
     if chosen is Decision.POLICY_DEFAULT:
         problems.append(
@@ -461,20 +508,99 @@ def _checked(row: Any, decision: Decision | str, reason: str, minutes: int | Non
         problems.append(Problem("decision", "there is no valid actual time to accept", "no_actual"))
     if chosen is Decision.ACCEPT_PLANNED and row.planned_visit_id is None:
         problems.append(Problem("decision", "there is no planned visit to accept", "no_planned"))
+    if chosen is Decision.HOLD:
+        problems += _hold_problems(conn, row)
     if problems:
         raise ValidationFailed(problems)
     if not row.exception:
         raise Conflict("only an exception is decided; this visit passed the policy")
     if row.run_status not in OPEN_RUNS:
         raise Conflict(f"the run is {row.run_status}: its outcomes can no longer change")
+    if row.decision == Decision.HOLD.value:
+        taken = _paid_elsewhere(conn, row)
+        if taken is not None:
+            raise Conflict(
+                f"{_label(row)} was held until a package exists, and its record is now in run "
+                f"{taken}: decide it there"
+            )
     return chosen
+
+
+HOLD_ONLY = (
+    "hold until a package exists is for an unplanned record with no care package: "
+    "this exception has a planned visit"
+)
+
+
+def _hold_problems(conn: Connection, row: Any) -> list[Problem]:
+    """Why this exception cannot be held until a package exists (none: it can)."""
+    if row.planned_visit_id is not None or row.actual_record_id is None:
+        return [Problem("decision", HOLD_ONLY, "hold")]
+    record = _record(conn, row)
+    if record.client_party_id is not None and _package_of(conn, record) is not None:
+        return [
+            Problem(
+                "decision",
+                "a care package covers this record already: accept it (at the package's "
+                "rate) or reject it",
+                "hold",
+            )
+        ]
+    return []
+
+
+def _paid_elsewhere(conn: Connection, row: Any) -> int | None:
+    """The run whose outcome (not a hold) holds this outcome's record now, if another."""
+    if row.actual_record_id is None:
+        return None
+    o = visit_outcomes.c
+    found = conn.execute(
+        select(o.run_id).where(
+            and_(
+                o.actual_record_id == row.actual_record_id,
+                o.id != row.id,
+                func.coalesce(o.decision, "") != Decision.HOLD.value,
+            )
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def _record(conn: Connection, row: Any) -> Any:
+    a = actual_records.c
+    return conn.execute(
+        select(
+            a.book_id, a.client_party_id, a.provider_party_id, a.service_code, a.check_in_s
+        ).where(a.id == row.actual_record_id)
+    ).one()
+
+
+def _package_of(conn: Connection, record: Any) -> int | None:
+    """The care package of the record's client, provider and service on its day."""
+    p = care_packages.c
+    day = EPOCH + timedelta(days=record.check_in_s // DAY_SECONDS)
+    found = conn.execute(
+        select(p.id)
+        .where(
+            and_(
+                p.client_party_id == record.client_party_id,
+                p.provider_party_id == record.provider_party_id,
+                p.service_code == record.service_code,
+                p.start_date <= day,
+                (p.end_date.is_(None)) | (p.end_date >= day),
+            )
+        )
+        .order_by(p.start_date.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else int(found)
 
 
 def _rate(conn: Connection, row: Any) -> tuple[int | None, str, str]:
     """(millionths per hour, currency, why there is none): the rate of the visit's package
     on its date; for a record with no visit, of the package covering it or else of its
     provider's rate card for that service on that date."""
-    p, v, a, r = care_packages.c, planned_visits.c, actual_records.c, care_package_rates.c
+    v, r = planned_visits.c, care_package_rates.c
     missing = "no rate of a care package covers this visit: set up the package's rate first"
     if row.planned_visit_id is not None:
         visit = conn.execute(
@@ -482,26 +608,9 @@ def _rate(conn: Connection, row: Any) -> tuple[int | None, str, str]:
         ).one()
         package_id, moment = visit.package_id, visit.start_s
     else:
-        record = conn.execute(
-            select(
-                a.book_id, a.client_party_id, a.provider_party_id, a.service_code, a.check_in_s
-            ).where(a.id == row.actual_record_id)
-        ).one()
+        record = _record(conn, row)
         day = EPOCH + timedelta(days=record.check_in_s // DAY_SECONDS)
-        package_id = conn.execute(
-            select(p.id)
-            .where(
-                and_(
-                    p.client_party_id == record.client_party_id,
-                    p.provider_party_id == record.provider_party_id,
-                    p.service_code == record.service_code,
-                    p.start_date <= day,
-                    (p.end_date.is_(None)) | (p.end_date >= day),
-                )
-            )
-            .order_by(p.start_date.desc())
-            .limit(1)
-        ).scalar()
+        package_id = _package_of(conn, record)
         moment = record.check_in_s
         if package_id is None:
             band = _band(conn, row, moment)  # the card's band rate, else its standard one

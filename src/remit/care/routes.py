@@ -48,6 +48,7 @@ DECISIONS = (
     ("accept_actual", "Accept actual"),
     ("accept_planned", "Accept planned"),
     ("set_minutes", "Set minutes"),
+    ("hold", "Hold until a package exists"),
     ("reject", "Reject"),
 )
 

@@ -19,7 +19,18 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
@@ -495,9 +506,14 @@ def _planned_near(
 def _actual(
     conn: Connection, book_id: int, start_s: int, end_s: int, providers: list[int] | None
 ) -> pl.DataFrame:
-    """The records checked in during the span that no run's outcome holds."""
+    """The records checked in during the span that no run's outcome holds. A record an
+    officer held until a package exists (an outcome decided ``hold``, paid nothing) is
+    read again once a package covers it, and not before: it stays held, in no new run."""
     a, o = actual_records.c, visit_outcomes.c
-    held = select(o.id).where(o.actual_record_id == a.id).exists()
+    hold = o.decision == HOLD
+    paid_by = func.coalesce(o.decision, "") != HOLD
+    held = select(o.id).where(o.actual_record_id == a.id, paid_by).exists()
+    on_hold = select(o.id).where(o.actual_record_id == a.id, hold).exists()
     query = select(
         a.id,
         a.client_party_id,
@@ -507,6 +523,7 @@ def _actual(
         a.service_code,
         a.check_in_s,
         a.check_out_s,
+        case((on_hold, 1), else_=0).label("on_hold"),  # an integer: read_frame copies text
     ).where(and_(a.book_id == book_id, a.check_in_s >= start_s, a.check_in_s < end_s, ~held))
     if providers:
         query = query.where(a.provider_party_id.in_(providers))
@@ -522,6 +539,7 @@ def _actual(
             "service_code": pl.String,
             "check_in_s": pl.Int64,
             "check_out_s": pl.Int64,
+            "on_hold": pl.Int64,
         },
     )
     covered = package_ids(
@@ -535,7 +553,10 @@ def _actual(
         ),
     ).get_column("package_id")
     unknown = pl.col("client").is_null()
-    return frame.with_columns(covered=covered.is_not_null()).select(
+    frame = frame.with_columns(covered=covered.is_not_null())
+    # held until a package exists: still none covers it (or its client is still unknown)
+    frame = frame.filter(~((pl.col("on_hold") == 1) & (unknown | ~pl.col("covered"))))
+    return frame.select(
         record_id=pl.col("id").cast(pl.String),
         # a client not in the book is a client of its own, which no visit can match
         client_id=pl.when(unknown)
@@ -555,6 +576,7 @@ def _actual(
     )
 
 
+HOLD = "hold"  # decisions.Decision.HOLD: held until a package exists
 NO_SUPPORT_PLAN = "no support plan: no care package for this client and provider"
 UNKNOWN_CLIENT = "client not in the book (reference {})"
 
@@ -742,7 +764,8 @@ def _arbitration(run: RunSummary, name: str, period: tuple[date, date]) -> NewCa
         "arbitration",
         title,
         "Visits that failed a rule of the tolerance policy wait here "
-        "for a decision: accept actual, accept planned, set minutes, or reject.",
+        "for a decision: accept actual, accept planned, set minutes, hold (unplanned care "
+        "with no package, until one exists) or reject.",
         party_id=run.provider_party_id,
         links=(("care_run", str(run.run_id), "reconciliation run"),),
     )
@@ -774,13 +797,20 @@ def unmatched_records(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Actual records that belong to no run's outcome, oldest check-in first: how many
     there are, and the first ``limit`` with their provider, client and whether a posted run
-    of their provider covers their day (then only a supplementary run pays them)."""
+    of their provider covers their day (then only a supplementary run pays them).
+
+    A record held until a package exists is one of them (paid by no run yet), with
+    ``held_run_id`` (the run whose officer held it) and ``covered`` (a package covers it
+    now: the next reconciliation of its period pays it)."""
     require(actor, book_id, Permission.CARE_READ)
     a, o = actual_records.c, visit_outcomes.c
     where = and_(a.book_id == book_id, o.id.is_(None))
     if provider_party_ids:
         where = and_(where, a.provider_party_id.in_(provider_party_ids))
-    base = select(actual_records).outerjoin(visit_outcomes, o.actual_record_id == a.id)
+    base = select(actual_records).outerjoin(
+        visit_outcomes,
+        and_(o.actual_record_id == a.id, func.coalesce(o.decision, "") != HOLD),
+    )
     total = int(
         conn.execute(select(func.count()).select_from(base.where(where).subquery())).scalar_one()
     )
@@ -821,4 +851,46 @@ def unmatched_records(
             (int(c.id) for c in runs_of_day if c.status == RunStatus.POSTED.value), None
         )
         row["run_id"] = next((int(c.id) for c in runs_of_day), None)
+    _with_holds(conn, book_id, rows)
     return total, rows
+
+
+def _with_holds(conn: Connection, book_id: int, rows: list[dict[str, Any]]) -> None:
+    """Each row with ``held_run_id`` (None: not held) and ``covered`` (whether a care
+    package covers it now)."""
+    if not rows:
+        return
+    o = visit_outcomes.c
+    held = dict(
+        conn.execute(
+            select(o.actual_record_id, func.max(o.run_id))
+            .where(
+                and_(
+                    o.decision == HOLD,
+                    o.actual_record_id.in_([int(x["id"]) for x in rows] or [-1]),
+                )
+            )
+            .group_by(o.actual_record_id)
+        ).all()
+    )
+    found = package_ids(
+        conn,
+        book_id,
+        pl.DataFrame(
+            [
+                (x["client_party_id"], x["provider_party_id"], x["service_code"], x["check_in_s"])
+                for x in rows
+            ],
+            schema={
+                "client_party_id": pl.Int64,
+                "provider_party_id": pl.Int64,
+                "service_code": pl.String,
+                "check_in_s": pl.Int64,
+            },
+            orient="row",
+        ),
+    ).get_column("package_id")
+    for row, package in zip(rows, found.to_list(), strict=True):
+        run = held.get(int(row["id"]))
+        row["held_run_id"] = None if run is None else int(run)
+        row["covered"] = package is not None

@@ -243,6 +243,7 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
             v.ref.label("visit_ref"),
             a.ref.label("record_ref"),
             func.coalesce(v.client_party_id, a.client_party_id).label("client_id"),
+            a.client_ref.label("sent_client_ref"),  # a client not in the book: as sent
             a.carer_ref,
             a.check_in_s,
             a.check_out_s,
@@ -270,7 +271,7 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
         .where(o.run_id == run_id)
         .order_by(moment, o.id)
     ).all()
-    clients = party_names(conn, book_id, (r.client_id for r in rows))
+    clients = party_names(conn, book_id, (r.client_id for r in rows if r.client_id is not None))
     lines = []
     for r in rows:
         day, time = clock_text(int(r.moment_s))
@@ -282,7 +283,7 @@ def _lines(conn: Connection, book_id: int, run_id: int) -> list[dict[str, Any]]:
                 "time": time,
                 "visit_ref": r.visit_ref or "",
                 "record_ref": r.record_ref or "",
-                "client_ref": clients.get(r.client_id, ("", ""))[0],
+                "client_ref": clients.get(r.client_id, (r.sent_client_ref or "", ""))[0],
                 "carer": r.carer_ref or "",
                 "planned": _span(r.planned_start_s, r.planned_end_s),
                 "check_in": _time(r.check_in_s),

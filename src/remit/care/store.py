@@ -250,6 +250,8 @@ care_runs = Table(
     ),
 )
 
+RECORD_PAID_BY = "actual_record_id IS NOT NULL AND (decision IS NULL OR decision <> 'hold')"
+
 visit_outcomes = Table(
     "visit_outcomes",
     metadata,
@@ -283,13 +285,15 @@ visit_outcomes = Table(
     Column("version", Integer, nullable=False, server_default="1"),  # +1 per decision
     Column("flags", String(64), nullable=False, server_default=""),  # e.g. late_arrival
     Index("ix_visit_outcomes_run", "run_id", "exception"),
-    # Never paid twice: a record, and a carer place, belong to at most one run's outcome.
+    # Never paid twice: a record, and a carer place, belong to at most one run's outcome
+    # (an outcome held until a package exists, paid nothing, is left out: a later run pays
+    # its record once a package covers it).
     Index(
         "uq_visit_outcomes_record",
         "actual_record_id",
         unique=True,
-        sqlite_where=text("actual_record_id IS NOT NULL"),
-        postgresql_where=text("actual_record_id IS NOT NULL"),
+        sqlite_where=text(RECORD_PAID_BY),
+        postgresql_where=text(RECORD_PAID_BY),
     ),
     Index(
         "uq_visit_outcomes_place",
