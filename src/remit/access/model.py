@@ -97,6 +97,10 @@ class Permission(StrEnum):
     CARE_DECIDE = "care.decide", _WRITE  # arbitration decisions on exceptions
     CARE_POLICY = "care.policy", _WRITE  # tolerance policies
     CARE_APPROVE = "care.approve", _WRITE  # the second person's approval of a decision
+    PAYMENT_READ = "payment.read", _READ  # payment runs, payments, their files
+    PAYMENT_PREPARE = "payment.prepare", _WRITE  # prepare or cancel a run; record its outcome
+    PAYMENT_APPROVE = "payment.approve", _WRITE  # approve a run (never one's own)
+    PAYMENT_RELEASE = "payment.release", _WRITE  # release an approved run to the bank
     # Portals: a provider or client user acts only on the one party it is bound to.
     PORTAL_PROVIDER = "portal.provider", _WRITE
     PORTAL_CLIENT = "portal.client", _WRITE
@@ -139,6 +143,10 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CARE_DECIDE: frozenset({_R.MANAGER, _R.CLERK}),
         Permission.CARE_POLICY: frozenset({_R.MANAGER}),
         Permission.CARE_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),
+        Permission.PAYMENT_READ: frozenset(STAFF_ROLES),
+        Permission.PAYMENT_PREPARE: frozenset({_R.MANAGER, _R.CLERK}),
+        Permission.PAYMENT_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),
+        Permission.PAYMENT_RELEASE: frozenset({_R.MANAGER, _R.APPROVER}),
         Permission.PORTAL_PROVIDER: frozenset({_R.PROVIDER}),
         Permission.PORTAL_CLIENT: frozenset({_R.CLIENT}),
     }

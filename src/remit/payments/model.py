@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from remit.access.model import Role
 from remit.formats.registry import Scheme, scheme
 
 CHEQUE = "cheque"
@@ -109,3 +111,131 @@ class PaymentBlock:
     @property
     def is_active(self) -> bool:
         return self.lifted_at is None
+
+
+class RunStatus(StrEnum):
+    """A payment run's state: prepared -> approved -> released -> sent -> settled; cancelled
+    only before release. A run above one approver's limit stays prepared, with its first
+    approver recorded, until a second approver approves it."""
+
+    PREPARED = "prepared"
+    APPROVED = "approved"
+    RELEASED = "released"
+    SENT = "sent"
+    SETTLED = "settled"
+    CANCELLED = "cancelled"
+
+
+class PaymentStatus(StrEnum):
+    """One payment's state: in a run not yet released, released (in transit), then settled
+    by the bank or returned; cancelled with its run."""
+
+    IN_RUN = "in_run"
+    RELEASED = "released"
+    SETTLED = "settled"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+# What one approver may approve alone, in the book's base currency's minor units, by role,
+# when the user has no limit of their own in the book (``remit payments approval-limit``);
+# None is no limit. Above it a second, different approver is needed.
+APPROVAL_LIMIT_MINOR: Mapping[Role, int | None] = MappingProxyType(
+    {Role.APPROVER: 5_000_000, Role.MANAGER: None}
+)
+
+
+def approval_limit(roles: frozenset[Role]) -> int | None:
+    """The highest limit among the roles that approve (None: unlimited); 0 for none.
+
+    >>> approval_limit(frozenset({Role.APPROVER})), approval_limit(frozenset({Role.MANAGER}))
+    (5000000, None)
+    >>> approval_limit(frozenset({Role.CLERK}))
+    0
+    """
+    limits = [APPROVAL_LIMIT_MINOR[r] for r in roles if r in APPROVAL_LIMIT_MINOR]
+    if not limits:
+        return 0
+    if None in limits:
+        return None
+    return max(x for x in limits if x is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRun:
+    """A payment run as stored. ``total_minor`` sums its payments in the book's base
+    currency (``currency``); ``other_currencies`` names the others it pays in, which no
+    single approver's limit covers (there are no rates to convert them by)."""
+
+    id: int
+    book_id: int
+    pay_date: date
+    status: RunStatus
+    currency: str
+    total_minor: int
+    other_currencies: tuple[str, ...]
+    payment_count: int
+    item_count: int
+    prepared_by: str
+    prepared_at: str
+    approved_by: str | None
+    approved_at: str | None
+    second_approved_by: str | None
+    second_approved_at: str | None
+    released_by: str | None
+    released_at: str | None
+    sent_by: str | None
+    sent_at: str | None
+    settled_at: str | None
+    cancelled_by: str | None
+    cancelled_at: str | None
+    note: str
+    version: int
+
+    @property
+    def needs_second(self) -> bool:
+        """True when one approver approved above their limit and a second must follow."""
+        return self.status is RunStatus.PREPARED and self.approved_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPayment:
+    """One payment of a run: one payee, currency and bank account, and the items it pays."""
+
+    id: int
+    run_id: int
+    party_id: int
+    currency: str
+    bank_account_id: int | None
+    method: str
+    amount_minor: int
+    status: PaymentStatus
+    reference: str
+    file_id: int | None
+    release_entry_id: int | None
+    settle_entry_id: int | None
+    return_entry_id: int | None
+    settled_on: date | None
+    returned_on: date | None
+    return_code: str
+    return_detail: str
+    case_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFile:
+    """One bank file of a released run, with the stamp it is written with."""
+
+    id: int
+    run_id: int
+    method: str
+    format: str
+    currency: str
+    house_account_id: int | None
+    created: str
+    value_date: date
+    payment_count: int
+    total_minor: int
+    sha256: str
+    byte_count: int
+    filename: str

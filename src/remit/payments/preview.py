@@ -7,9 +7,10 @@ run itself (states, approval, release, postings) is not built yet; see docs/paym
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
+import polars as pl
 from sqlalchemy import Connection
 
 from remit.access.model import Actor, Permission, require
@@ -33,9 +34,11 @@ def preview_run(
     methods: set[str] | None = None,
     party_ids: set[int] | None = None,
     bank_change_days: int = BANK_CHANGE_DAYS,
+    skip_item_ids: Collection[int] = (),
 ) -> Selection:
     """What a run paying on ``pay_date`` would pay from the control accounts ``accounts``,
-    and every item it would leave out with the reason."""
+    and every item it would leave out with the reason. ``skip_item_ids`` (the items another
+    run holds) are not due for this run: left out before payments are netted."""
     require(actor, book_id, Permission.LEDGER_READ)
     require(actor, book_id, Permission.PARTY_READ)
     chart = {a.code: a for a in ledger.list_accounts(conn, book_id)}
@@ -47,6 +50,8 @@ def preview_run(
     if problems:
         raise ValidationFailed(problems)
     items = open_items.items_frame(conn, book_id, list(accounts), due_by=pay_date)
+    if skip_item_ids:
+        items = items.filter(~pl.col("item_id").is_in(list(skip_item_ids)))
     banks = parties.payee_bank_states(conn, book_id, items["party_id"].unique().to_list())
     return select_payments(
         items,

@@ -1,14 +1,29 @@
-"""Tables of payments: the book's own bank accounts and the payment blocks.
+"""Tables of payments: the book's own bank accounts, the payment blocks and payment runs.
 
 A house account's originator details are JSON per scheme table (``{"bacs": {...}}``), held
 in full because the bank-file writer needs them; services mask account numbers for display.
 A block names its target once more as text (``party:12`` or ``item:34``) so that one
 partial unique index, on both stores, keeps one active block per target and reason.
+
+A run's items are kept for good in ``run_items``; ``held_items`` is the lock that keeps an
+item in at most one run that is not cancelled: its primary key is the item, a row is
+inserted when a run is prepared and deleted when it is cancelled.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import text as sql_text
 
 from remit.db import metadata
@@ -59,4 +74,123 @@ payment_blocks = Table(
         postgresql_where=_ACTIVE,
     ),
     Index("ix_payment_blocks_party", "book_id", "party_id"),
+)
+
+payment_runs = Table(
+    "payment_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("pay_date", Date, nullable=False),
+    # prepared | approved | released | sent | settled | cancelled (remit.payments.model.RunStatus)
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),  # the book's base currency
+    Column("total_minor", BigInteger, nullable=False),  # payments in the base currency
+    Column("other_currencies", String(64), nullable=False, default=""),  # comma-separated
+    Column("payment_count", Integer, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("accounts", String(200), nullable=False),  # comma-separated control accounts
+    Column("methods", String(200), nullable=False, default=""),  # empty: every method
+    Column("prepared_by", String(100), nullable=False),
+    Column("prepared_at", String(32), nullable=False),
+    Column("approved_by", String(100)),
+    Column("approved_at", String(32)),
+    Column("second_approved_by", String(100)),
+    Column("second_approved_at", String(32)),
+    Column("released_by", String(100)),
+    Column("released_at", String(32)),
+    Column("sent_by", String(100)),
+    Column("sent_at", String(32)),
+    Column("settled_at", String(32)),
+    Column("cancelled_by", String(100)),
+    Column("cancelled_at", String(32)),
+    Column("note", String(500), nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_payment_runs_book", "book_id", "pay_date"),
+)
+
+run_payments = Table(
+    "run_payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("payment_runs.id"), nullable=False),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("payment_key", String(64), nullable=False),  # party/currency/account
+    Column("party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("bank_account_id", Integer),
+    Column("method", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    # in_run | released | settled | returned | cancelled (remit.payments.model.PaymentStatus)
+    Column("status", String(16), nullable=False),
+    Column("reference", String(35), nullable=False),  # the payment's number, in the bank file
+    Column("file_id", Integer),  # the run file that carries it, from release
+    Column("release_entry_id", Integer),
+    Column("settle_entry_id", Integer),
+    Column("return_entry_id", Integer),
+    Column("settled_on", Date),
+    Column("returned_on", Date),
+    Column("return_code", String(8), nullable=False, default=""),
+    Column("return_detail", String(500), nullable=False, default=""),
+    Column("case_id", Integer),
+    UniqueConstraint("run_id", "payment_key", name="uq_run_payments_key"),
+    UniqueConstraint("book_id", "reference", name="uq_run_payments_reference"),
+    Index("ix_run_payments_party", "book_id", "party_id"),
+)
+
+run_items = Table(
+    "run_items",
+    metadata,
+    Column("run_id", Integer, ForeignKey("payment_runs.id"), primary_key=True),
+    Column("item_id", Integer, ForeignKey("open_items.id"), primary_key=True),
+    Column("payment_id", Integer, ForeignKey("run_payments.id"), nullable=False),
+    # What the run pays of it, signed like the item (negative: a bill we owe).
+    Column("open_minor", BigInteger, nullable=False),
+    Column("doc_ref", String(100), nullable=False, default=""),
+    Index("ix_run_items_payment", "payment_id"),
+)
+
+held_items = Table(
+    "held_items",
+    metadata,
+    Column("item_id", Integer, ForeignKey("open_items.id"), primary_key=True),
+    Column("run_id", Integer, ForeignKey("payment_runs.id"), nullable=False),
+    Index("ix_held_items_run", "run_id"),
+)
+
+# One bank file per method and currency of a released run. The fields that vary per file
+# (the stamp) are fixed here at release, with the SHA-256 of the bytes: a re-download writes
+# the file again from the run and the stamp and must give the same digest.
+run_files = Table(
+    "run_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("payment_runs.id"), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("house_account_id", Integer, ForeignKey("house_bank_accounts.id")),
+    Column("created", String(32), nullable=False),  # the stamp's creation time, ISO
+    Column("value_date", Date, nullable=False),
+    Column("file_id_modifier", String(1), nullable=False, default="A"),
+    Column("serial", String(6), nullable=False, default="000001"),
+    Column("message_id", String(35), nullable=False, default=""),
+    Column("payment_count", Integer, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("byte_count", Integer, nullable=False),
+    Column("filename", String(120), nullable=False),
+    Column("written_at", String(32)),  # when the outbox copy was written (the janitor's mark)
+    UniqueConstraint("run_id", "method", "currency", name="uq_run_files_method"),
+)
+
+# What one user may approve alone in one book, in the book's base currency's minor units.
+approval_limits = Table(
+    "approval_limits",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("limit_minor", BigInteger, nullable=False),
+    Column("set_by", String(100), nullable=False),
+    Column("set_at", String(32), nullable=False),
 )
