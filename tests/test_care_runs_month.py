@@ -3,6 +3,7 @@ and never paying a record or a carer place twice, however the periods are cut (i
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
 import pytest
@@ -15,7 +16,7 @@ from remit.access.model import Actor, Role
 from remit.access.service import add_user
 from remit.care import decisions, imports, payables, runs
 from remit.care import service as care
-from remit.care.store import care_runs, visit_outcomes
+from remit.care.store import actual_records, care_runs, planned_visits, visit_outcomes
 from remit.cli import app
 from remit.errors import Conflict, ValidationFailed
 from remit.ledger import service as ledger
@@ -338,10 +339,11 @@ def _periods(draw_cuts: list[tuple[int, int]]) -> list[tuple[date, date]]:
 
 
 EXAMPLES = iter(range(10_000))  # a fresh pair of books per example
+DECISIONS = ("accept_actual", "accept_planned", "set_minutes", "reject")
 
 
 @settings(
-    max_examples=16,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -353,58 +355,124 @@ EXAMPLES = iter(range(10_000))  # a fresh pair of books per example
             st.integers(5, 45),  # minutes
             st.sampled_from(["K1", "K2", "K3"]),
             st.sampled_from([("C1", "P1"), ("C2", "P2")]),
+            st.booleans(),  # late: imported after the week's runs are posted
         ),
         max_size=14,
     ),
     cuts=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=4),
     scoped=st.sampled_from([0, 10**9]),
+    choices=st.lists(
+        st.tuples(st.sampled_from(DECISIONS), st.sampled_from([-10, 0, 5, 20])),
+        min_size=1,
+        max_size=6,
+    ),
 )
 def test_every_record_and_place_is_paid_at_most_once_whatever_the_periods(
-    sqlite_db, council_books, records, cuts, scoped
+    db, council_books, records, cuts, scoped, choices
 ):
     """The week cut into random adjacent and overlapping periods, reconciled in that order,
-    each run decided as the policy had it and posted, then the whole week again (what is
-    left goes to supplementary runs); against the week reconciled once, in a second book
-    with the same data and the same decisions. Every record and carer place is paid at
-    most once, and the totals are equal. ``scoped``: every reconcile reads only what can
+    each run's exceptions decided (accept actual, accept planned, set minutes or reject,
+    chosen per exception by what it is, so the same exception is decided alike in both
+    books; a decision needing a second person is approved by one) and posted, then the
+    whole week again (what is left goes to supplementary runs); then the late records are
+    imported and the week reconciled again. Against the week reconciled once, decided alike
+    and posted, then the late records likewise, in a second book with the same data. Every
+    record and carer place is paid at most once, a record holding no place only by a
+    decision, the same exceptions are decided alike, the totals are equal, and the ledger
+    owes the providers what the lines pay. ``scoped``: every reconcile reads only what can
     change (0), or every visit and record of the span (10**9), as a first run does."""
     n = next(EXAMPLES)
     share, runs.SCOPED_SHARE = runs.SCOPED_SHARE, scoped
     try:
-        _paid_once(sqlite_db, council_books, n, records, cuts)
+        _paid_once(db, council_books, n, records, cuts, choices)
     finally:
         runs.SCOPED_SHARE = share
 
 
-def _paid_once(sqlite_db, council_books, n, records, cuts):
-    lines = [
-        f"X{i},{c},{p},{k},HC,app,{DAYS[d].isoformat()}T{m // 60:02d}:{m % 60:02d}:00,"
-        f"{DAYS[d].isoformat()}T{min(m + dur, 1439) // 60:02d}:{min(m + dur, 1439) % 60:02d}:00"
-        for i, (d, m, dur, k, (c, p)) in enumerate(records)
-    ]
-    content = (HEADER + "\n".join(lines) + "\n").encode()
-    totals = []
-    for kind, periods in (("cut", [*_periods(cuts), (DAYS[0], DAYS[-1])]), ("one", None)):
-        book, council = council_books(sqlite_db, f"{kind}{n}")
+def _paid_once(database, council_books, n, records, cuts, choices):
+    def csv(late: bool) -> bytes | None:
+        lines = [
+            f"X{i},{c},{p},{k},HC,app,{DAYS[d].isoformat()}T{m // 60:02d}:{m % 60:02d}:00,"
+            f"{DAYS[d].isoformat()}T{min(m + dur, 1439) // 60:02d}:{min(m + dur, 1439) % 60:02d}:00"
+            for i, (d, m, dur, k, (c, p), lt) in enumerate(records)
+            if lt == late
+        ]
+        return (HEADER + "\n".join(lines) + "\n").encode() if lines else None
+
+    week = (DAYS[0], DAYS[-1])
+    totals, decided = [], []
+    for kind, periods in (("cut", _periods(cuts)), ("one", [week])):
+        book, council = council_books(database, f"{kind}{n}")
         clerk, manager = council["clerk"], council["manager"]
-        with sqlite_db.write() as conn:
-            care.generate_planned(conn, clerk, book, DAYS[0], DAYS[-1])
-            if lines:
-                imports.import_actual(conn, clerk, book, "week.csv", content)
-        with sqlite_db.write() as conn:
-            for first, last in periods or [(DAYS[0], DAYS[-1])]:
-                for s in runs.reconcile_period(conn, clerk, book, first, last):
-                    _settle_all(conn, clerk, book, s.run_id)
-                    if periods:
+        with database.write() as conn:
+            care.generate_planned(conn, clerk, book, *week)
+        made = {}
+        # the records on time, each period reconciled, decided and posted before the next;
+        # then the late records, and the whole week again (supplementary runs)
+        for late, spans in ((False, [*periods, week]), (True, [week])):
+            with database.write() as conn:
+                if (content := csv(late)) is not None:
+                    imports.import_actual(conn, clerk, book, f"late{late}.csv", content)
+                for first, last in spans:
+                    for s in runs.reconcile_period(conn, clerk, book, first, last):
+                        made[s.run_id] = _decide_all(conn, clerk, manager, book, s.run_id, choices)
                         payables.post_payable(conn, manager, book, s.run_id)
-            totals.append(_paid(conn, book))
-    assert set(_paid_by_record(sqlite_db).values()) <= {1}
+        with database.read() as conn:
+            decided.append(sorted(d for ds in made.values() for d in ds))
+            totals.append((*_paid(conn, book), _posted(conn, manager, book, council)))
+    assert decided[0] == decided[1]  # the same exceptions, decided alike
     assert totals[0] == totals[1]
+    assert totals[0][0] == sum(totals[0][2])  # the ledger holds what the lines pay
+
+
+def _decide_all(conn, clerk, manager, book, run_id, choices) -> list[tuple]:
+    """Decide every open exception of a run by ``choices``, picked by what the exception
+    is (its planned visit and place, or its record): the same in any book. A decision that
+    does not fit (no valid actual time, no planned visit) is a rejection; one waiting for
+    a second person is approved by the manager. Returns (exception, decision, minutes)."""
+    o, v, a = visit_outcomes.c, planned_visits.c, actual_records.c
+    rows = conn.execute(
+        select(visit_outcomes, v.ref.label("visit_ref"), a.ref.label("record_ref"))
+        .select_from(
+            visit_outcomes.outerjoin(planned_visits, v.id == o.planned_visit_id).outerjoin(
+                actual_records, a.id == o.actual_record_id
+            )
+        )
+        .where(o.run_id == run_id, o.exception.is_(True), o.decision.is_(None))
+        .order_by(o.id)
+    ).all()
+    done = []
+    for row in rows:
+        key = f"{row.visit_ref}|{row.place}|{row.record_ref}|{row.rule}"
+        decision, offset = choices[zlib.crc32(key.encode()) % len(choices)]
+        minutes = max(int(row.planned_minutes) + offset, 0)
+        try:
+            made = decisions.decide(
+                conn, clerk, book, row.id, decision, "as decided", minutes=minutes
+            )
+        except ValidationFailed:
+            decision = "reject"
+            made = decisions.decide(conn, clerk, book, row.id, decision, "does not fit")
+        if made["awaiting_approval"]:
+            decisions.approve(conn, manager, book, made["decision_id"], accept=True)
+        done.append((key, decision, int(made["final_minutes"]), int(made["final_amount_minor"])))
+    return done
+
+
+def _posted(conn, manager, book, council) -> tuple[int, int]:
+    """What the ledger owes each provider (P1, P2), as a positive amount."""
+    return tuple(
+        -sum(b.balance_minor for b in ledger.party_balances_by_account(conn, manager, book, p))
+        for p in (council["p1"], council["p2"])
+    )
 
 
 def _paid(conn, book) -> tuple[int, int]:
-    """The total paid and the carer places paid or missed, asserting none is held twice."""
-    o, r = visit_outcomes.c, care_runs.c
+    """The total paid and the carer places paid or missed, asserting none is held twice:
+    a carer place is in one outcome, a record in one, a visit's places paid are no more
+    than its carers, and a record holding no place (unplanned, a duplicate, a late record
+    of a visit decided in another run) is paid only by a person's decision."""
+    o, r, v = visit_outcomes.c, care_runs.c, planned_visits.c
     places = conn.execute(
         select(o.planned_visit_id, o.place, func.count())
         .join(care_runs, r.id == o.run_id)
@@ -412,25 +480,34 @@ def _paid(conn, book) -> tuple[int, int]:
         .group_by(o.planned_visit_id, o.place)
     ).all()
     assert all(row[2] == 1 for row in places)
+    records = conn.execute(
+        select(o.actual_record_id, func.count())
+        .join(care_runs, r.id == o.run_id)
+        .where(o.actual_record_id.is_not(None), r.book_id == book)
+        .group_by(o.actual_record_id)
+    ).all()
+    assert all(row[1] == 1 for row in records)
+    paying = conn.execute(
+        select(o.planned_visit_id, v.carers, func.count())
+        .join(care_runs, r.id == o.run_id)
+        .join(planned_visits, v.id == o.planned_visit_id)
+        .where(r.book_id == book, o.final_amount_minor > 0, o.place.is_not(None))
+        .group_by(o.planned_visit_id, v.carers)
+    ).all()
+    assert all(row[2] <= row[1] for row in paying), paying
+    unplaced = conn.execute(
+        select(o.id, o.rule, o.decision)
+        .join(care_runs, r.id == o.run_id)
+        .where(r.book_id == book, o.place.is_(None), o.final_amount_minor != 0)
+        .where(o.decision.is_(None))
+    ).all()
+    assert not unplaced, f"a record holding no place is paid only by a decision: {unplaced}"
     total = conn.execute(
         select(func.coalesce(func.sum(o.final_amount_minor), 0))
         .join(care_runs, r.id == o.run_id)
         .where(r.book_id == book)
     ).scalar_one()
     return int(total), len(places)
-
-
-@pytest.fixture
-def sqlite_db(tmp_path, sqlite_template):
-    import shutil  # noqa: PLC0415
-
-    from remit.db import Database  # noqa: PLC0415
-
-    path = tmp_path / "remit.db"
-    shutil.copy(sqlite_template, path)
-    database = Database(f"sqlite:///{path}")
-    yield database
-    database.dispose()
 
 
 def test_a_bad_provider_is_refused_in_words(db, book, month):
