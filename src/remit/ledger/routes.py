@@ -6,12 +6,13 @@ import functools
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from remit.access.model import Permission
+from remit.calendar import BOOK_LOCALES, book_locale, local_date
 from remit.cases import service as cases
 from remit.db import MAX_ID
 from remit.errors import Problem, ValidationFailed
@@ -34,7 +35,7 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.deps import Ctx, EntryId, Need
+from remit.web.deps import Ctx, EntryId, Need, field_errors, notice_redirect, signed_notice
 from remit.web.downloads import download
 from remit.web.templating import money_text
 
@@ -320,3 +321,75 @@ def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
         return 201, _entry_out(conn, ctx, result.entry_id)
 
     return idempotent(ctx, body.model_dump(mode="json"), effect)
+
+
+# ---------------------------------------------------------------- the book's details page
+
+BOOK_PAGE = "/admin/book"
+Manage = Annotated[Ctx, Depends(Need(P.ACCOUNTS_MANAGE))]
+BookAdmin = Annotated[Ctx, Depends(Need(P.BOOK_ADMIN))]
+
+
+def _book_page(
+    ctx: Ctx,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    assert ctx.book is not None
+    book = ctx.book
+    shown = {
+        "locale": book_locale(book),
+        "address": str(book.get("address") or ""),
+        "vat_number": str(book.get("vat_number") or ""),
+    }
+    return ctx.page(
+        "ledger/book.html",
+        status,
+        nav="admin",
+        locales=[
+            (code, f"{name} ({code.replace('_', '-')})") for code, name in BOOK_LOCALES.items()
+        ],
+        sample=local_date(date(2026, 12, 25), book_locale(book)),
+        errors=errors or {},
+        values={**shown, **(values or {})},
+        notice=notice,
+    )
+
+
+@router.get(BOOK_PAGE, response_class=HTMLResponse)
+def book_page(ctx: Read, notice: str = "", sig: str = "") -> HTMLResponse:
+    """The book's own details: the locale of its dates, its address and VAT number."""
+    return _book_page(ctx, notice=signed_notice(ctx, notice, sig))
+
+
+@router.post(f"{BOOK_PAGE}/locale", response_class=HTMLResponse)
+def book_locale_set(ctx: Manage, locale: Annotated[str, Form()] = "") -> Response:
+    """A manager sets the locale the book's pages, documents and e-mails write dates in."""
+    locale = locale[:64]
+    try:
+        with ctx.db.write() as conn:
+            found = ledger.set_book_locale(conn, ctx.actor, ctx.book_id, locale)
+    except ValidationFailed as exc:
+        return _book_page(ctx, field_errors(exc), {"locale": locale}, status=422)
+    chosen = BOOK_LOCALES[str(found["locale"])]
+    return notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", f"dates are now written in {chosen}")
+
+
+@router.post(f"{BOOK_PAGE}/details", response_class=HTMLResponse)
+def book_details_set(
+    ctx: BookAdmin,
+    address: Annotated[str | None, Form()] = None,
+    vat_number: Annotated[str | None, Form()] = None,
+) -> Response:
+    """An admin sets the address and VAT number the book's documents show."""
+    try:
+        with ctx.db.write() as conn:
+            ledger.set_book_details(
+                conn, ctx.actor, ctx.book_id, address=address, vat_number=vat_number
+            )
+    except ValidationFailed as exc:
+        typed = {"address": address or "", "vat_number": vat_number or ""}
+        return _book_page(ctx, field_errors(exc), typed, status=422)
+    return notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", "the book's details are saved")
