@@ -221,7 +221,7 @@ def test_a_run_changed_after_approval_is_not_released(db, book, payees, vault, p
         blocks.set_block(
             conn, people["clerk"], book, party_id=payees[1], reason="disputed_amount", note="query"
         )
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         runs.release_run(conn, people["abe"], vault, book, run.id, version=run.version)
     assert refused.value.problems[0].check == "changed_after_approval"
     assert any(p.check == "blocked" for p in refused.value.problems)

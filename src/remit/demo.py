@@ -154,6 +154,7 @@ COUNCIL_CHART = (
     AccountSpec("1100", "Client contributions receivable", AccountType.ASSET, True, "client"),
     AccountSpec("1200", "Trade receivables", AccountType.ASSET, True, "customer"),
     AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
+    AccountSpec("2050", "Payments in transit", AccountType.LIABILITY),
     AccountSpec("2100", "Carrier payables", AccountType.LIABILITY, True, "carrier"),
     AccountSpec("2200", "Unapplied cash", AccountType.LIABILITY),
     AccountSpec("3000", "General fund reserves", AccountType.EQUITY),

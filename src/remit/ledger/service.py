@@ -656,3 +656,17 @@ def entry_ids(
     if before is not None:
         query = query.where(je.id < before)
     return [int(i) for i in conn.execute(query.order_by(je.id.desc()).limit(limit)).scalars()]
+
+
+def latest_entry_date(conn: Connection, book_id: int, ids: Sequence[int]) -> date | None:
+    """The latest date of the book's entries among ``ids`` (None when there are none):
+    a bank's date for a payment is checked against the day it was posted."""
+    if not ids:
+        return None
+    je = journal_entries.c
+    latest = conn.execute(
+        select(func.max(je.entry_date)).where(and_(je.id.in_(list(ids)), je.book_id == book_id))
+    ).scalar()
+    if latest is None:
+        return None
+    return latest if isinstance(latest, date) else date.fromisoformat(str(latest))

@@ -893,3 +893,46 @@ def payee_bank_states(
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.with_columns(pl.col("last_change_at").str.to_date("%Y-%m-%d"))
+
+
+_ACCOUNT_BATCH = 900
+
+
+def bank_ciphertexts(
+    conn: Connection, book_id: int, account_ids: Iterable[int]
+) -> dict[int, bytes]:
+    """The sealed bank details of the book's parties' accounts among ``account_ids``, for a
+    writer that decrypts them in memory (payment files); others are left out."""
+    ba, p = bank_accounts.c, parties.c
+    wanted = sorted(set(account_ids))
+    found: dict[int, bytes] = {}
+    for start in range(0, len(wanted), _ACCOUNT_BATCH):
+        rows = conn.execute(
+            select(ba.id, ba.ciphertext)
+            .join(parties, p.id == ba.party_id)
+            .where(and_(ba.id.in_(wanted[start : start + _ACCOUNT_BATCH]), p.book_id == book_id))
+        )
+        found.update({int(i): bytes(c) for i, c in rows})
+    return found
+
+
+def active_bank_account_ids(conn: Connection, book_id: int, account_ids: Iterable[int]) -> set[int]:
+    """Which of ``account_ids`` are still the active account of a party of the book (a run
+    approved on an account since replaced must not pay it)."""
+    ba, p = bank_accounts.c, parties.c
+    wanted = sorted(set(account_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), _ACCOUNT_BATCH):
+        rows = conn.execute(
+            select(ba.id)
+            .join(parties, p.id == ba.party_id)
+            .where(
+                and_(
+                    ba.id.in_(wanted[start : start + _ACCOUNT_BATCH]),
+                    p.book_id == book_id,
+                    ba.status == ACTIVE,
+                )
+            )
+        )
+        found.update(int(i) for i in rows.scalars())
+    return found

@@ -34,8 +34,8 @@ import polars as pl
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from remit import audit
+from remit.access import service as access
 from remit.access.model import Actor, Permission, require
-from remit.access.store import user_roles, users
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.formats import registry
@@ -45,11 +45,8 @@ from remit.ledger import items as open_items
 from remit.ledger import posting
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
-from remit.ledger.store import accounts, books, journal_entries
-from remit.ledger.store import open_items as item_table
 from remit.parties import service as parties
 from remit.parties.model import BankDetails
-from remit.parties.store import bank_accounts
 from remit.payments import house
 from remit.payments.model import (
     APPROVAL_LIMIT_MINOR,
@@ -228,21 +225,19 @@ def payment_items(
     require(actor, book_id, Permission.PAYMENT_READ)
     _payment_row(conn, book_id, payment_id)
     ri = run_items.c
-    oi = item_table.c
-    rows = conn.execute(
-        select(ri.item_id, ri.doc_ref, ri.open_minor, oi.item_date, oi.due_date, oi.currency)
-        .join(item_table, oi.id == ri.item_id)
-        .where(ri.payment_id == payment_id)
-        .order_by(oi.due_date, ri.item_id)
-    )
+    held = conn.execute(
+        select(ri.item_id, ri.doc_ref, ri.open_minor).where(ri.payment_id == payment_id)
+    ).all()
+    facts = open_items.item_facts(conn, book_id, [int(r.item_id) for r in held])
+    rows = sorted(held, key=lambda r: (facts[int(r.item_id)].due_date, int(r.item_id)))
     return [
         {
             "item_id": int(r.item_id),
             "doc_ref": str(r.doc_ref),
-            "item_date": _day(r.item_date),
-            "due_date": _day(r.due_date),
+            "item_date": facts[int(r.item_id)].item_date,
+            "due_date": facts[int(r.item_id)].due_date,
             "amount_minor": -int(r.open_minor),
-            "currency": str(r.currency),
+            "currency": facts[int(r.item_id)].currency,
         }
         for r in rows
     ]
@@ -277,15 +272,12 @@ def set_approval_limit(
         raise ValidationFailed(
             [Problem("limit", f"a limit is between 0 and {MAX_LIMIT_MINOR:,} minor units", "range")]
         )
-    user_id = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
-    if user_id is None:
-        raise NotFound(f"no user {username!r}")
-    ur = user_roles.c
-    roles = set(
-        conn.execute(
-            select(ur.role).where(and_(ur.user_id == user_id, ur.book_id == book_id))
-        ).scalars()
-    )
+    try:
+        chosen = access.actor_for(conn, username)
+    except NotFound:
+        raise NotFound(f"no user {username!r}") from None
+    user_id = chosen.user_id
+    roles = {r.value for r in chosen.roles_in(book_id)}
     if not roles & {"approver", "manager"}:
         raise ValidationFailed(
             [Problem("user", f"{username} does not approve payments in this book", "role")]
@@ -369,8 +361,7 @@ def prepare_run(
             f"nothing to pay on {pay_date.isoformat()}: no open payable item due by then is "
             "payable (see the preview for what is left out and why, and the runs that hold items)"
         )
-    book = conn.execute(select(books.c.base_currency).where(books.c.id == book_id)).scalar()
-    base = str(book)
+    base = str(ledger.get_book(conn, book_id)["base_currency"])
     in_base = payments.filter(pl.col("currency") == base)
     others = sorted(set(payments["currency"].to_list()) - {base})
     now = utc_now_text()
@@ -447,7 +438,7 @@ def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.Da
     ids = dict(conn.execute(select(rp.payment_key, rp.id).where(rp.run_id == run_id)).all())
     exploded = payments.select("payment_key", "item_ids").explode("item_ids")
     item_ids = exploded["item_ids"].to_list()
-    opens = _open_of(conn, item_ids)
+    opens = _open_of(conn, book_id, item_ids)
     item_rows = [
         {
             "run_id": run_id,
@@ -469,17 +460,9 @@ def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.Da
         raise
 
 
-def _open_of(conn: Connection, item_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-    oi = item_table.c
-    found: dict[int, tuple[int, str]] = {}
-    wanted = sorted(set(item_ids))
-    for i in range(0, len(wanted), _BATCH):
-        chunk = wanted[i : i + _BATCH]
-        for item, open_minor, doc_ref in conn.execute(
-            select(oi.id, oi.open_minor, oi.doc_ref).where(oi.id.in_(chunk))
-        ):
-            found[int(item)] = (int(open_minor), str(doc_ref))
-    return found
+def _open_of(conn: Connection, book_id: int, item_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+    facts = open_items.item_facts(conn, book_id, item_ids)
+    return {i: (f.open_minor, f.doc_ref) for i, f in facts.items()}
 
 
 # ---------------------------------------------------------------- transitions
@@ -640,36 +623,41 @@ def _poster(actor: Actor) -> Actor:
 def _changed_since_approval(conn: Connection, book_id: int, run_id: int) -> list[Problem]:
     """What moved under an approved run: an item no longer open by the amount it holds, a
     payee's bank account replaced, a block set on a payee or an item."""
-    ri, oi = run_items.c, item_table.c
+    ri, rp = run_items.c, run_payments.c
     problems: list[Problem] = []
-    moved = conn.execute(
-        select(ri.item_id, ri.doc_ref, ri.open_minor, oi.open_minor)
-        .join(item_table, oi.id == ri.item_id)
-        .where(and_(ri.run_id == run_id, ri.open_minor != oi.open_minor))
-        .limit(20)
+    held = conn.execute(
+        select(ri.item_id, ri.doc_ref, ri.open_minor)
+        .where(ri.run_id == run_id)
+        .order_by(ri.item_id)
     ).all()
-    for item, ref, held, now in moved:
+    facts = open_items.item_facts(conn, book_id, [int(r.item_id) for r in held])
+    moved = [
+        (int(r.item_id), str(r.doc_ref), int(r.open_minor), facts[int(r.item_id)].open_minor)
+        for r in held
+        if int(r.item_id) in facts and facts[int(r.item_id)].open_minor != int(r.open_minor)
+    ][:20]
+    for item, ref, then, now in moved:
         problems.append(
             Problem(
                 f"item {item}",
-                f"{ref}: {_amount(held)} was due at approval, {_amount(now)} is due now",
+                f"{ref}: {_amount(then)} was due at approval, {_amount(now)} is due now",
                 "item_changed",
             )
         )
-    rp, ba = run_payments.c, bank_accounts.c
-    replaced = conn.execute(
-        select(rp.reference, rp.bank_account_id)
-        .outerjoin(bank_accounts, ba.id == rp.bank_account_id)
-        .where(
-            and_(
-                rp.run_id == run_id,
-                rp.method != CHEQUE,
-                (ba.id.is_(None)) | (ba.status != "active"),
-            )
+    paid_by_transfer = conn.execute(
+        select(rp.reference, rp.bank_account_id).where(
+            and_(rp.run_id == run_id, rp.method != CHEQUE)
         )
-        .limit(20)
     ).all()
-    for ref, _account in replaced:
+    active = parties.active_bank_account_ids(
+        conn, book_id, [int(r.bank_account_id) for r in paid_by_transfer if r.bank_account_id]
+    )
+    replaced = [
+        r.reference
+        for r in paid_by_transfer
+        if r.bank_account_id is None or int(r.bank_account_id) not in active
+    ][:20]
+    for ref in replaced:
         problems.append(
             Problem(f"payment {ref}", "the payee's bank account changed", "bank_changed")
         )
@@ -740,13 +728,10 @@ def _file_payments(
     of the vault) and what each payment covers."""
     names = parties.party_names(conn, book_id, [int(p.party_id) for p in payments])
     account_ids = sorted({int(p.bank_account_id) for p in payments if p.bank_account_id})
-    secrets: dict[int, dict[str, str]] = {}
-    ba = bank_accounts.c
-    for i in range(0, len(account_ids), _BATCH):
-        for account_id, ciphertext in conn.execute(
-            select(ba.id, ba.ciphertext).where(ba.id.in_(account_ids[i : i + _BATCH]))
-        ):
-            secrets[int(account_id)] = vault.decrypt_json(bytes(ciphertext))
+    secrets = {
+        account_id: vault.decrypt_json(ciphertext)
+        for account_id, ciphertext in parties.bank_ciphertexts(conn, book_id, account_ids).items()
+    }
     lines: dict[int, list[RemittanceLine]] = defaultdict(list)
     ri = run_items.c
     payment_ids = [int(p.id) for p in payments]
@@ -830,9 +815,7 @@ def release_run(
                 *problems,
             ]
         )
-    chart = {
-        str(r.code): r for r in conn.execute(select(accounts).where(accounts.c.book_id == book_id))
-    }
+    chart = {a.code for a in ledger.list_accounts(conn, book_id)}
     if IN_TRANSIT_ACCOUNT not in chart:
         raise ValidationFailed(
             [
@@ -844,7 +827,7 @@ def release_run(
                 )
             ]
         )
-    code = str(conn.execute(select(books.c.code).where(books.c.id == book_id)).scalar())
+    code = str(ledger.get_book(conn, book_id)["code"])
     rp = run_payments.c
     payments = conn.execute(select(run_payments).where(rp.run_id == run_id).order_by(rp.id)).all()
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -922,19 +905,24 @@ def _post_release(
     """One entry per payment on the first open day from today: the payable account(s)
     debited, settling the bills it pays, payments in transit credited. A payee's credit
     items in the payment are first set against its bills (one settlement)."""
-    ri, oi = run_items.c, item_table.c
-    acct = accounts.c
+    ri = run_items.c
     by_payment: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
     payment_ids = [int(p.id) for p in payments]
+    held: list[Any] = []
     for i in range(0, len(payment_ids), _BATCH):
-        for payment_id, item_id, code, open_minor in conn.execute(
-            select(ri.payment_id, ri.item_id, acct.code, ri.open_minor)
-            .join(item_table, oi.id == ri.item_id)
-            .join(accounts, acct.id == oi.account_id)
-            .where(ri.payment_id.in_(payment_ids[i : i + _BATCH]))
-            .order_by(ri.payment_id, oi.due_date, ri.item_id)
-        ):
-            by_payment[int(payment_id)].append((int(item_id), str(code), int(open_minor)))
+        held.extend(
+            conn.execute(
+                select(ri.payment_id, ri.item_id, ri.open_minor).where(
+                    ri.payment_id.in_(payment_ids[i : i + _BATCH])
+                )
+            )
+        )
+    facts = open_items.item_facts(conn, book_id, [int(r.item_id) for r in held])
+    held.sort(key=lambda r: (int(r.payment_id), facts[int(r.item_id)].due_date, int(r.item_id)))
+    for r in held:
+        by_payment[int(r.payment_id)].append(
+            (int(r.item_id), facts[int(r.item_id)].account_code, int(r.open_minor))
+        )
     poster = _poster(actor)
     day = ledger.first_open_date(conn, poster, book_id, ledger.book_today(conn, book_id))
     drafts = []
@@ -1125,7 +1113,7 @@ def settle_payments(
     if payment_ids is not None and len(payments) != len(set(payment_ids)):
         raise Conflict("some of those payments are not in transit in this run")
     poster = _poster(actor)
-    _not_before_release(conn, payments, settled_on, "settled_on")
+    _not_before_release(conn, book_id, payments, settled_on, "settled_on")
     day = ledger.first_open_date(conn, poster, book_id, settled_on)
     gl_cache: dict[tuple[Any, str], str] = {}
     drafts = []
@@ -1176,13 +1164,14 @@ def settle_payments(
     return len(payments)
 
 
-def _not_before_release(conn: Connection, payments: Sequence[Any], day: date, name: str) -> None:
+def _not_before_release(
+    conn: Connection, book_id: int, payments: Sequence[Any], day: date, name: str
+) -> None:
     """Refuse a bank's date earlier than the day a payment was released (posted)."""
     entry_ids = sorted({int(p.release_entry_id) for p in payments if p.release_entry_id})
     if not entry_ids:
         return
-    je = journal_entries.c
-    released = conn.execute(select(func.max(je.entry_date)).where(je.id.in_(entry_ids))).scalar()
+    released = ledger.latest_entry_date(conn, book_id, entry_ids)
     if released is not None and _day(released) > day:
         raise ValidationFailed(
             [
@@ -1246,7 +1235,7 @@ def return_payment(
     if p.status not in (PaymentStatus.RELEASED.value, PaymentStatus.SETTLED.value):
         raise Conflict(f"payment {p.reference} is {p.status}: only a released payment returns")
     poster = _poster(actor)
-    _not_before_release(conn, [p], returned_on, "returned_on")
+    _not_before_release(conn, book_id, [p], returned_on, "returned_on")
     day = ledger.first_open_date(conn, poster, book_id, returned_on)
     reversal = posting.reverse(
         conn,

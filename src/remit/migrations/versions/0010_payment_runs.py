@@ -20,7 +20,9 @@ branch_labels = None
 depends_on = None
 
 
-def _text(name: str, length: int, nullable: bool = True, default: str | None = None) -> sa.Column[str]:
+def _text(
+    name: str, length: int, nullable: bool = True, default: str | None = None
+) -> sa.Column[str]:
     return sa.Column(
         name,
         sa.String(length=length),
