@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
@@ -21,6 +21,7 @@ from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalan
 from remit.money import Money
 from remit.reports.charts import side_by_side_bars
 from remit.reports.tables import Column, Kind, table_csv
+from remit.web import forms
 from remit.web.api import (
     IDEMPOTENT,
     MAX_LIMIT,
@@ -365,16 +366,24 @@ def book_page(ctx: Read, notice: str = "", sig: str = "") -> HTMLResponse:
 
 
 @router.post(f"{BOOK_PAGE}/locale", response_class=HTMLResponse)
-def book_locale_set(ctx: Manage, locale: Annotated[str, Form()] = "") -> Response:
-    """A manager sets the locale the book's pages, documents and e-mails write dates in."""
+def book_locale_set(
+    ctx: Manage, locale: Annotated[str, Form()] = "", once: forms.Once = ""
+) -> Response:
+    """A manager sets the locale the book's pages, documents and e-mails write dates in;
+    an unknown one is a message on the form, and nothing is written."""
     locale = locale[:64]
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "ledger.book_locale")
             found = ledger.set_book_locale(conn, ctx.actor, ctx.book_id, locale)
+            chosen = BOOK_LOCALES[str(found["locale"])]
+            target = _notice_target(ctx, f"dates are now written in {chosen}")
+            forms.spend(conn, ctx, once, "ledger.book_locale", target)
+    except forms.Replayed as replay:
+        return forms.already_done(replay.target)
     except ValidationFailed as exc:
         return _book_page(ctx, field_errors(exc), {"locale": locale}, status=422)
-    chosen = BOOK_LOCALES[str(found["locale"])]
-    return notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", f"dates are now written in {chosen}")
+    return RedirectResponse(target, status_code=303)
 
 
 @router.post(f"{BOOK_PAGE}/details", response_class=HTMLResponse)
@@ -382,14 +391,25 @@ def book_details_set(
     ctx: BookAdmin,
     address: Annotated[str | None, Form()] = None,
     vat_number: Annotated[str | None, Form()] = None,
+    once: forms.Once = "",
 ) -> Response:
     """An admin sets the address and VAT number the book's documents show."""
     try:
         with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "ledger.book_details")
             ledger.set_book_details(
                 conn, ctx.actor, ctx.book_id, address=address, vat_number=vat_number
             )
+            target = _notice_target(ctx, "the book's details are saved")
+            forms.spend(conn, ctx, once, "ledger.book_details", target)
+    except forms.Replayed as replay:
+        return forms.already_done(replay.target)
     except ValidationFailed as exc:
         typed = {"address": address or "", "vat_number": vat_number or ""}
         return _book_page(ctx, field_errors(exc), typed, status=422)
-    return notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", "the book's details are saved")
+    return RedirectResponse(target, status_code=303)
+
+
+def _notice_target(ctx: Ctx, notice: str) -> str:
+    """The book page's URL with a signed notice (what a second submit is sent back to)."""
+    return str(notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", notice).headers["location"])
