@@ -5,15 +5,23 @@ a message on the form and writes nothing; each change is audited; every page's
 
 from __future__ import annotations
 
+import io
 import re
+import shutil
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from remit.access.model import Actor, Role
 from remit.audit import audit_events
 from remit.calendar import BOOK_LOCALES, book_locale
+from remit.care import imports, runs, selfbill
+from remit.care import service as care
+from remit.cli import app
 from remit.errors import Forbidden, ValidationFailed
 from remit.ledger import service as ledger
 from remit.testkit.web import sign_in
@@ -145,3 +153,50 @@ def test_a_clerk_cannot_post_the_locale(web):
     assert refused.status_code == 403
     with database.read() as conn:
         assert _locale_events(conn) == 0
+
+
+# ---------------------------------------------------------------- documents and the CLI
+
+MONDAY = date(2026, 11, 2)
+ACTUAL = """record_id,client_id,provider_id,carer_id,service_code,method,check_in,check_out
+R1,C1,P1,K1,HC,app,2026-11-02T09:05:00,2026-11-02T09:27:40
+"""
+
+
+def test_the_self_bill_dates_follow_the_books_locale_and_its_amounts_the_currency(
+    db, book, council
+):
+    clerk, manager = council["clerk"], council["manager"]
+    with db.write() as conn:
+        care.generate_planned(conn, clerk, book, MONDAY, MONDAY + timedelta(days=6))
+        imports.import_actual(conn, clerk, book, "ecm.csv", ACTUAL.encode())
+        made = runs.reconcile_period(conn, clerk, book, MONDAY, MONDAY + timedelta(days=6))
+        run_id = made[0].run_id
+        british = selfbill.self_bill(conn, clerk, book, run_id, today=date(2026, 11, 20))
+        ledger.set_book_locale(conn, manager, book, "en-US")
+        american = selfbill.self_bill(conn, clerk, book, run_id, today=date(2026, 11, 20))
+    assert british.day(british.issued_on) == "20 Nov 2026"
+    assert american.day(american.issued_on) == "Nov 20, 2026"
+    pdf = PdfReader(io.BytesIO(selfbill.selfbill_pdf(american)))
+    first = " ".join(pdf.pages[0].extract_text().split())
+    assert "Issue date: Nov 20, 2026" in first
+    assert "£" in first and "$" not in first  # a sterling book's amounts stay in pounds
+
+
+def test_the_command_line_shows_and_sets_the_locale(demo_template, tmp_path, monkeypatch):
+    template, key = demo_template
+    shutil.copy(template, tmp_path / "remit.db")
+    monkeypatch.setenv("REMIT_DATABASE_URL", f"sqlite:///{tmp_path / 'remit.db'}")
+    monkeypatch.setenv("REMIT_SECRET_KEY", key)
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    runner = CliRunner()
+    args = ["ledger", "book-details", "-b", "riverside"]
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0 and "locale of dates: en-GB" in shown.output, shown.output
+    clerk = runner.invoke(app, [*args, "--locale", "en-US", "--as", "demo-clerk@riverside"])
+    assert clerk.exit_code == 2 and "accounts.manage" in clerk.output, clerk.output
+    bad = runner.invoke(app, [*args, "--locale", "fr-FR", "--as", "demo-manager@riverside"])
+    assert bad.exit_code == 2 and "unknown locale 'fr-FR'" in bad.output, bad.output
+    assert "locale of dates: en-GB" in runner.invoke(app, args).output
+    done = runner.invoke(app, [*args, "--locale", "es-ES", "--as", "demo-manager@riverside"])
+    assert done.exit_code == 0 and "locale of dates: es-ES" in done.output, done.output
