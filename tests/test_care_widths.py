@@ -13,9 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import func, select
 
-from remit.care.store import care_runs
+from remit.care.store import care_runs, planned_visits
 from remit.db import Database
 from remit.demo import DEMO_PASSWORD
+from remit.ledger.store import books
 from remit.testkit.server import Server, serve
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.xdist_group("browser")
 CHROMIUM = "/usr/bin/chromium"
 BOOK = "riverside"
 CLERK, PROVIDER = "demo-clerk@riverside", "demo-provider@riverside"
+MANAGER = "demo-manager@riverside"
 DESKTOP, PHONE = 1280, 390
 
 
@@ -40,9 +42,25 @@ def served(
         run_id, first, last = conn.execute(
             select(func.min(r.id), func.min(r.period_start), func.max(r.period_end))
         ).one()
+        v = planned_visits.c
+        book_id = select(books.c.id).where(books.c.code == BOOK).scalar_subquery()
+        visit_id, provider_id, client_id = conn.execute(
+            select(v.id, v.provider_party_id, v.client_party_id)
+            .where(v.book_id == book_id)
+            .order_by(v.id)
+            .limit(1)
+        ).one()
     database.dispose()
+    ids = {
+        "run": str(run_id),
+        "from": str(first),
+        "to": str(last),
+        "visit": str(visit_id),
+        "provider": str(provider_id),
+        "client": str(client_id),
+    }
     with serve(f"sqlite:///{copy}", key, work / "server.log") as running:
-        yield running, {"run": str(run_id), "from": str(first), "to": str(last)}
+        yield running, ids
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +110,20 @@ def test_every_care_page_fits_a_1280_pixel_screen(browser, served):
         f"/b/{BOOK}/care/reports?{period}",
         f"/b/{BOOK}/care/runs/{ids['run']}",
         f"/b/{BOOK}/care/unmatched",
+        f"/b/{BOOK}/care/absences",  # the hospital stays
+        f"/b/{BOOK}/care/visits/{ids['visit']}",
+        f"/b/{BOOK}/parties/{ids['provider']}",
+        f"/b/{BOOK}/parties/{ids['client']}",
+        f"/b/{BOOK}/queue",
     ]
+    assert _too_wide(page, paths) == []
+    page.context.close()
+
+
+def test_the_managers_care_pages_fit_a_1280_pixel_screen(browser, served):
+    server, _ = served
+    page = _signed_in(browser, server, MANAGER, DESKTOP)
+    paths = [f"/b/{BOOK}/care/policy", f"/b/{BOOK}/admin/book"]
     assert _too_wide(page, paths) == []
     page.context.close()
 
@@ -102,4 +133,18 @@ def test_the_portal_visits_page_fits_a_phone_and_a_screen(browser, served, width
     server, _ = served
     page = _signed_in(browser, server, PROVIDER, width)
     assert _too_wide(page, [f"/portal/{BOOK}/visits"]) == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_the_other_portal_pages_fit_a_phone_and_a_screen(browser, served, width):
+    server, _ = served
+    page = _signed_in(browser, server, PROVIDER, width)
+    paths = [
+        f"/portal/{BOOK}",
+        f"/portal/{BOOK}/remittances",
+        f"/portal/{BOOK}/queries",
+        f"/portal/{BOOK}/documents",
+    ]
+    assert _too_wide(page, paths) == []
     page.context.close()

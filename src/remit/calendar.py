@@ -16,8 +16,10 @@ False
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from types import MappingProxyType
+from typing import Any
 
 import holidays
 from babel.dates import format_date
@@ -128,6 +130,57 @@ class BusinessCalendar:
             if self.is_business_day(day):
                 count += 1
         return count
+
+
+# The locales a book may write its dates in (Babel's names, with their names in English):
+# a bounded list, so that a book's pages never depend on a locale nobody has looked at.
+BOOK_LOCALES: Mapping[str, str] = MappingProxyType(
+    {
+        "en_GB": "English (United Kingdom)",
+        "en_US": "English (United States)",
+        "es_US": "Spanish (United States)",
+        "es_ES": "Spanish (Spain)",
+    }
+)
+
+
+def normal_locale(text: str) -> str:
+    """A locale as Babel names it, from either spelling people type (``en-GB``, ``en_gb``);
+    text that is no language and region as it is.
+
+    >>> normal_locale(" en-us "), normal_locale("es_ES"), normal_locale("english")
+    ('en_US', 'es_ES', 'english')
+    """
+    language, sep, region = text.strip().replace("-", "_").partition("_")
+    if not sep:
+        return text.strip()
+    return f"{language.lower()}_{region.upper()}"
+
+
+def locale_problems(text: str, field: str = "locale") -> list[Problem]:
+    """What is wrong with a book's locale (empty when it is one of ``BOOK_LOCALES``).
+
+    >>> locale_problems("en-US")
+    []
+    >>> locale_problems("fr-FR")[0].message
+    "unknown locale 'fr-FR'; choose one of en-GB, en-US, es-US, es-ES"
+    """
+    if normal_locale(text) in BOOK_LOCALES:
+        return []
+    known = ", ".join(code.replace("_", "-") for code in BOOK_LOCALES)
+    return [Problem(field, f"unknown locale {text.strip()!r}; choose one of {known}", "locale")]
+
+
+def book_locale(book: Mapping[str, Any]) -> str:
+    """The locale a book writes its dates in: its own setting, else its currency's.
+
+    >>> book_locale({"locale": "en_US", "base_currency": "GBP"})
+    'en_US'
+    >>> book_locale({"locale": None, "base_currency": "USD"})
+    'en_US'
+    """
+    chosen = str(book.get("locale") or "")
+    return chosen if chosen in BOOK_LOCALES else locale_of(str(book.get("base_currency", "")))
 
 
 def locale_of(currency: str) -> str:

@@ -31,9 +31,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import Connection, and_, func, select
 
 from remit.access.model import Actor, Permission, require
-from remit.calendar import local_date
+from remit.calendar import book_locale, local_date
 from remit.care.payables import cost_centres, payment_terms_days, run_row
-from remit.care.reports import hours_text, locale_for, money_text
+from remit.care.reports import hours_text, money_text
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import actual_records, care_adjustments, planned_visits, visit_outcomes
 from remit.errors import NotFound
@@ -84,7 +84,7 @@ class SelfBill:
     book_address: str
     book_vat_number: str | None
     currency: str
-    locale: str
+    locale: str  # the book's, for dates (amounts are written in their currency's)
     lines: tuple[dict[str, Any], ...]
     cost_centres: tuple[tuple[str, int], ...]  # (centre, final amount), by centre
     adjustments: tuple[dict[str, Any], ...]  # approved ones only
@@ -93,7 +93,7 @@ class SelfBill:
     total_minor: int
 
     def money(self, amount_minor: int) -> str:
-        return money_text(amount_minor, self.currency, self.locale)
+        return money_text(amount_minor, self.currency)
 
     def day(self, value: date | None) -> str:
         return local_date(value, self.locale)
@@ -184,7 +184,7 @@ def self_bill(
     currency = next(
         (line["currency"] for line in found if line["currency"]), str(book["base_currency"])
     )
-    locale = locale_for(currency)
+    locale = book_locale(book)
     centres = tuple(sorted(cost_centres(conn, run_id).items()))
     adjustments = _adjustments(conn, run_id)
     provider = int(run.provider_party_id)
@@ -195,7 +195,7 @@ def self_bill(
         item.update(
             run_id=run_id,
             provider_ref=ref,
-            amount=money_text(item["amount_minor"], currency, locale),
+            amount=money_text(item["amount_minor"], currency),
             day=local_date(date.fromisoformat(item["date"]), locale),
             on=date.fromisoformat(item["date"]),
             invoice=number,

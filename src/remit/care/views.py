@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, func, literal, select
 
 from remit.access.model import Actor, Permission, require
-from remit.calendar import local_date, locale_of
+from remit.calendar import book_locale, local_date
 from remit.care.model import RunStatus
 from remit.care.reports import money_text
 from remit.care.service import DAY_SECONDS, EPOCH
@@ -71,7 +71,7 @@ def queue_sections(conn: Connection, actor: Actor, book_id: int) -> list[QueueSe
     if not actor.can(book_id, Permission.CARE_READ):
         return []
     book = ledger.get_book(conn, book_id)
-    place = (str(book["code"]), locale_of(str(book["base_currency"])))
+    place = (str(book["code"]), book_locale(book))
     return [
         _section(conn, book_id, place, "Care runs needing a decision", _undecided(book_id)),
         _section(conn, book_id, place, "Providers who answered an exception", _answered(book_id)),

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from remit import audit
+from remit.calendar import book_locale
 from remit.cliutil import (
     AS_OPTION,
     BOOK_OPTION,
@@ -164,14 +165,20 @@ def book_details(
         None, help='Postal address, lines separated by "\\n" or newlines ("" clears it).'
     ),
     vat_number: str | None = typer.Option(None, help='VAT registration number ("" clears it).'),
+    locale: str | None = typer.Option(
+        None, help="Locale of the book's dates (manager): en-GB, en-US, es-US or es-ES."
+    ),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
 ) -> None:
-    """Show, or set (admin, audited), the book's address and VAT number for its documents."""
+    """Show, or set (admin, audited), the book's address and VAT number for its documents,
+    and (manager) the locale of its dates."""
     database = open_database()
     actor = resolve_actor(database, as_user)
     book_id = resolve_book(database, book)
     with database.write() as conn:
+        if locale is not None:
+            found = ledger.set_book_locale(conn, actor, book_id, locale)
         if address is None and vat_number is None:
             ledger.require_read(actor, book_id)
             found = ledger.get_book(conn, book_id)
@@ -183,6 +190,7 @@ def book_details(
     console.print(f"{found['name']} ({found['code']})")
     console.print("address: " + (found["address"] or "not set").replace("\n", ", "))
     console.print("VAT number: " + (found["vat_number"] or "not set"))
+    console.print("locale of dates: " + book_locale(found).replace("_", "-"))
 
 
 @ledger_app.command("close-period")

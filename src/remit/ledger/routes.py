@@ -6,12 +6,13 @@ import functools
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from remit.access.model import Permission
+from remit.calendar import BOOK_LOCALES, book_locale, local_date
 from remit.cases import service as cases
 from remit.db import MAX_ID
 from remit.errors import Problem, ValidationFailed
@@ -20,6 +21,7 @@ from remit.ledger.model import AccountType, EntryDraft, PostingDraft, TrialBalan
 from remit.money import Money
 from remit.reports.charts import side_by_side_bars
 from remit.reports.tables import Column, Kind, table_csv
+from remit.web import forms
 from remit.web.api import (
     IDEMPOTENT,
     MAX_LIMIT,
@@ -34,7 +36,7 @@ from remit.web.api import (
     encode_cursor,
     idempotent,
 )
-from remit.web.deps import Ctx, EntryId, Need
+from remit.web.deps import Ctx, EntryId, Need, field_errors, notice_redirect, signed_notice
 from remit.web.downloads import download
 from remit.web.templating import money_text
 
@@ -320,3 +322,94 @@ def api_post_entry(ctx: ApiPost, body: EntryIn) -> Response:
         return 201, _entry_out(conn, ctx, result.entry_id)
 
     return idempotent(ctx, body.model_dump(mode="json"), effect)
+
+
+# ---------------------------------------------------------------- the book's details page
+
+BOOK_PAGE = "/admin/book"
+Manage = Annotated[Ctx, Depends(Need(P.ACCOUNTS_MANAGE))]
+BookAdmin = Annotated[Ctx, Depends(Need(P.BOOK_ADMIN))]
+
+
+def _book_page(
+    ctx: Ctx,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    assert ctx.book is not None
+    book = ctx.book
+    shown = {
+        "locale": book_locale(book),
+        "address": str(book.get("address") or ""),
+        "vat_number": str(book.get("vat_number") or ""),
+    }
+    return ctx.page(
+        "ledger/book.html",
+        status,
+        nav="admin",
+        locales=[
+            (code, f"{name} ({code.replace('_', '-')})") for code, name in BOOK_LOCALES.items()
+        ],
+        sample=local_date(date(2026, 12, 25), book_locale(book)),
+        errors=errors or {},
+        values={**shown, **(values or {})},
+        notice=notice,
+    )
+
+
+@router.get(BOOK_PAGE, response_class=HTMLResponse)
+def book_page(ctx: Read, notice: str = "", sig: str = "") -> HTMLResponse:
+    """The book's own details: the locale of its dates, its address and VAT number."""
+    return _book_page(ctx, notice=signed_notice(ctx, notice, sig))
+
+
+@router.post(f"{BOOK_PAGE}/locale", response_class=HTMLResponse)
+def book_locale_set(
+    ctx: Manage, locale: Annotated[str, Form()] = "", once: forms.Once = ""
+) -> Response:
+    """A manager sets the locale the book's pages, documents and e-mails write dates in;
+    an unknown one is a message on the form, and nothing is written."""
+    locale = locale[:64]
+    try:
+        with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "ledger.book_locale")
+            found = ledger.set_book_locale(conn, ctx.actor, ctx.book_id, locale)
+            chosen = BOOK_LOCALES[str(found["locale"])]
+            target = _notice_target(ctx, f"dates are now written in {chosen}")
+            forms.spend(conn, ctx, once, "ledger.book_locale", target)
+    except forms.Replayed as replay:
+        return forms.already_done(replay.target)
+    except ValidationFailed as exc:
+        return _book_page(ctx, field_errors(exc), {"locale": locale}, status=422)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post(f"{BOOK_PAGE}/details", response_class=HTMLResponse)
+def book_details_set(
+    ctx: BookAdmin,
+    address: Annotated[str | None, Form()] = None,
+    vat_number: Annotated[str | None, Form()] = None,
+    once: forms.Once = "",
+) -> Response:
+    """An admin sets the address and VAT number the book's documents show."""
+    try:
+        with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "ledger.book_details")
+            ledger.set_book_details(
+                conn, ctx.actor, ctx.book_id, address=address, vat_number=vat_number
+            )
+            target = _notice_target(ctx, "the book's details are saved")
+            forms.spend(conn, ctx, once, "ledger.book_details", target)
+    except forms.Replayed as replay:
+        return forms.already_done(replay.target)
+    except ValidationFailed as exc:
+        typed = {"address": address or "", "vat_number": vat_number or ""}
+        return _book_page(ctx, field_errors(exc), typed, status=422)
+    return RedirectResponse(target, status_code=303)
+
+
+def _notice_target(ctx: Ctx, notice: str) -> str:
+    """The book page's URL with a signed notice (what a second submit is sent back to)."""
+    return str(notice_redirect(ctx, f"/b/{ctx.code}{BOOK_PAGE}", notice).headers["location"])

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.calendar import calendar_problems
+from remit.calendar import calendar_problems, locale_of, locale_problems, normal_locale
 from remit.db import insert_id
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.ledger.model import (
@@ -105,6 +105,7 @@ def create_book(
         "base_currency": base_currency,
         "timezone": timezone,
         "calendar": calendar,
+        "locale": locale_of(base_currency),
         "created_at": audit.utc_now_text(),
     }
     book_id = insert_id(conn, insert(books).values(**values))
@@ -186,6 +187,31 @@ def set_book_details(
             book_id,
             {k: before.get(k) for k in changed},
             changed,
+            book_id,
+        )
+    return get_book(conn, book_id)
+
+
+def set_book_locale(conn: Connection, actor: Actor, book_id: int, locale: str) -> dict[str, Any]:
+    """Set the locale the book's dates are written in (``en-GB``, ``en-US``, ... of
+    ``BOOK_LOCALES``): a manager's setting of how the book reads, audited; an unknown one
+    is refused and nothing changes."""
+    require(actor, book_id, Permission.ACCOUNTS_MANAGE)
+    problems = locale_problems(locale)
+    if problems:
+        raise ValidationFailed(problems)
+    chosen = normal_locale(locale)
+    before = get_book(conn, book_id)
+    if before.get("locale") != chosen:
+        conn.execute(update(books).where(books.c.id == book_id).values(locale=chosen))
+        audit.record(
+            conn,
+            actor,
+            "book.locale",
+            "book",
+            book_id,
+            {"locale": before.get("locale")},
+            {"locale": chosen},
             book_id,
         )
     return get_book(conn, book_id)

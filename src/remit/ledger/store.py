@@ -51,6 +51,9 @@ books = Table(
     # postal address (lines separated by newlines) and VAT registration number.
     Column("address", String(500)),
     Column("vat_number", String(20)),
+    # The locale its dates are written in ("en_GB", "en_US": remit.calendar.BOOK_LOCALES);
+    # empty: its currency's.
+    Column("locale", String(8)),
 )
 
 accounts = Table(

@@ -5,14 +5,17 @@ pages in its own ``templates/<package>/`` folder, all autoescaped.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import ChoiceLoader, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 
 from remit import __version__
-from remit.calendar import local_date, locale_of
+from remit.calendar import book_locale, local_date, locale_of
 from remit.care.reports import hours_text
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.web.forms import once_token
@@ -61,24 +64,57 @@ def _amount(minor: int, currency: str) -> str:
     return format_money(Money(minor, currency), locale_of(currency))
 
 
-def date_local(value: date | str | None, currency: str = "") -> str:
-    """A date for people, in the locale of the book's currency (``amount``'s); text that is
-    no date (a typed value sent back) as it is.
+def date_text(value: date | str | None, locale: str = "en_GB") -> str:
+    """A date for people in a locale; text that is no date (a typed value sent back) as
+    it is.
 
-    >>> date_local(date(2026, 11, 2), "GBP"), date_local("2026-11-02", "USD"), date_local("")
+    >>> date_text(date(2026, 11, 2)), date_text("2026-11-02", "en_US"), date_text("")
     ('2 Nov 2026', 'Nov 2, 2026', '')
-    >>> date_local("2026-13-01")
+    >>> date_text("2026-13-01")
     '2026-13-01'
     """
     if not value:
         return ""
     if isinstance(value, date):
-        return local_date(value, locale_of(currency))
+        return local_date(value, locale)
     try:
         day = date.fromisoformat(str(value)[:10])
     except ValueError:
         return str(value)
-    return local_date(day, locale_of(currency))
+    return local_date(day, locale)
+
+
+def page_locale(context: Mapping[str, Any] | Context, currency: str = "") -> str:
+    """The locale of the page's book (its setting, ``book_locale``), read from the layout's
+    ``ctx``; without a book, the currency's. One place, so that every template's
+    ``|date_local`` follows the book's setting without naming it.
+
+    >>> from types import SimpleNamespace  # a request's ctx, as the layout has it
+    >>> page_locale({"ctx": SimpleNamespace(book={"locale": "en_US", "base_currency": "GBP"})})
+    'en_US'
+    >>> page_locale({}, "USD"), page_locale({"ctx": SimpleNamespace(book=None)})
+    ('en_US', 'en_GB')
+    """
+    book = getattr(context.get("ctx"), "book", None)
+    if isinstance(book, Mapping):
+        return book_locale(book)
+    return locale_of(currency)
+
+
+def date_local(value: date | str | None, currency: str = "") -> str:
+    """A date for people in the locale of a currency (a book's, where no book is at hand).
+
+    >>> date_local(date(2026, 11, 2), "GBP"), date_local("2026-11-02", "USD")
+    ('2 Nov 2026', 'Nov 2, 2026')
+    """
+    return date_text(value, locale_of(currency))
+
+
+@pass_context
+def book_date(context: Context, value: date | str | None, currency: str = "") -> str:
+    """The ``date_local`` filter: a date in the locale of the page's book (``currency``,
+    which templates pass, counts only where the page has no book)."""
+    return date_text(value, page_locale(context, currency))
 
 
 def day_text(value: date | str | None) -> str:
@@ -110,7 +146,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters.update(
         money=money_text,
         amount=amount_text,
-        date_local=date_local,
+        date_local=book_date,
         hours=hours_text,
         day=day_text,
         when=when_text,
