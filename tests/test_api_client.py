@@ -44,6 +44,16 @@ OPERATIONS = {
     ("post", "/api/v1/books/{book}/cases/{case_id}/comments"): "commentOnCase",
     ("post", "/api/v1/books/{book}/care/actual-records"): "importActualRecords",
     ("get", "/api/v1/books/{book}/care/runs"): "listCareRuns",
+    ("get", "/api/v1/books/{book}/payments/runs"): "listPaymentRuns",
+    ("post", "/api/v1/books/{book}/payments/runs"): "preparePaymentRun",
+    ("get", "/api/v1/books/{book}/payments/runs/{pay_run_id}"): "getPaymentRun",
+    ("get", "/api/v1/books/{book}/payments/runs/{pay_run_id}/payments"): "listRunPayments",
+    ("post", "/api/v1/books/{book}/payments/runs/{pay_run_id}/approve"): "approvePaymentRun",
+    ("post", "/api/v1/books/{book}/payments/runs/{pay_run_id}/release"): "releasePaymentRun",
+    ("post", "/api/v1/books/{book}/payments/runs/{pay_run_id}/cancel"): "cancelPaymentRun",
+    ("post", "/api/v1/books/{book}/payments/runs/{pay_run_id}/settle"): "settlePaymentRun",
+    ("get", "/api/v1/books/{book}/payments/{payment_id}"): "getPayment",
+    ("post", "/api/v1/books/{book}/payments/{payment_id}/return"): "returnPayment",
 }
 
 

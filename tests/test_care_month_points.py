@@ -139,11 +139,6 @@ def test_the_provider_page_shows_its_rate_card(demo_db, demo_provider):
     assert ["RC", "bank holiday", "1 Apr 2023", "£26.00 an hour"] in rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.rate_text rounds a rate to the currency's minor unit: a rate of 19.505 an "
-    "hour (rates keep six decimals, and are paid as such) is shown as £19.51",
-)
 def test_a_rate_with_more_decimals_than_the_currency_is_shown_as_it_is_paid(demo_db, demo_provider):
     web, demo = demo_provider
     with demo_db.write() as conn:

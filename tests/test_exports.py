@@ -51,6 +51,11 @@ PEOPLE_ROUTES = {
     "/b/{book}/care/reports.{fmt}": "demo-manager",
     "/portal/{book}/statement.csv": "demo-provider",
     "/b/{book}/ledger/trial-balance.csv": "demo-manager",
+    "/b/{book}/payment/{payment_id}/advice.{fmt}": "demo-manager",
+}
+# CSV routes of exact exchange formats (docs/formats), written as the data is.
+EXCHANGE_ROUTES = {
+    "/b/{book}/payments/runs/{pay_run_id}/remittance.csv",  # docs/formats/payments.md
 }
 # Commands writing CSV or XLSX: for people (fed POISON below) or exact exchange formats.
 PEOPLE_COMMANDS = {("ledger", "trial-balance")}
@@ -180,7 +185,7 @@ def poisoned(demo_db):
 def test_every_export_route_is_listed_and_guards_text(poisoned):
     database, run, report_names = poisoned
     app = create_app(database)
-    assert export_routes(app) == set(PEOPLE_ROUTES), (
+    assert export_routes(app) == set(PEOPLE_ROUTES) | EXCHANGE_ROUTES, (
         "a CSV or XLSX route is not listed here: a file for people goes through "
         "remit.reports.tables and is listed in PEOPLE_ROUTES"
     )
@@ -198,6 +203,8 @@ def test_every_export_route_is_listed_and_guards_text(poisoned):
 
 def urls_of(path: str, run_id: int, period: str, report_names: list[str]) -> list[str]:
     base = path.replace("{book}", BOOK).replace("{run_id}", str(run_id))
+    if "advice" in base:  # the demo's first payment (run 1) pays a poisoned provider
+        return [base.replace("{payment_id}", "1").replace("{fmt}", "csv")]
     if "selfbill" in base:
         return [base.replace("{fmt}", fmt) for fmt in ("csv", "xlsx")]
     if "reports" in base:

@@ -205,6 +205,9 @@ def _samples(database) -> dict[str, Any]:
         "adjustment_id": adjustment_id,
         "visit_id": visit_id,
         "decision_id": 1,  # a decision id: the route's roles are checked before the id
+        "pay_run_id": 1,  # the demo's released payment run, its first payment and file
+        "payment_id": 1,
+        "file_id": 1,
         "fmt": "csv",
     }
 
@@ -282,6 +285,13 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
         "/b/{book}/care/providers/{party_id}/hold": {"reason": "walk"},
         "/b/{book}/care/visits/{visit_id}/status": {"status": "frustrated", "reason": "walk"},
         "/b/{book}/care/policy": {"from": "2023-01-02", "tolerance_minutes": "5"},
+        "/b/{book}/payments/runs": {"pay_date": "2026-12-31", "note": "walk"},
+        "/b/{book}/payments/runs/{pay_run_id}/approve": {"version": 1},
+        "/b/{book}/payments/runs/{pay_run_id}/release": {"version": 1},
+        "/b/{book}/payments/runs/{pay_run_id}/cancel": {"version": 1, "reason": "walk"},
+        "/b/{book}/payments/runs/{pay_run_id}/sent": {"version": 1},
+        "/b/{book}/payments/runs/{pay_run_id}/settle": {"settled_on": "2026-12-31"},
+        "/b/{book}/payment/{payment_id}/return": {"code": "R01", "returned_on": "2026-12-31"},
         # audit.verify also needs audit.read; a clerk's pick of a file kind is refused (422).
         "/b/{book}/jobs": {
             "kind": "audit.verify" if role in ("admin", "manager") else "ledger.post_file"

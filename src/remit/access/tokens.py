@@ -41,6 +41,9 @@ SCOPES: Mapping[str, frozenset[Permission]] = MappingProxyType(
         "cases:write": frozenset({P.CASE_READ, P.CASE_WORK, P.CASE_ASSIGN}),
         "care:read": frozenset({P.CARE_READ}),
         "care:write": frozenset({P.CARE_READ, P.CARE_IMPORT}),
+        "payments:read": frozenset({P.PAYMENT_READ}),
+        "payments:write": frozenset({P.PAYMENT_READ, P.PAYMENT_PREPARE}),
+        "payments:approve": frozenset({P.PAYMENT_READ, P.PAYMENT_APPROVE, P.PAYMENT_RELEASE}),
     }
 )
 TOKEN_PREFIX = "rmt"  # noqa: S105 - the marker of remit tokens, not a secret

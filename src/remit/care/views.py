@@ -10,16 +10,18 @@ by ``parties/page.py``, the one page that composes several packages' data.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from babel import Locale, numbers
 from sqlalchemy import Connection, String, and_, func, literal, select
 
 from remit.access.model import Actor, Permission, require
 from remit.calendar import book_locale, local_date
 from remit.care.model import RunStatus
-from remit.care.reports import money_text
+from remit.care.reports import locale_for
 from remit.care.service import DAY_SECONDS, EPOCH
 from remit.care.store import (
     care_answers,
@@ -35,7 +37,7 @@ from remit.care.store import (
 )
 from remit.cases.model import QueueItem, QueueSection
 from remit.ledger import service as ledger
-from remit.money import Money
+from remit.money import exponent, to_rate
 from remit.parties import service as parties
 
 SHOWN = 20  # items per queue section; the care home page lists every run
@@ -203,15 +205,26 @@ def weekly_pattern(slots: Iterable[tuple[int, int, int, int]]) -> str:
     return ", ".join(parts)
 
 
+RATE_PLACES = 6  # the decimals a rate is kept and paid at
+
+
 def rate_text(rate_per_hour: str, currency: str) -> str:
     """An hourly rate with its currency's symbol.
 
-    >>> rate_text("19.00", "GBP"), rate_text("21.5", "USD")
-    ('£19.00 an hour', '$21.50 an hour')
+    A rate keeps the decimals it is paid at (up to six), never rounded to the currency's
+    minor unit: 19.505 an hour is shown as £19.505, not £19.51.
+
+    >>> rate_text("19.00", "GBP"), rate_text("21.5", "USD"), rate_text("19.505000", "GBP")
+    ('£19.00 an hour', '$21.50 an hour', '£19.505 an hour')
     """
-    return (
-        f"{money_text(Money.from_decimal(rate_per_hour, currency).amount_minor, currency)} an hour"
+    rate = to_rate(rate_per_hour)
+    places = exponent(currency)
+    pattern = copy.copy(Locale.parse(locale_for(currency)).currency_formats["standard"])
+    pattern.frac_prec = (places, max(places, RATE_PLACES))
+    shown = numbers.format_currency(
+        rate, currency, format=pattern, locale=locale_for(currency), currency_digits=False
     )
+    return f"{shown} an hour"
 
 
 def _with_rate_text(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -375,7 +375,7 @@ def preview_command(
         console.print(f"  {method_name} {currency}: {count} payment(s), {money}")
     console.print(f"{found.excluded.height} item(s) left out")
     if held:
-        console.print(f"  {held} item(s) are held by other runs (`remit payments run list`)")
+        console.print(f"  {held} item(s) wait in runs not yet released (`remit payments run list`)")
     for reason, count in reasons:
         console.print(f"  {reason}: {count}")
     for party_id, currency, open_minor, reason in (

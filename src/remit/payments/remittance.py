@@ -35,6 +35,7 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 _BATCH = 5_000
 ADVICE_COLUMNS = (
     Column("payment", "Payment", Kind.LABEL),
+    Column("payee", "Payee", Kind.TEXT),
     Column("pay_date", "Pay date", Kind.DATE),
     Column("doc_ref", "Document", Kind.TEXT),
     Column("kind", "What it is", Kind.LABEL),
@@ -97,6 +98,7 @@ def advice(conn: Connection, actor: Actor, book_id: int, payment_id: int) -> Adv
             {
                 **line,
                 "payment": payment.reference,
+                "payee": party[1] if party else "",
                 "pay_date": run.pay_date,
                 "kind": _kind(int(line["amount_minor"]), str(line["doc_ref"])),
             }

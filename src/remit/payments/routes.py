@@ -410,7 +410,7 @@ def _run_out(run: PaymentRun) -> dict[str, Any]:
         "id": run.id,
         "status": run.status.value,
         "version": run.version,
-        "pay_date": run.pay_date,
+        "pay_date": run.pay_date.isoformat(),
         "total": MoneyOut.of(run.total_minor, run.currency).model_dump(),
         "other_currencies": list(run.other_currencies),
         "payments": run.payment_count,

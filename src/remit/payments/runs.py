@@ -341,14 +341,14 @@ def _note_problems(note: str) -> list[Problem]:
     return [found] if found is not None else []
 
 
-def held_item_ids(conn: Connection, book_id: int) -> set[int]:
-    """The book's items that a run not cancelled holds (not due for another run)."""
+def held_item_ids(conn: Connection, book_id: int, *, unreleased: bool = False) -> set[int]:
+    """The book's items that a run not cancelled holds (not due for another run); with
+    ``unreleased``, only those of runs not yet released (a released run's items are paid)."""
     hi, pr = held_items.c, payment_runs.c
-    return set(
-        conn.execute(
-            select(hi.item_id).join(payment_runs, pr.id == hi.run_id).where(pr.book_id == book_id)
-        ).scalars()
-    )
+    query = select(hi.item_id).join(payment_runs, pr.id == hi.run_id).where(pr.book_id == book_id)
+    if unreleased:
+        query = query.where(pr.status.in_([RunStatus.PREPARED.value, RunStatus.APPROVED.value]))
+    return set(conn.execute(query).scalars())
 
 
 def preview(
@@ -362,9 +362,10 @@ def preview(
     party_ids: set[int] | None = None,
 ) -> tuple[Any, int]:
     """What ``prepare_run`` would take now: the preview less the items other runs hold,
-    and how many those are."""
+    and how many of those wait in runs not yet released."""
     require(actor, book_id, Permission.PAYMENT_READ)
     held = held_item_ids(conn, book_id)
+    waiting = held_item_ids(conn, book_id, unreleased=True)
     found = preview_run(
         conn,
         actor,
@@ -375,7 +376,7 @@ def preview(
         party_ids=party_ids,
         skip_item_ids=held,
     )
-    return found, len(held)
+    return found, len(waiting)
 
 
 def prepare_run(
@@ -554,6 +555,8 @@ def approve_run(
     that no limit covers) a second, different approver completes the approval."""
     require(actor, book_id, Permission.PAYMENT_APPROVE)
     row = _run_row(conn, book_id, run_id)
+    if row.status != RunStatus.PREPARED.value:
+        raise Conflict(f"payment run {run_id} is {row.status}: there is nothing to approve")
     if actor.username == row.prepared_by:
         raise Forbidden(f"{actor.username} prepared payment run {run_id} and may not approve it")
     now = utc_now_text()
