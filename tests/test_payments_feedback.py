@@ -6,6 +6,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -296,31 +297,69 @@ def test_a_notification_of_change_waits_for_a_second_person(db, book, released, 
     p3 = payments["P3"]
     noc = _addenda("change", "C01", "99887766")
     data = _nacha_feedback(files["nacha"], p3.reference, noc, zero=True)
-    done = _apply(db, people["clerk"], vault, book, data)
+    done = _apply(db, people["mona"], vault, book, data)
     [change] = done.bank_changes
-    assert (dict(done.counts), done.returned, done.settled) == (
-        {"notification_of_change": 1},
-        (),
-        (),
-    )
+    assert dict(done.counts) == {"notification_of_change": 1}
+    assert (done.returned, done.settled, done.cases_opened) == ((), (), ())
     assert _payment(db, book, people, p3.id).status is PaymentStatus.RELEASED
     with db.read() as conn:
         [waiting] = parties.pending_bank_changes(conn, people["clerk"], book, p3.party_id)
-    assert waiting["id"] == change
+    assert waiting["id"] == change and waiting["requested_by"] == "mona"
     assert waiting["reason"] == f"NOC C01 from the bank, payment {p3.reference}"
+    # The same correction in another file (a blank line more): not requested twice.
+    again = _apply(db, people["clerk"], vault, book, data + b"\n")
+    assert (again.replay, again.bank_changes, again.unchanged) == (False, (), (p3.reference,))
     with db.write() as conn:
         before = parties.bank_details(conn, people["abe"], vault, book, p3.party_id)
     assert before.fields["account_number"] == "123456789"  # not applied yet
-    with db.write() as conn, pytest.raises(Forbidden):
-        parties.approve_bank_change(conn, people["clerk"], book, change)
+    with db.write() as conn, pytest.raises(Forbidden, match="requested"):
+        parties.approve_bank_change(conn, people["mona"], book, change)
     with db.write() as conn:
         parties.approve_bank_change(conn, people["abe"], book, change)
         now = parties.bank_details(conn, people["abe"], vault, book, p3.party_id)
     assert dict(now.fields) == {
-        "routing_number": "021000021",
+        **US_ACCOUNT,
         "account_number": "99887766",
         "account_type": "checking",
     }
+
+
+def test_a_pain002_rejecting_the_whole_message_returns_every_payment_of_the_file(
+    db, book, released, vault, people
+):
+    payments, files = released
+    [sepa] = [data for fmt, data in files.items() if fmt.startswith("pain.001")]
+    message_id = re.search(rb"<MsgId>([^<]+)</MsgId>", sepa).group(1).decode()
+    data = f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10">
+  <CstmrPmtStsRpt>
+    <GrpHdr><MsgId>STS-2</MsgId><CreDtTm>2026-11-28T09:00:00</CreDtTm></GrpHdr>
+    <OrgnlGrpInfAndSts>
+      <OrgnlMsgId>{message_id}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>
+      <GrpSts>RJCT</GrpSts>
+      <StsRsnInf><Rsn><Cd>FF01</Cd></Rsn></StsRsnInf>
+    </OrgnlGrpInfAndSts>
+  </CstmrPmtStsRpt>
+</Document>
+""".encode()
+    done = _apply(db, people["clerk"], vault, book, data)
+    assert done.returned == (payments["P4"].reference,) and len(done.cases_opened) == 1
+    assert _payment(db, book, people, payments["P4"].id).return_code == "FF01"
+    assert _payment(db, book, people, payments["P3"].id).status is PaymentStatus.RELEASED
+
+
+def test_a_settlement_dated_before_the_release_names_its_line(db, book, released, vault, people):
+    payments, _ = released
+    data = (
+        "reference,payment_date,payment_number,amount_minor,currency,status\n"
+        f"{payments['P2'].reference},{RECEIVED},C2,40000,GBP,paid\n"
+        f"{payments['P1'].reference},2026-01-05,C1,35000,GBP,paid\n"
+    ).encode()
+    with pytest.raises(ValidationFailed) as refused:
+        _apply(db, people["clerk"], vault, book, data)
+    [problem] = refused.value.problems
+    assert (problem.line, problem.field, problem.check) == (3, "settled_on", "before_release")
+    assert _payment(db, book, people, payments["P2"].id).status is PaymentStatus.RELEASED
 
 
 def test_an_unknown_reference_refuses_the_whole_file(db, book, released, vault, people):
@@ -383,8 +422,6 @@ def test_a_payment_paid_after_its_return_is_refused(db, book, released, vault, p
 def test_the_command_applies_a_file_and_says_what_it_did(
     db, book, released, vault, people, tmp_path, monkeypatch
 ):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("the command opens the store named by REMIT_DATABASE_URL: SQLite here")
     payments, _ = released
     p2 = payments["P2"]
     path = tmp_path / "arucs.csv"
@@ -392,7 +429,7 @@ def test_the_command_applies_a_file_and_says_what_it_did(
         "sort_code,account_number,amount_minor,reference,reason_code\n"
         f"20-00-00,12345678,40000,{p2.reference},5\n"
     )
-    monkeypatch.setenv("REMIT_DATABASE_URL", str(db.engine.url))
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("REMIT_SECRET_KEY", Fernet.generate_key().decode())
     app = typer.Typer()
     app.command()(feedback_apply_command)
