@@ -7,6 +7,7 @@ changes nothing."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date
 
 import pytest
@@ -445,3 +446,33 @@ def test_the_command_applies_a_file_and_says_what_it_did(
     refused = CliRunner().invoke(app, [str(bad), "--book", "test"])
     assert refused.exit_code == 2 and "line 2" in refused.output
     assert _payment(db, book, people, p2.id).status is PaymentStatus.RETURNED
+
+
+def test_two_applications_of_one_file_at_once_apply_it_once(db, book, released, vault, people):
+    payments, _ = released
+    p1 = payments["P1"]
+    data = (
+        "sort_code,account_number,amount_minor,reference,reason_code\n"
+        f"20-00-00,55779911,35000,{p1.reference},B\n"
+    ).encode()
+    start = threading.Barrier(2)
+    results: list[feedback.Applied] = []
+    failures: list[BaseException] = []
+
+    def apply(actor) -> None:
+        start.wait()
+        try:
+            results.append(_apply(db, actor, vault, book, data))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=apply, args=(people[n],)) for n in ("clerk", "dora")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert sorted(r.replay for r in results) == [False, True]
+    with db.read() as conn:
+        found = cases.list_cases(conn, people["clerk"], book, cases.CaseFilter(open_only=False))
+        assert len(found) == 1 and ledger.integrity_problems(conn) == []

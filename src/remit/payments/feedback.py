@@ -21,7 +21,8 @@ apply to) raises one ``ValidationFailed`` naming every problem's line (or xpath)
 and the caller's transaction writes nothing.
 
 Replay: the file's SHA-256 is recorded in the audit chain with what it did; the same bytes
-applied again change nothing and answer with the first application (``Applied.replay``).
+applied again change nothing and answer with the first application (``Applied.replay``);
+two applications at once take turns on the locks of the payments they name.
 A notice told again in another file is also a no-op: a returned payment stays returned with
 its one case, a settled one settled, and a correction already waiting is not requested twice.
 """
@@ -42,6 +43,7 @@ from remit import audit
 from remit.access.model import Actor, Permission, require
 from remit.cases import service as cases
 from remit.cases.model import NewCase, Priority
+from remit.db import is_postgres
 from remit.errors import Conflict, NotFound, Problem, RemitError, ValidationFailed
 from remit.formats.returns import FeedbackProblem, ReturnNotice, read_feedback
 from remit.parties import service as parties
@@ -173,17 +175,22 @@ def _replayed(row: Any, digest: str) -> Applied:
 # ---------------------------------------------------------------- matching
 
 
+def _locked(conn: Connection, query: Any) -> Any:
+    """On PostgreSQL the payments a file names are locked until the commit, so that a
+    second application of the same file waits, then finds the first one in the audit and
+    changes nothing (SQLite's writers already take turns: ``BEGIN IMMEDIATE``)."""
+    return query.with_for_update(of=run_payments) if is_postgres(conn) else query
+
+
 def _payments_by_reference(conn: Connection, book_id: int, refs: set[str]) -> dict[str, Any]:
     rp = run_payments.c
     found: dict[str, Any] = {}
     wanted = sorted(refs)
     for start in range(0, len(wanted), 500):
-        rows = conn.execute(
-            select(run_payments).where(
-                and_(rp.book_id == book_id, rp.reference.in_(wanted[start : start + 500]))
-            )
+        query = select(run_payments).where(
+            and_(rp.book_id == book_id, rp.reference.in_(wanted[start : start + 500]))
         )
-        found.update({str(r.reference): r for r in rows})
+        found.update({str(r.reference): r for r in conn.execute(_locked(conn, query))})
     return found
 
 
@@ -192,13 +199,14 @@ def _payments_by_message(conn: Connection, book_id: int, refs: set[str]) -> dict
     rf, pr, rp = run_files.c, payment_runs.c, run_payments.c
     if not refs:
         return {}
-    rows = conn.execute(
+    query = (
         select(rf.message_id, run_payments)
         .join(payment_runs, pr.id == rf.run_id)
         .join(run_payments, rp.file_id == rf.id)
         .where(and_(pr.book_id == book_id, rf.message_id.in_(sorted(refs))))
         .order_by(rp.id)
-    ).all()
+    )
+    rows = conn.execute(_locked(conn, query)).all()
     found: dict[str, list[Any]] = {}
     for row in rows:
         found.setdefault(str(row.message_id).upper(), []).append(row)
@@ -247,11 +255,19 @@ def _check_state(plan: _Plan, notice: ReturnNotice, payment: Any, status: str) -
     return status
 
 
-def _plan(conn: Connection, book_id: int, notices: Sequence[ReturnNotice]) -> _Plan:
-    plan = _Plan()
+def _named(
+    conn: Connection, book_id: int, notices: Sequence[ReturnNotice]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The payments the notices name, by reference and by file message id (locked)."""
     refs = {n.reference.strip().upper() for n in notices}
     by_ref = _payments_by_reference(conn, book_id, refs)
-    by_message = _payments_by_message(conn, book_id, refs - set(by_ref))
+    return by_ref, _payments_by_message(conn, book_id, refs - set(by_ref))
+
+
+def _plan(
+    notices: Sequence[ReturnNotice], by_ref: dict[str, Any], by_message: dict[str, list[Any]]
+) -> _Plan:
+    plan = _Plan()
     status: dict[int, str] = {}
     for notice in notices:
         ref = notice.reference.strip().upper()
@@ -440,10 +456,11 @@ def apply_feedback(
     read = read_feedback(data, kind=kind)
     if read.problems:
         raise ValidationFailed([_file_problem(p) for p in read.problems])
+    by_ref, by_message = _named(conn, book_id, read.notices)  # locked first, then looked up
     first = _first_application(conn, book_id, digest)
     if first is not None:
         return _replayed(first, digest)
-    plan = _plan(conn, book_id, read.notices)
+    plan = _plan(read.notices, by_ref, by_message)
     if plan.problems:
         raise ValidationFailed(plan.problems)
     done = _Done()
