@@ -6,6 +6,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import date
@@ -476,3 +477,32 @@ def test_two_applications_of_one_file_at_once_apply_it_once(db, book, released, 
     with db.read() as conn:
         found = cases.list_cases(conn, people["clerk"], book, cases.CaseFilter(open_only=False))
         assert len(found) == 1 and ledger.integrity_problems(conn) == []
+
+
+def test_an_acceptance_is_only_an_audit_line(db, book, released, vault, people):
+    payments, files = released
+    [sepa] = [data for fmt, data in files.items() if fmt.startswith("pain.001")]
+    message_id = re.search(rb"<MsgId>([^<]+)</MsgId>", sepa).group(1).decode()
+    data = f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03">
+  <CstmrPmtStsRpt>
+    <GrpHdr><MsgId>STS-3</MsgId><CreDtTm>2026-11-28T09:00:00</CreDtTm></GrpHdr>
+    <OrgnlGrpInfAndSts>
+      <OrgnlMsgId>{message_id}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>
+      <GrpSts>ACTC</GrpSts>
+    </OrgnlGrpInfAndSts>
+  </CstmrPmtStsRpt>
+</Document>
+""".encode()
+    p4 = payments["P4"]
+    done = _apply(db, people["clerk"], vault, book, data)
+    assert (dict(done.counts), done.noted, done.payments) == ({"accepted": 1}, (p4.reference,), ())
+    assert _payment(db, book, people, p4.id).status is PaymentStatus.RELEASED
+    ae = audit.audit_events.c
+    with db.read() as conn:
+        told = conn.execute(
+            select(ae.after).where(
+                ae.action == "payments.feedback.notice", ae.object_id == str(p4.id)
+            )
+        ).scalars()
+        assert [json.loads(t)["kind"] for t in told] == ["accepted"]

@@ -439,6 +439,35 @@ def _act(
         done.noted.append(str(payment.reference))
 
 
+def _notice_event(
+    notice: ReturnNotice, payment_id: int, digest: str, book_id: int
+) -> tuple[str, str, object, Any, Any, int | None]:
+    """The audit line of one notice applied to one payment (an ``accepted`` has no other)."""
+    after = {
+        "kind": notice.kind,
+        "reason_code": notice.reason_code,
+        "reason": notice.reason,
+        "file_sha256": digest,
+        "line": notice.line,
+        "xpath": notice.xpath,
+    }
+    return (NOTICE_ACTION, "payment", payment_id, None, after, book_id)
+
+
+def _applied(fmt: str, digest: str, notices: Sequence[ReturnNotice], done: _Done) -> Applied:
+    return Applied(
+        format=fmt,
+        sha256=digest,
+        counts=dict(sorted(Counter(n.kind for n in notices).items())),
+        returned=tuple(done.returned),
+        settled=tuple(done.settled),
+        noted=tuple(dict.fromkeys(done.noted)),
+        unchanged=tuple(dict.fromkeys(done.unchanged)),
+        cases_opened=tuple(done.cases_opened),
+        bank_changes=tuple(done.bank_changes),
+    )
+
+
 def apply_feedback(
     conn: Connection,
     actor: Actor,
@@ -471,36 +500,10 @@ def apply_feedback(
         except (ValidationFailed, Conflict, NotFound) as exc:
             problems += _located(notice, exc)  # the caller's transaction writes nothing
             continue
-        done.events.append(
-            (
-                NOTICE_ACTION,
-                "payment",
-                int(payment.id),
-                None,
-                {
-                    "kind": notice.kind,
-                    "reason_code": notice.reason_code,
-                    "reason": notice.reason,
-                    "file_sha256": digest,
-                    "line": notice.line,
-                    "xpath": notice.xpath,
-                },
-                book_id,
-            )
-        )
+        done.events.append(_notice_event(notice, int(payment.id), digest, book_id))
     if problems:
         raise ValidationFailed(problems)
-    applied = Applied(
-        format=str(read.format),
-        sha256=digest,
-        counts=dict(sorted(Counter(n.kind for n in read.notices).items())),
-        returned=tuple(done.returned),
-        settled=tuple(done.settled),
-        noted=tuple(dict.fromkeys(done.noted)),
-        unchanged=tuple(dict.fromkeys(done.unchanged)),
-        cases_opened=tuple(done.cases_opened),
-        bank_changes=tuple(done.bank_changes),
-    )
+    applied = _applied(str(read.format), digest, read.notices, done)
     summary = applied.as_json()
     for key in ("replay", "first_applied_at", "first_applied_by", "sha256"):
         summary.pop(key)
