@@ -846,6 +846,21 @@ def bank_details(
     return BankDetails.from_record(vault.decrypt_json(active.ciphertext))
 
 
+def bank_details_to_correct(
+    conn: Connection, actor: Actor, vault: Vault, book_id: int, party_id: int
+) -> tuple[int, BankDetails] | None:
+    """The active account (its id and details, decrypted in memory) of a party whose bank
+    sent corrected details (a NACHA notification of change), for a service that proposes
+    the corrected account with ``request_bank_change``: the details are never shown to the
+    actor, who needs only the right to request a change. None when there is no account."""
+    _party_in_book(conn, book_id, party_id)
+    require(actor, book_id, Permission.BANK_CHANGE_REQUEST)
+    active = _active_account(conn, party_id)
+    if active is None:
+        return None
+    return int(active.id), BankDetails.from_record(vault.decrypt_json(active.ciphertext))
+
+
 # The payment method each kind of bank details is paid by (remit.payments.selection).
 PAYMENT_METHODS = {"us_aba": "nacha", "uk_sort_code": "bacs18", "iban": "pain.001"}
 _METHOD_CURRENCIES = {"nacha": "USD", "bacs18": "GBP", "pain.001": "EUR"}

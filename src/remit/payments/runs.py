@@ -1349,6 +1349,15 @@ def return_payment(
     return _payment(_payment_row(conn, book_id, payment_id))
 
 
+def link_case(conn: Connection, book_id: int, payment_id: int, case_id: int) -> None:
+    """Note on a payment the case opened for it (a return's case, by the bank's feedback in
+    ``remit.payments.feedback``), so that the same return told again opens no second case."""
+    _payment_row(conn, book_id, payment_id)
+    conn.execute(
+        update(run_payments).where(run_payments.c.id == payment_id).values(case_id=case_id)
+    )
+
+
 __all__ = [
     "APPROVAL_LIMIT_MINOR",
     "IN_TRANSIT_ACCOUNT",
@@ -1360,6 +1369,7 @@ __all__ = [
     "get_run",
     "held_item_ids",
     "limit_of",
+    "link_case",
     "list_files",
     "list_payments",
     "list_runs",
