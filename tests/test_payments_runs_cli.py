@@ -165,3 +165,37 @@ def test_a_run_with_nothing_due_is_refused_and_writes_nothing(demo):
     assert listed.output.count("run ") == 1  # the demo's own run only
     bad_date = remit("payments", "run", "prepare", *VALLEY, "--pay-date", "31/12/2026")
     assert bad_date.exit_code == 2 and "--pay-date" in said(bad_date)
+
+
+def test_a_confirmation_feed_applied_settles_and_returns_and_a_replay_changes_nothing(demo):
+    db = sqlite3.connect(demo / "remit.db")
+    (first, a1, c1), (second, a2, c2) = db.execute(
+        "SELECT reference, amount_minor, currency FROM run_payments WHERE run_id = 1 "
+        "ORDER BY id LIMIT 2"
+    ).fetchall()
+    feed = demo / "confirmations.csv"
+    feed.write_text(
+        "reference,payment_date,payment_number,amount_minor,currency,status\n"
+        f"{first},2026-12-29,900001,{a1},{c1},paid\n"
+        f"{second},2026-12-29,900002,{a2},{c2},failed\n",
+        encoding="utf-8",
+    )
+    read = remit("payments", "returns", str(feed))  # without --apply: reads only
+    assert read.exit_code == 0 and json.loads(read.stdout)["format"] == "confirmations"
+    args = ("payments", "returns", str(feed), "--apply", "-b", "riverside", "--on", "2026-12-30")
+    done = remit(*args, user="demo-clerk@riverside")
+    assert done.exit_code == 0, done.output
+    assert f"returned: {second}" in said(done) and f"settled: {first}" in said(done)
+    states = dict(
+        db.execute(
+            "SELECT reference, status FROM run_payments WHERE reference IN (?, ?)", (first, second)
+        ).fetchall()
+    )
+    assert states == {first: "settled", second: "returned"}
+    again = remit(*args, user="demo-clerk@riverside")
+    assert again.exit_code == 0 and "nothing changed" in said(again)
+    bad = demo / "bad.csv"
+    bad.write_text(feed.read_text().replace(first, "R999-000001"), encoding="utf-8")
+    refused = remit("payments", "returns", str(bad), "--apply", "-b", "riverside",
+                    user="demo-clerk@riverside")  # fmt: skip
+    assert refused.exit_code == 2 and "R999-000001" in said(refused)

@@ -1,9 +1,11 @@
-"""``remit payments returns FILE``: read a bank's feedback file and print its notices as JSON.
+"""``remit payments returns FILE [--apply]``: read a bank's feedback file and print its
+notices as JSON, or (``--apply``) apply them to the book's payments.
 
-Offline, no store: the file is read by ``remit.formats.returns`` (a NACHA return file,
-returned BACS credits, a pain.002 status report or a payer's confirmation feed) and printed
-as ``{"format": ..., "notices": [...], "problems": [...]}``; exit 0, or 2 when the file has
-problems (then no notices: all or nothing). docs/formats/payments-returns.md.
+Without ``--apply`` it is offline, no store: the file is read by ``remit.formats.returns``
+(a NACHA return file, returned BACS credits, a pain.002 status report or a payer's
+confirmation feed) and printed as ``{"format": ..., "notices": [...], "problems": [...]}``;
+exit 0, or 2 when the file has problems (then no notices: all or nothing).
+docs/formats/payments-returns.md.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import typer
 
-from remit.cliutil import BAD_INPUT
+from remit.cliutil import AS_OPTION, BAD_INPUT, BOOK_OPTION
 from remit.formats.returns import FeedbackFile, FeedbackProblem, read_feedback
+from remit.payments.feedback_cli import feedback_apply_command
 
 
 def returns_command(
@@ -24,8 +27,20 @@ def returns_command(
         "--kind",
         help="nacha | bacs-returns | pain.002 | confirmations (default: told from the bytes).",
     ),
+    apply: bool = typer.Option(
+        False, "--apply", help="Apply it to the book's payments (else only read and print)."
+    ),
+    on: str | None = typer.Option(
+        None, "--on", help="With --apply: the day the file came (default: the book's today)."
+    ),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
 ) -> None:
-    """Read returns, notifications of change, status reports or confirmations; print JSON."""
+    """Read returns, notifications of change, status reports or confirmations and print
+    JSON; with --apply, apply them to the book's payments (all or nothing)."""
+    if apply:
+        feedback_apply_command(path, kind, on, book, as_user)
+        return
     try:
         data = path.read_bytes()
     except OSError as exc:
