@@ -170,3 +170,23 @@ def test_the_api_prepares_and_approves_with_four_eyes(demo_db):
     payments = call("clerk", "GET", "/runs/2/payments").json()["items"]
     assert payments and payments[0]["amount"]["currency"] == "USD"
     assert call("clerk", "GET", f"/{payments[0]['id']}").json()["reference"].startswith("R2-")
+
+
+def test_a_provider_reads_its_own_remittance_advice_in_the_portal_and_no_one_elses(demo_db):
+    provider, _ = client_as(demo_db, "demo-provider@riverside")
+    page = provider.get("/portal/riverside/remittances")
+    assert page.status_code == 200 and "Remittance advice" in page.text
+    found = re.search(r'href="/portal/riverside/remittances/(\d+)\.pdf"', page.text)
+    assert found, "the demo provider was paid in the demo's run"
+    payment_id = found.group(1)
+    assert "R1-" in page.text and "sent to your bank" in page.text and "£" in page.text
+    pdf = provider.get(f"/portal/riverside/remittances/{payment_id}.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Remittance advice" in text and "Riverside Council" in text
+    other, _ = client_as(demo_db, "demo-provider2@riverside")
+    assert other.get(f"/portal/riverside/remittances/{payment_id}.pdf").status_code == 404
+    assert other.get(f"/portal/riverside/remittances/{payment_id}.csv").status_code == 404
+    assert "No payments yet" in other.get("/portal/riverside/remittances").text
+    client, _ = client_as(demo_db, "demo-client@riverside")
+    assert client.get(f"/portal/riverside/remittances/{payment_id}.pdf").status_code == 404

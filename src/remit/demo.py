@@ -260,7 +260,9 @@ def seed(
             org.currency,
             pay_date,
             release=org.code == CARE_BOOK,
-            party_ids=paid if org.code == CARE_BOOK else None,
+            # the finished care months, and the demo provider's own bills (its portal
+            # then shows a payment and its remittance advice)
+            party_ids=paid | {ids["provider"][0]} if org.code == CARE_BOOK else None,
         )
         tick(f"{org.code}: payment run", 1, 1)
     return counts

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from remit.access.model import Actor, Permission, require
 from remit.calendar import local_date, locale_of
-from remit.errors import Forbidden
+from remit.errors import NotFound
 from remit.formats.offline import REMITTANCE_COLUMNS
 from remit.ledger import service as ledger
 from remit.money import Money, format_money
@@ -118,10 +118,11 @@ def _reader(actor: Actor, book_id: int) -> Actor:
 def _readable(conn: Connection, actor: Actor, book_id: int, payment_id: int) -> RunPayment:
     if actor.can(book_id, Permission.PAYMENT_READ):
         return runs.get_payment(conn, actor, book_id, payment_id)
-    require(actor, book_id, Permission.PORTAL_PROVIDER)
+    if actor.party_in(book_id) is None:
+        require(actor, book_id, Permission.PAYMENT_READ)  # neither staff nor a portal user
     found = runs.get_payment(conn, Actor.system(actor.username), book_id, payment_id)
-    if actor.party_in(book_id) != found.party_id:
-        raise Forbidden(f"payment {payment_id} is not yours")
+    if actor.party_in(book_id) != found.party_id:  # another's answers as a missing one
+        raise NotFound(f"no payment {payment_id} in this book")
     return found
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from remit.access.model import Permission
 from remit.cases import service as cases
 from remit.documents import service as documents
 from remit.errors import NotFound, ValidationFailed
@@ -22,6 +23,7 @@ from remit.ledger import service as ledger
 from remit.ledger.model import StatementLine
 from remit.money import Money
 from remit.parties.service import get_party_public
+from remit.payments import remittance
 from remit.reports.tables import Column, Kind, table_csv
 from remit.web import forms
 from remit.web.deps import Ctx, Id, NeedPortal, field_errors
@@ -118,9 +120,32 @@ def remittances(ctx: Portal) -> HTMLResponse:
         for line, b in lines
         if (line.amount_minor > 0) == provider and line.account_code.startswith(("1", "2"))
     ]
+    payments: list[Any] = []
+    if provider and ctx.can(Permission.PORTAL_PROVIDER):
+        with ctx.db.read() as conn:
+            payments = remittance.portal_payments(conn, ctx.actor, ctx.book_id)
     return ctx.page(
-        "portal/remittances.html", nav="remittances", party=party, lines=paid, provider=provider
+        "portal/remittances.html",
+        nav="remittances",
+        party=party,
+        lines=paid,
+        provider=provider,
+        payments=payments,
     )
+
+
+@router.get("/remittances/{payment_id}.{fmt}")
+def remittance_advice(ctx: Portal, payment_id: Id, fmt: str) -> Response:
+    """One of the provider's own payments' remittance advice, PDF or CSV; another party's
+    payment answers as a missing one."""
+    if fmt not in ("pdf", "csv"):
+        raise NotFound("no such file")
+    with _yours("payment"), ctx.db.read() as conn:
+        advice = remittance.advice(conn, ctx.actor, ctx.book_id, payment_id)
+    name = f"remittance-{advice.payment.reference}.{fmt}"
+    if fmt == "pdf":
+        return download(remittance.advice_pdf(advice), "application/pdf", name)
+    return download(remittance.advice_csv(advice), "text/csv", name)
 
 
 @router.get("/queries", response_class=HTMLResponse)
