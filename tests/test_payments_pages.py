@@ -190,3 +190,15 @@ def test_a_provider_reads_its_own_remittance_advice_in_the_portal_and_no_one_els
     assert "No payments yet" in other.get("/portal/riverside/remittances").text
     client, _ = client_as(demo_db, "demo-client@riverside")
     assert client.get(f"/portal/riverside/remittances/{payment_id}.pdf").status_code == 404
+
+
+def test_the_provider_page_lists_its_payments(demo_db):
+    clerk, _ = client_as(demo_db, "demo-clerk@riverside")
+    with demo_db.read() as conn:
+        party_id = actor_for(conn, "demo-provider@riverside").party_in(
+            ledger.book_id_for(conn, "riverside")
+        )
+    page = clerk.get(f"/b/riverside/parties/{party_id}").text
+    section = page.split('id="payments"', 1)[1].split("<h2", 1)[0]
+    assert "R1-" in section and "released" in section and "£" in section
+    assert re.search(r'href="/b/riverside/payment/\d+"', section)

@@ -22,6 +22,7 @@ from remit.cases.letters import TEMPLATES
 from remit.documents import service as documents
 from remit.ledger import service as ledger
 from remit.parties import service as parties
+from remit.payments import search as payment_search
 from remit.web.deps import Ctx, Id
 
 P = Permission
@@ -57,6 +58,11 @@ def party_page_response(
         pending = parties.pending_bank_changes(conn, actor, book_id, party_id)
         letters = _correspondence(conn, ctx, party_id)
         care = _care(conn, ctx, party)
+        paid = (
+            payment_search.search_payments(conn, actor, book_id, party_id=party_id, limit=20)
+            if ctx.can(P.PAYMENT_READ) and "provider" in party["roles"]
+            else []
+        )
     return ctx.page(
         "parties/party.html",
         status,
@@ -69,6 +75,7 @@ def party_page_response(
         pending=pending,
         letters=letters,
         care=care,
+        payments=paid,
         errors=errors or {},
         templates=TEMPLATES,
         **extra,
