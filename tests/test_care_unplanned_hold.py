@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
 from remit.audit import audit_events
-from remit.care import decisions, imports, payables, runs, selfbill
+from remit.care import decisions, imports, payables, reports, runs, selfbill
 from remit.care import service as care
 from remit.care.service import NewPackage, Slot
 from remit.care.store import RECORD_PAID_BY, actual_records, care_runs, visit_outcomes
@@ -180,6 +180,10 @@ def test_a_package_added_after_posting_pays_the_held_record_once_in_a_supplement
     with db.read() as conn:
         _total, rows = runs.unmatched_records(conn, m["clerk"], m["book"])
     assert [r["ref"] for r in rows] == ["H2"]  # H1 is paid; H2 still waits
+    with db.read() as conn:  # the month's report counts H1 once, where it is paid
+        frame = reports.delivery_frame(conn, m["clerk"], m["book"], MONDAY, MONDAY)
+    assert int(frame["unplanned"].sum()) == 2  # H1 (paid in the supplementary run) and H2
+    assert int(frame["amount_minor"].sum()) == 950 * 3 + 1000
 
 
 def test_a_held_record_of_a_kept_run_is_matched_to_a_visit_planned_later(db, monday):

@@ -25,7 +25,18 @@ from enum import StrEnum
 from typing import Any
 
 import polars as pl
-from sqlalchemy import BigInteger, Connection, and_, case, cast, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.sql import Subquery
 
 from remit.access.model import Actor, Permission, require
@@ -238,12 +249,32 @@ def _outcomes(book_id: int, first: date, last: date, provider: int | None) -> Su
                 r.period_end >= first,
                 moment >= start_s,
                 moment < end_s,
+                ~_superseded_hold(o),
             )
         )
     )
     if provider is not None:
         query = query.where(r.provider_party_id == provider)
     return query.subquery()
+
+
+HOLD = "hold"  # decisions.Decision.HOLD: a record held until a package exists
+
+
+def _superseded_hold(o: Any) -> Any:
+    """A held outcome whose record a later run has since matched: the record is counted
+    where it now stands, not twice (its held outcome pays nothing either way)."""
+    later = visit_outcomes.alias("later")
+    return and_(
+        func.coalesce(o.decision, "") == HOLD,
+        exists().where(
+            and_(
+                later.c.actual_record_id == o.actual_record_id,
+                later.c.id != o.id,
+                or_(later.c.decision.is_(None), later.c.decision != HOLD),
+            )
+        ),
+    )
 
 
 def _count(condition: Any, value: Any = 1) -> Any:
