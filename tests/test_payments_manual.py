@@ -5,6 +5,7 @@ reconciled is oldest first."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -12,13 +13,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from remit.access.model import Role
+from remit.audit import audit_events
 from remit.errors import Conflict, Forbidden, ValidationFailed
 from remit.ledger import items as open_items
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
-from remit.payments import blocks, house, manual, runs
+from remit.payments import blocks, house, manual, manual_list, runs
 from remit.payments.model import (
     ManualLine,
     ManualStatus,
@@ -188,6 +190,16 @@ def test_rejected_frees_the_items_and_posts_nothing(db, book, system, payees, pe
         )
     assert rejected.status is ManualStatus.REJECTED
     assert rejected.decision_note == "never left the bank"
+    with db.read() as conn:
+        steps = conn.execute(
+            select(audit_events.c.action, audit_events.c.actor)
+            .where(audit_events.c.object_type == "manual_payment")
+            .order_by(audit_events.c.id)
+        ).all()
+    assert [tuple(s) for s in steps] == [
+        ("payments.manual.record", "carla"),
+        ("payments.manual.reject", "abe"),
+    ]
     assert _balance(db, system, book, "2050") == 0
     with db.write() as conn:
         assert blocks.active_blocks(conn, book) == []
@@ -282,7 +294,7 @@ def test_reconciled_with_the_banks_reference_moves_in_transit_to_the_bank(
     assert done.status is ManualStatus.RECONCILED
     assert _balance(db, system, book, "2050") == 0
     with db.read() as conn:
-        assert manual.outstanding(conn, people["clerk"], book) == []
+        assert manual_list.outstanding(conn, people["clerk"], book) == []
 
 
 def test_the_list_of_suspended_and_linked_payments_not_reconciled_is_oldest_first(
@@ -298,7 +310,7 @@ def test_the_list_of_suspended_and_linked_payments_not_reconciled_is_oldest_firs
         blocks.set_block(
             conn, people["clerk"], book, party_id=payees[1], reason="provider_on_hold", note="CQC"
         )
-        found = manual.outstanding(conn, people["clerk"], book)
+        found = manual_list.outstanding(conn, people["clerk"], book)
     today = date.fromisoformat(utc_now_text()[:10])  # the day the block was set
     assert [(o.kind, o.ref, o.status, o.amount_minor, o.since) for o in found] == [
         ("one_off", f"M{second.id}", "pending", 5_000, date(2026, 11, 2)),
@@ -306,3 +318,43 @@ def test_the_list_of_suspended_and_linked_payments_not_reconciled_is_oldest_firs
         ("suspended", "P2", "blocked", 40_000, today),
     ]
     assert found[2].detail == "1 item(s): provider_on_hold"
+
+
+def test_the_commands_record_approve_list_and_reconcile(db, book, system, payees, monkeypatch):
+    import typer  # noqa: PLC0415
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from remit.access import service as access  # noqa: PLC0415
+    from remit.payments.manual_cli import manual_app  # noqa: PLC0415
+
+    with db.write() as conn:
+        for name, role in (("carla", Role.CLERK), ("abe", Role.APPROVER)):
+            access.add_user(conn, system, name, "correct horse battery", grants=[(book, role)])
+    b1 = _items(db, system, book)["SB-b1"].id
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    app = typer.Typer()
+    app.add_typer(manual_app, name="manual")  # as the lead mounts it under `remit payments`
+    runner = CliRunner()
+    record = ["manual", "record", "--book", "test", "--provider", "P1", "--method", "chaps"]
+    record += ["--paid-on", "2026-11-20", "--reference", "CHAPS 9", "--as", "carla"]
+    bad = runner.invoke(app, [*record, "--item", f"{b1}:abc"])
+    assert bad.exit_code == 2 and "--item 1" in bad.output
+    done = runner.invoke(app, [*record, "--item", f"{b1}", "--item", "999999:5.00"])
+    assert done.exit_code == 2 and "item 999999" in done.output
+    done = runner.invoke(app, [*record, "--item", str(b1)])
+    assert done.exit_code == 0 and "pending linked" in done.output, done.output
+    ref = done.output.split()[1]
+    mine = runner.invoke(app, ["manual", "approve", ref, "--book", "test", "--as", "carla"])
+    assert mine.exit_code == 2
+    approved = runner.invoke(app, ["manual", "approve", ref, "--book", "test", "--as", "abe"])
+    assert approved.exit_code == 0 and "approved by abe" in approved.output, approved.output
+    listed = runner.invoke(app, ["manual", "list", "--book", "test", "--json", "--as", "abe"])
+    assert listed.exit_code == 0
+    assert [(o["ref"], o["status"], o["amount_minor"]) for o in json.loads(listed.output)] == [
+        (ref, "approved", 10_000)
+    ]
+    reconcile = ["manual", "reconcile", ref, "--book", "test", "--reference", "CHAPS 9"]
+    result = runner.invoke(app, [*reconcile, "--on", "2026-11-23", "--as", "carla"])
+    assert result.exit_code == 0 and "reconciled" in result.output, result.output
+    assert "nothing suspended" in runner.invoke(app, ["manual", "list", "--book", "test"]).output

@@ -21,9 +21,8 @@ day it was paid. It stands against the provider's next bills: a run nets it off 
 the payee reduces its payment) or a clerk settles it by hand. No bank file is written for
 either kind.
 
-*Suspended* payments are kept simple: what an active payment block (a provider on hold, a
-disputed item; ``remit.payments.blocks``) keeps out of the runs, per payee and currency.
-``outstanding`` lists them with the manual payments not yet reconciled, oldest first.
+The checks are in ``remit.payments.manual_checks``; the list of suspended and manual payments
+not yet reconciled, oldest first, in ``remit.payments.manual_list``.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import polars as pl
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from remit import audit
@@ -44,27 +42,21 @@ from remit.ledger import items as open_items
 from remit.ledger import posting
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
-from remit.money import MAX_AMOUNT_MINOR, UnknownCurrency, exponent
-from remit.parties import service as parties
-from remit.payments import blocks, house
+from remit.payments import blocks, house, manual_checks
+from remit.payments.manual_checks import NOTE_MAX, PAYABLES_ACCOUNT, REFERENCE_MAX
 from remit.payments.model import (
-    MANUAL_METHODS,
     BlockReason,
     ManualKind,
     ManualLine,
     ManualPayment,
     ManualStatus,
     NewManualPayment,
-    Outstanding,
 )
-from remit.payments.runs import IN_TRANSIT_ACCOUNT, held_item_ids, limit_of
+from remit.payments.runs import IN_TRANSIT_ACCOUNT, limit_of
 from remit.payments.store import manual_payment_items, manual_payments
-from remit.text import DATE_MIN, text_problem
+from remit.text import text_problem
 from remit.timestamps import utc_now_text
 
-PAYABLES_ACCOUNT = "2000"
-REFERENCE_MAX = 35
-NOTE_MAX = 500
 SOURCE_PREFIX = "payments.manual:"
 
 
@@ -152,147 +144,6 @@ def list_manual_payments(
     return [_manual(r, lines[int(r.id)]) for r in rows]
 
 
-# ---------------------------------------------------------------- checking
-
-
-def _text_problems(spec: NewManualPayment) -> list[Problem]:
-    checks = (
-        text_problem(spec.bank_reference, "bank_reference", max_chars=REFERENCE_MAX, required=True),
-        text_problem(spec.note, "note", max_chars=NOTE_MAX),
-        text_problem(spec.house_account, "house_account", max_chars=32),
-    )
-    return [p for p in checks if p is not None]
-
-
-def _header_problems(conn: Connection, book_id: int, spec: NewManualPayment) -> list[Problem]:
-    problems = _text_problems(spec)
-    if spec.party_id not in parties.party_names(conn, book_id, [spec.party_id]):
-        problems.append(Problem("party", f"no party {spec.party_id} in this book", "unknown_party"))
-    if not 0 < spec.amount_minor <= MAX_AMOUNT_MINOR:
-        problems.append(
-            Problem(
-                "amount", f"a payment is between 1 and {MAX_AMOUNT_MINOR:,} minor units", "range"
-            )
-        )
-    try:
-        exponent(spec.currency)
-    except UnknownCurrency as exc:
-        problems.append(Problem("currency", str(exc), "currency"))
-    today = ledger.book_today(conn, book_id)
-    if not DATE_MIN <= spec.paid_on <= today:
-        message = f"{spec.paid_on.isoformat()} is not a day it could have been paid (after today)"
-        problems.append(Problem("paid_on", message, "date"))
-    if spec.method not in MANUAL_METHODS:
-        message = f"unknown method {spec.method!r} (one of {', '.join(MANUAL_METHODS)})"
-        problems.append(Problem("method", message, "method"))
-    mp = manual_payments.c
-    taken = conn.execute(
-        select(mp.id).where(
-            and_(
-                mp.book_id == book_id,
-                mp.bank_reference == spec.bank_reference.strip(),
-                mp.status != ManualStatus.REJECTED.value,
-            )
-        )
-    ).scalar()
-    if taken is not None:
-        message = f"{spec.bank_reference.strip()} is already recorded, as manual payment M{taken}"
-        problems.append(Problem("bank_reference", message, "duplicate"))
-    return problems
-
-
-def _house_account(
-    conn: Connection, book_id: int, spec: NewManualPayment
-) -> tuple[int | None, list[Problem]]:
-    """The book's account the money left: the one named, else the only active one in the
-    payment's currency."""
-    active = house.list_house_accounts(conn, Actor.system(), book_id)
-    if spec.house_account.strip():
-        chosen = [a for a in active if a.code == spec.house_account.strip()]
-        missing = f"no active bank account {spec.house_account.strip()!r} in this book"
-    else:
-        chosen = [a for a in active if a.currency == spec.currency]
-        missing = f"the book has no active bank account in {spec.currency}"
-        if len(chosen) > 1:
-            codes = ", ".join(a.code for a in chosen)
-            message = f"several accounts pay {spec.currency} ({codes}): name the one it left"
-            return None, [Problem("house_account", message, "ambiguous")]
-    if not chosen:
-        return None, [Problem("house_account", missing, "unknown_account")]
-    if chosen[0].currency != spec.currency:
-        message = f"{chosen[0].code} holds {chosen[0].currency}, not {spec.currency}"
-        return None, [Problem("house_account", message, "currency")]
-    return chosen[0].id, []
-
-
-def _pending_claims(
-    conn: Connection, item_ids: Sequence[int], *, besides: int | None = None
-) -> dict[int, int]:
-    """What pending manual payments (other than ``besides``) already claim of each item."""
-    mi, mp = manual_payment_items.c, manual_payments.c
-    query = (
-        select(mi.item_id, func.sum(mi.amount_minor))
-        .join(manual_payments, mp.id == mi.manual_payment_id)
-        .where(and_(mi.item_id.in_(list(item_ids)), mp.status == ManualStatus.PENDING.value))
-        .group_by(mi.item_id)
-    )
-    if besides is not None:
-        query = query.where(mp.id != besides)
-    return {int(i): int(total) for i, total in conn.execute(query)}
-
-
-def _line_problems(
-    conn: Connection,
-    book_id: int,
-    spec: NewManualPayment,
-    accounts: Sequence[str],
-    *,
-    besides: int | None = None,
-) -> list[Problem]:
-    """Each item: the payee's, open (a bill owed), in the currency, on a payables account,
-    not held by a run, dated by the payment, and paid no more than is open (less what other
-    pending manual payments claim); the parts add up to the amount."""
-    problems: list[Problem] = []
-    ids = [line.item_id for line in spec.lines]
-    if len(set(ids)) != len(ids):
-        problems.append(Problem("items", "names an item twice", "duplicate_item"))
-    facts = open_items.item_facts(conn, book_id, ids)
-    owners = {
-        i.id: i.party_id
-        for i in open_items.open_items(conn, Actor.system(), book_id, party_id=spec.party_id)
-    }
-    held = held_item_ids(conn, book_id)
-    claims = _pending_claims(conn, ids, besides=besides)
-    for line in spec.lines:
-        where, found = f"item {line.item_id}", facts.get(line.item_id)
-        if found is None:
-            problems.append(Problem(where, "is not an item of this book", "unknown_item"))
-            continue
-        free = -found.open_minor - claims.get(line.item_id, 0)
-        checks = (
-            (found.open_minor >= 0, f"{found.doc_ref} is not a bill owed to anyone", "not_owed"),
-            (line.item_id not in owners, f"{found.doc_ref} is another payee's", "other_payee"),
-            (found.account_code not in accounts, f"is on account {found.account_code}", "account"),
-            (found.currency != spec.currency, f"is in {found.currency}", "currency"),
-            (line.item_id in held, f"{found.doc_ref} is held by a payment run", "held_by_run"),
-            (found.item_date > spec.paid_on, f"is dated after {spec.paid_on}", "item_date"),
-            (line.amount_minor <= 0, "a part paid is more than zero", "range"),
-            (
-                line.amount_minor > free,
-                f"{found.doc_ref}: {line.amount_minor:,} minor units paid, only {free:,} open",
-                "over_allocated",
-            ),
-        )
-        problems += [Problem(where, m, c) for failed, m, c in checks if failed][:1]
-    paid = sum(line.amount_minor for line in spec.lines)
-    if spec.lines and paid != spec.amount_minor:
-        message = (
-            f"the items' parts sum to {paid:,} minor units, the payment is {spec.amount_minor:,}"
-        )
-        problems.append(Problem("items", message, "sum"))
-    return problems
-
-
 # ---------------------------------------------------------------- record
 
 
@@ -308,9 +159,9 @@ def record_manual_payment(
     are blocked from every run meanwhile. Every problem at once; nothing written if any."""
     require(actor, book_id, Permission.PAYMENT_PREPARE)
     spec = _stripped(spec)
-    problems = _header_problems(conn, book_id, spec)
-    house_id, found = _house_account(conn, book_id, spec)
-    problems += found + _line_problems(conn, book_id, spec, accounts)
+    problems = manual_checks.header_problems(conn, book_id, spec)
+    house_id, found = manual_checks.house_account_of(conn, book_id, spec)
+    problems += found + manual_checks.line_problems(conn, book_id, spec, accounts)
     if problems or house_id is None:
         raise ValidationFailed(problems)
     kind = ManualKind.LINKED if spec.lines else ManualKind.ONE_OFF
@@ -401,10 +252,19 @@ def _move(conn: Connection, row: Any, version: int, expected: ManualStatus, **va
         raise Conflict(f"manual payment M{row.id} was changed by someone else just now: reload it")
 
 
+def _fresh(row: Any, version: int) -> None:
+    """Refuse, before anything is posted, a step on a payment changed since it was read."""
+    if int(row.version) != version:
+        raise Conflict(
+            f"manual payment M{row.id} changed since it was read (version {version}, now "
+            f"{row.version}, {row.status}): reload it"
+        )
+
+
 def _free_items(conn: Connection, actor: Actor, book_id: int, manual_id: int, note: str) -> None:
     """Lift the blocks this payment set, except on items another pending one still covers."""
     ids = [line.item_id for line in _lines(conn, [manual_id])[manual_id]]
-    still = _pending_claims(conn, ids, besides=manual_id) if ids else {}
+    still = manual_checks.pending_claims(conn, ids, besides=manual_id) if ids else {}
     for item_id in ids:
         if item_id in still:
             continue
@@ -443,6 +303,7 @@ def approve_manual_payment(
     row = _row(conn, book_id, manual_id)
     if row.status != ManualStatus.PENDING.value:
         raise Conflict(f"manual payment M{manual_id} is {row.status}: there is nothing to approve")
+    _fresh(row, version)
     if actor.username == row.recorded_by:
         raise Forbidden(
             f"{actor.username} recorded manual payment M{manual_id} and may not approve it"
@@ -455,7 +316,7 @@ def approve_manual_payment(
             "whose limit covers it (or a manager) approves it"
         )
     lines = _lines(conn, [manual_id])[manual_id]
-    problems = _line_problems(
+    problems = manual_checks.line_problems(
         conn, book_id, _spec_of(row, lines), (PAYABLES_ACCOUNT,), besides=manual_id
     )
     if problems:
@@ -599,6 +460,7 @@ def reconcile_manual_payment(
         raise Conflict(
             f"manual payment M{manual_id} is {row.status}: only an approved one is reconciled"
         )
+    _fresh(row, version)
     poster = Actor.system(actor.username)
     gl = house.get_house_account(conn, poster, book_id, int(row.house_account_id)).gl_account_code
     amount, currency, ref = int(row.amount_minor), str(row.currency), f"M{manual_id}"
@@ -645,95 +507,3 @@ def reconcile_manual_payment(
         book_id,
     )
     return get_manual_payment(conn, actor, book_id, manual_id)
-
-
-# ---------------------------------------------------------------- the list
-
-
-def _suspended(conn: Connection, book_id: int, accounts: Sequence[str]) -> list[Outstanding]:
-    """Per payee and currency, what the active blocks (other than a pending manual
-    payment's) keep from the runs, since the earliest of those blocks."""
-    found = [
-        b for b in blocks.active_blocks(conn, book_id) if not b.source.startswith(SOURCE_PREFIX)
-    ]
-    if not found:
-        return []
-    schema = {"key": pl.Int64, "since": pl.Utf8, "reason": pl.Utf8}
-    by_party = pl.DataFrame(
-        [(b.party_id, b.set_at[:10], b.reason.value) for b in found if b.party_id is not None],
-        schema=schema,
-        orient="row",
-    )
-    by_item = pl.DataFrame(
-        [
-            (b.open_item_id, b.set_at[:10], b.reason.value)
-            for b in found
-            if b.open_item_id is not None
-        ],
-        schema=schema,
-        orient="row",
-    )
-    items = open_items.items_frame(conn, book_id, accounts, due_by=date(2100, 12, 31))
-    blocked = pl.concat(
-        [
-            items.join(by_party, left_on="party_id", right_on="key"),
-            items.join(by_item, left_on="item_id", right_on="key"),
-        ]
-    )
-    keys = ["party_id", "currency"]
-    # An item blocked on its own and through its payee counts once.
-    owed = (
-        blocked.unique(subset=["item_id"])
-        .group_by(keys)
-        .agg((-pl.col("open_minor").sum()).alias("owed"), pl.len().alias("items"))
-    )
-    why = blocked.group_by(keys).agg(
-        pl.col("since").min(), pl.col("reason").unique().sort().str.join(", ").alias("reasons")
-    )
-    grouped = owed.join(why, on=keys).filter(pl.col("owed") > 0)
-    refs = parties.party_names(conn, book_id, grouped["party_id"].to_list())
-    return [
-        Outstanding(
-            kind="suspended",
-            ref=refs.get(party, ("?", "?"))[0],
-            party_id=party,
-            currency=currency,
-            amount_minor=owed,
-            since=date.fromisoformat(since),
-            status="blocked",
-            detail=f"{count} item(s): {reasons}",
-        )
-        for party, currency, since, reasons, count, owed in grouped.select(
-            "party_id", "currency", "since", "reasons", "items", "owed"
-        ).iter_rows()
-    ]
-
-
-def outstanding(
-    conn: Connection, actor: Actor, book_id: int, *, accounts: Sequence[str] = (PAYABLES_ACCOUNT,)
-) -> list[Outstanding]:
-    """Suspended payments and manual payments not yet reconciled (pending or approved),
-    oldest first: a manual payment by the day it was paid, a suspension by its block's day."""
-    require(actor, book_id, Permission.PAYMENT_READ)
-    waiting = [
-        m
-        for status in (ManualStatus.PENDING, ManualStatus.APPROVED)
-        for m in list_manual_payments(conn, actor, book_id, status=status.value, limit=10_000)
-    ]
-    refs = parties.party_names(conn, book_id, [m.party_id for m in waiting])
-    manual = [
-        Outstanding(
-            kind=m.kind.value,
-            ref=f"M{m.id}",
-            party_id=m.party_id,
-            currency=m.currency,
-            amount_minor=m.amount_minor,
-            since=m.paid_on,
-            status=m.status.value,
-            detail=f"{refs.get(m.party_id, ('?', '?'))[0]} {m.method} {m.bank_reference}",
-        )
-        for m in waiting
-    ]
-    return sorted(
-        [*manual, *_suspended(conn, book_id, accounts)], key=lambda o: (o.since, o.kind, o.ref)
-    )

@@ -30,7 +30,7 @@ from remit.ledger import items as open_items
 from remit.ledger import service as ledger_service
 from remit.money import Money, format_money, parse_money
 from remit.parties import service as parties_service
-from remit.payments import manual
+from remit.payments import manual, manual_list
 from remit.payments.model import MANUAL_METHODS, ManualLine, ManualPayment, NewManualPayment
 
 manual_app = typer.Typer(
@@ -209,7 +209,7 @@ def list_command(
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.read() as conn:
-        found = manual.outstanding(conn, actor, book_id)
+        found = manual_list.outstanding(conn, actor, book_id)
     if as_json:
         shown = [
             {
