@@ -422,6 +422,11 @@ def reject_manual_payment(
 
 
 def _compact(reference: str) -> str:
+    """A bank reference as compared: no spaces, upper case.
+
+    >>> _compact(" chaps 0001 ") == _compact("CHAPS0001")
+    True
+    """
     return "".join(reference.split()).upper()
 
 
