@@ -59,6 +59,8 @@ class BlockReason(StrEnum):
     INCOMPLETE_PROVIDER_FILE = "incomplete_provider_file"
     DISPUTED_AMOUNT = "disputed_amount"
     OTHER = "other"
+    # Set by remit.payments.manual on the items a manual payment waiting for approval covers.
+    MANUAL_PAYMENT = "manual_payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,3 +241,101 @@ class RunFile:
     sha256: str
     byte_count: int
     filename: str
+
+
+# ---------------------------------------------------------------- manual payments (issue 10.8)
+
+# How a payment made outside remit left the bank (the officer's word for it, not a scheme:
+# remit writes no file for it).
+MANUAL_METHODS = ("chaps", "faster_payment", "bacs", "phone_banking", "cheque", "card", "other")
+
+
+class ManualStatus(StrEnum):
+    """A manual payment's state: recorded ``pending`` by a clerk, then ``approved`` (and
+    posted) by someone else or ``rejected`` (its items free again); an approved one becomes
+    ``reconciled`` when the bank statement shows it."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RECONCILED = "reconciled"
+
+
+class ManualKind(StrEnum):
+    """``linked``: it paid named open items (part or whole); ``one_off``: it paid no item
+    (an advance the provider owes back until its bills arrive)."""
+
+    LINKED = "linked"
+    ONE_OFF = "one_off"
+
+
+@dataclass(frozen=True, slots=True)
+class ManualLine:
+    """What a manual payment pays of one open item (positive minor units)."""
+
+    item_id: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewManualPayment:
+    """A payment made outside remit, as a clerk records it: payee, amount, the day and way
+    it was paid, the bank's reference and the items it covered (none: a one-off)."""
+
+    party_id: int
+    amount_minor: int
+    currency: str
+    paid_on: date
+    method: str
+    bank_reference: str
+    note: str = ""
+    lines: tuple[ManualLine, ...] = ()
+    house_account: str = ""  # the code of the book's account it left; empty: the one there is
+
+
+@dataclass(frozen=True, slots=True)
+class ManualPayment:
+    """A manual payment as stored, with the items it covers."""
+
+    id: int
+    book_id: int
+    kind: ManualKind
+    status: ManualStatus
+    party_id: int
+    amount_minor: int
+    currency: str
+    paid_on: date
+    method: str
+    bank_reference: str
+    note: str
+    house_account_id: int
+    recorded_by: str
+    recorded_at: str
+    decided_by: str | None
+    decided_at: str | None
+    decision_note: str
+    entry_id: int | None
+    reconciled_by: str | None
+    reconciled_on: date | None
+    reconcile_entry_id: int | None
+    version: int
+    lines: tuple[ManualLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outstanding:
+    """One line of the list of suspended and linked payments not yet reconciled.
+
+    ``kind``: ``linked`` or ``one_off`` (a manual payment, pending or approved: ``ref`` is
+    ``M<id>``) or ``suspended`` (what a party's or an item's block keeps from the runs:
+    ``ref`` is the payee's ref, ``detail`` the block's reasons). ``since`` orders the list:
+    the day a manual payment was paid, the day a block was set."""
+
+    kind: str
+    ref: str
+    party_id: int
+    currency: str
+    amount_minor: int
+    since: date
+    status: str
+    detail: str

@@ -194,3 +194,59 @@ approval_limits = Table(
     Column("set_by", String(100), nullable=False),
     Column("set_at", String(32), nullable=False),
 )
+
+# Payments made outside remit (issue 10.8): recorded pending, approved by someone else (then
+# posted) or rejected, and reconciled with the bank's statement. ``version`` makes each step
+# one conditional UPDATE, as a run's. The bank's reference is unique in the book among those
+# not rejected, so one CHAPS recorded twice is refused.
+_NOT_REJECTED = sql_text("status <> 'rejected'")
+
+manual_payments = Table(
+    "manual_payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # linked | one_off (ManualKind)
+    # pending | approved | rejected | reconciled (remit.payments.model.ManualStatus)
+    Column("status", String(16), nullable=False),
+    Column("party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("bank_reference", String(35), nullable=False),
+    Column("note", String(500), nullable=False, default=""),
+    Column("house_account_id", Integer, ForeignKey("house_bank_accounts.id"), nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", String(32)),
+    Column("decision_note", String(500), nullable=False, default=""),
+    Column("entry_id", Integer),
+    Column("reconciled_by", String(100)),
+    Column("reconciled_at", String(32)),
+    Column("reconciled_on", Date),
+    Column("reconcile_entry_id", Integer),
+    Column("version", Integer, nullable=False, default=1),
+    Index(
+        "uq_manual_payments_reference",
+        "book_id",
+        "bank_reference",
+        unique=True,
+        sqlite_where=_NOT_REJECTED,
+        postgresql_where=_NOT_REJECTED,
+    ),
+    Index("ix_manual_payments_status", "book_id", "status", "paid_on"),
+)
+
+# What a manual payment pays of each item it covers (positive), and the block it set on the
+# item while it waited for approval (lifted at approval or rejection).
+manual_payment_items = Table(
+    "manual_payment_items",
+    metadata,
+    Column("manual_payment_id", Integer, ForeignKey("manual_payments.id"), primary_key=True),
+    Column("item_id", Integer, ForeignKey("open_items.id"), primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("block_id", Integer, ForeignKey("payment_blocks.id")),
+    Index("ix_manual_payment_items_item", "item_id"),
+)
