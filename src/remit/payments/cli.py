@@ -296,7 +296,8 @@ def block_command(
     reason: str = typer.Option(
         ...,
         "--reason",
-        help="provider_on_hold | incomplete_provider_file | disputed_amount | other",
+        help="provider_on_hold | incomplete_provider_file | disputed_amount | other "
+        "(manual_payment is set by a manual payment itself)",
     ),
     note: str = typer.Option("", "--note", help="Why (up to 500 characters)."),
     book: str | None = BOOK_OPTION,
@@ -393,4 +394,7 @@ payments_app.command("returns")(returns_command)
 from remit.payments.runs_cli import approval_limit_command, run_app  # noqa: E402
 
 payments_app.add_typer(run_app, name="run")
+from remit.payments.manual_cli import manual_app  # noqa: E402
+
+payments_app.add_typer(manual_app, name="manual")
 payments_app.command("approval-limit")(approval_limit_command)
