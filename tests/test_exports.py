@@ -52,6 +52,7 @@ PEOPLE_ROUTES = {
     "/portal/{book}/statement.csv": "demo-provider",
     "/b/{book}/ledger/trial-balance.csv": "demo-manager",
     "/b/{book}/payment/{payment_id}/advice.{fmt}": "demo-manager",
+    "/portal/{book}/remittances/{payment_id}.{fmt}": "demo-provider",
 }
 # CSV routes of exact exchange formats (docs/formats), written as the data is.
 EXCHANGE_ROUTES = {
@@ -203,7 +204,7 @@ def test_every_export_route_is_listed_and_guards_text(poisoned):
 
 def urls_of(path: str, run_id: int, period: str, report_names: list[str]) -> list[str]:
     base = path.replace("{book}", BOOK).replace("{run_id}", str(run_id))
-    if "advice" in base:  # the demo's first payment (run 1) pays a poisoned provider
+    if "advice" in base or "remittances" in base:  # run 1's first payment: demo-provider's
         return [base.replace("{payment_id}", "1").replace("{fmt}", "csv")]
     if "selfbill" in base:
         return [base.replace("{fmt}", fmt) for fmt in ("csv", "xlsx")]
