@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from remit.access import service as access
 from remit.access.model import Actor, Role
-from remit.cases import correspondence
+from remit.cases import correspondence, mail
 from remit.cases.store import correspondence as correspondence_table
 from remit.db import Database
 from remit.errors import Conflict
@@ -286,3 +286,89 @@ def test_the_job_takes_a_run_number_only():
         "unknown_param",
         "run_id",
     ]
+
+
+class Refusing(Inbox):
+    """An SMTP server that refuses one recipient, until told to take it."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address == self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_an_address_the_server_refuses_fails_the_job_and_is_tried_again(
+    db, book, clerk, vault, released, monkeypatch
+):
+    refusing = Refusing("ana@p2.example")
+    controller = Controller(refusing, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("REMIT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("REMIT_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("REMIT_SMTP_FROM", SENDER)
+    try:
+        first = run_job(db, vault, clerk, book, released["run"])
+        assert first.status is JobStatus.FAILED
+        assert f"1 of 3 remittance e-mail(s) were not sent ({released['refs']['P2']}:" in (
+            first.error or ""
+        )
+        assert "1 sent, 1 with no address" in (first.error or "")
+        assert sorted(refusing.messages()) == ["jo@p1.example"]
+        assert [e["status"] for e in emails(db, book)] == ["sent", "failed"]
+        refusing.refused = ""
+        second = run_job(db, vault, clerk, book, released["run"])
+    finally:
+        controller.stop()
+    assert second.status is JobStatus.SUCCEEDED and second.result is not None
+    assert (second.result["sent"], second.result["already_sent"]) == (
+        [released["refs"]["P2"]],
+        1,
+    )
+    assert sorted(refusing.messages()) == ["ana@p2.example", "jo@p1.example"]
+
+
+def test_the_command_sends_the_advice_here_and_says_what_it_did(
+    db, book, clerk, vault, released, inbox, monkeypatch
+):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the command is shown on the embedded store")
+    import typer  # noqa: PLC0415 - only this test drives a command
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from remit.payments.remittance_cli import remit_command  # noqa: PLC0415
+
+    app = typer.Typer()
+    app.command("remit")(remit_command)
+    app.command("other")(lambda: None)  # two commands: `remit` is named, as under `run`
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.url)
+    monkeypatch.setenv("REMIT_SECRET_KEY", Fernet.generate_key().decode())
+    argv = ["remit", str(released["run"]), "--book", "test", "--as", "carla"]
+    done = CliRunner().invoke(app, argv)
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert f"run {released['run']}: 2 advice(s) e-mailed, 0 sent before, 1 with no address" in said
+    assert f"no address: {released['refs']['P3']} P3 P3 Home Care" in said
+    again = CliRunner().invoke(app, argv)
+    assert "0 advice(s) e-mailed, 2 sent before" in " ".join(again.output.split())
+    assert len(inbox.envelopes) == 2
+
+
+def test_an_advice_listed_by_two_jobs_is_sent_by_one(db, book, clerk, vault, released, inbox):
+    """A job that listed a payment before another job sent its advice sends nothing: the
+    payment's row is locked and its e-mails read again where the new one would be kept."""
+    with db.read() as conn:
+        stale, _ = remittance.advice_to_mail(conn, clerk, book, released["run"])
+    assert run_job(db, vault, clerk, book, released["run"]).status is JobStatus.SUCCEEDED
+    mailing = remittance.Mailing(released["run"])
+    mailer = mail.mailer_from_env()
+    for payment_id in stale:
+        remittance.mail_advice(db, clerk, book, payment_id, mailer, mailing)
+    assert (mailing.sent, mailing.already_sent, len(mailing.no_address)) == ([], 2, 1)
+    assert len(inbox.envelopes) == 2 and len(emails(db, book)) == 2

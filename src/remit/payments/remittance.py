@@ -347,6 +347,10 @@ def _kind_code(amount_minor: int, doc_ref: str) -> str:
     )
 
 
+class _MailedMeanwhile(Conflict):
+    """Another job e-mailed this payment's advice since this one listed it."""
+
+
 def _keeper(actor: Actor, book_id: int, payment_id: int) -> Callable[[Connection, int], None]:
     """Records the e-mail against the payment in the transaction that keeps it, after
     locking the payment's row: two jobs of one run never both send its advice."""
@@ -362,7 +366,7 @@ def _keeper(actor: Actor, book_id: int, payment_id: int) -> Callable[[Connection
         ]
         outcomes = correspondence.email_outcomes(conn, actor, book_id, earlier)
         if any(_went_out(o) for o in outcomes.values()):
-            raise Conflict(f"the advice of payment {payment_id} was e-mailed meanwhile")
+            raise _MailedMeanwhile(f"the advice of payment {payment_id} was e-mailed meanwhile")
         conn.execute(
             insert(remittance_emails).values(
                 book_id=book_id,
@@ -405,6 +409,9 @@ def mail_advice(
             on_kept=_keeper(actor, book_id, payment_id),
             attachments=(pdf,),
         )
+    except _MailedMeanwhile:  # nothing kept, nothing sent: the other job sent it
+        mailing.already_sent += 1
+        return
     except ValidationFailed as exc:
         if [p.check for p in exc.problems] != ["no_email_address"]:
             raise
