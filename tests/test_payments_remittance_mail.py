@@ -33,7 +33,7 @@ from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraf
 from remit.money import Money, format_money
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
-from remit.payments import house, remittance, runs
+from remit.payments import house, remittance_mail, runs
 from remit.payments.kinds import remittance_problems
 from remit.payments.model import NewHouseAccount
 from remit.secrets import Vault
@@ -183,7 +183,7 @@ def released(db: Database, book: int, system: Actor, vault: Vault, clerk: Actor)
         )
         run = runs.prepare_run(conn, clerk, book, PAY_DATE).run
     with db.write() as conn:
-        before = remittance.queue_remittances
+        before = remittance_mail.queue_remittances
         with pytest.raises(Conflict, match="is prepared"):
             before(conn, clerk, book, run.id)
     with db.write() as conn:
@@ -195,7 +195,7 @@ def released(db: Database, book: int, system: Actor, vault: Vault, clerk: Actor)
 
 def run_job(db: Database, vault: Vault, actor: Actor, book: int, run_id: int) -> Job:
     with db.write() as conn:
-        job_id = remittance.queue_remittances(conn, actor, book, run_id)
+        job_id = remittance_mail.queue_remittances(conn, actor, book, run_id)
     assert Worker(db, vault, "w-remit").run_until_empty() == 1
     with db.read() as conn:
         return jobs.get_job(conn, actor, book, job_id)
@@ -364,11 +364,11 @@ def test_an_advice_listed_by_two_jobs_is_sent_by_one(db, book, clerk, vault, rel
     """A job that listed a payment before another job sent its advice sends nothing: the
     payment's row is locked and its e-mails read again where the new one would be kept."""
     with db.read() as conn:
-        stale, _ = remittance.advice_to_mail(conn, clerk, book, released["run"])
+        stale, _ = remittance_mail.advice_to_mail(conn, clerk, book, released["run"])
     assert run_job(db, vault, clerk, book, released["run"]).status is JobStatus.SUCCEEDED
-    mailing = remittance.Mailing(released["run"])
+    mailing = remittance_mail.Mailing(released["run"])
     mailer = mail.mailer_from_env()
     for payment_id in stale:
-        remittance.mail_advice(db, clerk, book, payment_id, mailer, mailing)
+        remittance_mail.mail_advice(db, clerk, book, payment_id, mailer, mailing)
     assert (mailing.sent, mailing.already_sent, len(mailing.no_address)) == ([], 2, 1)
     assert len(inbox.envelopes) == 2 and len(emails(db, book)) == 2

@@ -14,7 +14,7 @@ from remit.access.model import Permission
 from remit.cases import mail
 from remit.errors import Problem
 from remit.jobs.model import JobContext, JobKind, unknown_params
-from remit.payments import remittance
+from remit.payments import remittance_mail
 
 
 def remittance_problems(params: Mapping[str, Any]) -> list[Problem]:
@@ -28,7 +28,7 @@ def remittance_problems(params: Mapping[str, Any]) -> list[Problem]:
 def _mail_remittances(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     """The mailer is read from the environment when the job runs (REMIT_SMTP_*): with none,
     the first advice fails with the message ``send_email`` gives and nothing is sent."""
-    mailing = remittance.mail_run_advice(
+    mailing = remittance_mail.mail_run_advice(
         ctx.database,
         ctx.actor,
         ctx.book_id,
@@ -41,7 +41,7 @@ def _mail_remittances(ctx: JobContext, params: Mapping[str, Any]) -> Mapping[str
 
 KINDS = (
     JobKind(
-        remittance.REMITTANCE_JOB,
+        remittance_mail.REMITTANCE_JOB,
         "E-mail a payment run's remittance advice to the payees",
         Permission.CORRESPONDENCE_SEND,
         remittance_problems,

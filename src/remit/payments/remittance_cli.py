@@ -1,5 +1,5 @@
 """``remit payments run remit RUN``: e-mail a released run's remittance advice to the payees,
-through the ``payments.remittance`` job (``remit.payments.remittance``).
+through the ``payments.remittance`` job (``remit.payments.remittance_mail``).
 
 The lead wires it into ``runs_cli.run_app``: ``run_app.command("remit")(remit_command)``.
 By default the job runs here with a progress bar; ``--no-wait`` only queues it for a worker.
@@ -24,7 +24,7 @@ from remit.config import vault as load_vault
 from remit.jobs import service as jobs
 from remit.jobs.model import JobStatus
 from remit.jobs.worker import Worker, default_name
-from remit.payments import remittance
+from remit.payments import remittance_mail
 
 
 def _say(text: str) -> None:
@@ -46,7 +46,7 @@ def remit_command(
     vault = load_vault() if wait else None
     name = default_name("cli")
     with database.write() as conn:
-        job_id = remittance.queue_remittances(conn, actor, book_id, run_id)
+        job_id = remittance_mail.queue_remittances(conn, actor, book_id, run_id)
         job = jobs.claim_job(conn, job_id, name) if wait else None
     if job is None or vault is None:
         _say(f"job {job_id} queued; a worker (`remit jobs worker`) will send the advice")

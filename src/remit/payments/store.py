@@ -197,7 +197,7 @@ approval_limits = Table(
 
 # Each e-mail of a payment's remittance advice (one row per attempt, its correspondence
 # item says whether the server took it): what keeps a second run of the job from sending
-# an advice twice (remit.payments.remittance.pending_advice_payments).
+# an advice twice (remit.payments.remittance_mail.advice_to_mail).
 remittance_emails = Table(
     "remittance_emails",
     metadata,
