@@ -201,7 +201,7 @@ def child() -> None:  # pragma: no cover - runs in the spawned interpreter
     actor = person(user, book, Role.APPROVER)
     database, vault = Database(os.environ["RACE_URL"]), Vault(os.environ["RACE_KEY"].encode())
     if action == "crash":
-        write, out = runs._write_file, Path(os.environ["RACE_OUT"])  # noqa: SLF001
+        write, out = runs._write_file, Path(os.environ["RACE_OUT"])
 
         def keep_then_write(*args, **kwargs):  # the bytes as the dying release wrote them
             data = write(*args, **kwargs)
@@ -211,8 +211,8 @@ def child() -> None:  # pragma: no cover - runs in the spawned interpreter
         def die(*_args, **_kwargs):  # the process dies before its postings are recorded
             os._exit(9)
 
-        runs._write_file = keep_then_write  # noqa: SLF001
-        runs._post_release = die  # noqa: SLF001
+        runs._write_file = keep_then_write
+        runs._post_release = die
     while time.time() < float(os.environ["RACE_START"]):
         time.sleep(0.005)
     try:

@@ -7,8 +7,9 @@ The interfaces call ``register_all()`` before they serve: the web app factory, t
 ``remit`` command, and the test set-up.
 
 >>> register_all()
->>> [kind.code for kind in JOB_KINDS]
-['audit.verify', 'cases.escalate', 'ledger.post_file', 'care.reconcile', 'care.settle']
+>>> [kind.code for kind in JOB_KINDS]  # doctest: +NORMALIZE_WHITESPACE
+['audit.verify', 'cases.escalate', 'ledger.post_file', 'care.reconcile', 'care.settle',
+ 'payments.remittance']
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from remit.events.delivery import deliver_due
 from remit.jobs import kinds as job_kinds
 from remit.jobs import worker
 from remit.jobs.model import JobKind, register_job_kind
+from remit.payments import kinds as payment_kinds
 from remit.secrets import Vault
 
-JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS)
+JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS, *payment_kinds.KINDS)
 # Queued once per book and day by every worker: escalation of overdue cases, settlement of
 # arbitration the providers did not answer.
 DAILY_KINDS = ("cases.escalate", "care.settle")

@@ -21,7 +21,7 @@ its Message-ID lets an officer check the mail server's log before sending again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -219,6 +219,7 @@ def send_email(
     case_id: int | None = None,
     to: str | None = None,
     on_kept: Callable[[Connection, int], object] | None = None,
+    attachments: Sequence[mail.Attachment] = (),
 ) -> int:
     """Send an e-mail to the party (its first contact's address, or ``to``) and keep it.
 
@@ -227,6 +228,7 @@ def send_email(
     sent (no address, a missing field, no SMTP set up) is refused and nothing is stored.
     ``on_kept(conn, item_id)`` runs in the transaction that keeps the item, before it is
     sent: an exception there keeps and sends nothing (a page spends its one-time token).
+    ``attachments`` go with the message (and so into the kept ``raw_message``).
     """
     require(actor, book_id, Permission.CORRESPONDENCE_SEND)
     if mailer is None:
@@ -242,7 +244,17 @@ def send_email(
         )
     with database.write() as conn:
         item_id, message = _store_email(
-            conn, actor, book_id, party_id, template, locale, context, mailer.sender, case_id, to
+            conn,
+            actor,
+            book_id,
+            party_id,
+            template,
+            locale,
+            context,
+            mailer.sender,
+            case_id,
+            to,
+            attachments,
         )
         if on_kept is not None:
             on_kept(conn, item_id)
@@ -267,11 +279,19 @@ def _store_email(
     sender: str,
     case_id: int | None,
     to: str | None,
+    attachments: Sequence[mail.Attachment] = (),
 ) -> tuple[int, EmailMessage]:
     draft = _compose(conn, actor, book_id, party_id, template, EMAIL, locale, context, case_id, to)
     text = draft.rendered
     message = mail.build_message(
-        sender, draft.book_name, draft.to_address, draft.to_name, text.subject, text.text, text.html
+        sender,
+        draft.book_name,
+        draft.to_address,
+        draft.to_name,
+        text.subject,
+        text.text,
+        text.html,
+        attachments,
     )
     item_id = _insert(
         conn,
@@ -377,6 +397,26 @@ def get_item(conn: Connection, actor: Actor, book_id: int, item_id: int) -> dict
         found = documents.list_documents(conn, actor, book_id, "correspondence", item_id)
         out["document_id"] = found[-1]["id"] if found else None
     return out
+
+
+def email_outcomes(
+    conn: Connection, actor: Actor, book_id: int, item_ids: Iterable[int]
+) -> dict[int, tuple[str, str | None]]:
+    """The ``(status, error)`` of each e-mail named, without its body: enough to tell one
+    the server accepted (``sent``), one not confirmed (``error == NOT_SENT_YET``) and one the
+    server refused, so that a batch of e-mails can be run again without sending twice."""
+    require(actor, book_id, Permission.CORRESPONDENCE_READ)
+    c = correspondence.c
+    wanted = sorted(set(item_ids))
+    found: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(wanted), 5_000):
+        rows = conn.execute(
+            select(c.id, c.status, c.error).where(
+                and_(c.book_id == book_id, c.id.in_(wanted[start : start + 5_000]))
+            )
+        )
+        found.update({int(r.id): (str(r.status), r.error) for r in rows})
+    return found
 
 
 # ---------------------------------------------------------------- composing

@@ -10,6 +10,7 @@ Templates live beside this module, one file per template, channel and language::
     templates/letters/{en,es}/_layout.html greeting, sign-off and labels of the language
     templates/letters/{en,es}/<name>.html  ``{% block subject %}`` and ``{% block body %}``
     templates/emails/{en,es}/<name>.txt    first line ``Subject: ...``, a blank line, the body
+    templates/emails/{en,es}/<name>.html   optional: the same e-mail as HTML (an alternative)
 
 LETTER_TEMPLATES: the catalogue ``TEMPLATES`` below names each template, its label, the
 channels it is written for and the context it needs (``TemplateField``: name, label, kind,
@@ -20,6 +21,10 @@ locale through the filters ``date``, ``money`` and ``number``; ``paragraphs`` tu
 officer's free text into HTML paragraphs. A language with the currency picks the locale
 (``resolve_locale``): a US-dollar book writes ``en_US`` or ``es_US``, any other ``en_GB`` or
 ``es_ES``.
+
+``RECORD_TEMPLATES`` are written by remit itself from its records (a remittance advice lists
+the documents a payment paid, ``FieldKind.LINES``), never chosen on an officer's form; the
+service looks both catalogues up through ``template_spec``.
 
 >>> spec = TEMPLATES["statement_cover"]
 >>> spec.channels, spec.required
@@ -61,6 +66,7 @@ class FieldKind(StrEnum):
     LONG_TEXT = "long_text"  # paragraphs written by the officer
     DATE = "date"  # a date, or ISO text "2026-03-31"
     MONEY = "money"  # Money, or text "1234.56" in the book's currency
+    LINES = "lines"  # rows from the records: mappings with "doc_ref" (text) and "amount" (Money)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +138,37 @@ TEMPLATES: Mapping[str, LetterTemplate] = MappingProxyType(
 )
 
 
+# Written by remit from its records, not on the officer's form (see the module's docstring).
+RECORD_TEMPLATES: Mapping[str, LetterTemplate] = MappingProxyType(
+    {
+        "remittance": LetterTemplate(
+            "remittance",
+            "Remittance advice of a payment",
+            ("email",),
+            (
+                _F("payment_reference", "Payment reference", _K.TEXT),
+                _F("pay_date", "Pay date", _K.DATE),
+                _F("total", "Amount paid", _K.MONEY),
+                _F("documents", "Documents paid", _K.LINES),
+            ),
+        ),
+    }
+)
+
+
+def template_spec(template: str) -> LetterTemplate | None:
+    """A template of either catalogue, by name.
+
+    >>> template_spec("remittance").channels, template_spec("general").label[:6], template_spec("x")
+    (('email',), 'Letter', None)
+    """
+    return TEMPLATES.get(template) or RECORD_TEMPLATES.get(template)
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A rendered item: its subject, its HTML (letters; "" for e-mails) and its plain text."""
+    """A rendered item: its subject, its HTML (a letter; an e-mail with an HTML template,
+    else "") and its plain text."""
 
     subject: str
     html: str
@@ -166,9 +200,9 @@ def request_problems(template: str, channel: str, locale: str) -> list[Problem]:
     ['channel', 'locale']
     """
     problems = []
-    spec = TEMPLATES.get(template)
+    spec = template_spec(template)
     if spec is None:
-        names = ", ".join(TEMPLATES)
+        names = ", ".join((*TEMPLATES, *RECORD_TEMPLATES))
         problems.append(
             Problem("template", f"unknown template {template!r} (one of {names})", "template")
         )
@@ -210,7 +244,8 @@ def prepare_context(
     """
     values: dict[str, Any] = {}
     problems: list[Problem] = []
-    for spec in TEMPLATES[template].fields:
+    found = template_spec(template)
+    for spec in found.fields if found is not None else ():
         raw = context.get(spec.name)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if spec.required:
@@ -255,6 +290,8 @@ def _coerce(spec: TemplateField, raw: Any, currency: str) -> tuple[Any, Problem 
             return _as_date(raw), None
         if spec.kind is FieldKind.MONEY:
             return _as_money(raw, currency), None
+        if spec.kind is FieldKind.LINES:
+            return _as_lines(raw), None
         return _as_text(raw, spec.kind), None
     except _BadValue as bad:
         return None, Problem(spec.name, bad.message, bad.check)
@@ -287,6 +324,20 @@ def _as_money(raw: Any, currency: str) -> Money:
     except ValidationFailed as failed:
         first = failed.problems[0]
         raise _BadValue(first.message, first.check) from None
+
+
+def _as_lines(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    """Rows from the records, each with a document reference and an amount of Money."""
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)) or not raw:
+        raise _BadValue("give one or more rows from the records", "lines")
+    for row in raw:
+        if not (
+            isinstance(row, Mapping)
+            and isinstance(row.get("doc_ref"), str)
+            and isinstance(row.get("amount"), Money)
+        ):
+            raise _BadValue("each row needs a doc_ref (text) and an amount (Money)", "lines")
+    return tuple(raw)
 
 
 def _as_text(raw: Any, kind: FieldKind) -> str:
@@ -389,20 +440,25 @@ def render(template: str, channel: str, locale: str, context: Mapping[str, Any])
     variables = {**context, "locale": resolve_locale(locale, "XXX")}
     language = variables["locale"].split("_")[0]
     if channel == "email":
-        return _render_email(f"emails/{language}/{template}.txt", variables)
+        return _render_email(f"emails/{language}/{template}", variables)
     page = environment().get_template(f"letters/{language}/{template}.html")
     subject_html = "".join(page.blocks["subject"](page.new_context(variables)))
     body = page.render(variables)
     return Rendered(" ".join(htmllib.unescape(subject_html).split()), body, html_to_text(body))
 
 
-def _render_email(path: str, variables: dict[str, Any]) -> Rendered:
-    text = environment().get_template(path).render(variables)
+def _render_email(stem: str, variables: dict[str, Any]) -> Rendered:
+    """The text template (its ``Subject:`` line, then the body) and, when the template has an
+    ``.html`` sibling, the same e-mail as HTML."""
+    text = environment().get_template(f"{stem}.txt").render(variables)
     first, _, rest = text.partition("\n")
     if not first.startswith("Subject:"):
-        raise ValueError(f"the e-mail template {path} must begin with a 'Subject:' line")
+        raise ValueError(f"the e-mail template {stem}.txt must begin with a 'Subject:' line")
     subject = " ".join(first.removeprefix("Subject:").split())
-    return Rendered(subject, "", rest.strip("\n") + "\n")
+    html = ""
+    if (TEMPLATE_DIR / f"{stem}.html").is_file():
+        html = environment().get_template(f"{stem}.html").render({**variables, "subject": subject})
+    return Rendered(subject, html, rest.strip("\n") + "\n")
 
 
 _HIDDEN = re.compile(r"(?is)<(head|style|script)\b.*?</\1\s*>")

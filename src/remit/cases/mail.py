@@ -20,7 +20,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -45,6 +45,15 @@ class SendFailed(Exception):
     """The SMTP server could not be reached or did not accept the message."""
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (a remittance advice's PDF): its name, type and bytes."""
+
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+
 def is_email_address(text: str) -> bool:
     """A plain ASCII address ``local@domain.tld`` (no name, no list).
 
@@ -64,8 +73,10 @@ def build_message(
     subject: str,
     text: str,
     html: str = "",
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
-    """A message with remit's own Message-ID and Date; HTML, when given, as an alternative.
+    """A message with remit's own Message-ID and Date; HTML, when given, as an alternative;
+    attachments, when given, after the text (base64, so the wire stays 7-bit).
 
     >>> m = build_message("pay@council.example", "Northshire Council", "jo@care.example",
     ...                   "Jo Núñez", "Your statement", "Dear Jo,\\n")
@@ -73,6 +84,11 @@ def build_message(
     ('Jo Núñez <jo@care.example>', True)
     >>> b"To: Jo =?utf-8?q?N=C3=BA=C3=B1ez?= <jo@care.example>\\r\\n" in wire_bytes(m)
     True
+    >>> pdf = Attachment("a.pdf", "application/pdf", b"%PDF-")
+    >>> m = build_message("pay@council.example", "Council", "jo@care.example", "Jo", "Advice",
+    ...                   "Paid.\\n", attachments=[pdf])
+    >>> m.get_content_type(), [a.get_filename() for a in m.iter_attachments()]
+    ('multipart/mixed', ['a.pdf'])
     """
     name, address = parseaddr(sender)
     message = EmailMessage(policy=SMTP_POLICY)
@@ -84,6 +100,11 @@ def build_message(
     message.set_content(text, cte="quoted-printable")
     if html:
         message.add_alternative(html, subtype="html", cte="quoted-printable")
+    for attached in attachments:
+        maintype, _, subtype = attached.content_type.partition("/")
+        message.add_attachment(
+            attached.data, maintype=maintype, subtype=subtype, filename=attached.filename
+        )
     return message
 
 

@@ -230,3 +230,6 @@ def run_remittance_csv(conn: Connection, actor: Actor, book_id: int, run_id: int
         for r in rows
     )
     return out.getvalue().encode("utf-8")
+
+
+kind_of = _kind  # what an item is, in words (the e-mailed advice puts it in its language)

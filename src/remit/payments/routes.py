@@ -21,7 +21,7 @@ from remit.access.model import Permission
 from remit.errors import Problem, ValidationFailed
 from remit.formats import offline
 from remit.parties import service as parties
-from remit.payments import remittance, runs, search
+from remit.payments import remittance, remittance_mail, runs, search
 from remit.payments.model import PaymentRun, RunPayment, RunStatus
 from remit.web import forms
 from remit.web.api import IDEMPOTENT, MAX_LIMIT, PROBLEMS, ApiCtx, ApiNeed, MoneyOut, idempotent
@@ -178,6 +178,9 @@ def _actions(ctx: Ctx, run: PaymentRun) -> set[str]:
         found.add("settle")
     if ctx.can(P.PAYMENT_RELEASE):
         found.add("download")
+    released = (RunStatus.RELEASED, RunStatus.SENT, RunStatus.SETTLED)
+    if run.status in released and ctx.can(P.CORRESPONDENCE_SEND):
+        found.add("remittances")
     return found
 
 
@@ -241,6 +244,20 @@ def run_settle(
     except ValidationFailed as exc:
         return _run_page(ctx, pay_run_id, field_errors(exc), 422)
     return _back(ctx, pay_run_id)
+
+
+@router.post("/payments/runs/{pay_run_id}/remittances")
+def run_remittances(
+    ctx: Annotated[Ctx, Depends(Need(P.CORRESPONDENCE_SEND))], pay_run_id: Id, once: forms.Once = ""
+) -> Response:
+    """E-mail each payee its remittance advice, in the background (a job with progress)."""
+    with ctx.db.write() as conn:
+        forms.replay_if_spent(conn, ctx, once, "payments.remittances")
+        job_id = remittance_mail.queue_remittances(conn, ctx.actor, ctx.book_id, pay_run_id)
+        target = forms.spend(
+            conn, ctx, once, "payments.remittances", f"/b/{ctx.code}/jobs/{job_id}"
+        )
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/payments/runs/{pay_run_id}/files/{file_id}")

@@ -371,3 +371,8 @@ def approval_limit_command(
         runs.set_approval_limit(conn, actor, book_id, username, amount.amount_minor)
         locale = _locale(conn, book_id)
     _say(f"{username} may approve runs up to {_money(amount.amount_minor, currency, locale)} alone")
+
+
+from remit.payments.remittance_cli import remit_command  # noqa: E402 - after run_app
+
+run_app.command("remit")(remit_command)

@@ -250,3 +250,18 @@ manual_payment_items = Table(
     Column("block_id", Integer, ForeignKey("payment_blocks.id")),
     Index("ix_manual_payment_items_item", "item_id"),
 )
+
+# Each e-mail of a payment's remittance advice (one row per attempt, its correspondence
+# item says whether the server took it): what keeps a second run of the job from sending
+# an advice twice (remit.payments.remittance_mail.advice_to_mail).
+remittance_emails = Table(
+    "remittance_emails",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("payment_id", Integer, ForeignKey("run_payments.id"), nullable=False),
+    Column("correspondence_id", Integer, ForeignKey("correspondence.id"), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("correspondence_id", name="uq_remittance_emails_item"),
+    Index("ix_remittance_emails_payment", "payment_id"),
+)
