@@ -20,6 +20,7 @@ from remit.testkit.web import sign_in
 from remit.web.app import create_app
 
 VALLEY = "valley-app"
+TODAY = ledger.today_in("America/Los_Angeles").isoformat()  # valley-app's day of release
 
 
 def client_as(database, username: str) -> tuple[TestClient, str]:
@@ -111,7 +112,7 @@ def test_a_run_through_two_people_in_the_browser(demo_db):
     assert bad.status_code == 422 and "Nothing was saved" in bad.text
     clerk.post(
         f"/b/{VALLEY}/payment/{payment_id}/return",
-        data={"csrf_token": clerk_csrf, "code": "R03", "returned_on": "2026-12-30"},
+        data={"csrf_token": clerk_csrf, "code": "R03", "returned_on": TODAY},
     )
     assert "returned" in clerk.get(f"/b/{VALLEY}/payment/{payment_id}").text
     found = clerk.get(f"/b/{VALLEY}/payments/search", params={"q": reference}).text

@@ -13,10 +13,14 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from remit.cli import app
+from remit.ledger import service as ledger
 
 runner = CliRunner()
 KEY = Fernet.generate_key().decode()
 VALLEY = ["-b", "valley-app"]
+# The demo releases its runs today: a bank's dates are today (never before release or after today).
+VALLEY_TODAY = ledger.today_in("America/Los_Angeles").isoformat()
+RIVERSIDE_TODAY = ledger.today_in("Europe/London").isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +116,11 @@ def test_the_agency_run_through_four_eyes_release_download_settle_and_return(dem
 
     back = remit(
         "payments", "run", "return", "R2-000001", *VALLEY, "--code", "R03", "--on",
-        "2026-12-30", "--detail", "no account", user="demo-clerk@valley-app",
+        VALLEY_TODAY, "--detail", "no account", user="demo-clerk@valley-app",
     )  # fmt: skip
     assert back.exit_code == 0, back.output
     settle = remit(
-        "payments", "run", "settle", "2", *VALLEY, "--on", "2026-12-31",
+        "payments", "run", "settle", "2", *VALLEY, "--on", VALLEY_TODAY,
         user="demo-clerk@valley-app",
     )  # fmt: skip
     assert settle.exit_code == 0, settle.output
@@ -176,13 +180,13 @@ def test_a_confirmation_feed_applied_settles_and_returns_and_a_replay_changes_no
     feed = demo / "confirmations.csv"
     feed.write_text(
         "reference,payment_date,payment_number,amount_minor,currency,status\n"
-        f"{first},2026-12-29,900001,{a1},{c1},paid\n"
-        f"{second},2026-12-29,900002,{a2},{c2},failed\n",
+        f"{first},{RIVERSIDE_TODAY},900001,{a1},{c1},paid\n"
+        f"{second},{RIVERSIDE_TODAY},900002,{a2},{c2},failed\n",
         encoding="utf-8",
     )
     read = remit("payments", "returns", str(feed))  # without --apply: reads only
     assert read.exit_code == 0 and json.loads(read.stdout)["format"] == "confirmations"
-    args = ("payments", "returns", str(feed), "--apply", "-b", "riverside", "--on", "2026-12-30")
+    args = ("payments", "returns", str(feed), "--apply", "-b", "riverside", "--on", RIVERSIDE_TODAY)
     done = remit(*args, user="demo-clerk@riverside")
     assert done.exit_code == 0, done.output
     assert f"returned: {second}" in said(done) and f"settled: {first}" in said(done)
@@ -199,3 +203,16 @@ def test_a_confirmation_feed_applied_settles_and_returns_and_a_replay_changes_no
     refused = remit("payments", "returns", str(bad), "--apply", "-b", "riverside",
                     user="demo-clerk@riverside")  # fmt: skip
     assert refused.exit_code == 2 and "R999-000001" in said(refused)
+
+
+def test_a_bank_date_after_today_and_a_made_up_reason_code_are_refused(demo):
+    later = remit("payments", "run", "settle", "1", "-b", "riverside", "--on", "2099-01-01",
+                  user="demo-clerk@riverside")  # fmt: skip
+    assert later.exit_code == 2 and "is after today" in said(later)
+    made_up = remit("payments", "run", "return", "R1-000001", "-b", "riverside", "--code", "ZZZ",
+                    "--on", RIVERSIDE_TODAY, user="demo-clerk@riverside")  # fmt: skip
+    assert made_up.exit_code == 2 and "is not a bank's return reason" in said(made_up)
+    future = remit("payments", "run", "return", "R1-000001", "-b", "riverside", "--code", "r03",
+                   "--on", "2099-01-01", user="demo-clerk@riverside")  # fmt: skip
+    assert future.exit_code == 2 and "is after today" in said(future)
+    assert shown(1, ["-b", "riverside"])["status"] == "released"  # nothing moved

@@ -321,7 +321,14 @@ def _return(
     words = notice.reason or notice.kind
     before = runs.get_payment(conn, actor, book_id, pid)
     after = runs.return_payment(
-        conn, actor, book_id, pid, code=code, detail=words[:500], returned_on=received_on
+        conn,
+        actor,
+        book_id,
+        pid,
+        code=code,
+        detail=words[:500],
+        returned_on=received_on,
+        typed=False,
     )
     if before.status is not PaymentStatus.RETURNED:
         done.returned.append(ref)

@@ -24,6 +24,7 @@ different one.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,10 @@ IN_TRANSIT_ACCOUNT = "2050"
 NOTE_MAX = 500
 MAX_LIMIT_MINOR = 10**15
 _MODIFIERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+# A return's reason as banks give it: NACHA R01-R85, a BACS ARUCS/AUDDIS code (one letter or
+# digit), an ISO 20022 status reason (four letters or digits, e.g. AC04, AM05, NARR). Only
+# a code typed by a person is held to it; a bank's file gives its own (``typed=False``).
+RETURN_CODE = re.compile(r"R(0[1-9]|[1-7]\d|8[0-5])|[0-9A-Z]|[A-Z0-9]{4}")
 _BATCH = 500
 
 
@@ -1223,7 +1228,21 @@ def settle_payments(
 def _not_before_release(
     conn: Connection, book_id: int, payments: Sequence[Any], day: date, name: str
 ) -> None:
-    """Refuse a bank's date earlier than the day a payment was released (posted)."""
+    """Refuse a bank's date earlier than the day a payment was released (posted), or later
+    than the book's today: the bank has not paid or returned anything tomorrow (a date in
+    the future would also settle items ahead of every later run's release)."""
+    today = ledger.book_today(conn, book_id)
+    if day > today:
+        raise ValidationFailed(
+            [
+                Problem(
+                    name,
+                    f"{day.isoformat()} is after today ({today.isoformat()}): give the date "
+                    "the bank gave",
+                    "future",
+                )
+            ]
+        )
     entry_ids = sorted({int(p.release_entry_id) for p in payments if p.release_entry_id})
     if not entry_ids:
         return
@@ -1271,6 +1290,7 @@ def return_payment(
     code: str,
     detail: str = "",
     returned_on: date,
+    typed: bool = True,
 ) -> RunPayment:
     """A released or settled payment came back: its release entry is reversed (the items
     it paid are open again, and free for another run); when the bank had settled it, the
@@ -1282,6 +1302,16 @@ def return_payment(
     if not code.strip():
         problems.append(
             Problem("code", "a return needs its reason code (R01, ARUCS 0 ...)", "required")
+        )
+    elif typed and not RETURN_CODE.fullmatch(code.strip().upper()):
+        problems.append(
+            Problem(
+                "code",
+                f"{code.strip()!r} is not a bank's return reason: a NACHA R-code (R01 to R85), "
+                "a BACS ARUCS code (one letter or digit, e.g. 0 or B) or an ISO 20022 reason "
+                "(e.g. AC04)",
+                "return_code",
+            )
         )
     if problems:
         raise ValidationFailed(problems)
@@ -1329,7 +1359,7 @@ def return_payment(
             status=PaymentStatus.RETURNED.value,
             return_entry_id=reversal.entry_id,
             returned_on=day,
-            return_code=code.strip(),
+            return_code=code.strip().upper(),
             return_detail=detail,
         )
     )
