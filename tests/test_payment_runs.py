@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -266,3 +267,17 @@ def test_another_books_run_is_not_found(db, book, payees, people):
             runs.get_run(conn, outsider, book, run.id)
         with pytest.raises(NotFound):
             runs.get_run(conn, people["clerk"], book, run.id + 1000)
+
+
+def test_a_care_hold_keeps_the_provider_out_of_payment_runs_until_lifted(db, book, payees, people):
+    from remit.care import payables  # noqa: PLC0415
+
+    with db.write() as conn:
+        payables.hold(conn, people["mona"], book, payees[0], "CQC inspection\nunder way")
+        found = runs.preview(conn, people["clerk"], book, PAY_DATE)[0]
+        left_out = found.excluded.filter(pl.col("party_id") == payees[0])
+        assert set(left_out["reason"]) == {"blocked:provider_on_hold"} and left_out.height == 2
+        assert payees[0] not in set(found.payments["party_id"])
+        payables.lift_hold(conn, people["mona"], book, payees[0])
+        again = runs.preview(conn, people["clerk"], book, PAY_DATE)[0]
+    assert payees[0] in set(again.payments["party_id"])

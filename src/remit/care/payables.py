@@ -9,6 +9,7 @@ second person approved it.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -34,6 +35,8 @@ from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.parties import service as parties
+from remit.payments import blocks as payment_blocks
+from remit.payments.model import BlockReason
 from remit.text import text_problem
 
 EXPENSE_ACCOUNT = "5000"  # the demo chart's care expense; a book may name another
@@ -145,6 +148,17 @@ def hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: int, r
         {"reason": reason.strip()},
         book_id,
     )
+    # Nothing of the provider is paid either: a payment block keeps its open items (what
+    # was posted before the hold too) out of every payment run until the hold is lifted.
+    payment_blocks.set_block(
+        conn,
+        Actor.system(actor.username),
+        book_id,
+        party_id=provider_party_id,
+        reason=BlockReason.PROVIDER_ON_HOLD.value,
+        note=" ".join(reason.split())[:500],
+        source=f"care.hold:{hold_id}",
+    )
     return hold_id
 
 
@@ -178,6 +192,15 @@ def lift_hold(conn: Connection, actor: Actor, book_id: int, provider_party_id: i
     ).rowcount
     if not changed:
         raise Conflict("the provider is not held")
+    with contextlib.suppress(NotFound):  # lifted by hand already (remit payments unblock)
+        payment_blocks.lift_block(
+            conn,
+            Actor.system(actor.username),
+            book_id,
+            party_id=provider_party_id,
+            reason=BlockReason.PROVIDER_ON_HOLD.value,
+            note="care hold lifted",
+        )
     audit.record(
         conn,
         actor,
