@@ -18,6 +18,19 @@ ACTION = re.compile(r'action="([^"]*)"')
 # (template, action): the forms that need no token, each with why.
 STATE_CHANGES: dict[tuple[str, str], str] = {
     ("web/templates/login.html", "/login"): "signing in makes a session, not a record",
+    **{
+        (
+            "payments/templates/payments/run.html",
+            f"/b/{{{{ code }}}}/payments/runs/{{{{ run.id }}}}/{step}",
+        ): ("checked against the run's version and state: the second finds it moved")
+        for step in ("approve", "release", "cancel", "sent")
+    },
+    ("payments/templates/payments/run.html", "/b/{{ code }}/payments/runs/{{ run.id }}/settle"): (
+        "settles only payments still in transit: the second finds none"
+    ),
+    ("payments/templates/payments/payment.html", "/b/{{ code }}/payment/{{ p.id }}/return"): (
+        "a returned payment told again is the same return"
+    ),
     ("web/templates/layout.html", "/logout"): "signing out twice is signed out",
     ("web/templates/account.html", "/account/password"): "the same password set twice",
     ("access/templates/access/tokens.html", "/b/{{ code }}/admin/tokens/{{ t.id }}/revoke"): (
