@@ -47,7 +47,7 @@ def _policy_page(
     return ctx.page(
         "care/policy.html",
         status,
-        nav="payments",
+        nav="care",
         meanings=POLICY_MEANINGS,
         book_policy=current,
         overrides=[(names.get(pid, (str(pid), "")), p.as_dict()) for pid, p in overrides.items()],
@@ -133,7 +133,7 @@ def _visit_page(
     return ctx.page(
         "care/visit.html",
         status,
-        nav="payments",
+        nav="care",
         visit=found,
         client=names.get(found["client_party_id"], ("", "")),
         provider=names.get(found["provider_party_id"], ("", "")),
@@ -179,7 +179,7 @@ def _absences_page(
     return ctx.page(
         "care/absences.html",
         status,
-        nav="payments",
+        nav="care",
         stays=stays,
         errors=errors or [],
         notice=notice,

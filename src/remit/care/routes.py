@@ -87,7 +87,7 @@ def _home(
     return ctx.page(
         "care/home.html",
         status,
-        nav="payments",
+        nav="care",
         runs=found,
         names=names,
         imports=recent,
@@ -246,7 +246,7 @@ def care_unmatched(ctx: Read, provider: Annotated[str, Query(max_length=64)] = "
     return ctx.page(
         "care/unmatched.html",
         422 if problem else 200,
-        nav="payments",
+        nav="care",
         total=total,
         rows=rows,
         provider=provider,
@@ -283,7 +283,7 @@ def _run_page(
     return ctx.page(
         "care/run.html",
         status,
-        nav="payments",
+        nav="care",
         run=run,
         provider={"id": run.provider_party_id, "name": seen.provider_name},
         exceptions=exceptions,

@@ -35,6 +35,24 @@ PAYMENT_SCHEMES: Mapping[str, Scheme] = MappingProxyType(
     }
 )
 METHODS = (*PAYMENT_SCHEMES, CHEQUE)
+# What people call each method (pages, remittance advice); the codes stay in files and the API.
+METHOD_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "nacha": "ACH (NACHA)",
+        "bacs18": "BACS",
+        "pain.001": "SEPA credit transfer",
+        CHEQUE: "cheque",
+    }
+)
+
+
+def method_label(method: str) -> str:
+    """The method in people's words.
+
+    >>> method_label("bacs18"), method_label("pain.001"), method_label("wire")
+    ('BACS', 'SEPA credit transfer', 'wire')
+    """
+    return METHOD_LABELS.get(method, method)
 
 
 def scheme_currency(method: str) -> str | None:
@@ -193,6 +211,7 @@ class PaymentRun:
     cancelled_at: str | None
     note: str
     version: int
+    cancel_reason: str = ""
 
     @property
     def needs_second(self) -> bool:

@@ -27,7 +27,7 @@ from remit.ledger import service as ledger
 from remit.money import Money, format_money
 from remit.parties import service as parties
 from remit.payments import runs
-from remit.payments.model import PaymentRun, RunPayment
+from remit.payments.model import PaymentRun, RunPayment, method_label
 from remit.payments.store import run_items, run_payments
 from remit.reports.tables import Column, Kind, table_csv
 
@@ -160,6 +160,7 @@ def _environment() -> Environment:
         Money(int(minor), str(currency)), locale
     )
     env.filters["day"] = lambda value, locale: local_date(value, locale) if value else ""
+    env.filters["method"] = method_label
     return env
 
 

@@ -45,7 +45,11 @@ def _day(text: str, name: str) -> date:
 
 
 def _runs_page(
-    ctx: Ctx, errors: dict[str, list[str]] | None = None, status: int = 200, **values: Any
+    ctx: Ctx,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    lead: str = "",
+    **values: Any,
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = runs.list_runs(conn, ctx.actor, ctx.book_id, limit=100)
@@ -57,6 +61,7 @@ def _runs_page(
         errors=errors or {},
         values=values,
         methods=METHODS,
+        lead=lead,
     )
 
 
@@ -79,7 +84,14 @@ def preview_page(ctx: Read, pay_date: str = "", method: str = "") -> HTMLRespons
             ids = found.excluded["party_id"].to_list() + found.payments["party_id"].to_list()
             names = parties.party_names(conn, ctx.book_id, ids)
     except ValidationFailed as exc:
-        return _runs_page(ctx, field_errors(exc), 422, pay_date=pay_date[:20], method=method[:20])
+        return _runs_page(
+            ctx,
+            field_errors(exc),
+            422,
+            "Nothing was previewed.",
+            pay_date=pay_date[:20],
+            method=method[:20],
+        )
     return ctx.page(
         "payments/preview.html",
         nav="payments",

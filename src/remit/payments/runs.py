@@ -135,6 +135,7 @@ def _run(row: Any) -> PaymentRun:
         cancelled_at=row.cancelled_at,
         note=str(row.note or ""),
         version=int(row.version),
+        cancel_reason=str(row.cancel_reason or ""),
     )
 
 
@@ -623,7 +624,7 @@ def cancel_run(
         status=RunStatus.CANCELLED.value,
         cancelled_by=actor.username,
         cancelled_at=utc_now_text(),
-        note=reason[:NOTE_MAX],
+        cancel_reason=reason.strip()[:NOTE_MAX],
     )
     conn.execute(delete(held_items).where(held_items.c.run_id == run_id))
     conn.execute(

@@ -104,6 +104,7 @@ payment_runs = Table(
     Column("settled_at", String(32)),
     Column("cancelled_by", String(100)),
     Column("cancelled_at", String(32)),
+    Column("cancel_reason", String(500), nullable=False, default="", server_default=""),
     Column("note", String(500), nullable=False, default=""),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_payment_runs_book", "book_id", "pay_date"),
