@@ -389,6 +389,9 @@ def _print(*said: Any) -> str:
     return hashlib.sha256(json.dumps(said, separators=(",", ":")).encode()).hexdigest()
 
 
+_KEY_BATCH = 900  # bound parameters per IN list (SQLite's limit is far above)
+
+
 def settle_posted(
     conn: Connection,
     username: str,
@@ -399,13 +402,67 @@ def settle_posted(
     if not posted:
         return
     new_ids = _item_ids(conn, [(entry_id, line_no) for entry_id, line_no, _, _ in posted])
+    written: list[tuple[str, list[tuple[int, int]]]] = []
+    rows = []
+    now = audit.utc_now_text()
     for entry_id, line_no, day, plan in posted:
         if not plan:
             continue
         new_item = new_ids[(entry_id, line_no)]
         allocations = [*plan, (new_item, -sum(amount for _, amount in plan))]
         key = f"posting:{entry_id}:{line_no}"
-        write_settlement(conn, username, book_id, day, key, _print(key), "", allocations)
+        written.append((key, allocations))
+        rows.append(
+            {
+                "book_id": book_id,
+                "settled_on": day,
+                "idempotency_key": key,
+                "fingerprint": _print(key),
+                "memo": "",
+                "reverses_settlement_id": None,
+                "created_by": username,
+                "created_at": now,
+            }
+        )
+    if not rows:
+        return
+    # One statement per table for the whole batch (a payment run settles 100,000 bills in
+    # one post_entries call): the rows are those write_settlement writes one at a time.
+    conn.execute(insert(settlements), rows)
+    s = settlements.c
+    ids: dict[str, int] = {}
+    keys = [key for key, _ in written]
+    for start in range(0, len(keys), _KEY_BATCH):
+        ids.update(
+            (str(k), int(i))
+            for k, i in conn.execute(
+                select(s.idempotency_key, s.id).where(
+                    and_(
+                        s.book_id == book_id,
+                        s.idempotency_key.in_(keys[start : start + _KEY_BATCH]),
+                    )
+                )
+            )
+        )
+    conn.execute(
+        insert(item_allocations),
+        [
+            {"settlement_id": ids[key], "item_id": item_id, "amount_minor": amount}
+            for key, allocations in written
+            for item_id, amount in allocations
+        ],
+    )
+    moved: dict[int, int] = {}
+    for _key, allocations in written:
+        for item_id, amount in allocations:
+            moved[item_id] = moved.get(item_id, 0) + amount
+    i = item_table.c
+    conn.execute(
+        update(item_table)
+        .where(i.id == bindparam("item"))
+        .values(open_minor=i.open_minor + bindparam("moved")),
+        [{"item": item_id, "moved": amount} for item_id, amount in sorted(moved.items())],
+    )
 
 
 def _item_ids(conn: Connection, postings: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:

@@ -906,6 +906,14 @@ def bank_ciphertexts(
     ba, p = bank_accounts.c, parties.c
     wanted = sorted(set(account_ids))
     found: dict[int, bytes] = {}
+    if len(wanted) > _ACCOUNT_BATCH:  # one scan of the book, not a book scan per batch
+        keep = set(wanted)
+        rows = conn.execute(
+            select(ba.id, ba.ciphertext)
+            .join(parties, p.id == ba.party_id)
+            .where(p.book_id == book_id)
+        )
+        return {int(i): bytes(c) for i, c in rows if int(i) in keep}
     for start in range(0, len(wanted), _ACCOUNT_BATCH):
         rows = conn.execute(
             select(ba.id, ba.ciphertext)
@@ -922,6 +930,13 @@ def active_bank_account_ids(conn: Connection, book_id: int, account_ids: Iterabl
     ba, p = bank_accounts.c, parties.c
     wanted = sorted(set(account_ids))
     found: set[int] = set()
+    if len(wanted) > _ACCOUNT_BATCH:  # one scan of the book, not a book scan per batch
+        rows = conn.execute(
+            select(ba.id)
+            .join(parties, p.id == ba.party_id)
+            .where(and_(p.book_id == book_id, ba.status == ACTIVE))
+        )
+        return set(wanted) & {int(i) for i in rows.scalars()}
     for start in range(0, len(wanted), _ACCOUNT_BATCH):
         rows = conn.execute(
             select(ba.id)
