@@ -389,9 +389,6 @@ def _print(*said: Any) -> str:
     return hashlib.sha256(json.dumps(said, separators=(",", ":")).encode()).hexdigest()
 
 
-_KEY_BATCH = 900  # bound parameters per IN list (SQLite's limit is far above)
-
-
 def settle_posted(
     conn: Connection,
     username: str,
@@ -428,22 +425,11 @@ def settle_posted(
         return
     # One statement per table for the whole batch (a payment run settles 100,000 bills in
     # one post_entries call): the rows are those write_settlement writes one at a time.
-    conn.execute(insert(settlements), rows)
     s = settlements.c
-    ids: dict[str, int] = {}
-    keys = [key for key, _ in written]
-    for start in range(0, len(keys), _KEY_BATCH):
-        ids.update(
-            (str(k), int(i))
-            for k, i in conn.execute(
-                select(s.idempotency_key, s.id).where(
-                    and_(
-                        s.book_id == book_id,
-                        s.idempotency_key.in_(keys[start : start + _KEY_BATCH]),
-                    )
-                )
-            )
-        )
+    ids = {
+        str(k): int(i)
+        for k, i in conn.execute(insert(settlements).returning(s.idempotency_key, s.id), rows)
+    }
     conn.execute(
         insert(item_allocations),
         [

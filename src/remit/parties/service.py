@@ -330,6 +330,10 @@ def party_names(conn: Connection, book_id: int, ids: Iterable[int]) -> dict[int,
     reports: one query per 500, never one per party)."""
     wanted, found = sorted(set(ids)), {}
     p = parties.c
+    if len(wanted) > 500:  # one scan of the book, not a book scan per batch
+        keep = set(wanted)
+        rows = conn.execute(select(p.id, p.ref, p.name).where(p.book_id == book_id))
+        return {int(r.id): (str(r.ref), str(r.name)) for r in rows if int(r.id) in keep}
     for i in range(0, len(wanted), 500):
         found.update(
             {
