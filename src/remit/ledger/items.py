@@ -216,37 +216,43 @@ class _Item:
     open_minor: int
 
 
+_IN_CHUNK = 10_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
+
+
 def _load_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, _Item]:
     """The items, locked on PostgreSQL (their open amounts are about to change)."""
     wanted = sorted(set(item_ids))
     if not wanted:
         return {}
     i = item_table.c
-    query = select(
-        i.id,
-        i.book_id,
-        i.account_id,
-        i.party_id,
-        i.currency,
-        i.item_date,
-        i.amount_minor,
-        i.open_minor,
-    ).where(i.id.in_(wanted))
-    if is_postgres(conn):
-        query = query.order_by(i.id).with_for_update()
-    return {
-        int(r.id): _Item(
-            int(r.id),
-            int(r.book_id),
-            int(r.account_id),
-            int(r.party_id),
-            r.currency,
-            r.item_date,
-            int(r.amount_minor),
-            int(r.open_minor),
-        )
-        for r in conn.execute(query)
-    }
+    found: dict[int, _Item] = {}
+    # In chunks (PostgreSQL takes at most 65,535 parameters a statement), in id order so
+    # the locks are still taken in one order.
+    for start in range(0, len(wanted), _IN_CHUNK):
+        query = select(
+            i.id,
+            i.book_id,
+            i.account_id,
+            i.party_id,
+            i.currency,
+            i.item_date,
+            i.amount_minor,
+            i.open_minor,
+        ).where(i.id.in_(wanted[start : start + _IN_CHUNK]))
+        if is_postgres(conn):
+            query = query.order_by(i.id).with_for_update()
+        for item_id, book, account, party, currency, day, amount, open_minor in conn.execute(query):
+            found[int(item_id)] = _Item(
+                int(item_id),
+                int(book),
+                int(account),
+                int(party),
+                currency,
+                day,
+                int(amount),
+                int(open_minor),
+            )
+    return found
 
 
 def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
@@ -255,13 +261,16 @@ def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
     if not wanted:
         return {}
     x, s = item_allocations.c, settlements.c
-    rows = conn.execute(
-        select(x.item_id, func.max(s.settled_on))
-        .join(settlements, s.id == x.settlement_id)
-        .where(x.item_id.in_(wanted))
-        .group_by(x.item_id)
-    )
-    return {int(item_id): day for item_id, day in rows}
+    found: dict[int, date] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = conn.execute(
+            select(x.item_id, func.max(s.settled_on))
+            .join(settlements, s.id == x.settlement_id)
+            .where(x.item_id.in_(wanted[start : start + _IN_CHUNK]))
+            .group_by(x.item_id)
+        )
+        found.update({int(item_id): day for item_id, day in rows})
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,8 +463,15 @@ def settle_posted(
 def _item_ids(conn: Connection, postings: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
     i = item_table.c
     entry_ids = sorted({entry_id for entry_id, _ in postings})
-    rows = conn.execute(select(i.id, i.entry_id, i.line_no).where(i.entry_id.in_(entry_ids)))
-    return {(int(r.entry_id), int(r.line_no)): int(r.id) for r in rows}
+    found: dict[tuple[int, int], int] = {}
+    for start in range(0, len(entry_ids), _IN_CHUNK):
+        rows = conn.execute(
+            select(i.id, i.entry_id, i.line_no).where(
+                i.entry_id.in_(entry_ids[start : start + _IN_CHUNK])
+            )
+        )
+        found.update({(int(e), int(n)): int(item_id) for item_id, e, n in rows})
+    return found
 
 
 def settle_reversal(
