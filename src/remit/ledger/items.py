@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 
-from remit import audit
+from remit import audit, bulk
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -434,30 +434,83 @@ def settle_posted(
         return
     # One statement per table for the whole batch (a payment run settles 100,000 bills in
     # one post_entries call): the rows are those write_settlement writes one at a time.
-    s = settlements.c
-    ids = {
-        str(k): int(i)
-        for k, i in conn.execute(insert(settlements).returning(s.idempotency_key, s.id), rows)
-    }
-    conn.execute(
-        insert(item_allocations),
-        [
-            {"settlement_id": ids[key], "item_id": item_id, "amount_minor": amount}
-            for key, allocations in written
-            for item_id, amount in allocations
-        ],
-    )
+    ids = _insert_settlements(conn, rows)
+    allocated = [
+        (ids[key], item_id, amount)
+        for key, allocations in written
+        for item_id, amount in allocations
+    ]
     moved: dict[int, int] = {}
     for _key, allocations in written:
         for item_id, amount in allocations:
             moved[item_id] = moved.get(item_id, 0) + amount
+    changes = sorted(moved.items())
+    if is_postgres(conn):  # COPY and one UPDATE from arrays: executemany is a round trip a row
+        bulk.insert_frame(
+            conn,
+            item_allocations,
+            pl.DataFrame(
+                allocated,
+                schema={"settlement_id": pl.Int64, "item_id": pl.Int64, "amount_minor": pl.Int64},
+                orient="row",
+            ),
+        )
+        conn.exec_driver_sql(
+            "UPDATE open_items SET open_minor = open_items.open_minor + m.moved "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, moved) WHERE open_items.id = m.id",
+            ([c[0] for c in changes], [c[1] for c in changes]),
+        )
+        return
+    conn.execute(
+        insert(item_allocations),
+        [{"settlement_id": a, "item_id": b, "amount_minor": c} for a, b, c in allocated],
+    )
     i = item_table.c
     conn.execute(
         update(item_table)
         .where(i.id == bindparam("item"))
         .values(open_minor=i.open_minor + bindparam("moved")),
-        [{"item": item_id, "moved": amount} for item_id, amount in sorted(moved.items())],
+        [{"item": item_id, "moved": amount} for item_id, amount in changes],
     )
+
+
+def _insert_settlements(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert settlement rows and return their ids by idempotency key: on PostgreSQL the
+    ids are drawn from the sequence first and the rows copied in (``COPY``)."""
+    s = settlements.c
+    if not is_postgres(conn):
+        return {
+            str(k): int(i)
+            for k, i in conn.execute(insert(settlements).returning(s.idempotency_key, s.id), rows)
+        }
+    ids = [
+        int(r[0])
+        for r in conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('settlements', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
+        )
+    ]
+    frame = pl.DataFrame(
+        {
+            "id": ids,
+            "book_id": [r["book_id"] for r in rows],
+            "settled_on": [r["settled_on"] for r in rows],
+            "idempotency_key": [r["idempotency_key"] for r in rows],
+            "fingerprint": [r["fingerprint"] for r in rows],
+            "memo": [r["memo"] for r in rows],
+            "reverses_settlement_id": pl.Series(
+                [r["reverses_settlement_id"] for r in rows], dtype=pl.Int64
+            ),
+            "created_by": [r["created_by"] for r in rows],
+            "created_at": [r["created_at"] for r in rows],
+        },
+        schema_overrides={"id": pl.Int64, "book_id": pl.Int64, "settled_on": pl.Date},
+    )
+    bulk.insert_frame(conn, settlements, frame)
+    return {str(r["idempotency_key"]): i for r, i in zip(rows, ids, strict=True)}
 
 
 def _item_ids(conn: Connection, postings: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:

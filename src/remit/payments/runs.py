@@ -33,10 +33,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
-from remit import audit
+from remit import audit, bulk
 from remit.access import service as access
 from remit.access.model import Actor, Permission, require
-from remit.db import insert_id
+from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, Forbidden, NotFound, Problem, ValidationFailed
 from remit.formats import registry
 from remit.formats.offline import value_date
@@ -486,7 +486,7 @@ def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.Da
             start=1,
         )
     ]
-    conn.execute(insert(run_payments), rows)
+    _insert_rows(conn, run_payments, rows)
     rp = run_payments.c
     ids = dict(conn.execute(select(rp.payment_key, rp.id).where(rp.run_id == run_id)).all())
     exploded = payments.select("payment_key", "item_ids").explode("item_ids")
@@ -502,15 +502,26 @@ def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.Da
         }
         for key, item in exploded.iter_rows()
     ]
-    conn.execute(insert(run_items), item_rows)
+    _insert_rows(conn, run_items, item_rows)
     try:
-        conn.execute(insert(held_items), [{"item_id": i, "run_id": run_id} for i in item_ids])
+        _insert_rows(conn, held_items, [{"item_id": i, "run_id": run_id} for i in item_ids])
     except Exception as exc:  # the item's primary key: another run took it meanwhile
         if "held_items" in str(exc) or "UNIQUE" in str(exc).upper() or "duplicate" in str(exc):
             raise Conflict(
                 "another run took some of these items while this one was prepared: prepare again"
             ) from None
         raise
+
+
+def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert a run's rows: ``COPY`` on PostgreSQL (an executemany there is a round trip a
+    row: 100,000 payments took 7 s), executemany on SQLite."""
+    if not rows:
+        return
+    if is_postgres(conn):
+        bulk.insert_frame(conn, table, pl.DataFrame(rows, infer_schema_length=None))
+    else:
+        conn.execute(insert(table), rows)
 
 
 def _open_of(conn: Connection, book_id: int, item_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
@@ -962,18 +973,8 @@ def release_run(
         for p in members:
             file_of[int(p.id)] = file_id
     entry_ids = _post_release(conn, actor, book_id, run_id, payments, held, facts)
-    conn.execute(
-        update(run_payments)
-        .where(rp.id == bindparam("pid"))
-        .values(
-            status=PaymentStatus.RELEASED.value,
-            release_entry_id=bindparam("entry"),
-            file_id=bindparam("file"),
-        ),
-        [
-            {"pid": int(p.id), "entry": entry_ids[int(p.id)], "file": file_of.get(int(p.id))}
-            for p in payments
-        ],
+    _mark_released(
+        conn, [(int(p.id), entry_ids[int(p.id)], file_of.get(int(p.id))) for p in payments]
     )
     after = _run(_run_row(conn, book_id, run_id))
     audit.record(
@@ -991,6 +992,35 @@ def release_run(
         book_id,
     )
     return after
+
+
+def _mark_released(conn: Connection, released: Sequence[tuple[int, int, int | None]]) -> None:
+    """Payments (id, release entry, file) released: one UPDATE from arrays on PostgreSQL,
+    an executemany on SQLite."""
+    if is_postgres(conn):
+        conn.exec_driver_sql(
+            "UPDATE run_payments SET status = %s, release_entry_id = r.entry, file_id = r.file "
+            "FROM unnest(%s::integer[], %s::integer[], %s::integer[]) AS r(id, entry, file) "
+            "WHERE run_payments.id = r.id",
+            (
+                PaymentStatus.RELEASED.value,
+                [r[0] for r in released],
+                [r[1] for r in released],
+                [r[2] for r in released],
+            ),
+        )
+        return
+    rp = run_payments.c
+    conn.execute(
+        update(run_payments)
+        .where(rp.id == bindparam("pid"))
+        .values(
+            status=PaymentStatus.RELEASED.value,
+            release_entry_id=bindparam("entry"),
+            file_id=bindparam("file"),
+        ),
+        [{"pid": pid, "entry": entry, "file": file} for pid, entry, file in released],
+    )
 
 
 def _post_release(
