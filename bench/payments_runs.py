@@ -30,6 +30,8 @@ ratio.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import statistics
 import time
@@ -84,6 +86,18 @@ NACHA = {
 }
 SEPA = {"name": "BENCH AGENCY", "iban": "DE89370400440532013000", "bic": "COBADEFFXXX"}
 T = TypeVar("T")
+# payments.remittance.run_remittance_csv where it exists (the lead's remittance module);
+# else the bench writes the run's CSV itself (``remittance`` below) and says so.
+RUN_REMITTANCE: Callable[..., bytes] | None = (
+    getattr(importlib.import_module("remit.payments.remittance"), "run_remittance_csv", None)
+    if importlib.util.find_spec("remit.payments.remittance") is not None
+    else None
+)
+REMITTANCE_BY = (
+    "payments.remittance.run_remittance_csv"
+    if RUN_REMITTANCE is not None
+    else "the bench with formats.offline.remittance_csv: no remittance module yet"
+)
 
 
 @dataclass(slots=True)
@@ -346,7 +360,10 @@ def run_once(database: Database, vault: Vault, book_id: int, pay_date: date,
 
     def write_remittance() -> int:
         with database.read() as conn:
-            text = remittance(conn, book_id, run.id)
+            if RUN_REMITTANCE is not None:  # the payments package's own, once it is there
+                text = RUN_REMITTANCE(conn, releaser, book_id, run.id).decode()
+            else:
+                text = remittance(conn, book_id, run.id)
         (out / f"remittance-run{run.id}.csv").write_text(text)
         return text.count("\n") - 1
 
@@ -427,8 +444,8 @@ def report(f: Figures) -> str:
     lines.append(
         f"  run: {f.counts.get('run_payments', 0):,} payments, "
         f"{f.counts.get('run_items', 0):,} items, bank file {f.counts.get('file_bytes', 0):,} "
-        f"bytes, remittance {f.counts.get('remittance_rows', 0):,} rows (written by the bench "
-        "with formats.offline.remittance_csv: no remittance module yet)"
+        f"bytes, remittance {f.counts.get('remittance_rows', 0):,} rows (written by "
+        f"{REMITTANCE_BY})"
     )
     if f.naive_sample:
         ratio = f.naive_extrapolated_s / f.steps["release_s"]
