@@ -3,7 +3,9 @@ or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests
 [--db sqlite|postgresql]``, or ``python -m bench care [--planned N] [--repeat K]
 [--no-reference]``, or ``python -m bench care-book [--db sqlite|postgresql|both]
 [--scale large]``, or ``python -m bench worklist [--db sqlite|postgresql] [--scale large]
-[--seconds N]``, or ``python -m bench formats [--entries N]``."""
+[--seconds N]``, or ``python -m bench formats [--entries N]``, or ``python -m bench
+payments-runs [--db sqlite|postgresql|both] [--format nacha|pain.001|both] [--payments N]``,
+or ``python -m bench payments-selection [--items N]``."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from bench import (
     formats_offline,
     formats_pain,
     ledger,
+    payments_runs,
+    payments_selection,
     web,
     worklist,
 )
@@ -159,12 +163,23 @@ def run_formats(argv: Sequence[str]) -> int:
     return 0
 
 
+def run_selection(argv: Sequence[str]) -> int:
+    """``python -m bench payments-selection [--items N]``: the run's selection engine beside
+    the naive loop."""
+    top = argparse.ArgumentParser(prog="python -m bench payments-selection")
+    top.add_argument("--items", type=positive, default=100_000)
+    payments_selection.run(top.parse_args(list(argv)).items)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own_options = {  # each parses its own options: see its module
         "care-book": care_book.main,
         "worklist": worklist.main,
         "formats": run_formats,  # the bank files offline: each module prints its figures
+        "payments-runs": payments_runs.main,  # prepare -> approve -> release, measured
+        "payments-selection": run_selection,
     }
     if argv[:1] and argv[0] in own_options:
         return own_options[argv[0]](argv[1:])

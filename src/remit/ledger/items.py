@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 
-from remit import audit
+from remit import audit, bulk
 from remit.access.model import Actor, Permission, require
 from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -216,37 +216,43 @@ class _Item:
     open_minor: int
 
 
+_IN_CHUNK = 10_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
+
+
 def _load_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, _Item]:
     """The items, locked on PostgreSQL (their open amounts are about to change)."""
     wanted = sorted(set(item_ids))
     if not wanted:
         return {}
     i = item_table.c
-    query = select(
-        i.id,
-        i.book_id,
-        i.account_id,
-        i.party_id,
-        i.currency,
-        i.item_date,
-        i.amount_minor,
-        i.open_minor,
-    ).where(i.id.in_(wanted))
-    if is_postgres(conn):
-        query = query.order_by(i.id).with_for_update()
-    return {
-        int(r.id): _Item(
-            int(r.id),
-            int(r.book_id),
-            int(r.account_id),
-            int(r.party_id),
-            r.currency,
-            r.item_date,
-            int(r.amount_minor),
-            int(r.open_minor),
-        )
-        for r in conn.execute(query)
-    }
+    found: dict[int, _Item] = {}
+    # In chunks (PostgreSQL takes at most 65,535 parameters a statement), in id order so
+    # the locks are still taken in one order.
+    for start in range(0, len(wanted), _IN_CHUNK):
+        query = select(
+            i.id,
+            i.book_id,
+            i.account_id,
+            i.party_id,
+            i.currency,
+            i.item_date,
+            i.amount_minor,
+            i.open_minor,
+        ).where(i.id.in_(wanted[start : start + _IN_CHUNK]))
+        if is_postgres(conn):
+            query = query.order_by(i.id).with_for_update()
+        for item_id, book, account, party, currency, day, amount, open_minor in conn.execute(query):
+            found[int(item_id)] = _Item(
+                int(item_id),
+                int(book),
+                int(account),
+                int(party),
+                currency,
+                day,
+                int(amount),
+                int(open_minor),
+            )
+    return found
 
 
 def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
@@ -255,13 +261,16 @@ def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
     if not wanted:
         return {}
     x, s = item_allocations.c, settlements.c
-    rows = conn.execute(
-        select(x.item_id, func.max(s.settled_on))
-        .join(settlements, s.id == x.settlement_id)
-        .where(x.item_id.in_(wanted))
-        .group_by(x.item_id)
-    )
-    return {int(item_id): day for item_id, day in rows}
+    found: dict[int, date] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = conn.execute(
+            select(x.item_id, func.max(s.settled_on))
+            .join(settlements, s.id == x.settlement_id)
+            .where(x.item_id.in_(wanted[start : start + _IN_CHUNK]))
+            .group_by(x.item_id)
+        )
+        found.update({int(item_id): day for item_id, day in rows})
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,20 +408,123 @@ def settle_posted(
     if not posted:
         return
     new_ids = _item_ids(conn, [(entry_id, line_no) for entry_id, line_no, _, _ in posted])
+    written: list[tuple[str, list[tuple[int, int]]]] = []
+    rows = []
+    now = audit.utc_now_text()
     for entry_id, line_no, day, plan in posted:
         if not plan:
             continue
         new_item = new_ids[(entry_id, line_no)]
         allocations = [*plan, (new_item, -sum(amount for _, amount in plan))]
         key = f"posting:{entry_id}:{line_no}"
-        write_settlement(conn, username, book_id, day, key, _print(key), "", allocations)
+        written.append((key, allocations))
+        rows.append(
+            {
+                "book_id": book_id,
+                "settled_on": day,
+                "idempotency_key": key,
+                "fingerprint": _print(key),
+                "memo": "",
+                "reverses_settlement_id": None,
+                "created_by": username,
+                "created_at": now,
+            }
+        )
+    if not rows:
+        return
+    # One statement per table for the whole batch (a payment run settles 100,000 bills in
+    # one post_entries call): the rows are those write_settlement writes one at a time.
+    ids = _insert_settlements(conn, rows)
+    allocated = [
+        (ids[key], item_id, amount)
+        for key, allocations in written
+        for item_id, amount in allocations
+    ]
+    moved: dict[int, int] = {}
+    for _key, allocations in written:
+        for item_id, amount in allocations:
+            moved[item_id] = moved.get(item_id, 0) + amount
+    changes = sorted(moved.items())
+    if is_postgres(conn):  # COPY and one UPDATE from arrays: executemany is a round trip a row
+        bulk.insert_frame(
+            conn,
+            item_allocations,
+            pl.DataFrame(
+                allocated,
+                schema={"settlement_id": pl.Int64, "item_id": pl.Int64, "amount_minor": pl.Int64},
+                orient="row",
+            ),
+        )
+        conn.exec_driver_sql(
+            "UPDATE open_items SET open_minor = open_items.open_minor + m.moved "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, moved) WHERE open_items.id = m.id",
+            ([c[0] for c in changes], [c[1] for c in changes]),
+        )
+        return
+    conn.execute(
+        insert(item_allocations),
+        [{"settlement_id": a, "item_id": b, "amount_minor": c} for a, b, c in allocated],
+    )
+    i = item_table.c
+    conn.execute(
+        update(item_table)
+        .where(i.id == bindparam("item"))
+        .values(open_minor=i.open_minor + bindparam("moved")),
+        [{"item": item_id, "moved": amount} for item_id, amount in changes],
+    )
+
+
+def _insert_settlements(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert settlement rows and return their ids by idempotency key: on PostgreSQL the
+    ids are drawn from the sequence first and the rows copied in (``COPY``)."""
+    s = settlements.c
+    if not is_postgres(conn):
+        return {
+            str(k): int(i)
+            for k, i in conn.execute(insert(settlements).returning(s.idempotency_key, s.id), rows)
+        }
+    ids = [
+        int(r[0])
+        for r in conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('settlements', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
+        )
+    ]
+    frame = pl.DataFrame(
+        {
+            "id": ids,
+            "book_id": [r["book_id"] for r in rows],
+            "settled_on": [r["settled_on"] for r in rows],
+            "idempotency_key": [r["idempotency_key"] for r in rows],
+            "fingerprint": [r["fingerprint"] for r in rows],
+            "memo": [r["memo"] for r in rows],
+            "reverses_settlement_id": pl.Series(
+                [r["reverses_settlement_id"] for r in rows], dtype=pl.Int64
+            ),
+            "created_by": [r["created_by"] for r in rows],
+            "created_at": [r["created_at"] for r in rows],
+        },
+        schema_overrides={"id": pl.Int64, "book_id": pl.Int64, "settled_on": pl.Date},
+    )
+    bulk.insert_frame(conn, settlements, frame)
+    return {str(r["idempotency_key"]): i for r, i in zip(rows, ids, strict=True)}
 
 
 def _item_ids(conn: Connection, postings: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
     i = item_table.c
     entry_ids = sorted({entry_id for entry_id, _ in postings})
-    rows = conn.execute(select(i.id, i.entry_id, i.line_no).where(i.entry_id.in_(entry_ids)))
-    return {(int(r.entry_id), int(r.line_no)): int(r.id) for r in rows}
+    found: dict[tuple[int, int], int] = {}
+    for start in range(0, len(entry_ids), _IN_CHUNK):
+        rows = conn.execute(
+            select(i.id, i.entry_id, i.line_no).where(
+                i.entry_id.in_(entry_ids[start : start + _IN_CHUNK])
+            )
+        )
+        found.update({(int(e), int(n)): int(item_id) for item_id, e, n in rows})
+    return found
 
 
 def settle_reversal(
@@ -784,7 +896,7 @@ class ItemFacts:
     open_minor: int
 
 
-_FACTS_BATCH = 900
+_FACTS_BATCH = 10_000  # ids a statement: under both stores' parameter limits (32,766 and 65,535)
 
 
 def item_facts(conn: Connection, book_id: int, item_ids: Iterable[int]) -> dict[int, ItemFacts]:

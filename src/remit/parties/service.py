@@ -330,6 +330,10 @@ def party_names(conn: Connection, book_id: int, ids: Iterable[int]) -> dict[int,
     reports: one query per 500, never one per party)."""
     wanted, found = sorted(set(ids)), {}
     p = parties.c
+    if len(wanted) > 500:  # one scan of the book, not a book scan per batch
+        keep = set(wanted)
+        rows = conn.execute(select(p.id, p.ref, p.name).where(p.book_id == book_id))
+        return {int(r.id): (str(r.ref), str(r.name)) for r in rows if int(r.id) in keep}
     for i in range(0, len(wanted), 500):
         found.update(
             {
@@ -947,6 +951,14 @@ def bank_ciphertexts(
     ba, p = bank_accounts.c, parties.c
     wanted = sorted(set(account_ids))
     found: dict[int, bytes] = {}
+    if len(wanted) > _ACCOUNT_BATCH:  # one scan of the book, not a book scan per batch
+        keep = set(wanted)
+        rows = conn.execute(
+            select(ba.id, ba.ciphertext)
+            .join(parties, p.id == ba.party_id)
+            .where(p.book_id == book_id)
+        )
+        return {int(i): bytes(c) for i, c in rows if int(i) in keep}
     for start in range(0, len(wanted), _ACCOUNT_BATCH):
         rows = conn.execute(
             select(ba.id, ba.ciphertext)
@@ -963,6 +975,13 @@ def active_bank_account_ids(conn: Connection, book_id: int, account_ids: Iterabl
     ba, p = bank_accounts.c, parties.c
     wanted = sorted(set(account_ids))
     found: set[int] = set()
+    if len(wanted) > _ACCOUNT_BATCH:  # one scan of the book, not a book scan per batch
+        rows = conn.execute(
+            select(ba.id)
+            .join(parties, p.id == ba.party_id)
+            .where(and_(p.book_id == book_id, ba.status == ACTIVE))
+        )
+        return set(wanted) & {int(i) for i in rows.scalars()}
     for start in range(0, len(wanted), _ACCOUNT_BATCH):
         rows = conn.execute(
             select(ba.id)
