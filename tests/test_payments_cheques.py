@@ -10,9 +10,11 @@ import io
 from datetime import date
 
 import pytest
+import typer
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
+from typer.testing import CliRunner
 
 from remit.access import service as access
 from remit.access.model import Role
@@ -23,6 +25,7 @@ from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraf
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
 from remit.payments import cheque_routes, cheques, house, runs
+from remit.payments.cheques_cli import cheques_command
 from remit.payments.model import NewHouseAccount, PaymentStatus
 from remit.secrets import Vault
 from remit.testkit import person
@@ -284,3 +287,26 @@ def test_a_cheque_account_needs_its_table(db, book, people):
     with db.write() as conn, pytest.raises(ValidationFailed) as refused:
         house.add_house_account(conn, people["mona"], book, spec)
     assert [p.check for p in refused.value.problems] == ["missing_table"]
+
+
+def test_the_command_writes_the_register_and_positive_pay(
+    db, book, system, payees, vault, people, tmp_path, monkeypatch
+):
+    _, run = _released(db, book, vault, people)
+    with db.write() as conn:
+        for name, role in (("carla", Role.CLERK), ("abe", Role.APPROVER)):
+            access.add_user(conn, system, name, f"a long pass phrase {name}", grants=[(book, role)])
+    monkeypatch.setenv("REMIT_DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    command = typer.Typer()
+    command.command()(cheques_command)
+    out = tmp_path / "out"
+    refused = CliRunner().invoke(command, [str(run.id), "--out", str(out), "--as", "carla"])
+    assert refused.exit_code != 0 and not out.exists()
+    done = CliRunner().invoke(command, [str(run.id), "--out", str(out), "--as", "abe"])
+    assert done.exit_code == 0, done.output
+    assert "2 cheque(s)" in done.output
+    assert (out / f"cheques-run{run.id}.pdf").read_bytes().startswith(b"%PDF")
+    assert (out / f"positive-pay-run{run.id}.csv").read_text().splitlines()[2] == (
+        "100002,44556677,5000,GBP,P3 Home Care,2026-11-28"
+    )
