@@ -26,7 +26,7 @@ from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
 from remit.payments import cheque_routes, cheques, house, runs
 from remit.payments.cheques_cli import cheques_command
-from remit.payments.model import NewHouseAccount, PaymentStatus
+from remit.payments.model import NewHouseAccount, PaymentStatus, RunStatus
 from remit.secrets import Vault
 from remit.testkit import person
 from remit.testkit.web import sign_in
@@ -275,7 +275,7 @@ def test_the_downloads_through_the_pages(db, book, system, payees, vault, people
 )
 def test_a_cheque_account_with_a_bad_table_is_refused(db, book, people, table, field):
     spec = NewHouseAccount("CHQ", "Cheques", "1000", "GBP", ("cheque",), {"cheque": table})
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         house.add_house_account(conn, people["mona"], book, spec)
     assert field in [p.field for p in refused.value.problems]
     with db.read() as conn:
@@ -284,7 +284,7 @@ def test_a_cheque_account_with_a_bad_table_is_refused(db, book, people, table, f
 
 def test_a_cheque_account_needs_its_table(db, book, people):
     spec = NewHouseAccount("CHQ", "Cheques", "1000", "GBP", ("cheque",), {})
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         house.add_house_account(conn, people["mona"], book, spec)
     assert [p.check for p in refused.value.problems] == ["missing_table"]
 
@@ -310,3 +310,27 @@ def test_the_command_writes_the_register_and_positive_pay(
     assert (out / f"positive-pay-run{run.id}.csv").read_text().splitlines()[2] == (
         "100002,44556677,5000,GBP,P3 Home Care,2026-11-28"
     )
+
+
+def test_cheques_with_no_account_that_writes_them_release_nothing(db, book, payees, vault, people):
+    with db.write() as conn:
+        [ops] = house.list_house_accounts(conn, people["mona"], book)
+        house.close_house_account(conn, people["mona"], book, ops.id)
+        house.add_house_account(
+            conn,
+            people["mona"],
+            book,
+            NewHouseAccount("BACS", "Transfers", "1000", "GBP", ("bacs18",), {"bacs": BACS}),
+        )
+        prepared = runs.prepare_run(conn, people["clerk"], book, PAY_DATE)
+        run = runs.approve_run(
+            conn, people["abe"], book, prepared.run.id, version=prepared.run.version
+        )
+    with pytest.raises(NotFound, match="pays cheque in GBP"), db.write() as conn:
+        runs.release_run(conn, people["abe"], vault, book, run.id, version=run.version)
+    with db.read() as conn:
+        after = runs.get_run(conn, people["abe"], book, run.id)
+        assert after.status is RunStatus.APPROVED
+        assert runs.list_files(conn, people["abe"], book, run.id) == []
+        with pytest.raises(Conflict, match="not released"):
+            cheques.cheque_register(conn, people["abe"], book, run.id)

@@ -39,7 +39,7 @@ from remit.ledger import service as ledger
 from remit.money import Money, format_money
 from remit.parties import service as parties
 from remit.payments import house
-from remit.payments.model import CHEQUE
+from remit.payments.model import CHEQUE, RunStatus
 from remit.payments.store import cheque_payees, payment_runs, run_payments
 from remit.timestamps import utc_now_text
 
@@ -53,6 +53,7 @@ POSITIVE_PAY_COLUMNS = (
     "issue_date",
 )
 NO_POSTAL_ADDRESS = "no_postal_address"
+_RELEASED = frozenset({RunStatus.RELEASED.value, RunStatus.SENT.value, RunStatus.SETTLED.value})
 
 
 # ---------------------------------------------------------------- who is paid by cheque
@@ -191,7 +192,7 @@ def _cheque_rows(conn: Connection, book_id: int, run_id: int) -> tuple[Any, Sequ
         .where(and_(rp.run_id == run_id, rp.method == CHEQUE))
         .order_by(rp.cheque_number, rp.id)
     ).all()
-    if any(r.cheque_number is None for r in rows):
+    if run.status not in _RELEASED or any(r.cheque_number is None for r in rows):
         raise Conflict(f"payment run {run_id} is not released: its cheques have no numbers yet")
     return run, rows
 
