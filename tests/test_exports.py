@@ -57,6 +57,7 @@ PEOPLE_ROUTES = {
 # CSV routes of exact exchange formats (docs/formats), written as the data is.
 EXCHANGE_ROUTES = {
     "/b/{book}/payments/runs/{pay_run_id}/remittance.csv",  # docs/formats/payments.md
+    "/b/{book}/payments/runs/{pay_run_id}/cheques.csv",  # positive pay, for the bank
 }
 # Commands writing CSV or XLSX: for people (fed POISON below) or exact exchange formats.
 PEOPLE_COMMANDS = {("ledger", "trial-balance")}
@@ -65,6 +66,7 @@ EXCHANGE_COMMANDS = {  # docs/formats: read and written exactly as the data is
     ("care", "import"),
     ("ledger", "post"),
     ("payments", "file"),  # docs/formats/payments.md: the bank file and the remittance CSV
+    ("payments", "run", "cheques"),  # the positive-pay file, for the bank
 }
 
 

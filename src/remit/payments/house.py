@@ -26,6 +26,7 @@ from remit.ledger import service as ledger
 from remit.ledger.model import AccountType
 from remit.money import CURRENCY_EXPONENTS
 from remit.payments.model import (
+    CHEQUE,
     PAYMENT_SCHEMES,
     HouseAccount,
     HouseAccountStatus,
@@ -40,6 +41,7 @@ _SECRET_KEYS = frozenset({"account_number", "iban"})
 # How the offline reader cleans a value before it is stored (sort code digits, compact IBAN).
 _CLEAN = {
     ("bacs", "sort_code"): offline.sort_code,
+    (CHEQUE, "sort_code"): offline.sort_code,
     ("sepa", "iban"): offline.compact,
     ("sepa", "bic"): offline.compact,
 }
@@ -111,9 +113,14 @@ def _scheme_problems(spec: NewHouseAccount) -> list[Problem]:
         problems.append(Problem("schemes", "a scheme is named twice", "duplicate"))
     tables = set()
     for i, name in enumerate(spec.schemes):
+        if name == CHEQUE:  # written in the account's own currency, from its [cheque] table
+            tables.add(CHEQUE)
+            problems += _cheque_problems(spec.originators.get(CHEQUE))
+            continue
         fmt = PAYMENT_SCHEMES.get(name)
         if fmt is None:
-            message = f"unknown scheme {name!r} (one of {', '.join(PAYMENT_SCHEMES)})"
+            known = ", ".join((*PAYMENT_SCHEMES, CHEQUE))
+            message = f"unknown scheme {name!r} (one of {known})"
             problems.append(Problem(f"schemes[{i}]", message, "scheme"))
             continue
         tables.add(fmt.originator_table)
@@ -129,6 +136,46 @@ def _scheme_problems(spec: NewHouseAccount) -> list[Problem]:
     for extra in sorted(set(spec.originators) - tables):
         message = "an originator table for a scheme the account does not originate"
         problems.append(Problem(extra, message, "unused_table"))
+    return problems
+
+
+_CHEQUE_ROUTING = {
+    "sort_code": offline.sort_code_message,
+    "routing_number": offline.routing_message,
+}
+
+
+def _cheque_problems(table: Mapping[str, Any] | None) -> list[Problem]:
+    """The [cheque] table: the account the cheques are drawn on (digits), its sort code or
+    routing number (one of them), and the first cheque number of the book's stock.
+
+    >>> _cheque_problems({"account_number": "55779911", "sort_code": "20-00-00",
+    ...                   "first_number": 100001})
+    []
+    >>> [p.check for p in _cheque_problems({"account_number": "5577 x", "first_number": 0})]
+    ['digits', 'required', 'first_number']
+    """
+    if table is None:
+        message = "the [cheque] originator table is required for cheque"
+        return [Problem(CHEQUE, message, "missing_table")]
+    problems = []
+    if not re.fullmatch(r"\d{4,17}", str(table.get("account_number", ""))):
+        message = "the account the cheques are drawn on: 4 to 17 digits"
+        problems.append(Problem("cheque.account_number", message, "digits"))
+    routing = [key for key in _CHEQUE_ROUTING if key in table]
+    if len(routing) != 1:
+        message = "give one of sort_code (6 digits) or routing_number (9 digits), not both"
+        problems.append(Problem("cheque.sort_code", message, "required"))
+    for key in routing:
+        found = _CHEQUE_ROUTING[key](str(table[key]))
+        if found is not None:
+            problems.append(Problem(f"cheque.{key}", found, key))
+    first = table.get("first_number")
+    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first < 10**12:
+        message = "the first cheque number of the stock: a whole number from 1"
+        problems.append(Problem("cheque.first_number", message, "first_number"))
+    for extra in sorted(set(table) - {"account_number", "first_number", *_CHEQUE_ROUTING}):
+        problems.append(Problem(f"cheque.{extra}", "not a key of a [cheque] table", "unknown_key"))
     return problems
 
 
@@ -285,9 +332,10 @@ def originator_for(
     if row.status != HouseAccountStatus.ACTIVE.value:
         raise Conflict(f"bank account {row.code} is closed")
     fmt = PAYMENT_SCHEMES.get(scheme)
-    if fmt is None or scheme not in str(row.schemes).split(","):
+    if (fmt is None and scheme != CHEQUE) or scheme not in str(row.schemes).split(","):
         raise NotFound(f"bank account {row.code} does not originate {scheme!r}")
-    table: dict[str, Any] = json.loads(row.originators)[fmt.originator_table]
+    table_name = CHEQUE if fmt is None else fmt.originator_table
+    table: dict[str, Any] = json.loads(row.originators)[table_name]
     audit.record(
         conn,
         actor,

@@ -22,7 +22,7 @@ from remit.errors import Problem, ValidationFailed
 from remit.formats import offline
 from remit.parties import service as parties
 from remit.payments import remittance, remittance_mail, runs, search
-from remit.payments.model import PaymentRun, RunPayment, RunStatus
+from remit.payments.model import CHEQUE, PaymentRun, RunPayment, RunStatus
 from remit.web import forms
 from remit.web.api import IDEMPOTENT, MAX_LIMIT, PROBLEMS, ApiCtx, ApiNeed, MoneyOut, idempotent
 from remit.web.deps import Ctx, Id, Need, field_errors
@@ -36,7 +36,7 @@ Prepare = Annotated[Ctx, Depends(Need(P.PAYMENT_PREPARE))]
 Approve = Annotated[Ctx, Depends(Need(P.PAYMENT_APPROVE))]
 Release = Annotated[Ctx, Depends(Need(P.PAYMENT_RELEASE))]
 PAGE = 100
-METHODS = ("bacs18", "nacha", "pain.001")
+METHODS = ("bacs18", "nacha", "pain.001", "cheque")
 Version = Annotated[int, Form(ge=1, le=2**31)]
 
 
@@ -168,6 +168,7 @@ def _run_page(
         page_size=PAGE,
         actions=_actions(ctx, run),
         limit=limit,
+        cheque_count=sum(t["payments"] for t in totals if t["method"] == CHEQUE),
     )
 
 

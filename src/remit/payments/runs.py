@@ -48,7 +48,7 @@ from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.parties.model import BankDetails
-from remit.payments import house
+from remit.payments import cheques, house
 from remit.payments.model import (
     APPROVAL_LIMIT_MINOR,
     CHEQUE,
@@ -981,6 +981,7 @@ def release_run(
         )
         for p in members:
             file_of[int(p.id)] = file_id
+    cheques.number_cheques(conn, book_id, run_id)
     entry_ids = _post_release(conn, actor, book_id, run_id, payments, held, facts)
     _mark_released(
         conn, [(int(p.id), entry_ids[int(p.id)], file_of.get(int(p.id))) for p in payments]

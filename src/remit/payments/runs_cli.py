@@ -376,3 +376,6 @@ def approval_limit_command(
 from remit.payments.remittance_cli import remit_command  # noqa: E402 - after run_app
 
 run_app.command("remit")(remit_command)
+from remit.payments.cheques_cli import cheques_command  # noqa: E402 - after run_app
+
+run_app.command("cheques")(cheques_command)

@@ -134,9 +134,15 @@ run_payments = Table(
     Column("return_code", String(8), nullable=False, default=""),
     Column("return_detail", String(500), nullable=False, default=""),
     Column("case_id", Integer),
+    # A cheque's number and the house account it is drawn on, given at release
+    # (remit.payments.cheques.number_cheques); null for a transfer.
+    Column("cheque_number", BigInteger),
+    Column("cheque_account_id", Integer, ForeignKey("house_bank_accounts.id")),
     UniqueConstraint("run_id", "payment_key", name="uq_run_payments_key"),
     UniqueConstraint("book_id", "reference", name="uq_run_payments_reference"),
     Index("ix_run_payments_party", "book_id", "party_id"),
+    # One cheque per number of an account's stock (NULLs, the transfers, do not collide).
+    Index("uq_run_payments_cheque", "cheque_account_id", "cheque_number", unique=True),
 )
 
 run_items = Table(
@@ -265,4 +271,15 @@ remittance_emails = Table(
     Column("created_at", String(32), nullable=False),
     UniqueConstraint("correspondence_id", name="uq_remittance_emails_item"),
     Index("ix_remittance_emails_payment", "payment_id"),
+)
+
+# The book's payees paid by cheque (issue 10.3): one row means the party is paid by cheque,
+# whatever bank account it has; a payment run writes it a cheque in the item's currency.
+cheque_payees = Table(
+    "cheque_payees",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("party_id", Integer, ForeignKey("parties.id"), primary_key=True),
+    Column("set_by", String(100), nullable=False),
+    Column("set_at", String(32), nullable=False),
 )

@@ -35,6 +35,7 @@ from remit.events import routes as event_routes
 from remit.jobs import routes as job_routes
 from remit.ledger import routes as ledger_routes
 from remit.parties import routes as party_routes
+from remit.payments import cheque_routes
 from remit.payments import routes as payment_routes
 from remit.web import api, auth, forms, portal, work
 from remit.web.deps import LoginRequired, WebState, render
@@ -126,6 +127,7 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
             care_policy_routes.router,
             care_worklist_routes.portal,
             payment_routes.router,
+            cheque_routes.router,
             api.health,
         ],
         [
