@@ -90,3 +90,16 @@ def test_the_report_passes_a_target_met_and_misses_one_missed(
     assert (figures.as_json()["postings_target"], figures.as_json()["trial_balance_target"]) == (
         expected
     )
+
+
+def test_a_small_payment_run_benchmark_pays_every_payee_once(tmp_path, monkeypatch):
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    bench_runs = importlib.import_module("bench.payments_runs")
+    monkeypatch.setattr(bench_runs, "OUT_DIR", tmp_path)
+    figures = bench_runs.run("sqlite", "nacha", 300, naive_sample=20)
+    assert figures.counts["run_payments"] == figures.counts["run_items"] == 300
+    assert figures.counts["remittance_rows"] == 300 and figures.counts["file_bytes"] > 0
+    assert set(figures.steps) >= {"prepare_s", "approve_s", "release_s"}
+    assert figures.naive_s > 0 and figures.naive_extrapolated_s > figures.naive_s
+    assert "target <= 20 s" in bench_runs.report(figures)
