@@ -55,5 +55,5 @@ def test_bad_details_are_refused_by_field_and_nothing_changes(
 
 def test_only_an_admin_of_the_book_may_set_them(db, book):
     clerk = Actor("clerk", roles={book: frozenset({Role.CLERK})})
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         ledger.set_book_details(conn, clerk, book, address="Somewhere")

@@ -98,7 +98,7 @@ def test_a_file_with_errors_imports_nothing_unless_asked_and_a_replay_is_recogni
         "R8,C1,P1,K1,HC,app,2026-11-02T09:00:00,soon\n"  # line 7
         "R1,C1,P1,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"
     )  # line 8
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         imports.import_actual(conn, clerk, book, "ecm.csv", bad.encode())
     text = [str(p) for p in caught.value.problems]
     assert "ecm.csv: line 6: provider_id: no provider P9 in this book [unknown_provider]" in text
@@ -113,7 +113,7 @@ def test_a_file_with_errors_imports_nothing_unless_asked_and_a_replay_is_recogni
     assert rejected[0].endswith(",line,problems") and len(rejected) == 4
     assert replay.replayed and replay.rows == 0 and count(db, actual_records) == 4
     again = ACTUAL.replace("R1,", "R1X,").replace("R2,", "R2X,").replace("R3,", "R3X,")
-    with db.write() as conn, pytest.raises(ValidationFailed, match="R6 was imported before"):
+    with pytest.raises(ValidationFailed, match="R6 was imported before"), db.write() as conn:
         imports.import_actual(conn, clerk, book, "ecm2.csv", again.encode())
 
 
@@ -125,7 +125,7 @@ def test_planned_visits_need_a_package_and_known_parties(db, book, council):
         "V3,C1,P1,HC,2026-09-02T19:00,2026-09-02T19:30\n"  # before the package
         "V4,P1,P1,HC,2026-11-02T19:00,2026-11-02T19:30\n"
     )  # P1 is no client
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         imports.import_planned(conn, council["clerk"], book, "plan.csv", planned.encode())
     lines = sorted((p.line, p.check) for p in caught.value.problems)
     assert lines == [(3, "no_package"), (4, "no_package"), (5, "unknown_client")]
@@ -135,16 +135,16 @@ def test_a_provider_uploads_only_its_own_visits_and_staff_roles_are_checked(db, 
     sunrise = Actor(
         "sunrise", roles={book: frozenset({Role.PROVIDER})}, parties={book: council["p1"]}
     )
-    with db.write() as conn, pytest.raises(ValidationFailed, match="not your organisation"):
+    with pytest.raises(ValidationFailed, match="not your organisation"), db.write() as conn:
         imports.import_actual(
             conn, sunrise, book, "mine.csv", ACTUAL.encode(), provider_party_id=council["p1"]
         )
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         imports.import_actual(
             conn, sunrise, book, "mine.csv", ACTUAL.encode(), provider_party_id=council["p2"]
         )
     auditor = Actor("aud", roles={book: frozenset({Role.AUDITOR})})
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         runs.reconcile_period(conn, auditor, book, MONDAY, SUNDAY)
 
 
@@ -394,7 +394,7 @@ def test_a_packages_file_with_errors_commissions_nothing(db, book, council):
         "PKG-1,C2,P1,HC,2026-11-02,,daily,09:00,30,1,18.50,GBP,\n"  # line 6: client differs
         "PKG-ADA,C1,P1,HC,2026-11-02,,daily,09:00,30,1,18.50,GBP,\n"
     )  # line 7: exists
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         packages.import_packages(conn, council["clerk"], book, "packages.csv", bad.encode())
     found = {(p.line, p.field) for p in caught.value.problems}
     assert {

@@ -117,7 +117,7 @@ def test_a_bulk_decision_over_the_plan_waits_for_a_second_person(db, book, week)
     with db.write() as conn:
         decisions.decide_many(conn, clerk, book, run_id, rest, "reject", "not delivered")
     assert _status(db, run_id) == "deciding"
-    with db.write() as conn, pytest.raises(Conflict, match="decide its exceptions first"):
+    with pytest.raises(Conflict, match="decide its exceptions first"), db.write() as conn:
         payables.post_payable(conn, manager, book, run_id)
     # The first person cannot approve: not as a clerk, and not with a manager's role either.
     with db.write() as conn:

@@ -89,7 +89,7 @@ def test_a_stale_decision_says_what_stands_and_changes_nothing(db, book, council
     row = next(r for r in _open(db, ada.run_id) if r.status == "missed")
     with db.write() as conn:
         decisions.decide(conn, clerk, book, row.id, "reject", "no visit", expected_version=1)
-    with db.write() as conn, pytest.raises(StaleDecision) as caught:
+    with pytest.raises(StaleDecision) as caught, db.write() as conn:
         decisions.decide(conn, clerk, book, row.id, "accept_planned", "paid", expected_version=1)
     assert "decided by someone else" in str(caught.value)
     assert caught.value.current[0]["decision"] == "reject"
@@ -112,7 +112,7 @@ def test_a_bulk_decision_is_all_or_nothing(db, book, council, ada):
     versions = {r.id: r.version for r in missed}
     with db.write() as conn:  # someone decides one of them first
         decisions.decide(conn, clerk, book, missed[0].id, "reject", "no visit")
-    with db.write() as conn, pytest.raises(StaleDecision) as caught:
+    with pytest.raises(StaleDecision) as caught, db.write() as conn:
         decisions.decide_many(conn, clerk, book, ada.run_id, versions, "reject", "no visits")
     assert [c["outcome_id"] for c in caught.value.current] == [missed[0].id]
     assert all(
@@ -121,7 +121,7 @@ def test_a_bulk_decision_is_all_or_nothing(db, book, council, ada):
         if r.id in versions and r.id != missed[0].id
     )
     fresh = {r.id: r.version for r in missed[1:]}
-    with db.write() as conn, pytest.raises(ValidationFailed) as bad:
+    with pytest.raises(ValidationFailed) as bad, db.write() as conn:
         decisions.decide_many(conn, clerk, book, ada.run_id, fresh, "accept_actual", "ok")
     assert all(
         "exception" in p.message and "no valid actual" in p.message for p in bad.value.problems
@@ -129,7 +129,7 @@ def test_a_bulk_decision_is_all_or_nothing(db, book, council, ada):
     with db.write() as conn:
         done = decisions.decide_many(conn, clerk, book, ada.run_id, fresh, "reject", "no visits")
     assert len(done) == 3 and all(d["decision"] == "reject" for d in done)
-    with db.write() as conn, pytest.raises(NotFound):
+    with pytest.raises(NotFound), db.write() as conn:
         decisions.decide_many(conn, clerk, book, ada.run_id + 999, fresh, "reject", "x")
 
 
@@ -188,7 +188,7 @@ def test_the_person_who_decided_does_not_post_unless_the_book_says_so(db, book, 
     versions = {r.id: r.version for r in _open(db, ada.run_id)}
     with db.write() as conn:
         decisions.decide_many(conn, clerk, book, ada.run_id, versions, "reject", "not delivered")
-    with db.write() as conn, pytest.raises(Forbidden, match="another person posts it"):
+    with pytest.raises(Forbidden, match="another person posts it"), db.write() as conn:
         payables.post_payable(conn, clerk, book, ada.run_id)
     with db.write() as conn:
         with pytest.raises(NotFound):

@@ -151,7 +151,7 @@ def test_a_hospital_stay_suspends_the_clients_visits_of_its_days(db, week):
 
 def test_an_absences_file_naming_an_unknown_client_records_nothing(db, week):
     stays = b"client_ref,first_day,last_day,reason\nC9,2026-11-03,,\nC1,2026-11-05,2026-11-04,x\n"
-    with db.write() as conn, pytest.raises(ValidationFailed) as failed:
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
         imports.import_absences(conn, week["clerk"], week["book"], "stays.csv", stays)
     assert sorted((p.line, p.field) for p in failed.value.problems) == [
         (2, "client_ref"), (2, "reason"), (3, "last_day")
@@ -175,7 +175,7 @@ def test_a_visit_cancelled_at_short_notice_on_a_page_is_paid_its_share(db, week)
 
 def test_a_cancellation_needs_a_reason_and_a_known_status(db, week):
     visit_id = _visit_id(db, week["book"], week["c1"], datetime(2026, 11, 3, 9, 0))  # noqa: DTZ001
-    with db.write() as conn, pytest.raises(ValidationFailed) as failed:
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
         visits.set_visit_status(conn, week["clerk"], week["book"], visit_id, "gone", "")
     assert sorted(p.field for p in failed.value.problems) == ["reason", "status"]
 
@@ -192,7 +192,7 @@ def test_a_visit_in_a_posted_period_cannot_be_cancelled(db, week):
         ).all():
             decisions.decide(conn, clerk, book, row.id, "reject", "as the policy decided")
         payables.post_payable(conn, week["manager"], book, ada.run_id)
-    with db.write() as conn, pytest.raises(Conflict, match="already posted"):
+    with pytest.raises(Conflict, match="already posted"), db.write() as conn:
         visits.set_visit_status(conn, clerk, book, visit_id, "cancelled_notice", "client asked")
 
 
@@ -411,7 +411,7 @@ def test_a_bad_band_rate_is_named_by_line_and_column(db, book, council):
         "26.00,24.00\nEV-1,C2,P2,EV,2026-11-02,Mon",
         "26.001234567,24.00\nEV-1,C2,P2,EV,2026-11-02,Mon",
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         packages.import_packages(conn, council["clerk"], book, "packages.csv", bad.encode())
     assert [(p.line, p.field) for p in refused.value.problems] == [(2, "evening_rate_per_hour")]
 

@@ -297,7 +297,7 @@ def test_a_provider_priced_in_two_currencies_is_refused(db, book, month):
                 currency="USD",
             )
         )
-    with db.write() as conn, pytest.raises(Conflict, match="one currency"):
+    with pytest.raises(Conflict, match="one currency"), db.write() as conn:
         runs.reconcile_period(conn, month["clerk"], book, MONDAY, SUNDAY)
 
 

@@ -80,7 +80,7 @@ def test_records_without_a_package_or_a_known_client_are_kept_and_counted(db, bo
 
 def test_an_unknown_provider_is_still_refused_naming_the_line_and_field(db, book, council):
     body = RECORDS + "R4,C1,P9,K1,HC,app,2026-11-02T09:00:00,2026-11-02T09:30:00\n"
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         imports.import_actual(conn, council["clerk"], book, "ecm.csv", body.encode())
     assert [(p.line, p.field, p.check) for p in caught.value.problems] == [
         (5, "provider_id", "unknown_provider")
@@ -322,7 +322,7 @@ def test_every_problem_of_a_rate_card_is_named_by_line_and_field(db, book, counc
         "P1,DC,,2026-05-01,20.00,GBP\n"  # line 6: good
         "P1,DC,,2026-05-01,21.00,GBP\n"  # line 7: repeats line 6
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         rates.import_rates(conn, council["clerk"], book, "card.csv", bad.encode())
     found = sorted((p.line, p.field, p.check) for p in caught.value.problems)
     assert found == [
@@ -353,7 +353,7 @@ def test_a_package_rate_in_another_currency_than_the_providers_is_refused(db, bo
         (care.Slot(1, 15 * 60, 30),),
         ((date(2026, 10, 1), "18.00", "USD"),),
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         care.create_package(conn, council["clerk"], book, new)
     (problem,) = caught.value.problems
     assert problem.field == "rates[0]"
@@ -385,7 +385,7 @@ def test_accepting_unplanned_care_is_priced_at_the_rate_card_or_refused_without_
         imports.import_actual(conn, clerk, book, "ecm.csv", RECORDS.encode())
         runs.reconcile_period(conn, clerk, book, MONDAY, SUNDAY)
     alan_with_sunrise = _outcome_id(db, "R2")  # Tuesday 3 November, 30 minutes
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         decisions.decide(conn, clerk, book, alan_with_sunrise, "accept_actual", "it happened")
     assert caught.value.problems[0].message == (
         "no care package and no rate card for service HC: "
@@ -446,7 +446,7 @@ def test_a_packages_file_in_another_currency_than_the_providers_names_the_line(d
         "PKG-9,C2,P1,HC,2026-11-02,daily,08:00,30,18.50,GBP\n"
         "PKG-10,C2,P2,DC,2026-11-02,daily,09:00,30,18.50,USD\n"
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         packages.import_packages(conn, council["clerk"], book, "packages.csv", body.encode())
     assert [str(p) for p in caught.value.problems] == [
         "packages.csv: line 3: currency: provider P2 is paid in GBP; this rate is in USD"

@@ -214,7 +214,7 @@ def test_a_held_record_of_a_kept_run_is_matched_to_a_visit_planned_later(db, mon
         ("hold", "replaced"),
         ("hold", "in_force"),
     ]
-    with db.write() as conn, pytest.raises(Conflict, match=f"now in run {extra.run_id}"):
+    with pytest.raises(Conflict, match=f"now in run {extra.run_id}"), db.write() as conn:
         decisions.decide(conn, m["clerk"], m["book"], held.id, "accept_actual", "pay it here")
     with db.write() as conn:  # reconciled again: the undecided supplementary run is replaced
         (same,) = runs.reconcile_period(conn, m["clerk"], m["book"], MONDAY, MONDAY, [m["p1"]])
@@ -268,7 +268,7 @@ def test_only_an_unplanned_record_without_a_package_is_held(db, book, council):
         imports.import_actual(conn, clerk, book, "r5.csv", extra.encode())
         (run,) = runs.reconcile_period(conn, clerk, book, MONDAY, MONDAY, [council["p1"]])
     (covered,) = _outcomes(db, "R5")
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         decisions.decide(conn, clerk, book, covered.id, "hold", "wait")
     (problem,) = caught.value.problems
     assert problem.field == "decision" and "a care package covers this record" in problem.message
@@ -282,7 +282,7 @@ def test_only_an_unplanned_record_without_a_package_is_held(db, book, council):
             ).all()
         )
     assert len(missed) == 3
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         decisions.decide_many(conn, clerk, book, run.run_id, missed, "hold", "wait")
     assert {p.field for p in caught.value.problems} == {"decision"}
     assert len(caught.value.problems) == 3

@@ -84,7 +84,7 @@ def test_unowned_arbitration_cases_wait_for_an_owner_and_a_clerk_takes_one(web):
         ).all()
     assert case["owner"] == f"demo-clerk@{BOOK}" and len(audited) == 1
     other = actor_for_write(database, f"demo-clerk2@{BOOK}")
-    with database.write() as conn, pytest.raises(Conflict, match="already"):
+    with pytest.raises(Conflict, match="already"), database.write() as conn:
         cases.take(conn, other, book_id, case_id)
     assert f"/b/{BOOK}/cases/{case_id}" in section(
         client.get(f"/b/{BOOK}/queue").text, "Yours, soonest due first"
@@ -259,7 +259,7 @@ def test_planning_a_posted_period_is_refused_and_plans_nothing(db, book, council
             decisions.decide(conn, clerk, book, row.id, "reject", "no visit took place")
         payables.post_payable(conn, manager, book, alan.run_id)
     before = count_rows(db, planned_visits)
-    with db.write() as conn, pytest.raises(Conflict) as refused:
+    with pytest.raises(Conflict) as refused, db.write() as conn:
         care.plan_period(conn, clerk, book, date(2026, 11, 5), date(2026, 11, 12))
     assert str(refused.value) == (
         "the period 2026-11-02 to 2026-11-08 is posted for provider P2; plan a later period"

@@ -179,14 +179,14 @@ def test_the_provider_answers_an_exception_of_its_own_run_only(db, book, council
         with pytest.raises(NotFound):
             worklist.portal_exceptions(conn, oakfield, book, months)
     for body in ("", "bell\x07", "x" * 4001):
-        with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        with pytest.raises(ValidationFailed) as refused, db.write() as conn:
             worklist.answer(conn, sunrise, book, short["id"], body)
         assert refused.value.problems[0].field == "body"
-    with db.write() as conn, pytest.raises(NotFound):
+    with pytest.raises(NotFound), db.write() as conn:
         worklist.answer(conn, oakfield, book, short["id"], "not ours")
     with db.write() as conn:
         conn.execute(update(care_runs).where(care_runs.c.id == months).values(status="posted"))
-    with db.write() as conn, pytest.raises(Conflict):
+    with pytest.raises(Conflict), db.write() as conn:
         worklist.answer(conn, sunrise, book, short["id"], "too late")
     with db.read() as conn:
         assert len(conn.execute(select(care_answers.c.id)).all()) == 1

@@ -178,7 +178,7 @@ def test_a_call_is_logged_audited_and_listed(db, book, clerk, provider, listenin
     assert [row["id"] for row in listed] == [call]
     assert audit_actions(db, call) == ["correspondence.call"]
     assert announced == 1
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         letters_out.log_call(conn, clerk, book, provider, "sideways", " ", "")
     assert {p.field for p in err.value.problems} == {"direction", "subject"}
 
@@ -260,7 +260,7 @@ def test_a_spanish_safeguard_letter_shows_only_the_masked_account(db, book, cler
     assert "se modificó el 5 de marzo de 2026" in text
     assert "llámenos de inmediato al 0113 496 0000" in text
     assert "****9911" in text and "55779911" not in text
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         letters_out.issue_letter(
             conn,
             clerk,
@@ -419,7 +419,7 @@ def test_smtp_login_is_used_and_the_password_never_shown(db, book, clerk, provid
 def test_no_address_or_no_email_is_a_clear_problem_and_nothing_is_stored(db, book, clerk, smtp):
     inbox, mailer = smtp
     bare = new_party(db, clerk, book, "P404", parties.Contact("Front desk", phone="0113"))
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         letters_out.issue_letter(
             conn, clerk, book, bare, "general", "en", {"subject": "Hi", "body": "Text"}
         )
@@ -514,9 +514,9 @@ def test_an_auditor_may_read_but_not_send(db, book, clerk, provider, smtp):
             call
         ]
         assert letters_out.get_item(conn, auditor, book, call)["subject"] == "Chased invoice"
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         letters_out.log_call(conn, auditor, book, provider, "in", "x", "")
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         letters_out.issue_letter(conn, auditor, book, provider, "statement_cover", "en", STATEMENT)
     with pytest.raises(Forbidden):
         letters_out.send_email(
@@ -536,9 +536,9 @@ def test_a_party_or_item_of_another_book_is_not_found(db, book, clerk, provider,
         "X1",
         parties.Contact("Ed", "ed@other.example", "", ADDRESS),
     )
-    with db.write() as conn, pytest.raises(NotFound):
+    with pytest.raises(NotFound), db.write() as conn:
         letters_out.log_call(conn, clerk, book, stranger, "in", "Hello", "")
-    with db.write() as conn, pytest.raises(NotFound):
+    with pytest.raises(NotFound), db.write() as conn:
         letters_out.issue_letter(conn, clerk, book, stranger, "statement_cover", "en", STATEMENT)
     with pytest.raises(NotFound):
         letters_out.send_email(

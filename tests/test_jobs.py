@@ -164,7 +164,7 @@ def test_who_may_start_and_see_jobs(db, book, system):
             service.list_jobs(conn, client, book)
         with pytest.raises(NotFound):
             service.get_job(conn, person("x", book + 1, Role.ADMIN), book + 1, job_id)
-    with db.write() as conn, pytest.raises(Forbidden, match=r"jobs\.run"):
+    with pytest.raises(Forbidden, match=r"jobs\.run"), db.write() as conn:
         service.cancel(conn, auditor, book, job_id)
 
 

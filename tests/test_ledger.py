@@ -90,7 +90,7 @@ def test_a_month_of_care_is_paid_and_balances(db, book, clerk, provider):
 
 
 def test_unbalanced_entry_is_refused_with_the_reason_and_nothing_is_written(db, book, clerk):
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post(
             conn, clerk, book, entry("bad", date(2026, 1, 5), ("5000", 1000), ("1000", -999))
         )
@@ -101,7 +101,7 @@ def test_unbalanced_entry_is_refused_with_the_reason_and_nothing_is_written(db, 
 
 
 def test_balanced_per_currency_not_across_currencies(db, book, clerk):
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post(
             conn,
             clerk,
@@ -131,7 +131,7 @@ def test_every_problem_of_every_entry_is_reported_together(db, book, clerk):
             (PostingDraft("1200", 5, "GBP"), PostingDraft("1000", -5, "GBP")),
         ),
     ]
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post_entries(conn, clerk, book, drafts)
     checks = sorted(p.check for p in err.value.problems)
     assert checks == [
@@ -171,19 +171,19 @@ def test_new_entry_twice_in_one_batch_is_posted_once(db, book, clerk):
 def test_reusing_a_key_for_another_entry_is_a_conflict(db, book, clerk):
     with db.write() as conn:
         ledger.post(conn, clerk, book, entry("k", date(2026, 1, 9), ("1000", 5), ("4000", -5)))
-    with db.write() as conn, pytest.raises(Conflict, match="different entry"):
+    with pytest.raises(Conflict, match="different entry"), db.write() as conn:
         ledger.post(conn, clerk, book, entry("k", date(2026, 1, 9), ("1000", 6), ("4000", -6)))
 
 
 def test_closed_period_takes_no_postings_until_a_manager_reopens_it(db, book, clerk, manager):
     with db.write() as conn:
         ledger.close_period(conn, manager, book, 2026, 1)
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post(conn, clerk, book, entry("late", date(2026, 1, 31), ("1000", 5), ("4000", -5)))
     assert err.value.problems[0].check == "closed_period"
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         ledger.reopen_period(conn, clerk, book, 2026, 1, "forgot an invoice")
-    with db.write() as conn, pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed), db.write() as conn:
         ledger.reopen_period(conn, manager, book, 2026, 1, "  ")
     with db.write() as conn:
         ledger.reopen_period(conn, manager, book, 2026, 1, "late invoice from Sunrise")
@@ -198,7 +198,7 @@ def test_reversal_undoes_an_entry_once(db, book, clerk, manager):
         posted = ledger.post(
             conn, clerk, book, entry("x", date(2026, 3, 1), ("5000", 900), ("1000", -900))
         )
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         ledger.reverse(conn, clerk, book, posted.entry_id, "wrong provider")
     with db.write() as conn:
         undo = ledger.reverse(conn, manager, book, posted.entry_id, "wrong provider")
@@ -208,12 +208,12 @@ def test_reversal_undoes_an_entry_once(db, book, clerk, manager):
         reversal = ledger.get_entry(conn, book, undo.entry_id)
         assert reversal.reverses_entry_id == posted.entry_id
         assert all(b.balance_minor == 0 for b in ledger.balances(conn, clerk, book))
-    with db.write() as conn, pytest.raises(Conflict):
+    with pytest.raises(Conflict), db.write() as conn:
         ledger.reverse(conn, manager, book, undo.entry_id, "undo the undo")
 
 
 def test_party_must_hold_the_role_of_the_sub_ledger(db, book, clerk, provider):
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post(
             conn,
             clerk,
@@ -221,7 +221,7 @@ def test_party_must_hold_the_role_of_the_sub_ledger(db, book, clerk, provider):
             entry("c1", date(2026, 1, 2), ("1100", 10), ("4000", -10), party=provider),
         )
     assert err.value.problems[0].check == "party_role"
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         ledger.post(
             conn,
             clerk,
@@ -238,7 +238,7 @@ def test_party_must_hold_the_role_of_the_sub_ledger(db, book, clerk, provider):
 
 def test_auditor_reads_but_cannot_post(db, book):
     auditor = person("aud", book, Role.AUDITOR)
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         ledger.post(conn, auditor, book, entry("a", date(2026, 1, 1), ("1000", 1), ("4000", -1)))
     with db.read() as conn:
         assert ledger.trial_balance(conn, auditor, book).rows == ()

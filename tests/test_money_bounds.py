@@ -514,7 +514,7 @@ def test_an_entry_file_with_an_unknown_party_says_its_other_problems_too(db, boo
         b"E1,2026-10-31,Care,9999,,GBP,12.50,\n"
         b"E1,2026-10-31,Care,1000,NOSUCH,GBP,,12.49\n"
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         ledger.post_entry_file(conn, system, book, "three.csv", content)
     checks = {p.check for p in refused.value.problems}
     assert {"unknown_party", "unknown_account", "unbalanced"} <= checks, refused.value

@@ -76,7 +76,7 @@ def test_every_problem_of_every_party_is_reported(db, book, clerk, provider):
             {IdentifierScheme.US_EIN: "00-1234567"},
         ),
     ]
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         parties.create_parties(conn, clerk, book, specs)
     found = {(p.line, p.check) for p in err.value.problems}
     assert {(1, "duplicate_ref"), (2, "required"), (3, "ein_prefix")} <= found
@@ -99,10 +99,10 @@ def test_new_bank_details_pay_nothing_until_a_second_person_approves(
         )
     with db.read() as conn:
         assert parties.get_party(conn, clerk, book, provider)["bank_account"] is None
-    with db.write() as conn, pytest.raises(Forbidden):
+    with pytest.raises(Forbidden), db.write() as conn:
         parties.approve_bank_change(conn, clerk, book, change)  # a clerk cannot approve
     self_approver = person("carla", book, Role.CLERK, Role.APPROVER)
-    with db.write() as conn, pytest.raises(Forbidden, match="cannot approve"):
+    with pytest.raises(Forbidden, match="cannot approve"), db.write() as conn:
         parties.approve_bank_change(conn, self_approver, book, change)
     with db.write() as conn:
         parties.approve_bank_change(conn, approver, book, change, "call-back confirmed")
@@ -111,7 +111,7 @@ def test_new_bank_details_pay_nothing_until_a_second_person_approves(
             parties.get_party(conn, clerk, book, provider)["bank_account"]
             == "sort code **-**-00 acct ****9911"
         )
-    with db.write() as conn, pytest.raises(Conflict, match="already approved"):
+    with pytest.raises(Conflict, match="already approved"), db.write() as conn:
         parties.approve_bank_change(conn, approver, book, change)
 
 
@@ -166,7 +166,7 @@ def test_invalid_bank_details_name_the_check_and_write_nothing(db, book, clerk, 
         BankScheme.US_ABA,
         {"routing_number": "021000022", "account_number": "12", "account_type": "chequing"},
     )
-    with db.write() as conn, pytest.raises(ValidationFailed) as err:
+    with pytest.raises(ValidationFailed) as err, db.write() as conn:
         parties.request_bank_change(conn, clerk, vault, book, provider, bad, "")
     assert {p.check for p in err.value.problems} == {
         "aba_checksum",
@@ -185,9 +185,9 @@ def test_one_pending_change_at_a_time_and_rejection_needs_a_reason(
         change = parties.request_bank_change(
             conn, clerk, vault, book, provider, NEW_DETAILS, "first"
         )
-    with db.write() as conn, pytest.raises(Conflict, match="waiting for approval"):
+    with pytest.raises(Conflict, match="waiting for approval"), db.write() as conn:
         parties.request_bank_change(conn, clerk, vault, book, provider, NEW_DETAILS, "second")
-    with db.write() as conn, pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed), db.write() as conn:
         parties.reject_bank_change(conn, approver, book, change, " ")
     with db.write() as conn:
         parties.reject_bank_change(conn, approver, book, change, "caller could not be verified")

@@ -334,3 +334,22 @@ def test_cheques_with_no_account_that_writes_them_release_nothing(db, book, paye
         assert runs.list_files(conn, people["abe"], book, run.id) == []
         with pytest.raises(Conflict, match="not released"):
             cheques.cheque_register(conn, people["abe"], book, run.id)
+
+
+def test_a_payee_who_changes_to_or_from_cheque_after_approval_stops_the_release(
+    db, book, payees, vault, people
+):
+    with db.write() as conn:
+        prepared = runs.prepare_run(conn, people["clerk"], book, PAY_DATE)
+        run = runs.approve_run(
+            conn, people["abe"], book, prepared.run.id, version=prepared.run.version
+        )
+        cheques.set_pays_by_cheque(conn, people["clerk"], book, payees[0], on=True)
+        cheques.set_pays_by_cheque(conn, people["clerk"], book, payees[2], on=False)
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
+        runs.release_run(conn, people["abe"], vault, book, run.id, version=run.version)
+    found = {(p.check, p.message) for p in refused.value.problems}
+    assert ("method_changed", "the payee is paid by cheque now") in found
+    assert ("method_changed", "the payee is paid by transfer now") in found
+    with db.read() as conn:
+        assert runs.get_run(conn, people["abe"], book, run.id).status is RunStatus.APPROVED

@@ -314,7 +314,7 @@ def test_a_notification_of_change_waits_for_a_second_person(db, book, released, 
     with db.write() as conn:
         before = parties.bank_details(conn, people["abe"], vault, book, p3.party_id)
     assert before.fields["account_number"] == "123456789"  # not applied yet
-    with db.write() as conn, pytest.raises(Forbidden, match="requested"):
+    with pytest.raises(Forbidden, match="requested"), db.write() as conn:
         parties.approve_bank_change(conn, people["mona"], book, change)
     with db.write() as conn:
         parties.approve_bank_change(conn, people["abe"], book, change)

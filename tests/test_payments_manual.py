@@ -211,7 +211,7 @@ def test_rejected_frees_the_items_and_posts_nothing(db, book, system, payees, pe
 
 
 def _problems(db, people, book, spec):
-    with db.write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, db.write() as conn:
         manual.record_manual_payment(conn, people["clerk"], book, spec)
     return {(p.field, p.check) for p in caught.value.problems}
 

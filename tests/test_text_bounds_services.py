@@ -347,7 +347,7 @@ def test_a_packages_file_refuses_dates_outside_1900_to_2100(world, day):
 
 def test_a_header_only_packages_file_says_there_is_nothing_to_import(world):
     header = ",".join(packages.COLUMNS) + "\n"
-    with world["db"].write() as conn, pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ValidationFailed) as caught, world["db"].write() as conn:
         packages.import_packages(conn, world["clerk"], world["book"], "p.csv", header.encode())
     assert [p.check for p in caught.value.problems] == ["empty"]
     assert "nothing to import" in str(caught.value.problems[0])

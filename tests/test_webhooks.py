@@ -304,7 +304,7 @@ def test_a_refused_connection_fails_after_the_schedule(db, book, vault, refused_
         assert webhooks.list_subscriptions(conn, ada, book)[0]["failed"] == 1
     with db.write() as conn:
         webhooks.set_active(conn, ada, book, subscription_id, active=False)
-    with db.write() as conn, pytest.raises(Conflict, match="paused"):
+    with pytest.raises(Conflict, match="paused"), db.write() as conn:
         webhooks.redeliver(conn, ada, book, int(d["id"]))
 
 
@@ -343,7 +343,7 @@ def test_a_failed_delivery_can_be_sent_again_once(db, book, vault, receiver, ada
 
     with db.write() as conn:
         webhooks.redeliver(conn, ada, book, int(d["id"]))
-    with db.write() as conn, pytest.raises(Conflict, match="only a failed"):
+    with pytest.raises(Conflict, match="only a failed"), db.write() as conn:
         webhooks.redeliver(conn, ada, book, int(d["id"]))
     assert deliver_due(db, vault, now=last + timedelta(days=2)) == 1
     [d] = deliveries(db)
@@ -548,7 +548,7 @@ def test_only_admins_manage_webhooks(db, book, vault, receiver, ada, carla, syst
         lambda c: webhooks.redeliver(c, carla, book, delivery_id),
     ]
     for call in calls:
-        with db.write() as conn, pytest.raises(Forbidden, match=r"webhooks\.manage"):
+        with pytest.raises(Forbidden, match=r"webhooks\.manage"), db.write() as conn:
             call(conn)
 
 
@@ -588,7 +588,7 @@ def test_after_a_rotation_deliveries_are_signed_with_the_new_secret(
 
 
 def test_a_subscription_is_checked_before_it_is_stored(db, book, vault, ada):
-    with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, db.write() as conn:
         webhooks.create_subscription(
             conn,
             ada,
@@ -607,9 +607,9 @@ def test_a_subscription_is_checked_before_it_is_stored(db, book, vault, ada):
         "length",
     ]
     for url in ("https://" + "a" * 500 + ".example", "hooks.example.org/remit", " "):
-        with db.write() as conn, pytest.raises(ValidationFailed):
+        with pytest.raises(ValidationFailed), db.write() as conn:
             webhooks.create_subscription(conn, ada, vault, book, url, ["*"])
-    with db.write() as conn, pytest.raises(ValidationFailed, match="at least one"):
+    with pytest.raises(ValidationFailed, match="at least one"), db.write() as conn:
         webhooks.create_subscription(conn, ada, vault, book, "https://h.example", [" "])
     assert count(db, webhook_subscriptions) == 0
 
@@ -628,7 +628,7 @@ def test_a_subscription_belongs_to_its_book(db, book, vault, receiver, ada, syst
         lambda c: webhooks.delivery_attempts(c, boss, other, delivery_id),
         lambda c: webhooks.redeliver(c, boss, other, delivery_id),
     ):
-        with db.write() as conn, pytest.raises(NotFound):
+        with pytest.raises(NotFound), db.write() as conn:
             call(conn)
     with db.read() as conn:
         assert webhooks.list_subscriptions(conn, boss, other) == []
@@ -657,7 +657,7 @@ def test_an_internal_address_is_refused_unless_allowed(
     """A subscription must not be a way into the office's own network (SSRF)."""
     subscribe(db, ada, vault, book, receiver.url)  # allowed then
     monkeypatch.delenv(ALLOW_PRIVATE_ENV)
-    with db.write() as conn, pytest.raises(ValidationFailed, match="internal address"):
+    with pytest.raises(ValidationFailed, match="internal address"), db.write() as conn:
         webhooks.create_subscription(conn, ada, vault, book, receiver.url, ["*"])
     post_fee(db, system, book)
     deliver_due(db, vault)
@@ -685,14 +685,14 @@ def test_a_disguised_internal_address_is_refused_when_subscribing(
 ):
     monkeypatch.delenv(ALLOW_PRIVATE_ENV)
     for url in disguised_urls(receiver.port):
-        with db.write() as conn, pytest.raises(ValidationFailed) as refused:
+        with pytest.raises(ValidationFailed) as refused, db.write() as conn:
             webhooks.create_subscription(conn, ada, vault, book, url, ["*"])
         [problem] = refused.value.problems
         assert problem.field == "url" and problem.check in ("url_host", "url_address")
     assert count(db, webhook_subscriptions) == 0
     # a percent-encoded host is refused even where internal receivers are allowed
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
-    with db.write() as conn, pytest.raises(ValidationFailed, match="percent"):
+    with pytest.raises(ValidationFailed, match="percent"), db.write() as conn:
         webhooks.create_subscription(conn, ada, vault, book, disguised_urls(1)[0], ["*"])
 
 

@@ -755,6 +755,17 @@ def _changed_since_approval(
         problems.append(
             Problem(f"payment {ref}", "the payee's bank account changed", "bank_changed")
         )
+    # A payee who chose cheque since (or gave it up) is paid the other way now.
+    by_method = conn.execute(
+        select(rp.reference, rp.party_id, rp.method).where(rp.run_id == run_id)
+    ).all()
+    by_cheque = cheques.cheque_payee_ids(conn, book_id, {int(r.party_id) for r in by_method})
+    for row in by_method:
+        if (str(row.method) == CHEQUE) != (int(row.party_id) in by_cheque) and len(problems) < 40:
+            way = "by cheque" if int(row.party_id) in by_cheque else "by transfer"
+            problems.append(
+                Problem(f"payment {row.reference}", f"the payee is paid {way} now", "method_changed")
+            )
     pb = payment_blocks.c
     blocked: list[Any] = list(
         conn.execute(
