@@ -203,3 +203,15 @@ def test_the_provider_page_lists_its_payments(demo_db):
     section = page.split('id="payments"', 1)[1].split("<h2", 1)[0]
     assert "R1-" in section and "released" in section and "£" in section
     assert re.search(r'href="/b/riverside/payment/\d+"', section)
+
+
+def test_the_queue_offers_a_run_to_its_approvers_never_to_its_preparer(demo_db):
+    approver, _ = client_as(demo_db, f"demo-approver@{VALLEY}")
+    page = approver.get(f"/b/{VALLEY}/queue").text
+    assert "Payment runs waiting for your approval" in page
+    section = page.split("Payment runs waiting for your approval", 1)[1].split("<h", 1)[0]
+    assert f'href="/b/{VALLEY}/payments/runs/2"' in section and "$243,699.11" in section
+    clerk, _ = client_as(demo_db, f"demo-clerk@{VALLEY}")
+    assert "Payment runs waiting for your approval" not in clerk.get(f"/b/{VALLEY}/queue").text
+    manager, _ = client_as(demo_db, f"demo-manager@{VALLEY}")
+    assert f'href="/b/{VALLEY}/payments/runs/2"' in manager.get(f"/b/{VALLEY}/queue").text

@@ -24,6 +24,7 @@ from remit.jobs import kinds as job_kinds
 from remit.jobs import worker
 from remit.jobs.model import JobKind, register_job_kind
 from remit.payments import kinds as payment_kinds
+from remit.payments import queue as payment_queue
 from remit.secrets import Vault
 
 JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS, *payment_kinds.KINDS)
@@ -41,6 +42,8 @@ def register_all() -> None:
     register_transition_guard("arbitration", "decide", care_decisions.arbitration_may_be_decided)
     # The queue lists care's work (runs to decide, to post, held; approvals; answers).
     register_queue_source(care_views.queue_sections)
+    # ... and the payment runs waiting for someone's approval or release.
+    register_queue_source(payment_queue.queue_sections)
 
 
 def schedule_daily_jobs(database: Database, vault: Vault) -> int:

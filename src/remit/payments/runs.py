@@ -764,7 +764,9 @@ def _changed_since_approval(
         if (str(row.method) == CHEQUE) != (int(row.party_id) in by_cheque) and len(problems) < 40:
             way = "by cheque" if int(row.party_id) in by_cheque else "by transfer"
             problems.append(
-                Problem(f"payment {row.reference}", f"the payee is paid {way} now", "method_changed")
+                Problem(
+                    f"payment {row.reference}", f"the payee is paid {way} now", "method_changed"
+                )
             )
     pb = payment_blocks.c
     blocked: list[Any] = list(
