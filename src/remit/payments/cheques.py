@@ -28,19 +28,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from remit import audit
 from remit.access.model import Actor, Permission, require
-from remit.calendar import local_date, locale_of
+from remit.calendar import locale_of
 from remit.errors import Conflict, NotFound
 from remit.ledger import service as ledger
-from remit.money import Money, format_money
 from remit.parties import service as parties
 from remit.payments import house
 from remit.payments.model import CHEQUE, RunStatus
 from remit.payments.store import cheque_payees, payment_runs, run_payments
+from remit.reports.printing import document_environment, pdf_bytes
 from remit.timestamps import utc_now_text
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -261,21 +260,6 @@ def positive_pay_csv(conn: Connection, actor: Actor, book_id: int, run_id: int) 
     return out.getvalue().encode("utf-8")
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=select_autoescape(("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["money"] = lambda minor, currency, locale: format_money(
-        Money(int(minor), str(currency)), locale
-    )
-    env.filters["day"] = lambda value, locale: local_date(value, locale) if value else ""
-    return env
-
-
 REGISTER_CSS = """
 @page { size: A4; margin: 16mm 14mm;
         @bottom-right { content: counter(page) " / " counter(pages);
@@ -290,18 +274,13 @@ tfoot td { font-weight: bold; border-top: 0.8pt solid #000; } thead { display: t
 
 
 def register_html(found: Register) -> str:
-    return _environment().get_template("payments/cheques_pdf.html").render(register=found)
+    return (
+        document_environment(TEMPLATE_DIR)
+        .get_template("payments/cheques_pdf.html")
+        .render(register=found)
+    )
 
 
 def register_pdf(found: Register) -> bytes:
     """The register as an A4 PDF, with a total per currency; nothing outside is fetched."""
-    from weasyprint import CSS, HTML  # noqa: PLC0415 - heavy import, only when printing
-    from weasyprint.urls import URLFetcher  # noqa: PLC0415
-
-    fetcher = URLFetcher(allowed_protocols=("data",))
-    pdf = HTML(string=register_html(found), url_fetcher=fetcher).write_pdf(
-        stylesheets=[CSS(string=REGISTER_CSS, url_fetcher=fetcher)]
-    )
-    if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
-        raise TypeError("WeasyPrint returned no PDF")
-    return pdf
+    return pdf_bytes(register_html(found), REGISTER_CSS)

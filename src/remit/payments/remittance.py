@@ -16,19 +16,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, select
 
 from remit.access.model import Actor, Permission, require
-from remit.calendar import local_date, locale_of
+from remit.calendar import locale_of
 from remit.errors import NotFound
 from remit.formats.offline import REMITTANCE_COLUMNS
 from remit.ledger import service as ledger
-from remit.money import Money, format_money
 from remit.parties import service as parties
 from remit.payments import runs
 from remit.payments.model import PaymentRun, RunPayment, method_label
 from remit.payments.store import run_items, run_payments
+from remit.reports.printing import document_environment, pdf_bytes
 from remit.reports.tables import Column, Kind, table_csv
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -148,22 +147,6 @@ def advice_csv(found: Advice) -> bytes:
     return table_csv(ADVICE_COLUMNS, found.lines)
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR),
-        autoescape=select_autoescape(("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["money"] = lambda minor, currency, locale: format_money(
-        Money(int(minor), str(currency)), locale
-    )
-    env.filters["day"] = lambda value, locale: local_date(value, locale) if value else ""
-    env.filters["method"] = method_label
-    return env
-
-
 PRINT_CSS = """
 @page { size: A4; margin: 16mm 14mm;
         @bottom-right { content: counter(page) " / " counter(pages);
@@ -182,21 +165,13 @@ tfoot td { font-weight: bold; border-top: 0.8pt solid #000; } thead { display: t
 
 
 def advice_html(found: Advice) -> str:
-    return _environment().get_template("payments/advice_pdf.html").render(advice=found)
+    env = document_environment(TEMPLATE_DIR, method=method_label)
+    return env.get_template("payments/advice_pdf.html").render(advice=found)
 
 
 def advice_pdf(found: Advice) -> bytes:
     """The advice as an A4 PDF; nothing outside the document is fetched."""
-    from weasyprint import CSS, HTML  # noqa: PLC0415 - heavy import, only when printing
-    from weasyprint.urls import URLFetcher  # noqa: PLC0415
-
-    fetcher = URLFetcher(allowed_protocols=("data",))
-    pdf = HTML(string=advice_html(found), url_fetcher=fetcher).write_pdf(
-        stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)]
-    )
-    if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
-        raise TypeError("WeasyPrint returned no PDF")
-    return pdf
+    return pdf_bytes(advice_html(found), PRINT_CSS)
 
 
 def run_remittance_csv(conn: Connection, actor: Actor, book_id: int, run_id: int) -> bytes:
