@@ -10,6 +10,7 @@ without saying so: ``--version`` may be given to insist on the run as last seen.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,24 @@ def show_command(
         _say(f"  ... and {run.payment_count - len(payments):,} more")
 
 
+def _step(
+    run_id: int,
+    version: int | None,
+    book: str | None,
+    as_user: str | None,
+    act: Callable[..., PaymentRun],
+    said: str,
+) -> None:
+    """One state change of a run at the version given (or as read now), then its summary."""
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        seen = _version(conn, actor, book_id, run_id, version)
+        run = act(conn, actor, book_id, run_id, version=seen)
+        locale = _locale(conn, book_id)
+    _say(f"{said.format(user=actor.username)}: {_summary(run, locale)}")
+
+
 @run_app.command("approve")
 @user_errors
 def approve_command(
@@ -211,13 +230,7 @@ def approve_command(
     as_user: str | None = AS_OPTION,
 ) -> None:
     """Approve a run someone else prepared (above your limit, a second approver follows)."""
-    database = open_database()
-    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
-    with database.write() as conn:
-        seen = _version(conn, actor, book_id, run_id, version)
-        run = runs.approve_run(conn, actor, book_id, run_id, version=seen)
-        locale = _locale(conn, book_id)
-    _say(f"approved by {actor.username}: {_summary(run, locale)}")
+    _step(run_id, version, book, as_user, runs.approve_run, "approved by {user}")
 
 
 @run_app.command("release")
@@ -279,13 +292,7 @@ def sent_command(
     as_user: str | None = AS_OPTION,
 ) -> None:
     """Record that a released run's files went to the bank."""
-    database = open_database()
-    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
-    with database.write() as conn:
-        seen = _version(conn, actor, book_id, run_id, version)
-        run = runs.mark_sent(conn, actor, book_id, run_id, version=seen)
-        locale = _locale(conn, book_id)
-    _say(f"sent: {_summary(run, locale)}")
+    _step(run_id, version, book, as_user, runs.mark_sent, "sent")
 
 
 @run_app.command("settle")
