@@ -131,15 +131,7 @@ def portal_payments(conn: Connection, actor: Actor, book_id: int) -> list[RunPay
     party_id = actor.party_in(book_id)
     if party_id is None:
         return []
-    rp = run_payments.c
-    ids = conn.execute(
-        select(rp.id)
-        .where(rp.book_id == book_id, rp.party_id == party_id, rp.release_entry_id.is_not(None))
-        .order_by(rp.id.desc())
-        .limit(200)
-    ).scalars()
-    system = Actor.system(actor.username)
-    return [runs.get_payment(conn, system, book_id, int(i)) for i in ids]
+    return runs.released_payments_of(conn, book_id, party_id)
 
 
 def advice_csv(found: Advice) -> bytes:

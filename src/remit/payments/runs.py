@@ -228,6 +228,21 @@ def payment_by_reference(
     return _payment(row)
 
 
+def released_payments_of(
+    conn: Connection, book_id: int, party_id: int, limit: int = 200
+) -> list[RunPayment]:
+    """A party's payments that were released (in transit, settled or returned), newest
+    first, in one read: what its portal lists (the caller checks it is the party's own)."""
+    rp = run_payments.c
+    rows = conn.execute(
+        select(run_payments)
+        .where(rp.book_id == book_id, rp.party_id == party_id, rp.release_entry_id.is_not(None))
+        .order_by(rp.id.desc())
+        .limit(max(1, min(limit, 1000)))
+    )
+    return [_payment(r) for r in rows]
+
+
 def _payment_row(conn: Connection, book_id: int, payment_id: int) -> Any:
     row = conn.execute(
         select(run_payments).where(
@@ -1488,6 +1503,7 @@ __all__ = [
     "prepare_run",
     "preview",
     "release_run",
+    "released_payments_of",
     "return_payment",
     "run_totals",
     "set_approval_limit",
