@@ -4,12 +4,13 @@ settled or returned; an item is in at most one run; every step refuses a stale v
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
 import polars as pl
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from remit.access import service as access
 from remit.access.model import Role
@@ -20,10 +21,11 @@ from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.parties.model import BankDetails, BankScheme, PartyKind, PartyRole
+from remit.parties.store import parties as party_table
 from remit.payments import blocks, house, runs
 from remit.payments.model import NewHouseAccount, PaymentStatus, RunStatus
-from remit.payments.store import held_items
-from remit.secrets import Vault
+from remit.payments.store import held_items, run_files
+from remit.secrets import SecretUnreadable, Vault
 from remit.testkit import person
 
 PAY_DATE = date(2026, 11, 28)  # a Saturday: the BACS processing day is Monday 30th
@@ -155,6 +157,58 @@ def test_a_run_from_prepare_to_settled(db, book, payees, vault, people):
     by_code = {b.account_code: b.balance_minor for b in balances}
     assert by_code.get("2050", 0) == 0
     assert by_code["1000"] == -80_000
+
+
+def _released_file(db, book, vault, people):
+    run = _prepare(db, people["clerk"], book)
+    with db.write() as conn:
+        run = runs.approve_run(conn, people["abe"], book, run.id, version=run.version)
+        run = runs.release_run(conn, people["abe"], vault, book, run.id, version=run.version)
+        [file] = runs.list_files(conn, people["abe"], book, run.id)
+        _, data = runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)
+    return run, file, data
+
+
+def test_the_released_file_is_kept_sealed_and_given_back_after_the_payee_changes(
+    db, book, payees, vault, people
+):
+    run, file, data = _released_file(db, book, vault, people)
+    with db.read() as conn:
+        sealed = conn.execute(select(run_files.c.sealed).where(run_files.c.id == file.id))
+        sealed = bytes(sealed.scalar_one())
+    assert b"55779911" not in sealed and b"TEST COUNCIL" not in sealed  # encrypted at rest
+    with db.write() as conn:  # the payee is renamed after the release (a data fix)
+        conn.execute(
+            update(party_table).where(party_table.c.id == payees[1]).values(name="P2 Care Ltd")
+        )
+    with db.write() as conn:
+        assert runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)[1] == data
+    # Written again from today's records, the file would differ: that is what a file
+    # released before files were sealed meets, and it is refused rather than given out.
+    with db.write() as conn:
+        conn.execute(update(run_files).where(run_files.c.id == file.id).values(sealed=None))
+    with pytest.raises(Conflict, match="would not be the file released"), db.write() as conn:
+        runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)
+
+
+def test_a_file_released_before_sealing_is_written_again_and_an_altered_seal_is_refused(
+    db, book, payees, vault, people
+):
+    run, file, data = _released_file(db, book, vault, people)
+    with db.write() as conn:
+        conn.execute(update(run_files).where(run_files.c.id == file.id).values(sealed=None))
+    with db.write() as conn:
+        assert runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)[1] == data
+    other = Vault(Fernet.generate_key()).seal(zlib.compress(data))
+    with db.write() as conn:
+        conn.execute(update(run_files).where(run_files.c.id == file.id).values(sealed=other))
+    with pytest.raises(SecretUnreadable), db.write() as conn:
+        runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)
+    forged = vault.seal(zlib.compress(data.replace(b"55779911", b"99999999", 1)))
+    with db.write() as conn:
+        conn.execute(update(run_files).where(run_files.c.id == file.id).values(sealed=forged))
+    with pytest.raises(Conflict, match="not the file released"), db.write() as conn:
+        runs.file_bytes(conn, people["abe"], vault, book, run.id, file.id)
 
 
 def test_the_preparer_and_a_clerk_cannot_approve_and_a_stale_version_is_refused(

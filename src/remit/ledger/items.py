@@ -216,43 +216,30 @@ class _Item:
     open_minor: int
 
 
-_IN_CHUNK = 10_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
-
-
 def _load_items(conn: Connection, item_ids: Iterable[int]) -> dict[int, _Item]:
     """The items, locked on PostgreSQL (their open amounts are about to change)."""
     wanted = sorted(set(item_ids))
     if not wanted:
         return {}
     i = item_table.c
-    found: dict[int, _Item] = {}
-    # In chunks (PostgreSQL takes at most 65,535 parameters a statement), in id order so
-    # the locks are still taken in one order.
-    for start in range(0, len(wanted), _IN_CHUNK):
-        query = select(
-            i.id,
-            i.book_id,
-            i.account_id,
-            i.party_id,
-            i.currency,
-            i.item_date,
-            i.amount_minor,
-            i.open_minor,
-        ).where(i.id.in_(wanted[start : start + _IN_CHUNK]))
-        if is_postgres(conn):
-            query = query.order_by(i.id).with_for_update()
-        for item_id, book, account, party, currency, day, amount, open_minor in conn.execute(query):
-            found[int(item_id)] = _Item(
-                int(item_id),
-                int(book),
-                int(account),
-                int(party),
-                currency,
-                day,
-                int(amount),
-                int(open_minor),
-            )
-    return found
+    query = select(
+        i.id,
+        i.book_id,
+        i.account_id,
+        i.party_id,
+        i.currency,
+        i.item_date,
+        i.amount_minor,
+        i.open_minor,
+    ).where(bulk.among(conn, i.id, wanted))
+    if is_postgres(conn):
+        query = query.order_by(i.id).with_for_update()  # the locks taken in one order
+    return {
+        int(item_id): _Item(
+            int(item_id), int(book), int(account), int(party), currency, day, int(amount), int(o)
+        )
+        for item_id, book, account, party, currency, day, amount, o in conn.execute(query)
+    }
 
 
 def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
@@ -261,16 +248,13 @@ def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
     if not wanted:
         return {}
     x, s = item_allocations.c, settlements.c
-    found: dict[int, date] = {}
-    for start in range(0, len(wanted), _IN_CHUNK):
-        rows = conn.execute(
-            select(x.item_id, func.max(s.settled_on))
-            .join(settlements, s.id == x.settlement_id)
-            .where(x.item_id.in_(wanted[start : start + _IN_CHUNK]))
-            .group_by(x.item_id)
-        )
-        found.update({int(item_id): day for item_id, day in rows})
-    return found
+    rows = conn.execute(
+        select(x.item_id, func.max(s.settled_on))
+        .join(settlements, s.id == x.settlement_id)
+        .where(bulk.among(conn, x.item_id, wanted))
+        .group_by(x.item_id)
+    )
+    return {int(item_id): day for item_id, day in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,59 +429,57 @@ def settle_posted(
         for item_id, amount in allocations:
             moved[item_id] = moved.get(item_id, 0) + amount
     changes = sorted(moved.items())
-    if is_postgres(conn):  # COPY and one UPDATE from arrays: executemany is a round trip a row
-        bulk.insert_frame(
-            conn,
-            item_allocations,
-            pl.DataFrame(
-                allocated,
-                schema={"settlement_id": pl.Int64, "item_id": pl.Int64, "amount_minor": pl.Int64},
-                orient="row",
-            ),
-        )
+    # COPY (PostgreSQL) or one driver executemany (SQLite) a table, and one UPDATE from
+    # arrays on PostgreSQL: an executemany through SQLAlchemy Core spent more time making
+    # its parameters than SQLite spent writing 200,000 rows.
+    bulk.insert_frame(
+        conn,
+        item_allocations,
+        pl.DataFrame(
+            allocated,
+            schema={"settlement_id": pl.Int64, "item_id": pl.Int64, "amount_minor": pl.Int64},
+            orient="row",
+        ),
+    )
+    if is_postgres(conn):
         conn.exec_driver_sql(
             "UPDATE open_items SET open_minor = open_items.open_minor + m.moved "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, moved) WHERE open_items.id = m.id",
             ([c[0] for c in changes], [c[1] for c in changes]),
         )
         return
-    conn.execute(
-        insert(item_allocations),
-        [{"settlement_id": a, "item_id": b, "amount_minor": c} for a, b, c in allocated],
-    )
-    i = item_table.c
-    conn.execute(
-        update(item_table)
-        .where(i.id == bindparam("item"))
-        .values(open_minor=i.open_minor + bindparam("moved")),
-        [{"item": item_id, "moved": amount} for item_id, amount in changes],
+    conn.exec_driver_sql(
+        "UPDATE open_items SET open_minor = open_minor + ? WHERE id = ?",
+        [(amount, item_id) for item_id, amount in changes],
     )
 
 
 def _insert_settlements(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert settlement rows and return their ids by idempotency key: on PostgreSQL the
-    ids are drawn from the sequence first and the rows copied in (``COPY``)."""
-    s = settlements.c
-    if not is_postgres(conn):
-        return {
-            str(k): int(i)
-            for k, i in conn.execute(insert(settlements).returning(s.idempotency_key, s.id), rows)
-        }
-    ids = [
-        int(r[0])
-        for r in conn.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('settlements', 'id')) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"n": len(rows)},
-        )
-    ]
+    """Insert settlement rows and return their ids by idempotency key. The ids are taken
+    first (PostgreSQL: from the sequence; SQLite: after the largest, the write transaction
+    being IMMEDIATE so no other writer interleaves) and the rows written in bulk."""
+    count = len(rows)
+    if is_postgres(conn):
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('settlements', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+        ]
+        days: list[Any] = [r["settled_on"] for r in rows]
+    else:
+        top = int(conn.execute(select(func.coalesce(func.max(settlements.c.id), 0))).scalar_one())
+        ids = list(range(top + 1, top + 1 + count))
+        days = [r["settled_on"].isoformat() for r in rows]  # SQLite keeps a Date as ISO text
     frame = pl.DataFrame(
         {
             "id": ids,
             "book_id": [r["book_id"] for r in rows],
-            "settled_on": [r["settled_on"] for r in rows],
+            "settled_on": days,
             "idempotency_key": [r["idempotency_key"] for r in rows],
             "fingerprint": [r["fingerprint"] for r in rows],
             "memo": [r["memo"] for r in rows],
@@ -507,7 +489,7 @@ def _insert_settlements(conn: Connection, rows: Sequence[dict[str, Any]]) -> dic
             "created_by": [r["created_by"] for r in rows],
             "created_at": [r["created_at"] for r in rows],
         },
-        schema_overrides={"id": pl.Int64, "book_id": pl.Int64, "settled_on": pl.Date},
+        schema_overrides={"id": pl.Int64, "book_id": pl.Int64},
     )
     bulk.insert_frame(conn, settlements, frame)
     return {str(r["idempotency_key"]): i for r, i in zip(rows, ids, strict=True)}
@@ -516,15 +498,10 @@ def _insert_settlements(conn: Connection, rows: Sequence[dict[str, Any]]) -> dic
 def _item_ids(conn: Connection, postings: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
     i = item_table.c
     entry_ids = sorted({entry_id for entry_id, _ in postings})
-    found: dict[tuple[int, int], int] = {}
-    for start in range(0, len(entry_ids), _IN_CHUNK):
-        rows = conn.execute(
-            select(i.id, i.entry_id, i.line_no).where(
-                i.entry_id.in_(entry_ids[start : start + _IN_CHUNK])
-            )
-        )
-        found.update({(int(e), int(n)): int(item_id) for item_id, e, n in rows})
-    return found
+    rows = conn.execute(
+        select(i.id, i.entry_id, i.line_no).where(bulk.among(conn, i.entry_id, entry_ids))
+    )
+    return {(int(e), int(n)): int(item_id) for item_id, e, n in rows}
 
 
 def settle_reversal(
@@ -896,33 +873,27 @@ class ItemFacts:
     open_minor: int
 
 
-_FACTS_BATCH = 10_000  # ids a statement: under both stores' parameter limits (32,766 and 65,535)
-
-
 def item_facts(conn: Connection, book_id: int, item_ids: Iterable[int]) -> dict[int, ItemFacts]:
     """The items of the book among ``item_ids`` (others are left out), with their control
-    account's code, read in batches so a run of 100,000 items stays a few statements."""
-    wanted = sorted(set(item_ids))
+    account's code, in one statement (``bulk.among``) however many."""
     i, a = item_table.c, accounts.c
-    found: dict[int, ItemFacts] = {}
-    for start in range(0, len(wanted), _FACTS_BATCH):
-        chunk = wanted[start : start + _FACTS_BATCH]
-        rows = conn.execute(
-            select(i.id, a.code, i.currency, i.item_date, i.due_date, i.doc_ref, i.open_minor)
-            .join(accounts, a.id == i.account_id)
-            .where(and_(i.id.in_(chunk), i.book_id == book_id))
+    rows = conn.execute(
+        select(i.id, a.code, i.currency, i.item_date, i.due_date, i.doc_ref, i.open_minor)
+        .join(accounts, a.id == i.account_id)
+        .where(and_(bulk.among(conn, i.id, sorted(set(item_ids))), i.book_id == book_id))
+    )
+    return {
+        int(r.id): ItemFacts(
+            int(r.id),
+            str(r.code),
+            str(r.currency),
+            _as_date(r.item_date),
+            _as_date(r.due_date),
+            str(r.doc_ref),
+            int(r.open_minor),
         )
-        for r in rows:
-            found[int(r.id)] = ItemFacts(
-                int(r.id),
-                str(r.code),
-                str(r.currency),
-                _as_date(r.item_date),
-                _as_date(r.due_date),
-                str(r.doc_ref),
-                int(r.open_minor),
-            )
-    return found
+        for r in rows
+    }
 
 
 def _as_date(value: Any) -> date:

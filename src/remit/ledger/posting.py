@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, text
 
-from remit import audit
+from remit import audit, bulk
 from remit.access.model import Actor, Permission, require
 from remit.db import is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -62,7 +62,6 @@ from remit.money import BALANCE_LIMIT_MINOR, CURRENCY_EXPONENTS, MAX_AMOUNT_MINO
 from remit.parties.service import party_ids_for, party_ids_with_role, party_roles_of
 from remit.text import DATE_MAX, DATE_MIN, date_problem, is_clean_line, text_problem
 
-KEY_LOOKUP_CHUNK = 500
 AUDIT_DETAIL_LIMIT = 10
 POSTING_COLUMNS = (
     "entry_id",
@@ -572,14 +571,12 @@ def _existing_keys(
     found: dict[str, tuple[int, str]] = {}
     je = journal_entries.c
     with _index_lookups(conn):
-        for start in range(0, len(unique), KEY_LOOKUP_CHUNK):
-            chunk = unique[start : start + KEY_LOOKUP_CHUNK]
-            rows = conn.execute(
-                select(je.idempotency_key, je.id, je.fingerprint).where(
-                    and_(je.book_id == book_id, je.idempotency_key.in_(chunk))
-                )
+        rows = conn.execute(
+            select(je.idempotency_key, je.id, je.fingerprint).where(
+                and_(je.book_id == book_id, bulk.among(conn, je.idempotency_key, unique))
             )
-            found.update({r.idempotency_key: (int(r.id), r.fingerprint) for r in rows})
+        )
+        found.update({r.idempotency_key: (int(r.id), r.fingerprint) for r in rows})
     return found
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -188,6 +189,9 @@ run_files = Table(
     Column("byte_count", Integer, nullable=False),
     Column("filename", String(120), nullable=False),
     Column("written_at", String(32)),  # when the outbox copy was written (the janitor's mark)
+    # The file's bytes as released, zlib-compressed and sealed by the vault (they carry
+    # account numbers); a download gives them back. None for files released before 0017.
+    Column("sealed", LargeBinary),
     UniqueConstraint("run_id", "method", "currency", name="uq_run_files_method"),
 )
 
