@@ -1,12 +1,12 @@
 """Never twice, with real processes (issue 10, point 9): two processes approving, or two
 releasing, the same run at the same moment cannot both succeed, on SQLite and PostgreSQL;
-a process that dies while releasing (its bank file written, its postings not yet recorded)
-leaves the run approved with nothing recorded, and the release done again writes the very
-same file, byte for byte: there is never a second, different file to reconcile.
+a process that dies while releasing (its bank file written and its entries posted, but not
+committed) leaves the run approved with nothing recorded, and the release done again writes
+the very same file, byte for byte: there is never a second, different file to reconcile.
 
-There is nothing for a janitor to undo: a release is one transaction (files recorded, items
-settled, entries posted, run moved) and the file's bytes are derived from the run, never
-stored, so what a dead process wrote and lost is exactly what the next release writes.
+There is nothing for a janitor to undo: a release is one transaction (files recorded and
+sealed, items settled, entries posted, run moved) and the file's bytes are derived from the
+run alone, so what a dead process wrote and lost is exactly what the next release writes.
 Each child is a fresh interpreter running this file as a script (``child`` below).
 """
 
@@ -208,11 +208,11 @@ def child() -> None:  # pragma: no cover - runs in the spawned interpreter
             out.write_bytes(data)
             return data
 
-        def die(*_args, **_kwargs):  # the process dies before its postings are recorded
+        def die(*_args, **_kwargs):  # the process dies before anything is committed
             os._exit(9)
 
         runs._write_file = keep_then_write
-        runs._post_release = die
+        runs._mark_released = die
     while time.time() < float(os.environ["RACE_START"]):
         time.sleep(0.005)
     try:

@@ -388,7 +388,9 @@ def settle_posted(
     book_id: int,
     posted: Sequence[tuple[int, int, date, list[tuple[int, int]]]],
 ) -> None:
-    """The settlements of new postings with ``settles=`` (entry, line, date, plan)."""
+    """The settlements of new postings with ``settles=`` (entry, line, date, plan). The new
+    items were inserted already open by what their settlement leaves (``posting._write``):
+    only the items they settle are updated here."""
     if not posted:
         return
     new_ids = _item_ids(conn, [(entry_id, line_no) for entry_id, line_no, _, _ in posted])
@@ -426,7 +428,7 @@ def settle_posted(
     ]
     moved: dict[int, int] = {}
     for _key, allocations in written:
-        for item_id, amount in allocations:
+        for item_id, amount in allocations[:-1]:  # the last is the new item's own
             moved[item_id] = moved.get(item_id, 0) + amount
     changes = sorted(moved.items())
     # COPY (PostgreSQL) or one driver executemany (SQLite) a table, and one UPDATE from

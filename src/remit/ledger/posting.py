@@ -654,11 +654,16 @@ def _write(
         _bulk_insert(conn, "postings", POSTING_COLUMNS, batch.postings)
         _bulk_insert(conn, "journal_entries", ENTRY_COLUMNS, entry_rows)
     if batch.items:
+        # A new item goes in already open by what its own settlement leaves (the amount
+        # less what it settles), not updated after: 100,000 fewer row updates in a run.
+        opened = [row[8] for row in batch.items]
+        for (_index, _line, at), plan in zip(batch.settling, batch.plans, strict=True):
+            opened[at] -= sum(amount for _, amount in plan)
         _bulk_insert(
             conn,
             "open_items",
             ITEM_COLUMNS,
-            [(book_id, *row, row[8], now) for row in batch.items],
+            [(book_id, *row, left, now) for row, left in zip(batch.items, opened, strict=True)],
         )
     if batch.plans:
         settle_posted(
