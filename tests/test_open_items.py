@@ -504,6 +504,8 @@ def test_items_frame_has_the_columns_a_payment_engine_reads(db, book, system, tw
             "due_date": pl.Date,
             "item_date": pl.Date,
             "doc_ref": pl.Utf8,
+            "cost_centre": pl.Utf8,
+            "source_type": pl.Utf8,
         }
     )
     assert empty.schema == frame.schema and empty.height == 0

@@ -335,3 +335,75 @@ def test_a_care_hold_keeps_the_provider_out_of_payment_runs_until_lifted(db, boo
         payables.lift_hold(conn, people["mona"], book, payees[0])
         again = runs.preview(conn, people["clerk"], book, PAY_DATE)[0]
     assert payees[0] in set(again.payments["party_id"])
+
+
+def _tagged_bill(key: str, amount: int, party: int, centre: str, source: str = "") -> EntryDraft:
+    return EntryDraft(
+        date(2026, 10, 31),
+        f"bill {key}",
+        key,
+        (
+            PostingDraft("5000", amount, "GBP"),
+            PostingDraft("2000", -amount, "GBP", party, doc_ref=f"SB-{key}", cost_centre=centre),
+        ),
+        source_type=source,
+        source_id=key if source else "",
+    )
+
+
+def test_a_run_pays_one_cost_centre_or_one_area_of_the_book_and_says_so(
+    db, book, system, payees, vault, people
+):
+    """Point 2's filters: the cost centre an item falls on (from its posting) and the area
+    of the book its entry came from (``care_run``; ``manual`` for entries by hand)."""
+    with db.write() as conn:
+        ledger.post_entries(
+            conn,
+            system,
+            book,
+            [
+                _tagged_bill("c1", 7_000, payees[0], "OLDER-PEOPLE", "care_run"),
+                _tagged_bill("c2", 3_000, payees[1], "LEARNING-DIS", "care_run"),
+            ],
+        )
+        centres, areas = runs.filter_choices(conn, people["clerk"], book)
+    assert (centres, areas) == (["LEARNING-DIS", "OLDER-PEOPLE"], ["care_run", "manual"])
+    with db.read() as conn:
+        found, _ = runs.preview(
+            conn, people["clerk"], book, PAY_DATE, cost_centres={"OLDER-PEOPLE"}
+        )
+    assert found.payments.select("party_id", "amount_minor").rows() == [(payees[0], 7_000)]
+    run = _prepare(db, people["clerk"], book, cost_centres={"OLDER-PEOPLE"})
+    assert (run.payment_count, run.total_minor, run.cost_centres) == (1, 7_000, ("OLDER-PEOPLE",))
+    # The manual area: the fixture's four bills posted by hand, none of the care run's.
+    by_hand = _prepare(db, people["clerk"], book, areas={"manual"})
+    assert (by_hand.item_count, by_hand.total_minor, by_hand.areas) == (4, 80_000, ("manual",))
+    care = _prepare(db, people["clerk"], book, areas={"care_run"})
+    assert (care.item_count, care.total_minor) == (1, 3_000)  # c1 is in the first run
+    with db.read() as conn:
+        shown = runs.get_run(conn, people["clerk"], book, care.id)
+    assert shown.areas == ("care_run",) and shown.cost_centres == ()
+
+
+def test_run_filters_and_item_cost_centres_are_bounded(db, book, system, payees, people):
+    for wanted, field in (
+        ({"cost_centres": {"A,B"}}, "cost_centre"),
+        ({"cost_centres": {"x" * 41}}, "cost_centre"),
+        ({"areas": {"care\x00run"}}, "area"),
+        ({"cost_centres": {f"c{n}" for n in range(51)}}, "cost_centre"),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            _prepare(db, people["clerk"], book, **wanted)
+        assert [p.field for p in caught.value.problems] == [field]
+    # A cost centre on an account with no items, or too long: refused, nothing posted.
+    for line, check in (
+        (PostingDraft("5000", 100, "GBP", cost_centre="HC"), "item_fields_not_allowed"),
+        (PostingDraft("2000", 100, "GBP", payees[0], cost_centre="x" * 41), "length"),
+    ):
+        draft = EntryDraft(
+            date(2026, 10, 31), "tagged", f"k-{check}", (line, PostingDraft("1000", -100, "GBP"))
+        )
+        with pytest.raises(ValidationFailed) as caught, db.write() as conn:
+            ledger.post_entries(conn, system, book, [draft])
+        assert caught.value.problems[0].field == "cost_centre"
+        assert caught.value.problems[0].check == check

@@ -215,3 +215,32 @@ def test_the_queue_offers_a_run_to_its_approvers_never_to_its_preparer(demo_db):
     assert "Payment runs waiting for your approval" not in clerk.get(f"/b/{VALLEY}/queue").text
     manager, _ = client_as(demo_db, f"demo-manager@{VALLEY}")
     assert f'href="/b/{VALLEY}/payments/runs/2"' in manager.get(f"/b/{VALLEY}/queue").text
+
+
+def test_a_run_for_one_cost_centre_from_the_preview_page(demo_db):
+    clerk, csrf = client_as(demo_db, "demo-clerk@riverside")
+    page = clerk.get("/b/riverside/payments").text
+    assert '<select id="cost_centre"' in page and ">OP-HOMECARE<" in page
+    day = "2026-12-31"
+    every = clerk.get("/b/riverside/payments/preview", params={"pay_date": day}).text
+    one = clerk.get(
+        "/b/riverside/payments/preview", params={"pay_date": day, "cost_centre": "OP-HOMECARE"}
+    ).text
+    assert "Only cost centre <strong>OP-HOMECARE</strong>" in one
+    count = re.compile(r"Prepare this run \(([\d,]+) payments\)")
+    assert 0 < int(count.search(one).group(1)) < int(count.search(every).group(1))
+    bad = clerk.get("/b/riverside/payments/preview", params={"pay_date": day, "cost_centre": "A,B"})
+    assert bad.status_code == 422 and "cost_centre" in bad.text
+    token = re.search(r'<input type="hidden" name="once" value="([^"]+)">', one).group(1)
+    made = clerk.post(
+        "/b/riverside/payments/runs",
+        data={
+            "csrf_token": csrf,
+            "once": token,
+            "pay_date": day,
+            "cost_centre": "OP-HOMECARE",
+        },
+        follow_redirects=True,
+    )
+    assert made.status_code == 200
+    assert "Prepared for" in made.text and "cost centre OP-HOMECARE" in made.text

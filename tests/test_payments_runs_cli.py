@@ -5,6 +5,7 @@ four eyes, a limit, release, a byte-identical download, settlement and a return.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 
@@ -216,3 +217,22 @@ def test_a_bank_date_after_today_and_a_made_up_reason_code_are_refused(demo):
                    "--on", "2099-01-01", user="demo-clerk@riverside")  # fmt: skip
     assert future.exit_code == 2 and "is after today" in said(future)
     assert shown(1, ["-b", "riverside"])["status"] == "released"  # nothing moved
+
+
+def test_a_run_for_one_cost_centre_from_the_command_line(demo):
+    riverside = ("--book", "riverside")
+    preview = remit("payments", "preview", *riverside, "--pay-date", "2026-12-31",
+                    "--cost-centre", "LD-SUPPORT", "--json")  # fmt: skip
+    assert preview.exit_code == 0, preview.output
+    done = remit("payments", "run", "prepare", *riverside, "--pay-date", "2026-12-31",
+                 "--cost-centre", "LD-SUPPORT", user="demo-clerk@riverside")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    run_id = int(re.search(r"prepared run (\d+)", said(done)).group(1))
+    shown = json.loads(remit("payments", "run", "show", str(run_id), *riverside, "--json").stdout)
+    assert shown["prepared_for"]["cost_centres"] == ["LD-SUPPORT"]
+    assert shown["payments"] == sum(t["payments"] for t in json.loads(preview.stdout)["totals"])
+    text = said(remit("payments", "run", "show", str(run_id), *riverside))
+    assert "prepared for: accounts 2000; cost centres LD-SUPPORT" in text
+    bad = remit("payments", "run", "prepare", *riverside, "--pay-date", "2026-12-31",
+                "--cost-centre", "A,B", user="demo-clerk@riverside")  # fmt: skip
+    assert bad.exit_code == 2 and "cost_centre" in said(bad)

@@ -464,6 +464,11 @@ def _activity(
             (PostingDraft("1000", opening, cur), PostingDraft("3000", -opening, cur)),
         )
     ]
+    # The budgets the providers' bills fall on: a council's care teams, a California
+    # agency's contracts (general APP, CalWORKs stages 2 and 3); a run may pay one.
+    centres = (
+        ("CAPP", "C2AP", "C3AP") if cur == "USD" else ("OP-HOMECARE", "LD-SUPPORT", "MH-COMMUNITY")
+    )
     for m in range(scale.months):
         first, last = _month(m)
         label = f"{first:%b %Y}"
@@ -479,6 +484,7 @@ def _activity(
                     amount,
                     cur,
                     pid,
+                    cost_centre=centres[pid % len(centres)],
                 )
             )
             if m < scale.months - 1:  # paid on the 10th of the next month
@@ -596,8 +602,10 @@ def _pair(
     party: int,
     debit_party: bool = False,
     credit_party: bool = False,
+    cost_centre: str = "",
 ) -> EntryDraft:
-    """A two-line entry; the party goes on whichever side is the control account."""
+    """A two-line entry; the party goes on whichever side is the control account (and the
+    cost centre, if any, on the credit's item)."""
     debit_is_control = debit_party or debit in ("1100", "1200")
     credit_is_control = credit_party or credit in ("2000", "2100")
     return EntryDraft(
@@ -606,6 +614,12 @@ def _pair(
         key,
         (
             PostingDraft(debit, amount, cur, party if debit_is_control else None),
-            PostingDraft(credit, -amount, cur, party if credit_is_control else None),
+            PostingDraft(
+                credit,
+                -amount,
+                cur,
+                party if credit_is_control else None,
+                cost_centre=cost_centre if credit_is_control else "",
+            ),
         ),
     )

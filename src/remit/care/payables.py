@@ -404,6 +404,10 @@ def post_payable(
             and_(care_adjustments.c.run_id == run_id, care_adjustments.c.status == "approved")
         )
     ).scalar_one()
+    # The payable falls on the run's cost centre when its visits have one service code (a
+    # payment run may pay one cost centre's bills); with several it has none ("").
+    services = [centre for centre, amount in by_centre.items() if amount]
+    payable_centre = services[0] if len(services) == 1 and services[0] != "None" else ""
     if adjustments:
         by_centre["adjustments"] = by_centre.get("adjustments", 0) + int(adjustments)
     total = sum(by_centre.values())
@@ -440,6 +444,7 @@ def post_payable(
                 memo=f"self-bill, care run {run_id}",
                 due_date=due_on,
                 doc_ref=_invoice_number(conn, book_id, run),
+                cost_centre=payable_centre[:40],
             )
         )
         result = ledger.post(

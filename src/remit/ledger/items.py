@@ -38,11 +38,12 @@ from remit.access.model import Actor, Permission, require
 from remit.db import insert_id, is_postgres
 from remit.errors import Conflict, NotFound, Problem, ValidationFailed
 from remit.ledger.model import OpenItem
-from remit.ledger.store import accounts, item_allocations, settlements
+from remit.ledger.store import accounts, item_allocations, journal_entries, settlements
 from remit.ledger.store import open_items as item_table
 from remit.text import DATE_MAX, DATE_MIN, is_clean_line
 
 MAX_DOC_REF = 100
+MAX_COST_CENTRE = 40
 MAX_SETTLEMENT_MEMO = 200
 MAX_SETTLEMENT_KEY = 200
 ITEM_COLUMNS = (
@@ -56,6 +57,7 @@ ITEM_COLUMNS = (
     "due_date",
     "doc_ref",
     "amount_minor",
+    "cost_centre",
     "open_minor",
     "created_at",
 )
@@ -68,6 +70,8 @@ FRAME_SCHEMA = {
     "due_date": pl.Date,
     "item_date": pl.Date,
     "doc_ref": pl.Utf8,
+    "cost_centre": pl.Utf8,
+    "source_type": pl.Utf8,
 }
 
 
@@ -177,10 +181,12 @@ def items_frame(
     conn: Connection, book_id: int, account_codes: Sequence[str], *, due_by: date
 ) -> pl.DataFrame:
     """The open items of these accounts due by a date, for a payment engine: one query
-    on the due-date index, straight into a frame (no objects per row)."""
+    on the due-date index, straight into a frame (no objects per row). ``source_type`` is
+    that of the item's entry: the area of the book it came from (``care_run``, ...)."""
     query = text(
         "SELECT i.id, i.party_id, a.code, i.currency, i.open_minor, i.due_date, i.item_date,"
-        " i.doc_ref FROM open_items i JOIN accounts a ON a.id = i.account_id"
+        " i.doc_ref, i.cost_centre, e.source_type FROM open_items i"
+        " JOIN accounts a ON a.id = i.account_id JOIN journal_entries e ON e.id = i.entry_id"
         " WHERE i.book_id = :book AND a.book_id = :book AND a.code IN :codes"
         " AND i.due_date <= :due AND i.open_minor <> 0 ORDER BY i.due_date, i.id"
     ).bindparams(bindparam("codes", expanding=True))
@@ -199,6 +205,31 @@ def items_frame(
     return frame.with_columns(
         pl.col("due_date").str.to_date("%Y-%m-%d"), pl.col("item_date").str.to_date("%Y-%m-%d")
     )
+
+
+def open_item_tags(
+    conn: Connection, book_id: int, account_codes: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The cost centres and entry source types among the open items of these accounts
+    (for a run's filters: what there is to choose from), each sorted, "" left out of the
+    cost centres and kept among the source types (entries posted by hand)."""
+    i, a, e = item_table.c, accounts.c, journal_entries.c
+    rows = conn.execute(
+        select(i.cost_centre, e.source_type)
+        .distinct()
+        .join(accounts, a.id == i.account_id)
+        .join(journal_entries, e.id == i.entry_id)
+        .where(
+            and_(
+                i.book_id == book_id,
+                a.code.in_(list(account_codes)),
+                i.open_minor != 0,
+            )
+        )
+    ).all()
+    centres = sorted({str(c) for c, _ in rows if c})
+    sources = sorted({str(s or "") for _, s in rows})
+    return centres, sources
 
 
 # ---------------------------------------------------------------- settling

@@ -56,7 +56,8 @@ class PostingDraft:
     A line on a control account becomes an open item: ``due_date`` (None: the entry date)
     and ``doc_ref`` (empty: the entry's ``source_type:source_id``, or its idempotency key)
     describe it, and ``settles`` names open items (ids) the new item settles, in that order,
-    each as far as it is still open, until the new item is used up.
+    each as far as it is still open, until the new item is used up. ``cost_centre`` tags the
+    item with the budget it falls on (a payment run may pay one cost centre's items).
     """
 
     account: str
@@ -67,6 +68,7 @@ class PostingDraft:
     due_date: date | None = None
     doc_ref: str = ""
     settles: tuple[int, ...] = ()
+    cost_centre: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from remit.events.service import BATCH_EVENT_LIMIT, emit, emit_many
 from remit.ledger.entryfile import parse_entry_file
 from remit.ledger.items import (
     ITEM_COLUMNS,
+    MAX_COST_CENTRE,
     MAX_DOC_REF,
     PendingSettle,
     default_doc_ref,
@@ -245,6 +246,7 @@ class _Batch:
                         or p.due_date is not None
                         or p.doc_ref != ""
                         or p.settles != ()
+                        or p.cost_centre != ""
                     )
                 )
             ):
@@ -257,12 +259,12 @@ class _Batch:
             )
             if account[1]:
                 # An item; the usual one (no open-item fields) is made here, the rest apart.
-                if p.due_date is None and not p.doc_ref and not p.settles:
+                if p.due_date is None and not p.doc_ref and not p.settles and not p.cost_centre:
                     ref = ref or default_doc_ref(
                         draft.source_type, draft.source_id, draft.idempotency_key
                     )
                     item = (account[0], party, currency, entry_id, line_no, stored_day)
-                    items.append((*item, stored_day, ref, amount))
+                    items.append((*item, stored_day, ref, amount, ""))
                 elif not self._add_item(
                     p,
                     draft,
@@ -330,7 +332,7 @@ def _item_row(
     as_text: bool,
 ) -> tuple[Any, ...] | None:
     """The open item of a posting to a control account (see ``_Batch.items``); None when
-    its due date or document reference is wrong."""
+    its due date, document reference or cost centre is wrong."""
     due = p.due_date
     doc_ref = p.doc_ref or default_doc_ref(
         draft.source_type, draft.source_id, draft.idempotency_key
@@ -342,6 +344,8 @@ def _item_row(
     else:
         stored_due = due.isoformat() if as_text else due
     if len(doc_ref) > MAX_DOC_REF or not is_clean_line(doc_ref):
+        return None
+    if p.cost_centre and (len(p.cost_centre) > MAX_COST_CENTRE or not is_clean_line(p.cost_centre)):
         return None
     if p.settles and not all(type(n) is int for n in p.settles):
         return None
@@ -355,6 +359,7 @@ def _item_row(
         stored_due,
         doc_ref,
         p.amount_minor,
+        p.cost_centre,
     )
 
 
@@ -452,14 +457,21 @@ def _check_drafts(
 def _item_field_problems(account: Any, posting: PostingDraft, where: str) -> list[Problem]:
     """What is wrong with a posting's open-item fields (only control accounts have items)."""
     if not account.is_control:
-        if posting.due_date is not None or posting.doc_ref or posting.settles:
+        if (
+            posting.due_date is not None
+            or posting.doc_ref
+            or posting.settles
+            or posting.cost_centre
+        ):
             return [
                 Problem(
                     "due_date"
                     if posting.due_date is not None
                     else "doc_ref"
                     if posting.doc_ref
-                    else "settles",
+                    else "settles"
+                    if posting.settles
+                    else "cost_centre",
                     f"account {account.code} is not a control account: it has no open items",
                     "item_fields_not_allowed",
                     source=where,
@@ -475,6 +487,10 @@ def _item_field_problems(account: Any, posting: PostingDraft, where: str) -> lis
             problems.append(bad)
     if bad := text_problem(posting.doc_ref, "doc_ref", max_chars=MAX_DOC_REF, source=where):
         problems.append(bad)
+    if bad := text_problem(
+        posting.cost_centre, "cost_centre", max_chars=MAX_COST_CENTRE, source=where
+    ):
+        problems.append(bad)
     if not all(type(n) is int for n in posting.settles):
         problems.append(
             Problem("settles", "names open items by their ids (integers)", "item_id", source=where)
@@ -488,7 +504,7 @@ def _pending_settles(
     """The new items that settle others, for ``items.plan_settles``."""
     pending = []
     for index, line_no, at in batch.settling:
-        account_id, party, currency, _entry, _line, _day, _due, _ref, amount = batch.items[at]
+        account_id, party, currency, _entry, _line, _day, _due, _ref, amount, _cc = batch.items[at]
         draft = drafts[index]
         pending.append(
             PendingSettle(
@@ -656,7 +672,7 @@ def _write(
     if batch.items:
         # A new item goes in already open by what its own settlement leaves (the amount
         # less what it settles), not updated after: 100,000 fewer row updates in a run.
-        opened = [row[8] for row in batch.items]
+        opened = [row[8] for row in batch.items]  # (..., amount, cost centre)
         for (_index, _line, at), plan in zip(batch.settling, batch.plans, strict=True):
             opened[at] -= sum(amount for _, amount in plan)
         _bulk_insert(

@@ -163,7 +163,7 @@ def fingerprint(draft: EntryDraft) -> str:
         draft.source_id,
         [
             [p.account, p.party_id, p.currency, p.amount_minor, p.memo]
-            if p.due_date is None and not p.doc_ref and not p.settles
+            if p.due_date is None and not p.doc_ref and not p.settles and not p.cost_centre
             else _posting_print(p)
             for p in draft.postings
         ],
@@ -175,9 +175,16 @@ def _posting_print(p: PostingDraft) -> list[object]:
     """What a posting says; its open-item fields only when set, so that the fingerprints
     of entries posted before open items existed stay as they were (replays still match)."""
     said: list[object] = [p.account, p.party_id, p.currency, p.amount_minor, p.memo]
-    if p.due_date is not None or p.doc_ref or p.settles:
+    if p.due_date is not None or p.doc_ref or p.settles or p.cost_centre:
         due = p.due_date.isoformat() if p.due_date is not None else None
-        said.append({"due_date": due, "doc_ref": p.doc_ref, "settles": list(p.settles)})
+        fields: dict[str, object] = {
+            "due_date": due,
+            "doc_ref": p.doc_ref,
+            "settles": list(p.settles),
+        }
+        if p.cost_centre:  # only when set: earlier fingerprints stay as they were
+            fields["cost_centre"] = p.cost_centre
+        said.append(fields)
     return said
 
 

@@ -173,6 +173,8 @@ open_items = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("open_minor", BigInteger, nullable=False),
     Column("created_at", String(32), nullable=False),
+    # The budget the item falls on, "" for none (migration 0018).
+    Column("cost_centre", String(40), nullable=False, server_default=""),
     UniqueConstraint("entry_id", "line_no", name="uq_open_items_posting"),
     CheckConstraint(
         "(amount_minor > 0 AND open_minor BETWEEN 0 AND amount_minor)"

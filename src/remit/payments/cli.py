@@ -340,6 +340,12 @@ def preview_command(
     pay_date: str = typer.Option(..., "--pay-date", help="YYYY-MM-DD: items due by then."),
     account: list[str] = typer.Option(["2000"], "--account", help="Payables control account."),
     method: list[str] = typer.Option([], "--method", help="nacha | bacs18 | pain.001 ..."),
+    cost_centre: list[str] = typer.Option(
+        [], "--cost-centre", help="Only items of these cost centres."
+    ),
+    area: list[str] = typer.Option(
+        [], "--area", help="Only items from these areas of the book (care_run, ...)."
+    ),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
@@ -351,7 +357,14 @@ def preview_command(
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.read() as conn:
         found, held = runs.preview(
-            conn, actor, book_id, day, accounts=account, methods=set(method) or None
+            conn,
+            actor,
+            book_id,
+            day,
+            accounts=account,
+            methods=set(method) or None,
+            cost_centres=set(cost_centre) or None,
+            areas=set(area) or None,
         )
         names = parties_service.party_names(conn, book_id, found.excluded["party_id"].to_list())
         locale = locale_of(str(ledger_service.get_book(conn, book_id)["base_currency"]))

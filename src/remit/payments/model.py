@@ -212,6 +212,11 @@ class PaymentRun:
     note: str
     version: int
     cancel_reason: str = ""
+    # What the run was prepared for (empty: every method, cost centre, area).
+    accounts: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    cost_centres: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
 
     @property
     def needs_second(self) -> bool:
@@ -358,3 +363,32 @@ class Outstanding:
     since: date
     status: str
     detail: str
+
+
+# The areas of a book a payable comes from, by the source type of its entry: a run may pay
+# one area's items only (issue 10, point 2). An entry posted by hand has no source type; its
+# area is ``manual``. A source type not named here is shown as it is.
+MANUAL_AREA = "manual"
+AREA_LABELS: Mapping[str, str] = {
+    "care_run": "Care self-bills",
+    MANUAL_AREA: "Entries by hand",
+    "manual_payment": "Manual payments",
+}
+
+
+def area_of(source_type: str) -> str:
+    """The area of an entry's source type.
+
+    >>> area_of(""), area_of("care_run")
+    ('manual', 'care_run')
+    """
+    return source_type or MANUAL_AREA
+
+
+def area_label(area: str) -> str:
+    """How an area is named on a page.
+
+    >>> area_label("care_run"), area_label("childcare_month")
+    ('Care self-bills', 'childcare_month')
+    """
+    return AREA_LABELS.get(area, area)

@@ -23,7 +23,7 @@ from remit.ledger import items as open_items
 from remit.ledger import service as ledger
 from remit.parties import service as parties
 from remit.payments import blocks, cheques
-from remit.payments.model import CHEQUE
+from remit.payments.model import CHEQUE, MANUAL_AREA
 from remit.payments.selection import Selection, select_payments
 
 BANK_CHANGE_DAYS = 30
@@ -38,12 +38,16 @@ def preview_run(
     accounts: Sequence[str] = ("2000",),
     methods: set[str] | None = None,
     party_ids: set[int] | None = None,
+    cost_centres: set[str] | None = None,
+    areas: set[str] | None = None,
     bank_change_days: int = BANK_CHANGE_DAYS,
     skip_item_ids: Collection[int] = (),
 ) -> Selection:
     """What a run paying on ``pay_date`` would pay from the control accounts ``accounts``,
     and every item it would leave out with the reason. ``skip_item_ids`` (the items another
-    run holds) are not due for this run: left out before payments are netted."""
+    run holds) are not due for this run: left out before payments are netted. The
+    filters (``methods``, ``party_ids``, ``cost_centres``, ``areas``: the source type of the
+    items' entries, e.g. ``care_run``) are None for every one."""
     require(actor, book_id, Permission.LEDGER_READ)
     require(actor, book_id, Permission.PARTY_READ)
     chart = {a.code: a for a in ledger.list_accounts(conn, book_id)}
@@ -55,6 +59,13 @@ def preview_run(
     if problems:
         raise ValidationFailed(problems)
     items = open_items.items_frame(conn, book_id, list(accounts), due_by=pay_date)
+    if areas is not None:
+        items = items.with_columns(
+            pl.when(pl.col("source_type") == "")
+            .then(pl.lit(MANUAL_AREA))
+            .otherwise(pl.col("source_type"))
+            .alias("source_type")
+        )
     if skip_item_ids:
         items = items.filter(~pl.col("item_id").is_in(list(skip_item_ids)))
     payees = items["party_id"].unique().to_list()
@@ -69,6 +80,8 @@ def preview_run(
         bank_change_days=bank_change_days,
         methods=methods,
         party_ids=party_ids,
+        cost_centres=cost_centres,
+        areas=areas,
     )
     if not unaddressed:
         return chosen

@@ -22,7 +22,7 @@ from remit.errors import Problem, ValidationFailed
 from remit.formats import offline
 from remit.parties import service as parties
 from remit.payments import remittance, remittance_mail, runs, search
-from remit.payments.model import CHEQUE, PaymentRun, RunPayment, RunStatus
+from remit.payments.model import AREA_LABELS, CHEQUE, PaymentRun, RunPayment, RunStatus
 from remit.web import forms
 from remit.web.api import IDEMPOTENT, MAX_LIMIT, PROBLEMS, ApiCtx, ApiNeed, MoneyOut, idempotent
 from remit.web.deps import Ctx, Id, Need, field_errors
@@ -53,6 +53,7 @@ def _runs_page(
 ) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = runs.list_runs(conn, ctx.actor, ctx.book_id, limit=100)
+        centres, areas = runs.filter_choices(conn, ctx.actor, ctx.book_id)
     return ctx.page(
         "payments/runs.html",
         status,
@@ -61,8 +62,25 @@ def _runs_page(
         errors=errors or {},
         values=values,
         methods=METHODS,
+        cost_centres=[(c, c) for c in centres],
+        areas=[(a, AREA_LABELS.get(a, a)) for a in areas],
         lead=lead,
     )
+
+
+def _filters(method: str, cost_centre: str, area: str) -> dict[str, Any]:
+    """A page's run filters as the services take them (one value each, "" for every)."""
+    if method and method not in METHODS:
+        raise ValidationFailed([Problem("method", f"one of {', '.join(METHODS)}", "method")])
+    filters = {
+        "methods": {method} if method else None,
+        "cost_centres": {cost_centre} if cost_centre else None,
+        "areas": {area} if area else None,
+    }
+    problems = runs.filter_problems(filters["cost_centres"], filters["areas"])
+    if problems:
+        raise ValidationFailed(problems)
+    return filters
 
 
 @router.get("/payments", response_class=HTMLResponse)
@@ -71,16 +89,15 @@ def runs_page(ctx: Read) -> HTMLResponse:
 
 
 @router.get("/payments/preview", response_class=HTMLResponse)
-def preview_page(ctx: Read, pay_date: str = "", method: str = "") -> HTMLResponse:
+def preview_page(
+    ctx: Read, pay_date: str = "", method: str = "", cost_centre: str = "", area: str = ""
+) -> HTMLResponse:
     """What a run on the pay date would pay, and each item it leaves out with the reason."""
     try:
         day = _day(pay_date, "pay_date")
-        if method and method not in METHODS:
-            raise ValidationFailed([Problem("method", f"one of {', '.join(METHODS)}", "method")])
+        filters = _filters(method, cost_centre[:100], area[:100])
         with ctx.db.read() as conn:
-            found, held = runs.preview(
-                conn, ctx.actor, ctx.book_id, day, methods={method} if method else None
-            )
+            found, held = runs.preview(conn, ctx.actor, ctx.book_id, day, **filters)
             ids = found.excluded["party_id"].to_list() + found.payments["party_id"].to_list()
             names = parties.party_names(conn, ctx.book_id, ids)
     except ValidationFailed as exc:
@@ -91,12 +108,17 @@ def preview_page(ctx: Read, pay_date: str = "", method: str = "") -> HTMLRespons
             "Nothing was previewed.",
             pay_date=pay_date[:20],
             method=method[:20],
+            cost_centre=cost_centre[:40],
+            area=area[:40],
         )
     return ctx.page(
         "payments/preview.html",
         nav="payments",
         pay_date=day,
         method=method,
+        cost_centre=cost_centre,
+        area=area,
+        area_label=AREA_LABELS.get(area, area),
         totals=found.totals.to_dicts(),
         payments=found.payments.head(PAGE).to_dicts(),
         payment_count=found.payments.height,
@@ -114,27 +136,30 @@ def run_prepare(
     ctx: Prepare,
     pay_date: Annotated[str, Form(max_length=20)] = "",
     method: Annotated[str, Form(max_length=20)] = "",
+    cost_centre: Annotated[str, Form(max_length=40)] = "",
+    area: Annotated[str, Form(max_length=40)] = "",
     note: Annotated[str, Form(max_length=500)] = "",
     once: forms.Once = "",
 ) -> Response:
     try:
         day = _day(pay_date, "pay_date")
-        if method and method not in METHODS:
-            raise ValidationFailed([Problem("method", f"one of {', '.join(METHODS)}", "method")])
+        filters = _filters(method, cost_centre, area)
         with ctx.db.write() as conn:
             forms.replay_if_spent(conn, ctx, once, "payments.prepare")
-            done = runs.prepare_run(
-                conn,
-                ctx.actor,
-                ctx.book_id,
-                day,
-                methods={method} if method else None,
-                note=note,
-            )
+            done = runs.prepare_run(conn, ctx.actor, ctx.book_id, day, **filters, note=note)
             target = f"/b/{ctx.code}/payments/runs/{done.run.id}"
             forms.spend(conn, ctx, once, "payments.prepare", target)
     except ValidationFailed as exc:
-        return _runs_page(ctx, field_errors(exc), 422, pay_date=pay_date, method=method, note=note)
+        return _runs_page(
+            ctx,
+            field_errors(exc),
+            422,
+            pay_date=pay_date,
+            method=method,
+            cost_centre=cost_centre,
+            area=area,
+            note=note,
+        )
     return RedirectResponse(target, status_code=303)
 
 
@@ -385,6 +410,8 @@ class RunOut(BaseModel):
     second_approved_by: str | None
     released_by: str | None
     needs_second_approver: bool
+    cost_centres: list[str] = Field(description="Prepared for these only; empty: every one")
+    areas: list[str] = Field(description="Prepared for these areas only; empty: every one")
 
 
 class PaymentOut(BaseModel):
@@ -410,6 +437,8 @@ class PrepareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pay_date: date
     methods: list[str] = Field(default_factory=list, max_length=5)
+    cost_centres: list[str] = Field(default_factory=list, max_length=50)
+    areas: list[str] = Field(default_factory=list, max_length=50)
     note: str = Field(default="", max_length=500)
 
 
@@ -450,6 +479,8 @@ def _run_out(run: PaymentRun) -> dict[str, Any]:
         "second_approved_by": run.second_approved_by,
         "released_by": run.released_by,
         "needs_second_approver": run.needs_second,
+        "cost_centres": list(run.cost_centres),
+        "areas": list(run.areas),
     }
 
 
@@ -518,6 +549,8 @@ def api_prepare(ctx: ApiPrepare, body: PrepareIn) -> Response:
             ctx.book_id,
             body.pay_date,
             methods=set(body.methods) or None,
+            cost_centres=set(body.cost_centres) or None,
+            areas=set(body.areas) or None,
             note=body.note,
         )
         return 201, _run_out(done.run)

@@ -46,6 +46,7 @@ from remit.formats.payfile import FilePayment, FileStamp, RemittanceLine
 from remit.ledger import items as open_items
 from remit.ledger import posting
 from remit.ledger import service as ledger
+from remit.ledger.items import MAX_COST_CENTRE
 from remit.ledger.model import EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.payments import cheques, house
@@ -59,6 +60,7 @@ from remit.payments.model import (
     RunPayment,
     RunStatus,
     approval_limit,
+    area_of,
 )
 from remit.payments.preview import BANK_CHANGE_DAYS, preview_run
 from remit.payments.store import (
@@ -84,6 +86,7 @@ _MODIFIERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # a code typed by a person is held to it; a bank's file gives its own (``typed=False``).
 RETURN_CODE = re.compile(r"R(0[1-9]|[1-7]\d|8[0-5])|[0-9A-Z]|[A-Z0-9]{4}")
 _BATCH = 500
+MAX_FILTER_VALUES = 50
 # zlib level of a sealed bank file: NACHA and pain.001 text shrinks ~10x at level 1 in a
 # fraction of the time level 6 takes, and the file is sealed once per release.
 _SEAL_LEVEL = 1
@@ -139,7 +142,15 @@ def _run(row: Any) -> PaymentRun:
         note=str(row.note or ""),
         version=int(row.version),
         cancel_reason=str(row.cancel_reason or ""),
+        accounts=_listed(row.accounts),
+        methods=_listed(row.methods),
+        cost_centres=_listed(row.cost_centres),
+        areas=_listed(row.areas),
     )
+
+
+def _listed(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in str(value or "").split(",") if v)
 
 
 def _day(value: Any) -> date:
@@ -360,6 +371,36 @@ def limit_of(conn: Connection, actor: Actor, book_id: int) -> int | None:
 # ---------------------------------------------------------------- prepare
 
 
+def filter_choices(
+    conn: Connection, actor: Actor, book_id: int, accounts: Sequence[str] = ("2000",)
+) -> tuple[list[str], list[str]]:
+    """The cost centres and areas (``area_of`` the entries' source types) among the open
+    payable items of ``accounts``: what a run's filters may choose from."""
+    require(actor, book_id, Permission.PAYMENT_READ)
+    centres, sources = open_items.open_item_tags(conn, book_id, accounts)
+    return centres, sorted({area_of(s) for s in sources})
+
+
+def filter_problems(cost_centres: set[str] | None, areas: set[str] | None) -> list[Problem]:
+    """Cost centres and areas a run may be prepared for: at most 50 each, each a clean line
+    of at most 40 characters without a comma (the run lists them comma-separated)."""
+    problems: list[Problem] = []
+    for field, wanted in (("cost_centre", cost_centres), ("area", areas)):
+        values = sorted(wanted or ())
+        if len(values) > MAX_FILTER_VALUES:
+            problems.append(
+                Problem(field, f"at most {MAX_FILTER_VALUES} values", "too_many_values")
+            )
+            continue
+        for value in values:
+            bad = text_problem(value, field, max_chars=MAX_COST_CENTRE)
+            if bad is None and ("," in value or not value.strip()):
+                bad = Problem(field, f"{value!r}: not a name (empty, or a comma)", "text")
+            if bad is not None:
+                problems.append(bad)
+    return problems
+
+
 def _note_problems(note: str) -> list[Problem]:
     found = text_problem(note, "note", max_chars=NOTE_MAX)
     return [found] if found is not None else []
@@ -384,6 +425,8 @@ def preview(
     accounts: Sequence[str] = ("2000",),
     methods: set[str] | None = None,
     party_ids: set[int] | None = None,
+    cost_centres: set[str] | None = None,
+    areas: set[str] | None = None,
 ) -> tuple[Any, int]:
     """What ``prepare_run`` would take now: the preview less the items other runs hold,
     and how many of those wait in runs not yet released."""
@@ -398,6 +441,8 @@ def preview(
         accounts=accounts,
         methods=methods,
         party_ids=party_ids,
+        cost_centres=cost_centres,
+        areas=areas,
         skip_item_ids=held,
     )
     return found, len(waiting)
@@ -412,13 +457,15 @@ def prepare_run(
     accounts_codes: Sequence[str] = ("2000",),
     methods: set[str] | None = None,
     party_ids: set[int] | None = None,
+    cost_centres: set[str] | None = None,
+    areas: set[str] | None = None,
     bank_change_days: int = BANK_CHANGE_DAYS,
     note: str = "",
 ) -> Prepared:
     """Prepare a run paying on ``pay_date``: the preview's payments, less the items another
     run holds, stored with their items and held. Refused when it would pay nothing."""
     require(actor, book_id, Permission.PAYMENT_PREPARE)
-    problems = _note_problems(note)
+    problems = _note_problems(note) + filter_problems(cost_centres, areas)
     if problems:
         raise ValidationFailed(problems)
     held = held_item_ids(conn, book_id)
@@ -430,6 +477,8 @@ def prepare_run(
         accounts=accounts_codes,
         methods=methods,
         party_ids=party_ids,
+        cost_centres=cost_centres,
+        areas=areas,
         bank_change_days=bank_change_days,
         skip_item_ids=held,
     )
@@ -457,6 +506,8 @@ def prepare_run(
                 item_count=int(payments["item_count"].sum()),
                 accounts=",".join(accounts_codes),
                 methods=",".join(sorted(methods or ())),
+                cost_centres=",".join(sorted(cost_centres or ())),
+                areas=",".join(sorted(areas or ())),
                 prepared_by=actor.username,
                 prepared_at=now,
                 note=note,

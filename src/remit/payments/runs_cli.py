@@ -87,6 +87,17 @@ def _run_json(run: PaymentRun) -> dict[str, Any]:
         "second_approved_by": run.second_approved_by,
         "released_by": run.released_by,
         "needs_second_approver": run.needs_second,
+        "prepared_for": prepared_for(run),
+    }
+
+
+def prepared_for(run: PaymentRun) -> dict[str, list[str]]:
+    """The filters a run was prepared with (an empty list: every one)."""
+    return {
+        "accounts": list(run.accounts),
+        "methods": list(run.methods),
+        "cost_centres": list(run.cost_centres),
+        "areas": list(run.areas),
     }
 
 
@@ -97,6 +108,12 @@ def prepare_command(
     account: list[str] = typer.Option(["2000"], "--account", help="Payables control account."),
     method: list[str] = typer.Option([], "--method", help="nacha | bacs18 | pain.001 ..."),
     provider: list[str] = typer.Option([], "--provider", help="Only these parties (refs)."),
+    cost_centre: list[str] = typer.Option(
+        [], "--cost-centre", help="Only items of these cost centres."
+    ),
+    area: list[str] = typer.Option(
+        [], "--area", help="Only items from these areas of the book (care_run, ...)."
+    ),
     note: str = typer.Option("", "--note", help="Why this run (up to 500 characters)."),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
@@ -119,6 +136,8 @@ def prepare_command(
             accounts_codes=account,
             methods=set(method) or None,
             party_ids=party_ids,
+            cost_centres=set(cost_centre) or None,
+            areas=set(area) or None,
             note=note,
         )
         locale = _locale(conn, book_id)
@@ -186,6 +205,8 @@ def show_command(
         return
     _say(_summary(run, locale))
     _say(f"  prepared by {run.prepared_by}; approved by {run.approved_by or '-'}")
+    filters = [f"{k.replace('_', ' ')} {', '.join(v)}" for k, v in prepared_for(run).items() if v]
+    _say(f"  prepared for: {'; '.join(filters)}")
     if run.second_approved_by:
         _say(f"  second approval by {run.second_approved_by}")
     if run.released_by:

@@ -5,7 +5,9 @@ Inputs (the frames' columns are in ``ITEM_SCHEMA``, ``BANK_SCHEMA``, ``BLOCK_SCH
 
 - *items*: open items of the payables account(s); ``open_minor`` is signed, and on a
   payables account NEGATIVE means we owe the party. An item is in scope when its due date is
-  on or before the pay date (and it passes the ``party_ids`` and ``methods`` filters).
+  on or before the pay date (and it passes the ``party_ids`` and ``methods`` filters, and
+  the ``cost_centres`` and ``areas`` filters on its ``cost_centre`` and ``source_type``
+  columns, which the frame needs only when they are used).
 - *banks*: per party, its bank account (``bank_account_id``, ``scheme``: ``nacha``,
   ``bacs18``, ``pain.001`` or ``cheque``), whether it is ``valid``, when it was activated
   (``last_change_at``) and whether a change is ``pending_change``. ``currency`` is the
@@ -174,6 +176,8 @@ def select_payments(
     bank_change_days: int = 30,
     methods: set[str] | None = None,
     party_ids: set[int] | None = None,
+    cost_centres: set[str] | None = None,
+    areas: set[str] | None = None,
 ) -> Selection:
     """The payments of a run paying on ``pay_date``, its exclusions and totals."""
     _require(items, {k: v for k, v in ITEM_SCHEMA.items() if k != "item_date"}, "items")
@@ -184,6 +188,10 @@ def select_payments(
     )
     if party_ids is not None:
         due = due.filter(pl.col("party_id").is_in(sorted(party_ids)))
+    for column, wanted in (("cost_centre", cost_centres), ("source_type", areas)):
+        if wanted is not None:
+            _require(items, {column: pl.Utf8()}, "items")
+            due = due.filter(pl.col(column).is_in(sorted(wanted)))
     on_item, on_party = _blocks(blocks)
     # One bank row per item: a usable one in the item's currency first, then by id.
     usable_first = (

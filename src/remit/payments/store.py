@@ -92,6 +92,9 @@ payment_runs = Table(
     Column("item_count", Integer, nullable=False),
     Column("accounts", String(200), nullable=False),  # comma-separated control accounts
     Column("methods", String(200), nullable=False, default=""),  # empty: every method
+    # Comma-separated; empty: every one (migration 0018).
+    Column("cost_centres", Text, nullable=False, server_default=""),
+    Column("areas", Text, nullable=False, server_default=""),
     Column("prepared_by", String(100), nullable=False),
     Column("prepared_at", String(32), nullable=False),
     Column("approved_by", String(100)),

@@ -18,7 +18,7 @@ from remit import __version__
 from remit.calendar import book_locale, local_date, locale_of
 from remit.care.reports import hours_text
 from remit.money import CURRENCY_EXPONENTS, Money, format_money
-from remit.payments.model import method_label
+from remit.payments.model import area_label, method_label
 from remit.web.forms import once_token
 
 SRC = Path(__file__).resolve().parent.parent
@@ -153,5 +153,6 @@ def make_templates() -> Jinja2Templates:
         when=when_text,
         zip=zip,
         method=method_label,
+        area=area_label,
     )
     return templates
