@@ -515,7 +515,7 @@ def prepare_run(
             )
         ),
     )
-    _store_payments(conn, book_id, run_id, payments)
+    _store_payments(conn, book_id, run_id, payments, chosen.included)
     run = _run(_run_row(conn, book_id, run_id))
     audit.record(
         conn,
@@ -538,49 +538,48 @@ def prepare_run(
     return Prepared(run, chosen.excluded, len(held))
 
 
-def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.DataFrame) -> None:
-    """The payments, then their items and the items' holds, in bulk."""
-    rows = [
-        {
-            "run_id": run_id,
-            "book_id": book_id,
-            "payment_key": key,
-            "party_id": party,
-            "currency": currency,
-            "bank_account_id": account,
-            "method": method,
-            "amount_minor": amount,
-            "status": PaymentStatus.IN_RUN.value,
-            "reference": f"R{run_id}-{n:06d}",
-            "return_code": "",
-            "return_detail": "",
-        }
-        for n, (key, party, currency, account, method, amount) in enumerate(
-            payments.select(
-                "payment_key", "party_id", "currency", "bank_account_id", "method", "amount_minor"
-            ).iter_rows(),
-            start=1,
-        )
-    ]
-    _insert_rows(conn, run_payments, rows)
+def _store_payments(
+    conn: Connection, book_id: int, run_id: int, payments: pl.DataFrame, included: pl.DataFrame
+) -> None:
+    """The payments, then their items (with the open amount and reference the selection
+    read, ``included``) and the items' holds, in bulk, from frames."""
+    stored = payments.select(
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(book_id).alias("book_id"),
+        "payment_key",
+        "party_id",
+        "currency",
+        "bank_account_id",
+        "method",
+        "amount_minor",
+        pl.lit(PaymentStatus.IN_RUN.value).alias("status"),
+        pl.format(
+            "R{}-{}", pl.lit(run_id), pl.int_range(1, pl.len() + 1).cast(pl.Utf8).str.zfill(6)
+        ).alias("reference"),
+        pl.lit("").alias("return_code"),
+        pl.lit("").alias("return_detail"),
+    )
+    bulk.insert_frame(conn, run_payments, stored)
     rp = run_payments.c
-    ids = dict(conn.execute(select(rp.payment_key, rp.id).where(rp.run_id == run_id)).all())
-    exploded = payments.select("payment_key", "item_ids").explode("item_ids")
-    item_ids = exploded["item_ids"].to_list()
-    opens = _open_of(conn, book_id, item_ids)
-    item_rows = [
-        {
-            "run_id": run_id,
-            "item_id": item,
-            "payment_id": ids[key],
-            "open_minor": opens[item][0],
-            "doc_ref": opens[item][1],
-        }
-        for key, item in exploded.iter_rows()
-    ]
-    _insert_rows(conn, run_items, item_rows)
+    ids = pl.DataFrame(
+        conn.execute(select(rp.payment_key, rp.id).where(rp.run_id == run_id)).all(),
+        schema={"payment_key": pl.Utf8, "payment_id": pl.Int64},
+        orient="row",
+    )
+    items = (
+        included.join(ids, on="payment_key", how="left")
+        .select(
+            pl.lit(run_id).alias("run_id"),
+            "item_id",
+            "payment_id",
+            "open_minor",
+            "doc_ref",
+        )
+        .sort("item_id")
+    )
+    bulk.insert_frame(conn, run_items, items)
     try:
-        _insert_rows(conn, held_items, [{"item_id": i, "run_id": run_id} for i in item_ids])
+        bulk.insert_frame(conn, held_items, items.select("item_id", "run_id"))
     except Exception as exc:  # the item's primary key: another run took it meanwhile
         if "held_items" in str(exc) or "UNIQUE" in str(exc).upper() or "duplicate" in str(exc):
             raise Conflict(
@@ -589,17 +588,9 @@ def _store_payments(conn: Connection, book_id: int, run_id: int, payments: pl.Da
         raise
 
 
-def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert a run's rows in bulk (``COPY`` on PostgreSQL, where an executemany is a round
-    trip a row: 100,000 payments took 7 s; one driver executemany on SQLite, where Core's
-    executemany spent longer making parameters than SQLite spent writing)."""
-    if rows:
-        bulk.insert_frame(conn, table, pl.DataFrame(rows, infer_schema_length=None))
-
-
-def _open_of(conn: Connection, book_id: int, item_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-    facts = open_items.item_facts(conn, book_id, item_ids)
-    return {i: (f.open_minor, f.doc_ref) for i, f in facts.items()}
+def _sequence() -> pl.Expr:
+    """1, 2, 3... down a frame, as text."""
+    return pl.int_range(1, pl.len() + 1).cast(pl.Utf8)
 
 
 # ---------------------------------------------------------------- transitions

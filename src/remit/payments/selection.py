@@ -89,7 +89,7 @@ PAYMENT_KEY = ("party_id", "currency", "bank_account_id", "method")
 @dataclass(frozen=True, slots=True)
 class Selection:
     """What a run would pay: ``payments`` (one row per payment, its ``item_ids``),
-    ``included`` (item_id, payment_key), ``excluded`` (item_id, party_id, currency,
+    ``included`` (item_id, payment_key, open_minor, doc_ref), ``excluded`` (item_id, party_id, currency,
     open_minor, reason) and ``totals`` (method, currency, payments, amount_minor)."""
 
     payments: pl.DataFrame
@@ -199,7 +199,7 @@ def select_payments(
         & (pl.col("bank_currency").is_null() | (pl.col("bank_currency") == pl.col("currency")))
     ).fill_null(value=False)
     frame = (
-        due.select("item_id", "party_id", "currency", "open_minor", "due_date")
+        due.select("item_id", "party_id", "currency", "open_minor", "due_date", "doc_ref")
         .join(_banks(banks), on="party_id", how="left")
         .sort(["item_id", usable_first, "bank_account_id"], descending=[False, True, False])
         .unique(subset="item_id", keep="first", maintain_order=True)
@@ -252,5 +252,5 @@ def _result(frame: pl.DataFrame) -> Selection:
         .select("item_id", "party_id", "currency", "open_minor", "reason")
         .sort("item_id")
     )
-    included = paid.select("item_id", "payment_key").sort("item_id")
+    included = paid.select("item_id", "payment_key", "open_minor", "doc_ref").sort("item_id")
     return Selection(payments, included, excluded, totals)
