@@ -89,8 +89,9 @@ PAYMENT_KEY = ("party_id", "currency", "bank_account_id", "method")
 @dataclass(frozen=True, slots=True)
 class Selection:
     """What a run would pay: ``payments`` (one row per payment, its ``item_ids``),
-    ``included`` (item_id, payment_key, open_minor, doc_ref), ``excluded`` (item_id, party_id, currency,
-    open_minor, reason) and ``totals`` (method, currency, payments, amount_minor)."""
+    ``included`` (item_id, payment_key, open_minor, doc_ref), ``excluded`` (item_id,
+    party_id, currency, open_minor, reason) and ``totals`` (method, currency, payments,
+    amount_minor)."""
 
     payments: pl.DataFrame
     included: pl.DataFrame
