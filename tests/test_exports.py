@@ -67,6 +67,7 @@ EXCHANGE_COMMANDS = {  # docs/formats: read and written exactly as the data is
     ("ledger", "post"),
     ("payments", "file"),  # docs/formats/payments.md: the bank file and the remittance CSV
     ("payments", "run", "cheques"),  # the positive-pay file, for the bank
+    ("childcare", "calculate"),  # docs/formats/childcare.md: payments.csv and summary.json
 }
 
 

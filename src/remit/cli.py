@@ -14,6 +14,7 @@ from remit.access.cli import token_app
 from remit.access.model import Role
 from remit.access.service import add_user
 from remit.care.cli import care_app
+from remit.childcare.cli import childcare_app
 from remit.cliutil import (
     AS_OPTION,
     BOOK_OPTION,
@@ -46,6 +47,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(care_app, name="care")
+app.add_typer(childcare_app, name="childcare")
 app.add_typer(token_app, name="token")
 app.add_typer(payments_app, name="payments")
 app.command("check")(check_command)

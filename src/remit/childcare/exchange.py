@@ -1,0 +1,566 @@
+"""The child care exchange files (docs/formats/childcare.md): certs.csv, attendance.csv,
+ceilings.csv, families.csv, providers.csv and policy.toml read into the calculation's
+values, every problem named by file, physical line (the header is line 1) and column, and
+nothing returned while any problem is left; payments.csv and summary.json written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from remit.childcare.model import (
+    WEEKDAYS,
+    Absence,
+    AgeBand,
+    Attendance,
+    Basis,
+    Ceiling,
+    CertificateVersion,
+    Facility,
+    Family,
+    PaymentRow,
+    Policy,
+    Provider,
+    ProviderType,
+    RateCategory,
+    TimeBasis,
+)
+from remit.errors import Problem, ValidationFailed
+from remit.money import MAX_AMOUNT_MINOR
+from remit.text import is_clean_line
+
+CEILINGS = (
+    "effective_from",
+    "county",
+    "facility",
+    "age_band",
+    "rate_category",
+    "time_basis",
+    "amount",
+)
+PROVIDERS = ("provider_id", "provider_type", "county", "file_complete", "closure_policy")
+FAMILIES = (
+    "family_id",
+    "family_size",
+    "monthly_income_minor",
+    "family_fee_minor",
+    "fee_collected_by",
+)
+CERTIFICATES = (
+    "certificate_id",
+    "version_from",
+    "child_id",
+    "family_id",
+    "provider_id",
+    "child_birth_date",
+    "start_date",
+    "end_date",
+    "schedule",
+    "rate_category",
+    "time_basis",
+    "evening_weekend_share",
+    "exceptional_needs",
+    "severely_disabled",
+    "provider_rate",
+)
+ATTENDANCE = (
+    "certificate_id",
+    "date",
+    "time_in",
+    "time_out",
+    "absence",
+    "parent_signed",
+    "provider_signed",
+    "received",
+)
+PAYMENTS = (
+    "certificate_id",
+    "version_from",
+    "child_id",
+    "provider_id",
+    "month",
+    "status",
+    "reasons",
+    "basis",
+    "units",
+    "ceiling_minor",
+    "factor",
+    "rate_applied_minor",
+    "gross_minor",
+    "family_fee_minor",
+    "net_minor",
+    "due_by",
+    "fee_check",
+    "eligibility_check",
+    "rate_check",
+    "hours_check",
+)
+ID_MAX = 64
+CATEGORY_TEXT = "hourly, daily, weekly or monthly"
+MAX_ROWS = 2_000_000
+_DOLLARS = re.compile(r"\d{1,10}(\.\d{1,2})?")
+_WHOLE = re.compile(r"\d{1,15}")
+_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_DAY_HOURS = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)=(\d{1,2}(\.\d{1,2})?)")
+T = TypeVar("T")
+
+
+class _Reader:
+    """One file's records and problems: each value is read by a checker that names the line
+    and column of what is wrong and gives None."""
+
+    def __init__(self, name: str, content: bytes, columns: Sequence[str]) -> None:
+        self.name = name
+        self.problems: list[Problem] = []
+        self.records: list[tuple[int, dict[str, str]]] = []
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.problems.append(
+                Problem("file", f"not UTF-8 (byte {exc.start + 1})", "encoding", source=name)
+            )
+            return
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = [c for c in columns if c not in header]
+        for column in missing:
+            self.problems.append(
+                Problem(column, f"the header has no {column!r} column", "missing_column", 1, name)
+            )
+        if missing:
+            return
+        where = [(c, header.index(c)) for c in columns]
+        line = 2
+        for values in reader:
+            if any(v.strip() for v in values):
+                padded = values + [""] * (len(header) - len(values))
+                self.records.append((line, {c: padded[i].strip() for c, i in where}))
+            if len(self.records) > MAX_ROWS:
+                self.problems.append(
+                    Problem("file", f"more than {MAX_ROWS:,} rows", "too_many_rows", line, name)
+                )
+                return
+            line = reader.line_num + 1
+
+    def bad(self, line: int, column: str, message: str, check: str) -> None:
+        self.problems.append(Problem(column, message, check, line, self.name))
+
+    def value(
+        self,
+        line: int,
+        row: Mapping[str, str],
+        column: str,
+        parse: Callable[[str], T | None],
+        expected: str,
+        *,
+        blank: T | None = None,
+        allow_blank: bool = False,
+    ) -> T | None:
+        text = row[column]
+        if not text and allow_blank:
+            return blank
+        parsed = parse(text)
+        if parsed is None:
+            self.bad(line, column, f"{expected} ({text[:40]!r} given)", "value")
+        return parsed
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _dollars(text: str) -> int | None:
+    if not _DOLLARS.fullmatch(text):
+        return None
+    minor = int(Decimal(text) * 100)
+    return minor if minor <= MAX_AMOUNT_MINOR else None
+
+
+def _whole(text: str) -> int | None:
+    return int(text) if _WHOLE.fullmatch(text) and int(text) <= MAX_AMOUNT_MINOR else None
+
+
+def _flag(text: str) -> bool | None:
+    return {"yes": True, "no": False}.get(text.lower())
+
+
+def _ident(text: str) -> str | None:
+    return text if 0 < len(text) <= ID_MAX and is_clean_line(text) else None
+
+
+def _choice(kind: type[T]) -> Callable[[str], T | None]:
+    def parse(text: str) -> T | None:
+        try:
+            return kind(text.lower())  # type: ignore[call-arg]
+        except ValueError:
+            return None
+
+    return parse
+
+
+def _share(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and 0 <= value <= 1 and len(text) <= 10 else None
+
+
+def schedule(text: str) -> tuple[Decimal, ...] | None:
+    """Hours per weekday from ``mon=8;tue=8``: days not named are 0; None when malformed
+    (a day twice, an unknown day, more than 24 hours).
+
+    >>> [str(h) for h in schedule("mon=8;wed=4.5")]
+    ['8', '0', '4.5', '0', '0', '0', '0']
+    >>> schedule("mon=8;mon=2"), schedule("funday=3"), schedule("mon=25")
+    (None, None, None)
+    """
+    hours = dict.fromkeys(WEEKDAYS, Decimal(0))
+    seen: set[str] = set()
+    for part in (p.strip() for p in text.lower().split(";") if p.strip()):
+        found = _DAY_HOURS.fullmatch(part.replace(" ", ""))
+        if found is None or found.group(1) in seen or Decimal(found.group(2)) > 24:
+            return None
+        seen.add(found.group(1))
+        hours[found.group(1)] = Decimal(found.group(2))
+    return tuple(hours[d] for d in WEEKDAYS) if seen else None
+
+
+def _minutes(text: str) -> int | None:
+    found = _TIME.fullmatch(text)
+    return int(found.group(1)) * 60 + int(found.group(2)) if found else None
+
+
+def _raise(problems: Sequence[Problem]) -> None:
+    if problems:
+        raise ValidationFailed(list(problems))
+
+
+def read_ceilings(content: bytes, name: str = "ceilings.csv") -> list[Ceiling]:
+    r = _Reader(name, content, CEILINGS)
+    out: list[Ceiling] = []
+    keys: dict[tuple[Any, ...], int] = {}
+    for line, row in r.records:
+        values = (
+            r.value(line, row, "effective_from", _date, "a date YYYY-MM-DD"),
+            r.value(line, row, "county", _ident, "a county name"),
+            r.value(line, row, "facility", _choice(Facility), "center or fcch"),
+            r.value(line, row, "age_band", _choice(AgeBand), "under_2, 2_to_5 or 6_plus"),
+            r.value(
+                line,
+                row,
+                "rate_category",
+                _choice(RateCategory),
+                "hourly, daily, weekly or monthly",
+            ),
+            r.value(line, row, "time_basis", _choice(TimeBasis), "full or part"),
+            r.value(line, row, "amount", _dollars, "dollars, e.g. 301.55"),
+        )
+        if any(v is None for v in values):
+            continue
+        key = values[:6]
+        if key in keys:
+            r.bad(line, "effective_from", f"the same ceiling as line {keys[key]}", "duplicate")
+            continue
+        keys[key] = line
+        out.append(Ceiling(*values))  # type: ignore[arg-type]
+    _raise(r.problems)
+    return out
+
+
+def read_providers(content: bytes, name: str = "providers.csv") -> dict[str, Provider]:
+    r = _Reader(name, content, PROVIDERS)
+    out: dict[str, Provider] = {}
+    for line, row in r.records:
+        pid = r.value(line, row, "provider_id", _ident, "an id of up to 64 characters")
+        kind = r.value(line, row, "provider_type", _choice(ProviderType), "center, fcch or exempt")
+        county = r.value(line, row, "county", _ident, "a county name")
+        complete = r.value(line, row, "file_complete", _flag, "yes or no")
+        closure = r.value(line, row, "closure_policy", _flag, "yes or no")
+        if None in (pid, kind, county, complete, closure):
+            continue
+        if pid in out:
+            r.bad(line, "provider_id", f"provider {pid} is listed twice", "duplicate")
+            continue
+        out[str(pid)] = Provider(str(pid), kind, str(county), bool(complete), bool(closure))
+    _raise(r.problems)
+    return out
+
+
+def read_families(content: bytes, name: str = "families.csv") -> dict[str, Family]:
+    r = _Reader(name, content, FAMILIES)
+    out: dict[str, Family] = {}
+    for line, row in r.records:
+        fid = r.value(line, row, "family_id", _ident, "an id of up to 64 characters")
+        size = r.value(line, row, "family_size", _whole, "a whole number of people")
+        income = r.value(line, row, "monthly_income_minor", _whole, "whole cents")
+        fee = r.value(line, row, "family_fee_minor", _whole, "whole cents")
+        by = r.value(
+            line,
+            row,
+            "fee_collected_by",
+            lambda t: t.lower() if t.lower() in ("provider", "agency") else None,
+            "provider or agency",
+        )
+        if None in (fid, size, income, fee, by):
+            continue
+        if not size:
+            r.bad(line, "family_size", "at least 1", "value")
+            continue
+        if fid in out:
+            r.bad(line, "family_id", f"family {fid} is listed twice", "duplicate")
+            continue
+        out[str(fid)] = Family(str(fid), int(size), int(income), int(fee), str(by))  # type: ignore[arg-type]
+    _raise(r.problems)
+    return out
+
+
+def read_certificates(content: bytes, name: str = "certs.csv") -> list[CertificateVersion]:
+    r = _Reader(name, content, CERTIFICATES)
+    out: list[CertificateVersion] = []
+    seen: dict[tuple[str, date], int] = {}
+    for line, row in r.records:
+        v = (
+            r.value(line, row, "certificate_id", _ident, "an id of up to 64 characters"),
+            r.value(line, row, "version_from", _date, "a date YYYY-MM-DD"),
+            r.value(line, row, "child_id", _ident, "an id of up to 64 characters"),
+            r.value(line, row, "family_id", _ident, "an id of up to 64 characters"),
+            r.value(line, row, "provider_id", _ident, "an id of up to 64 characters"),
+            r.value(line, row, "child_birth_date", _date, "a date YYYY-MM-DD"),
+            r.value(line, row, "start_date", _date, "a date YYYY-MM-DD"),
+            r.value(line, row, "end_date", _date, "a date YYYY-MM-DD"),
+            r.value(line, row, "schedule", schedule, "hours per weekday, e.g. mon=8;tue=8"),
+            r.value(
+                line,
+                row,
+                "rate_category",
+                _choice(RateCategory),
+                "hourly, daily, weekly or monthly",
+            ),
+            r.value(line, row, "time_basis", _choice(TimeBasis), "full or part"),
+            r.value(line, row, "evening_weekend_share", _share, "a share from 0 to 1"),
+            r.value(line, row, "exceptional_needs", _flag, "yes or no"),
+            r.value(line, row, "severely_disabled", _flag, "yes or no"),
+            r.value(line, row, "provider_rate", _dollars, "dollars, e.g. 55.00"),
+        )
+        if any(x is None for x in v):
+            continue
+        start, end = v[6], v[7]
+        if end < start:  # type: ignore[operator]
+            r.bad(line, "end_date", f"before the start date {start}", "date_order")
+            continue
+        key = (str(v[0]), v[1])
+        if key in seen:
+            r.bad(line, "version_from", f"the same version as line {seen[key]}", "duplicate")
+            continue
+        seen[key] = line  # type: ignore[index]
+        out.append(CertificateVersion(*v))  # type: ignore[arg-type]
+    _raise(r.problems)
+    return out
+
+
+def read_attendance(content: bytes, name: str = "attendance.csv") -> list[Attendance]:
+    """The days of the records; a time out not after its time in, or an absence with
+    times, is a problem of the file. The signature and received dates of one
+    certificate's month are the same on every row."""
+    r = _Reader(name, content, ATTENDANCE)
+    out: list[Attendance] = []
+    dates: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
+    for line, row in r.records:
+        cert = r.value(line, row, "certificate_id", _ident, "an id of up to 64 characters")
+        day = r.value(line, row, "date", _date, "a date YYYY-MM-DD")
+        absence = r.value(
+            line,
+            row,
+            "absence",
+            _choice(Absence),
+            "blank, excused or closure",
+            blank=Absence.NONE,
+            allow_blank=True,
+        )
+        signed = tuple(
+            r.value(line, row, c, _date, "a date YYYY-MM-DD or blank", allow_blank=True)
+            for c in ("parent_signed", "provider_signed", "received")
+        )
+        bad_signed = any(
+            row[c] and s is None
+            for c, s in zip(("parent_signed", "provider_signed", "received"), signed, strict=True)
+        )
+        minutes = 0
+        if absence is None:
+            continue
+        if absence is Absence.NONE:
+            t_in = r.value(line, row, "time_in", _minutes, "a time HH:MM")
+            t_out = r.value(line, row, "time_out", _minutes, "a time HH:MM")
+            if t_in is not None and t_out is not None:
+                if t_out <= t_in:
+                    r.bad(line, "time_out", f"not after the time in {row['time_in']}", "time_order")
+                    continue
+                minutes = t_out - t_in
+            else:
+                continue
+        elif row["time_in"] or row["time_out"]:
+            r.bad(line, "time_in", f"an {absence.value} day has no times", "absence_with_times")
+            continue
+        if cert is None or day is None or bad_signed:
+            continue
+        key = (cert, f"{day:%Y-%m}")
+        if key in dates and dates[key][1] != signed:
+            first = dates[key][0]
+            r.bad(
+                line,
+                "parent_signed",
+                f"the signature and received dates differ from line {first}, of the same "
+                "certificate and month",
+                "dates_differ",
+            )
+            continue
+        dates.setdefault(key, (line, signed))
+        out.append(Attendance(cert, day, minutes, absence, *signed))
+    _raise(r.problems)
+    return out
+
+
+def read_policy(content: bytes | None, name: str = "policy.toml") -> Policy:
+    """The policy; without a file, the defaults (``certified_maximum``, 0.70, 10, 21)."""
+    if content is None:
+        return Policy()
+    try:
+        table = tomllib.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationFailed([Problem("file", f"not TOML: {exc}", "toml", source=name)]) from None
+    problems: list[Problem] = []
+    known = {"basis", "exempt_share", "closure_days_per_year", "days_to_pay", "smi"}
+    for key in sorted(set(table) - known):
+        problems.append(Problem(key, "not a policy key", "unknown_key", source=name))
+    basis = Basis.CERTIFIED_MAXIMUM
+    if "basis" in table:
+        try:
+            basis = Basis(str(table["basis"]))
+        except ValueError:
+            message = "certified_maximum or attendance_capped_at_certified"
+            problems.append(Problem("basis", message, "value", source=name))
+    share = _share(str(table.get("exempt_share", "0.70")))
+    if share is None:
+        message = 'a share from 0 to 1, e.g. "0.70"'
+        problems.append(Problem("exempt_share", message, "value", source=name))
+    whole: dict[str, int] = {}
+    for key, default, top in (("closure_days_per_year", 10, 366), ("days_to_pay", 21, 366)):
+        value = table.get(key, default)
+        if type(value) is not int or not 0 <= value <= top:
+            problems.append(Problem(key, f"a whole number from 0 to {top}", "value", source=name))
+            value = default
+        whole[key] = value
+    smi: dict[int, int] = {}
+    raw = table.get("smi", {})
+    if not isinstance(raw, dict):
+        problems.append(Problem("smi", "a table of family size = dollars", "value", source=name))
+        raw = {}
+    for size, amount in raw.items():
+        minor = _dollars(str(amount))
+        if not str(size).isdigit() or not 0 < int(size) <= 30 or minor is None:
+            message = 'family size 1-30 = dollars, e.g. "4" = "9000.00"'
+            problems.append(Problem(f"smi.{size}", message, "value", source=name))
+            continue
+        smi[int(size)] = minor
+    _raise(problems)
+    return Policy(
+        basis, share or Decimal("0.70"), whole["closure_days_per_year"], whole["days_to_pay"], smi
+    )
+
+
+def month_start(text: str) -> date:
+    """``YYYY-MM`` as its first day; ValidationFailed naming ``--month`` otherwise."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if found is None or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1900:
+        return _bad_month(text)
+    return date(int(found.group(1)), int(found.group(2)), 1)
+
+
+def _bad_month(text: str) -> date:
+    raise ValidationFailed([Problem("--month", f"a month YYYY-MM ({text[:20]!r} given)", "month")])
+
+
+def _dec(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _opt(value: object | None) -> str:
+    return "" if value is None else str(value)
+
+
+def payments_csv(rows: Iterable[PaymentRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PAYMENTS)
+    for r in rows:
+        if r.basis == "":  # an unknown certificate: its id, status and reason only
+            writer.writerow(
+                [r.certificate_id, "", "", "", r.month, r.status, ";".join(r.reasons)]
+                + [""] * (len(PAYMENTS) - 7)
+            )
+            continue
+        writer.writerow(
+            [
+                r.certificate_id,
+                _opt(r.version_from),
+                r.child_id,
+                r.provider_id,
+                r.month,
+                r.status,
+                ";".join(r.reasons),
+                r.basis,
+                _dec(r.units),
+                _opt(r.ceiling_minor),
+                _dec(r.factor),
+                r.rate_applied_minor,
+                r.gross_minor,
+                r.family_fee_minor,
+                r.net_minor,
+                _opt(r.due_by),
+                r.fee_check,
+                r.eligibility_check,
+                r.rate_check,
+                r.hours_check,
+            ]
+        )
+    return out.getvalue()
+
+
+def summary(rows: Sequence[PaymentRow]) -> dict[str, Any]:
+    """Counts of child-months (payable, incomplete) and the payable net, per provider and
+    in all; a child-month of several version rows counts once."""
+    seen: dict[tuple[str, str], str] = {}
+    net: dict[str, int] = {}
+    for r in rows:
+        seen[(r.certificate_id, r.provider_id)] = r.status
+        if r.status == "payable":
+            net[r.provider_id] = net.get(r.provider_id, 0) + r.net_minor
+    providers: dict[str, dict[str, int]] = {}
+    for (_cert, provider), status in sorted(seen.items()):
+        if not provider:
+            continue  # an unknown certificate has no provider: it counts in the totals
+        counts = providers.setdefault(provider, {"payable": 0, "incomplete": 0, "net_minor": 0})
+        counts[status] += 1
+    for provider, counts in providers.items():
+        counts["net_minor"] = net.get(provider, 0)
+    totals = {
+        "payable": sum(1 for s in seen.values() if s == "payable"),
+        "incomplete": sum(1 for s in seen.values() if s == "incomplete"),
+        "net_minor": sum(net.values()),
+    }
+    return {"providers": providers, "totals": totals}
+
+
+def summary_json(rows: Sequence[PaymentRow]) -> str:
+    return json.dumps(summary(rows), indent=2, sort_keys=True) + "\n"
