@@ -5,7 +5,8 @@ or ``python -m bench web [--scale large] [--clients 8] [--seconds N | --requests
 [--scale large]``, or ``python -m bench worklist [--db sqlite|postgresql] [--scale large]
 [--seconds N]``, or ``python -m bench formats [--entries N]``, or ``python -m bench
 payments-runs [--db sqlite|postgresql|both] [--format nacha|pain.001|both] [--payments N]``,
-or ``python -m bench payments-selection [--items N]``."""
+or ``python -m bench payments-selection [--items N]``, or ``python -m bench childcare
+[--child-months N]``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 from bench import (
     care,
     care_book,
+    childcare,
     formats_bacs18,
     formats_nacha,
     formats_offline,
@@ -180,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "formats": run_formats,  # the bank files offline: each module prints its figures
         "payments-runs": payments_runs.main,  # prepare -> approve -> release, measured
         "payments-selection": run_selection,
+        "childcare": childcare.main,  # a month of child care payments: engine and reference
     }
     if argv[:1] and argv[0] in own_options:
         return own_options[argv[0]](argv[1:])

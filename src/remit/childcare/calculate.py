@@ -355,7 +355,9 @@ def _child_month(
             reasons.add(f"{who}_signature_missing")
         elif last_care is not None and signed < last_care:
             reasons.add(f"{who}_signature_before_last_day_of_care")
-    family = (inputs.families or {}).get(found[0].family_id) if inputs.families else None
+    # The family of the child-month: that of its first version in the month.
+    family_id = parts[0][0].family_id if parts else found[0].family_id
+    family = (inputs.families or {}).get(family_id) if inputs.families else None
     fee_check, eligibility_check = _evidence(family, policy)
     payable = not reasons
     rows = []
@@ -401,7 +403,7 @@ def _child_month(
                 hours_check=f"{decimals(certified_hours, 2)};{decimals(attended, 2)}",
             )
         )
-    return _ChildMonth(found[0].certificate_id, found[0].family_id, rows)
+    return _ChildMonth(found[0].certificate_id, family_id, rows)
 
 
 def _provider(inputs: Inputs, provider_id: str) -> Provider | None:

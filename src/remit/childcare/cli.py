@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from remit.childcare import exchange
-from remit.childcare.calculate import Inputs, calculate
+from remit.childcare.calculate import Inputs
+from remit.childcare.engine import calculate_frame
 from remit.cliutil import user_errors
 from remit.errors import Problem, ValidationFailed
 
@@ -90,7 +91,7 @@ def calculate_command(
         problems += exc.problems
     if problems or first is None:
         raise ValidationFailed(problems)
-    rows = calculate(
+    rows = calculate_frame(
         Inputs(
             month=first,
             certificates=read["certs.csv"],  # type: ignore[arg-type]
