@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import typer
 from rich.console import Console
 
-from remit.childcare import exchange
+from remit.childcare import engine, exchange, fastread
 from remit.childcare.calculate import Inputs
-from remit.childcare.engine import calculate_frame
+from remit.childcare.model import Policy
 from remit.cliutil import user_errors
 from remit.errors import Problem, ValidationFailed
 
@@ -71,45 +75,107 @@ def calculate_command(
         problems += exc.problems
     if not out.is_dir():
         problems.append(Problem("--out", f"{out} is not a folder", "not_a_folder"))
-    readers = {
-        "certs.csv": (certificates, exchange.read_certificates),
-        "attendance.csv": (attendance, exchange.read_attendance),
-        "ceilings.csv": (ceilings, exchange.read_ceilings),
-        "families.csv": (families, exchange.read_families),
-        "providers.csv": (providers, exchange.read_providers),
+    paths = {
+        "certs.csv": certificates,
+        "attendance.csv": attendance,
+        "ceilings.csv": ceilings,
+        "families.csv": families,
+        "providers.csv": providers,
     }
-    read: dict[str, object] = {}
-    for name, (path, reader) in readers.items():
+    contents: dict[str, bytes | None] = {}
+    for name, path in paths.items():
         try:
-            content = _read(path, name)
-            read[name] = None if content is None else reader(content, name)
+            contents[name] = _read(path, name)
         except ValidationFailed as exc:
             problems += exc.problems
     try:
         found_policy = exchange.read_policy(_read(policy, "policy.toml"))
     except ValidationFailed as exc:
         problems += exc.problems
-    if problems or first is None:
+    if problems or first is None:  # and every problem of the files besides
+        try:
+            _careful(contents, first or date(2000, 1, 1), Policy())
+        except ValidationFailed as exc:
+            problems += exc.problems
         raise ValidationFailed(problems)
-    rows = calculate_frame(
-        Inputs(
-            month=first,
-            certificates=read["certs.csv"],  # type: ignore[arg-type]
-            attendance=read["attendance.csv"],  # type: ignore[arg-type]
-            ceilings=read["ceilings.csv"],  # type: ignore[arg-type]
-            providers=read["providers.csv"],  # type: ignore[arg-type]
-            families=read["families.csv"],  # type: ignore[arg-type]
-            policy=found_policy,
+    frames = _fast_frames(contents)
+    if frames is None:  # something to say, or unusual: the careful readers, line by line
+        frame = engine.payments_frame(
+            engine.frames_of(_careful(contents, first, found_policy)), first, found_policy
         )
-    )
+    else:
+        frame = engine.payments_frame(frames, first, found_policy)
+    found = engine.summary_frame(frame)
     _write_both(
         out,
-        {"payments.csv": exchange.payments_csv(rows), "summary.json": exchange.summary_json(rows)},
+        {
+            "payments.csv": engine.payments_csv_frame(frame, first),
+            "summary.json": json.dumps(found, indent=2, sort_keys=True) + "\n",
+        },
     )
-    totals = exchange.summary(rows)["totals"]
+    totals: dict[str, int] = found["totals"]  # type: ignore[assignment]
     console.print(
         f"wrote {out / 'payments.csv'} and summary.json: {totals['payable']:,} payable and "
         f"{totals['incomplete']:,} incomplete child-month(s), net "
         f"${totals['net_minor'] // 100:,}.{totals['net_minor'] % 100:02d}",
         highlight=False,
     )
+
+
+_FAST = {
+    "certs.csv": ("certs", fastread.certificates),
+    "attendance.csv": ("attendance", fastread.attendance),
+    "ceilings.csv": ("ceilings", fastread.ceilings),
+    "families.csv": ("families", fastread.families),
+    "providers.csv": ("providers", fastread.providers),
+}
+
+
+def _fast_frames(contents: dict[str, bytes | None]) -> dict[str, pl.DataFrame] | None:
+    """The engine's frames straight from the files, or None when any file needs the careful
+    reader (a problem to name, or something unusual)."""
+    frames: dict[str, pl.DataFrame] = {}
+    for name, (key, reader) in _FAST.items():
+        content = contents[name]
+        if content is None:
+            continue
+        frame = reader(content)
+        if frame is None:
+            return None
+        frames[key] = frame
+    if "families" not in frames:
+        frames["families"] = engine.frames_of(_NO_FILES)["families"]
+    return frames
+
+
+def _careful(contents: dict[str, bytes | None], first: date, policy: Policy) -> Inputs:
+    """Every file read value by value: every problem of every file, or the inputs."""
+    problems: list[Problem] = []
+    read: dict[str, Any] = {}
+    readers: dict[str, Any] = {
+        "certs.csv": exchange.read_certificates,
+        "attendance.csv": exchange.read_attendance,
+        "ceilings.csv": exchange.read_ceilings,
+        "families.csv": exchange.read_families,
+        "providers.csv": exchange.read_providers,
+    }
+    for name, reader in readers.items():
+        content = contents[name]
+        try:
+            read[name] = None if content is None else reader(content, name)
+        except ValidationFailed as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationFailed(problems)
+    return Inputs(
+        month=first,
+        certificates=read["certs.csv"],
+        attendance=read["attendance.csv"],
+        ceilings=read["ceilings.csv"],
+        providers=read["providers.csv"],
+        families=read["families.csv"],
+        policy=policy,
+    )
+
+
+_NO_FILES = Inputs(month=date(2000, 1, 1), certificates=(), attendance=(), ceilings=())

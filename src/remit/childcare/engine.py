@@ -676,3 +676,85 @@ def rows_of(frame: pl.DataFrame, month: date | None = None) -> list[PaymentRow]:
             )
         )
     return out
+
+
+def _e4(column: str) -> pl.Expr:
+    value = pl.col(column)
+    return pl.concat_str(
+        [(value // 10_000).cast(pl.Utf8), pl.lit("."), (value % 10_000).cast(pl.Utf8).str.zfill(4)]
+    )
+
+
+def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
+    """payments.csv from the engine's frame, as ``exchange.payments_csv(rows_of(frame))``
+    writes it (a test holds the two equal), without a Python object per row."""
+    known = pl.col("basis").is_not_null()
+    hundredths = [
+        pl.concat_str(
+            [
+                (pl.col(c) // 100).cast(pl.Utf8),
+                pl.lit("."),
+                (pl.col(c) % 100).cast(pl.Utf8).str.zfill(2),
+            ]
+        )
+        for c in ("cert_h100", "att_h100")
+    ]
+    text = frame.select(
+        pl.col("cert").alias("certificate_id"),
+        pl.col("version_from").dt.to_string("%Y-%m-%d"),
+        pl.col("child").alias("child_id"),
+        pl.col("provider").alias("provider_id"),
+        pl.lit(f"{month:%Y-%m}").alias("month"),
+        "status",
+        pl.col("reasons").list.join(";"),
+        "basis",
+        pl.when(known).then(_e4("units_e4")).alias("units"),
+        pl.col("ceiling").cast(pl.Utf8).alias("ceiling_minor"),
+        pl.when(pl.col("factor_e4").is_not_null()).then(_e4("factor_e4")).alias("factor"),
+        *(
+            pl.col(c).cast(pl.Utf8).alias(name)
+            for c, name in (
+                ("rate", "rate_applied_minor"),
+                ("gross", "gross_minor"),
+                ("fee", "family_fee_minor"),
+                ("net", "net_minor"),
+            )
+        ),
+        pl.col("due_by").dt.to_string("%Y-%m-%d"),
+        "fee_check",
+        pl.col("elig_check").alias("eligibility_check"),
+        "rate_check",
+        pl.when(known).then(pl.concat_str(hundredths, separator=";")).alias("hours_check"),
+    ).with_columns(pl.all().replace("", None))
+    return text.write_csv(line_terminator="\n", quote_style="necessary", null_value="")
+
+
+def summary_frame(frame: pl.DataFrame) -> dict[str, object]:
+    """summary.json's content from the engine's frame, as ``exchange.summary`` gives it."""
+    months = frame.group_by(["cert", "provider"]).agg(
+        pl.col("status").last(), pl.col("net").filter(pl.col("status") == "payable").sum()
+    )
+    providers = {}
+    for provider, payable, incomplete, net in (
+        months.filter(pl.col("provider").is_not_null() & (pl.col("provider") != ""))
+        .group_by("provider")
+        .agg(
+            (pl.col("status") == "payable").sum().alias("payable"),
+            (pl.col("status") == "incomplete").sum().alias("incomplete"),
+            pl.col("net").sum().alias("net_minor"),
+        )
+        .sort("provider")
+        .select("provider", "payable", "incomplete", "net_minor")
+        .iter_rows()
+    ):
+        providers[provider] = {
+            "payable": int(payable),
+            "incomplete": int(incomplete),
+            "net_minor": int(net or 0),
+        }
+    totals = {
+        "payable": int((months["status"] == "payable").sum()),
+        "incomplete": int((months["status"] == "incomplete").sum()),
+        "net_minor": int(months["net"].fill_null(0).sum()),
+    }
+    return {"providers": providers, "totals": totals}
