@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from remit.childcare import exchange
 from remit.childcare.calculate import Inputs, calculate
+from remit.childcare.engine import calculate_frame
 from remit.childcare.model import Basis, Family, Policy
 from remit.cli import app
 from remit.errors import ValidationFailed
@@ -238,3 +239,44 @@ def test_the_policy_file_is_checked_key_by_key() -> None:
     assert {p.field for p in caught.value.problems} == {"basis", "days_to_pay", "what", "smi.x"}
     found = exchange.read_policy(b'exempt_share = "0.65"\n[smi]\n"4" = "9000.00"\n')
     assert (found.exempt_share, found.smi) == (Decimal("0.65"), {4: 900_000})
+
+
+def test_a_claim_on_a_certificate_not_yet_in_force_is_an_incomplete_row() -> None:
+    """Attendance in October on a certificate whose only version starts in November: the
+    child-month is not lost from the output, it is incomplete, every day outside."""
+    late = _cert("LATE", "ROSA", "2019-05-05", "mon=2", "hourly", "part", "12.00",
+                 start="2026-11-01")  # fmt: skip
+    inputs = _inputs(late, f"LATE,2026-10-05,08:00,10:00,,{SIGNED}\n")
+    for rows in (calculate(inputs), calculate_frame(inputs)):
+        [row] = rows
+        assert (row.status, row.reasons, row.net_minor) == (
+            "incomplete",
+            ("outside_certificate",),
+            0,
+        )
+        assert row.hours_check == "0.00;2.00" and row.version_from == OCTOBER
+        assert exchange.summary(rows)["totals"] == {"payable": 0, "incomplete": 1, "net_minor": 0}
+
+
+def test_a_child_month_of_two_providers_counts_once_in_the_totals() -> None:
+    certs = _cert("TWO", "ROSA", "2019-05-05", "mon=2", "hourly", "part", "12.00") + (
+        "TWO,2026-10-19,K-TWO,F1,SUN,2019-05-05,2026-07-01,2027-06-30,mon=2,hourly,part,0,"
+        "no,no,12.00\n"
+    )
+    rows = calculate(_inputs(certs, f"TWO,2026-10-05,08:00,10:00,,{SIGNED}\n"))
+    assert len(rows) == 2 and {r.provider_id for r in rows} == {"ROSA", "SUN"}
+    found = exchange.summary(rows)
+    assert found["totals"]["incomplete"] + found["totals"]["payable"] == 1
+    assert set(found["providers"]) == {"ROSA", "SUN"}
+
+
+def test_dates_beyond_the_bounds_and_overlong_fields_are_problems_not_crashes() -> None:
+    far = ATTENDANCE + "C1,2026-10-05,08:00,10:00,,2026-10-31,2026-10-31,9999-12-31\n"
+    with pytest.raises(ValidationFailed) as caught:
+        exchange.read_attendance(far.encode())
+    assert [(p.line, p.field) for p in caught.value.problems] == [(2, "received")]
+    long = ATTENDANCE + f"{'C' * 200_000},2026-10-05,08:00,10:00,,{SIGNED}\n"
+    with pytest.raises(ValidationFailed) as caught:
+        exchange.read_attendance(long.encode())
+    assert caught.value.problems[0].check == "csv"
+    assert exchange.read_policy(b'exempt_share = "0"\n').exempt_share == Decimal(0)

@@ -13,12 +13,14 @@ from datetime import date
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from remit.access.model import Role
 from remit.db import is_postgres
 from remit.ledger import service as ledger
 from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
+from remit.parties import service as parties
+from remit.parties.model import PartyKind, PartyRole
 from remit.testkit import person
 
 DAY = date(2026, 1, 5)
@@ -237,3 +239,67 @@ def test_mixed_currency_entry_must_balance_in_each_currency(db, book, posted, eu
     else:
         with pytest.raises(IntegrityError, match=UNBALANCED):
             write()
+
+
+def test_an_items_cost_centre_is_as_fixed_as_its_amount(db, book, system):
+    """Migration 0018 made the items' guard again with the new column: a payment run filters
+    by it, so it may not move under one."""
+    with db.write() as conn:
+        party = parties.create_parties(
+            conn,
+            system,
+            book,
+            [parties.NewParty("P1", "P1 Care", PartyKind.ORGANISATION, (PartyRole.PROVIDER,))],
+        )[0]
+        ledger.post(
+            conn,
+            system,
+            book,
+            EntryDraft(
+                DAY,
+                "bill",
+                "b1",
+                (
+                    PostingDraft("5000", 1000, "GBP"),
+                    PostingDraft("2000", -1000, "GBP", party, cost_centre="OP-HOMECARE"),
+                ),
+            ),
+        )
+    with pytest.raises(DBAPIError), db.write() as conn:
+        conn.execute(text("UPDATE open_items SET cost_centre = 'LD-SUPPORT'"))
+    with db.read() as conn:
+        assert (
+            conn.execute(text("SELECT cost_centre FROM open_items")).scalar_one() == "OP-HOMECARE"
+        )
+
+
+def test_migration_0018_goes_down_and_up_and_keeps_every_item_guard(tmp_path):
+    from remit.db import Database, migrate  # noqa: PLC0415
+
+    database = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    database.migrate()
+
+    def triggers() -> dict[str, str]:
+        with database.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                     "AND tbl_name = 'open_items'")
+            )  # fmt: skip
+            return {str(name): str(sql) for name, sql in rows.all()}
+
+    assert "cost_centre" in triggers()["open_items_fixed"]
+    command_down(database, "0017")
+    down = triggers()
+    assert {"open_items_fixed", "open_items_no_delete"} <= set(down)
+    assert "cost_centre" not in down["open_items_fixed"]
+    migrate(database.engine)
+    assert "cost_centre" in triggers()["open_items_fixed"]
+    database.dispose()
+
+
+def command_down(database, revision: str) -> None:
+    from alembic import command  # noqa: PLC0415
+
+    from remit.db import alembic_config  # noqa: PLC0415
+
+    command.downgrade(alembic_config(database.engine), revision)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    false,
     func,
     literal_column,
     select,
@@ -57,6 +58,8 @@ def among(
     [2, 4]
     """
     listed = list(values)
+    if not listed:
+        return false()
     if is_postgres(conn):
         numbers = all(isinstance(v, int) for v in listed)
         array = ARRAY(BigInteger() if numbers else Text())

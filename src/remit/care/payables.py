@@ -37,7 +37,7 @@ from remit.money import CURRENCY_EXPONENTS, Money, format_money
 from remit.parties import service as parties
 from remit.payments import blocks as payment_blocks
 from remit.payments.model import BlockReason
-from remit.text import text_problem
+from remit.text import is_clean_line, text_problem
 
 EXPENSE_ACCOUNT = "5000"  # the demo chart's care expense; a book may name another
 PAYABLE_ACCOUNT = "2000"  # the provider payables control account
@@ -408,6 +408,8 @@ def post_payable(
     # payment run may pay one cost centre's bills); with several it has none ("").
     services = [centre for centre, amount in by_centre.items() if amount]
     payable_centre = services[0] if len(services) == 1 and services[0] != "None" else ""
+    if len(payable_centre) > 40 or "," in payable_centre or not is_clean_line(payable_centre):
+        payable_centre = ""  # not a name a run's filter could choose
     if adjustments:
         by_centre["adjustments"] = by_centre.get("adjustments", 0) + int(adjustments)
     total = sum(by_centre.values())
@@ -444,7 +446,7 @@ def post_payable(
                 memo=f"self-bill, care run {run_id}",
                 due_date=due_on,
                 doc_ref=_invoice_number(conn, book_id, run),
-                cost_centre=payable_centre[:40],
+                cost_centre=payable_centre,
             )
         )
         result = ledger.post(

@@ -312,6 +312,19 @@ def _units(
     return full * paid / len(certified)
 
 
+def _spans(
+    found: Sequence[CertificateVersion], first: date, last: date
+) -> list[tuple[CertificateVersion, date, date]]:
+    """The versions holding in the month, each with the first and last day it holds there."""
+    spans = []
+    for n, v in enumerate(found):
+        until = found[n + 1].version_from - timedelta(days=1) if n + 1 < len(found) else last
+        start, end = max(v.version_from, first), min(until, last)
+        if start <= end:
+            spans.append((v, start, end))
+    return spans
+
+
 def _child_month(
     inputs: Inputs,
     found: Sequence[CertificateVersion],
@@ -322,12 +335,7 @@ def _child_month(
 ) -> _ChildMonth:
     policy = inputs.policy
     days = _days(records)
-    spans = []
-    for n, v in enumerate(found):
-        until = found[n + 1].version_from - timedelta(days=1) if n + 1 < len(found) else last
-        start, end = max(v.version_from, first), min(until, last)
-        if start <= end:
-            spans.append((v, start, end))
+    spans = _spans(found, first, last)
     reasons: set[str] = set()
     parts = []
     for v, start, end in spans:
@@ -359,6 +367,9 @@ def _child_month(
     family_id = parts[0][0].family_id if parts else found[0].family_id
     family = (inputs.families or {}).get(family_id) if inputs.families else None
     fee_check, eligibility_check = _evidence(family, policy)
+    if not parts:  # claimed, but no version holds in the month: every day is outside it
+        lone = _lone(found[0], first, days, reasons, policy, (fee_check, eligibility_check))
+        return _ChildMonth(found[0].certificate_id, family_id, [lone])
     payable = not reasons
     rows = []
     for v, start, _end, provider, certified, row, ceiling in parts:
@@ -404,6 +415,23 @@ def _child_month(
             )
         )
     return _ChildMonth(found[0].certificate_id, family_id, rows)
+
+
+def _lone(
+    v: CertificateVersion,
+    first: date,
+    days: Mapping[date, _Day],
+    reasons: set[str],
+    policy: Policy,
+    evidence: tuple[str, str],
+) -> PaymentRow:
+    """The one row of a claimed child-month no version of which holds in the month."""
+    attended = sum((quarter_hours(d.minutes) for d in days.values()), Fraction(0))
+    return PaymentRow(
+        v.certificate_id, first, v.child_id, v.provider_id, f"{first:%Y-%m}", "incomplete",
+        tuple(sorted(reasons)), policy.basis.value, decimals(Fraction(0), 4), None, None,
+        0, 0, 0, 0, None, *evidence, "", f"0.00;{decimals(attended, 2)}",
+    )  # fmt: skip
 
 
 def _provider(inputs: Inputs, provider_id: str) -> Provider | None:

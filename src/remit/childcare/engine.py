@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import polars as pl
 
@@ -446,7 +447,39 @@ def payments_frame(f: dict[str, pl.DataFrame], first: date, policy: Policy) -> p
         .alias("gross"),
     )
     spans = _fees(spans, f["families"])
-    return _final(spans, months, f["families"], policy, first, unknown)
+    # Claimed certificates of which no version holds in the month: one incomplete row each,
+    # every day outside the certificate.
+    lone = (
+        certs.join(claimed, on="cert", how="semi")
+        .join(spans.select("cert").unique(), on="cert", how="anti")
+        .group_by("cert", maintain_order=True)
+        .first()
+        .select("cert", "child", "provider", "family")
+        .join(signed, on="cert")
+        .join(
+            per_day.group_by("cert").agg(
+                ((pl.col("minutes") * 2 + 15) // 30 * 25).sum().alias("att_h100")
+            ),
+            on="cert",
+            how="left",
+        )
+        .with_columns(
+            pl.concat_list(
+                [
+                    pl.lit("outside_certificate"),
+                    pl.when(pl.col("parent_signed").is_null()).then(
+                        pl.lit("parent_signature_missing")
+                    ),
+                    pl.when(pl.col("provider_signed").is_null()).then(
+                        pl.lit("provider_signature_missing")
+                    ),
+                ]
+            )
+            .list.drop_nulls()
+            .alias("reasons")
+        )
+    )
+    return _final(spans, months, f["families"], policy, first, unknown, lone)
 
 
 def _paid_closures(
@@ -579,10 +612,32 @@ def _final(
     policy: Policy,
     first: date,
     unknown: Sequence[str],
+    lone: pl.DataFrame,
 ) -> pl.DataFrame:
     """The rows in ``ROW_SCHEMA``: incomplete ones at 0; unknown certificates with their id,
     status and reason only; in certificate and version order."""
     evidence = _evidence(months, families, policy.smi)
+    alone = lone.join(
+        _evidence(lone.select("cert", "family"), families, policy.smi), on="cert", how="left"
+    ).select(
+        "cert",
+        pl.lit(first).alias("version_from"),
+        "child",
+        "provider",
+        pl.lit("incomplete").alias("status"),
+        "reasons",
+        pl.lit(policy.basis.value).alias("basis"),
+        pl.lit(0).alias("units_e4"),
+        pl.lit(0).alias("rate"),
+        pl.lit(0).alias("gross"),
+        pl.lit(0).alias("fee"),
+        pl.lit(0).alias("net"),
+        "fee_check",
+        "elig_check",
+        pl.lit("").alias("rate_check"),
+        pl.lit(0).alias("cert_h100"),
+        pl.col("att_h100").fill_null(0),
+    )
     payable = pl.col("payable")
     has_ceiling = pl.col("ceiling").is_not_null()
     gross = pl.when(payable).then(pl.col("gross")).otherwise(0)
@@ -632,7 +687,15 @@ def _final(
          "reasons": [[UNKNOWN_CERTIFICATE]] * len(unknown)},
         schema={"cert": pl.Utf8, "status": pl.Utf8, "reasons": pl.List(pl.Utf8)},
     )  # fmt: skip
-    both = pl.concat([rows.cast(ROW_SCHEMA), lost], how="diagonal_relaxed")  # type: ignore[arg-type]
+    schema: dict[str, Any] = ROW_SCHEMA
+    both = pl.concat(
+        [
+            rows.cast(schema),  # type: ignore[arg-type]
+            alone.cast({k: v for k, v in schema.items() if k in alone.columns}),
+            lost,
+        ],
+        how="diagonal_relaxed",
+    )
     return both.select(list(ROW_SCHEMA)).sort(["cert", "version_from"], nulls_last=False)
 
 
@@ -752,9 +815,10 @@ def summary_frame(frame: pl.DataFrame) -> dict[str, object]:
             "incomplete": int(incomplete),
             "net_minor": int(net or 0),
         }
+    by_cert = frame.group_by("cert").agg(pl.col("status").last())  # a child-month once
     totals = {
-        "payable": int((months["status"] == "payable").sum()),
-        "incomplete": int((months["status"] == "incomplete").sum()),
+        "payable": int((by_cert["status"] == "payable").sum()),
+        "incomplete": int((by_cert["status"] == "incomplete").sum()),
         "net_minor": int(months["net"].fill_null(0).sum()),
     }
     return {"providers": providers, "totals": totals}

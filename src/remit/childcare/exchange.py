@@ -34,7 +34,7 @@ from remit.childcare.model import (
 )
 from remit.errors import Problem, ValidationFailed
 from remit.money import MAX_AMOUNT_MINOR
-from remit.text import is_clean_line
+from remit.text import DATE_MAX, DATE_MIN, is_clean_line
 
 CEILINGS = (
     "effective_from",
@@ -105,10 +105,11 @@ PAYMENTS = (
 ID_MAX = 64
 CATEGORY_TEXT = "hourly, daily, weekly or monthly"
 MAX_ROWS = 2_000_000
-_DOLLARS = re.compile(r"\d{1,10}(\.\d{1,2})?")
-_WHOLE = re.compile(r"\d{1,15}")
-_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_DAY_HOURS = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)=(\d{1,2}(\.\d{1,2})?)")
+_DOLLARS = re.compile(r"\d{1,10}(\.\d{1,2})?", re.ASCII)
+_WHOLE = re.compile(r"\d{1,15}", re.ASCII)
+_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)", re.ASCII)
+_DAY_HOURS = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)=(\d{1,2}(\.\d{1,2})?)", re.ASCII)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 T = TypeVar("T")
 
 
@@ -128,7 +129,11 @@ class _Reader:
             )
             return
         reader = csv.reader(io.StringIO(text, newline=""))
-        header = [h.strip().lower() for h in next(reader, [])]
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+        except csv.Error as exc:
+            self.problems.append(Problem("file", f"cannot be read as CSV: {exc}", "csv", 1, name))
+            return
         missing = [c for c in columns if c not in header]
         for column in missing:
             self.problems.append(
@@ -138,13 +143,25 @@ class _Reader:
             return
         where = [(c, header.index(c)) for c in columns]
         line = 2
+        try:
+            self._read(reader, header, where, line)
+        except csv.Error as exc:  # a field over the csv module's limit, a stray NUL...
+            self.problems.append(
+                Problem("file", f"cannot be read as CSV: {exc}", "csv", reader.line_num, name)
+            )
+
+    def _read(
+        self, reader: Any, header: list[str], where: list[tuple[str, int]], line: int
+    ) -> None:
         for values in reader:
             if any(v.strip() for v in values):
                 padded = values + [""] * (len(header) - len(values))
                 self.records.append((line, {c: padded[i].strip() for c, i in where}))
             if len(self.records) > MAX_ROWS:
                 self.problems.append(
-                    Problem("file", f"more than {MAX_ROWS:,} rows", "too_many_rows", line, name)
+                    Problem(
+                        "file", f"more than {MAX_ROWS:,} rows", "too_many_rows", line, self.name
+                    )
                 )
                 return
             line = reader.line_num + 1
@@ -173,10 +190,14 @@ class _Reader:
 
 
 def _date(text: str) -> date | None:
+    """A date YYYY-MM-DD from 1900 to 2100 (``remit.text``'s bounds), else None."""
+    if not _ISO_DATE.fullmatch(text):
+        return None
     try:
-        return date.fromisoformat(text) if len(text) == 10 else None
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if DATE_MIN <= day <= DATE_MAX else None
 
 
 def _dollars(text: str) -> int | None:
@@ -475,7 +496,11 @@ def read_policy(content: bytes | None, name: str = "policy.toml") -> Policy:
         smi[int(size)] = minor
     _raise(problems)
     return Policy(
-        basis, share or Decimal("0.70"), whole["closure_days_per_year"], whole["days_to_pay"], smi
+        basis,
+        share if share is not None else Decimal("0.70"),
+        whole["closure_days_per_year"],
+        whole["days_to_pay"],
+        smi,
     )
 
 
@@ -554,9 +579,11 @@ def summary(rows: Sequence[PaymentRow]) -> dict[str, Any]:
         counts[status] += 1
     for provider, counts in providers.items():
         counts["net_minor"] = net.get(provider, 0)
+    # In all, a child-month counts once even when its versions name different providers.
+    statuses = {cert: status for (cert, _provider), status in seen.items()}
     totals = {
-        "payable": sum(1 for s in seen.values() if s == "payable"),
-        "incomplete": sum(1 for s in seen.values() if s == "incomplete"),
+        "payable": sum(1 for s in statuses.values() if s == "payable"),
+        "incomplete": sum(1 for s in statuses.values() if s == "incomplete"),
         "net_minor": sum(net.values()),
     }
     return {"providers": providers, "totals": totals}

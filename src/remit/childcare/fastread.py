@@ -18,14 +18,15 @@ import polars as pl
 from remit.childcare import exchange
 from remit.childcare.model import WEEKDAYS
 from remit.money import MAX_AMOUNT_MINOR
+from remit.text import DATE_MAX, DATE_MIN
 
 _ID = r"^[ -~]{1,64}$"  # printable ASCII, after the strip: always a clean line
-_DATE = r"^\d{4}-\d{2}-\d{2}$"
-_DOLLARS = r"^\d{1,10}(\.\d{1,2})?$"
-_WHOLE = r"^\d{1,15}$"
-_TIME = r"^([01]\d|2[0-3]):[0-5]\d$"
-_SHARE = r"^(0(\.\d{1,8})?|1(\.0{1,8})?)$"
-_DAY_HOURS = r"^(mon|tue|wed|thu|fri|sat|sun)=(\d{1,2}(?:\.\d{1,2})?)$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DOLLARS = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+_WHOLE = r"^[0-9]{1,15}$"
+_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_SHARE = r"^(0(\.[0-9]{1,8})?|1(\.0{1,8})?)$"
+_DAY_HOURS = r"^(mon|tue|wed|thu|fri|sat|sun)=([0-9]{1,2}(?:\.[0-9]{1,2})?)$"
 
 
 class _Unusual(Exception):
@@ -56,7 +57,11 @@ def _table(content: bytes, columns: Sequence[str]) -> pl.DataFrame:
 
 
 def _check(frame: pl.DataFrame, *conditions: pl.Expr) -> None:
-    if frame.height and not frame.select(pl.all_horizontal(conditions).all()).item():
+    # A null (a date that is not one) fails: all() would skip it.
+    if (
+        frame.height
+        and not frame.select(pl.all_horizontal(conditions).fill_null(False).all()).item()
+    ):
         raise _Unusual
 
 
@@ -86,7 +91,7 @@ def _is_flag(column: str) -> pl.Expr:
 
 
 def _is_date(column: str, blank: bool = False) -> pl.Expr:
-    ok = pl.col(column).str.contains(_DATE) & _date(column).is_not_null()
+    ok = pl.col(column).str.contains(_DATE) & _date(column).is_between(DATE_MIN, DATE_MAX)
     return (ok | (pl.col(column) == "")) if blank else ok
 
 

@@ -13,12 +13,12 @@ payments in transit (``IN_TRANSIT_ACCOUNT``) settling the items it pays, so a re
 is no longer open; settlement posts payments in transit -> the house account's bank GL; a
 return reverses the release entry, which re-opens the items.
 
-The bank files are not kept: everything that varies per file (creation time, NACHA file id
-modifier, BACS serial, SEPA message id) is derived from the run (its id and final approval
-time) and recorded at release with the SHA-256 of the bytes, so a re-download writes the
-same bytes again and is checked against the digest. A release that fails half-way (a crash
-before the commit) records nothing; releasing again writes the same file, never a second,
-different one.
+Everything that varies per bank file (creation time, NACHA file id modifier, BACS serial,
+SEPA message id) is derived from the run (its id and final approval time) and recorded at
+release with the SHA-256 of the bytes; the bytes are kept sealed by the vault
+(``run_files.sealed``), and a download gives them back after checking the digest. A
+release that fails half-way (a crash before the commit) records nothing; releasing again
+writes the same file, never a second, different one.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ from remit.payments.store import (
     run_items,
     run_payments,
 )
-from remit.secrets import Vault
+from remit.secrets import SecretUnreadable, Vault
 from remit.text import text_problem
 from remit.timestamps import utc_now_text
 
@@ -431,6 +431,9 @@ def preview(
     """What ``prepare_run`` would take now: the preview less the items other runs hold,
     and how many of those wait in runs not yet released."""
     require(actor, book_id, Permission.PAYMENT_READ)
+    problems = filter_problems(cost_centres, areas)
+    if problems:
+        raise ValidationFailed(problems)
     held = held_item_ids(conn, book_id)
     waiting = held_item_ids(conn, book_id, unreleased=True)
     found = preview_run(
@@ -1279,7 +1282,11 @@ def list_files(conn: Connection, actor: Actor, book_id: int, run_id: int) -> lis
             byte_count=int(r.byte_count),
             filename=str(r.filename),
         )
-        for r in conn.execute(select(run_files).where(rf.run_id == run_id).order_by(rf.id))
+        for r in conn.execute(
+            select(*(c for c in run_files.c if c.name != "sealed"))  # not the files' bytes
+            .where(rf.run_id == run_id)
+            .order_by(rf.id)
+        )
     ]
 
 
@@ -1323,7 +1330,13 @@ def file_bytes(
     rf = run_files.c
     stored = conn.execute(select(run_files).where(rf.id == file_id)).one()
     if stored.sealed is not None:
-        data = zlib.decompress(vault.unseal(bytes(stored.sealed)))
+        try:
+            data = zlib.decompress(vault.unseal(bytes(stored.sealed)))
+        except SecretUnreadable:
+            raise Conflict(
+                f"file {found.filename} was sealed with another key than this installation's "
+                "(REMIT_SECRET_KEY): it cannot be given out"
+            ) from None
         if hashlib.sha256(data).hexdigest() != found.sha256:
             raise Conflict(f"file {found.filename} is not the file released: it is not given out")
     else:
