@@ -16,7 +16,7 @@ from tests.conftest import make_book
 from remit.access.model import Actor
 from remit.db import Database, migrate
 from remit.errors import Conflict, ValidationFailed
-from remit.ledger import items
+from remit.ledger import items, posting
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, OpenItem, PostingDraft
 from remit.ledger.store import journal_entries, open_items, postings
@@ -662,3 +662,18 @@ def test_fingerprints_of_entries_without_item_fields_are_as_before():
     assert fingerprint(draft) == expected
     assert fingerprint(_bill(D0, "k", 7, 250, doc_ref="INV-9")) != expected
     assert fingerprint(_bill(D0, "k", 7, 250, due_date=D0)) != expected
+
+
+def test_an_items_cost_centre_reaches_the_frame_and_its_reversal(db, book, system):
+    providers, _ = _parties(db, system, book)
+    bill = _post(db, system, book, _bill(D0, "cc1", providers[0], 5_000, cost_centre="LD-SUPPORT"))
+    with db.read() as conn:
+        frame = items.items_frame(conn, book, [PAYABLES], due_by=D0)
+    assert frame.select("cost_centre", "source_type").rows() == [("LD-SUPPORT", "")]
+    with db.write() as conn:
+        undone = posting.reverse(conn, system, book, bill, "posted twice").entry_id
+    with db.read() as conn:
+        centre = conn.execute(
+            text("SELECT cost_centre FROM open_items WHERE entry_id = :e"), {"e": undone}
+        ).scalar_one()
+    assert centre == "LD-SUPPORT"

@@ -56,6 +56,7 @@ from remit.ledger.store import (
     account_daily_totals,
     accounts,
     journal_entries,
+    open_items,
     periods,
     postings,
 )
@@ -1025,13 +1026,30 @@ def reverse(
     original = get_entry(conn, book_id, entry_id)
     if original.reverses_entry_id is not None:
         raise Conflict(f"entry {entry_id} is itself a reversal; post a new entry instead")
+    # The reversal's items fall on the cost centres of the items they undo.
+    oi = open_items.c
+    centres = {
+        int(line): str(centre)
+        for line, centre in conn.execute(
+            select(oi.line_no, oi.cost_centre).where(
+                and_(oi.entry_id == entry_id, oi.cost_centre != "")
+            )
+        )
+    }
     draft = EntryDraft(
         entry_date=entry_date or original.entry_date,
         description=f"Reversal of entry {entry_id}: {reason}"[:500],
         idempotency_key=f"reversal:{entry_id}",
         postings=reversal_of(
-            PostingDraft(p.account_code, p.amount_minor, p.currency, p.party_id, p.memo)
-            for p in original.postings
+            PostingDraft(
+                p.account_code,
+                p.amount_minor,
+                p.currency,
+                p.party_id,
+                p.memo,
+                cost_centre=centres.get(n, ""),
+            )
+            for n, p in enumerate(original.postings, start=1)
         ),
         source_type="reversal",
         source_id=str(entry_id),

@@ -215,5 +215,8 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
 def reversal_of(postings: Iterable[PostingDraft]) -> tuple[PostingDraft, ...]:
     """The postings that undo the given ones."""
     return tuple(
-        PostingDraft(p.account, -p.amount_minor, p.currency, p.party_id, p.memo) for p in postings
+        PostingDraft(
+            p.account, -p.amount_minor, p.currency, p.party_id, p.memo, cost_centre=p.cost_centre
+        )
+        for p in postings
     )
