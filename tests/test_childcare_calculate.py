@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -57,6 +58,18 @@ def _inputs(certs: str, attendance: str, **policy: object) -> Inputs:
     )
 
 
+def _calculate(folder: Path, month: str, *optional: str) -> Any:
+    """``remit childcare calculate`` on the files in ``folder`` into ``folder/out``."""
+    out = folder / "out"
+    out.mkdir()
+    files = ["--certificates", "certs.csv", "--attendance", "attendance.csv",
+             "--ceilings", "ceilings.csv", *optional]  # fmt: skip
+    args = [a if a.startswith("--") else str(folder / a) for a in files]
+    return CliRunner().invoke(
+        app, ["childcare", "calculate", *args, "--month", month, "--out", str(out)]
+    )
+
+
 def test_the_worked_example_of_the_doc_is_what_the_command_writes(tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text(encoding="utf-8"))
     inputs = {name: text for kind, name, text in blocks if kind == "file"}
@@ -65,16 +78,11 @@ def test_the_worked_example_of_the_doc_is_what_the_command_writes(tmp_path: Path
     for name, text in inputs.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     out = tmp_path / "out"
-    out.mkdir()
-    result = CliRunner().invoke(
-        app,
-        ["childcare", "calculate", "--certificates", str(tmp_path / "certs.csv"),
-         "--attendance", str(tmp_path / "attendance.csv"),
-         "--ceilings", str(tmp_path / "ceilings.csv"), "--month", "2026-10",
-         "--families", str(tmp_path / "families.csv"),
-         "--providers", str(tmp_path / "providers.csv"),
-         "--policy", str(tmp_path / "policy.toml"), "--out", str(out)],
-    )  # fmt: skip
+    result = _calculate(
+        tmp_path,
+        "2026-10",
+        *("--families", "families.csv", "--providers", "providers.csv", "--policy", "policy.toml"),
+    )
     assert result.exit_code == 0, result.output
     assert "3 payable and 2 incomplete" in " ".join(result.output.split())
     for name, text in outputs.items():
@@ -190,13 +198,7 @@ def test_malformed_files_name_the_line_and_column_and_nothing_is_written(tmp_pat
     )
     (tmp_path / "ceilings.csv").write_text("effective_from,county,facility\n")
     out = tmp_path / "out"
-    out.mkdir()
-    result = CliRunner().invoke(
-        app,
-        ["childcare", "calculate", "--certificates", str(tmp_path / "certs.csv"),
-         "--attendance", str(tmp_path / "attendance.csv"),
-         "--ceilings", str(tmp_path / "ceilings.csv"), "--month", "2026-13", "--out", str(out)],
-    )  # fmt: skip
+    result = _calculate(tmp_path, "2026-13")
     said = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     for expected in (

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
@@ -135,3 +137,21 @@ AS_OPTION: Any = typer.Option(
     None, "--as", help="Act as this user (default: REMIT_USER, else the installation itself)."
 )
 BOOK_OPTION: Any = typer.Option(None, "--book", "-b", help="Book code (default: the only book).")
+
+
+def replace_all(targets: dict[Path, bytes]) -> None:
+    """Write each target through a temporary file beside it, renaming only when all are
+    written (a failure leaves no target touched): every command that writes files."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, data in targets.items():
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            staged.append((temporary, target))
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+        for temporary, target in staged:
+            os.replace(temporary, target)
+        staged.clear()
+    finally:
+        for temporary, _ in staged:
+            Path(temporary).unlink(missing_ok=True)

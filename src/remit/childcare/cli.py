@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from rich.console import Console
 from remit.childcare import engine, exchange, fastread
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import Policy
-from remit.cliutil import user_errors
+from remit.cliutil import replace_all, user_errors
 from remit.errors import Problem, ValidationFailed
 
 childcare_app = typer.Typer(no_args_is_help=True, help="Child care subsidy payments.")
@@ -33,24 +31,6 @@ def _read(path: Path | None, name: str) -> bytes | None:
         raise ValidationFailed(
             [Problem("file", f"cannot be read: {exc.strerror or exc}", "unreadable", source=name)]
         ) from None
-
-
-def _write_both(out: Path, files: dict[str, str]) -> None:
-    """Write the output files into ``out`` through temporary files, renamed only when all
-    are written (a failure leaves none of them touched)."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for name, text in files.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-            staged.append((temporary, out / name))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
-        for temporary, target in staged:
-            os.replace(temporary, target)
-        staged.clear()
-    finally:
-        for temporary, _ in staged:
-            Path(temporary).unlink(missing_ok=True)
 
 
 @childcare_app.command("calculate")
@@ -106,12 +86,11 @@ def calculate_command(
     else:
         frame = engine.payments_frame(frames, first, found_policy)
     found = engine.summary_frame(frame)
-    _write_both(
-        out,
+    replace_all(
         {
-            "payments.csv": engine.payments_csv_frame(frame, first),
-            "summary.json": json.dumps(found, indent=2, sort_keys=True) + "\n",
-        },
+            out / "payments.csv": engine.payments_csv_frame(frame, first).encode("utf-8"),
+            out / "summary.json": (json.dumps(found, indent=2, sort_keys=True) + "\n").encode(),
+        }
     )
     totals: dict[str, int] = found["totals"]  # type: ignore[assignment]
     console.print(

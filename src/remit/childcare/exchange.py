@@ -267,6 +267,14 @@ def _raise(problems: Sequence[Problem]) -> None:
         raise ValidationFailed(list(problems))
 
 
+def _rate_keys(r: _Reader, line: int, row: Mapping[str, str]) -> tuple[Any, Any]:
+    """A row's rate category and time basis (ceilings and certificates have both)."""
+    return (
+        r.value(line, row, "rate_category", _choice(RateCategory), CATEGORY_TEXT),
+        r.value(line, row, "time_basis", _choice(TimeBasis), "full or part"),
+    )
+
+
 def read_ceilings(content: bytes, name: str = "ceilings.csv") -> list[Ceiling]:
     r = _Reader(name, content, CEILINGS)
     out: list[Ceiling] = []
@@ -277,14 +285,7 @@ def read_ceilings(content: bytes, name: str = "ceilings.csv") -> list[Ceiling]:
             r.value(line, row, "county", _ident, "a county name"),
             r.value(line, row, "facility", _choice(Facility), "center or fcch"),
             r.value(line, row, "age_band", _choice(AgeBand), "under_2, 2_to_5 or 6_plus"),
-            r.value(
-                line,
-                row,
-                "rate_category",
-                _choice(RateCategory),
-                "hourly, daily, weekly or monthly",
-            ),
-            r.value(line, row, "time_basis", _choice(TimeBasis), "full or part"),
+            *_rate_keys(r, line, row),
             r.value(line, row, "amount", _dollars, "dollars, e.g. 301.55"),
         )
         if any(v is None for v in values):
@@ -361,14 +362,7 @@ def read_certificates(content: bytes, name: str = "certs.csv") -> list[Certifica
             r.value(line, row, "start_date", _date, "a date YYYY-MM-DD"),
             r.value(line, row, "end_date", _date, "a date YYYY-MM-DD"),
             r.value(line, row, "schedule", schedule, "hours per weekday, e.g. mon=8;tue=8"),
-            r.value(
-                line,
-                row,
-                "rate_category",
-                _choice(RateCategory),
-                "hourly, daily, weekly or monthly",
-            ),
-            r.value(line, row, "time_basis", _choice(TimeBasis), "full or part"),
+            *_rate_keys(r, line, row),
             r.value(line, row, "evening_weekend_share", _share, "a share from 0 to 1"),
             r.value(line, row, "exceptional_needs", _flag, "yes or no"),
             r.value(line, row, "severely_disabled", _flag, "yes or no"),

@@ -12,8 +12,6 @@ the file passes the format's own check. ``remit check`` prints the check's JSON 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from remit.cliutil import (
     BOOK_OPTION,
     console,
     open_database,
+    replace_all,
     resolve_actor,
     resolve_book,
     user_errors,
@@ -85,24 +84,6 @@ def _target_problems(targets: dict[str, Path | None], inputs: tuple[Path, ...]) 
             problems.append(Problem(option, f"{target} is already an input or output", "same_file"))
         taken.add(target.resolve())
     return problems
-
-
-def _replace_all(targets: dict[Path, bytes]) -> None:
-    """Write each target through a temporary file beside it, renaming only when all are
-    written (a failure leaves no target touched)."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for target, data in targets.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            staged.append((temporary, target))
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-        for temporary, target in staged:
-            os.replace(temporary, target)
-        staged.clear()
-    finally:
-        for temporary, _ in staged:
-            Path(temporary).unlink(missing_ok=True)
 
 
 def _write(fmt: registry.Scheme, payments: Any, originator: Any, stamp: FileStamp) -> bytes:
@@ -171,7 +152,7 @@ def file_command(
     targets = {out: _write(fmt, payments, table, stamp)}
     if remittance is not None:
         targets[remittance] = offline.remittance_csv(payments).encode("utf-8")
-    _replace_all(targets)
+    replace_all(targets)
     total = sum(p.amount_minor for p in payments)
     console.print(
         f"wrote {out}: {fmt.format}, {len(payments):,} payment(s), "
