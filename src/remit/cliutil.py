@@ -21,7 +21,7 @@ from rich.console import Console
 from remit.access.model import Actor
 from remit.access.service import actor_for
 from remit.db import Database, database_url, schema_revision
-from remit.errors import RemitError, ValidationFailed
+from remit.errors import Problem, RemitError, ValidationFailed
 from remit.ledger.service import book_id_for, list_books
 
 P = ParamSpec("P")
@@ -155,3 +155,13 @@ def replace_all(targets: dict[Path, bytes]) -> None:
     finally:
         for temporary, _ in staged:
             Path(temporary).unlink(missing_ok=True)
+
+
+def read_file(path: Path, name: str) -> bytes:
+    """A file a command reads, or ValidationFailed naming it (``name``) when it cannot be."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationFailed(
+            [Problem("file", f"cannot be read: {exc.strerror or exc}", "unreadable", source=name)]
+        ) from None

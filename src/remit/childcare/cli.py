@@ -15,7 +15,7 @@ from rich.console import Console
 from remit.childcare import engine, exchange, fastread
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import Policy
-from remit.cliutil import replace_all, user_errors
+from remit.cliutil import read_file, replace_all, user_errors
 from remit.errors import Problem, ValidationFailed
 
 childcare_app = typer.Typer(no_args_is_help=True, help="Child care subsidy payments.")
@@ -23,14 +23,7 @@ console = Console()
 
 
 def _read(path: Path | None, name: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValidationFailed(
-            [Problem("file", f"cannot be read: {exc.strerror or exc}", "unreadable", source=name)]
-        ) from None
+    return None if path is None else read_file(path, name)
 
 
 @childcare_app.command("calculate")

@@ -25,6 +25,7 @@ from remit.cliutil import (
     BOOK_OPTION,
     console,
     open_database,
+    read_file,
     replace_all,
     resolve_actor,
     resolve_book,
@@ -44,15 +45,6 @@ payments_app = typer.Typer(
     help="Payments: bank files, the book's bank accounts, payment blocks.", no_args_is_help=True
 )
 INVALID = 1
-
-
-def _read(path: Path, name: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValidationFailed(
-            [Problem("file", f"cannot be read: {exc.strerror or exc}", "unreadable", source=name)]
-        ) from None
 
 
 def _created(value: str | None) -> datetime:
@@ -132,7 +124,7 @@ def file_command(
     contents = []
     for path, name in ((payables, offline.PAYABLES), (originator, offline.ORIGINATOR)):
         try:
-            contents.append(_read(path, name))
+            contents.append(read_file(path, name))
         except ValidationFailed as exc:
             problems.extend(exc.problems)
     try:
@@ -198,7 +190,7 @@ payments_app.add_typer(house_app, name="house-account")
 def _originators(path: Path, schemes: list[str]) -> dict[str, dict[str, Any]]:
     """Each named scheme's table of originator.toml, read and checked as the offline
     command reads it (problems name the line and key)."""
-    content = _read(path, offline.ORIGINATOR)
+    content = read_file(path, offline.ORIGINATOR)
     found: dict[str, dict[str, Any]] = {}
     problems: list[Problem] = []
     for name in dict.fromkeys(schemes):
