@@ -767,7 +767,7 @@ def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
         pl.col("version_from").dt.to_string("%Y-%m-%d"),
         pl.col("child").alias("child_id"),
         pl.col("provider").alias("provider_id"),
-        pl.lit(f"{month:%Y-%m}").alias("month"),
+        pl.when(known).then(pl.lit(f"{month:%Y-%m}")).alias("month"),
         "status",
         pl.col("reasons").list.join(";"),
         "basis",
@@ -815,7 +815,11 @@ def summary_frame(frame: pl.DataFrame) -> dict[str, object]:
             "incomplete": int(incomplete),
             "net_minor": int(net or 0),
         }
-    by_cert = frame.group_by("cert").agg(pl.col("status").last())  # a child-month once
+    by_cert = (  # a child-month once, over all providers (an unknown certificate has none)
+        frame.filter(pl.col("provider").is_not_null() & (pl.col("provider") != ""))
+        .group_by("cert")
+        .agg(pl.col("status").last())
+    )
     totals = {
         "payable": int((by_cert["status"] == "payable").sum()),
         "incomplete": int((by_cert["status"] == "incomplete").sum()),

@@ -525,7 +525,7 @@ def payments_csv(rows: Iterable[PaymentRow]) -> str:
     for r in rows:
         if r.basis == "":  # an unknown certificate: its id, status and reason only
             writer.writerow(
-                [r.certificate_id, "", "", "", r.month, r.status, ";".join(r.reasons)]
+                [r.certificate_id, "", "", "", "", r.status, ";".join(r.reasons)]
                 + [""] * (len(PAYMENTS) - 7)
             )
             continue
@@ -558,7 +558,8 @@ def payments_csv(rows: Iterable[PaymentRow]) -> str:
 
 def summary(rows: Sequence[PaymentRow]) -> dict[str, Any]:
     """Counts of child-months (payable, incomplete) and the payable net, per provider and
-    in all; a child-month of several version rows counts once."""
+    over all providers (an unknown certificate has none: it is in payments.csv only); a
+    child-month of several version rows counts once."""
     seen: dict[tuple[str, str], str] = {}
     net: dict[str, int] = {}
     for r in rows:
@@ -568,13 +569,13 @@ def summary(rows: Sequence[PaymentRow]) -> dict[str, Any]:
     providers: dict[str, dict[str, int]] = {}
     for (_cert, provider), status in sorted(seen.items()):
         if not provider:
-            continue  # an unknown certificate has no provider: it counts in the totals
+            continue  # an unknown certificate has no provider
         counts = providers.setdefault(provider, {"payable": 0, "incomplete": 0, "net_minor": 0})
         counts[status] += 1
     for provider, counts in providers.items():
         counts["net_minor"] = net.get(provider, 0)
     # In all, a child-month counts once even when its versions name different providers.
-    statuses = {cert: status for (cert, _provider), status in seen.items()}
+    statuses = {cert: status for (cert, provider), status in seen.items() if provider}
     totals = {
         "payable": sum(1 for s in statuses.values() if s == "payable"),
         "incomplete": sum(1 for s in statuses.values() if s == "incomplete"),
