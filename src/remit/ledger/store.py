@@ -215,7 +215,9 @@ settlements = Table(
 item_allocations = Table(
     "item_allocations",
     metadata,
-    Column("settlement_id", Id, ForeignKey("settlements.id"), primary_key=True),
+    # No key on the settlement: every allocation is written by the call that writes its
+    # settlement, in the same transaction (docs/adr/0011-payment-run-keys.md).
+    Column("settlement_id", Id, primary_key=True),
     Column("item_id", Id, ForeignKey("open_items.id"), primary_key=True),
     Column("amount_minor", BigInteger, nullable=False),
     CheckConstraint("amount_minor <> 0", name="allocation_not_zero"),

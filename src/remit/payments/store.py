@@ -118,8 +118,10 @@ run_payments = Table(
     "run_payments",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("payment_runs.id"), nullable=False),
-    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    # No keys on the run and the book: both are the caller's own, set in the same
+    # transaction as the run (docs/adr/0011-payment-run-keys.md; kept on SQLite).
+    Column("run_id", Integer, nullable=False),
+    Column("book_id", Integer, nullable=False),
     Column("payment_key", String(64), nullable=False),  # party/currency/account
     Column("party_id", Integer, ForeignKey("parties.id"), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -152,9 +154,11 @@ run_payments = Table(
 run_items = Table(
     "run_items",
     metadata,
-    Column("run_id", Integer, ForeignKey("payment_runs.id"), primary_key=True),
+    # The run and the payment are written in the same transaction as these rows: no keys
+    # (docs/adr/0011-payment-run-keys.md); the item is the ledger's, and keeps its key.
+    Column("run_id", Integer, primary_key=True),
     Column("item_id", Integer, ForeignKey("open_items.id"), primary_key=True),
-    Column("payment_id", Integer, ForeignKey("run_payments.id"), nullable=False),
+    Column("payment_id", Integer, nullable=False),
     # What the run pays of it, signed like the item (negative: a bill we owe).
     Column("open_minor", BigInteger, nullable=False),
     Column("doc_ref", String(100), nullable=False, default=""),
@@ -165,7 +169,7 @@ held_items = Table(
     "held_items",
     metadata,
     Column("item_id", Integer, ForeignKey("open_items.id"), primary_key=True),
-    Column("run_id", Integer, ForeignKey("payment_runs.id"), nullable=False),
+    Column("run_id", Integer, nullable=False),  # no key: see run_items
     Index("ix_held_items_run", "run_id"),
 )
 
