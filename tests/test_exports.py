@@ -68,6 +68,7 @@ EXCHANGE_COMMANDS = {  # docs/formats: read and written exactly as the data is
     ("payments", "file"),  # docs/formats/payments.md: the bank file and the remittance CSV
     ("payments", "run", "cheques"),  # the positive-pay file, for the bank
     ("childcare", "calculate"),  # docs/formats/childcare.md: payments.csv and summary.json
+    ("childcare", "import"),  # the same files read into a book
 }
 
 

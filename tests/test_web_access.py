@@ -34,6 +34,7 @@ from remit.cases import correspondence
 from remit.cases import service as cases
 from remit.cases.model import NewCase
 from remit.cases.store import cases as case_table
+from remit.childcare import service as childcare
 from remit.config import vault
 from remit.db import Database
 from remit.documents import service as documents
@@ -183,6 +184,7 @@ def _samples(database) -> dict[str, Any]:
         visit_id = conn.execute(
             select(planned_visits.c.id).where(planned_visits.c.service_code == "WALK")
         ).scalar_one()
+        certificate_id, family_id = _childcare_samples(conn, clerk, book_id, party_id)
     return {
         "book": BOOK,
         "case_id": case_id,
@@ -204,12 +206,37 @@ def _samples(database) -> dict[str, Any]:
         "outcome_id": outcome_id,
         "adjustment_id": adjustment_id,
         "visit_id": visit_id,
+        "certificate_id": certificate_id,
+        "family_id": family_id,
         "decision_id": 1,  # a decision id: the route's roles are checked before the id
         "pay_run_id": 1,  # the demo's released payment run, its first payment and file
         "payment_id": 1,
         "file_id": 1,
         "fmt": "csv",
     }
+
+
+def _childcare_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int, int]:
+    """A family of one child with a certificate of the demo provider."""
+    provider_ref = parties.get_party(conn, clerk, book_id, provider_id)["ref"]
+    childcare.import_files(
+        conn,
+        clerk,
+        book_id,
+        families=b"family_id,family_size,monthly_income_minor,family_fee_minor,fee_collected_by,"
+        b'name,address\nWALK-F,2,100000,0,agency,Walk Parent,"1 Walk Lane\nLeeds"\n',
+        certificates=(
+            "certificate_id,version_from,child_id,family_id,provider_id,child_birth_date,"
+            "start_date,end_date,schedule,rate_category,time_basis,evening_weekend_share,"
+            "exceptional_needs,severely_disabled,provider_rate\n"
+            f"WALK-C,2026-01-01,WALK-K,WALK-F,{provider_ref},2022-02-02,2026-01-01,2026-12-31,"
+            "mon=8,daily,full,0,no,no,60.00\n"
+        ).encode(),
+    )
+    rows, _ = childcare.list_certificates(
+        conn, clerk, book_id, on=date(2026, 6, 1), search="WALK-C"
+    )
+    return rows[0]["id"], rows[0]["family_id"]
 
 
 def _care_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int, int, int]:
@@ -257,6 +284,15 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
             "reason": "walk",
         },
         "/b/{book}/bank-changes/{change_id}/approve": {"note": "walk"},
+        "/b/{book}/childcare/certificates/{certificate_id}/versions": {
+            "version_from": f"2026-0{3 + len(role) % 6}-{10 + len(role)}",
+            "provider_rate": f"6{len(role)}.00",
+            "reason": f"walk {role}",
+        },
+        "/b/{book}/childcare/certificates/{certificate_id}/notices": {
+            "version_from": "2026-01-01",
+            "language": "es",
+        },
         "/b/{book}/bank-changes/{change_id}/reject": {"note": "walk"},
         "/b/{book}/admin/users": {
             "username": f"walk-{role}",
@@ -501,6 +537,7 @@ EXPECTED_WRITES: dict[Role, set[str]] = {
         "api_tokens.manage",
         "webhooks.manage",
         "care.import",
+        "childcare.edit",
     },
     Role.MANAGER: {
         "ledger.post",
@@ -523,6 +560,7 @@ EXPECTED_WRITES: dict[Role, set[str]] = {
         "care.decide",
         "care.policy",
         "care.approve",
+        "childcare.edit",
         "payment.prepare",
         "payment.approve",
         "payment.release",
@@ -540,6 +578,7 @@ EXPECTED_WRITES: dict[Role, set[str]] = {
         "care.import",
         "care.run",
         "care.decide",
+        "childcare.edit",
         "payment.prepare",
     },
     Role.AUDITOR: set(),

@@ -21,6 +21,7 @@ from remit import demo_cases
 from remit.access.model import Actor, Role
 from remit.access.service import add_user
 from remit.care import demo as demo_care
+from remit.childcare import demo as demo_childcare
 from remit.db import Database
 from remit.ledger import items as open_items
 from remit.ledger import service as ledger
@@ -250,6 +251,9 @@ def seed(
             )
             paid = demo_care.finish_runs(database, book_id, org.code, CARE_RUNS_POSTED)
             tick(f"{org.code}: care self-bills posted", len(paid), len(paid))
+        else:  # the agency: families, children and certificates
+            refs = [PROVIDER_REF.format(n + 1) for n in range(len(ids["provider"]))]
+            demo_childcare.seed_childcare(database, book_id, refs, seed_value, tick)
         with database.read() as conn:
             pay_date = ledger.book_today(conn, book_id) + timedelta(days=PAY_AHEAD_DAYS)
         demo_payments.seed_payments(

@@ -9,6 +9,7 @@ from remit import db
 from remit.access import store as _access
 from remit.care import store as _care
 from remit.cases import store as _cases
+from remit.childcare import store as _childcare
 from remit.documents import store as _documents
 from remit.events import store as _events
 from remit.jobs import store as _jobs
@@ -22,6 +23,7 @@ _ALL = (
     _access,
     _care,
     _cases,
+    _childcare,
     _documents,
     _events,
     _jobs,

@@ -97,6 +97,8 @@ class Permission(StrEnum):
     CARE_DECIDE = "care.decide", _WRITE  # arbitration decisions on exceptions
     CARE_POLICY = "care.policy", _WRITE  # tolerance policies
     CARE_APPROVE = "care.approve", _WRITE  # the second person's approval of a decision
+    CHILDCARE_READ = "childcare.read", _READ  # families, certificates, attendance
+    CHILDCARE_EDIT = "childcare.edit", _WRITE  # import, change a certificate, notices
     PAYMENT_READ = "payment.read", _READ  # payment runs, payments, their files
     PAYMENT_PREPARE = "payment.prepare", _WRITE  # prepare or cancel a run; record its outcome
     PAYMENT_APPROVE = "payment.approve", _WRITE  # approve a run (never one's own)
@@ -143,6 +145,8 @@ PERMISSIONS: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CARE_DECIDE: frozenset({_R.MANAGER, _R.CLERK}),
         Permission.CARE_POLICY: frozenset({_R.MANAGER}),
         Permission.CARE_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),
+        Permission.CHILDCARE_READ: frozenset(STAFF_ROLES),
+        Permission.CHILDCARE_EDIT: frozenset({_R.ADMIN, _R.MANAGER, _R.CLERK}),
         Permission.PAYMENT_READ: frozenset(STAFF_ROLES),
         Permission.PAYMENT_PREPARE: frozenset({_R.MANAGER, _R.CLERK}),
         Permission.PAYMENT_APPROVE: frozenset({_R.MANAGER, _R.APPROVER}),

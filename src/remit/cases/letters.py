@@ -67,6 +67,7 @@ class FieldKind(StrEnum):
     DATE = "date"  # a date, or ISO text "2026-03-31"
     MONEY = "money"  # Money, or text "1234.56" in the book's currency
     LINES = "lines"  # rows from the records: mappings with "doc_ref" (text) and "amount" (Money)
+    ROWS = "rows"  # rows from the records: mappings of names to text (a schedule, a list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,29 @@ RECORD_TEMPLATES: Mapping[str, LetterTemplate] = MappingProxyType(
                 _F("pay_date", "Pay date", _K.DATE),
                 _F("total", "Amount paid", _K.MONEY),
                 _F("documents", "Documents paid", _K.LINES),
+            ),
+        ),
+        # A child care certificate's version, to the family (issue 11; childcare.service).
+        "notice_of_action": LetterTemplate(
+            "notice_of_action",
+            "Notice of action: a child care certificate",
+            ("letter",),
+            (
+                _F("certificate_ref", "Certificate", _K.TEXT),
+                _F("child_name", "Child", _K.TEXT),
+                _F("provider_name", "Provider", _K.TEXT),
+                _F("action", "approval or change", _K.TEXT),
+                _F("effective", "Takes effect on", _K.DATE),
+                _F("period_start", "Care from", _K.DATE),
+                _F("period_end", "Care to", _K.DATE),
+                _F("schedule", "Certified hours", _K.ROWS),
+                _F("rate_category", "Rate category", _K.TEXT),
+                _F("time_basis", "Time basis", _K.TEXT),
+                _F("provider_rate", "Provider's rate", _K.MONEY),
+                _F("family_fee", "Monthly family fee", _K.MONEY),
+                _F("fee_exempt", "Exempt from fees (yes or no)", _K.TEXT),
+                _F("reason", "Reason", _K.TEXT, required=False),
+                _F("changed", "What changed", _K.ROWS, required=False),
             ),
         ),
     }
@@ -292,6 +316,8 @@ def _coerce(spec: TemplateField, raw: Any, currency: str) -> tuple[Any, Problem 
             return _as_money(raw, currency), None
         if spec.kind is FieldKind.LINES:
             return _as_lines(raw), None
+        if spec.kind is FieldKind.ROWS:
+            return _as_rows(raw), None
         return _as_text(raw, spec.kind), None
     except _BadValue as bad:
         return None, Problem(spec.name, bad.message, bad.check)
@@ -337,6 +363,20 @@ def _as_lines(raw: Any) -> tuple[Mapping[str, Any], ...]:
             and isinstance(row.get("amount"), Money)
         ):
             raise _BadValue("each row needs a doc_ref (text) and an amount (Money)", "lines")
+    return tuple(raw)
+
+
+def _as_rows(raw: Any) -> tuple[Mapping[str, str], ...]:
+    """Rows from the records, each a mapping of names to short text."""
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple)) or not raw:
+        raise _BadValue("give one or more rows from the records", "rows")
+    for row in raw:
+        if not (
+            isinstance(row, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in row.items())
+            and all(len(v) <= MAX_TEXT for v in row.values())
+        ):
+            raise _BadValue(f"each row maps names to text of at most {MAX_TEXT} characters", "rows")
     return tuple(raw)
 
 

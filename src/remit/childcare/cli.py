@@ -13,9 +13,19 @@ import typer
 from rich.console import Console
 
 from remit.childcare import engine, exchange, fastread
+from remit.childcare import service as childcare_service
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import Policy
-from remit.cliutil import read_file, replace_all, user_errors
+from remit.cliutil import (
+    AS_OPTION,
+    BOOK_OPTION,
+    open_database,
+    read_file,
+    replace_all,
+    resolve_actor,
+    resolve_book,
+    user_errors,
+)
 from remit.errors import Problem, ValidationFailed
 
 childcare_app = typer.Typer(no_args_is_help=True, help="Child care subsidy payments.")
@@ -90,6 +100,46 @@ def calculate_command(
         f"wrote {out / 'payments.csv'} and summary.json: {totals['payable']:,} payable and "
         f"{totals['incomplete']:,} incomplete child-month(s), net "
         f"${totals['net_minor'] // 100:,}.{totals['net_minor'] % 100:02d}",
+        highlight=False,
+    )
+
+
+@childcare_app.command("import")
+@user_errors
+def import_command(
+    families: Path | None = typer.Option(None, "--families", help="families.csv"),
+    certificates: Path | None = typer.Option(None, "--certificates", help="certs.csv"),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Import families and certificates into a book (docs/formats/childcare.md, with the
+    book's extra columns), all or nothing; the same files again change nothing."""
+    problems: list[Problem] = []
+    contents: dict[str, bytes | None] = {}
+    for name, path in (("families.csv", families), ("certs.csv", certificates)):
+        try:
+            contents[name] = _read(path, name)
+        except ValidationFailed as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationFailed(problems)
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        done = childcare_service.import_files(
+            conn,
+            actor,
+            book_id,
+            families=contents["families.csv"],
+            certificates=contents["certs.csv"],
+            families_name=families.name if families else "families.csv",
+            certificates_name=certificates.name if certificates else "certs.csv",
+        )
+    console.print(
+        f"families: {done.families_created:,} new, {done.families_updated:,} changed, "
+        f"{done.families_unchanged:,} as they were; children: {done.children_created:,} new; "
+        f"certificates: {done.certificates_created:,} new, versions: "
+        f"{done.versions_created:,} new, {done.versions_unchanged:,} as they were",
         highlight=False,
     )
 

@@ -117,7 +117,9 @@ class _Reader:
     """One file's records and problems: each value is read by a checker that names the line
     and column of what is wrong and gives None."""
 
-    def __init__(self, name: str, content: bytes, columns: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, content: bytes, columns: Sequence[str], optional: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.problems: list[Problem] = []
         self.records: list[tuple[int, dict[str, str]]] = []
@@ -141,7 +143,8 @@ class _Reader:
             )
         if missing:
             return
-        where = [(c, header.index(c)) for c in columns]
+        where = [(c, header.index(c)) for c in (*columns, *optional) if c in header]
+        self.absent = {c: "" for c in optional if c not in header}
         line = 2
         try:
             self._read(reader, header, where, line)
@@ -156,7 +159,8 @@ class _Reader:
         for values in reader:
             if any(v.strip() for v in values):
                 padded = values + [""] * (len(header) - len(values))
-                self.records.append((line, {c: padded[i].strip() for c, i in where}))
+                found = {c: padded[i].strip() for c, i in where}
+                self.records.append((line, found | self.absent if self.absent else found))
             if len(self.records) > MAX_ROWS:
                 self.problems.append(
                     Problem(
@@ -320,8 +324,17 @@ def read_providers(content: bytes, name: str = "providers.csv") -> dict[str, Pro
 
 
 def read_families(content: bytes, name: str = "families.csv") -> dict[str, Family]:
-    r = _Reader(name, content, FAMILIES)
+    return {f.family_id: f for _line, f, _row in family_records(content, name)}
+
+
+def family_records(
+    content: bytes, name: str = "families.csv", optional: Sequence[str] = ()
+) -> list[tuple[int, Family, dict[str, str]]]:
+    """The families of a file with their lines, and the raw text of its ``optional``
+    columns ("" where the file has no such column), for a book's import to read."""
+    r = _Reader(name, content, FAMILIES, optional)
     out: dict[str, Family] = {}
+    lines: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in r.records:
         fid = r.value(line, row, "family_id", _ident, "an id of up to 64 characters")
         size = r.value(line, row, "family_size", _whole, "a whole number of people")
@@ -343,13 +356,22 @@ def read_families(content: bytes, name: str = "families.csv") -> dict[str, Famil
             r.bad(line, "family_id", f"family {fid} is listed twice", "duplicate")
             continue
         out[str(fid)] = Family(str(fid), int(size), int(income), int(fee), str(by))  # type: ignore[arg-type]
+        lines[str(fid)] = (line, row)
     _raise(r.problems)
-    return out
+    return [(lines[fid][0], family, lines[fid][1]) for fid, family in out.items()]
 
 
 def read_certificates(content: bytes, name: str = "certs.csv") -> list[CertificateVersion]:
-    r = _Reader(name, content, CERTIFICATES)
-    out: list[CertificateVersion] = []
+    return [version for _line, version, _row in certificate_records(content, name)]
+
+
+def certificate_records(
+    content: bytes, name: str = "certs.csv", optional: Sequence[str] = ()
+) -> list[tuple[int, CertificateVersion, dict[str, str]]]:
+    """The certificate versions of a file with their lines and raw rows (``optional``
+    columns "" where absent), for a book's import to read."""
+    r = _Reader(name, content, CERTIFICATES, optional)
+    out: list[tuple[int, CertificateVersion, dict[str, str]]] = []
     seen: dict[tuple[str, date], int] = {}
     for line, row in r.records:
         v = (
@@ -379,7 +401,7 @@ def read_certificates(content: bytes, name: str = "certs.csv") -> list[Certifica
             r.bad(line, "version_from", f"the same version as line {seen[key]}", "duplicate")
             continue
         seen[key] = line  # type: ignore[index]
-        out.append(CertificateVersion(*v))  # type: ignore[arg-type]
+        out.append((line, CertificateVersion(*v), row))  # type: ignore[arg-type]
     _raise(r.problems)
     return out
 

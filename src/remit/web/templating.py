@@ -32,6 +32,7 @@ TEMPLATE_DIRS = (
     SRC / "access" / "templates",
     SRC / "care" / "templates",
     SRC / "payments" / "templates",
+    SRC / "childcare" / "templates",
 )
 
 

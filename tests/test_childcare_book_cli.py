@@ -1,0 +1,121 @@
+"""``remit childcare import`` into a book, and the demo agency's child care (issue 11,
+points 2 and 8)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import date
+
+import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
+
+from remit.access.model import Actor
+from remit.childcare import service as childcare
+from remit.cli import app
+from remit.db import Database
+from remit.ledger import service as ledger
+
+runner = CliRunner()
+KEY = Fernet.generate_key().decode()
+AS_CLERK = ["-b", "valley-app", "--as", "demo-clerk@valley-app"]
+FAMILIES = (
+    b"family_id,family_size,monthly_income_minor,family_fee_minor,fee_collected_by,name,"
+    b'language,address\nNEW-1,3,300000,3000,provider,Nora Diaz,es,"5 Palm Drive\nFresno"\n'
+)
+CERTS = (
+    b"certificate_id,version_from,child_id,family_id,provider_id,child_birth_date,start_date,"
+    b"end_date,schedule,rate_category,time_basis,evening_weekend_share,exceptional_needs,"
+    b"severely_disabled,provider_rate\n"
+    b"NEW-C,2026-12-01,NEW-K,NEW-1,P00001,2024-04-04,2026-12-01,2027-11-30,"
+    b"mon=8;tue=8,daily,full,0,no,no,70.00\n"
+)
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("childcare-demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REMIT_DATABASE_URL", f"sqlite:///{folder / 'remit.db'}")
+        mp.setenv("REMIT_SECRET_KEY", KEY)
+        assert runner.invoke(app, ["init"]).exit_code == 0
+        done = runner.invoke(app, ["demo", "seed", "--scale", "small", "--seed", "7"])
+        assert done.exit_code == 0, done.output
+    with sqlite3.connect(folder / "remit.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder / "remit.db"
+
+
+@pytest.fixture
+def demo(demo_template, tmp_path, monkeypatch):
+    shutil.copy(demo_template, tmp_path / "remit.db")
+    monkeypatch.setenv("REMIT_DATABASE_URL", f"sqlite:///{tmp_path / 'remit.db'}")
+    monkeypatch.setenv("REMIT_SECRET_KEY", KEY)
+    monkeypatch.delenv("REMIT_USER", raising=False)
+    (tmp_path / "families.csv").write_bytes(FAMILIES)
+    (tmp_path / "certs.csv").write_bytes(CERTS)
+    return tmp_path
+
+
+def said(result) -> str:
+    return " ".join(result.output.split())
+
+
+def imported(folder, certs: str = "certs.csv"):
+    return runner.invoke(
+        app,
+        [
+            "childcare",
+            "import",
+            "--families",
+            str(folder / "families.csv"),
+            "--certificates",
+            str(folder / certs),
+            *AS_CLERK,
+        ],
+    )
+
+
+def test_the_import_command_writes_the_files_into_the_book_once(demo):
+    first = imported(demo)
+    assert first.exit_code == 0, first.output
+    assert "families: 1 new, 0 changed, 0 as they were" in said(first)
+    assert "certificates: 1 new, versions: 1 new" in said(first)
+    again = imported(demo)
+    assert again.exit_code == 0, again.output
+    assert "families: 0 new, 0 changed, 1 as they were" in said(again)
+    assert "versions: 0 new, 1 as they were" in said(again)
+
+
+def test_a_wrong_file_names_its_line_and_column_and_writes_nothing(demo):
+    (demo / "bad.csv").write_bytes(CERTS.replace(b"P00001", b"P99999").replace(b"8;tue", b"8;tu"))
+    done = imported(demo, "bad.csv")
+    assert done.exit_code != 0
+    assert "bad.csv" in said(done) and "line 2" in said(done) and "schedule" in said(done)
+    database = Database(f"sqlite:///{demo / 'remit.db'}")
+    with database.read() as conn:
+        book_id = ledger.book_id_for(conn, "valley-app")
+        rows, _ = childcare.list_certificates(
+            conn, Actor.system("t"), book_id, on=date(2026, 12, 1), search="NEW-C"
+        )
+    database.dispose()
+    assert rows == []
+
+
+def test_the_demo_agency_has_families_certificates_a_change_and_notices(demo):
+    database = Database(f"sqlite:///{demo / 'remit.db'}")
+    system = Actor.system("t")
+    with database.read() as conn:
+        book_id = ledger.book_id_for(conn, "valley-app")
+        rows, total = childcare.list_certificates(conn, system, book_id, on=date(2026, 12, 1))
+        changed = childcare.certificate(conn, system, book_id, rows[0]["id"])
+    database.dispose()
+    assert total >= 40
+    assert {r["provider_name"] for r in rows} and all(r["current"] for r in rows)
+    assert [v["version_from"] for v in changed["versions"]] == [
+        date(2026, 8, 1),
+        date(2026, 11, 16),
+    ]
+    assert "schedule" in changed["versions"][1]["changed"]
+    assert all(v["notice_id"] for v in changed["versions"])
