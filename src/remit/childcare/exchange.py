@@ -280,8 +280,13 @@ def _rate_keys(r: _Reader, line: int, row: Mapping[str, str]) -> tuple[Any, Any]
 
 
 def read_ceilings(content: bytes, name: str = "ceilings.csv") -> list[Ceiling]:
+    return [ceiling for _line, ceiling in ceiling_records(content, name)]
+
+
+def ceiling_records(content: bytes, name: str = "ceilings.csv") -> list[tuple[int, Ceiling]]:
+    """The ceilings of a file with their lines."""
     r = _Reader(name, content, CEILINGS)
-    out: list[Ceiling] = []
+    out: list[tuple[int, Ceiling]] = []
     keys: dict[tuple[Any, ...], int] = {}
     for line, row in r.records:
         values = (
@@ -299,14 +304,20 @@ def read_ceilings(content: bytes, name: str = "ceilings.csv") -> list[Ceiling]:
             r.bad(line, "effective_from", f"the same ceiling as line {keys[key]}", "duplicate")
             continue
         keys[key] = line
-        out.append(Ceiling(*values))  # type: ignore[arg-type]
+        out.append((line, Ceiling(*values)))  # type: ignore[arg-type]
     _raise(r.problems)
     return out
 
 
 def read_providers(content: bytes, name: str = "providers.csv") -> dict[str, Provider]:
+    return {p.provider_id: p for _line, p in provider_records(content, name)}
+
+
+def provider_records(content: bytes, name: str = "providers.csv") -> list[tuple[int, Provider]]:
+    """The providers of a file with their lines."""
     r = _Reader(name, content, PROVIDERS)
     out: dict[str, Provider] = {}
+    lines: dict[str, int] = {}
     for line, row in r.records:
         pid = r.value(line, row, "provider_id", _ident, "an id of up to 64 characters")
         kind = r.value(line, row, "provider_type", _choice(ProviderType), "center, fcch or exempt")
@@ -319,8 +330,9 @@ def read_providers(content: bytes, name: str = "providers.csv") -> dict[str, Pro
             r.bad(line, "provider_id", f"provider {pid} is listed twice", "duplicate")
             continue
         out[str(pid)] = Provider(str(pid), kind, str(county), bool(complete), bool(closure))
+        lines[str(pid)] = line
     _raise(r.problems)
-    return out
+    return [(lines[pid], provider) for pid, provider in out.items()]
 
 
 def read_families(content: bytes, name: str = "families.csv") -> dict[str, Family]:
@@ -410,8 +422,15 @@ def read_attendance(content: bytes, name: str = "attendance.csv") -> list[Attend
     """The days of the records; a time out not after its time in, or an absence with
     times, is a problem of the file. The signature and received dates of one
     certificate's month are the same on every row."""
+    return [day for _line, day in attendance_records(content, name)]
+
+
+def attendance_records(
+    content: bytes, name: str = "attendance.csv"
+) -> list[tuple[int, Attendance]]:
+    """The days of the records with their lines (see `read_attendance`)."""
     r = _Reader(name, content, ATTENDANCE)
-    out: list[Attendance] = []
+    out: list[tuple[int, Attendance]] = []
     dates: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
     for line, row in r.records:
         cert = r.value(line, row, "certificate_id", _ident, "an id of up to 64 characters")
@@ -463,7 +482,7 @@ def read_attendance(content: bytes, name: str = "attendance.csv") -> list[Attend
             )
             continue
         dates.setdefault(key, (line, signed))
-        out.append(Attendance(cert, day, minutes, absence, *signed))
+        out.append((line, Attendance(cert, day, minutes, absence, *signed)))
     _raise(r.problems)
     return out
 

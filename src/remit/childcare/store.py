@@ -99,3 +99,118 @@ childcare_certificate_versions = Table(
     # The notice of action that told the family (a correspondence item), once issued.
     Column("notice_id", Integer),
 )
+
+# What the calculation needs of a provider of the book (providers.csv): its type, county
+# (for the ceilings), whether its file is complete and whether it has a closure policy.
+childcare_providers = Table(
+    "childcare_providers",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("party_id", Integer, ForeignKey("parties.id"), primary_key=True),
+    Column("provider_type", String(8), nullable=False),  # center | fcch | exempt
+    Column("county", String(64), nullable=False),
+    Column("file_complete", Boolean, nullable=False),
+    Column("closure_policy", Boolean, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+# The state's rate ceilings (ceilings.csv), each from its date until the county's next row
+# of the same key. A ceiling is never changed: a new one is a row from a new date.
+childcare_ceilings = Table(
+    "childcare_ceilings",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("effective_from", Date, primary_key=True),
+    Column("county", String(64), primary_key=True),
+    Column("facility", String(8), primary_key=True),
+    Column("age_band", String(8), primary_key=True),
+    Column("rate_category", String(8), primary_key=True),
+    Column("time_basis", String(4), primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# The calculation's parameters (policy.toml) from a date; the version in force on the
+# first day of a month calculates it.
+childcare_policies = Table(
+    "childcare_policies",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("effective_from", Date, primary_key=True),
+    Column("policy", String(4000), nullable=False),  # the TOML text, as given
+    Column("note", String(300), nullable=False),
+    Column("set_by", String(100), nullable=False),
+    Column("set_at", String(32), nullable=False),
+)
+
+# A child's attendance record of a month (one certificate, one month), as received; its
+# days below. Replaced by a new file of the same certificate and month until the month is
+# posted for it.
+childcare_records = Table(
+    "childcare_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("certificate_id", Integer, ForeignKey("childcare_certificates.id"), nullable=False),
+    Column("month", Date, nullable=False),  # its first day
+    Column("parent_signed", Date),
+    Column("provider_signed", Date),
+    Column("received", Date),
+    Column("source", String(200), nullable=False),  # the file it came in
+    Column("document_id", Integer),  # that file, kept as received
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("certificate_id", "month", name="uq_childcare_records_month"),
+    Index("ix_childcare_records_book_month", "book_id", "month"),
+)
+
+childcare_record_days = Table(
+    "childcare_record_days",
+    metadata,
+    # No key on the record: written by the call that writes it, in the same transaction
+    # (docs/adr/0011-payment-run-keys.md).
+    Column("record_id", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True),  # the row's order in the record
+    Column("day", Date, nullable=False),
+    Column("minutes", Integer, nullable=False),  # attended; 0 for an absence
+    Column("absence", String(8), nullable=False),  # "" | excused | closure
+)
+
+# A month's calculation, a row per child-month (or per certificate version), as the
+# offline command's payments.csv has it. Rows not yet posted are replaced by the next
+# calculation; a posted row is kept for good (``entry_id``), so a child-month is never
+# paid twice: a later calculation that differs is shown beside it for an adjustment.
+childcare_payments = Table(
+    "childcare_payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("certificate_ref", String(64), nullable=False),
+    Column("version_key", String(10), nullable=False),  # version_from, or "" when none
+    Column("child_ref", String(64), nullable=False),
+    Column("provider_ref", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # payable | incomplete
+    Column("reasons", String(500), nullable=False),  # ";"-separated
+    Column("basis", String(40), nullable=False),
+    Column("units", String(20), nullable=False),
+    Column("ceiling_minor", BigInteger),
+    Column("factor", String(12)),
+    Column("rate_applied_minor", BigInteger, nullable=False),
+    Column("gross_minor", BigInteger, nullable=False),
+    Column("family_fee_minor", BigInteger, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("due_by", Date),
+    Column("fee_check", String(500), nullable=False),
+    Column("eligibility_check", String(500), nullable=False),
+    Column("rate_check", String(500), nullable=False),
+    Column("hours_check", String(500), nullable=False),
+    Column("calculated_at", String(32), nullable=False),
+    Column("entry_id", BigInteger),  # the payable's journal entry, once posted
+    Column("posted_at", String(32)),
+    UniqueConstraint(
+        "book_id", "month", "certificate_ref", "version_key", name="uq_childcare_payments_row"
+    ),
+)

@@ -1,0 +1,808 @@
+"""A month of child care in a book: the providers' facts, the state's ceilings and the
+policy, the attendance records received, the calculation, and the payable child-months
+posted as open items of their providers.
+
+The calculation is the offline command's engine (``childcare.engine``) on inputs read from
+the book: every certificate of the book in care during the month (with all its versions),
+the records of the month, the book's ceilings and providers, the families and the policy in
+force on the month's first day. So a month calculated in the book gives the rows
+``remit childcare calculate`` gives for the same files (a test holds them equal).
+
+Nothing is paid twice. A calculation replaces the month's rows that are not posted; a
+posted row is kept for good, and a later calculation of the same child-month that differs
+from it is counted (``MonthSummary.differs``), for an adjustment, never posted again. A
+record of a child-month already posted is refused at import. Each payable row is posted
+once, as its own entry (idempotent by the child-month's key): child care expense debited,
+the provider's payable credited, due on the row's ``due_by`` (the record's received date
+plus the policy's days to pay), with the certificate and month as its document reference.
+An incomplete record holds back only its own child-month.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from remit import audit
+from remit.access.model import Actor, Permission, require
+from remit.childcare import engine, exchange
+from remit.childcare.calculate import Inputs
+from remit.childcare.model import (
+    Absence,
+    AgeBand,
+    Attendance,
+    Ceiling,
+    CertificateVersion,
+    Facility,
+    Family,
+    PaymentRow,
+    Policy,
+    Provider,
+    ProviderType,
+    RateCategory,
+    TimeBasis,
+)
+from remit.childcare.store import (
+    childcare_ceilings,
+    childcare_certificate_versions,
+    childcare_certificates,
+    childcare_children,
+    childcare_families,
+    childcare_payments,
+    childcare_policies,
+    childcare_providers,
+    childcare_record_days,
+    childcare_records,
+)
+from remit.documents import service as documents
+from remit.errors import Problem, ValidationFailed
+from remit.ledger import posting
+from remit.ledger import service as ledger
+from remit.ledger.model import EntryDraft, PostingDraft
+from remit.parties import service as parties
+from remit.parties.model import PartyRole
+from remit.text import text_problem
+
+EXPENSE_ACCOUNT = "5300"  # child care subsidies (the demo chart); a book may name another
+PAYABLE_ACCOUNT = "2000"  # the provider payables control account
+POLICY_MAX = 4000
+POST_BATCH = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceSummary:
+    records_new: int
+    records_replaced: int
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonthSummary:
+    """What a calculation found: rows by status, the payable net, the rows kept because
+    they are posted, and how many of those the new calculation would change."""
+
+    month: date
+    payable: int
+    incomplete: int
+    net_minor: int
+    posted_kept: int
+    differs: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostSummary:
+    posted: int
+    net_minor: int
+
+
+def _last(first: date) -> date:
+    return date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+
+
+def _first(month: date) -> date:
+    return date(month.year, month.month, 1)
+
+
+def _raise(problems: Sequence[Problem]) -> None:
+    if problems:
+        raise ValidationFailed(list(problems))
+
+
+# ---------------------------------------------------------------- the book's facts
+
+
+def import_providers(
+    conn: Connection, actor: Actor, book_id: int, content: bytes, name: str = "providers.csv"
+) -> tuple[int, int]:
+    """The providers' types, counties, file and closure facts (providers.csv); every
+    provider must be a provider party of the book. Returns (new or changed, unchanged)."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    found = exchange.provider_records(content, name)
+    ids = parties.party_ids_for(conn, book_id, [p.provider_id for _l, p in found])
+    roles = parties.party_roles_of(conn, book_id, set(ids.values())) if ids else {}
+    providers = roles.get(PartyRole.PROVIDER.value, set())
+    problems = [
+        Problem(
+            "provider_id",
+            f"no provider {p.provider_id} in this book",
+            "unknown_provider",
+            line,
+            name,
+        )
+        for line, p in found
+        if ids.get(p.provider_id) not in providers
+    ]
+    _raise(problems)
+    cp = childcare_providers.c
+    before = {
+        int(r.party_id): r
+        for r in conn.execute(select(childcare_providers).where(cp.book_id == book_id))
+    }
+    now = audit.utc_now_text()
+    written, same = 0, 0
+    events: list[tuple[str, str, object, Any, Any, int | None]] = []
+    for _line, p in found:
+        party_id = ids[p.provider_id]
+        values = {
+            "provider_type": str(p.provider_type),
+            "county": p.county,
+            "file_complete": p.file_complete,
+            "closure_policy": p.closure_policy,
+        }
+        old = before.get(party_id)
+        if old is not None and {k: getattr(old, k) for k in values} == values:
+            same += 1
+            continue
+        if old is None:
+            conn.execute(
+                insert(childcare_providers).values(
+                    book_id=book_id,
+                    party_id=party_id,
+                    updated_by=actor.username,
+                    updated_at=now,
+                    **values,
+                )
+            )
+        else:
+            conn.execute(
+                update(childcare_providers)
+                .where(and_(cp.book_id == book_id, cp.party_id == party_id))
+                .values(updated_by=actor.username, updated_at=now, **values)
+            )
+        written += 1
+        events.append(("childcare.provider.set", "party", party_id, None, values, book_id))
+    if events:
+        audit.record_many(conn, actor, events)
+    return written, same
+
+
+def import_ceilings(
+    conn: Connection, actor: Actor, book_id: int, content: bytes, name: str = "ceilings.csv"
+) -> tuple[int, int]:
+    """The state's ceilings (ceilings.csv); a row already in the book with another amount
+    is refused (a new ceiling is a row from a new date). Returns (new, unchanged)."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    found = exchange.ceiling_records(content, name)
+    cc = childcare_ceilings.c
+    existing = {
+        (r.effective_from, r.county, r.facility, r.age_band, r.rate_category, r.time_basis): int(
+            r.amount_minor
+        )
+        for r in conn.execute(select(childcare_ceilings).where(cc.book_id == book_id))
+    }
+    problems: list[Problem] = []
+    new: list[dict[str, Any]] = []
+    same = 0
+    now = audit.utc_now_text()
+    for line, c in found:
+        key = (
+            c.effective_from,
+            c.county,
+            str(c.facility),
+            str(c.age_band),
+            str(c.rate_category),
+            str(c.time_basis),
+        )
+        there = existing.get(key)
+        if there == c.amount_minor:
+            same += 1
+        elif there is not None:
+            message = (
+                "the book has this ceiling from this date with another amount: a new ceiling "
+                "is a row from a new date"
+            )
+            problems.append(Problem("amount", message, "ceiling_differs", line, name))
+        else:
+            new.append(
+                dict(
+                    zip(
+                        (
+                            "effective_from",
+                            "county",
+                            "facility",
+                            "age_band",
+                            "rate_category",
+                            "time_basis",
+                        ),
+                        key,
+                        strict=True,
+                    )
+                )
+                | {
+                    "book_id": book_id,
+                    "amount_minor": c.amount_minor,
+                    "created_by": actor.username,
+                    "created_at": now,
+                }
+            )
+    _raise(problems)
+    if new:
+        conn.execute(insert(childcare_ceilings), new)
+        audit.record(
+            conn,
+            actor,
+            "childcare.ceilings.imported",
+            "book",
+            book_id,
+            None,
+            {"rows": len(new), "file": name},
+            book_id,
+        )
+    return len(new), same
+
+
+def set_policy(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    effective_from: date,
+    content: bytes,
+    note: str = "",
+) -> None:
+    """The calculation's parameters (policy.toml) from a date (a version of the same date
+    replaces it)."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    problems: list[Problem] = []
+    if len(content) > POLICY_MAX:
+        problems.append(Problem("policy", f"at most {POLICY_MAX} bytes", "length"))
+    wrong = text_problem(note, "note", max_chars=300)
+    if wrong is not None:
+        problems.append(wrong)
+    _raise(problems)
+    exchange.read_policy(content)  # every problem, named
+    cp = childcare_policies.c
+    conn.execute(
+        delete(childcare_policies).where(
+            and_(cp.book_id == book_id, cp.effective_from == effective_from)
+        )
+    )
+    text = content.decode("utf-8")
+    conn.execute(
+        insert(childcare_policies).values(
+            book_id=book_id,
+            effective_from=effective_from,
+            policy=text,
+            note=note,
+            set_by=actor.username,
+            set_at=audit.utc_now_text(),
+        )
+    )
+    audit.record(
+        conn,
+        actor,
+        "childcare.policy.set",
+        "book",
+        book_id,
+        None,
+        {"effective_from": effective_from.isoformat(), "policy": text, "note": note},
+        book_id,
+    )
+
+
+def policy_on(conn: Connection, book_id: int, day: date) -> Policy:
+    cp = childcare_policies.c
+    row = conn.execute(
+        select(cp.policy)
+        .where(and_(cp.book_id == book_id, cp.effective_from <= day))
+        .order_by(cp.effective_from.desc())
+        .limit(1)
+    ).first()
+    return Policy() if row is None else exchange.read_policy(row.policy.encode())
+
+
+# ---------------------------------------------------------------- attendance
+
+
+def import_attendance(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    content: bytes,
+    name: str = "attendance.csv",
+) -> AttendanceSummary:
+    """Attendance records (attendance.csv), all or nothing: each certificate-month of the
+    file replaces the book's record of it, unless that child-month is posted. The file is
+    kept as received."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    days = exchange.attendance_records(content, name)
+    ce = childcare_certificates.c
+    refs = sorted({a.certificate_id for _l, a in days})
+    certs: dict[str, int] = {}
+    for start in range(0, len(refs), 1000):
+        wanted = refs[start : start + 1000]
+        certs.update(
+            {
+                r.certificate_ref: int(r.id)
+                for r in conn.execute(
+                    select(ce.certificate_ref, ce.id).where(
+                        and_(ce.book_id == book_id, ce.certificate_ref.in_(wanted))
+                    )
+                )
+            }
+        )
+    problems: list[Problem] = []
+    grouped: dict[tuple[str, date], list[Attendance]] = defaultdict(list)
+    first_line: dict[tuple[str, date], int] = {}
+    for line, a in days:
+        if a.certificate_id not in certs:
+            message = f"no certificate {a.certificate_id} in this book"
+            problems.append(Problem("certificate_id", message, "unknown_certificate", line, name))
+            continue
+        key = (a.certificate_id, _first(a.day))
+        grouped[key].append(a)
+        first_line.setdefault(key, line)
+    months = sorted({m for _c, m in grouped})
+    posted = _posted_keys(conn, book_id, months)
+    for key, line in first_line.items():
+        if key in posted:
+            message = (
+                f"{key[0]}'s record of {key[1]:%B %Y} is posted for payment: a correction is "
+                "an adjustment, not a new record"
+            )
+            problems.append(Problem("certificate_id", message, "posted", line, name))
+    _raise(problems)
+    document_id = documents.store_file(conn, book_id, name[:200], content)
+    cr = childcare_records.c
+    existing = {
+        (int(r.certificate_id), r.month): int(r.id)
+        for r in conn.execute(
+            select(cr.certificate_id, cr.month, cr.id).where(
+                and_(cr.book_id == book_id, cr.month.in_(months or [date(1900, 1, 1)]))
+            )
+        )
+    }
+    replaced = [existing[(certs[c], m)] for c, m in grouped if (certs[c], m) in existing]
+    for start in range(0, len(replaced), 1000):
+        chunk = replaced[start : start + 1000]
+        conn.execute(
+            delete(childcare_record_days).where(childcare_record_days.c.record_id.in_(chunk))
+        )
+        conn.execute(delete(childcare_records).where(cr.id.in_(chunk)))
+    now = audit.utc_now_text()
+    day_rows = []
+    for (ref, month), rows in grouped.items():
+        record_id = int(
+            conn.execute(
+                insert(childcare_records)
+                .values(
+                    book_id=book_id,
+                    certificate_id=certs[ref],
+                    month=month,
+                    parent_signed=rows[0].parent_signed,
+                    provider_signed=rows[0].provider_signed,
+                    received=rows[0].received,
+                    source=name[:200],
+                    document_id=document_id,
+                    created_by=actor.username,
+                    created_at=now,
+                )
+                .returning(cr.id)
+            ).scalar_one()
+        )
+        day_rows += [
+            {
+                "record_id": record_id,
+                "seq": n,
+                "day": a.day,
+                "minutes": a.minutes,
+                "absence": str(a.absence.value),
+            }
+            for n, a in enumerate(rows, start=1)
+        ]
+    for start in range(0, len(day_rows), 20_000):
+        conn.execute(insert(childcare_record_days), day_rows[start : start + 20_000])
+    audit.record(
+        conn,
+        actor,
+        "childcare.attendance.imported",
+        "book",
+        book_id,
+        None,
+        {"file": name, "records": len(grouped), "replaced": len(replaced), "days": len(day_rows)},
+        book_id,
+    )
+    return AttendanceSummary(len(grouped) - len(replaced), len(replaced), len(day_rows))
+
+
+def _posted_keys(conn: Connection, book_id: int, months: Sequence[date]) -> set[tuple[str, date]]:
+    if not months:
+        return set()
+    cp = childcare_payments.c
+    return {
+        (r.certificate_ref, r.month)
+        for r in conn.execute(
+            select(cp.certificate_ref, cp.month).where(
+                and_(cp.book_id == book_id, cp.month.in_(list(months)), cp.entry_id.is_not(None))
+            )
+        )
+    }
+
+
+# ---------------------------------------------------------------- the calculation
+
+
+def month_inputs(conn: Connection, book_id: int, month: date) -> Inputs:
+    """The engine's inputs for a month, read from the book."""
+    first, last = _first(month), _last(_first(month))
+    ce, ch, f, cv = (
+        childcare_certificates.c,
+        childcare_children.c,
+        childcare_families.c,
+        childcare_certificate_versions.c,
+    )
+    cr, cd = childcare_records.c, childcare_record_days.c
+    in_care = (
+        select(cv.certificate_id)
+        .join(childcare_certificates, ce.id == cv.certificate_id)
+        .where(and_(ce.book_id == book_id, cv.start_date <= last, cv.end_date >= first))
+    )
+    with_record = select(cr.certificate_id).where(and_(cr.book_id == book_id, cr.month == first))
+    # Earlier months of the fiscal year (from July) count towards the closure days' cap.
+    year_start = date(first.year if first.month >= 7 else first.year - 1, 7, 1)
+    wanted = in_care.union(with_record).subquery()
+    rows = conn.execute(
+        select(
+            childcare_certificate_versions,
+            ce.certificate_ref,
+            ce.provider_party_id,
+            ch.child_ref,
+            ch.birth_date,
+            f.family_ref,
+        )
+        .join(childcare_certificates, ce.id == cv.certificate_id)
+        .join(childcare_children, ch.id == ce.child_id)
+        .join(childcare_families, f.id == ch.family_id)
+        .where(cv.certificate_id.in_(select(wanted.c.certificate_id)))
+        .order_by(ce.certificate_ref, cv.version_from)
+    ).all()
+    provider_ids = {int(r.provider_party_id) for r in rows}
+    names = parties.party_names(conn, book_id, provider_ids)
+    certificates = [
+        CertificateVersion(
+            r.certificate_ref,
+            r.version_from,
+            r.child_ref,
+            r.family_ref,
+            names[int(r.provider_party_id)][0],
+            r.birth_date,
+            r.start_date,
+            r.end_date,
+            exchange.schedule(r.schedule) or (),
+            RateCategory(r.rate_category),
+            TimeBasis(r.time_basis),
+            Decimal(r.evening_weekend_share),
+            bool(r.exceptional_needs),
+            bool(r.severely_disabled),
+            int(r.provider_rate_minor),
+        )
+        for r in rows
+    ]
+    included = {c.certificate_id for c in certificates}
+    attendance = [
+        Attendance(
+            r.certificate_ref,
+            r.day,
+            int(r.minutes),
+            Absence(r.absence),
+            r.parent_signed,
+            r.provider_signed,
+            r.received,
+        )
+        for r in conn.execute(
+            select(
+                cd.day,
+                cd.minutes,
+                cd.absence,
+                cr.parent_signed,
+                cr.provider_signed,
+                cr.received,
+                ce.certificate_ref,
+            )
+            .join(childcare_records, cr.id == cd.record_id)
+            .join(childcare_certificates, ce.id == cr.certificate_id)
+            .where(and_(cr.book_id == book_id, cr.month >= year_start, cr.month <= first))
+            .order_by(ce.certificate_ref, cr.month, cd.seq)
+        )
+        if r.certificate_ref in included
+    ]
+    cc = childcare_ceilings.c
+    ceilings = [
+        Ceiling(
+            r.effective_from,
+            r.county,
+            Facility(r.facility),
+            AgeBand(r.age_band),
+            RateCategory(r.rate_category),
+            TimeBasis(r.time_basis),
+            int(r.amount_minor),
+        )
+        for r in conn.execute(select(childcare_ceilings).where(cc.book_id == book_id))
+    ]
+    cp = childcare_providers.c
+    provider_rows = conn.execute(select(childcare_providers).where(cp.book_id == book_id)).all()
+    provider_names = parties.party_names(conn, book_id, {int(r.party_id) for r in provider_rows})
+    providers: dict[str, Provider] | None = {
+        provider_names[int(r.party_id)][0]: Provider(
+            provider_names[int(r.party_id)][0],
+            ProviderType(r.provider_type),
+            r.county,
+            bool(r.file_complete),
+            bool(r.closure_policy),
+        )
+        for r in provider_rows
+    } or None
+    families = {
+        r.family_ref: Family(
+            r.family_ref,
+            int(r.family_size),
+            int(r.monthly_income_minor),
+            int(r.family_fee_minor),
+            r.fee_collected_by,
+        )
+        for r in conn.execute(select(childcare_families).where(f.book_id == book_id))
+    }
+    return Inputs(
+        first,
+        certificates,
+        attendance,
+        ceilings,
+        providers,
+        families,
+        policy_on(conn, book_id, first),
+    )
+
+
+def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -> MonthSummary:
+    """Calculate a month from the book and keep its rows (replacing those not posted)."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    first = _first(month)
+    rows = engine.calculate_frame(month_inputs(conn, book_id, first))
+    cp = childcare_payments.c
+    posted = {
+        (r.certificate_ref, r.version_key): int(r.net_minor)
+        for r in conn.execute(
+            select(cp.certificate_ref, cp.version_key, cp.net_minor).where(
+                and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_not(None))
+            )
+        )
+    }
+    conn.execute(
+        delete(childcare_payments).where(
+            and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_(None))
+        )
+    )
+    now = audit.utc_now_text()
+    fresh, differs = [], 0
+    for row in rows:
+        key = (row.certificate_id, _version_key(row))
+        if key in posted:
+            differs += int(posted[key] != row.net_minor or row.status != "payable")
+            continue
+        fresh.append(_stored(book_id, first, row, now))
+    for start in range(0, len(fresh), POST_BATCH):
+        conn.execute(insert(childcare_payments), fresh[start : start + POST_BATCH])
+    payable = [r for r in rows if r.status == "payable"]
+    summary = MonthSummary(
+        first,
+        len(payable),
+        len(rows) - len(payable),
+        sum(r.net_minor for r in payable),
+        len(posted),
+        differs,
+    )
+    audit.record(
+        conn,
+        actor,
+        "childcare.month.calculated",
+        "book",
+        book_id,
+        None,
+        {
+            "month": f"{first:%Y-%m}",
+            "payable": summary.payable,
+            "incomplete": summary.incomplete,
+            "net_minor": summary.net_minor,
+            "posted_kept": summary.posted_kept,
+            "differs": differs,
+        },
+        book_id,
+    )
+    return summary
+
+
+def _version_key(row: PaymentRow) -> str:
+    return row.version_from.isoformat() if row.version_from is not None else ""
+
+
+def _stored(book_id: int, first: date, row: PaymentRow, now: str) -> dict[str, Any]:
+    return {
+        "book_id": book_id,
+        "month": first,
+        "certificate_ref": row.certificate_id,
+        "version_key": _version_key(row),
+        "child_ref": row.child_id,
+        "provider_ref": row.provider_id,
+        "status": row.status,
+        "reasons": ";".join(row.reasons),
+        "basis": row.basis,
+        "units": str(row.units),
+        "ceiling_minor": row.ceiling_minor,
+        "factor": None if row.factor is None else str(row.factor),
+        "rate_applied_minor": row.rate_applied_minor,
+        "gross_minor": row.gross_minor,
+        "family_fee_minor": row.family_fee_minor,
+        "net_minor": row.net_minor,
+        "due_by": row.due_by,
+        "fee_check": row.fee_check,
+        "eligibility_check": row.eligibility_check,
+        "rate_check": row.rate_check,
+        "hours_check": row.hours_check,
+        "calculated_at": now,
+        "entry_id": None,
+        "posted_at": None,
+    }
+
+
+# ---------------------------------------------------------------- posting
+
+
+def post_month(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    month: date,
+    expense_account: str = EXPENSE_ACCOUNT,
+    payable_account: str = PAYABLE_ACCOUNT,
+) -> PostSummary:
+    """Post the month's payable rows not yet posted, each once: an open payable item of
+    its provider, due on its ``due_by``."""
+    require(actor, book_id, Permission.CHILDCARE_EDIT)
+    first = _first(month)
+    cp = childcare_payments.c
+    rows = conn.execute(
+        select(childcare_payments)
+        .where(
+            and_(
+                cp.book_id == book_id,
+                cp.month == first,
+                cp.status == "payable",
+                cp.entry_id.is_(None),
+                cp.net_minor > 0,
+            )
+        )
+        .order_by(cp.certificate_ref, cp.version_key)
+    ).all()
+    if not rows:
+        return PostSummary(0, 0)
+    book = ledger.get_book(conn, book_id)
+    currency = str(book["base_currency"])
+    day = ledger.first_open_date(conn, actor, book_id, ledger.book_today(conn, book_id))
+    ids = parties.party_ids_for(conn, book_id, {r.provider_ref for r in rows})
+    drafts = [
+        EntryDraft(
+            entry_date=day,
+            description=f"Child care {first:%B %Y}: {r.certificate_ref} ({r.child_ref})",
+            idempotency_key=f"childcare:{first:%Y-%m}:{r.certificate_ref}:{r.version_key}",
+            postings=(
+                PostingDraft(expense_account, int(r.net_minor), currency),
+                PostingDraft(
+                    payable_account,
+                    -int(r.net_minor),
+                    currency,
+                    ids[r.provider_ref],
+                    f"{r.certificate_ref} {first:%Y-%m}",
+                    due_date=r.due_by,  # late or not: a run pays what is due by its date
+                    doc_ref=f"{r.certificate_ref} {first:%Y-%m}",
+                ),
+            ),
+            source_type="childcare",
+            source_id=f"{first:%Y-%m}:{r.certificate_ref}",
+        )
+        for r in rows
+    ]
+    now = audit.utc_now_text()
+    for start in range(0, len(drafts), POST_BATCH):
+        chunk = rows[start : start + POST_BATCH]
+        results = posting.post_entries(conn, actor, book_id, drafts[start : start + POST_BATCH])
+        for r, result in zip(chunk, results, strict=True):
+            conn.execute(
+                update(childcare_payments)
+                .where(cp.id == r.id)
+                .values(entry_id=result.entry_id, posted_at=now)
+            )
+    return PostSummary(len(rows), sum(int(r.net_minor) for r in rows))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def month_rows(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    month: date,
+    *,
+    status: str = "",
+    limit: int = 200,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """A month's rows (of a status, or all) and its totals."""
+    require(actor, book_id, Permission.CHILDCARE_READ)
+    first = _first(month)
+    cp = childcare_payments.c
+    where = [cp.book_id == book_id, cp.month == first]
+    if status:
+        where.append(cp.status == status)
+    found = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(childcare_payments)
+            .where(and_(*where))
+            .order_by(cp.status.desc(), cp.certificate_ref, cp.version_key)
+            .limit(max(1, min(limit, 1000)))
+            .offset(max(0, offset))
+        )
+    ]
+    totals = {
+        "rows": 0,
+        "payable": 0,
+        "incomplete": 0,
+        "posted": 0,
+        "net_minor": 0,
+        "posted_minor": 0,
+    }
+    for r in conn.execute(
+        select(
+            cp.status,
+            (cp.entry_id.is_not(None)).label("posted"),
+            func.count(),
+            func.coalesce(func.sum(cp.net_minor), 0),
+        )
+        .where(and_(cp.book_id == book_id, cp.month == first))
+        .group_by(cp.status, cp.entry_id.is_not(None))
+    ):
+        count, net = int(r[2]), int(r[3])
+        totals["rows"] += count
+        totals[r.status] = totals.get(r.status, 0) + count
+        if r.status == "payable":
+            totals["net_minor"] += net
+        if r.posted:
+            totals["posted"] += count
+            totals["posted_minor"] += net
+    return found, totals
+
+
+def months(conn: Connection, actor: Actor, book_id: int) -> list[date]:
+    """The months with records or calculated rows, newest first."""
+    require(actor, book_id, Permission.CHILDCARE_READ)
+    cr, cp = childcare_records.c, childcare_payments.c
+    found = {r[0] for r in conn.execute(select(cr.month).where(cr.book_id == book_id).distinct())}
+    found |= {r[0] for r in conn.execute(select(cp.month).where(cp.book_id == book_id).distinct())}
+    return sorted(found, reverse=True)

@@ -1,0 +1,216 @@
+"""A month of child care in a book (issue 11, points 3-5): the worked example of
+docs/formats/childcare.md imported into a book gives the offline command's rows, the
+payable child-months are posted once as their providers' open items due 21 days after the
+record, an incomplete record holds back only its own child-month, and a posted child-month
+is never paid twice."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from remit.access.model import Role
+from remit.childcare import month as cc_month
+from remit.childcare import service as childcare
+from remit.errors import ValidationFailed
+from remit.ledger import items as open_items
+from remit.ledger import service as ledger
+from remit.ledger.model import AccountSpec, AccountType
+from remit.parties import service as parties
+from remit.parties.model import PartyKind, PartyRole
+from remit.testkit import person
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "formats" / "childcare.md"
+BLOCK = re.compile(r"<!-- (file|output) (\S+) -->\n```\w*\n(.*?)```\n", re.S)
+OCTOBER = date(2026, 10, 1)
+FILES = {name: text for kind, name, text in BLOCK.findall(DOC.read_text()) if kind == "file"}
+OUTPUT = {name: text for kind, name, text in BLOCK.findall(DOC.read_text()) if kind == "output"}
+# The book refuses a record of a certificate it does not hold (the offline command makes
+# it a row of its own): the example's C9 stays out of the book.
+ATTENDANCE = "".join(
+    line for line in FILES["attendance.csv"].splitlines(keepends=True) if not line.startswith("C9,")
+)
+
+
+@pytest.fixture
+def agency(db, system):
+    with db.write() as conn:
+        book_id = ledger.create_book(conn, system, "la", "LA agency", "USD", "America/Los_Angeles")
+        ledger.open_accounts(
+            conn,
+            system,
+            book_id,
+            [
+                AccountSpec("1000", "Bank", AccountType.ASSET),
+                AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
+                AccountSpec("2050", "Payments in transit", AccountType.LIABILITY),
+                AccountSpec("5300", "Child care subsidies", AccountType.EXPENSE),
+            ],
+        )
+        parties.create_parties(
+            conn,
+            system,
+            book_id,
+            [
+                *(
+                    parties.NewParty(ref, ref, PartyKind.ORGANISATION, (PartyRole.PROVIDER,))
+                    for ref in ("P-SUN", "P-ROSA", "P-ABUELA", "P-NEW")
+                ),
+                *(
+                    parties.NewParty(ref, f"Family {ref}", PartyKind.PERSON, (PartyRole.CLIENT,))
+                    for ref in ("F1", "F2")
+                ),
+            ],
+        )
+        clerk = person("cc-clerk", book_id, Role.CLERK)
+        cc_month.import_providers(conn, clerk, book_id, FILES["providers.csv"].encode())
+        cc_month.import_ceilings(conn, clerk, book_id, FILES["ceilings.csv"].encode())
+        cc_month.set_policy(conn, clerk, book_id, date(2026, 7, 1), FILES["policy.toml"].encode())
+        childcare.import_files(
+            conn,
+            clerk,
+            book_id,
+            families=FILES["families.csv"].encode(),
+            certificates=FILES["certs.csv"].encode(),
+        )
+        cc_month.import_attendance(conn, clerk, book_id, ATTENDANCE.encode())
+    return book_id
+
+
+def clerk(book_id):
+    return person("cc-clerk", book_id, Role.CLERK)
+
+
+def expected_rows():
+    rows = list(csv.DictReader(io.StringIO(OUTPUT["payments.csv"])))
+    return [r for r in rows if r["certificate_id"] != "C9"]
+
+
+FIELDS = ("status", "reasons", "basis", "gross_minor", "family_fee_minor", "net_minor")
+
+
+def book_rows(db, book_id):
+    with db.read() as conn:
+        rows, totals = cc_month.month_rows(conn, clerk(book_id), book_id, OCTOBER)
+    return rows, totals
+
+
+def test_the_month_in_the_book_is_what_the_offline_command_gives(db, agency):
+    with db.write() as conn:
+        summary = cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+    assert (summary.payable, summary.incomplete) == (4, 1)
+    rows, totals = book_rows(db, agency)
+    got = {
+        (r["certificate_ref"], r["version_key"]): {
+            **{k: str(r[k]) for k in FIELDS},
+            "units": r["units"],
+            "due_by": "" if r["due_by"] is None else str(r["due_by"]),
+        }
+        for r in rows
+    }
+    want = {
+        (r["certificate_id"], r["version_from"]): {
+            **{k: r[k] for k in FIELDS},
+            "units": r["units"],
+            "due_by": r["due_by"],
+        }
+        for r in expected_rows()
+    }
+    assert got == want
+    assert totals["net_minor"] == 360440
+
+
+def test_payable_child_months_are_posted_once_as_open_items_due_after_the_record(db, agency):
+    with db.write() as conn:
+        cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        posted = cc_month.post_month(conn, clerk(agency), agency, OCTOBER)
+    assert (posted.posted, posted.net_minor) == (4, 360440)
+    with db.read() as conn:
+        rosa = parties.party_id_for(conn, agency, "P-ROSA")
+        items = open_items.open_items(conn, clerk(agency), agency, account="2000", party_id=rosa)
+    assert sorted((i.doc_ref, i.open_minor, i.due_date) for i in items) == [
+        ("C2 2026-10", -84000, date(2026, 11, 23)),
+        ("C2 2026-10", -45000, date(2026, 11, 23)),
+    ]
+    with db.write() as conn:  # again: nothing more
+        assert cc_month.post_month(conn, clerk(agency), agency, OCTOBER).posted == 0
+        again = cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        assert (again.posted_kept, again.differs) == (4, 0)
+        assert cc_month.post_month(conn, clerk(agency), agency, OCTOBER).posted == 0
+    _rows, totals = book_rows(db, agency)
+    assert (totals["posted"], totals["posted_minor"], totals["rows"]) == (4, 360440, 5)
+
+
+def test_an_incomplete_record_holds_back_only_its_child_and_is_paid_once_corrected(db, agency):
+    with db.write() as conn:
+        cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        cc_month.post_month(conn, clerk(agency), agency, OCTOBER)
+    rows, _ = book_rows(db, agency)
+    c4 = next(r for r in rows if r["certificate_ref"] == "C4")
+    assert c4["status"] == "incomplete" and c4["entry_id"] is None
+    header = FILES["attendance.csv"].splitlines()[0]
+    corrected = f"{header}\nC4,2026-10-01,09:00,12:00,,2026-10-31,2026-10-31,2026-11-05\n"
+    with db.write() as conn:  # P-NEW's file is complete now, and there is its ceiling
+        cc_month.import_providers(
+            conn,
+            clerk(agency),
+            agency,
+            FILES["providers.csv"]
+            .replace("P-NEW,fcch,Los Angeles,no", "P-NEW,fcch,Los Angeles,yes")
+            .encode(),
+        )
+        cc_month.import_ceilings(
+            conn,
+            clerk(agency),
+            agency,
+            (
+                FILES["ceilings.csv"] + "2022-01-01,Los Angeles,fcch,2_to_5,daily,full,65.00\n"
+            ).encode(),
+        )
+        cc_month.import_attendance(conn, clerk(agency), agency, corrected.encode(), "c4.csv")
+        summary = cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        posted = cc_month.post_month(conn, clerk(agency), agency, OCTOBER)
+    assert (summary.posted_kept, summary.differs) == (4, 0)
+    rows, totals = book_rows(db, agency)
+    c4 = next(r for r in rows if r["certificate_ref"] == "C4")
+    assert (c4["status"], c4["due_by"]) == ("payable", date(2026, 11, 26))
+    assert posted.posted == 1 and totals["posted"] == 5
+    # The record of a posted child-month cannot come again: a correction is an adjustment.
+    again = f"{header}\nC1,2026-10-01,08:00,12:00,,2026-10-31,2026-10-31,2026-11-09\n"
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_attendance(conn, clerk(agency), agency, again.encode(), "late.csv")
+    assert [(p.source, p.line, p.check) for p in failed.value.problems] == [
+        ("late.csv", 2, "posted")
+    ]
+
+
+def test_bad_book_files_are_refused_with_their_lines(db, agency):
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_attendance(
+            conn,
+            clerk(agency),
+            agency,
+            (
+                FILES["attendance.csv"].splitlines()[0] + "\nC77,2026-10-01,08:00,09:00,,,,\n"
+            ).encode(),
+            "x.csv",
+        )
+    assert [(p.line, p.field, p.check) for p in failed.value.problems] == [
+        (2, "certificate_id", "unknown_certificate")
+    ]
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        changed = FILES["ceilings.csv"].replace("1600.00", "1650.00")
+        cc_month.import_ceilings(conn, clerk(agency), agency, changed.encode(), "c.csv")
+    assert [(p.line, p.check) for p in failed.value.problems] == [(3, "ceiling_differs")]
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_providers(
+            conn, clerk(agency), agency, FILES["providers.csv"].replace("P-NEW", "P-X").encode()
+        )
+    assert [(p.line, p.check) for p in failed.value.problems] == [(5, "unknown_provider")]
+    with pytest.raises(ValidationFailed), db.write() as conn:
+        cc_month.set_policy(conn, clerk(agency), agency, OCTOBER, b'basis = "guess"\n')
