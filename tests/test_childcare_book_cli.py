@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from remit.access.model import Actor
+from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.cli import app
 from remit.db import Database
@@ -110,7 +111,6 @@ def test_the_demo_agency_has_families_certificates_a_change_and_notices(demo):
         book_id = ledger.book_id_for(conn, "valley-app")
         rows, total = childcare.list_certificates(conn, system, book_id, on=date(2026, 12, 1))
         changed = childcare.certificate(conn, system, book_id, rows[0]["id"])
-    database.dispose()
     assert total >= 40
     assert {r["provider_name"] for r in rows} and all(r["current"] for r in rows)
     assert [v["version_from"] for v in changed["versions"]] == [
@@ -119,3 +119,32 @@ def test_the_demo_agency_has_families_certificates_a_change_and_notices(demo):
     ]
     assert "schedule" in changed["versions"][1]["changed"]
     assert all(v["notice_id"] for v in changed["versions"])
+    with database.read() as conn:
+        _rows, totals = cc_month.month_rows(conn, system, book_id, date(2026, 11, 1))
+    database.dispose()
+    # November's records with their mistakes: the incomplete ones hold back only themselves.
+    assert totals["payable"] > 40 and 0 < totals["incomplete"] < 12
+    assert totals["posted"] == totals["payable"]
+
+
+def test_the_demo_november_is_calculated_and_posted_and_a_new_record_is_paid_once(demo):
+    again = runner.invoke(app, ["childcare", "month", "2026-11", "--post", *AS_CLERK])
+    assert again.exit_code == 0, again.output
+    text = said(again)
+    assert "incomplete rows" in text and "posted before and kept" in text
+    assert "posted 0 child-month(s)" in text  # the demo posted them: never twice
+    imported(demo)  # NEW-C, certified from December
+    december = (
+        "certificate_id,date,time_in,time_out,absence,parent_signed,provider_signed,received\n"
+        "NEW-C,2026-12-01,08:00,16:00,,2026-12-31,2026-12-31,2027-01-04\n"
+    )
+    (demo / "december.csv").write_text(december)
+    done = runner.invoke(
+        app, ["childcare", "import", "--attendance", str(demo / "december.csv"), *AS_CLERK]
+    )
+    assert done.exit_code == 0, done.output
+    assert "attendance: 1 new and 0 replaced records, 1 days" in said(done)
+    posted = runner.invoke(app, ["childcare", "month", "2026-12", "--post", *AS_CLERK])
+    assert posted.exit_code == 0, posted.output
+    assert "1 payable and 0 incomplete rows" in said(posted)
+    assert "posted 1 child-month(s)" in said(posted)

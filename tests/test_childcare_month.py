@@ -19,8 +19,9 @@ from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.errors import ValidationFailed
 from remit.ledger import items as open_items
+from remit.ledger import posting
 from remit.ledger import service as ledger
-from remit.ledger.model import AccountSpec, AccountType
+from remit.ledger.model import AccountSpec, AccountType, EntryDraft, PostingDraft
 from remit.parties import service as parties
 from remit.parties.model import PartyKind, PartyRole
 from remit.testkit import person
@@ -214,3 +215,48 @@ def test_bad_book_files_are_refused_with_their_lines(db, agency):
     assert [(p.line, p.check) for p in failed.value.problems] == [(5, "unknown_provider")]
     with pytest.raises(ValidationFailed), db.write() as conn:
         cc_month.set_policy(conn, clerk(agency), agency, OCTOBER, b'basis = "guess"\n')
+
+
+def test_timeliness_counts_days_from_the_record_to_the_payment(db, agency):
+    with db.write() as conn:
+        cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        cc_month.post_month(conn, clerk(agency), agency, OCTOBER)
+        today = ledger.book_today(conn, agency)
+        sun = parties.party_id_for(conn, agency, "P-SUN")
+        [item] = open_items.open_items(conn, clerk(agency), agency, account="2000", party_id=sun)
+        posting.post(
+            conn,
+            clerk(agency),
+            agency,
+            EntryDraft(
+                today,
+                "paid by hand",
+                "pay-sun",
+                (
+                    PostingDraft("2000", 176000, "USD", sun, settles=(item.id,)),
+                    PostingDraft("1000", -176000, "USD"),
+                ),
+            ),
+        )
+    with db.read() as conn:
+        rows, summary = cc_month.timeliness(conn, clerk(agency), agency, OCTOBER)
+    by_cert = {(r["certificate_ref"], r["version_key"]): r for r in rows}
+    paid = by_cert[("C1", "2026-10-01")]
+    waiting = (today - date(2026, 11, 2)).days
+    assert (paid["paid_on"], paid["days"], paid["state"]) == (today, waiting, "paid")
+    assert by_cert[("C3", "2026-10-01")]["state"] == "posted"
+    # Received 2 November: past 21 days by now, each one a breach, worst first.
+    assert summary == {
+        "days_to_pay": 21,
+        "rows": 4,
+        "paid": 1,
+        "paid_in_time": 0,
+        "breaches": 4,
+        "open_breaches": 3,
+    }
+    with db.write() as conn:
+        policy = FILES["policy.toml"].replace('basis = "certified_maximum"', "days_to_pay = 365")
+        cc_month.set_policy(conn, clerk(agency), agency, date(2026, 7, 1), policy.encode())
+    with db.read() as conn:
+        _rows, summary = cc_month.timeliness(conn, clerk(agency), agency, OCTOBER)
+    assert (summary["breaches"], summary["paid_in_time"]) == (0, 1)

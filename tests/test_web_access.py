@@ -207,6 +207,7 @@ def _samples(database) -> dict[str, Any]:
         "adjustment_id": adjustment_id,
         "visit_id": visit_id,
         "certificate_id": certificate_id,
+        "month": "2026-01",
         "family_id": family_id,
         "decision_id": 1,  # a decision id: the route's roles are checked before the id
         "pay_run_id": 1,  # the demo's released payment run, its first payment and file

@@ -167,6 +167,7 @@ COUNCIL_CHART = (
     AccountSpec("5000", "Home care", AccountType.EXPENSE),
     AccountSpec("5100", "Residential care", AccountType.EXPENSE),
     AccountSpec("5200", "Telecommunications", AccountType.EXPENSE),
+    AccountSpec("5300", "Child care subsidies", AccountType.EXPENSE),
     AccountSpec("5900", "Bad debts", AccountType.EXPENSE),
 )
 

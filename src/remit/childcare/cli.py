@@ -12,7 +12,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from remit.childcare import engine, exchange, fastread
+from remit.childcare import engine, exchange, fastread, month
 from remit.childcare import service as childcare_service
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import Policy
@@ -107,16 +107,26 @@ def calculate_command(
 @childcare_app.command("import")
 @user_errors
 def import_command(
+    providers: Path | None = typer.Option(None, "--providers", help="providers.csv"),
+    ceilings: Path | None = typer.Option(None, "--ceilings", help="ceilings.csv"),
     families: Path | None = typer.Option(None, "--families", help="families.csv"),
     certificates: Path | None = typer.Option(None, "--certificates", help="certs.csv"),
+    attendance: Path | None = typer.Option(None, "--attendance", help="attendance.csv"),
     book: str | None = BOOK_OPTION,
     as_user: str | None = AS_OPTION,
 ) -> None:
-    """Import families and certificates into a book (docs/formats/childcare.md, with the
-    book's extra columns), all or nothing; the same files again change nothing."""
+    """Import the exchange files into a book (docs/formats/childcare.md, with the book's
+    extra columns), all or nothing; the same files again change nothing."""
     problems: list[Problem] = []
     contents: dict[str, bytes | None] = {}
-    for name, path in (("families.csv", families), ("certs.csv", certificates)):
+    paths = {
+        "providers.csv": providers,
+        "ceilings.csv": ceilings,
+        "families.csv": families,
+        "certs.csv": certificates,
+        "attendance.csv": attendance,
+    }
+    for name, path in paths.items():
         try:
             contents[name] = _read(path, name)
         except ValidationFailed as exc:
@@ -126,15 +136,30 @@ def import_command(
     database = open_database()
     actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
     with database.write() as conn:
-        done = childcare_service.import_files(
-            conn,
-            actor,
-            book_id,
-            families=contents["families.csv"],
-            certificates=contents["certs.csv"],
-            families_name=families.name if families else "families.csv",
-            certificates_name=certificates.name if certificates else "certs.csv",
+        said = _import_book(conn, actor, book_id, contents, paths)
+        done = (
+            childcare_service.import_files(
+                conn,
+                actor,
+                book_id,
+                families=contents["families.csv"],
+                certificates=contents["certs.csv"],
+                families_name=families.name if families else "families.csv",
+                certificates_name=certificates.name if certificates else "certs.csv",
+            )
+            if families or certificates
+            else childcare_service.ImportSummary()
         )
+        if attendance is not None:
+            got = month.import_attendance(
+                conn, actor, book_id, contents["attendance.csv"] or b"", attendance.name
+            )
+            said.append(
+                f"attendance: {got.records_new:,} new and {got.records_replaced:,} replaced "
+                f"records, {got.days:,} days"
+            )
+    for line in said:
+        console.print(line, highlight=False)
     console.print(
         f"families: {done.families_created:,} new, {done.families_updated:,} changed, "
         f"{done.families_unchanged:,} as they were; children: {done.children_created:,} new; "
@@ -142,6 +167,90 @@ def import_command(
         f"{done.versions_created:,} new, {done.versions_unchanged:,} as they were",
         highlight=False,
     )
+
+
+def _import_book(
+    conn: Any,
+    actor: Any,
+    book_id: int,
+    contents: dict[str, bytes | None],
+    paths: dict[str, Path | None],
+) -> list[str]:
+    said = []
+    found = contents["providers.csv"]
+    if found is not None:
+        written, same = month.import_providers(
+            conn, actor, book_id, found, _name(paths["providers.csv"], "providers.csv")
+        )
+        said.append(f"providers: {written:,} set, {same:,} as they were")
+    found = contents["ceilings.csv"]
+    if found is not None:
+        new, same = month.import_ceilings(
+            conn, actor, book_id, found, _name(paths["ceilings.csv"], "ceilings.csv")
+        )
+        said.append(f"ceilings: {new:,} new, {same:,} as they were")
+    return said
+
+
+def _name(path: Path | None, default: str) -> str:
+    return path.name if path is not None else default
+
+
+@childcare_app.command("policy")
+@user_errors
+def policy_command(
+    file: Path = typer.Argument(..., help="policy.toml"),
+    effective_from: str = typer.Option(..., "--from", help="The first day it holds, YYYY-MM-DD."),
+    note: str = typer.Option("", "--note", help="Why (for the record)."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Set the calculation's parameters (policy.toml) in a book from a date."""
+    try:
+        first = date.fromisoformat(effective_from)
+    except ValueError:
+        raise ValidationFailed([Problem("--from", "a date YYYY-MM-DD", "date")]) from None
+    content = read_file(file, "policy.toml")
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        month.set_policy(conn, actor, book_id, first, content, note)
+    console.print(f"policy from {first.isoformat()} set", highlight=False)
+
+
+@childcare_app.command("month")
+@user_errors
+def month_command(
+    which: str = typer.Argument(..., help="The month, YYYY-MM."),
+    post: bool = typer.Option(False, "--post", help="Post the payable rows for payment."),
+    book: str | None = BOOK_OPTION,
+    as_user: str | None = AS_OPTION,
+) -> None:
+    """Calculate a month in the book (rows not yet posted are replaced) and, with --post,
+    post its payable child-months once each as their providers' open items."""
+    first = exchange.month_start(which)
+    database = open_database()
+    actor, book_id = resolve_actor(database, as_user), resolve_book(database, book)
+    with database.write() as conn:
+        done = month.calculate_month(conn, actor, book_id, first)
+        posted = month.post_month(conn, actor, book_id, first) if post else None
+    console.print(
+        f"{first:%B %Y}: {done.payable:,} payable and {done.incomplete:,} incomplete rows, "
+        f"net ${done.net_minor // 100:,}.{done.net_minor % 100:02d}"
+        + (f"; {done.posted_kept:,} posted before and kept" if done.posted_kept else "")
+        + (
+            f"; {done.differs:,} of those now differ: an adjustment is needed"
+            if done.differs
+            else ""
+        ),
+        highlight=False,
+    )
+    if posted is not None:
+        console.print(
+            f"posted {posted.posted:,} child-month(s), "
+            f"${posted.net_minor // 100:,}.{posted.net_minor % 100:02d}, for payment",
+            highlight=False,
+        )
 
 
 _FAST = {

@@ -1,18 +1,24 @@
-"""The demo agency's child care (issue 11, point 8, the part built so far): families with
-their parents as the book's clients, their children, and certificates with the agency's
-providers, imported from the exchange files as a coordinator would; one certificate
-changed from the middle of November, and notices of action in English and Spanish.
+"""The demo agency's child care (issue 11, point 8): its providers (centres, family child
+care homes, licence-exempt carers; one file not complete), Fresno County's ceilings, the
+policy, families with their parents as the book's clients, their children and
+certificates, imported from the exchange files as a coordinator would; one certificate
+changed from the middle of November, notices of action in English and Spanish; and
+November's attendance records with the mistakes providers make (a parent's signature
+missing, a provider signing before the month ended, a record not sent), calculated and
+the payable child-months posted for payment.
 
-Attendance, provider files and the calculation in the book are not seeded yet (they are
-not built yet)."""
+Provider documents (W-9, licence, TrustLine) are not seeded: the provider file of point 1
+is not built yet; ``file_complete`` comes from providers.csv."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
 from datetime import date
+from decimal import Decimal
 
 from remit.access.model import Actor
+from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.db import Database
 
@@ -22,6 +28,33 @@ CHILD_FIRST = ("Lucia", "Mateo", "Sofia", "Noah", "Emma", "Liam", "Mia", "Diego"
 STREETS = ("Orchard Avenue", "Blackstone Avenue", "Shields Avenue", "Olive Avenue", "Palm Drive")
 START, END = date(2026, 8, 1), date(2027, 7, 31)
 CHANGE_FROM = date(2026, 11, 16)
+NOVEMBER = date(2026, 11, 1)
+THANKSGIVING = date(2026, 11, 26)
+TYPES = ("center", "fcch", "exempt")
+# Fresno County's ceilings from July 2026 (demo figures in the shape of the state's table).
+CEILING_ROWS = {
+    ("center", "monthly", "full"): (2100_00, 1650_00, 1200_00),
+    ("center", "monthly", "part"): (1500_00, 1150_00, 850_00),
+    ("center", "daily", "full"): (105_00, 82_00, 60_00),
+    ("fcch", "daily", "full"): (78_00, 72_00, 64_00),
+    ("fcch", "weekly", "part"): (290_00, 260_00, 230_00),
+    ("fcch", "hourly", "part"): (19_50, 17_25, 15_50),
+    ("center", "weekly", "part"): (330_00, 280_00, 240_00),
+    ("center", "hourly", "part"): (22_00, 19_00, 17_00),
+    ("fcch", "monthly", "full"): (1500_00, 1350_00, 1150_00),
+    ("fcch", "monthly", "part"): (1100_00, 990_00, 850_00),
+}
+POLICY = b"""basis = "certified_maximum"
+exempt_share = "0.70"
+closure_days_per_year = 10
+days_to_pay = 21
+[smi]
+"2" = "6780.00"
+"3" = "8375.00"
+"4" = "9970.00"
+"5" = "11565.00"
+"6" = "13160.00"
+"""
 FAMILY_HEADER = (
     "family_id,family_size,monthly_income_minor,family_fee_minor,fee_collected_by,name,"
     "language,fee_exempt,address\n"
@@ -86,7 +119,13 @@ def seed_childcare(
                 f"{schedule},{category},{basis},{share},{needs},no,"
                 f"{rate // 100}.{rate % 100:02d},{name}\n"
             )
+    providers, ceilings = _agency_files(provider_refs)
     with database.write() as conn:
+        cc_month.import_providers(conn, system, book_id, providers)
+        cc_month.import_ceilings(conn, system, book_id, ceilings)
+        cc_month.set_policy(
+            conn, system, book_id, date(2026, 7, 1), POLICY, "the state's 2026-27 figures"
+        )
         done = childcare.import_files(
             conn,
             system,
@@ -114,9 +153,73 @@ def seed_childcare(
         childcare.issue_notice(conn, system, book_id, changed, CHANGE_FROM)
         notices += 1
     tick("valley-app: child care certificates", done.versions_created, done.versions_created)
+    attendance = _november(certs[1:], rng)
+    with database.write() as conn:
+        cc_month.import_attendance(conn, system, book_id, attendance.encode(), "november.csv")
+        month = cc_month.calculate_month(conn, system, book_id, NOVEMBER)
+        posted = cc_month.post_month(conn, system, book_id, NOVEMBER)
+    tick("valley-app: November calculated and posted", posted.posted, month.payable)
     return {
         "families": done.families_created,
         "children": done.children_created,
         "certificates": done.certificates_created,
         "notices": notices,
+        "payable": month.payable,
+        "incomplete": month.incomplete,
+        "posted": posted.posted,
     }
+
+
+def _agency_files(provider_refs: Sequence[str]) -> tuple[bytes, bytes]:
+    """providers.csv (types in turn, the last provider's file not complete) and
+    ceilings.csv of the demo agency."""
+    providers = ["provider_id,provider_type,county,file_complete,closure_policy\n"]
+    for n, ref in enumerate(provider_refs):
+        kind = TYPES[n % 3]
+        complete = "no" if n == len(provider_refs) - 1 else "yes"
+        providers.append(f"{ref},{kind},Fresno,{complete},{'yes' if kind == 'center' else 'no'}\n")
+    ceilings = ["effective_from,county,facility,age_band,rate_category,time_basis,amount\n"]
+    for (facility, category, basis), amounts in CEILING_ROWS.items():
+        for band, amount in zip(("under_2", "2_to_5", "6_plus"), amounts, strict=True):
+            ceilings.append(
+                f"2026-07-01,Fresno,{facility},{band},{category},{basis},"
+                f"{amount // 100}.{amount % 100:02d}\n"
+            )
+    return "".join(providers).encode(), "".join(ceilings).encode()
+
+
+def _november(cert_lines: Sequence[str], rng: random.Random) -> str:
+    """November's records of the certificates (their certs.csv lines), with mistakes: every
+    twelfth child's record is not sent, two lack the parent's signature, one provider signed
+    before the month ended; a few excused absences, and centres closed on Thanksgiving."""
+    out = ["certificate_id,date,time_in,time_out,absence,parent_signed,provider_signed,received\n"]
+    for n, line in enumerate(cert_lines):
+        cert, _vf, _child, _fam, provider, *_rest = line.split(",")
+        schedule = line.split(",")[8]
+        if n % 12 == 11:
+            continue  # not sent: the month has no row for this child
+        hours = dict(part.split("=") for part in schedule.split(";"))
+        parent = "" if n in (3, 17) else "2026-11-30"
+        signed_by_provider = "2026-11-20" if n == 7 else "2026-11-30"
+        received = "2026-12-02" if n % 5 else "2026-12-03"
+        closing = n % 3 == 0
+        day = NOVEMBER
+        while day.month == 11:
+            wanted = hours.get(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()])
+            if wanted:
+                if day == THANKSGIVING and closing:
+                    times, absence = ",", "closure"
+                elif rng.random() < 0.04:
+                    times, absence = ",", "excused"
+                else:
+                    start = 7 * 60 + 30 + rng.randrange(0, 60, 5)
+                    length = int(Decimal(wanted) * 60) - rng.randrange(0, 40, 5)
+                    end = start + max(length, 30)
+                    times = f"{start // 60:02d}:{start % 60:02d},{end // 60:02d}:{end % 60:02d}"
+                    absence = ""
+                out.append(
+                    f"{cert},{day},{times},{absence},{parent},{signed_by_provider},{received}\n"
+                )
+            day = date.fromordinal(day.toordinal() + 1)
+        del provider
+    return "".join(out)

@@ -63,6 +63,7 @@ from remit.childcare.store import (
 )
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
+from remit.ledger import items as open_items
 from remit.ledger import posting
 from remit.ledger import service as ledger
 from remit.ledger.model import EntryDraft, PostingDraft
@@ -806,3 +807,60 @@ def months(conn: Connection, actor: Actor, book_id: int) -> list[date]:
     found = {r[0] for r in conn.execute(select(cr.month).where(cr.book_id == book_id).distinct())}
     found |= {r[0] for r in conn.execute(select(cp.month).where(cp.book_id == book_id).distinct())}
     return sorted(found, reverse=True)
+
+
+def timeliness(
+    conn: Connection, actor: Actor, book_id: int, month: date
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The month's complete records by days to pay: received, due, posted, paid (the day
+    its payable was settled by a payment) and the days from received to paid (to today
+    while unpaid); ``breach`` when past the policy's days to pay. Worst first."""
+    require(actor, book_id, Permission.CHILDCARE_READ)
+    first = _first(month)
+    days_to_pay = policy_on(conn, book_id, first).days_to_pay
+    today = ledger.book_today(conn, book_id)
+    cp, cr, ce = childcare_payments.c, childcare_records.c, childcare_certificates.c
+    rows = conn.execute(
+        select(childcare_payments, cr.received)
+        .join(
+            childcare_certificates,
+            and_(ce.book_id == cp.book_id, ce.certificate_ref == cp.certificate_ref),
+        )
+        .join(childcare_records, and_(cr.certificate_id == ce.id, cr.month == cp.month))
+        .where(and_(cp.book_id == book_id, cp.month == first, cp.status == "payable"))
+    ).all()
+    states = open_items.entry_item_states(
+        conn, book_id, (int(r.entry_id) for r in rows if r.entry_id is not None)
+    )
+    out = []
+    for r in rows:
+        state = states.get(int(r.entry_id)) if r.entry_id is not None else None
+        paid_on = state[2] if state is not None and state[1] == 0 else None
+        end = paid_on or today
+        days = (end - r.received).days if r.received is not None else None
+        out.append(
+            {
+                "certificate_ref": r.certificate_ref,
+                "version_key": r.version_key,
+                "provider_ref": r.provider_ref,
+                "child_ref": r.child_ref,
+                "net_minor": int(r.net_minor),
+                "received": r.received,
+                "due_by": r.due_by,
+                "posted_at": r.posted_at,
+                "paid_on": paid_on,
+                "days": days,
+                "breach": days is not None and days > days_to_pay,
+                "state": "paid" if paid_on else ("posted" if r.entry_id is not None else "to post"),
+            }
+        )
+    out.sort(key=lambda x: (-(x["days"] or 0), x["certificate_ref"], x["version_key"]))
+    summary = {
+        "days_to_pay": days_to_pay,
+        "rows": len(out),
+        "paid": sum(1 for x in out if x["paid_on"]),
+        "paid_in_time": sum(1 for x in out if x["paid_on"] and not x["breach"]),
+        "breaches": sum(1 for x in out if x["breach"]),
+        "open_breaches": sum(1 for x in out if x["breach"] and not x["paid_on"]),
+    }
+    return out, summary

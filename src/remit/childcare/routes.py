@@ -8,15 +8,18 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response
 
 from remit.access.model import Permission
+from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors, notice_redirect, signed_notice
+from remit.web.templating import money_text
 
 router = APIRouter(prefix="/b/{book}/childcare")
 Read = Annotated[Ctx, Depends(Need(Permission.CHILDCARE_READ))]
@@ -67,9 +70,11 @@ def _home(
         rows, total = childcare.list_certificates(
             conn, ctx.actor, ctx.book_id, on=day, search=q, limit=PAGE, offset=offset
         )
+        months = cc_month.months(conn, ctx.actor, ctx.book_id)
     return ctx.page(
         "childcare/home.html",
         status,
+        months=months,
         nav="childcare",
         rows=rows,
         total=total,
@@ -98,41 +103,91 @@ def home(
 @router.post("/import", response_class=HTMLResponse)
 def import_files(
     ctx: Edit,
+    providers: Annotated[UploadFile | None, File()] = None,
+    ceilings: Annotated[UploadFile | None, File()] = None,
     families: Annotated[UploadFile | None, File()] = None,
     certificates: Annotated[UploadFile | None, File()] = None,
+    attendance: Annotated[UploadFile | None, File()] = None,
     once: forms.Once = "",
 ) -> Response:
-    """Families and certificates from the exchange files, all or nothing."""
-    given = {}
-    for name, upload in (("families", families), ("certificates", certificates)):
-        if upload is not None and upload.filename:
-            given[name] = (upload.filename, upload.file.read(MAX_UPLOAD_BYTES + 1))
+    """The exchange files into the book, all or nothing: providers and ceilings, then
+    families and certificates, then attendance records (each may be left out)."""
+    uploads = {
+        "providers": providers,
+        "ceilings": ceilings,
+        "families": families,
+        "certificates": certificates,
+        "attendance": attendance,
+    }
+    given = {
+        name: (upload.filename, upload.file.read(MAX_UPLOAD_BYTES + 1))
+        for name, upload in uploads.items()
+        if upload is not None and upload.filename
+    }
     try:
         if any(len(content) > MAX_UPLOAD_BYTES for _n, content in given.values()):
             raise ValidationFailed([Problem("file", "the file is too large", "too_large")])
+        if not given:
+            raise ValidationFailed([Problem("file", "give one file or more", "required")])
         with ctx.db.write() as conn:
             forms.replay_if_spent(conn, ctx, once, "childcare.import")
-            summary = childcare.import_files(
-                conn,
-                ctx.actor,
-                ctx.book_id,
-                families=given["families"][1] if "families" in given else None,
-                certificates=given["certificates"][1] if "certificates" in given else None,
-                families_name=given.get("families", ("families.csv",))[0],
-                certificates_name=given.get("certificates", ("certs.csv",))[0],
-            )
-            said = (
-                f"{summary.families_created} new and {summary.families_updated} changed "
-                f"families, {summary.children_created} new children, "
-                f"{summary.certificates_created} new certificates, {summary.versions_created} "
-                f"new versions ({summary.families_unchanged + summary.versions_unchanged} "
-                "rows were in the book already)"
-            )
+            said = _import_all(conn, ctx, given)
             answer = notice_redirect(ctx, f"/b/{ctx.code}/childcare", said)
             forms.spend(conn, ctx, once, "childcare.import", answer.headers["location"])
     except ValidationFailed as exc:
         return _home(ctx, errors=_problem_lines(exc), status=422)
     return answer
+
+
+def _import_all(conn: Any, ctx: Ctx, given: dict[str, tuple[str, bytes]]) -> str:
+    """Every file in order; every problem of every file before anything is kept."""
+    problems: list[Problem] = []
+    said: list[str] = []
+    book, actor = ctx.book_id, ctx.actor
+    try:
+        if "providers" in given:
+            name, content = given["providers"]
+            said.append(
+                f"{cc_month.import_providers(conn, actor, book, content, name)[0]} providers set"
+            )
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    try:
+        if "ceilings" in given:
+            name, content = given["ceilings"]
+            said.append(
+                f"{cc_month.import_ceilings(conn, actor, book, content, name)[0]} new ceilings"
+            )
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    try:
+        if "families" in given or "certificates" in given:
+            done = childcare.import_files(
+                conn,
+                actor,
+                book,
+                families=given["families"][1] if "families" in given else None,
+                certificates=given["certificates"][1] if "certificates" in given else None,
+                families_name=given.get("families", ("families.csv",))[0],
+                certificates_name=given.get("certificates", ("certs.csv",))[0],
+            )
+            said.append(
+                f"{done.families_created} new and {done.families_updated} changed families, "
+                f"{done.children_created} new children, {done.certificates_created} new "
+                f"certificates, {done.versions_created} new versions"
+            )
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    try:
+        if "attendance" in given:
+            name, content = given["attendance"]
+            got = cc_month.import_attendance(conn, actor, book, content, name)
+            said.append(f"{got.records_new} new and {got.records_replaced} replaced records")
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ValidationFailed(problems)
+    return "imported: " + "; ".join(said)
 
 
 def _certificate_page(
@@ -277,3 +332,97 @@ def family_page(ctx: Read, family_id: Id) -> HTMLResponse:
     with ctx.db.read() as conn:
         found = childcare.family(conn, ctx.actor, ctx.book_id, family_id)
     return ctx.page("childcare/family.html", nav="childcare", f=found)
+
+
+Month = Annotated[str, FastPath(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", max_length=7)]
+
+
+def _month_of(text: str) -> date:
+    return date(int(text[:4]), int(text[5:7]), 1)
+
+
+@router.get("/months/{month}", response_class=HTMLResponse)
+def month_page(
+    ctx: Read,
+    month: Month,
+    status: Annotated[str, Query(pattern=r"^(payable|incomplete)?$", max_length=10)] = "",
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    notice: str = "",
+    sig: str = "",
+) -> HTMLResponse:
+    first = _month_of(month)
+    with ctx.db.read() as conn:
+        rows, totals = cc_month.month_rows(
+            conn, ctx.actor, ctx.book_id, first, status=status, limit=PAGE, offset=offset
+        )
+        book = ledger.get_book(conn, ctx.book_id)
+    return ctx.page(
+        "childcare/month.html",
+        nav="childcare",
+        month=first,
+        code_month=month,
+        rows=rows,
+        totals=totals,
+        shown=status,
+        offset=offset,
+        page=PAGE,
+        currency=book["base_currency"],
+        notice=signed_notice(ctx, notice, sig),
+    )
+
+
+@router.post("/months/{month}/calculate", response_class=HTMLResponse)
+def month_calculate(ctx: Edit, month: Month, once: forms.Once = "") -> Response:
+    """Calculate the month from the book (rows not yet posted are replaced)."""
+    with ctx.db.write() as conn:
+        forms.replay_if_spent(conn, ctx, once, "childcare.calculate")
+        done = cc_month.calculate_month(conn, ctx.actor, ctx.book_id, _month_of(month))
+        said = (
+            f"{done.payable} payable and {done.incomplete} incomplete rows"
+            + (
+                f"; {done.posted_kept} rows were posted already and are kept"
+                if done.posted_kept
+                else ""
+            )
+            + (
+                f"; {done.differs} of them now calculate differently: an adjustment is needed"
+                if done.differs
+                else ""
+            )
+        )
+        answer = notice_redirect(ctx, f"/b/{ctx.code}/childcare/months/{month}", said)
+        forms.spend(conn, ctx, once, "childcare.calculate", answer.headers["location"])
+    return answer
+
+
+@router.post("/months/{month}/post", response_class=HTMLResponse)
+def month_post(ctx: Edit, month: Month, once: forms.Once = "") -> Response:
+    """Post the month's payable rows not yet posted, each once, for payment runs to pay."""
+    with ctx.db.write() as conn:
+        forms.replay_if_spent(conn, ctx, once, "childcare.post")
+        done = cc_month.post_month(conn, ctx.actor, ctx.book_id, _month_of(month))
+        book = ledger.get_book(conn, ctx.book_id)
+        said = (
+            f"posted {done.posted} child-month(s), "
+            f"{money_text(done.net_minor, str(book['base_currency']), False)}, for payment"
+        )
+        answer = notice_redirect(ctx, f"/b/{ctx.code}/childcare/months/{month}", said)
+        forms.spend(conn, ctx, once, "childcare.post", answer.headers["location"])
+    return answer
+
+
+@router.get("/months/{month}/timeliness", response_class=HTMLResponse)
+def timeliness_page(ctx: Read, month: Month) -> HTMLResponse:
+    first = _month_of(month)
+    with ctx.db.read() as conn:
+        rows, summary = cc_month.timeliness(conn, ctx.actor, ctx.book_id, first)
+        book = ledger.get_book(conn, ctx.book_id)
+    return ctx.page(
+        "childcare/timeliness.html",
+        nav="childcare",
+        month=first,
+        code_month=month,
+        rows=rows,
+        summary=summary,
+        currency=book["base_currency"],
+    )

@@ -288,6 +288,26 @@ def _last_settled(conn: Connection, item_ids: Iterable[int]) -> dict[int, date]:
     return {int(item_id): day for item_id, day in rows}
 
 
+def entry_item_states(
+    conn: Connection, book_id: int, entry_ids: Iterable[int]
+) -> dict[int, tuple[int, int, date | None]]:
+    """For entries with one open item each (a child-month's payable): the item's amount,
+    what is still open of it, and the date it was last settled (None: never)."""
+    wanted = sorted(set(entry_ids))
+    if not wanted:
+        return {}
+    i = item_table.c
+    rows = conn.execute(
+        select(i.id, i.entry_id, i.amount_minor, i.open_minor).where(
+            and_(i.book_id == book_id, bulk.among(conn, i.entry_id, wanted))
+        )
+    ).all()
+    last = _last_settled(conn, (int(r.id) for r in rows))
+    return {
+        int(r.entry_id): (int(r.amount_minor), int(r.open_minor), last.get(int(r.id))) for r in rows
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class PendingSettle:
     """A new item (of a posting being written) and the items its posting settles."""
