@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from remit.access.model import Role
+from remit.childcare import adjustments
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.errors import ValidationFailed
@@ -50,6 +51,7 @@ def agency(db, system):
                 AccountSpec("1000", "Bank", AccountType.ASSET),
                 AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
                 AccountSpec("2050", "Payments in transit", AccountType.LIABILITY),
+                AccountSpec("1300", "Overpayments receivable", AccountType.ASSET, True, "provider"),
                 AccountSpec("5300", "Child care subsidies", AccountType.EXPENSE),
             ],
         )
@@ -260,3 +262,91 @@ def test_timeliness_counts_days_from_the_record_to_the_payment(db, agency):
     with db.read() as conn:
         _rows, summary = cc_month.timeliness(conn, clerk(agency), agency, OCTOBER)
     assert (summary["breaches"], summary["paid_in_time"]) == (0, 1)
+
+
+def posted_october(db, book_id):
+    with db.write() as conn:
+        cc_month.calculate_month(conn, clerk(book_id), book_id, OCTOBER)
+        cc_month.post_month(conn, clerk(book_id), book_id, OCTOBER)
+
+
+def items_of(db, book_id, ref, account):
+    with db.read() as conn:
+        party = parties.party_id_for(conn, book_id, ref)
+        found = open_items.open_items(
+            conn, clerk(book_id), book_id, account=account, party_id=party
+        )
+    return sorted((i.doc_ref, i.open_minor) for i in found if i.doc_ref.startswith("ADJ"))
+
+
+def test_an_underpayment_is_a_payable_and_an_overpayment_a_receivable_without_consent(db, agency):
+    posted_october(db, agency)
+    with db.write() as conn:
+        under = adjustments.adjust(
+            conn, clerk(agency), agency, "C3", OCTOBER, 1500, "two hours missed"
+        )
+        over = adjustments.adjust(
+            conn, clerk(agency), agency, "C2", OCTOBER, -2000, "a day paid twice"
+        )
+    assert (under.kind, over.kind) == ("underpayment", "receivable")
+    assert items_of(db, agency, "P-ABUELA", "2000") == [("ADJ C3 2026-10", -1500)]
+    assert items_of(db, agency, "P-ROSA", "1300") == [("ADJ C2 2026-10", 2000)]
+    assert items_of(db, agency, "P-ROSA", "2000") == []
+    with db.read() as conn:
+        listed = adjustments.adjustments(conn, clerk(agency), agency, OCTOBER)
+    assert [(a["certificate_ref"], a["kind"], a["reason"]) for a in listed] == [
+        ("C2", "receivable", "a day paid twice"),
+        ("C3", "underpayment", "two hours missed"),
+    ]
+
+
+def test_with_written_consent_an_overpayment_is_recovered_from_later_payments(db, agency):
+    posted_october(db, agency)
+    with db.write() as conn:
+        adjustments.record_consent(
+            conn,
+            clerk(agency),
+            agency,
+            "P-ROSA",
+            "consent.pdf",
+            b"%PDF-1.4\n%signed\n",
+            date(2026, 11, 3),
+        )
+        over = adjustments.adjust(
+            conn, clerk(agency), agency, "C2", OCTOBER, -2000, "a day paid twice"
+        )
+    assert over.kind == "recovery"
+    # A credit on the provider's payables: the next payment run sets it against its bills.
+    assert items_of(db, agency, "P-ROSA", "2000") == [("ADJ C2 2026-10", 2000)]
+    assert items_of(db, agency, "P-ROSA", "1300") == []
+
+
+@pytest.mark.parametrize(
+    ("cert", "amount", "reason", "check"),
+    [
+        ("C4", 1000, "late record", "not_posted"),  # incomplete: calculate again instead
+        ("C3", -55441, "all of it and a cent", "over_recovery"),
+        ("C3", 0, "nothing", "amount"),
+        ("C3", 100, "  ", "required"),
+    ],
+)
+def test_a_wrong_adjustment_is_refused_and_posts_nothing(db, agency, cert, amount, reason, check):
+    posted_october(db, agency)
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        adjustments.adjust(conn, clerk(agency), agency, cert, OCTOBER, amount, reason)
+    assert check in {p.check for p in failed.value.problems}
+    with db.read() as conn:
+        assert adjustments.adjustments(conn, clerk(agency), agency, OCTOBER) == []
+
+
+def test_a_recalculation_that_differs_from_what_was_paid_is_shown_not_paid(db, agency):
+    posted_october(db, agency)
+    cheaper = FILES["families.csv"].replace("F1,3,420000,4000", "F1,3,420000,6000")
+    with db.write() as conn:
+        childcare.import_files(conn, clerk(agency), agency, families=cheaper.encode())
+        summary = cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        assert cc_month.post_month(conn, clerk(agency), agency, OCTOBER).posted == 0
+    assert (summary.posted_kept, summary.differs) == (4, 1)
+    rows, _ = book_rows(db, agency)
+    c1 = next(r for r in rows if r["certificate_ref"] == "C1")
+    assert (c1["net_minor"], c1["recalculated_net_minor"]) == (176000, 174000)

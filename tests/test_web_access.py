@@ -290,6 +290,12 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
             "provider_rate": f"6{len(role)}.00",
             "reason": f"walk {role}",
         },
+        "/b/{book}/childcare/months/{month}/adjustments": {
+            "certificate_ref": "WALK-C",
+            "amount": "1.00",
+            "reason": f"walk {role}",
+        },
+        "/b/{book}/childcare/months/{month}/consents": {"provider": "-", "given_on": "2026-01-02"},
         "/b/{book}/childcare/certificates/{certificate_id}/notices": {
             "version_from": "2026-01-01",
             "language": "es",
@@ -342,7 +348,9 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
     }
     files = (
         {"file": TXT}
-        if path.endswith(("/attach", "/documents", "/post-file", "/import", "/visits", "/absences"))
+        if path.endswith(
+            ("/attach", "/documents", "/post-file", "/import", "/visits", "/absences", "/consents")
+        )
         else None
     )
     return samples.get(path, {}), files

@@ -157,6 +157,7 @@ COUNCIL_CHART = (
     AccountSpec("1010", "Bank - direct debit collections", AccountType.ASSET),
     AccountSpec("1100", "Client contributions receivable", AccountType.ASSET, True, "client"),
     AccountSpec("1200", "Trade receivables", AccountType.ASSET, True, "customer"),
+    AccountSpec("1300", "Overpayments receivable", AccountType.ASSET, True, "provider"),
     AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
     AccountSpec("2050", "Payments in transit", AccountType.LIABILITY),
     AccountSpec("2100", "Carrier payables", AccountType.LIABILITY, True, "carrier"),

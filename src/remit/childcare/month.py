@@ -586,27 +586,48 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
     first = _first(month)
     rows = engine.calculate_frame(month_inputs(conn, book_id, first))
     cp = childcare_payments.c
-    posted = {
-        (r.certificate_ref, r.version_key): int(r.net_minor)
-        for r in conn.execute(
-            select(cp.certificate_ref, cp.version_key, cp.net_minor).where(
-                and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_not(None))
-            )
+    posted: dict[tuple[str, str], int] = {}
+    stored: dict[tuple[str, str], int | None] = {}  # their recalculated net as kept
+    for r in conn.execute(
+        select(cp.certificate_ref, cp.version_key, cp.net_minor, cp.recalculated_net_minor).where(
+            and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_not(None))
         )
-    }
+    ):
+        posted[(r.certificate_ref, r.version_key)] = int(r.net_minor)
+        stored[(r.certificate_ref, r.version_key)] = r.recalculated_net_minor
     conn.execute(
         delete(childcare_payments).where(
             and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_(None))
         )
     )
     now = audit.utc_now_text()
-    fresh, differs = [], 0
+    fresh: list[dict[str, Any]] = []
+    again: dict[tuple[str, str], int] = {}  # a posted row's net as calculated now
     for row in rows:
         key = (row.certificate_id, _version_key(row))
         if key in posted:
-            differs += int(posted[key] != row.net_minor or row.status != "payable")
+            again[key] = row.net_minor if row.status == "payable" else 0
+        else:
+            fresh.append(_stored(book_id, first, row, now))
+    differs = 0
+    for (ref, version), was in posted.items():
+        now_net = again.get((ref, version), 0)  # gone from the calculation: nothing payable
+        differs += int(now_net != was)
+        value = None if now_net == was else now_net
+        if stored[(ref, version)] == value:
             continue
-        fresh.append(_stored(book_id, first, row, now))
+        conn.execute(
+            update(childcare_payments)
+            .where(
+                and_(
+                    cp.book_id == book_id,
+                    cp.month == first,
+                    cp.certificate_ref == ref,
+                    cp.version_key == version,
+                )
+            )
+            .values(recalculated_net_minor=value)
+        )
     for start in range(0, len(fresh), POST_BATCH):
         conn.execute(insert(childcare_payments), fresh[start : start + POST_BATCH])
     payable = [r for r in rows if r.status == "payable"]

@@ -12,11 +12,13 @@ from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, Response
 
 from remit.access.model import Permission
+from remit.childcare import adjustments as cc_adjustments
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import service as ledger
+from remit.money import parse_money
 from remit.web import forms
 from remit.web.deps import Ctx, Id, Need, field_errors, notice_redirect, signed_notice
 from remit.web.templating import money_text
@@ -25,6 +27,11 @@ router = APIRouter(prefix="/b/{book}/childcare")
 Read = Annotated[Ctx, Depends(Need(Permission.CHILDCARE_READ))]
 Edit = Annotated[Ctx, Depends(Need(Permission.CHILDCARE_EDIT))]
 PAGE = 100
+ADJUSTMENT_WORDS = {
+    "underpayment": "an underpayment, payable to the provider",
+    "recovery": "an overpayment, recovered from the provider's next payments (consent on file)",
+    "receivable": "an overpayment, a receivable from the provider (no consent on file)",
+}
 FIELD_WORDS = {
     "start_date": "first day",
     "end_date": "last day",
@@ -350,14 +357,32 @@ def month_page(
     notice: str = "",
     sig: str = "",
 ) -> HTMLResponse:
+    return _month_page(ctx, month, status, offset, notice=signed_notice(ctx, notice, sig))
+
+
+def _month_page(
+    ctx: Ctx,
+    month: str,
+    status: str = "",
+    offset: int = 0,
+    errors: dict[str, list[str]] | None = None,
+    values: dict[str, str] | None = None,
+    notice: str = "",
+    code: int = 200,
+) -> HTMLResponse:
     first = _month_of(month)
     with ctx.db.read() as conn:
         rows, totals = cc_month.month_rows(
             conn, ctx.actor, ctx.book_id, first, status=status, limit=PAGE, offset=offset
         )
         book = ledger.get_book(conn, ctx.book_id)
+        made = cc_adjustments.adjustments(conn, ctx.actor, ctx.book_id, first)
     return ctx.page(
         "childcare/month.html",
+        code,
+        adjustments=made,
+        errors=errors or {},
+        values=values or {},
         nav="childcare",
         month=first,
         code_month=month,
@@ -367,8 +392,91 @@ def month_page(
         offset=offset,
         page=PAGE,
         currency=book["base_currency"],
-        notice=signed_notice(ctx, notice, sig),
+        notice=notice,
     )
+
+
+@router.post("/months/{month}/adjustments", response_class=HTMLResponse)
+def month_adjust(
+    ctx: Edit,
+    month: Month,
+    certificate_ref: Annotated[str, Form(max_length=64)] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
+    once: forms.Once = "",
+) -> Response:
+    """An over- (a minus amount) or underpayment of a posted child-month, with its reason."""
+    typed = {"certificate_ref": certificate_ref, "amount": amount, "reason": reason}
+    try:
+        with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "childcare.adjust")
+            currency = str(ledger.get_book(conn, ctx.book_id)["base_currency"])
+            try:
+                minor = parse_money(amount, currency).amount_minor
+            except ValueError:
+                problem = Problem("amount", "an amount like 12.50 or -12.50", "amount")
+                raise ValidationFailed([problem]) from None
+            done = cc_adjustments.adjust(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                certificate_ref.strip(),
+                _month_of(month),
+                minor,
+                reason,
+            )
+            words = ADJUSTMENT_WORDS[done.kind]
+            answer = notice_redirect(
+                ctx,
+                f"/b/{ctx.code}/childcare/months/{month}",
+                f"{certificate_ref.strip()}: {money_text(minor, currency, False)} as {words}",
+            )
+            forms.spend(conn, ctx, once, "childcare.adjust", answer.headers["location"])
+    except ValidationFailed as exc:
+        return _month_page(ctx, month, errors=field_errors(exc), values=typed, code=422)
+    return answer
+
+
+@router.post("/months/{month}/consents", response_class=HTMLResponse)
+def month_consent(
+    ctx: Edit,
+    month: Month,
+    file: Annotated[UploadFile, File()],
+    provider: Annotated[str, Form(max_length=64)] = "",
+    given_on: Annotated[str, Form(max_length=10)] = "",
+    once: forms.Once = "",
+) -> Response:
+    """A provider's signed consent to recover overpayments from its later payments."""
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    typed = {"provider": provider, "given_on": given_on}
+    try:
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ValidationFailed([Problem("file", "the file is too large", "too_large")])
+        try:
+            signed = date.fromisoformat(given_on.strip())
+        except ValueError:
+            problem = Problem("given_on", "the date it was signed, like 2026-11-03", "date")
+            raise ValidationFailed([problem]) from None
+        with ctx.db.write() as conn:
+            forms.replay_if_spent(conn, ctx, once, "childcare.consent")
+            cc_adjustments.record_consent(
+                conn,
+                ctx.actor,
+                ctx.book_id,
+                provider.strip(),
+                file.filename or "consent.pdf",
+                content,
+                signed,
+            )
+            answer = notice_redirect(
+                ctx,
+                f"/b/{ctx.code}/childcare/months/{month}",
+                f"{provider.strip()}'s consent to recover overpayments is on file",
+            )
+            forms.spend(conn, ctx, once, "childcare.consent", answer.headers["location"])
+    except ValidationFailed as exc:
+        return _month_page(ctx, month, errors=field_errors(exc), values=typed, code=422)
+    return answer
 
 
 @router.post("/months/{month}/calculate", response_class=HTMLResponse)

@@ -210,7 +210,43 @@ childcare_payments = Table(
     Column("calculated_at", String(32), nullable=False),
     Column("entry_id", BigInteger),  # the payable's journal entry, once posted
     Column("posted_at", String(32)),
+    # A posted row's net as the latest calculation has it, when that differs (an
+    # adjustment is due); None when it agrees.
+    Column("recalculated_net_minor", BigInteger),
     UniqueConstraint(
         "book_id", "month", "certificate_ref", "version_key", name="uq_childcare_payments_row"
     ),
+)
+
+# A provider's written consent to have an overpayment recovered from its later payments
+# (a document of the provider's party), without which an overpayment is a receivable.
+childcare_recovery_consents = Table(
+    "childcare_recovery_consents",
+    metadata,
+    Column("book_id", Integer, ForeignKey("books.id"), primary_key=True),
+    Column("party_id", Integer, ForeignKey("parties.id"), primary_key=True),
+    Column("document_id", Integer, nullable=False),
+    Column("given_on", Date, nullable=False),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+)
+
+# An over- or underpayment of a child-month, with its reason, posted once: an
+# underpayment as a payable of the provider; an overpayment against the provider's later
+# payments when its consent is on file (``recovery``), else as a receivable from it.
+childcare_adjustments = Table(
+    "childcare_adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("certificate_ref", String(64), nullable=False),
+    Column("provider_party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # + owed to the provider, - owed by it
+    Column("kind", String(12), nullable=False),  # underpayment | recovery | receivable
+    Column("reason", String(300), nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_childcare_adjustments_month", "book_id", "month"),
 )
