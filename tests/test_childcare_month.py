@@ -350,3 +350,18 @@ def test_a_recalculation_that_differs_from_what_was_paid_is_shown_not_paid(db, a
     rows, _ = book_rows(db, agency)
     c1 = next(r for r in rows if r["certificate_ref"] == "C1")
     assert (c1["net_minor"], c1["recalculated_net_minor"]) == (176000, 174000)
+
+
+def test_the_frames_read_in_bulk_are_the_inputs_read_value_by_value(db, agency):
+    from remit.childcare import engine  # noqa: PLC0415
+
+    with db.read() as conn:
+        frames, policy = cc_month.month_frames(conn, agency, OCTOBER)
+        inputs = cc_month.month_inputs(conn, agency, OCTOBER)
+    plain = engine.frames_of(inputs)
+    assert policy == inputs.policy
+    for name in ("certs", "attendance", "ceilings", "families", "providers"):
+        keys = plain[name].columns
+        assert (
+            frames[name].select(keys).sort(keys).to_dicts() == plain[name].sort(keys).to_dicts()
+        ), name

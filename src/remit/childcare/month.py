@@ -21,18 +21,18 @@ An incomplete record holds back only its own child-month.
 from __future__ import annotations
 
 import calendar
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+import polars as pl
+from sqlalchemy import Connection, Integer, and_, cast, delete, func, insert, select, update
 
-from remit import audit
+from remit import audit, bulk
 from remit.access.model import Actor, Permission, require
-from remit.childcare import engine, exchange
+from remit.childcare import engine, exchange, fastread
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import (
     Absence,
@@ -61,6 +61,7 @@ from remit.childcare.store import (
     childcare_record_days,
     childcare_records,
 )
+from remit.db import is_postgres
 from remit.documents import service as documents
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import items as open_items
@@ -330,37 +331,53 @@ def import_attendance(
 ) -> AttendanceSummary:
     """Attendance records (attendance.csv), all or nothing: each certificate-month of the
     file replaces the book's record of it, unless that child-month is posted. The file is
-    kept as received."""
+    kept as received.
+
+    The file is read straight into a frame (``childcare.fastread``) when that reader takes
+    it and every certificate-month may be written; otherwise (a problem to name, with its
+    line) value by value by the careful reader."""
     require(actor, book_id, Permission.CHILDCARE_EDIT)
-    days = exchange.attendance_records(content, name)
-    ce = childcare_certificates.c
-    refs = sorted({a.certificate_id for _l, a in days})
-    certs: dict[str, int] = {}
-    for start in range(0, len(refs), 1000):
-        wanted = refs[start : start + 1000]
-        certs.update(
-            {
-                r.certificate_ref: int(r.id)
-                for r in conn.execute(
-                    select(ce.certificate_ref, ce.id).where(
-                        and_(ce.book_id == book_id, ce.certificate_ref.in_(wanted))
-                    )
-                )
-            }
+    certs = _certificate_ids(conn, book_id)
+    frame = fastread.attendance(content)
+    if frame is not None:
+        frame = frame.with_columns(
+            pl.col("cert").replace_strict(certs, default=None, return_dtype=pl.Int64).alias("cid"),
+            pl.col("day").dt.truncate("1mo").alias("month"),
         )
+        months = frame["month"].unique().to_list()
+        posted = _posted_keys(conn, book_id, months)
+        wrong = frame["cid"].null_count() > 0 or any(
+            (c, m) in posted for c, m in frame.select("cert", "month").unique().iter_rows()
+        )
+        if wrong:
+            frame = None  # the careful reader names each problem with its line
+    if frame is None:
+        frame = _careful_attendance(conn, book_id, content, name, certs)
+    return _write_attendance(conn, actor, book_id, frame, content, name)
+
+
+def _certificate_ids(conn: Connection, book_id: int) -> dict[str, int]:
+    ce = childcare_certificates.c
+    return {
+        r.certificate_ref: int(r.id)
+        for r in conn.execute(select(ce.certificate_ref, ce.id).where(ce.book_id == book_id))
+    }
+
+
+def _careful_attendance(
+    conn: Connection, book_id: int, content: bytes, name: str, certs: Mapping[str, int]
+) -> pl.DataFrame:
+    """The file read value by value: every problem with its line, or the rows as a frame."""
+    days = exchange.attendance_records(content, name)
     problems: list[Problem] = []
-    grouped: dict[tuple[str, date], list[Attendance]] = defaultdict(list)
     first_line: dict[tuple[str, date], int] = {}
     for line, a in days:
         if a.certificate_id not in certs:
             message = f"no certificate {a.certificate_id} in this book"
             problems.append(Problem("certificate_id", message, "unknown_certificate", line, name))
             continue
-        key = (a.certificate_id, _first(a.day))
-        grouped[key].append(a)
-        first_line.setdefault(key, line)
-    months = sorted({m for _c, m in grouped})
-    posted = _posted_keys(conn, book_id, months)
+        first_line.setdefault((a.certificate_id, _first(a.day)), line)
+    posted = _posted_keys(conn, book_id, sorted({m for _c, m in first_line}))
     for key, line in first_line.items():
         if key in posted:
             message = (
@@ -369,56 +386,97 @@ def import_attendance(
             )
             problems.append(Problem("certificate_id", message, "posted", line, name))
     _raise(problems)
-    document_id = documents.store_file(conn, book_id, name[:200], content)
-    cr = childcare_records.c
-    existing = {
-        (int(r.certificate_id), r.month): int(r.id)
-        for r in conn.execute(
-            select(cr.certificate_id, cr.month, cr.id).where(
-                and_(cr.book_id == book_id, cr.month.in_(months or [date(1900, 1, 1)]))
+    return pl.DataFrame(
+        [
+            (
+                a.certificate_id,
+                a.day,
+                a.minutes,
+                a.absence.value,
+                a.parent_signed,
+                a.provider_signed,
+                a.received,
+                certs[a.certificate_id],
+                _first(a.day),
             )
-        )
-    }
-    replaced = [existing[(certs[c], m)] for c, m in grouped if (certs[c], m) in existing]
-    for start in range(0, len(replaced), 1000):
-        chunk = replaced[start : start + 1000]
-        conn.execute(
-            delete(childcare_record_days).where(childcare_record_days.c.record_id.in_(chunk))
-        )
-        conn.execute(delete(childcare_records).where(cr.id.in_(chunk)))
+            for _line, a in days
+        ],
+        schema={
+            "cert": pl.Utf8,
+            "day": pl.Date,
+            "minutes": pl.Int64,
+            "absence": pl.Utf8,
+            "parent_signed": pl.Date,
+            "provider_signed": pl.Date,
+            "received": pl.Date,
+            "cid": pl.Int64,
+            "month": pl.Date,
+        },
+        orient="row",
+    )
+
+
+def _write_attendance(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    frame: pl.DataFrame,
+    content: bytes,
+    name: str,
+) -> AttendanceSummary:
+    """The records and their days of a checked frame (``cid``, ``month`` and the days), in
+    bulk, replacing the book's records of the same certificate-months."""
+    document_id = documents.store_file(conn, book_id, name[:200], content)
+    cr, cd = childcare_records.c, childcare_record_days.c
+    months = frame["month"].unique().sort().to_list()
+    keys = frame.select("cid", "month").unique()
+    existing = bulk.read_frame(
+        conn,
+        select(cr.id, cr.certificate_id, cr.month).where(
+            and_(cr.book_id == book_id, cr.month.in_(months))
+        ),
+        {"id": pl.Int64, "cid": pl.Int64, "month": pl.Date},
+    ).join(keys, on=["cid", "month"], how="semi")
+    replaced = existing["id"].to_list()
+    for start in range(0, len(replaced), 10_000):
+        chunk = replaced[start : start + 10_000]
+        conn.execute(delete(childcare_record_days).where(bulk.among(conn, cd.record_id, chunk)))
+        conn.execute(delete(childcare_records).where(bulk.among(conn, cr.id, chunk)))
     now = audit.utc_now_text()
-    day_rows = []
-    for (ref, month), rows in grouped.items():
-        record_id = int(
-            conn.execute(
-                insert(childcare_records)
-                .values(
-                    book_id=book_id,
-                    certificate_id=certs[ref],
-                    month=month,
-                    parent_signed=rows[0].parent_signed,
-                    provider_signed=rows[0].provider_signed,
-                    received=rows[0].received,
-                    source=name[:200],
-                    document_id=document_id,
-                    created_by=actor.username,
-                    created_at=now,
-                )
-                .returning(cr.id)
-            ).scalar_one()
+    records = (
+        frame.group_by("cid", "month", maintain_order=True)
+        .agg(
+            pl.col("parent_signed").first(),
+            pl.col("provider_signed").first(),
+            pl.col("received").first(),
         )
-        day_rows += [
-            {
-                "record_id": record_id,
-                "seq": n,
-                "day": a.day,
-                "minutes": a.minutes,
-                "absence": str(a.absence.value),
-            }
-            for n, a in enumerate(rows, start=1)
-        ]
-    for start in range(0, len(day_rows), 20_000):
-        conn.execute(insert(childcare_record_days), day_rows[start : start + 20_000])
+        .select(
+            pl.lit(book_id).alias("book_id"),
+            pl.col("cid").alias("certificate_id"),
+            "month",
+            "parent_signed",
+            "provider_signed",
+            "received",
+            pl.lit(name[:200]).alias("source"),
+            pl.lit(document_id).alias("document_id"),
+            pl.lit(actor.username).alias("created_by"),
+            pl.lit(now).alias("created_at"),
+        )
+    )
+    bulk.insert_frame(conn, childcare_records, records)
+    ids = bulk.read_frame(
+        conn,
+        select(cr.id, cr.certificate_id, cr.month).where(
+            and_(cr.book_id == book_id, cr.month.in_(months))
+        ),
+        {"record_id": pl.Int64, "cid": pl.Int64, "month": pl.Date},
+    )
+    days = (
+        frame.join(ids, on=["cid", "month"], how="left")
+        .with_columns(pl.int_range(1, pl.len() + 1).over("record_id").alias("seq"))
+        .select("record_id", "seq", "day", "minutes", "absence")
+    )
+    bulk.insert_frame(conn, childcare_record_days, days)
     audit.record(
         conn,
         actor,
@@ -426,10 +484,10 @@ def import_attendance(
         "book",
         book_id,
         None,
-        {"file": name, "records": len(grouped), "replaced": len(replaced), "days": len(day_rows)},
+        {"file": name, "records": records.height, "replaced": len(replaced), "days": days.height},
         book_id,
     )
-    return AttendanceSummary(len(grouped) - len(replaced), len(replaced), len(day_rows))
+    return AttendanceSummary(records.height - len(replaced), len(replaced), days.height)
 
 
 def _posted_keys(conn: Connection, book_id: int, months: Sequence[date]) -> set[tuple[str, date]]:
@@ -580,11 +638,221 @@ def month_inputs(conn: Connection, book_id: int, month: date) -> Inputs:
     )
 
 
+def _hundredths(text: pl.Expr, places: int) -> pl.Expr:
+    """Exact decimal text (``4.5``, ``0.25``) as an integer of ``places`` decimals,
+    truncated past them as the engine's ``int(value * 10**places)`` does."""
+    parts = text.str.split(".")
+    whole = parts.list.get(0).cast(pl.Int64)
+    frac = (
+        pl.when(parts.list.len() > 1)
+        .then(parts.list.get(1, null_on_oob=True))
+        .otherwise(pl.lit(""))
+        .str.pad_end(places, "0")
+        .str.slice(0, places)
+        .cast(pl.Int64)
+    )
+    combined: pl.Expr = whole * 10**places + frac
+    return combined
+
+
+def month_frames(
+    conn: Connection, book_id: int, month: date
+) -> tuple[dict[str, pl.DataFrame], Policy]:
+    """The engine's frames for a month, read from the book's tables in bulk (the same
+    inputs as `month_inputs`, held equal by the tests)."""
+    first, last = _first(month), _last(_first(month))
+    ce, ch, f, cv = (
+        childcare_certificates.c,
+        childcare_children.c,
+        childcare_families.c,
+        childcare_certificate_versions.c,
+    )
+    cr, cd = childcare_records.c, childcare_record_days.c
+    in_care = (
+        select(cv.certificate_id)
+        .join(childcare_certificates, ce.id == cv.certificate_id)
+        .where(and_(ce.book_id == book_id, cv.start_date <= last, cv.end_date >= first))
+    )
+    with_record = select(cr.certificate_id).where(and_(cr.book_id == book_id, cr.month == first))
+    wanted = in_care.union(with_record).subquery()
+    raw = bulk.read_frame(
+        conn,
+        select(
+            ce.certificate_ref,
+            cv.version_from,
+            ch.child_ref,
+            f.family_ref,
+            ce.provider_party_id,
+            ch.birth_date,
+            cv.start_date,
+            cv.end_date,
+            cv.schedule,
+            cv.rate_category,
+            cv.time_basis,
+            cv.evening_weekend_share,
+            cast(cv.exceptional_needs, Integer),
+            cast(cv.severely_disabled, Integer),
+            cv.provider_rate_minor,
+        )
+        .join(childcare_certificates, ce.id == cv.certificate_id)
+        .join(childcare_children, ch.id == ce.child_id)
+        .join(childcare_families, f.id == ch.family_id)
+        .where(cv.certificate_id.in_(select(wanted.c.certificate_id)))
+        .order_by(ce.certificate_ref, cv.version_from),
+        {
+            "cert": pl.Utf8,
+            "version_from": pl.Date,
+            "child": pl.Utf8,
+            "family": pl.Utf8,
+            "provider_id": pl.Int64,
+            "born": pl.Date,
+            "start": pl.Date,
+            "end": pl.Date,
+            "schedule": pl.Utf8,
+            "category": pl.Utf8,
+            "time_basis": pl.Utf8,
+            "ew_text": pl.Utf8,
+            "exceptional": pl.Int64,
+            "severe": pl.Int64,
+            "provider_rate": pl.Int64,
+        },
+    )
+    refs = {
+        pid: ref
+        for pid, (ref, _name) in parties.party_names(
+            conn, book_id, set(raw["provider_id"].unique().to_list())
+        ).items()
+    }
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    certs = raw.select(
+        "cert",
+        "version_from",
+        "child",
+        "family",
+        pl.col("provider_id").replace_strict(refs, return_dtype=pl.Utf8).alias("provider"),
+        "born",
+        "start",
+        "end",
+        *(
+            _hundredths(
+                pl.col("schedule").str.extract(rf"(?:^|;){day}=([0-9.]+)").fill_null("0"), 2
+            ).alias(f"h{n}")
+            for n, day in enumerate(days)
+        ),
+        "category",
+        "time_basis",
+        _hundredths(pl.col("ew_text"), 4).alias("ew"),
+        (pl.col("exceptional") == 1).alias("exceptional"),
+        (pl.col("severe") == 1).alias("severe"),
+        "provider_rate",
+    )
+    year_start = date(first.year if first.month >= 7 else first.year - 1, 7, 1)
+    attendance = bulk.read_frame(
+        conn,
+        select(
+            ce.certificate_ref,
+            cd.day,
+            cd.minutes,
+            cd.absence,
+            cr.parent_signed,
+            cr.provider_signed,
+            cr.received,
+        )
+        .join(childcare_records, cr.id == cd.record_id)
+        .join(childcare_certificates, ce.id == cr.certificate_id)
+        .where(and_(cr.book_id == book_id, cr.month >= year_start, cr.month <= first))
+        .order_by(ce.certificate_ref, cr.month, cd.seq),
+        {
+            "cert": pl.Utf8,
+            "day": pl.Date,
+            "minutes": pl.Int64,
+            "absence": pl.Utf8,
+            "parent_signed": pl.Date,
+            "provider_signed": pl.Date,
+            "received": pl.Date,
+        },
+    ).join(certs.select("cert").unique(), on="cert", how="semi")
+    cc = childcare_ceilings.c
+    ceilings = bulk.read_frame(
+        conn,
+        select(
+            cc.effective_from,
+            cc.county,
+            cc.facility,
+            cc.age_band,
+            cc.rate_category,
+            cc.time_basis,
+            cc.amount_minor,
+        ).where(cc.book_id == book_id),
+        {
+            "effective_from": pl.Date,
+            "county": pl.Utf8,
+            "facility": pl.Utf8,
+            "age_band": pl.Utf8,
+            "category": pl.Utf8,
+            "time_basis": pl.Utf8,
+            "amount": pl.Int64,
+        },
+    )
+    cp = childcare_providers.c
+    provider_rows = bulk.read_frame(
+        conn,
+        select(
+            cp.party_id,
+            cp.provider_type,
+            cp.county,
+            cast(cp.file_complete, Integer),
+            cast(cp.closure_policy, Integer),
+        ).where(cp.book_id == book_id),
+        {
+            "party_id": pl.Int64,
+            "ptype": pl.Utf8,
+            "county": pl.Utf8,
+            "file_complete": pl.Int64,
+            "closure_policy": pl.Int64,
+        },
+    )
+    families = bulk.read_frame(
+        conn,
+        select(
+            f.family_ref,
+            f.family_size,
+            f.monthly_income_minor,
+            f.family_fee_minor,
+            f.fee_collected_by,
+        ).where(f.book_id == book_id),
+        {
+            "family": pl.Utf8,
+            "size": pl.Int64,
+            "income": pl.Int64,
+            "fee": pl.Int64,
+            "collected_by": pl.Utf8,
+        },
+    )
+    frames = {"certs": certs, "attendance": attendance, "ceilings": ceilings, "families": families}
+    if not provider_rows.is_empty():
+        names = {
+            pid: ref
+            for pid, (ref, _n) in parties.party_names(
+                conn, book_id, set(provider_rows["party_id"].to_list())
+            ).items()
+        }
+        frames["providers"] = provider_rows.select(
+            pl.col("party_id").replace_strict(names, return_dtype=pl.Utf8).alias("provider"),
+            "ptype",
+            "county",
+            pl.col("file_complete") == 1,
+            pl.col("closure_policy") == 1,
+        )
+    return frames, policy_on(conn, book_id, first)
+
+
 def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -> MonthSummary:
     """Calculate a month from the book and keep its rows (replacing those not posted)."""
     require(actor, book_id, Permission.CHILDCARE_EDIT)
     first = _first(month)
-    rows = engine.calculate_frame(month_inputs(conn, book_id, first))
+    frames, policy = month_frames(conn, book_id, first)
+    rows = engine.rows_of(engine.payments_frame(frames, first, policy), first)
     cp = childcare_payments.c
     posted: dict[tuple[str, str], int] = {}
     stored: dict[tuple[str, str], int | None] = {}  # their recalculated net as kept
@@ -753,11 +1021,18 @@ def post_month(
     for start in range(0, len(drafts), POST_BATCH):
         chunk = rows[start : start + POST_BATCH]
         results = posting.post_entries(conn, actor, book_id, drafts[start : start + POST_BATCH])
-        for r, result in zip(chunk, results, strict=True):
-            conn.execute(
-                update(childcare_payments)
-                .where(cp.id == r.id)
-                .values(entry_id=result.entry_id, posted_at=now)
+        pairs = [(int(r.id), result.entry_id) for r, result in zip(chunk, results, strict=True)]
+        if is_postgres(conn):  # one statement from arrays, not one per row
+            conn.exec_driver_sql(
+                "UPDATE childcare_payments SET entry_id = m.entry, posted_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS m(id, entry) "
+                "WHERE childcare_payments.id = m.id",
+                (now, [p[0] for p in pairs], [p[1] for p in pairs]),
+            )
+        else:
+            conn.exec_driver_sql(
+                "UPDATE childcare_payments SET entry_id = ?, posted_at = ? WHERE id = ?",
+                [(entry, now, row_id) for row_id, entry in pairs],
             )
     return PostSummary(len(rows), sum(int(r.net_minor) for r in rows))
 
