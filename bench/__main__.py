@@ -19,6 +19,7 @@ from bench import (
     care,
     care_book,
     childcare,
+    childcare_book,
     formats_bacs18,
     formats_nacha,
     formats_offline,
@@ -183,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "payments-runs": payments_runs.main,  # prepare -> approve -> release, measured
         "payments-selection": run_selection,
         "childcare": childcare.main,  # a month of child care payments: engine and reference
+        "childcare-book": childcare_book.main,  # the month imported, calculated, posted
     }
     if argv[:1] and argv[0] in own_options:
         return own_options[argv[0]](argv[1:])

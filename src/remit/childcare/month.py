@@ -21,6 +21,7 @@ An incomplete record holds back only its own child-month.
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -42,7 +43,6 @@ from remit.childcare.model import (
     CertificateVersion,
     Facility,
     Family,
-    PaymentRow,
     Policy,
     Provider,
     ProviderType,
@@ -63,6 +63,7 @@ from remit.childcare.store import (
 )
 from remit.db import is_postgres
 from remit.documents import service as documents
+from remit.documents.rules import MAX_UPLOAD_BYTES
 from remit.errors import Problem, ValidationFailed
 from remit.ledger import items as open_items
 from remit.ledger import posting
@@ -426,7 +427,13 @@ def _write_attendance(
 ) -> AttendanceSummary:
     """The records and their days of a checked frame (``cid``, ``month`` and the days), in
     bulk, replacing the book's records of the same certificate-months."""
-    document_id = documents.store_file(conn, book_id, name[:200], content)
+    # The file is kept as received up to the documents' limit; a bigger one (a whole
+    # agency's month) is named by its digest in the audit event.
+    document_id = (
+        documents.store_file(conn, book_id, name[:200], content)
+        if len(content) <= MAX_UPLOAD_BYTES
+        else None
+    )
     cr, cd = childcare_records.c, childcare_record_days.c
     months = frame["month"].unique().sort().to_list()
     keys = frame.select("cid", "month").unique()
@@ -484,7 +491,14 @@ def _write_attendance(
         "book",
         book_id,
         None,
-        {"file": name, "records": records.height, "replaced": len(replaced), "days": days.height},
+        {
+            "file": name,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "kept": document_id is not None,
+            "records": records.height,
+            "replaced": len(replaced),
+            "days": days.height,
+        },
         book_id,
     )
     return AttendanceSummary(records.height - len(replaced), len(replaced), days.height)
@@ -852,7 +866,8 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
     require(actor, book_id, Permission.CHILDCARE_EDIT)
     first = _first(month)
     frames, policy = month_frames(conn, book_id, first)
-    rows = engine.rows_of(engine.payments_frame(frames, first, policy), first)
+    now = audit.utc_now_text()
+    rows = _stored_frame(engine.payments_frame(frames, first, policy), book_id, first, now)
     cp = childcare_payments.c
     posted: dict[tuple[str, str], int] = {}
     stored: dict[tuple[str, str], int | None] = {}  # their recalculated net as kept
@@ -868,15 +883,19 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
             and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_(None))
         )
     )
-    now = audit.utc_now_text()
-    fresh: list[dict[str, Any]] = []
-    again: dict[tuple[str, str], int] = {}  # a posted row's net as calculated now
-    for row in rows:
-        key = (row.certificate_id, _version_key(row))
-        if key in posted:
-            again[key] = row.net_minor if row.status == "payable" else 0
-        else:
-            fresh.append(_stored(book_id, first, row, now))
+    keys = pl.DataFrame(
+        list(posted), schema={"certificate_ref": pl.Utf8, "version_key": pl.Utf8}, orient="row"
+    )
+    fresh = rows.join(keys, on=["certificate_ref", "version_key"], how="anti")
+    # A posted row's net as calculated now (0 when no longer payable).
+    again: dict[tuple[str, str], int] = {
+        (ref, version): net if status == "payable" else 0
+        for ref, version, status, net in rows.join(
+            keys, on=["certificate_ref", "version_key"], how="semi"
+        )
+        .select("certificate_ref", "version_key", "status", "net_minor")
+        .iter_rows()
+    }
     differs = 0
     for (ref, version), was in posted.items():
         now_net = again.get((ref, version), 0)  # gone from the calculation: nothing payable
@@ -896,14 +915,13 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
             )
             .values(recalculated_net_minor=value)
         )
-    for start in range(0, len(fresh), POST_BATCH):
-        conn.execute(insert(childcare_payments), fresh[start : start + POST_BATCH])
-    payable = [r for r in rows if r.status == "payable"]
+    bulk.insert_frame(conn, childcare_payments, fresh)
+    payable = rows.filter(pl.col("status") == "payable")
     summary = MonthSummary(
         first,
-        len(payable),
-        len(rows) - len(payable),
-        sum(r.net_minor for r in payable),
+        payable.height,
+        rows.height - payable.height,
+        int(payable["net_minor"].sum()),
         len(posted),
         differs,
     )
@@ -927,37 +945,65 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
     return summary
 
 
-def _version_key(row: PaymentRow) -> str:
-    return row.version_from.isoformat() if row.version_from is not None else ""
+def _stored_frame(frame: pl.DataFrame, book_id: int, first: date, now: str) -> pl.DataFrame:
+    """The engine's rows as ``childcare_payments`` rows, as ``engine.rows_of`` reads them
+    (units and factors to four places, hours as certified;attended), without a Python
+    object per row."""
+    known = pl.col("basis").is_not_null()
+    hundredths = [
+        pl.concat_str(
+            [
+                (pl.col(c) // 100).cast(pl.Utf8),
+                pl.lit("."),
+                (pl.col(c) % 100).cast(pl.Utf8).str.zfill(2),
+            ]
+        )
+        for c in ("cert_h100", "att_h100")
+    ]
 
+    def e4(column: str) -> pl.Expr:
+        value = pl.col(column)
+        return pl.concat_str(
+            [
+                (value // 10_000).cast(pl.Utf8),
+                pl.lit("."),
+                (value % 10_000).cast(pl.Utf8).str.zfill(4),
+            ]
+        )
 
-def _stored(book_id: int, first: date, row: PaymentRow, now: str) -> dict[str, Any]:
-    return {
-        "book_id": book_id,
-        "month": first,
-        "certificate_ref": row.certificate_id,
-        "version_key": _version_key(row),
-        "child_ref": row.child_id,
-        "provider_ref": row.provider_id,
-        "status": row.status,
-        "reasons": ";".join(row.reasons),
-        "basis": row.basis,
-        "units": str(row.units),
-        "ceiling_minor": row.ceiling_minor,
-        "factor": None if row.factor is None else str(row.factor),
-        "rate_applied_minor": row.rate_applied_minor,
-        "gross_minor": row.gross_minor,
-        "family_fee_minor": row.family_fee_minor,
-        "net_minor": row.net_minor,
-        "due_by": row.due_by,
-        "fee_check": row.fee_check,
-        "eligibility_check": row.eligibility_check,
-        "rate_check": row.rate_check,
-        "hours_check": row.hours_check,
-        "calculated_at": now,
-        "entry_id": None,
-        "posted_at": None,
-    }
+    return frame.select(
+        pl.lit(book_id).alias("book_id"),
+        pl.lit(first).alias("month"),
+        pl.col("cert").alias("certificate_ref"),
+        pl.col("version_from").dt.to_string("%Y-%m-%d").fill_null("").alias("version_key"),
+        pl.col("child").fill_null("").alias("child_ref"),
+        pl.col("provider").fill_null("").alias("provider_ref"),
+        pl.when(known).then(pl.col("status")).otherwise(pl.lit("incomplete")).alias("status"),
+        pl.when(known)
+        .then(pl.col("reasons").list.join(";"))
+        .otherwise(pl.lit("unknown_certificate"))
+        .alias("reasons"),
+        pl.col("basis").fill_null(""),
+        pl.when(known).then(e4("units_e4")).otherwise(pl.lit("0")).alias("units"),
+        pl.col("ceiling").alias("ceiling_minor"),
+        pl.when(pl.col("factor_e4").is_not_null()).then(e4("factor_e4")).alias("factor"),
+        pl.col("rate").fill_null(0).alias("rate_applied_minor"),
+        pl.col("gross").fill_null(0).alias("gross_minor"),
+        pl.col("fee").fill_null(0).alias("family_fee_minor"),
+        pl.col("net").fill_null(0).alias("net_minor"),
+        "due_by",
+        pl.col("fee_check").fill_null(""),
+        pl.col("elig_check").fill_null("").alias("eligibility_check"),
+        pl.col("rate_check").fill_null(""),
+        pl.when(known)
+        .then(pl.concat_str(hundredths, separator=";"))
+        .otherwise(pl.lit(""))
+        .alias("hours_check"),
+        pl.lit(now).alias("calculated_at"),
+        pl.lit(None, dtype=pl.Int64).alias("entry_id"),
+        pl.lit(None, dtype=pl.Utf8).alias("posted_at"),
+        pl.lit(None, dtype=pl.Int64).alias("recalculated_net_minor"),
+    )
 
 
 # ---------------------------------------------------------------- posting

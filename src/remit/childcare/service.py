@@ -224,22 +224,20 @@ def _plan_families(
         return plan
     f = childcare_families.c
     refs = [family.family_id for _line, family, _row in rows]
+    # The book's rows, kept if asked for: an IN list of a big file's refs is past the
+    # 65,535 parameters of a PostgreSQL statement.
+    wanted_refs = set(refs)
     existing = {
         r.family_ref: r
-        for r in conn.execute(
-            select(childcare_families).where(and_(f.book_id == book_id, f.family_ref.in_(refs)))
-        )
+        for r in conn.execute(select(childcare_families).where(f.book_id == book_id))
+        if r.family_ref in wanted_refs
     }
     party_ids = parties.party_ids_for(conn, book_id, refs)
     roles = parties.party_roles_of(conn, book_id, set(party_ids.values())) if party_ids else {}
     clients = roles.get(PartyRole.CLIENT.value, set())
     families_of_parties = {
         int(r.party_id): r.family_ref
-        for r in conn.execute(
-            select(f.party_id, f.family_ref).where(
-                and_(f.book_id == book_id, f.party_id.in_(list(party_ids.values()) or [0]))
-            )
-        )
+        for r in conn.execute(select(f.party_id, f.family_ref).where(f.book_id == book_id))
     }
     for line, family, row in rows:
         ref = family.family_id
@@ -391,22 +389,16 @@ def _plan_certificates(
     if not rows:
         return plan
     ch, ce, cv = childcare_children.c, childcare_certificates.c, childcare_certificate_versions.c
-    child_refs = sorted({v.child_id for _l, v, _r in rows})
-    cert_refs = sorted({v.certificate_id for _l, v, _r in rows})
     children = {
         r.child_ref: r
-        for r in conn.execute(
-            select(childcare_children).where(
-                and_(ch.book_id == book_id, ch.child_ref.in_(child_refs))
-            )
-        )
+        for r in conn.execute(select(childcare_children).where(ch.book_id == book_id))
     }
     certs = {
         r.certificate_ref: r
         for r in conn.execute(
             select(childcare_certificates, ch.child_ref)
             .join(childcare_children, ch.id == ce.child_id)
-            .where(and_(ce.book_id == book_id, ce.certificate_ref.in_(cert_refs)))
+            .where(ce.book_id == book_id)
         )
     }
     versions = {
@@ -414,7 +406,7 @@ def _plan_certificates(
         for r in conn.execute(
             select(childcare_certificate_versions, ce.certificate_ref)
             .join(childcare_certificates, ce.id == cv.certificate_id)
-            .where(and_(ce.book_id == book_id, ce.certificate_ref.in_(cert_refs)))
+            .where(ce.book_id == book_id)
         )
     }
     provider_ids = parties.party_ids_for(conn, book_id, {v.provider_id for _l, v, _r in rows})
@@ -546,14 +538,9 @@ def _write_certificates(
         values = {k: v for k, v in row.items() if k != "line"}
         values["family_id"] = family_ids.get(family_id, family_id)
         insert_id(conn, insert(childcare_children).values(book_id=book_id, **values))
-    child_refs = {c["child_ref"] for c in plan.certificates.values()}
     child_ids = {
         r.child_ref: int(r.id)
-        for r in conn.execute(
-            select(ch.child_ref, ch.id).where(
-                and_(ch.book_id == book_id, ch.child_ref.in_(sorted(child_refs) or [""]))
-            )
-        )
+        for r in conn.execute(select(ch.child_ref, ch.id).where(ch.book_id == book_id))
     }
     for row in plan.certificates.values():
         cert_id = insert_id(
@@ -581,14 +568,9 @@ def _write_certificates(
                 book_id,
             )
         )
-    refs = sorted({ref for ref, _d, _v in plan.versions})
     cert_ids = {
         r.certificate_ref: int(r.id)
-        for r in conn.execute(
-            select(ce.certificate_ref, ce.id).where(
-                and_(ce.book_id == book_id, ce.certificate_ref.in_(refs or [""]))
-            )
-        )
+        for r in conn.execute(select(ce.certificate_ref, ce.id).where(ce.book_id == book_id))
     }
     if plan.versions:
         conn.execute(
