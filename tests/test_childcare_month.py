@@ -365,3 +365,34 @@ def test_the_frames_read_in_bulk_are_the_inputs_read_value_by_value(db, agency):
         assert (
             frames[name].select(keys).sort(keys).to_dicts() == plain[name].sort(keys).to_dicts()
         ), name
+
+
+def test_a_change_back_into_a_posted_month_is_a_difference_to_adjust_never_a_new_payable(
+    db, agency
+):
+    posted_october(db, agency)
+    with db.read() as conn:
+        rows, _ = childcare.list_certificates(conn, clerk(agency), agency, on=OCTOBER, search="C3")
+    with db.write() as conn:
+        childcare.change_certificate(
+            conn, clerk(agency), agency, rows[0]["id"], date(2026, 10, 20),
+            {"provider_rate": "8.00"}, "the provider lowered its rate",
+        )  # fmt: skip
+        summary = cc_month.calculate_month(conn, clerk(agency), agency, OCTOBER)
+        assert cc_month.post_month(conn, clerk(agency), agency, OCTOBER).posted == 0
+    assert (summary.posted_kept, summary.differs) == (4, 1)
+    found, totals = book_rows(db, agency)
+    c3 = [r for r in found if r["certificate_ref"] == "C3"]
+    assert len(c3) == 1 and c3[0]["entry_id"] is not None  # no second row to post
+    assert totals["posted"] == 4 and totals["rows"] == 5
+    assert c3[0]["recalculated_net_minor"] < c3[0]["net_minor"]
+
+
+def test_a_record_signed_or_received_in_the_future_is_refused(db, agency):
+    header = FILES["attendance.csv"].splitlines()[0]
+    ahead = f"{header}\nC4,2026-10-01,09:00,12:00,,2026-10-31,2026-10-31,2099-01-05\n"
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_attendance(conn, clerk(agency), agency, ahead.encode(), "ahead.csv")
+    assert [(p.line, p.field, p.check) for p in failed.value.problems] == [
+        (2, "received", "future")
+    ]

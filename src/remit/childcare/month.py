@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -339,6 +340,7 @@ def import_attendance(
     line) value by value by the careful reader."""
     require(actor, book_id, Permission.CHILDCARE_EDIT)
     certs = _certificate_ids(conn, book_id)
+    today = ledger.book_today(conn, book_id)
     frame = fastread.attendance(content)
     if frame is not None:
         frame = frame.with_columns(
@@ -347,14 +349,20 @@ def import_attendance(
         )
         months = frame["month"].unique().to_list()
         posted = _posted_keys(conn, book_id, months)
-        wrong = frame["cid"].null_count() > 0 or any(
-            (c, m) in posted for c, m in frame.select("cert", "month").unique().iter_rows()
+        dated = ("day", *_SIGNED)
+        wrong = (
+            frame["cid"].null_count() > 0
+            or any(frame[c].max() is not None and frame[c].max() > today for c in dated)  # type: ignore[operator]
+            or any((c, m) in posted for c, m in frame.select("cert", "month").unique().iter_rows())
         )
         if wrong:
             frame = None  # the careful reader names each problem with its line
     if frame is None:
-        frame = _careful_attendance(conn, book_id, content, name, certs)
+        frame = _careful_attendance(conn, book_id, content, name, certs, today)
     return _write_attendance(conn, actor, book_id, frame, content, name)
+
+
+_SIGNED = ("parent_signed", "provider_signed", "received")
 
 
 def _certificate_ids(conn: Connection, book_id: int) -> dict[str, int]:
@@ -366,13 +374,29 @@ def _certificate_ids(conn: Connection, book_id: int) -> dict[str, int]:
 
 
 def _careful_attendance(
-    conn: Connection, book_id: int, content: bytes, name: str, certs: Mapping[str, int]
+    conn: Connection,
+    book_id: int,
+    content: bytes,
+    name: str,
+    certs: Mapping[str, int],
+    today: date,
 ) -> pl.DataFrame:
-    """The file read value by value: every problem with its line, or the rows as a frame."""
+    """The file read value by value: every problem with its line, or the rows as a frame.
+    A day, signature or received date after today is refused: a month is paid once it is
+    over and its record is in."""
     days = exchange.attendance_records(content, name)
     problems: list[Problem] = []
     first_line: dict[tuple[str, date], int] = {}
     for line, a in days:
+        for column, value in (
+            ("date", a.day),
+            ("parent_signed", a.parent_signed),
+            ("provider_signed", a.provider_signed),
+            ("received", a.received),
+        ):
+            if value is not None and value > today:
+                message = f"{value} is after today ({today}): a record is of days gone by"
+                problems.append(Problem(column, message, "future", line, name))
         if a.certificate_id not in certs:
             message = f"no certificate {a.certificate_id} in this book"
             problems.append(Problem("certificate_id", message, "unknown_certificate", line, name))
@@ -883,25 +907,36 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
             and_(cp.book_id == book_id, cp.month == first, cp.entry_id.is_(None))
         )
     )
-    keys = pl.DataFrame(
-        list(posted), schema={"certificate_ref": pl.Utf8, "version_key": pl.Utf8}, orient="row"
+    # A child-month with a posted row is paid: none of its new rows is kept to be posted
+    # (a version starting in it later is a difference to adjust, never a second payment).
+    paid = pl.DataFrame(
+        {"certificate_ref": sorted({ref for ref, _v in posted})},
+        schema={"certificate_ref": pl.Utf8},
     )
-    fresh = rows.join(keys, on=["certificate_ref", "version_key"], how="anti")
-    # A posted row's net as calculated now (0 when no longer payable).
-    again: dict[tuple[str, str], int] = {
-        (ref, version): net if status == "payable" else 0
-        for ref, version, status, net in rows.join(
-            keys, on=["certificate_ref", "version_key"], how="semi"
-        )
-        .select("certificate_ref", "version_key", "status", "net_minor")
+    fresh = rows.join(paid, on="certificate_ref", how="anti")
+    # Each paid child-month's net as calculated now (0 when no longer payable), against
+    # what was posted; the difference is kept on its first posted row.
+    now_total: dict[str, int] = {
+        ref: int(net)
+        for ref, net in rows.join(paid, on="certificate_ref", how="semi")
+        .group_by("certificate_ref")
+        .agg(pl.when(pl.col("status") == "payable").then(pl.col("net_minor")).otherwise(0).sum())
         .iter_rows()
     }
+    posted_total: dict[str, int] = defaultdict(int)
+    first_row: dict[str, tuple[str, str]] = {}
+    for ref, version in sorted(posted):
+        posted_total[ref] += posted[(ref, version)]
+        first_row.setdefault(ref, (ref, version))
     differs = 0
-    for (ref, version), was in posted.items():
-        now_net = again.get((ref, version), 0)  # gone from the calculation: nothing payable
-        differs += int(now_net != was)
-        value = None if now_net == was else now_net
-        if stored[(ref, version)] == value:
+    for key in sorted(posted):
+        ref = key[0]
+        change = now_total.get(ref, 0) - posted_total[ref]
+        value = None
+        if change and first_row[ref] == key:
+            differs += 1
+            value = posted[key] + change  # this row's net as it would have to be
+        if stored[key] == value:
             continue
         conn.execute(
             update(childcare_payments)
@@ -909,8 +944,8 @@ def calculate_month(conn: Connection, actor: Actor, book_id: int, month: date) -
                 and_(
                     cp.book_id == book_id,
                     cp.month == first,
-                    cp.certificate_ref == ref,
-                    cp.version_key == version,
+                    cp.certificate_ref == key[0],
+                    cp.version_key == key[1],
                 )
             )
             .values(recalculated_net_minor=value)
