@@ -219,7 +219,8 @@ def _certificate_page(
         today=today,
         words=FIELD_WORDS,
         errors=errors or {},
-        values=values or _change_defaults(current),
+        values=values or {},
+        placeholders=_change_defaults(current),
         notice=notice,
     )
 
@@ -227,7 +228,6 @@ def _certificate_page(
 def _change_defaults(v: dict[str, Any]) -> dict[str, str]:
     rate = v["provider_rate"].amount_minor
     return {
-        "version_from": "",
         "start_date": v["start_date"].isoformat(),
         "end_date": v["end_date"].isoformat(),
         "schedule": v["schedule"],
@@ -237,7 +237,6 @@ def _change_defaults(v: dict[str, Any]) -> dict[str, str]:
         "exceptional_needs": "yes" if v["exceptional_needs"] else "no",
         "severely_disabled": "yes" if v["severely_disabled"] else "no",
         "provider_rate": f"{rate // 100}.{rate % 100:02d}",
-        "reason": "",
     }
 
 

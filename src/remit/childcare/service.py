@@ -791,6 +791,7 @@ def certificate(
         "birth_date": row.birth_date,
         "family_id": int(row.family_id),
         "family_ref": row.family_ref,
+        "family_party_id": int(row.family_party_id),
         "family_name": names.get(int(row.family_party_id), ("", ""))[1],
         "language": row.language,
         "provider_party_id": int(row.provider_party_id),
@@ -810,7 +811,8 @@ def list_certificates(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Certificates of the book with the version in force on ``on`` (None when none is),
-    filtered by a certificate, child or family reference; and how many match."""
+    filtered by a certificate, child or family reference or a child's name; and how many
+    match."""
     require(actor, book_id, Permission.CHILDCARE_READ)
     ce, ch, f, cv = (
         childcare_certificates.c,
@@ -823,7 +825,10 @@ def list_certificates(
     if term:
         like = f"%{term.replace('%', '').replace('_', '')}%"
         where.append(
-            ce.certificate_ref.ilike(like) | ch.child_ref.ilike(like) | f.family_ref.ilike(like)
+            ce.certificate_ref.ilike(like)
+            | ch.child_ref.ilike(like)
+            | ch.name.ilike(like)
+            | f.family_ref.ilike(like)
         )
     base = (
         select(ce.id)
