@@ -44,6 +44,7 @@ CEILING_ROWS = {
     ("fcch", "monthly", "full"): (1500_00, 1350_00, 1150_00),
     ("fcch", "monthly", "part"): (1100_00, 990_00, 850_00),
 }
+SMI = {2: 678_000, 3: 837_500, 4: 997_000, 5: 1_156_500, 6: 1_316_000}  # as POLICY, cents
 POLICY = b"""basis = "certified_maximum"
 exempt_share = "0.70"
 closure_days_per_year = 10
@@ -93,8 +94,13 @@ def seed_childcare(
     for n in range(1, count + 1):
         size = rng.randint(2, 5)
         income = rng.randrange(180_000, 720_000, 100)
-        exempt = n % 3 == 0 or income < 260_000
-        fee = 0 if exempt else income // 100  # at most 1% of the monthly income
+        # No fee below 75% of the state median income for the family's size (and for the
+        # families exempt by their circumstances); else 1% of the income. Two families'
+        # fees are the mistakes an audit looks for (charged though below 75% SMI).
+        exempt = n % 3 == 0 or income * 4 < SMI[size] * 3
+        fee = 0 if exempt else income // 100
+        if n in (4, 10) and exempt:
+            exempt, fee = False, income // 100
         by = "agency" if n % 5 == 0 else "provider"
         language = "es" if n % 3 == 1 else "en"
         parent = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
