@@ -145,3 +145,33 @@ def test_the_demo_november_is_calculated_and_posted_and_a_new_record_is_paid_onc
     # Signed and received in the future: a month is paid once it is over and its record in.
     assert done.exit_code != 0
     assert "line 2" in said(done) and "received" in said(done) and "after today" in said(done)
+
+
+def test_the_child_care_pages_read_as_a_coordinator_sees_them(demo):
+    import re  # noqa: PLC0415
+
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from remit.testkit.web import sign_in  # noqa: PLC0415
+    from remit.web.app import create_app  # noqa: PLC0415
+
+    database = Database(f"sqlite:///{demo / 'remit.db'}")
+    with database.read() as conn:
+        book_id = ledger.book_id_for(conn, "valley-app")
+        rows, _ = childcare.list_certificates(
+            conn, Actor.system("t"), book_id, on=date(2026, 11, 1), search="CC00001"
+        )
+    first_name = rows[0]["child_name"].split()[0]
+    with TestClient(create_app(database)) as client:
+        sign_in(client, "demo-clerk@valley-app")
+        home = client.get(f"/b/valley-app/childcare?q={first_name}")
+        month = client.get("/b/valley-app/childcare/months/2026-11")
+        late = client.get("/b/valley-app/childcare/months/2026-11/timeliness")
+    database.dispose()
+    assert home.status_code == month.status_code == late.status_code == 200
+    assert f"matching “{first_name}”" in home.text and "CC00001" in home.text  # by name
+    titles = [re.search(r"<title>(.*?)</title>", page.text, re.S) for page in (month, late)]
+    assert titles[0] is not None and titles[0].group(1).strip().startswith("Child care November")
+    assert all(t and len(t.group(1)) < 80 for t in titles)
+    assert "Post the adjustment" in month.text and "incomplete" in month.text
+    assert "parent signature missing" in month.text  # a reason in words, not a code
