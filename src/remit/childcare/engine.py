@@ -748,10 +748,14 @@ def _e4(column: str) -> pl.Expr:
     )
 
 
-def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
-    """payments.csv from the engine's frame, as ``exchange.payments_csv(rows_of(frame))``
-    writes it (a test holds the two equal), without a Python object per row."""
-    known = pl.col("basis").is_not_null()
+def e4_text(column: str) -> pl.Expr:
+    """A column of ten-thousandths as decimal text with four places (units, factors), as
+    payments.csv writes it."""
+    return _e4(column)
+
+
+def hours_check_text() -> pl.Expr:
+    """The hours test's evidence, certified;attended hours with two places each."""
     hundredths = [
         pl.concat_str(
             [
@@ -762,6 +766,13 @@ def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
         )
         for c in ("cert_h100", "att_h100")
     ]
+    return pl.concat_str(hundredths, separator=";")
+
+
+def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
+    """payments.csv from the engine's frame, as ``exchange.payments_csv(rows_of(frame))``
+    writes it (a test holds the two equal), without a Python object per row."""
+    known = pl.col("basis").is_not_null()
     text = frame.select(
         pl.col("cert").alias("certificate_id"),
         pl.col("version_from").dt.to_string("%Y-%m-%d"),
@@ -787,7 +798,7 @@ def payments_csv_frame(frame: pl.DataFrame, month: date) -> str:
         "fee_check",
         pl.col("elig_check").alias("eligibility_check"),
         "rate_check",
-        pl.when(known).then(pl.concat_str(hundredths, separator=";")).alias("hours_check"),
+        pl.when(known).then(hours_check_text()).alias("hours_check"),
     ).with_columns(pl.all().replace("", None))
     return text.write_csv(line_terminator="\n", quote_style="necessary", null_value="")
 

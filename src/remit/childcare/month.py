@@ -985,27 +985,7 @@ def _stored_frame(frame: pl.DataFrame, book_id: int, first: date, now: str) -> p
     (units and factors to four places, hours as certified;attended), without a Python
     object per row."""
     known = pl.col("basis").is_not_null()
-    hundredths = [
-        pl.concat_str(
-            [
-                (pl.col(c) // 100).cast(pl.Utf8),
-                pl.lit("."),
-                (pl.col(c) % 100).cast(pl.Utf8).str.zfill(2),
-            ]
-        )
-        for c in ("cert_h100", "att_h100")
-    ]
-
-    def e4(column: str) -> pl.Expr:
-        value = pl.col(column)
-        return pl.concat_str(
-            [
-                (value // 10_000).cast(pl.Utf8),
-                pl.lit("."),
-                (value % 10_000).cast(pl.Utf8).str.zfill(4),
-            ]
-        )
-
+    e4 = engine.e4_text
     return frame.select(
         pl.lit(book_id).alias("book_id"),
         pl.lit(first).alias("month"),
@@ -1030,10 +1010,7 @@ def _stored_frame(frame: pl.DataFrame, book_id: int, first: date, now: str) -> p
         pl.col("fee_check").fill_null(""),
         pl.col("elig_check").fill_null("").alias("eligibility_check"),
         pl.col("rate_check").fill_null(""),
-        pl.when(known)
-        .then(pl.concat_str(hundredths, separator=";"))
-        .otherwise(pl.lit(""))
-        .alias("hours_check"),
+        pl.when(known).then(engine.hours_check_text()).otherwise(pl.lit("")).alias("hours_check"),
         pl.lit(now).alias("calculated_at"),
         pl.lit(None, dtype=pl.Int64).alias("entry_id"),
         pl.lit(None, dtype=pl.Utf8).alias("posted_at"),
