@@ -175,3 +175,4 @@ def test_the_child_care_pages_read_as_a_coordinator_sees_them(demo):
     assert all(t and len(t.group(1)) < 80 for t in titles)
     assert "Post the adjustment" in month.text and "incomplete" in month.text
     assert "parent signature missing" in month.text  # a reason in words, not a code
+    assert rows[0]["provider_name"] in month.text  # names beside the references

@@ -1125,6 +1125,27 @@ def month_rows(
             .offset(max(0, offset))
         )
     ]
+    # The page's names: the providers' (parties) and the children's, by their refs.
+    ids = parties.party_ids_for(conn, book_id, {row["provider_ref"] for row in found})
+    names = parties.party_names(conn, book_id, set(ids.values()))
+    ch = childcare_children.c
+    wanted = sorted({row["child_ref"] for row in found})
+    children = (
+        {
+            r.child_ref: r.name
+            for r in conn.execute(
+                select(ch.child_ref, ch.name).where(
+                    and_(ch.book_id == book_id, ch.child_ref.in_(wanted))
+                )
+            )
+        }
+        if wanted
+        else {}
+    )
+    for shown in found:
+        party = ids.get(shown["provider_ref"])
+        shown["provider_name"] = names.get(party, ("", ""))[1] if party is not None else ""
+        shown["child_name"] = children.get(shown["child_ref"], "")
     totals = {
         "rows": 0,
         "payable": 0,
