@@ -546,7 +546,9 @@ def _posted_keys(conn: Connection, book_id: int, months: Sequence[date]) -> set[
 
 
 def month_inputs(conn: Connection, book_id: int, month: date) -> Inputs:
-    """The engine's inputs for a month, read from the book."""
+    """The engine's inputs for a month, read from the book value by value: the plain
+    reading that the bulk `month_frames` (what the calculation uses) is held equal to by
+    tests/test_childcare_month.py."""
     first, last = _first(month), _last(_first(month))
     ce, ch, f, cv = (
         childcare_certificates.c,

@@ -101,8 +101,7 @@ def schedule_text(hours: Sequence[Decimal]) -> str:
 
 
 def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def _version_values(v: CertificateVersion) -> dict[str, Any]:
