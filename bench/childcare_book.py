@@ -23,6 +23,8 @@ from pathlib import Path
 
 from remit import composition
 from remit.access.model import Actor
+from remit.childcare import compliance as cc_compliance
+from remit.childcare import demo as cc_demo
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.db import Database
@@ -111,6 +113,9 @@ def _setup(db: Database, n: int) -> tuple[int, bytes]:
             ],
         )
         cc_month.import_providers(conn, system, book, files["providers"])
+        cc_compliance.import_documents(
+            conn, system, book, cc_demo.documents_for(files["providers"])
+        )
         cc_month.import_ceilings(conn, system, book, files["ceilings"])
         childcare.import_files(
             conn, system, book, families=files["families"], certificates=files["certs"]

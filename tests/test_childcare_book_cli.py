@@ -176,3 +176,54 @@ def test_the_child_care_pages_read_as_a_coordinator_sees_them(demo):
     assert "Post the adjustment" in month.text and "incomplete" in month.text
     assert "parent signature missing" in month.text  # a reason in words, not a code
     assert rows[0]["provider_name"] in month.text  # names beside the references
+
+
+def test_the_provider_files_read_as_a_coordinator_sees_them(demo):
+    import re  # noqa: PLC0415
+
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from remit.testkit.web import sign_in  # noqa: PLC0415
+    from remit.web.app import create_app  # noqa: PLC0415
+
+    database = Database(f"sqlite:///{demo / 'remit.db'}")
+    with TestClient(create_app(database)) as client:
+        csrf = sign_in(client, "demo-clerk@valley-app")
+        files = client.get("/b/valley-app/childcare/providers")
+        month = client.get("/b/valley-app/childcare/months/2026-11")
+        csv_file = client.get("/b/valley-app/childcare/providers/compliance.csv")
+        incomplete = re.search(r'href="/b/valley-app/childcare/providers/(\d+)"', files.text)
+        assert incomplete is not None  # incomplete files first
+        page = client.get(f"/b/valley-app/childcare/providers/{incomplete.group(1)}")
+        once = re.search(r'name="once" value="([^"]+)"', page.text)
+        assert once is not None
+        recorded = client.post(
+            f"/b/valley-app/childcare/providers/{incomplete.group(1)}/documents",
+            data={
+                "kind": "rate_statement",
+                "status": "received",
+                "valid_from": "2026-07-01",
+                "csrf_token": csrf,
+                "once": once.group(1),
+            },
+            files={"file": ("statement.pdf", b"%PDF-1.4\n%signed\n", "application/pdf")},
+        )
+        reminded_form = re.search(r'name="once" value="([^"]+)"', files.text)
+        assert reminded_form is not None
+        reminded = client.post(
+            "/b/valley-app/childcare/providers/reminders",
+            data={"csrf_token": csrf, "once": reminded_form.group(1)},
+        )
+        after = client.get("/b/valley-app/childcare/providers")
+    database.dispose()
+    assert files.status_code == month.status_code == page.status_code == 200
+    assert "9 of 10" in files.text and "signed rate statement not on file" in files.text
+    assert "licence 2027-01-15" in files.text  # the one expiring: remindable
+    assert "1 provider file incomplete for November" in month.text
+    assert "signed rate statement not on file" in month.text
+    assert csv_file.text.splitlines()[0].startswith("Provider,Name,Type,County,File complete")
+    assert len(csv_file.text.splitlines()) == 11
+    assert recorded.status_code == 200 and "signed rate statement recorded" in recorded.text
+    assert "complete: its child-months are paid" in recorded.text
+    assert reminded.status_code == 200 and "1 reminder case(s) opened" in reminded.text
+    assert "10 of 10" in after.text

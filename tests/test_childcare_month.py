@@ -16,6 +16,8 @@ import pytest
 
 from remit.access.model import Role
 from remit.childcare import adjustments
+from remit.childcare import compliance as cc_compliance
+from remit.childcare import demo as cc_demo
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.errors import ValidationFailed
@@ -72,6 +74,10 @@ def agency(db, system):
         )
         clerk = person("cc-clerk", book_id, Role.CLERK)
         cc_month.import_providers(conn, clerk, book_id, FILES["providers.csv"].encode())
+        # The offline file's file_complete flags, as records of the providers' files.
+        cc_compliance.import_documents(
+            conn, clerk, book_id, cc_demo.documents_for(FILES["providers.csv"].encode())
+        )
         cc_month.import_ceilings(conn, clerk, book_id, FILES["ceilings.csv"].encode())
         cc_month.set_policy(conn, clerk, book_id, date(2026, 7, 1), FILES["policy.toml"].encode())
         childcare.import_files(
@@ -159,13 +165,11 @@ def test_an_incomplete_record_holds_back_only_its_child_and_is_paid_once_correct
     header = FILES["attendance.csv"].splitlines()[0]
     corrected = f"{header}\nC4,2026-10-01,09:00,12:00,,2026-10-31,2026-10-31,2026-11-05\n"
     with db.write() as conn:  # P-NEW's file is complete now, and there is its ceiling
-        cc_month.import_providers(
+        cc_compliance.import_documents(
             conn,
             clerk(agency),
             agency,
-            FILES["providers.csv"]
-            .replace("P-NEW,fcch,Los Angeles,no", "P-NEW,fcch,Los Angeles,yes")
-            .encode(),
+            (cc_demo.DOCUMENT_HEADER + "".join(cc_demo.file_rows("P-NEW", "fcch", False))).encode(),
         )
         cc_month.import_ceilings(
             conn,

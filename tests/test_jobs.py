@@ -364,11 +364,12 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
         late = cases.open_case(
             conn, system, book, NewCase("helpdesk", "Forgotten"), today=date(2026, 1, 5)
         )
-    assert composition.schedule_daily_jobs(db, vault) == 2  # escalation, arbitration settlement
+    # escalation, arbitration settlement, provider-document reminders
+    assert composition.schedule_daily_jobs(db, vault) == 3
     assert composition.schedule_daily_jobs(db, vault) == 0  # today's are queued already
-    assert worker.run_until_empty() == 2
+    assert worker.run_until_empty() == 3
     with db.read() as conn:
-        [settle, done] = service.list_jobs(conn, system, book)
+        [remind, settle, done] = service.list_jobs(conn, system, book)
         escalated = cases.get_case(conn, system, book, late)
     assert done.status is JobStatus.SUCCEEDED and done.result == {"escalated": [late]}
     assert done.dedupe_key.startswith(f"cases.escalate:{book}:") and done.created_by == (
@@ -377,8 +378,9 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
     assert escalated["escalation_level"] == 1
     assert composition.schedule_daily_jobs(db, vault) == 0  # done today
     assert settle.kind == "care.settle" and settle.result == {"settled_runs": []}
+    assert remind.kind == "childcare.remind" and remind.result == {"reminders": 0}
     later = lambda _: date(2099, 1, 1)  # noqa: E731
-    assert schedule_daily(db, vault, composition.DAILY_KINDS, today=later) == 2
+    assert schedule_daily(db, vault, composition.DAILY_KINDS, today=later) == 3
 
 
 # ---------------------------------------------------------------- the worker's loop

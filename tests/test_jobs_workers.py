@@ -290,14 +290,15 @@ def test_a_queued_job_waits_for_a_worker(store):
     assert queued.exit_code == 0 and "job 1 queued" in queued.output
     ran = runner.invoke(app, ["jobs", "worker", "--once", "--name", "w-cli"])
     assert ran.exit_code == 0, ran.output
-    # The idle tasks queued today's daily jobs for the book; the worker ran all three.
-    assert "worker w-cli: ran 3 job(s); the queue is empty" in ran.output
+    # The idle tasks queued today's daily jobs for the book; the worker ran all four.
+    assert "worker w-cli: ran 4 job(s); the queue is empty" in ran.output
     with store.read() as conn:
-        done = [service.load(conn, i) for i in (1, 2, 3)]
+        done = [service.load(conn, i) for i in (1, 2, 3, 4)]
     assert [(j.kind, j.status, j.worker) for j in done] == [
         ("audit.verify", JobStatus.SUCCEEDED, "w-cli"),
         ("cases.escalate", JobStatus.SUCCEEDED, "w-cli"),
         ("care.settle", JobStatus.SUCCEEDED, "w-cli"),
+        ("childcare.remind", JobStatus.SUCCEEDED, "w-cli"),
     ]
 
 

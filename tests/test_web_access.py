@@ -34,6 +34,7 @@ from remit.cases import correspondence
 from remit.cases import service as cases
 from remit.cases.model import NewCase
 from remit.cases.store import cases as case_table
+from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.config import vault
 from remit.db import Database
@@ -207,6 +208,7 @@ def _samples(database) -> dict[str, Any]:
         "adjustment_id": adjustment_id,
         "visit_id": visit_id,
         "certificate_id": certificate_id,
+        "certificate_ref": "WALK-C",
         "month": "2026-01",
         "family_id": family_id,
         "decision_id": 1,  # a decision id: the route's roles are checked before the id
@@ -233,6 +235,12 @@ def _childcare_samples(conn, clerk, book_id: int, provider_id: int) -> tuple[int
             f"WALK-C,2026-01-01,WALK-K,WALK-F,{provider_ref},2022-02-02,2026-01-01,2026-12-31,"
             "mon=8,daily,full,0,no,no,60.00\n"
         ).encode(),
+    )
+    cc_month.import_providers(
+        conn,
+        clerk,
+        book_id,
+        f"provider_id,provider_type,county\n{provider_ref},exempt,Leeds\n".encode(),
     )
     rows, _ = childcare.list_certificates(
         conn, clerk, book_id, on=date(2026, 6, 1), search="WALK-C"
@@ -296,6 +304,12 @@ def form_for(path: str, role: str, ids: dict[str, Any]) -> tuple[dict[str, Any],
             "reason": f"walk {role}",
         },
         "/b/{book}/childcare/months/{month}/consents": {"provider": "-", "given_on": "2026-01-02"},
+        "/b/{book}/childcare/providers/{party_id}/documents": {
+            "kind": "w9",
+            "status": "received",
+            "valid_from": f"2026-{1 + len(role) % 12:02d}-{1 + len(role)}",
+        },
+        "/b/{book}/childcare/providers/{party_id}/provisional": {"start": "2026-01-02"},
         "/b/{book}/childcare/certificates/{certificate_id}/notices": {
             "version_from": "2026-01-01",
             "language": "es",

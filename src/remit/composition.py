@@ -9,7 +9,7 @@ The interfaces call ``register_all()`` before they serve: the web app factory, t
 >>> register_all()
 >>> [kind.code for kind in JOB_KINDS]  # doctest: +NORMALIZE_WHITESPACE
 ['audit.verify', 'cases.escalate', 'ledger.post_file', 'care.reconcile', 'care.settle',
- 'payments.remittance']
+ 'payments.remittance', 'childcare.remind']
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from remit.care import decisions as care_decisions
 from remit.care import kinds as care_kinds
 from remit.care import views as care_views
 from remit.cases.service import register_queue_source, register_transition_guard
+from remit.childcare import kinds as childcare_kinds
 from remit.db import Database
 from remit.events.delivery import deliver_due
 from remit.jobs import kinds as job_kinds
@@ -27,10 +28,15 @@ from remit.payments import kinds as payment_kinds
 from remit.payments import queue as payment_queue
 from remit.secrets import Vault
 
-JOB_KINDS: tuple[JobKind, ...] = (*job_kinds.BUILTIN_KINDS, *care_kinds.KINDS, *payment_kinds.KINDS)
+JOB_KINDS: tuple[JobKind, ...] = (
+    *job_kinds.BUILTIN_KINDS,
+    *care_kinds.KINDS,
+    *payment_kinds.KINDS,
+    *childcare_kinds.KINDS,
+)
 # Queued once per book and day by every worker: escalation of overdue cases, settlement of
-# arbitration the providers did not answer.
-DAILY_KINDS = ("cases.escalate", "care.settle")
+# arbitration the providers did not answer, reminders of provider documents nearing expiry.
+DAILY_KINDS = ("cases.escalate", "care.settle", "childcare.remind")
 
 
 def register_all() -> None:

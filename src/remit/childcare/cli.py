@@ -12,7 +12,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from remit.childcare import engine, exchange, fastread, month
+from remit.childcare import compliance, engine, exchange, fastread, month
 from remit.childcare import service as childcare_service
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import Policy
@@ -108,6 +108,9 @@ def calculate_command(
 @user_errors
 def import_command(
     providers: Path | None = typer.Option(None, "--providers", help="providers.csv"),
+    documents: Path | None = typer.Option(
+        None, "--documents", help="documents.csv: the providers' file records"
+    ),
     ceilings: Path | None = typer.Option(None, "--ceilings", help="ceilings.csv"),
     families: Path | None = typer.Option(None, "--families", help="families.csv"),
     certificates: Path | None = typer.Option(None, "--certificates", help="certs.csv"),
@@ -121,6 +124,7 @@ def import_command(
     contents: dict[str, bytes | None] = {}
     paths = {
         "providers.csv": providers,
+        "documents.csv": documents,
         "ceilings.csv": ceilings,
         "families.csv": families,
         "certs.csv": certificates,
@@ -179,10 +183,18 @@ def _import_book(
     said = []
     found = contents["providers.csv"]
     if found is not None:
-        written, same = month.import_providers(
+        done = month.import_providers(
             conn, actor, book_id, found, _name(paths["providers.csv"], "providers.csv")
         )
-        said.append(f"providers: {written:,} set, {same:,} as they were")
+        said.append(f"providers: {done.written:,} set, {done.same:,} as they were")
+        if done.flags_unread:
+            said.append(month.FLAGS_UNREAD)
+    found = contents["documents.csv"]
+    if found is not None:
+        new, same = compliance.import_documents(
+            conn, actor, book_id, found, _name(paths["documents.csv"], "documents.csv")
+        )
+        said.append(f"provider file records: {new:,} new, {same:,} as they were")
     found = contents["ceilings.csv"]
     if found is not None:
         new, same = month.import_ceilings(

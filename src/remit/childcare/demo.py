@@ -7,20 +7,29 @@ November's attendance records with the mistakes providers make (a parent's signa
 missing, a provider signing before the month ended, a record not sent), calculated and
 the payable child-months posted for payment.
 
-Provider documents (W-9, licence, TrustLine) are not seeded: the provider file of point 1
-is not built yet; ``file_complete`` comes from providers.csv."""
+Each provider's file is seeded as its records (documents.csv): complete for all but the
+last provider (its signed rate statement never came back, so its November is held), one
+centre's licence expiring in January (a reminder), a grandparent carer who needs no
+TrustLine registration, and a carer who was provisional in November and cleared within
+its 30 days."""
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import Connection
+
 from remit.access.model import Actor
+from remit.childcare import compliance as cc_compliance
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.db import Database
+from remit.parties import service as parties
 
 FIRST = ("Ana", "Luis", "Maria", "Jose", "Grace", "Tom", "Priya", "Kim", "Rosa", "Sam", "Lena")
 LAST = ("Lopez", "Garcia", "Nguyen", "Smith", "Hernandez", "Patel", "Kim", "Martinez", "Brown")
@@ -31,6 +40,8 @@ CHANGE_FROM = date(2026, 11, 16)
 NOVEMBER = date(2026, 11, 1)
 THANKSGIVING = date(2026, 11, 26)
 TYPES = ("center", "fcch", "exempt")
+GRANDPARENT, PROVISIONAL = 2, 5  # which providers (by their order): both licence-exempt
+DOCUMENT_HEADER = "provider_id,kind,status,valid_from,expires_on,reference,unsubsidised_rate\n"
 # Fresno County's ceilings from July 2026 (demo figures in the shape of the state's table).
 CEILING_ROWS = {
     ("center", "monthly", "full"): (2100_00, 1650_00, 1200_00),
@@ -125,10 +136,8 @@ def seed_childcare(
                 f"{schedule},{category},{basis},{share},{needs},no,"
                 f"{rate // 100}.{rate % 100:02d},{name}\n"
             )
-    providers, ceilings = _agency_files(provider_refs)
     with database.write() as conn:
-        cc_month.import_providers(conn, system, book_id, providers)
-        cc_month.import_ceilings(conn, system, book_id, ceilings)
+        _seed_providers(conn, system, book_id, provider_refs)
         cc_month.set_policy(
             conn, system, book_id, date(2026, 7, 1), POLICY, "the state's 2026-27 figures"
         )
@@ -176,14 +185,29 @@ def seed_childcare(
     }
 
 
+def _seed_providers(
+    conn: Connection, system: Actor, book_id: int, provider_refs: Sequence[str]
+) -> None:
+    """The providers, their files (one provisional in November) and the ceilings."""
+    providers, ceilings = _agency_files(provider_refs)
+    cc_month.import_providers(conn, system, book_id, providers)
+    cc_compliance.import_documents(conn, system, book_id, _provider_files(provider_refs))
+    for ref in [r for n, r in enumerate(provider_refs) if n == PROVISIONAL]:
+        party = parties.party_ids_for(conn, book_id, [ref])[ref]
+        cc_compliance.make_provisional(conn, system, book_id, party, NOVEMBER, today=NOVEMBER)
+        cleared = f"{DOCUMENT_HEADER}{ref},trustline,cleared,2026-11-24,,TL-{ref},\n"
+        cc_compliance.import_documents(conn, system, book_id, cleared.encode())
+    cc_month.import_ceilings(conn, system, book_id, ceilings)
+
+
 def _agency_files(provider_refs: Sequence[str]) -> tuple[bytes, bytes]:
-    """providers.csv (types in turn, the last provider's file not complete) and
+    """providers.csv (types in turn; the third provider a grandparent carer) and
     ceilings.csv of the demo agency."""
-    providers = ["provider_id,provider_type,county,file_complete,closure_policy\n"]
+    providers = ["provider_id,provider_type,county,relationship\n"]
     for n, ref in enumerate(provider_refs):
         kind = TYPES[n % 3]
-        complete = "no" if n == len(provider_refs) - 1 else "yes"
-        providers.append(f"{ref},{kind},Fresno,{complete},{'yes' if kind == 'center' else 'no'}\n")
+        relation = ("grandparent" if n == GRANDPARENT else "other") if kind == "exempt" else ""
+        providers.append(f"{ref},{kind},Fresno,{relation}\n")
     ceilings = ["effective_from,county,facility,age_band,rate_category,time_basis,amount\n"]
     for (facility, category, basis), amounts in CEILING_ROWS.items():
         for band, amount in zip(("under_2", "2_to_5", "6_plus"), amounts, strict=True):
@@ -192,6 +216,63 @@ def _agency_files(provider_refs: Sequence[str]) -> tuple[bytes, bytes]:
                 f"{amount // 100}.{amount % 100:02d}\n"
             )
     return "".join(providers).encode(), "".join(ceilings).encode()
+
+
+def file_rows(ref: str, kind: str, closure: bool, skip: Sequence[str] = ()) -> list[str]:
+    """documents.csv lines of a complete file of a provider of ``kind`` (center, fcch or
+    exempt: a licence-exempt carer's with its TrustLine clearance) from July 2026, less the
+    kinds in ``skip``; with a closure policy when ``closure``."""
+    lines = [f"{ref},w9,received,2026-07-01,,,"]
+    if kind == "exempt":
+        lines += [
+            f"{ref},health_safety,received,2026-07-01,,,",
+            f"{ref},trustline,cleared,2026-05-10,,TL-{ref},",
+        ]
+    else:
+        lines += [
+            f"{ref},rate_sheet,received,2026-07-01,,,1450.00",
+            f"{ref},rate_statement,received,2026-07-01,,,",
+            f"{ref},licence,active,2024-07-01,2027-06-30,LIC-{ref},",
+        ]
+        if closure:
+            lines.append(f"{ref},closure_policy,received,2026-07-01,,,")
+    return [x + "\n" for x in lines if x.split(",")[1] not in skip]
+
+
+def documents_for(providers_csv: bytes) -> bytes:
+    """documents.csv for the providers of an offline providers.csv: a complete file for
+    each with ``file_complete`` yes (a closure policy where ``closure_policy`` is yes), no
+    record for the others: how the offline file's flags read in a book (tests, bench)."""
+    out = [DOCUMENT_HEADER]
+    for row in csv.DictReader(io.StringIO(providers_csv.decode("utf-8-sig"))):
+        if row["file_complete"].strip().lower() == "yes":
+            out += file_rows(
+                row["provider_id"],
+                row["provider_type"].strip().lower(),
+                row["closure_policy"].strip().lower() == "yes",
+            )
+    return "".join(out).encode()
+
+
+def _provider_files(provider_refs: Sequence[str]) -> bytes:
+    out = [DOCUMENT_HEADER]
+    for n, ref in enumerate(provider_refs):
+        kind = TYPES[n % 3]
+        if n == PROVISIONAL:  # applied; provisional in November; cleared on the 24th
+            out += file_rows(ref, kind, False, skip=("trustline",))
+            out.append(f"{ref},trustline,applied,2026-10-28,,,\n")
+            continue
+        last = n == len(provider_refs) - 1
+        rows = file_rows(
+            ref,
+            kind,
+            kind == "center",
+            skip=("rate_statement",) if last else ("trustline",) if n == GRANDPARENT else (),
+        )
+        if n == 0:  # its licence runs out in January: a reminder
+            rows = [x.replace("2027-06-30", "2027-01-15") for x in rows]
+        out += rows
+    return "".join(out).encode()
 
 
 def _november(cert_lines: Sequence[str], rng: random.Random) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -31,6 +32,13 @@ from remit.childcare.model import (
     ProviderType,
     RateCategory,
     TimeBasis,
+)
+from remit.childcare.providerfile import (
+    LABELS,
+    RELATIONSHIPS,
+    DocumentKind,
+    good_status,
+    statuses,
 )
 from remit.errors import Problem, ValidationFailed
 from remit.money import MAX_AMOUNT_MINOR
@@ -333,6 +341,143 @@ def provider_records(content: bytes, name: str = "providers.csv") -> list[tuple[
         lines[str(pid)] = line
     _raise(r.problems)
     return [(lines[pid], provider) for pid, provider in out.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class BookProvider:
+    """A provider as a book's providers.csv gives it: the offline file's ``file_complete``
+    and ``closure_policy`` are not read in a book (its provider file decides), so the
+    import says so when a file carries them."""
+
+    provider_id: str
+    provider_type: ProviderType
+    county: str
+    relationship: str | None  # a licence-exempt carer's, when given
+    flags_given: bool
+
+
+BOOK_PROVIDERS = ("provider_id", "provider_type", "county")
+BOOK_PROVIDER_OPTIONAL = ("relationship", "file_complete", "closure_policy")
+
+
+def book_provider_records(
+    content: bytes, name: str = "providers.csv"
+) -> list[tuple[int, BookProvider]]:
+    """The providers of a book's providers.csv with their lines."""
+    r = _Reader(name, content, BOOK_PROVIDERS, BOOK_PROVIDER_OPTIONAL)
+    out: dict[str, tuple[int, BookProvider]] = {}
+    for line, row in r.records:
+        pid = r.value(line, row, "provider_id", _ident, "an id of up to 64 characters")
+        kind = r.value(line, row, "provider_type", _choice(ProviderType), "center, fcch or exempt")
+        county = r.value(line, row, "county", _ident, "a county name")
+        relation = r.value(
+            line,
+            row,
+            "relationship",
+            lambda t: t.lower() if t.lower() in RELATIONSHIPS else None,
+            "grandparent, aunt, uncle or other",
+            allow_blank=True,
+        )
+        if relation is not None and kind is not None and kind is not ProviderType.EXEMPT:
+            r.bad(line, "relationship", "only a licence-exempt carer has one", "value")
+            continue
+        if pid is None or kind is None or county is None:
+            continue
+        if pid in out:
+            r.bad(line, "provider_id", f"provider {pid} is listed twice", "duplicate")
+            continue
+        given = bool(row.get("file_complete") or row.get("closure_policy"))
+        out[str(pid)] = (line, BookProvider(str(pid), kind, str(county), relation, given))
+    _raise(r.problems)
+    return list(out.values())
+
+
+DOCUMENTS = ("provider_id", "kind", "status", "valid_from")
+DOCUMENT_OPTIONAL = ("expires_on", "reference", "unsubsidised_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """A line of a book's documents.csv: one record of a provider's file."""
+
+    provider_id: str
+    kind: DocumentKind
+    status: str
+    valid_from: date
+    expires_on: date | None
+    reference: str
+    unsubsidised_rate_minor: int | None
+
+
+def _status_of(kind: DocumentKind) -> Callable[[str], str | None]:
+    return lambda t: t.lower() if t.lower() in statuses(kind) else None
+
+
+def document_records(
+    content: bytes, name: str = "documents.csv"
+) -> list[tuple[int, DocumentRecord]]:
+    """The provider-file records of a book's documents.csv with their lines: a licence and
+    a cleared TrustLine registration carry their number (``reference``), a rate sheet the
+    rate charged to unsubsidised families (dollars), and nothing expires before it holds."""
+    r = _Reader(name, content, DOCUMENTS, DOCUMENT_OPTIONAL)
+    out: list[tuple[int, DocumentRecord]] = []
+    seen: dict[tuple[str, DocumentKind, date], int] = {}
+    for line, row in r.records:
+        pid = r.value(line, row, "provider_id", _ident, "an id of up to 64 characters")
+        kind = r.value(
+            line, row, "kind", _choice(DocumentKind), ", ".join(k.value for k in DocumentKind)
+        )
+        status = None
+        if kind is not None:
+            status = r.value(
+                line,
+                row,
+                "status",
+                _status_of(kind),
+                " or ".join(statuses(kind)),
+            )
+        start = r.value(line, row, "valid_from", _date, "a date YYYY-MM-DD")
+        ends = r.value(line, row, "expires_on", _date, "a date YYYY-MM-DD", allow_blank=True)
+        reference = r.value(
+            line, row, "reference", _ident, "up to 64 characters", blank="", allow_blank=True
+        )
+        rate = r.value(
+            line, row, "unsubsidised_rate", _dollars, "dollars, e.g. 1250.00", allow_blank=True
+        )
+        if pid is None or kind is None or status is None or start is None or reference is None:
+            continue
+        if ends is not None and ends < start:
+            r.bad(line, "expires_on", f"before valid_from {start.isoformat()}", "value")
+            continue
+        needs_number = kind is DocumentKind.LICENCE or (
+            kind is DocumentKind.TRUSTLINE and status == good_status(kind)
+        )
+        if needs_number and not reference:
+            r.bad(line, "reference", f"a {LABELS[kind]} record needs its number", "required")
+            continue
+        if kind is DocumentKind.RATE_SHEET and status == good_status(kind) and rate is None:
+            r.bad(
+                line,
+                "unsubsidised_rate",
+                "a rate sheet needs the rate charged to unsubsidised families",
+                "required",
+            )
+            continue
+        key = (str(pid), kind, start)
+        if key in seen:
+            r.bad(
+                line,
+                "valid_from",
+                f"{pid}'s {LABELS[kind]} from {start.isoformat()} is also on line {seen[key]}",
+                "duplicate",
+            )
+            continue
+        seen[key] = line
+        out.append(
+            (line, DocumentRecord(str(pid), kind, str(status), start, ends, str(reference), rate))
+        )
+    _raise(r.problems)
+    return out
 
 
 def read_families(content: bytes, name: str = "families.csv") -> dict[str, Family]:

@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 from sqlalchemy import Connection, Integer, and_, cast, delete, func, insert, select, update
 
 from remit import audit, bulk
 from remit.access.model import Actor, Permission, require
-from remit.childcare import engine, exchange, fastread
+from remit.childcare import compliance, engine, exchange, fastread
 from remit.childcare.calculate import Inputs
 from remit.childcare.model import (
     Absence,
@@ -65,7 +65,8 @@ from remit.childcare.store import (
 from remit.db import is_postgres
 from remit.documents import service as documents
 from remit.documents.rules import MAX_UPLOAD_BYTES
-from remit.errors import Problem, ValidationFailed
+from remit.errors import Forbidden, Problem, ValidationFailed
+from remit.formats import sheets
 from remit.ledger import items as open_items
 from remit.ledger import posting
 from remit.ledger import service as ledger
@@ -122,13 +123,27 @@ def _raise(problems: Sequence[Problem]) -> None:
 # ---------------------------------------------------------------- the book's facts
 
 
+FLAGS_UNREAD = (
+    "providers.csv's file_complete and closure_policy columns are not read in a book: each "
+    "provider's file is judged from its records (documents.csv or the provider's page)"
+)
+
+
+class ProvidersImported(NamedTuple):
+    written: int  # new or changed
+    same: int
+    flags_unread: bool  # the file carried file_complete / closure_policy, not read in a book
+
+
 def import_providers(
     conn: Connection, actor: Actor, book_id: int, content: bytes, name: str = "providers.csv"
-) -> tuple[int, int]:
-    """The providers' types, counties, file and closure facts (providers.csv); every
-    provider must be a provider party of the book. Returns (new or changed, unchanged)."""
+) -> ProvidersImported:
+    """The providers' types, counties and (licence-exempt carers) relationship to the
+    children (providers.csv); every provider must be a provider party of the book. Whether
+    a file is complete, and whether it has a closure policy, come from its documents
+    (``childcare.compliance``), never from this file."""
     require(actor, book_id, Permission.CHILDCARE_EDIT)
-    found = exchange.provider_records(content, name)
+    found = exchange.book_provider_records(content, name)
     ids = parties.party_ids_for(conn, book_id, [p.provider_id for _l, p in found])
     roles = parties.party_roles_of(conn, book_id, set(ids.values())) if ids else {}
     providers = roles.get(PartyRole.PROVIDER.value, set())
@@ -157,8 +172,7 @@ def import_providers(
         values = {
             "provider_type": str(p.provider_type),
             "county": p.county,
-            "file_complete": p.file_complete,
-            "closure_policy": p.closure_policy,
+            "relationship": p.relationship,
         }
         old = before.get(party_id)
         if old is not None and {k: getattr(old, k) for k in values} == values:
@@ -184,7 +198,7 @@ def import_providers(
         events.append(("childcare.provider.set", "party", party_id, None, values, book_id))
     if events:
         audit.record_many(conn, actor, events)
-    return written, same
+    return ProvidersImported(written, same, any(p.flags_given for _l, p in found))
 
 
 def import_ceilings(
@@ -330,16 +344,26 @@ def import_attendance(
     book_id: int,
     content: bytes,
     name: str = "attendance.csv",
+    provider_party_id: int | None = None,
 ) -> AttendanceSummary:
-    """Attendance records (attendance.csv), all or nothing: each certificate-month of the
-    file replaces the book's record of it, unless that child-month is posted. The file is
-    kept as received.
+    """Attendance records (attendance.csv, or the same columns as the first sheet of an
+    XLSX workbook), all or nothing: each certificate-month of the file replaces the book's
+    record of it, unless that child-month is posted. The file is kept as received.
 
     The file is read straight into a frame (``childcare.fastread``) when that reader takes
     it and every certificate-month may be written; otherwise (a problem to name, with its
-    line) value by value by the careful reader."""
-    require(actor, book_id, Permission.CHILDCARE_EDIT)
-    certs = _certificate_ids(conn, book_id)
+    line) value by value by the careful reader. A provider sending its records through the
+    portal (``provider_party_id``) may send only its own certificates' records."""
+    if provider_party_id is None:
+        require(actor, book_id, Permission.CHILDCARE_EDIT)
+    else:
+        require(actor, book_id, Permission.PORTAL_PROVIDER)
+        if actor.party_in(book_id) != provider_party_id:
+            raise Forbidden("a provider sends only its own attendance records")
+    received = content
+    if sheets.is_xlsx(name, content):
+        content = sheets.sheet_as_csv(content, name)
+    certs = _certificate_ids(conn, book_id, provider_party_id)
     today = ledger.book_today(conn, book_id)
     frame = fastread.attendance(content)
     if frame is not None:
@@ -358,19 +382,22 @@ def import_attendance(
         if wrong:
             frame = None  # the careful reader names each problem with its line
     if frame is None:
-        frame = _careful_attendance(conn, book_id, content, name, certs, today)
-    return _write_attendance(conn, actor, book_id, frame, content, name)
+        mine = " of yours" if provider_party_id is not None else " in this book"
+        frame = _careful_attendance(conn, book_id, content, name, certs, today, mine)
+    return _write_attendance(conn, actor, book_id, frame, received, name)
 
 
 _SIGNED = ("parent_signed", "provider_signed", "received")
 
 
-def _certificate_ids(conn: Connection, book_id: int) -> dict[str, int]:
+def _certificate_ids(
+    conn: Connection, book_id: int, provider_party_id: int | None = None
+) -> dict[str, int]:
     ce = childcare_certificates.c
-    return {
-        r.certificate_ref: int(r.id)
-        for r in conn.execute(select(ce.certificate_ref, ce.id).where(ce.book_id == book_id))
-    }
+    query = select(ce.certificate_ref, ce.id).where(ce.book_id == book_id)
+    if provider_party_id is not None:
+        query = query.where(ce.provider_party_id == provider_party_id)
+    return {r.certificate_ref: int(r.id) for r in conn.execute(query)}
 
 
 def _careful_attendance(
@@ -380,6 +407,7 @@ def _careful_attendance(
     name: str,
     certs: Mapping[str, int],
     today: date,
+    mine: str = " in this book",
 ) -> pl.DataFrame:
     """The file read value by value: every problem with its line, or the rows as a frame.
     A day, signature or received date after today is refused: a month is paid once it is
@@ -398,7 +426,7 @@ def _careful_attendance(
                 message = f"{value} is after today ({today}): a record is of days gone by"
                 problems.append(Problem(column, message, "future", line, name))
         if a.certificate_id not in certs:
-            message = f"no certificate {a.certificate_id} in this book"
+            message = f"no certificate {a.certificate_id}{mine}"
             problems.append(Problem("certificate_id", message, "unknown_certificate", line, name))
             continue
         first_line.setdefault((a.certificate_id, _first(a.day)), line)
@@ -647,13 +675,14 @@ def month_inputs(conn: Connection, book_id: int, month: date) -> Inputs:
     cp = childcare_providers.c
     provider_rows = conn.execute(select(childcare_providers).where(cp.book_id == book_id)).all()
     provider_names = parties.party_names(conn, book_id, {int(r.party_id) for r in provider_rows})
+    files = compliance.month_files(conn, book_id, first)
     providers: dict[str, Provider] | None = {
         provider_names[int(r.party_id)][0]: Provider(
             provider_names[int(r.party_id)][0],
             ProviderType(r.provider_type),
             r.county,
-            bool(r.file_complete),
-            bool(r.closure_policy),
+            files[int(r.party_id)].complete,
+            files[int(r.party_id)].closure_policy,
         )
         for r in provider_rows
     } or None
@@ -837,21 +866,10 @@ def month_frames(
     cp = childcare_providers.c
     provider_rows = bulk.read_frame(
         conn,
-        select(
-            cp.party_id,
-            cp.provider_type,
-            cp.county,
-            cast(cp.file_complete, Integer),
-            cast(cp.closure_policy, Integer),
-        ).where(cp.book_id == book_id),
-        {
-            "party_id": pl.Int64,
-            "ptype": pl.Utf8,
-            "county": pl.Utf8,
-            "file_complete": pl.Int64,
-            "closure_policy": pl.Int64,
-        },
+        select(cp.party_id, cp.provider_type, cp.county).where(cp.book_id == book_id),
+        {"party_id": pl.Int64, "ptype": pl.Utf8, "county": pl.Utf8},
     )
+    files = compliance.month_files(conn, book_id, first)
     families = bulk.read_frame(
         conn,
         select(
@@ -881,8 +899,14 @@ def month_frames(
             pl.col("party_id").replace_strict(names, return_dtype=pl.Utf8).alias("provider"),
             "ptype",
             "county",
-            pl.col("file_complete") == 1,
-            pl.col("closure_policy") == 1,
+            pl.col("party_id")
+            .replace_strict({k: v.complete for k, v in files.items()}, return_dtype=pl.Boolean)
+            .alias("file_complete"),
+            pl.col("party_id")
+            .replace_strict(
+                {k: v.closure_policy for k, v in files.items()}, return_dtype=pl.Boolean
+            )
+            .alias("closure_policy"),
         )
     return frames, policy_on(conn, book_id, first)
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from remit.access.model import Permission
 from remit.childcare import adjustments as cc_adjustments
+from remit.childcare import compliance
 from remit.childcare import month as cc_month
 from remit.childcare import service as childcare
 from remit.documents.rules import MAX_UPLOAD_BYTES
@@ -111,16 +112,19 @@ def home(
 def import_files(
     ctx: Edit,
     providers: Annotated[UploadFile | None, File()] = None,
+    documents: Annotated[UploadFile | None, File()] = None,
     ceilings: Annotated[UploadFile | None, File()] = None,
     families: Annotated[UploadFile | None, File()] = None,
     certificates: Annotated[UploadFile | None, File()] = None,
     attendance: Annotated[UploadFile | None, File()] = None,
     once: forms.Once = "",
 ) -> Response:
-    """The exchange files into the book, all or nothing: providers and ceilings, then
-    families and certificates, then attendance records (each may be left out)."""
+    """The exchange files into the book, all or nothing: providers, their file records and
+    ceilings, then families and certificates, then attendance records (each may be left
+    out)."""
     uploads = {
         "providers": providers,
+        "documents": documents,
         "ceilings": ceilings,
         "families": families,
         "certificates": certificates,
@@ -154,9 +158,17 @@ def _import_all(conn: Any, ctx: Ctx, given: dict[str, tuple[str, bytes]]) -> str
     try:
         if "providers" in given:
             name, content = given["providers"]
-            said.append(
-                f"{cc_month.import_providers(conn, actor, book, content, name)[0]} providers set"
-            )
+            done_providers = cc_month.import_providers(conn, actor, book, content, name)
+            said.append(f"{done_providers.written} providers set")
+            if done_providers.flags_unread:
+                said.append(cc_month.FLAGS_UNREAD)
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+    try:
+        if "documents" in given:
+            name, content = given["documents"]
+            new, _same = compliance.import_documents(conn, actor, book, content, name)
+            said.append(f"{new} new provider file records")
     except ValidationFailed as exc:
         problems.extend(exc.problems)
     try:
@@ -376,9 +388,11 @@ def _month_page(
         )
         book = ledger.get_book(conn, ctx.book_id)
         made = cc_adjustments.adjustments(conn, ctx.actor, ctx.book_id, first)
+        held = compliance.month_missing(conn, ctx.actor, ctx.book_id, first)
     return ctx.page(
         "childcare/month.html",
         code,
+        held_files=held,
         adjustments=made,
         errors=errors or {},
         values=values or {},

@@ -100,8 +100,10 @@ childcare_certificate_versions = Table(
     Column("notice_id", Integer),
 )
 
-# What the calculation needs of a provider of the book (providers.csv): its type, county
-# (for the ceilings), whether its file is complete and whether it has a closure policy.
+# What the calculation needs of a provider of the book (providers.csv): its type and county
+# (for the ceilings); a licence-exempt carer's relationship to the children (a grandparent,
+# aunt or uncle needs no TrustLine registration) and the day it became a provisional
+# provider, if it did. Whether its file is complete comes from its documents (below).
 childcare_providers = Table(
     "childcare_providers",
     metadata,
@@ -109,10 +111,32 @@ childcare_providers = Table(
     Column("party_id", Integer, ForeignKey("parties.id"), primary_key=True),
     Column("provider_type", String(8), nullable=False),  # center | fcch | exempt
     Column("county", String(64), nullable=False),
-    Column("file_complete", Boolean, nullable=False),
-    Column("closure_policy", Boolean, nullable=False),
     Column("updated_by", String(100), nullable=False),
     Column("updated_at", String(32), nullable=False),
+    Column("relationship", String(12)),  # grandparent | aunt | uncle | other; exempt only
+    Column("provisional_from", Date),
+)
+
+# The provider file: each required document as a record with its status and the dates it
+# is in force. A record is never changed: a renewal, a suspension or a clearance is a new
+# record, and the file is judged from all of them (remit.childcare.providerfile).
+childcare_provider_documents = Table(
+    "childcare_provider_documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("book_id", Integer, ForeignKey("books.id"), nullable=False),
+    Column("party_id", Integer, ForeignKey("parties.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # providerfile.DocumentKind
+    Column("status", String(12), nullable=False),  # providerfile.STATUSES of its kind
+    Column("valid_from", Date, nullable=False),
+    Column("expires_on", Date),  # inclusive; none: does not expire
+    Column("reference", String(64), nullable=False),  # licence or TrustLine number; "" none
+    Column("unsubsidised_rate_minor", BigInteger),  # a rate sheet's rate to others
+    Column("document_id", Integer),  # the scanned document, when one was uploaded
+    Column("reminder_case_id", Integer),  # the case opened when it neared its expiry
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Index("ix_childcare_provider_documents_party", "book_id", "party_id"),
 )
 
 # The state's rate ceilings (ceilings.csv), each from its date until the county's next row

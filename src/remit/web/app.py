@@ -29,6 +29,8 @@ from remit.care import routes as care_routes
 from remit.care import worklist_routes as care_worklist_routes
 from remit.cases import correspondence_routes
 from remit.cases import routes as case_routes
+from remit.childcare import portal_routes as childcare_portal_routes
+from remit.childcare import provider_routes as childcare_provider_routes
 from remit.childcare import routes as childcare_routes
 from remit.db import Database, database_url
 from remit.errors import Conflict, Forbidden, NotFound, RemitError, ValidationFailed
@@ -128,6 +130,8 @@ def _routers() -> tuple[list[APIRouter], list[APIRouter]]:
             care_policy_routes.router,
             care_worklist_routes.portal,
             childcare_routes.router,
+            childcare_provider_routes.router,
+            childcare_portal_routes.router,
             payment_routes.router,
             cheque_routes.router,
             api.health,
