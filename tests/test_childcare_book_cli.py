@@ -227,3 +227,122 @@ def test_the_provider_files_read_as_a_coordinator_sees_them(demo):
     assert "complete: its child-months are paid" in recorded.text
     assert reminded.status_code == 200 and "1 reminder case(s) opened" in reminded.text
     assert "10 of 10" in after.text
+
+
+def _xlsx(rows):
+    import io  # noqa: PLC0415
+
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_provider_enters_and_sends_its_attendance_in_the_portal(demo):
+    import re  # noqa: PLC0415
+    from datetime import time  # noqa: PLC0415
+
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from remit.testkit.web import sign_in  # noqa: PLC0415
+    from remit.web.app import create_app  # noqa: PLC0415
+
+    database = Database(f"sqlite:///{demo / 'remit.db'}")
+    base = "/portal/valley-app/childcare"
+    # A child certified with the first provider from November, whose record has not come.
+    new_cert = CERTS.replace(b"NEW-C,2026-12-01", b"CC00060,2026-11-01").replace(
+        b"2024-04-04,2026-12-01", b"2024-04-04,2026-11-01"
+    )
+    with database.write() as conn:
+        childcare.import_files(
+            conn,
+            Actor.system("t"),
+            ledger.book_id_for(conn, "valley-app"),
+            families=FAMILIES,
+            certificates=new_cert,
+        )
+    with TestClient(create_app(database)) as client:
+        csrf = sign_in(client, "demo-provider@valley-app")
+        home = client.get(base)
+        theirs = client.get(f"{base}/records/CC00001/2026-11")  # another provider's child
+        form = client.get(f"{base}/records/CC00060/2026-11")  # its November never came
+        days = re.findall(r'name="in_(2026-11-\d\d)"', form.text)
+        once = re.findall(r'name="once" value="([^"]+)"', form.text)
+        bad = client.post(
+            f"{base}/records/CC00060/2026-11",
+            data={
+                "csrf_token": csrf,
+                "once": once[0],
+                f"in_{days[0]}": "09:00",
+                f"out_{days[0]}": "08:00",  # out before in
+                "parent_signed": "2026-11-30",
+                "provider_signed": "2026-11-30",
+            },
+        )
+        sent = client.post(
+            f"{base}/records/CC00060/2026-11",
+            data={
+                "csrf_token": csrf,
+                "once": once[0],
+                f"in_{days[0]}": "08:00",
+                f"out_{days[0]}": "12:30",
+                f"absence_{days[1]}": "excused",
+                "parent_signed": "2026-11-30",
+                "provider_signed": "2026-11-30",
+            },
+        )
+        again = client.get(f"{base}/records/CC00060/2026-11")
+        upload_once = re.findall(r'name="once" value="([^"]+)"', client.get(base).text)
+        header = [
+            "certificate_id", "date", "time_in", "time_out", "absence",
+            "parent_signed", "provider_signed", "received",
+        ]  # fmt: skip
+        signed = date(2026, 11, 30)
+        workbook = _xlsx(
+            [
+                header,
+                ["CC00060", date.fromisoformat(days[0]), time(8), time(13), None, signed,
+                 signed, date(2026, 12, 2)],
+                ["CC00060", date.fromisoformat(days[1]), time(8), time(11), None, signed,
+                 signed, date(2026, 12, 2)],
+            ]
+        )  # fmt: skip
+        xlsx = client.post(
+            f"{base}/attendance",
+            data={"csrf_token": csrf, "once": upload_once[0]},
+            files={"file": ("november.xlsx", workbook, "application/octet-stream")},
+        )
+        fresh = re.findall(r'name="once" value="([^"]+)"', client.get(base).text)
+        foreign = client.post(
+            f"{base}/attendance",
+            data={"csrf_token": csrf, "once": fresh[0]},
+            files={
+                "file": (
+                    "x.csv",
+                    (",".join(header) + "\nCC00001,2026-11-03,08:00,09:00,,2026-11-30,"
+                     "2026-11-30,2026-12-02\n").encode(),
+                    "text/csv",
+                )
+            },
+        )  # fmt: skip
+    with database.read() as conn:
+        records = conn.exec_driver_sql(
+            "SELECT r.received, COUNT(*) FROM childcare_records r "
+            "JOIN childcare_certificates c ON c.id = r.certificate_id "
+            "JOIN childcare_record_days d ON d.record_id = r.id "
+            "WHERE c.certificate_ref = 'CC00060' GROUP BY r.id"
+        ).all()
+    database.dispose()
+    assert home.status_code == form.status_code == 200
+    assert "CC00060" in home.text and "CC00010" in home.text and "CC00001<" not in home.text
+    assert theirs.status_code == 404
+    assert bad.status_code == 422 and f"{days[0]}:" in bad.text
+    assert sent.status_code == 200 and "received 1 record(s), 2 day(s)" in sent.text
+    assert "4h30" in again.text and "excused" in again.text
+    assert xlsx.status_code == 200 and "1 replaced an earlier one" in xlsx.text
+    assert foreign.status_code == 422 and "no certificate CC00001 of yours" in foreign.text
+    assert len(records) == 1 and records[0][1] == 2  # the workbook's two days replaced

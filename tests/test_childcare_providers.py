@@ -320,3 +320,53 @@ def test_a_record_entered_on_the_page_checks_its_fields(db, agency):
         found = compliance.provider_file(conn, clerk(agency), agency, sun, date(2026, 8, 1))
     assert [r["reference"] for r in found.records] == ["L-77"]
     assert ("licence", "") in found.required_status
+
+
+# ---------------------------------------------------------------- attendance as XLSX
+
+
+def _workbook(rows):
+    import io  # noqa: PLC0415
+
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_an_xlsx_record_reads_as_its_csv_and_names_each_problem_by_row(db, agency):
+    from datetime import time  # noqa: PLC0415
+
+    header = FILES["attendance.csv"].splitlines()[0].split(",")
+    signed, received = date(2026, 10, 31), date(2026, 11, 3)
+    good = _workbook(
+        [
+            header,
+            ["C1", date(2026, 10, 1), time(8), time(12), None, signed, signed, received],
+            ["C1", date(2026, 10, 2), time(8), time(12, 30), None, signed, signed, received],
+        ]
+    )
+    with db.write() as conn:
+        got = cc_month.import_attendance(conn, clerk(agency), agency, good, "c1.xlsx")
+    assert (got.records_replaced, got.days) == (1, 2)
+    bad = _workbook(
+        [
+            header,
+            ["C1", date(2026, 10, 1), time(8), time(7), None, signed, signed, received],
+            [],
+            ["C1", "2026-10-40", time(8), time(9), None, signed, signed, received],
+        ]
+    )
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_attendance(conn, clerk(agency), agency, bad, "bad.xlsx")
+    assert [(p.source, p.line, p.field) for p in failed.value.problems] == [
+        ("bad.xlsx", 2, "time_out"),
+        ("bad.xlsx", 4, "date"),
+    ]
+    with pytest.raises(ValidationFailed) as failed, db.write() as conn:
+        cc_month.import_attendance(conn, clerk(agency), agency, b"PK\x03\x04xl/ junk", "x.xlsx")
+    assert [(p.field, p.check) for p in failed.value.problems] == [("file", "xlsx")]

@@ -126,19 +126,18 @@ async def record_send(
     values = {k: str(v)[:64] for k, v in form.items() if isinstance(v, str)}
     first = _month_of(month)
     days = []
-    for key, value in values.items():
-        if not key.startswith("in_"):
-            continue
+    named = {k.split("_", 1)[1] for k in values if k.startswith(("in_", "out_", "absence_"))}
+    for text in sorted(named):
         try:
-            day = date.fromisoformat(key[3:])
+            day = date.fromisoformat(text)
         except ValueError:
             continue
-        absence = values.get(f"absence_{key[3:]}", "")
+        absence = values.get(f"absence_{text}", "")
         days.append(
             portal.EnteredDay(
                 day,
-                value.strip(),
-                values.get(f"out_{key[3:]}", "").strip(),
+                values.get(f"in_{text}", "").strip(),
+                values.get(f"out_{text}", "").strip(),
                 absence if absence in ABSENCES else "bad",
             )
         )
