@@ -259,7 +259,10 @@ def test_timeliness_counts_days_from_the_record_to_the_payment(db, agency):
         "paid_in_time": 0,
         "breaches": 4,
         "open_breaches": 3,
+        "net_minor": sum(r["net_minor"] for r in rows),
+        "unpaid_minor": sum(r["net_minor"] for r in rows if not r["paid_on"]),
     }
+    assert 0 < summary["unpaid_minor"] < summary["net_minor"]
     with db.write() as conn:
         policy = FILES["policy.toml"].replace('basis = "certified_maximum"', "days_to_pay = 365")
         cc_month.set_policy(conn, clerk(agency), agency, date(2026, 7, 1), policy.encode())

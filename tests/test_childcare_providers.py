@@ -370,3 +370,14 @@ def test_an_xlsx_record_reads_as_its_csv_and_names_each_problem_by_row(db, agenc
     with pytest.raises(ValidationFailed) as failed, db.write() as conn:
         cc_month.import_attendance(conn, clerk(agency), agency, b"PK\x03\x04xl/ junk", "x.xlsx")
     assert [(p.field, p.check) for p in failed.value.problems] == [("file", "xlsx")]
+
+
+def test_the_same_attendance_sent_again_is_neither_new_nor_replaced(db, agency):
+    with db.write() as conn:
+        again = cc_month.import_attendance(conn, clerk(agency), agency, ATTENDANCE.encode())
+        changed = ATTENDANCE.replace(",09:00,12:00,", ",09:00,12:15,", 1)
+        assert changed != ATTENDANCE
+        once_more = cc_month.import_attendance(conn, clerk(agency), agency, changed.encode())
+    assert (again.records_new, again.records_replaced, again.days) == (0, 0, 0)
+    assert again.records_unchanged == once_more.records_unchanged + 1 > 1
+    assert (once_more.records_new, once_more.records_replaced) == (0, 1)

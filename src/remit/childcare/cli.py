@@ -160,7 +160,7 @@ def import_command(
             )
             said.append(
                 f"attendance: {got.records_new:,} new and {got.records_replaced:,} replaced "
-                f"records, {got.days:,} days"
+                f"records, {got.days:,} days; {got.records_unchanged:,} records as they were"
             )
     for line in said:
         console.print(line, highlight=False)

@@ -86,6 +86,7 @@ class AttendanceSummary:
     records_new: int
     records_replaced: int
     days: int
+    records_unchanged: int = 0  # the same record sent again: nothing written
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,6 +497,10 @@ def _write_attendance(
         ),
         {"id": pl.Int64, "cid": pl.Int64, "month": pl.Date},
     ).join(keys, on=["cid", "month"], how="semi")
+    same = _unchanged(conn, frame, existing)
+    if not same.is_empty():  # the same record sent again is neither replaced nor new
+        frame = frame.join(same, on=["cid", "month"], how="anti")
+        existing = existing.join(same, on=["cid", "month"], how="anti")
     replaced = existing["id"].to_list()
     for start in range(0, len(replaced), 10_000):
         chunk = replaced[start : start + 10_000]
@@ -549,11 +554,76 @@ def _write_attendance(
             "kept": document_id is not None,
             "records": records.height,
             "replaced": len(replaced),
+            "unchanged": same.height,
             "days": days.height,
         },
         book_id,
     )
-    return AttendanceSummary(records.height - len(replaced), len(replaced), days.height)
+    return AttendanceSummary(
+        records.height - len(replaced), len(replaced), days.height, same.height
+    )
+
+
+def _record_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """One text per certificate-month of its days (sorted) and dates, to compare records."""
+    return (
+        frame.with_columns(
+            pl.concat_str(
+                pl.col("day").cast(pl.Utf8),
+                pl.col("minutes").cast(pl.Utf8),
+                pl.col("absence").fill_null(""),
+                separator="/",
+            ).alias("row")
+        )
+        .group_by("cid", "month")
+        .agg(
+            pl.col("row").sort().str.join(";"),
+            *(pl.col(c).first().cast(pl.Utf8).fill_null("") for c in _SIGNED),
+        )
+        .select("cid", "month", pl.concat_str("row", *_SIGNED, separator="|").alias("text"))
+    )
+
+
+def _unchanged(conn: Connection, frame: pl.DataFrame, existing: pl.DataFrame) -> pl.DataFrame:
+    """The certificate-months (``cid``, ``month``) whose record in the book is exactly
+    the incoming one: the same days, minutes, absences, signatures and received date."""
+    if existing.is_empty():
+        return pl.DataFrame(schema={"cid": pl.Int64, "month": pl.Date})
+    cr, cd = childcare_records.c, childcare_record_days.c
+    ids = existing["id"].to_list()
+    held = []
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
+        held.append(
+            bulk.read_frame(
+                conn,
+                select(
+                    cr.certificate_id,
+                    cr.month,
+                    cd.day,
+                    cd.minutes,
+                    cd.absence,
+                    cr.parent_signed,
+                    cr.provider_signed,
+                    cr.received,
+                )
+                .join(childcare_record_days, cd.record_id == cr.id)
+                .where(bulk.among(conn, cr.id, chunk)),
+                {
+                    "cid": pl.Int64,
+                    "month": pl.Date,
+                    "day": pl.Date,
+                    "minutes": pl.Int64,
+                    "absence": pl.Utf8,
+                    "parent_signed": pl.Date,
+                    "provider_signed": pl.Date,
+                    "received": pl.Date,
+                },
+            )
+        )
+    before = _record_keys(pl.concat(held))
+    incoming = _record_keys(frame.select("cid", "month", "day", "minutes", "absence", *_SIGNED))
+    return incoming.join(before, on=["cid", "month", "text"], how="inner").select("cid", "month")
 
 
 def _posted_keys(conn: Connection, book_id: int, months: Sequence[date]) -> set[tuple[str, date]]:
@@ -1256,7 +1326,14 @@ def timeliness(
             }
         )
     out.sort(key=lambda x: (-(x["days"] or 0), x["certificate_ref"], x["version_key"]))
+    ids = parties.party_ids_for(conn, book_id, {x["provider_ref"] for x in out})
+    names = parties.party_names(conn, book_id, set(ids.values()))
+    for x in out:
+        found = ids.get(x["provider_ref"])
+        x["provider_name"] = names[found][1] if found in names else ""
     summary = {
+        "net_minor": sum(x["net_minor"] for x in out),
+        "unpaid_minor": sum(x["net_minor"] for x in out if not x["paid_on"]),
         "days_to_pay": days_to_pay,
         "rows": len(out),
         "paid": sum(1 for x in out if x["paid_on"]),

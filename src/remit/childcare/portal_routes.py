@@ -59,8 +59,12 @@ def home(ctx: Portal, notice: str = "", sig: str = "") -> Response:
 
 
 def _said(got: cc_month.AttendanceSummary) -> str:
-    return f"received {got.records_new + got.records_replaced} record(s), {got.days} day(s)" + (
-        f"; {got.records_replaced} replaced an earlier one" if got.records_replaced else ""
+    if not got.records_new and not got.records_replaced:
+        return f"sent before: the agency has these {got.records_unchanged} record(s) already"
+    return (
+        f"received {got.records_new + got.records_replaced} record(s), {got.days} day(s)"
+        + (f"; {got.records_replaced} replaced an earlier one" if got.records_replaced else "")
+        + (f"; {got.records_unchanged} as before" if got.records_unchanged else "")
     )
 
 

@@ -201,7 +201,10 @@ def _import_all(conn: Any, ctx: Ctx, given: dict[str, tuple[str, bytes]]) -> str
         if "attendance" in given:
             name, content = given["attendance"]
             got = cc_month.import_attendance(conn, actor, book, content, name)
-            said.append(f"{got.records_new} new and {got.records_replaced} replaced records")
+            said.append(
+                f"{got.records_new} new and {got.records_replaced} replaced records"
+                + (f", {got.records_unchanged} as they were" if got.records_unchanged else "")
+            )
     except ValidationFailed as exc:
         problems.extend(exc.problems)
     if problems:
