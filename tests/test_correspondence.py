@@ -175,6 +175,7 @@ def test_a_call_is_logged_audited_and_listed(db, book, clerk, provider, listenin
         ).scalar_one()
     assert (item["channel"], item["direction"], item["status"]) == ("call", "in", "logged")
     assert item["subject"] == "Asked about March" and "the 28th" in item["body"]
+    assert item["party_name"] and item["party_ref"]  # the page names the party, not its id
     assert [row["id"] for row in listed] == [call]
     assert audit_actions(db, call) == ["correspondence.call"]
     assert announced == 1

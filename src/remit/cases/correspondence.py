@@ -392,6 +392,13 @@ def get_item(conn: Connection, actor: Actor, book_id: int, item_id: int) -> dict
     if row is None:
         raise NotFound(f"no correspondence {item_id} in this book")
     out = dict(row)
+    out["party_ref"], out["party_name"] = (
+        parties.party_names(conn, book_id, [int(row["party_id"])]).get(
+            int(row["party_id"]), ("", "")
+        )
+        if row["party_id"] is not None
+        else ("", "")
+    )
     out["document_id"] = None
     if row["file_id"] is not None and actor.can(book_id, Permission.DOCUMENT_READ):
         found = documents.list_documents(conn, actor, book_id, "correspondence", item_id)
