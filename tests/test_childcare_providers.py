@@ -5,7 +5,7 @@ missing items listed, reminders of expiring documents as cases, and the pages.""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -381,3 +381,46 @@ def test_the_same_attendance_sent_again_is_neither_new_nor_replaced(db, agency):
     assert (again.records_new, again.records_replaced, again.days) == (0, 0, 0)
     assert again.records_unchanged == once_more.records_unchanged + 1 > 1
     assert (once_more.records_new, once_more.records_replaced) == (0, 1)
+
+
+def test_an_incomplete_file_holds_the_providers_payments_until_it_is_complete(db, agency):
+    from remit.payments import blocks  # noqa: PLC0415
+
+    docs = cc_demo.documents_for(FILES["providers.csv"].encode())
+    with db.write() as conn:
+        compliance.import_documents(conn, clerk(agency), agency, docs)
+        rosa = parties.party_id_for(conn, agency, "P-ROSA")
+        held = {b.party_id: b for b in blocks.active_blocks(conn, agency)}
+    new = parties_by_ref(db, agency)["P-NEW"]
+    # Every file complete but P-NEW's (no record): only P-NEW's payments are held.
+    assert set(held) == {new} and held[new].source == "childcare.file"
+    assert "W-9 not on file" in held[new].note
+    with db.read() as conn:
+        today = ledger.book_today(conn, agency)  # the hold follows the file as it is today
+    suspended = f"{HEADER}P-ROSA,licence,suspended,{today.isoformat()},,LIC-P-ROSA,\n"
+    with db.write() as conn:
+        compliance.import_documents(conn, clerk(agency), agency, suspended.encode())
+        assert {b.party_id for b in blocks.active_blocks(conn, agency)} == {new, rosa}
+        compliance.record_document(
+            conn,
+            clerk(agency),
+            agency,
+            rosa,
+            compliance.NewRecord(
+                "licence", "active", today + timedelta(days=1), None, "LIC-P-ROSA-2"
+            ),
+        )
+        # Still suspended today: the renewal holds only from tomorrow.
+        assert rosa in {b.party_id for b in blocks.active_blocks(conn, agency)}
+        assert compliance.sync_holds(
+            conn, clerk(agency), agency, today=today + timedelta(days=1)
+        ) == (0, 1)
+        assert {b.party_id for b in blocks.active_blocks(conn, agency)} == {new}
+
+
+def parties_by_ref(db, book_id):
+    with db.read() as conn:
+        return {
+            ref: parties.party_id_for(conn, book_id, ref)
+            for ref in ("P-SUN", "P-ROSA", "P-ABUELA", "P-NEW")
+        }

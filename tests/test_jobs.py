@@ -378,7 +378,11 @@ def test_overdue_cases_are_escalated_by_the_daily_job_once_a_day(db, book, syste
     assert escalated["escalation_level"] == 1
     assert composition.schedule_daily_jobs(db, vault) == 0  # done today
     assert settle.kind == "care.settle" and settle.result == {"settled_runs": []}
-    assert remind.kind == "childcare.remind" and remind.result == {"reminders": 0}
+    assert remind.kind == "childcare.remind" and remind.result == {
+        "reminders": 0,
+        "held": 0,
+        "lifted": 0,
+    }
     later = lambda _: date(2099, 1, 1)  # noqa: E731
     assert schedule_daily(db, vault, composition.DAILY_KINDS, today=later) == 3
 

@@ -46,6 +46,8 @@ from remit.errors import NotFound, Problem, ValidationFailed
 from remit.ledger import service as ledger
 from remit.money import MAX_AMOUNT_MINOR
 from remit.parties import service as parties
+from remit.payments import blocks
+from remit.payments.model import BlockReason
 from remit.reports.tables import Column, Kind, table_csv
 from remit.text import DATE_MAX, DATE_MIN, text_problem
 
@@ -365,6 +367,7 @@ def import_documents(
     _raise(problems)
     if rows:
         _insert(conn, actor, book_id, rows)
+        sync_holds(conn, actor, book_id, {ids[d.provider_id] for _l, d in found})
     return len(rows), same
 
 
@@ -469,6 +472,7 @@ def record_document(
             }
         ],
     )
+    sync_holds(conn, actor, book_id, {party_id})
     d = childcare_provider_documents.c
     return int(
         conn.execute(
@@ -536,6 +540,7 @@ def make_provisional(
         {"provisional_from": start.isoformat()},
         book_id,
     )
+    sync_holds(conn, actor, book_id, {party_id}, today=day)
     return provisional_last(start)
 
 
@@ -592,6 +597,68 @@ def send_reminders(conn: Connection, actor: Actor, book_id: int, today: date | N
             .values(reminder_case_id=case_id)
         )
     return len(opened)
+
+
+HOLD_SOURCE = "childcare.file"
+
+
+def sync_holds(
+    conn: Connection,
+    actor: Actor,
+    book_id: int,
+    party_ids: set[int] | None = None,
+    today: date | None = None,
+) -> tuple[int, int]:
+    """Hold the payments of each provider whose file is incomplete today (a payment block,
+    ``incomplete_provider_file``, naming what is missing), and lift the holds this set on
+    files complete again; a block a person set is left alone. Its child-months already
+    posted wait in the payment runs until the file is complete. Returns (held, lifted)."""
+    day = today or ledger.book_today(conn, book_id)
+    cp = childcare_providers.c
+    query = select(childcare_providers).where(cp.book_id == book_id)
+    rows = [r for r in conn.execute(query) if party_ids is None or int(r.party_id) in party_ids]
+    if not rows:
+        return 0, 0
+    records = _records(conn, book_id, {int(r.party_id) for r in rows})
+    reason = BlockReason.INCOMPLETE_PROVIDER_FILE
+    active: dict[int, list[str]] = defaultdict(list)
+    for b in blocks.active_blocks(conn, book_id):
+        if b.party_id is not None and b.reason is reason:
+            active[b.party_id].append(b.source)
+    held = lifted = 0
+    for r in rows:
+        pid = int(r.party_id)
+        status = file_status(
+            r.provider_type,
+            r.relationship,
+            r.provisional_from,
+            records.get(pid, []),
+            day,
+            day,
+        )
+        if not status.complete and not active.get(pid):
+            note = "provider file incomplete: " + "; ".join(status.missing)
+            blocks.set_block(
+                conn,
+                actor,
+                book_id,
+                party_id=pid,
+                reason=reason,
+                note=note[:500],
+                source=HOLD_SOURCE,
+            )
+            held += 1
+        elif status.complete and active.get(pid) and set(active[pid]) == {HOLD_SOURCE}:
+            blocks.lift_block(
+                conn,
+                actor,
+                book_id,
+                party_id=pid,
+                reason=reason,
+                note="provider file complete again",
+            )
+            lifted += 1
+    return held, lifted
 
 
 def month_missing(

@@ -199,6 +199,8 @@ def import_providers(
         events.append(("childcare.provider.set", "party", party_id, None, values, book_id))
     if events:
         audit.record_many(conn, actor, events)
+    # A provider with no complete file yet has its payments held until it has one.
+    compliance.sync_holds(conn, actor, book_id, {ids[p.provider_id] for _l, p in found})
     return ProvidersImported(written, same, any(p.flags_given for _l, p in found))
 
 
