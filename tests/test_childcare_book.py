@@ -280,6 +280,40 @@ def test_a_notice_of_action_goes_to_the_family_in_its_language(
     assert versions[0]["notice_id"] is None
 
 
+def test_a_spanish_notice_says_why_in_spanish_when_told(db, agency):
+    imported(db, agency)
+    cid = cert_id(db, agency, "C-1")
+    with db.write() as conn:
+        childcare.change_certificate(
+            conn,
+            clerk(agency),
+            agency,
+            cid,
+            date(2026, 12, 1),
+            {"schedule": "mon=4;tue=4"},
+            "the parent's working hours were cut",
+        )
+        recorded = childcare.issue_notice(conn, clerk(agency), agency, cid, date(2026, 12, 1))
+        told = childcare.issue_notice(
+            conn,
+            clerk(agency),
+            agency,
+            cid,
+            date(2026, 12, 1),
+            reason="se redujeron las horas de trabajo del padre",
+        )
+        with pytest.raises(ValidationFailed):
+            childcare.issue_notice(
+                conn, clerk(agency), agency, cid, date(2026, 12, 1), reason="x\x00"
+            )
+    with db.read() as conn:
+        first = correspondence.get_item(conn, clerk(agency), agency, recorded)
+        second = correspondence.get_item(conn, clerk(agency), agency, told)
+    assert "working hours were cut" in first["body"]
+    assert "se redujeron las horas" in second["body"]
+    assert "working hours" not in second["body"]
+
+
 def test_a_family_without_an_address_gets_no_letter(db, agency):
     families = FAMILIES.replace(b'"3 Oak Road\nFresno, CA 93722"', b"")
     with db.write() as conn:

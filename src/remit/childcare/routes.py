@@ -322,9 +322,11 @@ def notice(
     certificate_id: Id,
     version_from: Annotated[str, Form(max_length=10)] = "",
     language: Annotated[str, Form(max_length=2)] = "",
+    reason: Annotated[str, Form(max_length=300)] = "",
     once: forms.Once = "",
 ) -> Response:
-    """The notice of action of one version, written to the family and kept as a PDF."""
+    """The notice of action of one version, written to the family and kept as a PDF; the
+    reason may be given in the letter's language."""
     try:
         try:
             first = date.fromisoformat(version_from.strip())
@@ -334,7 +336,7 @@ def notice(
         with ctx.db.write() as conn:
             forms.replay_if_spent(conn, ctx, once, "childcare.notice")
             letter_id = childcare.issue_notice(
-                conn, ctx.actor, ctx.book_id, certificate_id, first, language or None
+                conn, ctx.actor, ctx.book_id, certificate_id, first, language or None, reason
             )
             answer = notice_redirect(
                 ctx,

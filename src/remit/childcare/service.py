@@ -995,16 +995,24 @@ def issue_notice(
     certificate_id: int,
     version_from: date,
     language: str | None = None,
+    reason: str = "",
 ) -> int:
     """Write the notice of action of a version to the family (its language unless one is
-    given), keep the PDF and record it on the version; returns the letter's id."""
+    given), keep the PDF and record it on the version; returns the letter's id. ``reason``
+    says why in the letter's language (a Spanish notice's reason in Spanish), in place of
+    the version's reason as recorded."""
     require(actor, book_id, Permission.CHILDCARE_EDIT)
     detail = certificate(conn, actor, book_id, certificate_id)
     family_row = family(conn, actor, book_id, detail["family_id"])
     language = (language or detail["language"]).lower()
     if language not in LANGUAGES:
         raise ValidationFailed([Problem("language", "en or es", "language")])
+    wrong = text_problem(reason, "reason", max_chars=REASON_MAX) if reason else None
+    if wrong is not None:
+        raise ValidationFailed([wrong])
     context = notice_context(detail, family_row, version_from)
+    if reason.strip():
+        context["reason"] = reason.strip()
     letter_id = correspondence.issue_letter(
         conn, actor, book_id, family_row["party_id"], NOTICE_TEMPLATE, language, context
     )
