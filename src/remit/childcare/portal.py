@@ -152,6 +152,8 @@ def overview(conn: Connection, actor: Actor, book_id: int) -> dict[str, Any]:
         "certificates": list(certs.values()),
         "rows": rows,
         "received": received,
+        # A posted child-month is paid or on its way: its record cannot come again.
+        "posted": {(r["certificate_ref"], r["month"]) for r in rows if r["posted"]},
         "missing": status.missing if status is not None else (),
         "currency": str(ledger.get_book(conn, book_id)["base_currency"]),
     }
