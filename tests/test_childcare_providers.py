@@ -15,7 +15,6 @@ from remit.cases import service as cases
 from remit.childcare import compliance
 from remit.childcare import demo as cc_demo
 from remit.childcare import month as cc_month
-from remit.childcare import service as childcare
 from remit.childcare.providerfile import (
     DocumentKind,
     FileDocument,
@@ -24,10 +23,9 @@ from remit.childcare.providerfile import (
 )
 from remit.errors import ValidationFailed
 from remit.ledger import service as ledger
-from remit.ledger.model import AccountSpec, AccountType
 from remit.parties import service as parties
-from remit.parties.model import PartyKind, PartyRole
 from remit.testkit import person
+from remit.testkit.childcare_book import worked_example_book
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "formats" / "childcare.md"
 BLOCK = re.compile(r"<!-- (file|output) (\S+) -->\n```\w*\n(.*?)```\n", re.S)
@@ -108,46 +106,7 @@ def test_a_provisional_carer_is_paid_from_its_first_day_only_if_cleared_within_3
 
 @pytest.fixture
 def agency(db, system):
-    with db.write() as conn:
-        book_id = ledger.create_book(conn, system, "la", "LA agency", "USD", "America/Los_Angeles")
-        ledger.open_accounts(
-            conn,
-            system,
-            book_id,
-            [
-                AccountSpec("1000", "Bank", AccountType.ASSET),
-                AccountSpec("2000", "Provider payables", AccountType.LIABILITY, True, "provider"),
-                AccountSpec("5300", "Child care subsidies", AccountType.EXPENSE),
-            ],
-        )
-        parties.create_parties(
-            conn,
-            system,
-            book_id,
-            [
-                *(
-                    parties.NewParty(ref, ref, PartyKind.ORGANISATION, (PartyRole.PROVIDER,))
-                    for ref in ("P-SUN", "P-ROSA", "P-ABUELA", "P-NEW")
-                ),
-                *(
-                    parties.NewParty(ref, f"Family {ref}", PartyKind.PERSON, (PartyRole.CLIENT,))
-                    for ref in ("F1", "F2")
-                ),
-            ],
-        )
-        clerk = person("cc-clerk", book_id, Role.CLERK)
-        cc_month.import_providers(conn, clerk, book_id, FILES["providers.csv"].encode())
-        cc_month.import_ceilings(conn, clerk, book_id, FILES["ceilings.csv"].encode())
-        cc_month.set_policy(conn, clerk, book_id, date(2026, 7, 1), FILES["policy.toml"].encode())
-        childcare.import_files(
-            conn,
-            clerk,
-            book_id,
-            families=FILES["families.csv"].encode(),
-            certificates=FILES["certs.csv"].encode(),
-        )
-        cc_month.import_attendance(conn, clerk, book_id, ATTENDANCE.encode())
-    return book_id
+    return worked_example_book(db, system, documents=False)
 
 
 def clerk(book_id):
